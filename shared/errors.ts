@@ -1,0 +1,82 @@
+// One table of error codes: each maps to the HTTP status and the gRPC status a client sees.
+// Codes are a stable contract; clients branch on them, so never rename one.
+import { status as GrpcStatus } from "@grpc/grpc-js";
+import type { ZodError } from "zod";
+
+export const ERROR_CODES = {
+  INVALID_ARGUMENT: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, doc: "a field of the request is invalid; `field` names it" },
+  NOT_FOUND: { http: 404, grpc: GrpcStatus.NOT_FOUND, doc: "no such function, version or invocation" },
+  METHOD_NOT_ALLOWED: { http: 405, grpc: GrpcStatus.UNIMPLEMENTED, doc: "the HTTP method is not served on this path" },
+  CONFLICT: { http: 409, grpc: GrpcStatus.ABORTED, doc: "the function changed concurrently; retry" },
+  PAYLOAD_TOO_LARGE: { http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED, doc: "the body, event or code is over its documented limit" },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, doc: "the body is not JSON" },
+  RESOURCE_EXHAUSTED: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, doc: "too many requests in flight" },
+  UNAVAILABLE: { http: 503, grpc: GrpcStatus.UNAVAILABLE, doc: "a service the call needs (NATS, the controller, MongoDB, agents) is down" },
+  DEADLINE_EXCEEDED: { http: 504, grpc: GrpcStatus.DEADLINE_EXCEEDED, doc: "the call did not finish within its wait" },
+  INTERNAL: { http: 500, grpc: GrpcStatus.INTERNAL, doc: "a bug in Weft; the message says where" },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The wire form of an error, the same over HTTP (`{"error": ...}`), gRPC (details) and NATS. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  field?: string;
+}
+
+export class WeftError extends Error {
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, field?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "WeftError";
+    this.code = code;
+    this.field = field;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].http;
+  }
+
+  get grpcStatus(): GrpcStatus {
+    return ERROR_CODES[this.code].grpc;
+  }
+
+  toBody(): ErrorBody {
+    return this.field === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, field: this.field };
+  }
+
+  static fromBody(body: ErrorBody): WeftError {
+    const code = body.code in ERROR_CODES ? body.code : "INTERNAL";
+    return new WeftError(code, body.message, body.field);
+  }
+}
+
+export const invalid = (field: string, message: string): WeftError =>
+  new WeftError("INVALID_ARGUMENT", `${field}: ${message}`, field);
+
+export const notFound = (what: string): WeftError => new WeftError("NOT_FOUND", `${what} not found`);
+
+export const unavailable = (what: string, cause?: unknown): WeftError =>
+  new WeftError("UNAVAILABLE", `${what} is unavailable`, undefined, { cause });
+
+/** Turns the first zod issue into an INVALID_ARGUMENT naming the field by its dotted path. */
+export function fromZodError(err: ZodError, prefix = ""): WeftError {
+  const issue = err.issues[0];
+  if (!issue) return new WeftError("INVALID_ARGUMENT", "invalid request");
+  const path = [prefix, ...issue.path.map(String)].filter(Boolean).join(".");
+  const field = path || "body";
+  const tooBig = issue.code === "too_big" && (field === "code" || field.endsWith(".code"));
+  return new WeftError(tooBig ? "PAYLOAD_TOO_LARGE" : "INVALID_ARGUMENT", `${field}: ${issue.message}`, field);
+}
+
+/** Anything thrown becomes a WeftError; unknown failures are INTERNAL and keep their cause. */
+export function asWeftError(err: unknown): WeftError {
+  if (err instanceof WeftError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new WeftError("INTERNAL", message, undefined, { cause: err });
+}

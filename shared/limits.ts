@@ -1,0 +1,35 @@
+// Documented limits (README "Limits"). One place, so HTTP, gRPC, NATS and the agent agree.
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export const LIMITS = {
+  /** An invocation event (the request body) and a function's output. Lambda's synchronous limit. */
+  payloadBytes: 6 * MiB,
+  /** A function's source code. */
+  codeBytes: 4 * MiB,
+  /** A PUT body: the code plus the other fields, JSON-escaped. */
+  functionBodyBytes: 10 * MiB,
+  /** Logs kept per invocation (stdout and stderr together); the rest is cut with a marker. */
+  logBytes: 256 * KiB,
+  /** Event and output are kept in the invocation record up to this size, then cut and flagged. */
+  recordPayloadBytes: 256 * KiB,
+  /** A container writing more than this during one invocation is killed (runaway output). */
+  containerOutputBytes: 16 * MiB,
+  /** NATS max_payload the servers we start use; headers and envelope ride on top of the payload. */
+  natsMaxPayloadBytes: 8 * MiB,
+  timeoutMs: { min: 100, default: 30_000, max: 900_000 },
+  memoryMb: { min: 64, default: 256, max: 8192 },
+  cpus: { min: 0.05, max: 64 },
+  concurrency: { min: 1, default: 1, max: 1000 },
+  minWarm: { min: 0, default: 0, max: 100 },
+  envVars: { max: 100, valueBytes: 4 * KiB },
+  listLimit: { default: 20, max: 1000 },
+} as const;
+
+/** Cuts a string to at most `maxBytes` UTF-8 bytes; says whether it cut. */
+export function cutUtf8(text: string, maxBytes: number): { text: string; truncated: boolean } {
+  if (text.length <= maxBytes / 4 || Buffer.byteLength(text) <= maxBytes) return { text, truncated: false };
+  const buf = Buffer.from(text).subarray(0, maxBytes);
+  // Drop a trailing partial multi-byte sequence rather than emit U+FFFD.
+  return { text: buf.toString("utf8").replace(/\uFFFD$/, ""), truncated: true };
+}

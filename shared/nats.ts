@@ -1,0 +1,164 @@
+// Connecting to NATS and declaring the streams, consumers and bucket Weft needs (idempotently, by every component).
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstreamManager,
+  type ConsumerConfig,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { Logger } from "pino";
+import { LIMITS } from "./limits.js";
+import {
+  FUNCTIONS_BUCKET,
+  JOBS_CONSUMER,
+  JOBS_STREAM,
+  JOBS_SUBJECT_PREFIX,
+  RECORDS_CONSUMER,
+  RECORDS_STREAM,
+  RECORDS_SUBJECT_PREFIX,
+} from "./subjects.js";
+
+const SECOND_NS = 1_000_000_000;
+
+/** Tuning of the JetStream objects; part of each component's configuration. */
+export interface TopologyOptions {
+  /** Longest a job may wait in the queue before it expires (Lambda's maximum event age). */
+  jobMaxAgeMs: number;
+  /** Redeliveries of a job whose agent vanished before this many attempts are given up (dead-lettered as killed). */
+  jobMaxDeliver: number;
+  /** An agent that neither acks nor reports progress within this is presumed dead; the job is redelivered. */
+  jobAckWaitMs: number;
+  /** Records wait this long for the controller (e.g. through a MongoDB outage) before they expire. */
+  recordMaxAgeMs: number;
+  recordMaxBytes: number;
+}
+
+export const DEFAULT_TOPOLOGY: TopologyOptions = {
+  jobMaxAgeMs: 6 * 3600_000,
+  jobMaxDeliver: 3,
+  jobAckWaitMs: 30_000,
+  recordMaxAgeMs: 7 * 24 * 3600_000,
+  recordMaxBytes: 2 * 1024 ** 3,
+};
+
+export async function connectNats(servers: string, name: string, log: Logger): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: servers.split(","),
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    waitOnFirstConnect: true,
+    timeout: 5000,
+  });
+  watchConnection(nc, log);
+  return nc;
+}
+
+function watchConnection(nc: NatsConnection, log: Logger): void {
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") {
+        log.warn({ nats: s.type, server: "server" in s ? s.server : undefined }, `nats ${s.type}`);
+      }
+    }
+  })();
+}
+
+export function jobsStreamConfig(t: TopologyOptions): Partial<StreamConfig> & { name: string } {
+  return {
+    name: JOBS_STREAM,
+    subjects: [`${JOBS_SUBJECT_PREFIX}.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_age: t.jobMaxAgeMs * 1_000_000,
+    max_msgs: 1_000_000,
+    max_msg_size: LIMITS.natsMaxPayloadBytes,
+    duplicate_window: 120 * SECOND_NS,
+  };
+}
+
+export function recordsStreamConfig(t: TopologyOptions): Partial<StreamConfig> & { name: string } {
+  return {
+    name: RECORDS_STREAM,
+    subjects: [`${RECORDS_SUBJECT_PREFIX}.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: t.recordMaxAgeMs * 1_000_000,
+    max_bytes: t.recordMaxBytes,
+    max_msg_size: LIMITS.natsMaxPayloadBytes,
+    duplicate_window: 120 * SECOND_NS,
+  };
+}
+
+export function jobsConsumerConfig(t: TopologyOptions): Partial<ConsumerConfig> {
+  return {
+    durable_name: JOBS_CONSUMER,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: t.jobAckWaitMs * 1_000_000,
+    max_deliver: t.jobMaxDeliver,
+    // The server default (1000) silently stops delivery once reached; Weft bounds work by agent slots instead.
+    max_ack_pending: 100_000,
+    max_waiting: 512,
+  };
+}
+
+export function recordsConsumerConfig(): Partial<ConsumerConfig> {
+  return {
+    durable_name: RECORDS_CONSUMER,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: 60 * SECOND_NS,
+    // Records are retried for as long as MongoDB is away; they are never dropped for being retried.
+    max_deliver: -1,
+    max_ack_pending: 100_000,
+  };
+}
+
+const STREAM_NAME_IN_USE = 10058;
+const CONSUMER_NAME_EXISTS = 10148;
+
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.add(cfg);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NAME_IN_USE) throw err;
+    await jsm.streams.update(cfg.name, cfg);
+  }
+}
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig>): Promise<void> {
+  try {
+    await jsm.consumers.add(stream, cfg);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError) || err.code !== CONSUMER_NAME_EXISTS) throw err;
+    await jsm.consumers.update(stream, cfg.durable_name!, cfg);
+  }
+}
+
+/** Declares every stream and consumer; safe to call from every component on every start. */
+export async function ensureTopology(nc: NatsConnection, t: TopologyOptions): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await ensureStream(jsm, jobsStreamConfig(t));
+  await ensureStream(jsm, recordsStreamConfig(t));
+  await ensureConsumer(jsm, JOBS_STREAM, jobsConsumerConfig(t));
+  await ensureConsumer(jsm, RECORDS_STREAM, recordsConsumerConfig());
+}
+
+export async function openFunctionsBucket(nc: NatsConnection): Promise<KV> {
+  return new Kvm(nc).create(FUNCTIONS_BUCKET, {
+    history: 1,
+    storage: StorageType.File,
+    maxValueSize: LIMITS.natsMaxPayloadBytes - 64 * 1024,
+  });
+}
+

@@ -1,0 +1,21 @@
+// Requests the gateway sends to the controller over NATS (request-reply on weft.ctl.*), and the reply envelope.
+import { z } from "zod";
+import type { ErrorBody } from "../errors.js";
+import { LIMITS } from "../limits.js";
+import { FunctionName } from "./function.js";
+
+export const PutFunctionRequest = z.object({ name: FunctionName, spec: z.unknown() });
+export const GetFunctionRequest = z.object({ name: FunctionName, version: z.number().int().min(1).optional() });
+export const ListFunctionsRequest = z.object({});
+export const DeleteFunctionRequest = z.object({ name: FunctionName });
+export const MetricsRequest = z.object({
+  name: FunctionName,
+  windowMs: z.number().int().min(1000).max(30 * 24 * 3600_000).optional(),
+});
+export const GetInvocationRequest = z.object({ invocationId: z.string().min(1).max(128) });
+export const ListInvocationsRequest = z.object({
+  name: FunctionName,
+  limit: z.number().int().min(1).max(LIMITS.listLimit.max).default(LIMITS.listLimit.default),
+});
+
+export type ControllerReply<T> = { ok: true; result: T } | { ok: false; error: ErrorBody };

@@ -1,0 +1,68 @@
+// Wire shapes of a function: what a user sends (FunctionSpec) and what Weft stores (FunctionDefinition).
+// HTTP, gRPC, the controller API and the KV bucket all use these schemas.
+import { z } from "zod";
+import { LIMITS } from "../limits.js";
+
+export const FUNCTION_NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Names the platform sets itself in the container; a user may not override them. */
+const RESERVED_ENV_PREFIXES = ["WEFT_", "NODE_OPTIONS", "PYTHONPATH", "PYTHONHOME", "LD_"];
+
+export const RUNTIMES = ["python3", "nodejs"] as const;
+export const ISOLATIONS = ["runc", "gvisor"] as const;
+
+export const FunctionName = z
+  .string()
+  .regex(FUNCTION_NAME_PATTERN, "must match [a-z][a-z0-9-]{0,62}");
+
+const integerIn = (range: { min: number; max: number }) => z.number().int().min(range.min).max(range.max);
+
+export const Limits = z.strictObject({
+  timeoutMs: integerIn(LIMITS.timeoutMs).default(LIMITS.timeoutMs.default),
+  memoryMb: integerIn(LIMITS.memoryMb).default(LIMITS.memoryMb.default),
+  cpus: z.number().min(LIMITS.cpus.min).max(LIMITS.cpus.max).optional(),
+});
+export type Limits = z.infer<typeof Limits>;
+
+const EnvVars = z
+  .record(
+    z.string().regex(ENV_NAME_PATTERN, "environment variable names must match [A-Za-z_][A-Za-z0-9_]*"),
+    z.string().max(LIMITS.envVars.valueBytes),
+  )
+  .refine((env) => Object.keys(env).length <= LIMITS.envVars.max, `at most ${LIMITS.envVars.max} variables`)
+  .refine(
+    (env) => !Object.keys(env).some((k) => RESERVED_ENV_PREFIXES.some((p) => k.startsWith(p))),
+    `names starting with ${RESERVED_ENV_PREFIXES.join(", ")} are reserved`,
+  );
+
+/** The body of PUT /v1/functions/{name} (and gRPC PutFunction). */
+export const FunctionSpec = z.strictObject({
+  name: FunctionName.optional(),
+  runtime: z.enum(RUNTIMES),
+  code: z.string().min(1, "must not be empty").max(LIMITS.codeBytes, `must be at most ${LIMITS.codeBytes} bytes`),
+  limits: Limits.default({ timeoutMs: LIMITS.timeoutMs.default, memoryMb: LIMITS.memoryMb.default }),
+  isolation: z.enum(ISOLATIONS).default("runc"),
+  env: EnvVars.default({}),
+  concurrency: integerIn(LIMITS.concurrency).default(LIMITS.concurrency.default),
+  minWarm: integerIn(LIMITS.minWarm).default(LIMITS.minWarm.default),
+  description: z.string().max(1024).optional(),
+});
+export type FunctionSpecInput = z.input<typeof FunctionSpec>;
+export type FunctionSpec = z.infer<typeof FunctionSpec>;
+
+/** One immutable version, as stored in MongoDB and in the functions bucket. */
+export const FunctionDefinition = FunctionSpec.omit({ name: true }).extend({
+  name: FunctionName,
+  version: z.number().int().min(1),
+  codeSha256: z.string(),
+  createdAt: z.string(),
+});
+export type FunctionDefinition = z.infer<typeof FunctionDefinition>;
+
+/** What list and put answers carry: everything but the code itself. */
+export type FunctionSummary = Omit<FunctionDefinition, "code"> & { codeBytes: number };
+
+export function summarize(def: FunctionDefinition): FunctionSummary {
+  const { code, ...rest } = def;
+  return { ...rest, codeBytes: Buffer.byteLength(code) };
+}

@@ -1,0 +1,124 @@
+// Wire shapes of an invocation: its outcome (the result object every caller gets) and its record.
+import { z } from "zod";
+
+/** Final outcomes, as data (never exceptions): see README "Invocation outcomes". */
+export const FINAL_STATUSES = ["ok", "error", "timeout", "killed"] as const;
+export const STATUSES = ["queued", "running", ...FINAL_STATUSES] as const;
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
+export type InvocationStatus = (typeof STATUSES)[number];
+
+/**
+ * Stable codes inside a failed invocation's `error`. HANDLER_ERROR: the handler threw.
+ * INIT_ERROR: the code did not load (syntax error, missing handler). The rest are platform outcomes.
+ */
+export const INVOCATION_ERROR_CODES = [
+  "HANDLER_ERROR",
+  "INIT_ERROR",
+  "TIMEOUT",
+  "KILLED",
+  "OUT_OF_MEMORY",
+  "OUTPUT_NOT_JSON",
+  "OUTPUT_TOO_LARGE",
+  "FUNCTION_DELETED",
+  "PLATFORM_ERROR",
+] as const;
+export type InvocationErrorCode = (typeof INVOCATION_ERROR_CODES)[number];
+
+export const InvocationError = z.object({
+  code: z.enum(INVOCATION_ERROR_CODES),
+  message: z.string(),
+  /** The exception's class, when the handler threw (e.g. ValueError, TypeError). */
+  type: z.string().optional(),
+  stack: z.string().optional(),
+});
+export type InvocationError = z.infer<typeof InvocationError>;
+
+/** The result object: the HTTP and gRPC invoke response, and the reply to a NATS request. */
+export const InvocationResult = z.object({
+  invocationId: z.string(),
+  functionName: z.string(),
+  version: z.number().int(),
+  status: z.enum(FINAL_STATUSES),
+  output: z.unknown().optional(),
+  error: InvocationError.optional(),
+  durationMs: z.number(),
+  coldStart: z.boolean(),
+  logs: z.string(),
+  logsTruncated: z.boolean().optional(),
+  agent: z.string(),
+});
+export type InvocationResult = z.infer<typeof InvocationResult>;
+
+/**
+ * A step in an invocation's life, published on the records stream. Each phase sets disjoint fields,
+ * so the controller can apply them in any order and any number of times (JetStream is at-least-once).
+ */
+export const RecordEvent = z.object({
+  invocationId: z.string(),
+  functionName: z.string(),
+  phase: z.enum(["queued", "running", "final"]),
+  enqueuedAt: z.number(),
+  version: z.number().int().optional(),
+  async: z.boolean().optional(),
+  traceId: z.string().optional(),
+  /** queued: the event, JSON text cut at LIMITS.recordPayloadBytes. */
+  event: z.string().optional(),
+  eventTruncated: z.boolean().optional(),
+  /** running and final */
+  agent: z.string().optional(),
+  startedAt: z.number().optional(),
+  coldStart: z.boolean().optional(),
+  attempt: z.number().int().optional(),
+  /** final */
+  status: z.enum(FINAL_STATUSES).optional(),
+  output: z.string().optional(),
+  outputTruncated: z.boolean().optional(),
+  error: InvocationError.optional(),
+  durationMs: z.number().optional(),
+  logs: z.string().optional(),
+  logsTruncated: z.boolean().optional(),
+  finishedAt: z.number().optional(),
+});
+export type RecordEvent = z.infer<typeof RecordEvent>;
+
+/** An invocation record as the API returns it (GET /v1/invocations/{id}). */
+export interface InvocationRecord {
+  invocationId: string;
+  functionName: string;
+  version?: number;
+  status: InvocationStatus;
+  async?: boolean;
+  traceId?: string;
+  event?: unknown;
+  eventTruncated?: boolean;
+  output?: unknown;
+  outputTruncated?: boolean;
+  error?: InvocationError;
+  durationMs?: number;
+  coldStart?: boolean;
+  agent?: string;
+  attempt?: number;
+  logs?: string;
+  logsTruncated?: boolean;
+  enqueuedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+export interface FunctionMetrics {
+  functionName: string;
+  windowMs: number;
+  count: number;
+  ok: number;
+  errors: number;
+  timeouts: number;
+  killed: number;
+  coldStarts: number;
+  durationMs: { p50: number | null; p95: number | null; p99: number | null; mean: number | null; max: number | null };
+}
+
+/** The answer to an asynchronous invocation (202), and to a sync one that outlived its wait. */
+export interface InvocationAccepted {
+  invocationId: string;
+  status: "queued" | "running";
+}

@@ -1,0 +1,45 @@
+// Every NATS subject, stream, consumer, bucket and queue group Weft uses, in one place.
+// README "NATS subjects, streams and consumers" documents the same table for users.
+
+/** Users publish or request here (core NATS); gateways listen in a queue group. */
+export const INVOKE_SUBJECT_PREFIX = "weft.invoke";
+export const invokeSubject = (fn: string): string => `${INVOKE_SUBJECT_PREFIX}.${fn}`;
+export const INVOKE_WILDCARD = `${INVOKE_SUBJECT_PREFIX}.*`;
+export const GATEWAY_QUEUE = "weft-gateways";
+
+/** Work queue of invocations: the gateway publishes, agents pull. */
+export const JOBS_STREAM = "WEFT_JOBS";
+export const JOBS_SUBJECT_PREFIX = "weft.jobs";
+export const jobSubject = (fn: string): string => `${JOBS_SUBJECT_PREFIX}.${fn}`;
+export const JOBS_CONSUMER = "weft-agents";
+
+/** Invocation records: gateway (queued) and agents (running, final) publish, the controller writes them to MongoDB. */
+export const RECORDS_STREAM = "WEFT_RECORDS";
+export const RECORDS_SUBJECT_PREFIX = "weft.records";
+export const recordSubject = (fn: string): string => `${RECORDS_SUBJECT_PREFIX}.${fn}`;
+export const RECORDS_CONSUMER = "weft-controller";
+
+/** Function definitions: the controller writes, gateways and agents read and watch. */
+export const FUNCTIONS_BUCKET = "weft-functions";
+/** Key of the latest definition (deleted when the function is). */
+export const latestKey = (fn: string): string => fn;
+/** Key of one immutable version. */
+export const versionKey = (fn: string, version: number): string => `${fn}.v${version}`;
+
+/** Controller API: request-reply, one subject per operation. */
+export const CONTROLLER_PREFIX = "weft.ctl";
+export const CONTROLLER_QUEUE = "weft-controllers";
+export const controllerSubject = (op: ControllerOp): string => `${CONTROLLER_PREFIX}.${op}`;
+export type ControllerOp =
+  | "functions.put"
+  | "functions.get"
+  | "functions.list"
+  | "functions.delete"
+  | "functions.metrics"
+  | "invocations.get"
+  | "invocations.list"
+  | "health";
+
+/** Agents announce themselves every few seconds and answer pings. */
+export const AGENT_HEARTBEAT_SUBJECT = "weft.agents.heartbeat";
+export const AGENT_PING_SUBJECT = "weft.agents.ping";
