@@ -1,0 +1,433 @@
+#!/usr/bin/env bash
+# Brings up, idempotently, what Weft runs on: the Docker engine with runsc, a nats-server binary, a MongoDB
+# wire-protocol server, the base image and the runtime images. As root it installs and starts what is
+# missing; otherwise it says exactly what to install. It ends by writing .weft/env for the programs that follow.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: deploy/services.sh [options] [-- args for deploy/images.ts]
+  --no-images     skip the base and runtime images
+  --images-only   only Docker and the images (no NATS, no MongoDB)
+  --for-tests     also make sure a ferretdb binary exists (tests start private ones)
+  --quiet         print only what changed, problems and the summary
+Environment: MONGO_URL (use this MongoDB), WEFT_MONGO_PORT (else 27017), WEFT_NATS_SERVER_BIN,
+  WEFT_FERRETDB_BIN, WEFT_STATE_DIR, WEFT_BASE_IMAGE (default weft/base:bookworm), WEFT_DEBIAN_MIRROR.
+EOF
+}
+
+ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WEFT_DIR="$ROOT_DIR/.weft"
+ENV_FILE="$WEFT_DIR/env"
+IS_ROOT=false
+[[ $(id -u) == 0 ]] && IS_ROOT=true
+if $IS_ROOT; then
+  STATE_DIR=${WEFT_STATE_DIR:-/var/lib/weft}
+  LOG_DIR=/var/log
+else
+  STATE_DIR=${WEFT_STATE_DIR:-$WEFT_DIR/state}
+  LOG_DIR=$WEFT_DIR
+fi
+
+NATS_VERSION=v2.15.2
+# v1.24.1 is what the design names; the Go proxy has refused it (403), so v1.24.0 is the fallback.
+FERRETDB_VERSIONS=(v1.24.1 v1.24.0)
+# The toolchain fetched (as a Go module) when the distribution's Go is too old to build nats-server.
+GO_BOOTSTRAP_VERSION=1.26.0
+BASE_IMAGE=${WEFT_BASE_IMAGE:-weft/base:bookworm}
+DEBIAN_MIRROR=${WEFT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+MONGO_PORT=${WEFT_MONGO_PORT:-27017}
+
+WITH_IMAGES=true
+WITH_RUNTIME=true
+FOR_TESTS=false
+QUIET=false
+IMAGE_ARGS=()
+while (($#)); do
+  case $1 in
+    --no-images) WITH_IMAGES=false ;;
+    --images-only) WITH_RUNTIME=false ;;
+    --for-tests) FOR_TESTS=true ;;
+    --quiet | -q) QUIET=true ;;
+    -h | --help) usage; exit 0 ;;
+    --) shift; IMAGE_ARGS=("$@"); break ;;
+    *) echo "services.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# ---- output ---------------------------------------------------------------------------------------------
+MISSING=()   # what a non-root user must do, printed together at the end
+say() { $QUIET || printf 'weft: %-10s %s\n' "$1" "$2" >&2; }
+act() { printf 'weft: %-10s %s\n' "$1" "$2" >&2; }
+warn() { printf 'weft: %-10s WARNING: %s\n' "$1" "$2" >&2; }
+die() { printf 'weft: %-10s ERROR: %s\n' "$1" "$2" >&2; exit 1; }
+need() { MISSING+=("$1"); }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+
+# Waits for a command to succeed; the services we start give no other signal that they are ready.
+wait_for() {
+  local seconds=$1
+  shift
+  local deadline=$((SECONDS + seconds))
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+APT_UPDATED=false
+apt_install() {
+  if ! $IS_ROOT; then
+    need "sudo apt-get install -y $*"
+    return 1
+  fi
+  have apt-get || die apt "no apt-get: install $* with your package manager, then run this again"
+  if ! $APT_UPDATED; then
+    act apt "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die apt "apt-get update failed"
+    APT_UPDATED=true
+  fi
+  act apt "apt-get install -y $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 || die apt "apt-get install $* failed"
+}
+
+# ---- Docker engine with runsc -----------------------------------------------------------------------------
+DOCKER_RUNTIMES=""
+docker_ready() { DOCKER_RUNTIMES=$(docker info --format '{{json .Runtimes}}' 2>/dev/null); }
+
+# Adds the runsc runtime to daemon.json, keeping every other key; exits 10 when the file changed.
+register_runsc() {
+  local runsc_path=$1 file=${2:-/etc/docker/daemon.json}
+  node - "$runsc_path" "$file" <<'EOF'
+const fs = require("node:fs");
+const path = require("node:path");
+const [runscPath, file] = process.argv.slice(-2);
+const runsc = { path: runscPath, runtimeArgs: ["--network=none"] };
+let cfg = {};
+if (fs.existsSync(file)) {
+  const text = fs.readFileSync(file, "utf8").trim();
+  try { cfg = text ? JSON.parse(text) : {}; } catch (e) { console.error(`${file} is not valid JSON: ${e.message}`); process.exit(1); }
+}
+cfg.runtimes ??= {};
+if (JSON.stringify(cfg.runtimes.runsc) === JSON.stringify(runsc)) process.exit(0);
+cfg.runtimes.runsc = runsc;
+fs.mkdirSync(path.dirname(file), { recursive: true });
+fs.writeFileSync(file, JSON.stringify(cfg, null, 2) + "\n");
+process.exit(10);
+EOF
+}
+
+start_dockerd() {
+  if [[ -d /run/systemd/system ]]; then
+    act docker "systemctl start docker"
+    systemctl start docker
+  else
+    act docker "starting dockerd (log: $LOG_DIR/weft-dockerd.log)"
+    setsid nohup dockerd >>"$LOG_DIR/weft-dockerd.log" 2>&1 </dev/null &
+  fi
+  wait_for 60 docker_ready || die docker "dockerd did not answer within 60 s; see $LOG_DIR/weft-dockerd.log"
+}
+
+# dockerd reloads its runtimes on SIGHUP, which keeps running containers; a restart is the fallback.
+reload_dockerd() {
+  if [[ -d /run/systemd/system ]]; then
+    act docker "systemctl restart docker (runsc registered)"
+    systemctl restart docker
+  elif [[ -f /var/run/docker.pid ]]; then
+    act docker "reloading dockerd (runsc registered)"
+    kill -HUP "$(cat /var/run/docker.pid)"
+  fi
+  if wait_for 10 runsc_ready; then return 0; fi
+  local pid
+  pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+  act docker "restarting dockerd"
+  [[ -n $pid ]] && kill -TERM "$pid" && wait_for 30 bash -c "! kill -0 $pid 2>/dev/null"
+  start_dockerd
+}
+
+runsc_ready() { docker_ready && [[ $DOCKER_RUNTIMES == *'"runsc"'* ]]; }
+find_binary() { command -v "$1" 2>/dev/null || { [[ -x /usr/sbin/$1 ]] && echo "/usr/sbin/$1"; }; }
+
+ensure_docker() {
+  if ! runsc_ready; then
+    install_docker && configure_docker || return 0
+  fi
+  say docker "ok ($(docker version --format '{{.Server.Version}}' 2>/dev/null), runtimes runc + runsc)"
+}
+
+install_docker() {
+  local pkgs=()
+  { have docker && find_binary dockerd >/dev/null; } || pkgs+=(docker.io)
+  find_binary runsc >/dev/null || pkgs+=(runsc)
+  ((${#pkgs[@]} == 0)) || apt_install "${pkgs[@]}"
+}
+
+configure_docker() {
+  local runsc_path changed=false
+  runsc_path=$(find_binary runsc)
+  if $IS_ROOT; then
+    register_runsc "$runsc_path" || { [[ $? == 10 ]] && changed=true && act docker "registered runsc in /etc/docker/daemon.json"; } || die docker "could not update /etc/docker/daemon.json"
+  fi
+  if docker_ready; then
+    $changed && reload_dockerd
+  elif $IS_ROOT; then
+    start_dockerd
+  else
+    local why
+    why=$(docker info 2>&1 >/dev/null | tail -1 || true)
+    if [[ $why == *"permission denied"* ]]; then
+      need "give $(id -un) access to Docker: sudo usermod -aG docker $(id -un)  (then log in again)"
+    else
+      need "start the Docker engine: sudo dockerd  (or: sudo systemctl start docker)"
+    fi
+    return 1
+  fi
+  if [[ $DOCKER_RUNTIMES != *'"runsc"'* ]]; then
+    need "register gVisor with Docker: add {\"runtimes\":{\"runsc\":{\"path\":\"$runsc_path\",\"runtimeArgs\":[\"--network=none\"]}}} to /etc/docker/daemon.json and restart dockerd"
+    return 1
+  fi
+}
+
+# ---- Go, for the two servers we build from source -----------------------------------------------------------
+GO_BIN=""
+go_version_ok() { # Go >= 1.21 fetches the toolchain a module asks for by itself.
+  local v
+  v=$("$1" env GOVERSION 2>/dev/null) || return 1
+  v=${v#go}
+  local major=${v%%.*} rest=${v#*.}
+  local minor=${rest%%.*}
+  ((major > 1 || (major == 1 && minor >= 21)))
+}
+
+find_go() {
+  local c
+  for c in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go /usr/lib/go/bin/go; do
+    [[ -n $c && -x $c ]] && go_version_ok "$c" && { GO_BIN=$c; return 0; }
+  done
+  return 1
+}
+
+# A modern toolchain is itself a Go module (golang.org/toolchain), so an old distribution Go can fetch it.
+bootstrap_go() {
+  local old=$1 arch dir
+  arch=$("$old" env GOARCH)
+  act go "fetching Go $GO_BOOTSTRAP_VERSION through the Go module proxy"
+  dir=$("$old" mod download -json "golang.org/toolchain@v0.0.1-go$GO_BOOTSTRAP_VERSION.linux-$arch" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -x $dir/bin/go ]] || return 1
+  GO_BIN=$dir/bin/go
+}
+
+ensure_go() {
+  [[ -n $GO_BIN ]] && return 0
+  find_go && return 0
+  $IS_ROOT || return 1 # the caller says what to install
+  have go || apt_install golang-go
+  find_go && return 0
+  bootstrap_go "$(command -v go)"
+}
+
+gopath_bin() {
+  if [[ -n $GO_BIN ]]; then echo "$("$GO_BIN" env GOPATH | cut -d: -f1)/bin"; else echo "${GOPATH:-$HOME/go}/bin"; fi
+}
+
+# ---- nats-server ---------------------------------------------------------------------------------------------
+NATS_BIN=""
+find_nats() {
+  local c
+  for c in "${WEFT_NATS_SERVER_BIN:-}" "$(command -v nats-server 2>/dev/null || true)" "$(gopath_bin)/nats-server"; do
+    [[ -n $c && -x $c ]] && { NATS_BIN=$c; return 0; }
+  done
+  return 1
+}
+
+ensure_nats_server() {
+  find_nats || build_nats || install_nats_package || return 0
+  say nats "ok ($NATS_BIN, $("$NATS_BIN" --version 2>&1 | head -1))"
+}
+
+build_nats() {
+  ensure_go || return 1
+  act nats "go install github.com/nats-io/nats-server/v2@$NATS_VERSION (about a minute)"
+  "$GO_BIN" install "github.com/nats-io/nats-server/v2@$NATS_VERSION" >&2 || { warn nats "go install failed"; return 1; }
+  find_nats
+}
+
+# The distribution's 2.9 has JetStream; it is the fallback when Go cannot build the pinned version.
+install_nats_package() {
+  if $IS_ROOT; then
+    apt_install nats-server && find_nats
+  else
+    need "nats-server: install Go >= 1.21 (https://go.dev/doc/install), then: go install github.com/nats-io/nats-server/v2@$NATS_VERSION  (or: sudo apt-get install -y nats-server)"
+    return 1
+  fi
+}
+
+# ---- MongoDB wire-protocol server ------------------------------------------------------------------------
+FERRET_BIN=""
+find_ferretdb() {
+  local c
+  for c in "${WEFT_FERRETDB_BIN:-}" "$(command -v ferretdb 2>/dev/null || true)" "$(gopath_bin)/ferretdb"; do
+    [[ -n $c && -x $c ]] && { FERRET_BIN=$c; return 0; }
+  done
+  return 1
+}
+
+# `go install` of FerretDB fails (its module list cannot be read), so build it from the downloaded module.
+build_ferretdb() {
+  local version=$1 src build out
+  src=$("$GO_BIN" mod download -json "github.com/FerretDB/FerretDB@$version" 2>/dev/null | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || return 1
+  [[ -d $src ]] || return 1
+  act ferretdb "building FerretDB $version from $src (a few minutes)"
+  build=$(mktemp -d "${TMPDIR:-/tmp}/weft-ferretdb-build.XXXXXX")
+  cp -r "$src/." "$build/"
+  chmod -R u+w "$build"
+  echo "$version" >"$build/build/version/version.txt" # FerretDB panics at start without it
+  out="$(gopath_bin)/ferretdb"
+  mkdir -p "$(dirname "$out")"
+  (cd "$build" && CGO_ENABLED=0 "$GO_BIN" build -o "$out" ./cmd/ferretdb) >&2
+  local rc=$?
+  rm -rf "$build"
+  return $rc
+}
+
+ensure_ferretdb_bin() {
+  find_ferretdb && return 0
+  if ! ensure_go; then
+    need "install Go >= 1.21 (https://go.dev/doc/install) to build FerretDB, or install mongod, or set MONGO_URL"
+    return 1
+  fi
+  local v
+  for v in "${FERRETDB_VERSIONS[@]}"; do
+    build_ferretdb "$v" && find_ferretdb && return 0
+  done
+  die ferretdb "could not build FerretDB (tried ${FERRETDB_VERSIONS[*]})"
+}
+
+start_ferretdb() {
+  local dir=$STATE_DIR/ferretdb
+  mkdir -p "$dir"
+  act mongo "starting FerretDB (SQLite in $dir, log: $LOG_DIR/weft-ferretdb.log)"
+  setsid nohup "$FERRET_BIN" --handler=sqlite "--sqlite-url=file:$dir/" "--state-dir=$dir" \
+    "--listen-addr=127.0.0.1:$MONGO_PORT" --debug-addr=- --telemetry=disable --log-level=warn \
+    >>"$LOG_DIR/weft-ferretdb.log" 2>&1 </dev/null &
+}
+
+start_mongod() {
+  local dir=$STATE_DIR/mongo
+  mkdir -p "$dir"
+  act mongo "starting mongod (data in $dir, log: $LOG_DIR/weft-mongod.log)"
+  mongod --dbpath "$dir" --bind_ip 127.0.0.1 --port "$MONGO_PORT" --fork --logpath "$LOG_DIR/weft-mongod.log" >/dev/null
+}
+
+MONGO_IN_USE=""
+ensure_mongo() {
+  if [[ -n ${MONGO_URL:-} ]]; then
+    MONGO_IN_USE=$MONGO_URL
+    say mongo "using MONGO_URL=$MONGO_URL"
+    return 0
+  fi
+  MONGO_IN_USE="mongodb://127.0.0.1:$MONGO_PORT"
+  if port_open 127.0.0.1 "$MONGO_PORT"; then
+    say mongo "ok (reusing the server listening on 127.0.0.1:$MONGO_PORT)"
+    return 0
+  fi
+  mkdir -p "$LOG_DIR"
+  if have mongod; then
+    start_mongod
+  elif ensure_ferretdb_bin; then
+    start_ferretdb
+  else
+    return 0
+  fi
+  wait_for 30 port_open 127.0.0.1 "$MONGO_PORT" || die mongo "no listener on 127.0.0.1:$MONGO_PORT after 30 s; see $LOG_DIR"
+  say mongo "ok ($MONGO_IN_USE)"
+}
+
+# ---- images ---------------------------------------------------------------------------------------------
+# The base is a minimal Debian made by debootstrap and imported, so no container registry is needed; it has
+# the full python3 (not python3-minimal, which lacks json and asyncio) so building the runtimes needs no network.
+build_base_image() {
+  if ! $IS_ROOT; then
+    need "build the base image (needs root for debootstrap): sudo bash deploy/services.sh --images-only"
+    return 1
+  fi
+  have debootstrap || apt_install debootstrap
+  local rootfs
+  mkdir -p "$STATE_DIR"
+  rootfs=$(mktemp -d "$STATE_DIR/rootfs.XXXXXX")
+  act image "debootstrap bookworm into $rootfs (about a minute)"
+  debootstrap --variant=minbase --include=python3,nodejs bookworm "$rootfs" "$DEBIAN_MIRROR" >"$LOG_DIR/weft-debootstrap.log" 2>&1 ||
+    { rm -rf "$rootfs"; die image "debootstrap failed; see $LOG_DIR/weft-debootstrap.log"; }
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  act image "docker import $BASE_IMAGE"
+  tar -C "$rootfs" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$BASE_IMAGE" >/dev/null ||
+    { rm -rf "$rootfs"; die image "docker import failed"; }
+  rm -rf "$rootfs"
+}
+
+ensure_images() {
+  docker_ready || return 0 # Docker's absence is already reported
+  if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || build_base_image; then
+    say image "ok ($BASE_IMAGE)"
+  else
+    return 0
+  fi
+  if [[ ! -f $ROOT_DIR/deploy/images.ts ]]; then
+    warn image "deploy/images.ts not found: runtime images not built"
+    return 0
+  fi
+  [[ -d $ROOT_DIR/node_modules/tsx ]] || die image "node_modules missing: run npm ci first"
+  (cd "$ROOT_DIR" && WEFT_BASE_IMAGE=$BASE_IMAGE node --import tsx deploy/images.ts "${IMAGE_ARGS[@]}") >&2 ||
+    die image "deploy/images.ts failed"
+  say image "ok (runtime images)"
+}
+
+# ---- .weft/env --------------------------------------------------------------------------------------------
+write_env_file() {
+  mkdir -p "$WEFT_DIR"
+  local tmp=$ENV_FILE.tmp.$$
+  {
+    echo "# Written by deploy/services.sh; read by npm test, npm run up and npm run bench."
+    echo "WEFT_STATE_DIR=$STATE_DIR"
+    echo "WEFT_BASE_IMAGE=$BASE_IMAGE"
+    [[ -n $NATS_BIN ]] && echo "WEFT_NATS_SERVER_BIN=$NATS_BIN"
+    [[ -n $FERRET_BIN ]] && echo "WEFT_FERRETDB_BIN=$FERRET_BIN"
+    [[ -n $MONGO_IN_USE ]] && echo "MONGO_URL=$MONGO_IN_USE" && echo "WEFT_MONGO_URL=$MONGO_IN_USE"
+    true
+  } >"$tmp"
+  mv "$tmp" "$ENV_FILE"
+}
+
+main() {
+  local started=$SECONDS
+  have node || die node "node (>= 20) is needed: install Node.js 20, then npm ci"
+  mkdir -p "$LOG_DIR"
+  ensure_docker
+  if $WITH_RUNTIME; then
+    ensure_nats_server
+    ensure_mongo
+    # Tests that stop and restart MongoDB start a private FerretDB, whatever serves 27017.
+    if $FOR_TESTS; then
+      ensure_ferretdb_bin || true
+    else
+      find_ferretdb || true
+    fi
+  fi
+  $WITH_IMAGES && ensure_images
+  if ((${#MISSING[@]})); then
+    echo "weft: these are missing; run this script as root to install them, or do it yourself:" >&2
+    printf '  - %s\n' "${MISSING[@]}" >&2
+    exit 1
+  fi
+  if $WITH_RUNTIME; then
+    write_env_file
+    act ready "in $((SECONDS - started)) s; environment written to ${ENV_FILE#"$ROOT_DIR"/} (MONGO_URL=$MONGO_IN_USE)"
+  fi
+}
+
+# Sourcing the file (to try one step by hand) defines the steps without running them.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main; fi

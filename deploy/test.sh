@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# npm test: brings up (or installs) the services, typechecks, then runs the test files one at a time against
+# the real servers. With arguments, runs only those test files: npm test -- test/e2e.test.ts
+set -euo pipefail
+ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT_DIR"
+
+[[ -x node_modules/.bin/tsc ]] || { echo "weft: node_modules missing: run npm ci first" >&2; exit 1; }
+files=("$@")
+if ((${#files[@]} == 0)); then
+  # Node 20's runner takes no globs, and a folder may have no tests yet.
+  shopt -s nullglob
+  files=(test/unit/*.test.ts test/*.test.ts)
+  shopt -u nullglob
+fi
+((${#files[@]})) || { echo "weft: no test files found under test/" >&2; exit 1; }
+
+# One file at a time: each starts its own nats-server and containers, and the machine has two cores.
+# shellcheck disable=SC2016 # $@ is expanded by the inner shell
+exec bash deploy/with-services.sh --for-tests --quiet -- bash -c 'set -e
+  echo "weft: typecheck" >&2
+  node_modules/.bin/tsc --noEmit -p .
+  exec node --import tsx --test --test-concurrency=1 "$@"' weft-test "${files[@]}"
