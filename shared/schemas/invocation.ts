@@ -21,6 +21,8 @@ export const INVOCATION_ERROR_CODES = [
   "OUTPUT_TOO_LARGE",
   "FUNCTION_DELETED",
   "PLATFORM_ERROR",
+  /** A job published straight to weft.jobs.{name} whose data is not JSON (the gateway refuses those itself). */
+  "INVALID_EVENT",
 ] as const;
 export type InvocationErrorCode = (typeof INVOCATION_ERROR_CODES)[number];
 

@@ -1,0 +1,126 @@
+// Builds an agent from its configuration: NATS, Docker, the container pool, the function cache, the job
+// consumer and the heartbeat. `main.ts` runs it; tests start it in-process.
+import Dockerode from "dockerode";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { hostname, totalmem } from "node:os";
+import type { Logger } from "../shared/logger.js";
+import { connectNats, ensureTopology, openFunctionsBucket } from "../shared/nats.js";
+import { topologyFrom } from "../shared/config.js";
+import type { AgentStatus } from "../shared/schemas/agent.js";
+import { JOBS_CONSUMER, JOBS_STREAM } from "../shared/subjects.js";
+import { ensureRuntimeImages } from "../deploy/images.js";
+import type { AgentConfig } from "./config.js";
+import { DockerDriver } from "./docker-driver.js";
+import { FunctionCache } from "./function-cache.js";
+import { Heartbeat } from "./heartbeat.js";
+import { InvocationRunner } from "./invocation-runner.js";
+import { JobConsumer } from "./job-consumer.js";
+import { Pool } from "./pool.js";
+
+export type AgentState = AgentStatus["state"];
+
+export interface Agent {
+  agentId: string;
+  /** Stops pulling, lets in-flight invocations finish (up to the drain timeout), removes its containers. Idempotent. */
+  stop(): Promise<void>;
+  status(): AgentStatus;
+}
+
+const MiB = 1024 * 1024;
+
+function memoryBudgetMb(config: AgentConfig): number {
+  return config.memoryMb > 0 ? config.memoryMb : Math.floor((totalmem() / MiB) * 0.75);
+}
+
+async function prepareDocker(config: AgentConfig, log: Logger): Promise<DockerDriver> {
+  const docker = new Dockerode({ socketPath: config.dockerSocket });
+  const images = { python3: config.imagePython3, nodejs: config.imageNodejs };
+  const driver = new DockerDriver(docker, {
+    agentId: config.agentId,
+    images,
+    pidsLimit: config.pidsLimit,
+    nofileLimit: config.nofileLimit,
+    tmpfsMb: config.tmpfsMb,
+  });
+  await driver.ping();
+  const removed = await driver.removeLeftovers();
+  if (removed > 0) log.info({ removed }, "removed containers a previous run of this agent left behind");
+  if (config.buildImages) await ensureRuntimeImages(docker, { base: config.baseImage, images, log });
+  return driver;
+}
+
+export async function startAgent(config: AgentConfig, parentLog: Logger): Promise<Agent> {
+  const log = parentLog.child({ agentId: config.agentId });
+  let state: AgentState = "starting";
+  const driver = await prepareDocker(config, log);
+  const pool = new Pool(
+    driver,
+    {
+      memoryBudgetMb: memoryBudgetMb(config),
+      keepAliveMs: config.keepAliveMs,
+      startTimeoutMs: config.containerStartTimeoutMs,
+      stemTargets: config.stemRuntimes.flatMap((runtime) =>
+        config.stemIsolations.map((isolation) => ({ runtime, isolation, count: config.stemCells, memoryMb: config.stemMemoryMb })),
+      ),
+    },
+    log,
+  );
+  let nc: NatsConnection | undefined;
+  try {
+    nc = await connectNats(config.natsUrl, `weft-agent-${config.agentId}`, log);
+    await ensureTopology(nc, topologyFrom(config));
+    const functions = new FunctionCache(
+      await openFunctionsBucket(nc),
+      { latest: (def) => pool.setLatest(def), deleted: (name) => pool.deleteFunction(name) },
+      log,
+    );
+    await functions.start();
+    await pool.start();
+    const js = jetstream(nc);
+    const runner = new InvocationRunner(nc, js, functions, pool, {
+      agentId: config.agentId,
+      jobMaxDeliver: config.jobMaxDeliver,
+      jobAckWaitMs: config.jobAckWaitMs,
+      runningRecordAfterMs: config.runningRecordAfterMs,
+      retryDelayMs: config.retryDelayMs,
+    }, log);
+    const consumer = new JobConsumer(
+      await js.consumers.get(JOBS_STREAM, JOBS_CONSUMER),
+      { slots: config.slots },
+      (msg) => runner.handle(msg),
+      log,
+    );
+    const status = (): AgentStatus => {
+      const s = pool.stats();
+      return { agentId: config.agentId, host: hostname(), state, slots: config.slots, busy: consumer.inFlight, containers: s.containers, stemCells: s.stemCells, at: Date.now() };
+    };
+    const heartbeat = new Heartbeat(nc, status, config.heartbeatMs, log);
+    consumer.start();
+    state = "running";
+    heartbeat.start();
+    log.info({ slots: config.slots, memoryBudgetMb: memoryBudgetMb(config), ...pool.stats() }, "agent running");
+
+    const connection = nc;
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        state = "draining";
+        heartbeat.announce();
+        log.info({ inFlight: consumer.inFlight }, "agent draining");
+        const drainTimer = setTimeout(() => void pool.stop(), config.drainTimeoutMs);
+        await consumer.stop();
+        clearTimeout(drainTimer);
+        state = "stopped";
+        heartbeat.stop(status());
+        await Promise.allSettled([pool.stop(), functions.stop()]);
+        await connection.drain().catch((err: Error) => log.warn({ err }, "draining the NATS connection failed"));
+        log.info("agent stopped");
+      })());
+    return { agentId: config.agentId, stop, status };
+  } catch (err) {
+    await pool.stop();
+    await nc?.close();
+    throw err;
+  }
+}

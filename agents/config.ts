@@ -1,0 +1,53 @@
+// The agent's configuration: read once from the environment in main.ts, validated, frozen, passed down.
+import { hostname } from "node:os";
+import { z } from "zod";
+import { ConfigError, boolFromEnv, commonFields, envField, intFromEnv, parseEnv, stringFromEnv, type ConfigOf } from "../shared/config.js";
+import { ISOLATIONS, RUNTIMES } from "../shared/schemas/function.js";
+import { DEFAULT_BASE_IMAGE, RUNTIME_IMAGES } from "../deploy/images.js";
+
+const listOf = <T extends string>(allowed: readonly T[], def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(allowed as [T, ...T[]])));
+
+const AGENT_ID = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, "must match [A-Za-z0-9][A-Za-z0-9_.-]{0,127}");
+
+export const agentFields = {
+  ...commonFields,
+  agentId: envField("WEFT_AGENT_ID", AGENT_ID.default(hostname().replace(/[^A-Za-z0-9_.-]/g, "-") || "agent"),
+    "stable id of this agent; labels its containers so a restart can remove what a crash left behind"),
+  slots: envField("WEFT_AGENT_SLOTS", intFromEnv(32, 1, 10_000), "invocations this agent runs at once (it pulls only for free slots)"),
+  memoryMb: envField("WEFT_AGENT_MEMORY_MB", intFromEnv(0, 0), "memory budget for containers; 0 = 75% of the host's memory"),
+  keepAliveMs: envField("WEFT_KEEP_ALIVE_MS", intFromEnv(600_000, 1000), "an idle warm container is stopped after this"),
+  stemCells: envField("WEFT_STEM_CELLS", intFromEnv(1, 0, 32), "pre-started runtime containers per runtime × isolation"),
+  stemRuntimes: envField("WEFT_STEM_RUNTIMES", listOf(RUNTIMES, RUNTIMES.join(",")), "runtimes that get stem cells"),
+  stemIsolations: envField("WEFT_STEM_ISOLATIONS", listOf(ISOLATIONS, "runc,gvisor"), "isolations that get stem cells"),
+  stemMemoryMb: envField("WEFT_STEM_MEMORY_MB", intFromEnv(256, 64, 8192),
+    "memory of a stem cell; gVisor cannot resize a running container, so its stem cells serve only functions of this size"),
+  imagePython3: envField("WEFT_IMAGE_PYTHON3", stringFromEnv(RUNTIME_IMAGES.python3), "python3 runtime image"),
+  imageNodejs: envField("WEFT_IMAGE_NODEJS", stringFromEnv(RUNTIME_IMAGES.nodejs), "nodejs runtime image"),
+  buildImages: envField("WEFT_BUILD_IMAGES", boolFromEnv(true), "build the runtime images at start when missing or stale"),
+  baseImage: envField("WEFT_BASE_IMAGE", stringFromEnv(DEFAULT_BASE_IMAGE), "base the runtime images are built from"),
+  dockerSocket: envField("WEFT_DOCKER_SOCKET", stringFromEnv("/var/run/docker.sock"), "Docker engine socket"),
+  pidsLimit: envField("WEFT_PIDS_LIMIT", intFromEnv(128, 64, 65_536),
+    "processes and threads per container (gVisor's own threads count: it does not start below ~64)"),
+  nofileLimit: envField("WEFT_NOFILE_LIMIT", intFromEnv(1024, 64, 1_048_576), "open files per container"),
+  tmpfsMb: envField("WEFT_TMPFS_MB", intFromEnv(64, 1, 65_536), "size of the writable /tmp (counts against the container's memory)"),
+  heartbeatMs: envField("WEFT_HEARTBEAT_MS", intFromEnv(2000, 100), "AgentStatus announcement interval"),
+  runningRecordAfterMs: envField("WEFT_RUNNING_RECORD_AFTER_MS", intFromEnv(1000, 0), "an invocation still running after this gets a running record"),
+  containerStartTimeoutMs: envField("WEFT_CONTAINER_START_TIMEOUT_MS", intFromEnv(30_000, 1000), "a container not ready after this is a platform failure"),
+  retryDelayMs: envField("WEFT_JOB_RETRY_DELAY_MS", intFromEnv(2000, 0), "delay before a job that failed for a platform reason is redelivered"),
+  drainTimeoutMs: envField("WEFT_DRAIN_TIMEOUT_MS", intFromEnv(30_000, 0), "on stop, in-flight invocations get this long before they are handed back"),
+};
+
+export type AgentConfig = ConfigOf<typeof agentFields>;
+
+export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
+  const config = parseEnv(agentFields, env);
+  if (config.imagePython3 === config.imageNodejs) {
+    throw new ConfigError("invalid configuration:\n  WEFT_IMAGE_PYTHON3 and WEFT_IMAGE_NODEJS must differ");
+  }
+  return config;
+}

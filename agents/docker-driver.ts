@@ -1,0 +1,186 @@
+// The only file that talks to Docker: creates hardened, attached runtime containers and removes them.
+// It decides nothing; the pool (pool.ts, pool-policy.ts) decides which container to create, reuse or remove.
+import type Dockerode from "dockerode";
+import type { Duplex } from "node:stream";
+import { randomBytes } from "node:crypto";
+import type { ISOLATIONS, RUNTIMES } from "../shared/schemas/function.js";
+import { FRAME_TOKEN_ENV } from "./runner-protocol.js";
+
+export type Runtime = (typeof RUNTIMES)[number];
+export type Isolation = (typeof ISOLATIONS)[number];
+
+const MiB = 1024 * 1024;
+
+export const LABELS = {
+  managed: "weft.managed",
+  agent: "weft.agent",
+  runtime: "weft.runtime",
+  isolation: "weft.isolation",
+  fn: "weft.function",
+  version: "weft.version",
+} as const;
+
+/** The container's user: nobody, never root (the runc /proc/self/exe overwrite class needs uid 0). */
+const CONTAINER_USER = "65534:65534";
+
+export interface ContainerSpec {
+  runtime: Runtime;
+  isolation: Isolation;
+  memoryMb: number;
+  cpus?: number;
+  /** Set when the container is created for one function version (not for a stem cell). */
+  binding?: { functionName: string; version: number };
+  /** The runner's frame token (runner-protocol.ts). */
+  token: string;
+}
+
+export interface DriverOptions {
+  agentId: string;
+  images: Record<Runtime, string>;
+  pidsLimit: number;
+  nofileLimit: number;
+  tmpfsMb: number;
+}
+
+/** A created, attached and started container; `stream` is stdin in, multiplexed stdout/stderr out. */
+export interface AttachedContainer {
+  id: string;
+  name: string;
+  stream: Duplex;
+}
+
+export interface ExitInfo {
+  exitCode: number | undefined;
+  oomKilled: boolean;
+}
+
+const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
+
+export class DockerDriver {
+  constructor(
+    private readonly docker: Dockerode,
+    private readonly opts: DriverOptions,
+  ) {}
+
+  async ping(): Promise<void> {
+    await this.docker.ping();
+  }
+
+  /** Every hardening setting in one place (README "Container hardening" explains each). */
+  createOptions(spec: ContainerSpec, name: string): Dockerode.ContainerCreateOptions {
+    const memory = spec.memoryMb * MiB;
+    const labels: Record<string, string> = {
+      [LABELS.managed]: "true",
+      [LABELS.agent]: this.opts.agentId,
+      [LABELS.runtime]: spec.runtime,
+      [LABELS.isolation]: spec.isolation,
+    };
+    if (spec.binding) {
+      labels[LABELS.fn] = spec.binding.functionName;
+      labels[LABELS.version] = String(spec.binding.version);
+    }
+    return {
+      name,
+      Image: this.opts.images[spec.runtime],
+      User: CONTAINER_USER,
+      WorkingDir: "/tmp",
+      Env: [`${FRAME_TOKEN_ENV}=${spec.token}`],
+      Labels: labels,
+      Hostname: "weft",
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      OpenStdin: true,
+      StdinOnce: false,
+      Tty: false,
+      NetworkDisabled: true,
+      HostConfig: {
+        Runtime: spec.isolation === "gvisor" ? "runsc" : "runc",
+        NetworkMode: "none",
+        ReadonlyRootfs: true,
+        Tmpfs: { "/tmp": `rw,nosuid,nodev,size=${this.opts.tmpfsMb}m` },
+        CapDrop: ["ALL"],
+        SecurityOpt: ["no-new-privileges"],
+        Memory: memory,
+        MemorySwap: memory,
+        ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
+        PidsLimit: this.opts.pidsLimit,
+        Ulimits: [
+          { Name: "nofile", Soft: this.opts.nofileLimit, Hard: this.opts.nofileLimit },
+          { Name: "core", Soft: 0, Hard: 0 },
+        ],
+        Init: true,
+        // Output reaches the agent through attach only; nothing is written to the host's disk.
+        LogConfig: { Type: "none", Config: {} },
+        RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
+        AutoRemove: false,
+      },
+    };
+  }
+
+  /** Creates, attaches (before start, so no output is missed) and starts a container. */
+  async create(spec: ContainerSpec): Promise<AttachedContainer> {
+    const name = `weft-${spec.binding?.functionName ?? `stem-${spec.runtime}`}-${randomBytes(4).toString("hex")}`;
+    const container = await this.docker.createContainer(this.createOptions(spec, name));
+    try {
+      const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
+      try {
+        await container.start();
+      } catch (err) {
+        stream.destroy();
+        throw err;
+      }
+      return { id: container.id, name, stream };
+    } catch (err) {
+      await this.remove(container.id);
+      throw err;
+    }
+  }
+
+  /** Resizes a running container. runc only: runsc has no update command, the pool never asks it to. */
+  async update(id: string, limits: { memoryMb: number; cpus?: number }): Promise<void> {
+    const memory = limits.memoryMb * MiB;
+    await this.docker.getContainer(id).update({
+      Memory: memory,
+      MemorySwap: memory,
+      NanoCpus: limits.cpus ? Math.round(limits.cpus * 1e9) : 0,
+    });
+  }
+
+  /** Force-removes (kills) a container; one that is already gone or going is not an error. */
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      const status = statusOf(err);
+      if (status !== 404 && status !== 409) throw err;
+    }
+  }
+
+  /** Why a container stopped, for telling an out-of-memory kill from other deaths. */
+  async exitInfo(id: string): Promise<ExitInfo | undefined> {
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      return { exitCode: info.State?.ExitCode, oomKilled: Boolean(info.State?.OOMKilled) };
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Ids of every container labelled as this agent's, running or not. */
+  async listOwn(): Promise<string[]> {
+    const found = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABELS.managed}=true`, `${LABELS.agent}=${this.opts.agentId}`] },
+    });
+    return found.map((c) => c.Id);
+  }
+
+  /** Removes what a previous run of this agent left behind; returns how many. */
+  async removeLeftovers(): Promise<number> {
+    const ids = await this.listOwn();
+    await Promise.all(ids.map((id) => this.remove(id)));
+    return ids.length;
+  }
+}

@@ -1,0 +1,247 @@
+// Runs one job end to end: resolve the function's definition, take a container, run the event, reply to
+// the caller, publish the final record, then ack, nak or term the job (outcome.ts decides which).
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { SpanStatusCode, type Span } from "@opentelemetry/api";
+import { HEADERS } from "../shared/headers.js";
+import { LIMITS, cutUtf8 } from "../shared/limits.js";
+import { invocationLogger, type Logger } from "../shared/logger.js";
+import { FUNCTION_NAME_PATTERN, type FunctionDefinition } from "../shared/schemas/function.js";
+import type { RecordEvent } from "../shared/schemas/invocation.js";
+import { JOBS_SUBJECT_PREFIX, recordSubject } from "../shared/subjects.js";
+import { extractTraceContext, tracer } from "../shared/telemetry.js";
+import type { FunctionCache } from "./function-cache.js";
+import {
+  finalRecord,
+  fromInitFailure,
+  fromRun,
+  givenUp,
+  nextStep,
+  refused,
+  resultJson,
+  type Ending,
+  type InvocationMeta,
+} from "./outcome.js";
+import { PlatformError, type Pool } from "./pool.js";
+import { isJsonText } from "./runner-protocol.js";
+
+export interface InvocationRunnerOptions {
+  agentId: string;
+  jobMaxDeliver: number;
+  jobAckWaitMs: number;
+  runningRecordAfterMs: number;
+  retryDelayMs: number;
+}
+
+/** A job as it arrives on WEFT_JOBS: from a gateway (with headers) or published directly (data only). */
+export interface Job {
+  invocationId: string;
+  functionName: string;
+  version: number | undefined;
+  replyTo: string | undefined;
+  enqueuedAt: number;
+  /** The event's JSON text, exactly as published. */
+  eventText: string;
+  /** Published by a gateway, which has already checked the event is JSON and within its size limit. */
+  fromGateway: boolean;
+  attempt: number;
+}
+
+export function parseJob(msg: JsMsg): Job {
+  const h = msg.headers;
+  const invocationId = h?.get(HEADERS.invocationId) || `js-${msg.seq}`;
+  const version = Number(h?.get(HEADERS.version) || NaN);
+  const enqueuedAt = Number(h?.get(HEADERS.enqueuedAt) || NaN);
+  return {
+    invocationId,
+    functionName: msg.subject.slice(JOBS_SUBJECT_PREFIX.length + 1),
+    version: Number.isInteger(version) && version > 0 ? version : undefined,
+    replyTo: h?.get(HEADERS.replyTo) || undefined,
+    enqueuedAt: Number.isFinite(enqueuedAt) ? enqueuedAt : Date.now(),
+    eventText: msg.string(),
+    fromGateway: Boolean(h?.get(HEADERS.invocationId)),
+    attempt: msg.info.deliveryCount,
+  };
+}
+
+const RECORD_PUBLISH_ATTEMPTS = 5;
+
+export class InvocationRunner {
+  private readonly tracer = tracer("agent");
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly functions: FunctionCache,
+    private readonly pool: Pool,
+    private readonly opts: InvocationRunnerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async handle(msg: JsMsg): Promise<void> {
+    const job = parseJob(msg);
+    const { ctx, traceId } = extractTraceContext(msg.headers);
+    const span = this.tracer.startSpan(
+      `invoke ${job.functionName}`,
+      { attributes: { "weft.invocation_id": job.invocationId, "weft.function": job.functionName, "weft.attempt": job.attempt } },
+      ctx,
+    );
+    const log = invocationLogger(this.log, job.invocationId, traceId, job.functionName);
+    // A long invocation tells JetStream it is alive, so the job is not handed to another agent meanwhile.
+    const working = setInterval(() => msg.working(), Math.max(500, this.opts.jobAckWaitMs / 2));
+    try {
+      if (!job.fromGateway) this.publishRecord(this.queuedRecord(job, traceId), log);
+      const meta: InvocationMeta = {
+        invocationId: job.invocationId,
+        functionName: job.functionName,
+        version: job.version ?? 0,
+        agent: this.opts.agentId,
+        enqueuedAt: job.enqueuedAt,
+        startedAt: Date.now(),
+        traceId,
+        attempt: job.attempt,
+      };
+      const ending = await this.execute(job, meta, log);
+      await this.conclude(msg, job, meta, ending, span, log);
+    } catch (err) {
+      // A bug here must not lose the job: hand it back for another attempt.
+      log.error({ err }, "invocation failed inside the agent");
+      span.recordException(err as Error);
+      msg.nak(this.opts.retryDelayMs);
+    } finally {
+      clearInterval(working);
+      span.end();
+    }
+  }
+
+  private async execute(job: Job, meta: InvocationMeta, log: Logger): Promise<Ending> {
+    let def: FunctionDefinition | undefined;
+    try {
+      def = await this.resolve(job);
+    } catch (err) {
+      log.warn({ err }, "function definitions unavailable");
+      return { kind: "platform", message: `function definitions unavailable: ${(err as Error).message}`, coldStart: false };
+    }
+    if (!def) return refused("FUNCTION_DELETED", this.missing(job));
+    meta.version = def.version;
+    if (!job.fromGateway && !isJsonText(job.eventText)) return refused("INVALID_EVENT", "the event is not JSON");
+    const running = this.opts.runningRecordAfterMs > 0
+      ? setTimeout(() => this.publishRecord(this.runningRecord(job, meta), log), this.opts.runningRecordAfterMs)
+      : undefined;
+    try {
+      return await this.runOn(def, job, meta, log);
+    } finally {
+      clearTimeout(running);
+    }
+  }
+
+  private async runOn(def: FunctionDefinition, job: Job, meta: InvocationMeta, log: Logger): Promise<Ending> {
+    const acquireStarted = Date.now();
+    let acquired;
+    try {
+      acquired = await this.pool.acquire(def);
+    } catch (err) {
+      if (!(err instanceof PlatformError)) throw err;
+      log.warn({ err }, "no container for the invocation");
+      return { kind: "platform", message: err.message, coldStart: true };
+    }
+    if (!acquired.ok) return fromInitFailure(acquired.init, Date.now() - acquireStarted);
+    const { container, coldStart } = acquired.lease;
+    const started = Date.now();
+    meta.startedAt = started;
+    try {
+      const ctx = {
+        invocationId: job.invocationId,
+        functionName: def.name,
+        version: def.version,
+        memoryMb: def.limits.memoryMb,
+        deadline: started + def.limits.timeoutMs,
+        traceId: meta.traceId,
+      };
+      const run = await container.run(ctx, job.eventText, def.limits.timeoutMs);
+      return fromRun(run, coldStart, Date.now() - started, def.limits.timeoutMs);
+    } finally {
+      acquired.lease.release();
+    }
+  }
+
+  private async resolve(job: Job): Promise<FunctionDefinition | undefined> {
+    if (!FUNCTION_NAME_PATTERN.test(job.functionName)) return undefined;
+    // A deleted function stops at once, even for a pinned version.
+    const latest = await this.functions.latest(job.functionName);
+    if (!latest || job.version === undefined) return latest;
+    return this.functions.version(job.functionName, job.version);
+  }
+
+  private missing(job: Job): string {
+    if (!FUNCTION_NAME_PATTERN.test(job.functionName)) return `there is no function named ${JSON.stringify(job.functionName)}`;
+    if (job.version !== undefined) return `function ${job.functionName} has no version ${job.version} (or was deleted)`;
+    return `function ${job.functionName} does not exist (deleted?)`;
+  }
+
+  private async conclude(msg: JsMsg, job: Job, meta: InvocationMeta, ending: Ending, span: Span, log: Logger): Promise<void> {
+    const step = nextStep(ending, job.attempt, this.opts.jobMaxDeliver);
+    if (step === "nak") {
+      log.warn({ attempt: job.attempt, reason: ending.kind === "platform" ? ending.message : undefined }, "invocation handed back for retry");
+      msg.nak(this.opts.retryDelayMs);
+      return;
+    }
+    const final = ending.kind === "final" ? ending : givenUp(ending, job.attempt);
+    if (job.replyTo) this.nc.publish(job.replyTo, resultJson(final, meta));
+    span.setAttributes({ "weft.status": final.status, "weft.cold_start": final.coldStart, "weft.version": meta.version });
+    if (final.status !== "ok") span.setStatus({ code: SpanStatusCode.ERROR, message: final.error?.code });
+    const fields = { status: final.status, durationMs: final.durationMs, coldStart: final.coldStart, version: meta.version, error: final.error?.code };
+    if (final.status === "ok") log.debug(fields, "invocation finished");
+    else log.info(fields, "invocation finished");
+    // The record is stored before the job is acked: a crash in between re-runs the job rather than lose its record.
+    await this.publishRecord(finalRecord(final, meta, Date.now()), log, `${job.invocationId}.final.${job.attempt}`);
+    if (step === "term") msg.term("platform failure on the last attempt");
+    else msg.ack();
+  }
+
+  private queuedRecord(job: Job, traceId: string): RecordEvent {
+    const event = cutUtf8(job.eventText, LIMITS.recordPayloadBytes);
+    return {
+      invocationId: job.invocationId,
+      functionName: job.functionName,
+      phase: "queued",
+      enqueuedAt: job.enqueuedAt,
+      async: !job.replyTo,
+      traceId,
+      event: event.text,
+      eventTruncated: event.truncated,
+    };
+  }
+
+  private runningRecord(job: Job, meta: InvocationMeta): RecordEvent {
+    return {
+      invocationId: job.invocationId,
+      functionName: job.functionName,
+      phase: "running",
+      enqueuedAt: job.enqueuedAt,
+      version: meta.version,
+      traceId: meta.traceId,
+      agent: this.opts.agentId,
+      startedAt: meta.startedAt,
+      attempt: job.attempt,
+    };
+  }
+
+  /** Publishes a record with JetStream, retrying while NATS is briefly away; never throws. */
+  private async publishRecord(record: RecordEvent, log: Logger, msgID = `${record.invocationId}.${record.phase}.${record.attempt ?? 0}`): Promise<void> {
+    if (!FUNCTION_NAME_PATTERN.test(record.functionName)) return;
+    const data = JSON.stringify(record);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.js.publish(recordSubject(record.functionName), data, { msgID });
+        return;
+      } catch (err) {
+        if (attempt >= RECORD_PUBLISH_ATTEMPTS) {
+          log.error({ err, phase: record.phase }, "invocation record not published");
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      }
+    }
+  }
+}

@@ -1,0 +1,170 @@
+// The warm-pool policy: pure decisions over a snapshot of the containers, no Docker, no timers.
+// pool.ts applies them; test/unit/pool-policy.test.ts checks them.
+import type { Isolation, Runtime } from "./docker-driver.js";
+
+export type ViewState = "starting" | "ready" | "removing";
+
+/** What the policy needs to know about one live container. */
+export interface ContainerView {
+  ref: string;
+  /** `versionKeyOf` of the function version it is bound to; undefined for a stem cell. */
+  key: string | undefined;
+  runtime: Runtime;
+  isolation: Isolation;
+  memoryMb: number;
+  cpus: number | undefined;
+  state: ViewState;
+  /** Its code is loaded (init succeeded): a job given it now is warm. */
+  initialised: boolean;
+  leases: number;
+  capacity: number;
+  lastUsedAt: number;
+}
+
+/** What a job needs: one function version's runtime, isolation and size. */
+export interface Need {
+  key: string;
+  runtime: Runtime;
+  isolation: Isolation;
+  memoryMb: number;
+  cpus: number | undefined;
+}
+
+export interface Budget {
+  memoryMb: number;
+  /** Whether a running container of this isolation can be resized (runc yes; runsc has no update). */
+  resizable(isolation: Isolation): boolean;
+}
+
+export type Decision =
+  /** A ready container of this version with a free slot. */
+  | { kind: "warm"; ref: string }
+  /** A container of this version still starting or loading its code, with a free slot: wait for it. */
+  | { kind: "join"; ref: string }
+  /** A pre-started runtime container: load the code into it (after resizing it, if `resize`). */
+  | { kind: "stem"; ref: string; resize: boolean }
+  /** Create a new container for this version, after removing `evict` to make room. */
+  | { kind: "cold"; evict: string[] }
+  /** Nothing can be had now; ask again when a container is released or removed. */
+  | { kind: "wait" }
+  /** This agent can never run it (the function is larger than the whole budget). */
+  | { kind: "impossible"; reason: string };
+
+export const versionKeyOf = (name: string, version: number): string => `${name}@${version}`;
+
+export const memoryInUse = (views: readonly ContainerView[]): number => views.reduce((sum, v) => sum + v.memoryMb, 0);
+
+const hasRoom = (v: ContainerView): boolean => v.leases < v.capacity;
+const isStem = (v: ContainerView): boolean => v.key === undefined;
+
+/** Most recently used first: the others are left idle so they can expire. */
+const byRecentUse = (a: ContainerView, b: ContainerView): number => b.lastUsedAt - a.lastUsedAt;
+
+function stemFits(stem: ContainerView, need: Need, budget: Budget): { fits: boolean; resize: boolean } {
+  const sameSize = stem.memoryMb === need.memoryMb && stem.cpus === need.cpus;
+  if (sameSize) return { fits: true, resize: false };
+  return { fits: budget.resizable(need.isolation), resize: true };
+}
+
+function pickStem(need: Need, views: readonly ContainerView[], budget: Budget, used: number): Decision | undefined {
+  const stems = views.filter(
+    (v) => isStem(v) && v.state === "ready" && v.leases === 0 && v.runtime === need.runtime && v.isolation === need.isolation,
+  );
+  let best: { ref: string; resize: boolean } | undefined;
+  for (const stem of stems) {
+    const { fits, resize } = stemFits(stem, need, budget);
+    if (!fits || used - stem.memoryMb + need.memoryMb > budget.memoryMb) continue;
+    if (!best || (best.resize && !resize)) best = { ref: stem.ref, resize };
+  }
+  return best && { kind: "stem", ...best };
+}
+
+/** Idle containers that may be removed to make room: other versions' first (least recently used first), stem cells last. */
+function evictionOrder(need: Need, views: readonly ContainerView[]): ContainerView[] {
+  const idle = views.filter((v) => v.state === "ready" && v.leases === 0 && v.key !== need.key);
+  const bound = idle.filter((v) => !isStem(v)).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+  const stems = idle.filter(isStem).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+  return [...bound, ...stems];
+}
+
+/**
+ * Where a job of one function version runs: a warm container of that version (most recently used first) →
+ * one of its containers still starting → a stem cell of its runtime and isolation → a new container if the
+ * memory budget allows → a new one after evicting idle containers of other versions → wait.
+ */
+export function decide(need: Need, views: readonly ContainerView[], budget: Budget): Decision {
+  if (need.memoryMb > budget.memoryMb) {
+    return { kind: "impossible", reason: `needs ${need.memoryMb} MB, the agent's whole budget is ${budget.memoryMb} MB` };
+  }
+  const mine = views.filter((v) => v.key === need.key && v.state !== "removing" && hasRoom(v));
+  const warm = mine.filter((v) => v.state === "ready" && v.initialised).sort(byRecentUse)[0];
+  if (warm) return { kind: "warm", ref: warm.ref };
+  const starting = mine.find((v) => !v.initialised);
+  if (starting) return { kind: "join", ref: starting.ref };
+  const used = memoryInUse(views);
+  const stem = pickStem(need, views, budget, used);
+  if (stem) return stem;
+  if (used + need.memoryMb <= budget.memoryMb) return { kind: "cold", evict: [] };
+  const evict: string[] = [];
+  let freed = 0;
+  for (const victim of evictionOrder(need, views)) {
+    evict.push(victim.ref);
+    freed += victim.memoryMb;
+    if (used - freed + need.memoryMb <= budget.memoryMb) return { kind: "cold", evict };
+  }
+  return { kind: "wait" };
+}
+
+/**
+ * Idle containers past their keep-alive, except the `minWarm` most recently used of each version that asks
+ * for them. Stem cells never expire: they are the pool's standing reserve.
+ */
+export function expired(
+  views: readonly ContainerView[],
+  now: number,
+  keepAliveMs: number,
+  minWarm: ReadonlyMap<string, number>,
+): string[] {
+  const keptPerKey = new Map<string, number>();
+  const out: string[] = [];
+  for (const v of [...views].sort(byRecentUse)) {
+    if (isStem(v) || v.state === "removing") continue;
+    const keep = minWarm.get(v.key!) ?? 0;
+    const kept = keptPerKey.get(v.key!) ?? 0;
+    if (kept < keep) {
+      keptPerKey.set(v.key!, kept + 1);
+      continue;
+    }
+    if (v.leases === 0 && v.state === "ready" && now - v.lastUsedAt >= keepAliveMs) out.push(v.ref);
+  }
+  return out;
+}
+
+/** How many containers to pre-start for a version that asks for `minWarm`, within the budget (never by evicting). */
+export function minWarmDeficit(need: Need, minWarm: number, views: readonly ContainerView[], budget: Budget): number {
+  const have = views.filter((v) => v.key === need.key && v.state !== "removing").length;
+  const room = Math.floor((budget.memoryMb - memoryInUse(views)) / need.memoryMb);
+  return Math.max(0, Math.min(minWarm - have, room));
+}
+
+export interface StemTarget {
+  runtime: Runtime;
+  isolation: Isolation;
+  count: number;
+  memoryMb: number;
+}
+
+/** Stem cells to start so each runtime × isolation has its target, as far as the budget allows. */
+export function stemDeficit(targets: readonly StemTarget[], views: readonly ContainerView[], budget: Budget): StemTarget[] {
+  let free = budget.memoryMb - memoryInUse(views);
+  const out: StemTarget[] = [];
+  for (const t of targets) {
+    const have = views.filter((v) => isStem(v) && v.state !== "removing" && v.runtime === t.runtime && v.isolation === t.isolation).length;
+    const fit = Math.min(t.count - have, Math.floor(free / t.memoryMb));
+    if (fit > 0) {
+      out.push({ ...t, count: fit });
+      free -= fit * t.memoryMb;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,320 @@
+// The container pool: applies pool-policy.ts decisions with the Docker driver. Warm containers are bound to
+// one function version; stem cells (pre-started runtime containers) take a function's code on first use;
+// idle containers expire after the keep-alive; minWarm versions are kept pre-started.
+import type { Logger } from "../shared/logger.js";
+import type { FunctionDefinition } from "../shared/schemas/function.js";
+import { Container, type InitOutcome } from "./container.js";
+import type { DockerDriver, Isolation } from "./docker-driver.js";
+import {
+  decide,
+  expired,
+  minWarmDeficit,
+  stemDeficit,
+  versionKeyOf,
+  type Budget,
+  type ContainerView,
+  type Need,
+  type StemTarget,
+} from "./pool-policy.js";
+
+export interface PoolOptions {
+  memoryBudgetMb: number;
+  keepAliveMs: number;
+  stemTargets: StemTarget[];
+  startTimeoutMs: number;
+  /** How often expiry, minWarm and stem cells are checked. */
+  tickMs?: number;
+}
+
+/** A job's hold on a container; release it exactly once. */
+export interface Lease {
+  container: Container;
+  coldStart: boolean;
+  release(): void;
+}
+
+export type Acquired = { ok: true; lease: Lease } | { ok: false; init: Extract<InitOutcome, { ok: false }>; coldStart: true };
+
+/** The pool could not provide a container for a reason that is not the function's fault (retry elsewhere or later). */
+export class PlatformError extends Error {
+  override name = "PlatformError";
+}
+
+const RESIZABLE: Record<Isolation, boolean> = { runc: true, gvisor: false };
+const STEM_RETRY_MS = [1000, 5000, 30_000];
+
+export const needOf = (def: FunctionDefinition): Need => ({
+  key: versionKeyOf(def.name, def.version),
+  runtime: def.runtime,
+  isolation: def.isolation,
+  memoryMb: def.limits.memoryMb,
+  cpus: def.limits.cpus,
+});
+
+export class Pool {
+  private readonly containers = new Map<string, Container>();
+  private readonly budget: Budget;
+  private wakers: Array<() => void> = [];
+  /** Latest definitions of functions that ask for minWarm containers. */
+  private readonly minWarm = new Map<string, FunctionDefinition>();
+  /** Versions whose code failed to load: minWarm does not retry them in a loop. */
+  private readonly initFailed = new Set<string>();
+  private readonly stemFailures = new Map<string, { count: number; retryAt: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly driver: DockerDriver,
+    private readonly opts: PoolOptions,
+    private readonly log: Logger,
+  ) {
+    this.budget = { memoryMb: opts.memoryBudgetMb, resizable: (i) => RESIZABLE[i] };
+  }
+
+  /** Starts the stem cells (and waits for them, so a ready agent serves its first call fast) and the reaper. */
+  async start(): Promise<void> {
+    const started = this.replenishStems();
+    await Promise.allSettled(started.map((c) => c.started));
+    this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? Math.min(5000, Math.max(250, this.opts.keepAliveMs / 10)));
+    this.timer.unref();
+  }
+
+  stats(): { containers: number; stemCells: number; busy: number } {
+    let stemCells = 0;
+    let busy = 0;
+    for (const c of this.containers.values()) {
+      if (c.isStem) stemCells++;
+      if (c.leases > 0) busy++;
+    }
+    return { containers: this.containers.size, stemCells, busy };
+  }
+
+  /** A container running `def`'s code; an init failure is data, a platform failure throws PlatformError. */
+  async acquire(def: FunctionDefinition): Promise<Acquired> {
+    const need = needOf(def);
+    for (;;) {
+      if (this.stopping) throw new PlatformError("the agent is shutting down");
+      const decision = decide(need, this.views(), this.budget);
+      switch (decision.kind) {
+        case "warm":
+          return { ok: true, lease: this.lease(this.get(decision.ref), false) };
+        case "join":
+          return this.initialised(this.get(decision.ref));
+        case "stem": {
+          const acquired = await this.fromStem(this.get(decision.ref), def, decision.resize);
+          if (acquired) return acquired;
+          continue;
+        }
+        case "cold":
+          for (const ref of decision.evict) void this.get(ref).retire();
+          return this.cold(def);
+        case "wait":
+          await new Promise<void>((resolve) => this.wakers.push(resolve));
+          continue;
+        case "impossible":
+          throw new PlatformError(decision.reason);
+      }
+    }
+  }
+
+  /** The function's latest definition changed (or appeared): keep its minWarm containers. */
+  setLatest(def: FunctionDefinition): void {
+    if (def.minWarm > 0) this.minWarm.set(def.name, def);
+    else this.minWarm.delete(def.name);
+    this.ensureMinWarm();
+  }
+
+  /** The function was deleted: its idle containers go now, busy ones when their invocations finish. */
+  deleteFunction(name: string): void {
+    this.minWarm.delete(name);
+    for (const c of this.containers.values()) {
+      if (c.binding?.name !== name) continue;
+      if (c.leases === 0) void c.retire();
+      else this.retireWhenIdle.add(c.ref);
+    }
+  }
+
+  private readonly retireWhenIdle = new Set<string>();
+
+  /** Removes every container (in-flight runs end as killed, a platform outcome). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    this.wake();
+    await Promise.allSettled([...this.containers.values()].map((c) => c.retire("shutdown")));
+  }
+
+  private get(ref: string): Container {
+    const c = this.containers.get(ref);
+    if (!c) throw new Error(`pool: no container ${ref}`);
+    return c;
+  }
+
+  private views(): ContainerView[] {
+    const out: ContainerView[] = [];
+    for (const c of this.containers.values()) {
+      if (c.state === "dead") continue;
+      out.push({
+        ref: c.ref,
+        key: c.binding && versionKeyOf(c.binding.name, c.binding.version),
+        runtime: c.runtime,
+        isolation: c.isolation,
+        memoryMb: c.memoryMb,
+        cpus: c.cpus,
+        state: c.state,
+        initialised: c.initialised,
+        leases: c.leases,
+        capacity: c.capacity,
+        lastUsedAt: c.lastUsedAt,
+      });
+    }
+    return out;
+  }
+
+  private lease(c: Container, coldStart: boolean): Lease {
+    c.leases++;
+    let released = false;
+    return {
+      container: c,
+      coldStart,
+      release: () => {
+        if (released) return;
+        released = true;
+        c.leases--;
+        c.lastUsedAt = Date.now();
+        if (c.leases === 0 && this.retireWhenIdle.delete(c.ref)) void c.retire();
+        this.wake();
+      },
+    };
+  }
+
+  /** Holds `c` (already bound) through its init; the caller's job is a cold start. */
+  private async initialised(c: Container): Promise<Acquired> {
+    const lease = this.lease(c, true);
+    let outcome: InitOutcome;
+    try {
+      outcome = await c.init();
+    } catch (err) {
+      lease.release();
+      throw new PlatformError(`container did not start: ${(err as Error).message}`);
+    }
+    if (outcome.ok) return { ok: true, lease };
+    lease.release();
+    void c.retire();
+    return { ok: false, init: outcome, coldStart: true };
+  }
+
+  private async fromStem(c: Container, def: FunctionDefinition, resize: boolean): Promise<Acquired | undefined> {
+    c.claim(def, { memoryMb: def.limits.memoryMb, cpus: def.limits.cpus });
+    c.leases++;
+    this.replenishStems();
+    if (resize) {
+      try {
+        await this.driver.update(c.id, { memoryMb: def.limits.memoryMb, cpus: def.limits.cpus });
+      } catch (err) {
+        this.log.warn({ err, fn: def.name, containerId: c.id }, "resizing a stem cell failed; creating a container instead");
+        c.leases--;
+        void c.retire();
+        return undefined;
+      }
+    }
+    c.leases--;
+    return this.initialised(c);
+  }
+
+  private async cold(def: FunctionDefinition): Promise<Acquired> {
+    const c = this.add(
+      new Container(
+        this.driver,
+        { runtime: def.runtime, isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus, bindTo: def, startTimeoutMs: this.opts.startTimeoutMs },
+        this.log,
+      ),
+    );
+    return this.initialised(c);
+  }
+
+  private add(c: Container): Container {
+    this.containers.set(c.ref, c);
+    c.onDeath((dead) => {
+      this.containers.delete(dead.ref);
+      this.retireWhenIdle.delete(dead.ref);
+      if (dead.isStem) this.replenishStems();
+      this.wake();
+    });
+    return c;
+  }
+
+  private wake(): void {
+    const wakers = this.wakers;
+    this.wakers = [];
+    for (const w of wakers) w();
+  }
+
+  /** Starts stem cells up to their targets; returns those it started. */
+  private replenishStems(): Container[] {
+    if (this.stopping) return [];
+    const now = Date.now();
+    const started: Container[] = [];
+    for (const t of stemDeficit(this.opts.stemTargets, this.views(), this.budget)) {
+      const kind = `${t.runtime}/${t.isolation}`;
+      if ((this.stemFailures.get(kind)?.retryAt ?? 0) > now) continue;
+      for (let i = 0; i < t.count; i++) started.push(this.startStem(t, kind));
+    }
+    return started;
+  }
+
+  private startStem(t: StemTarget, kind: string): Container {
+    const c = this.add(
+      new Container(this.driver, { runtime: t.runtime, isolation: t.isolation, memoryMb: t.memoryMb, startTimeoutMs: this.opts.startTimeoutMs }, this.log),
+    );
+    c.started.then(
+      () => this.stemFailures.delete(kind),
+      (err: Error) => {
+        const count = (this.stemFailures.get(kind)?.count ?? 0) + 1;
+        const delay = STEM_RETRY_MS[Math.min(count, STEM_RETRY_MS.length) - 1]!;
+        this.stemFailures.set(kind, { count, retryAt: Date.now() + delay });
+        this.log.error({ err, runtime: t.runtime, isolation: t.isolation, retryInMs: delay }, "stem cell did not start");
+      },
+    );
+    return c;
+  }
+
+  private ensureMinWarm(): void {
+    if (this.stopping) return;
+    for (const def of this.minWarm.values()) {
+      const need = needOf(def);
+      if (this.initFailed.has(need.key)) continue;
+      const n = minWarmDeficit(need, def.minWarm, this.views(), this.budget);
+      for (let i = 0; i < n; i++) this.prewarm(def, need.key);
+    }
+  }
+
+  private prewarm(def: FunctionDefinition, key: string): void {
+    const c = this.add(
+      new Container(
+        this.driver,
+        { runtime: def.runtime, isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus, bindTo: def, startTimeoutMs: this.opts.startTimeoutMs },
+        this.log,
+      ),
+    );
+    c.init().then(
+      (outcome) => {
+        if (outcome.ok) return;
+        this.initFailed.add(key);
+        void c.retire();
+      },
+      (err: Error) => this.log.warn({ err, fn: def.name, version: def.version }, "pre-warming a container failed"),
+    );
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const minWarmByKey = new Map([...this.minWarm.values()].map((d) => [versionKeyOf(d.name, d.version), d.minWarm]));
+    for (const ref of expired(this.views(), now, this.opts.keepAliveMs, minWarmByKey)) {
+      this.log.debug({ container: ref }, "idle container expired");
+      void this.get(ref).retire();
+    }
+    this.replenishStems();
+    this.ensureMinWarm();
+  }
+}

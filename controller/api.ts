@@ -1,0 +1,255 @@
+// The controller's API: NATS request-reply on weft.ctl.* (queue group weft-controllers), one handler per op.
+// Requests are validated with the shared zod schemas; every failure is answered as a ControllerReply error,
+// never left without a reply, so the gateway can map it to HTTP and gRPC.
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { z } from "zod";
+import type { Logger } from "pino";
+import { WeftError, asWeftError, fromZodError, invalid, notFound } from "../shared/errors.js";
+import {
+  DeleteFunctionRequest,
+  GetFunctionRequest,
+  GetInvocationRequest,
+  ListFunctionsRequest,
+  ListInvocationsRequest,
+  MetricsRequest,
+  PutFunctionRequest,
+  type ControllerReply,
+} from "../shared/schemas/controller-api.js";
+import { FunctionSpec, summarize, type FunctionDefinition, type FunctionSummary } from "../shared/schemas/function.js";
+import type { FunctionMetrics, InvocationRecord } from "../shared/schemas/invocation.js";
+import { CONTROLLER_QUEUE, controllerSubject, type ControllerOp } from "../shared/subjects.js";
+import { fromMongoError, pingMongo } from "./database.js";
+import { MAX_DEFINITION_BYTES, type FunctionPublisher } from "./function-publisher.js";
+import type { FunctionStore } from "./function-store.js";
+import type { InvocationRecords } from "./invocation-records.js";
+import { functionMetrics } from "./metrics.js";
+import type { SyntaxChecker } from "./syntax-check.js";
+import type { Db } from "mongodb";
+
+export interface ApiDeps {
+  nc: NatsConnection;
+  db: Db;
+  store: FunctionStore;
+  records: InvocationRecords;
+  publisher: FunctionPublisher;
+  /** Absent when deploy-time syntax checks are turned off. */
+  syntax: SyntaxChecker | undefined;
+  /** Asks for the bucket to be re-mirrored from MongoDB (after a publish failed). */
+  requestReconcile: () => void;
+  metricsWindowMs: number;
+  metricsMaxRecords: number;
+  log: Logger;
+}
+
+export type PutFunctionResult = FunctionSummary & { created: boolean };
+export interface DeleteFunctionResult {
+  name: string;
+  deleted: true;
+}
+export interface HealthResult {
+  mongo: "ok" | "unavailable";
+}
+
+type Handler = (body: unknown) => Promise<unknown>;
+
+/** Room in a definition for the fields the controller adds to the spec (version, sha256, dates). */
+const DEFINITION_OVERHEAD_BYTES = 1024;
+
+export class ControllerApi {
+  private readonly subs: Subscription[] = [];
+  private readonly inflight = new Set<Promise<void>>();
+  private stopped: Promise<void> | undefined;
+
+  constructor(private readonly deps: ApiDeps) {}
+
+  private readonly handlers: Record<ControllerOp, Handler> = {
+    "functions.put": (b) => this.putFunction(b),
+    "functions.get": (b) => this.getFunction(b),
+    "functions.list": (b) => this.listFunctions(b),
+    "functions.delete": (b) => this.deleteFunction(b),
+    "functions.metrics": (b) => this.metrics(b),
+    "invocations.get": (b) => this.getInvocation(b),
+    "invocations.list": (b) => this.listInvocations(b),
+    health: () => this.health(),
+  };
+
+  start(): void {
+    for (const [op, handler] of Object.entries(this.handlers) as [ControllerOp, Handler][]) {
+      const sub = this.deps.nc.subscribe(controllerSubject(op), {
+        queue: CONTROLLER_QUEUE,
+        callback: (err, msg) => {
+          if (err) this.deps.log.error({ err, op }, "controller subscription failed");
+          else this.track(this.serve(op, handler, msg));
+        },
+      });
+      this.subs.push(sub);
+    }
+  }
+
+  /** Stops taking requests and waits for the ones being served; a second call returns the same promise. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      await Promise.allSettled(this.subs.map((s) => s.drain()));
+      await Promise.allSettled([...this.inflight]);
+    })();
+    return this.stopped;
+  }
+
+  private track(p: Promise<void>): void {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
+  private async serve(op: ControllerOp, handler: Handler, msg: Msg): Promise<void> {
+    const started = performance.now();
+    let reply: ControllerReply<unknown>;
+    try {
+      reply = { ok: true, result: await handler(decode(msg)) };
+    } catch (err) {
+      const error = toWeftError(err);
+      const log = { op, code: error.code, field: error.field, err: error.code === "INTERNAL" ? err : undefined };
+      if (error.code === "INTERNAL" || error.code === "UNAVAILABLE") this.deps.log.warn(log, error.message);
+      else this.deps.log.debug(log, error.message);
+      reply = { ok: false, error: error.toBody() };
+    }
+    this.respond(msg, op, reply);
+    this.deps.log.debug({ op, ok: reply.ok, ms: Math.round(performance.now() - started) }, "controller request");
+  }
+
+  private respond(msg: Msg, op: ControllerOp, reply: ControllerReply<unknown>): void {
+    if (!msg.reply) return;
+    try {
+      msg.respond(JSON.stringify(reply));
+    } catch (err) {
+      // e.g. a reply over NATS max_payload: the caller still gets an answer rather than a timeout.
+      this.deps.log.error({ err, op }, "controller reply could not be sent");
+      const error = new WeftError("INTERNAL", `the ${op} reply could not be sent: ${(err as Error).message}`);
+      msg.respond(JSON.stringify({ ok: false, error: error.toBody() }));
+    }
+  }
+
+  private async putFunction(body: unknown): Promise<PutFunctionResult> {
+    const { name, spec: raw } = parse(PutFunctionRequest, body);
+    const spec = parse(FunctionSpec, raw);
+    if (spec.name !== undefined && spec.name !== name) throw invalid("name", `is ${spec.name} in the body but ${name} in the path`);
+    if (Buffer.byteLength(JSON.stringify(spec)) + DEFINITION_OVERHEAD_BYTES > MAX_DEFINITION_BYTES) {
+      throw new WeftError("PAYLOAD_TOO_LARGE", `code: the definition is over ${MAX_DEFINITION_BYTES} bytes once encoded`, "code");
+    }
+    const problem = await this.deps.syntax?.check(spec.runtime, spec.code);
+    if (problem) throw invalid("code", `does not parse as ${spec.runtime}: ${problem}`);
+    const { definition, created } = await this.deps.store.put(name, spec);
+    await this.mirror(() => this.deps.publisher.publish(definition), name, definition.version);
+    this.deps.log.info({ fn: name, version: definition.version, created }, "function stored");
+    return { ...summarize(definition), created };
+  }
+
+  private async getFunction(body: unknown): Promise<FunctionDefinition> {
+    const { name, version } = parse(GetFunctionRequest, body);
+    return this.deps.store.get(name, version);
+  }
+
+  private async listFunctions(body: unknown): Promise<FunctionSummary[]> {
+    parse(ListFunctionsRequest, body ?? {});
+    return this.deps.store.list();
+  }
+
+  private async deleteFunction(body: unknown): Promise<DeleteFunctionResult> {
+    const { name } = parse(DeleteFunctionRequest, body);
+    try {
+      await this.deps.store.delete(name);
+    } catch (err) {
+      // A retried DELETE whose first attempt could not reach NATS: finish the unpublish, then say NOT_FOUND.
+      if (err instanceof WeftError && err.code === "NOT_FOUND") await this.unpublishLeftover(name);
+      throw err;
+    }
+    await this.mirror(() => this.deps.publisher.unpublish(name), name);
+    this.deps.log.info({ fn: name }, "function deleted");
+    return { name, deleted: true };
+  }
+
+  private async unpublishLeftover(name: string): Promise<void> {
+    if (!(await this.deps.store.known(name))) return;
+    try {
+      await this.deps.publisher.unpublish(name);
+    } catch (err) {
+      this.deps.log.warn({ err, fn: name }, "could not remove a deleted function's latest key; reconcile will");
+      this.deps.requestReconcile();
+    }
+  }
+
+  private async metrics(body: unknown): Promise<FunctionMetrics> {
+    const { name, windowMs } = parse(MetricsRequest, body);
+    await this.mustBeKnown(name);
+    const { records, metricsWindowMs, metricsMaxRecords } = this.deps;
+    return functionMetrics(records, name, windowMs ?? metricsWindowMs, metricsMaxRecords);
+  }
+
+  private async getInvocation(body: unknown): Promise<InvocationRecord> {
+    const { invocationId } = parse(GetInvocationRequest, body);
+    const record = await this.deps.records.get(invocationId);
+    if (!record) throw notFound(`invocation ${invocationId}`);
+    return record;
+  }
+
+  private async listInvocations(body: unknown): Promise<InvocationRecord[]> {
+    const { name, limit } = parse(ListInvocationsRequest, body);
+    await this.mustBeKnown(name);
+    return this.deps.records.list(name, limit);
+  }
+
+  private async health(): Promise<HealthResult> {
+    return { mongo: (await pingMongo(this.deps.db)) ? "ok" : "unavailable" };
+  }
+
+  /** Records and metrics of a deleted function stay readable; a name never deployed is NOT_FOUND. */
+  private async mustBeKnown(name: string): Promise<void> {
+    if (!(await this.deps.store.known(name))) throw notFound(`function ${name}`);
+  }
+
+  /** MongoDB already holds the change; if NATS refuses the mirror, reconcile will finish it. */
+  private async mirror(step: () => Promise<void>, fn: string, version?: number): Promise<void> {
+    try {
+      await step();
+    } catch (err) {
+      this.deps.log.warn({ err, fn, version }, "function bucket update failed; reconcile scheduled");
+      this.deps.requestReconcile();
+      throw new WeftError(
+        "UNAVAILABLE",
+        "the function bucket (NATS) is unavailable; the change is stored and will reach the bucket when NATS is back",
+        undefined,
+        { cause: err },
+      );
+    }
+  }
+}
+
+function decode(msg: Msg): unknown {
+  if (msg.data.length === 0) return {};
+  try {
+    return msg.json();
+  } catch {
+    throw new WeftError("INVALID_ARGUMENT", "body: the request is not JSON", "body");
+  }
+}
+
+function parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw requestError(parsed.error);
+  return parsed.data;
+}
+
+/** Like fromZodError, but an unknown key or a bad record key is named itself rather than its parent. */
+function requestError(err: z.ZodError): WeftError {
+  const issue = err.issues[0];
+  if (issue?.code === "unrecognized_keys") {
+    return invalid([...issue.path, issue.keys[0]].map(String).join("."), "is not a known field");
+  }
+  if (issue?.code === "invalid_key") {
+    return invalid(issue.path.map(String).join("."), issue.issues[0]?.message ?? issue.message);
+  }
+  return fromZodError(err);
+}
+
+function toWeftError(err: unknown): WeftError {
+  return asWeftError(fromMongoError(err));
+}

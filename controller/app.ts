@@ -1,0 +1,132 @@
+// Builds the controller from its configuration: MongoDB (source of truth), the NATS API, the function bucket
+// mirror and the invocation-record ingest. main.ts runs it; tests start it in-process.
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { connectNats, ensureTopology, openFunctionsBucket } from "../shared/nats.js";
+import { topologyFrom } from "../shared/config.js";
+import { ControllerApi } from "./api.js";
+import type { ControllerConfig } from "./config.js";
+import { openDatabase, type Database } from "./database.js";
+import { FunctionPublisher, type ReconcileReport } from "./function-publisher.js";
+import { FunctionStore } from "./function-store.js";
+import { InvocationRecords } from "./invocation-records.js";
+import { RecordIngest } from "./record-ingest.js";
+import { Reconciler } from "./reconciler.js";
+import { SyntaxChecker } from "./syntax-check.js";
+
+export interface Controller {
+  /** Stops the API, finishes the record batch in hand, closes NATS and MongoDB; idempotent. */
+  stop(): Promise<void>;
+  /** Mirrors MongoDB into the function bucket now (it also runs at start, on NATS reconnect and periodically). */
+  reconcile(): Promise<ReconcileReport>;
+  /** Records written, terminated as invalid, refused by MongoDB, and write retries since start. */
+  readonly ingestStats: Readonly<RecordIngest["stats"]>;
+}
+
+export async function startController(config: ControllerConfig, log: Logger): Promise<Controller> {
+  const database = openDatabase(config.mongoUrl, config.mongoDb, config.mongoTimeoutMs);
+  let nc: NatsConnection | undefined;
+  try {
+    nc = await connectNats(config.natsUrl, "weft-controller", log);
+    await ensureTopology(nc, topologyFrom(config));
+    return await assemble(config, log, database, nc);
+  } catch (err) {
+    await nc?.close();
+    await database.client.close();
+    throw err;
+  }
+}
+
+async function assemble(config: ControllerConfig, log: Logger, database: Database, nc: NatsConnection): Promise<Controller> {
+  const store = new FunctionStore(database.db);
+  const records = new InvocationRecords(database.db);
+  const publisher = new FunctionPublisher(() => openFunctionsBucket(nc), log);
+  const ingest = new RecordIngest(jetstream(nc), records, { batchSize: config.recordBatch, flushMs: config.recordFlushMs }, log);
+  const reconciler = new Reconciler({
+    nc,
+    topology: topologyFrom(config),
+    store,
+    records,
+    publisher,
+    intervalMs: config.reconcileIntervalMs,
+    onReconnect: () => ingest.restartFetch(),
+    log,
+  });
+  const api = new ControllerApi({
+    nc,
+    db: database.db,
+    store,
+    records,
+    publisher,
+    syntax: config.syntaxCheck ? new SyntaxChecker({ pythonBin: config.pythonBin }, log) : undefined,
+    requestReconcile: () => reconciler.request(),
+    metricsWindowMs: config.metricsWindowMs,
+    metricsMaxRecords: config.metricsMaxRecords,
+    log,
+  });
+
+  await firstReconcile(reconciler, log);
+  reconciler.start();
+  ingest.start();
+  api.start();
+  log.info({ mongoDb: config.mongoDb, recordBatch: config.recordBatch }, "controller started");
+
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= shutdown(log, [
+      ["api", () => api.stop()],
+      ["record ingest", () => ingest.stop()],
+      ["reconciler", () => reconciler.stop()],
+      ["nats", () => closeNats(nc, log)],
+      ["mongodb", () => database.client.close()],
+    ]));
+  return { stop, reconcile: () => reconciler.runOnce(), ingestStats: ingest.stats };
+}
+
+/** MongoDB may be down at start: the controller still starts, and the reconciler keeps trying. */
+async function firstReconcile(reconciler: Reconciler, log: Logger): Promise<void> {
+  try {
+    await reconciler.runOnce();
+  } catch (err) {
+    log.warn({ err }, "initial reconcile failed (MongoDB or NATS unavailable); retrying in the background");
+    reconciler.request();
+  }
+}
+
+/** Flushes pending acks and replies when the server is reachable; never waits long on one that is not. */
+async function closeNats(nc: NatsConnection, log: Logger): Promise<void> {
+  if (nc.isClosed()) return;
+  try {
+    await withTimeout(nc.flush(), STEP_TIMEOUT_MS / 2, "nats flush");
+  } catch (err) {
+    // Unacked records are redelivered to the next controller; closing matters more than this flush.
+    log.warn({ err }, "NATS flush failed while stopping");
+  }
+  await nc.close();
+}
+
+const STEP_TIMEOUT_MS = 10_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Runs every step (each bounded in time) even when an earlier one fails, then reports the first failure. */
+async function shutdown(log: Logger, steps: Array<[string, () => Promise<unknown>]>): Promise<void> {
+  let first: unknown;
+  for (const [name, step] of steps) {
+    try {
+      await withTimeout(step(), STEP_TIMEOUT_MS, `stopping ${name}`);
+    } catch (err) {
+      log.warn({ err, step: name }, "controller stop step failed");
+      first ??= err;
+    }
+  }
+  log.info("controller stopped");
+  if (first) throw first;
+}

@@ -1,0 +1,50 @@
+// The controller's MongoDB client, and how MongoDB failures become Weft errors.
+import { MongoClient, MongoError, MongoServerError, type Db } from "mongodb";
+import { WeftError, unavailable } from "../shared/errors.js";
+
+export interface Database {
+  client: MongoClient;
+  db: Db;
+}
+
+/**
+ * Creates the client without connecting: the driver connects on first use and again after an outage,
+ * so the controller starts (and keeps serving NATS) while MongoDB is away.
+ */
+export function openDatabase(url: string, dbName: string, timeoutMs: number): Database {
+  const client = new MongoClient(url, {
+    serverSelectionTimeoutMS: timeoutMs,
+    connectTimeoutMS: timeoutMs,
+    socketTimeoutMS: Math.max(30_000, timeoutMs),
+    appName: "weft-controller",
+  });
+  return { client, db: client.db(dbName) };
+}
+
+const DUPLICATE_KEY = 11000;
+
+/** True when the failure is MongoDB being unreachable (worth retrying), not a refused operation. */
+export function isMongoUnavailable(err: unknown): boolean {
+  return err instanceof MongoError && !(err instanceof MongoServerError);
+}
+
+/** Maps a MongoDB failure to the error a caller sees; anything else passes through unchanged. */
+export function fromMongoError(err: unknown): unknown {
+  if (err instanceof WeftError || !(err instanceof MongoError)) return err;
+  if (isMongoUnavailable(err)) return unavailable("MongoDB", err);
+  if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) {
+    return new WeftError("CONFLICT", "the function changed concurrently; retry", undefined, { cause: err });
+  }
+  return new WeftError("INTERNAL", `MongoDB refused the operation: ${err.message}`, undefined, { cause: err });
+}
+
+/** Answers whether MongoDB responds within the client's server-selection timeout. */
+export async function pingMongo(db: Db): Promise<boolean> {
+  try {
+    await db.command({ ping: 1 });
+    return true;
+  } catch (err) {
+    if (err instanceof MongoError) return false;
+    throw err;
+  }
+}

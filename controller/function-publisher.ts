@@ -1,0 +1,169 @@
+// Mirrors function definitions from MongoDB into the NATS bucket that gateways and agents read,
+// so the hot path never touches MongoDB.
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import type { KV, KvEntry } from "@nats-io/kv";
+import type { Logger } from "pino";
+import { LIMITS } from "../shared/limits.js";
+import type { FunctionDefinition } from "../shared/schemas/function.js";
+import { latestKey, versionKey } from "../shared/subjects.js";
+import { WeftError } from "../shared/errors.js";
+import type { FunctionStore, LiveFunction } from "./function-store.js";
+
+/** What the bucket accepts per value (shared/nats.ts openFunctionsBucket). */
+export const MAX_DEFINITION_BYTES = LIMITS.natsMaxPayloadBytes - 64 * 1024;
+
+const CAS_RETRIES = 5;
+
+export interface ReconcileReport {
+  versionsWritten: number;
+  latestWritten: number;
+  latestRemoved: number;
+}
+
+export class FunctionPublisher {
+  private kv: Promise<KV> | undefined;
+
+  constructor(
+    private readonly openBucket: () => Promise<KV>,
+    private readonly log: Logger,
+  ) {}
+
+  /** Forgets the bucket handle: after NATS lost its store the bucket must be created again. */
+  reopen(): void {
+    this.kv = undefined;
+  }
+
+  /** Writes the version key, then moves the latest key forward to it. */
+  async publish(def: FunctionDefinition): Promise<void> {
+    const kv = await this.bucket();
+    const data = JSON.stringify(def);
+    await kv.put(versionKey(def.name, def.version), data);
+    await this.advanceLatest(kv, def, data);
+  }
+
+  /** Removes the latest key; version keys stay so queued and running invocations can finish. */
+  async unpublish(name: string): Promise<void> {
+    const kv = await this.bucket();
+    await kv.delete(latestKey(name));
+  }
+
+  /**
+   * Makes the bucket match MongoDB: every stored version of a live function present, each live function's
+   * latest key at its latest version, no latest key for a function MongoDB does not hold as live.
+   */
+  async reconcile(store: FunctionStore): Promise<ReconcileReport> {
+    const kv = await this.bucket();
+    const keys = await allKeys(kv);
+    const report: ReconcileReport = { versionsWritten: 0, latestWritten: 0, latestRemoved: 0 };
+    const live = await store.liveFunctions();
+    for (const fn of live) {
+      await skipIfGone(() => this.reconcileFunction(kv, keys, store, fn, report));
+    }
+    const liveNames = new Set(live.map((f) => f.name));
+    for (const key of keys) {
+      if (key.includes(".") || liveNames.has(key)) continue;
+      if (await this.removeStaleLatest(kv, store, key)) report.latestRemoved++;
+    }
+    return report;
+  }
+
+  private async reconcileFunction(
+    kv: KV,
+    keys: Set<string>,
+    store: FunctionStore,
+    fn: LiveFunction,
+    report: ReconcileReport,
+  ): Promise<void> {
+    for (const v of await store.versionNumbers(fn.name, fn.latestVersion)) {
+      if (keys.has(versionKey(fn.name, v))) continue;
+      await kv.put(versionKey(fn.name, v), JSON.stringify(await store.get(fn.name, v)));
+      report.versionsWritten++;
+    }
+    if (await this.repairLatest(kv, store, fn.name, fn.latestVersion)) report.latestWritten++;
+  }
+
+  /**
+   * Deletes a latest key MongoDB does not hold as live. The entry is read before MongoDB is asked, and the
+   * delete is conditional on its revision: a PUT committed after the check publishes a new revision and wins.
+   */
+  private async removeStaleLatest(kv: KV, store: FunctionStore, name: string): Promise<boolean> {
+    const entry = await kv.get(name);
+    if (!entry || entry.operation !== "PUT") return false;
+    if (await store.isLive(name)) return false;
+    try {
+      await kv.delete(name, { previousSeq: entry.revision });
+      return true;
+    } catch (err) {
+      if (isWrongLastSequence(err)) return false;
+      throw err;
+    }
+  }
+
+  private bucket(): Promise<KV> {
+    this.kv ??= this.openBucket().catch((err: unknown) => {
+      this.kv = undefined;
+      throw err;
+    });
+    return this.kv;
+  }
+
+  /**
+   * Concurrent PUTs finish in any order, so the latest key only moves forward (compare-and-set on the
+   * key's revision). `force` lets reconcile move it back when MongoDB says so (e.g. a database restored).
+   */
+  private async advanceLatest(kv: KV, def: FunctionDefinition, data: string, force = false): Promise<boolean> {
+    const key = latestKey(def.name);
+    for (let attempt = 1; ; attempt++) {
+      const current = await kv.get(key);
+      const currentVersion = versionIn(current);
+      if (currentVersion === def.version || (currentVersion !== undefined && currentVersion > def.version && !force)) {
+        return false;
+      }
+      try {
+        if (current) await kv.update(key, data, current.revision);
+        else await kv.create(key, data);
+        return true;
+      } catch (err) {
+        if (!isWrongLastSequence(err) || attempt >= CAS_RETRIES) throw err;
+      }
+    }
+  }
+
+  private async repairLatest(kv: KV, store: FunctionStore, name: string, latest: number): Promise<boolean> {
+    const current = versionIn(await kv.get(latestKey(name)));
+    if (current === latest) return false;
+    // A PUT may have committed since liveFunctions() was read: ask MongoDB again before moving back.
+    const def = await store.get(name);
+    const force = current !== undefined && current > def.version;
+    if (force) this.log.warn({ fn: name, bucket: current, mongo: def.version }, "bucket ahead of MongoDB; MongoDB wins");
+    return this.advanceLatest(kv, def, JSON.stringify(def), force);
+  }
+}
+
+/** A function deleted while reconcile ran is left to the DELETE that removed it. */
+async function skipIfGone(step: () => Promise<void>): Promise<void> {
+  try {
+    await step();
+  } catch (err) {
+    if (!(err instanceof WeftError && err.code === "NOT_FOUND")) throw err;
+  }
+}
+
+function versionIn(entry: KvEntry | null): number | undefined {
+  if (!entry || entry.operation !== "PUT") return undefined;
+  const version = entry.json<{ version?: unknown }>().version;
+  return typeof version === "number" ? version : undefined;
+}
+
+function isWrongLastSequence(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+async function allKeys(kv: KV): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for await (const key of await kv.keys()) keys.add(key);
+  return keys;
+}

@@ -1,0 +1,207 @@
+// Moves invocation records from the WEFT_RECORDS stream into MongoDB in batches.
+//
+// A record is acked only after MongoDB stored it. While MongoDB is unreachable the batch in hand is retried
+// with growing waits (its messages kept alive with +WPI) and nothing new is fetched, so records wait in the
+// stream, not in memory. A record that is not a valid RecordEvent is terminated; one MongoDB refuses is
+// redelivered later and terminated after a few refusals, so no single record can block the stream.
+import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import { RecordEvent } from "../shared/schemas/invocation.js";
+import { RECORDS_CONSUMER, RECORDS_STREAM } from "../shared/subjects.js";
+import { Backoff } from "./backoff.js";
+import { BatchReader } from "./batch-reader.js";
+import { isMongoUnavailable } from "./database.js";
+import type { InvocationRecords } from "./invocation-records.js";
+
+export interface RecordIngestOptions {
+  batchSize: number;
+  flushMs: number;
+}
+
+/** A pull request stays open this long when the stream is idle (the client's minimum is 1 s). */
+const FETCH_EXPIRES_MS = 5000;
+/** Refusals by MongoDB after which a record is given up (terminated and logged). */
+const POISON_DELIVERIES = 5;
+/** The records consumer's ack_wait is 60 s; progress is signalled well within it. */
+const WORKING_EVERY_MS = 20_000;
+
+interface Pending {
+  msg: JsMsg;
+  event: RecordEvent;
+}
+
+type State = "running" | "stopping" | "stopped";
+
+export class RecordIngest {
+  private state: State = "running";
+  private readonly abort = new AbortController();
+  private fetch: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
+  private readonly fetchBackoff = new Backoff(250, 5000);
+  private readonly writeBackoff = new Backoff(250, 5000);
+  /** Set while MongoDB is unreachable, so a stopping controller hands records back without waiting on it. */
+  private mongoDown = false;
+  /** Counters for tests and logs. */
+  readonly stats = { written: 0, invalid: 0, rejected: 0, retries: 0 };
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly records: InvocationRecords,
+    private readonly opts: RecordIngestOptions,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Stops fetching, finishes (or hands back) the batch in hand; a second call returns the same promise. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.state = "stopping";
+      this.abort.abort();
+      await this.fetch?.close();
+      await this.loop;
+      this.state = "stopped";
+    })();
+    return this.stopped;
+  }
+
+  /** Ends the open pull request early (e.g. after a NATS reconnect, when the server may have forgotten it). */
+  restartFetch(): void {
+    void this.fetch?.close();
+  }
+
+  private get stopping(): boolean {
+    return this.state !== "running";
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const consumer = await this.js.consumers.get(RECORDS_STREAM, RECORDS_CONSUMER);
+        while (!this.stopping) {
+          this.fetch = await consumer.fetch({ max_messages: this.opts.batchSize, expires: FETCH_EXPIRES_MS });
+          await this.drain(this.fetch);
+          this.fetchBackoff.reset();
+        }
+      } catch (err) {
+        if (this.stopping) break;
+        this.log.warn({ err }, "records fetch failed; retrying");
+        await this.fetchBackoff.wait(this.abort.signal);
+      } finally {
+        this.fetch = undefined;
+      }
+    }
+  }
+
+  private async drain(fetch: ConsumerMessages): Promise<void> {
+    const reader = new BatchReader<JsMsg>(fetch[Symbol.asyncIterator]());
+    for (;;) {
+      const batch = await reader.read(this.opts.batchSize, this.opts.flushMs);
+      if (batch.items.length) await this.process(batch.items);
+      if (batch.done) return;
+    }
+  }
+
+  private async process(msgs: JsMsg[]): Promise<void> {
+    const pending: Pending[] = [];
+    for (const msg of msgs) {
+      const event = this.parse(msg);
+      if (event) pending.push({ msg, event });
+    }
+    if (pending.length === 0) return;
+    if (this.stopping && this.mongoDown) return this.handBack(pending);
+    await this.store(pending);
+  }
+
+  private parse(msg: JsMsg): RecordEvent | undefined {
+    let data: unknown;
+    try {
+      data = msg.json();
+    } catch (err) {
+      return this.discard(msg, `not JSON: ${(err as Error).message}`);
+    }
+    const parsed = RecordEvent.safeParse(data);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0];
+    return this.discard(msg, `${issue?.path.join(".") || "record"}: ${issue?.message ?? "invalid"}`);
+  }
+
+  private discard(msg: JsMsg, reason: string): undefined {
+    this.stats.invalid++;
+    this.log.warn({ seq: msg.seq, subject: msg.subject, reason }, "invalid invocation record terminated");
+    msg.term(`invalid record: ${reason}`.slice(0, 200));
+    return undefined;
+  }
+
+  /** Writes until MongoDB answers; hands the batch back to the stream if the controller stops first. */
+  private async store(batch: Pending[]): Promise<void> {
+    let lastProgress = Date.now();
+    for (;;) {
+      try {
+        const outcome = await this.records.apply(batch.map((p) => p.event));
+        this.settle(batch, new Set(outcome.rejected), outcome.reason);
+        this.writeBackoff.reset();
+        if (this.mongoDown) this.log.info({ records: batch.length }, "MongoDB is back; records written");
+        this.mongoDown = false;
+        return;
+      } catch (err) {
+        if (!isMongoUnavailable(err)) return this.storeOneByOne(batch, err);
+        if (!this.mongoDown) this.log.warn({ err, records: batch.length }, "MongoDB unavailable; holding records");
+        this.mongoDown = true;
+        this.stats.retries++;
+      }
+      if (this.stopping) return this.handBack(batch);
+      await this.writeBackoff.wait(this.abort.signal);
+      if (Date.now() - lastProgress > WORKING_EVERY_MS) {
+        for (const p of batch) p.msg.working();
+        lastProgress = Date.now();
+      }
+    }
+  }
+
+  /**
+   * A refusal of the whole bulk (not an outage) may come from one bad record: write them one at a time so
+   * only the culprit is redelivered. An outage met on the way sends the rest back to the retry loop.
+   */
+  private async storeOneByOne(batch: Pending[], cause: unknown): Promise<void> {
+    this.log.warn({ err: cause, records: batch.length }, "bulk write refused; writing records one by one");
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      try {
+        const outcome = await this.records.apply([p.event]);
+        this.settle([p], new Set(outcome.rejected), outcome.reason);
+      } catch (err) {
+        if (isMongoUnavailable(err)) return this.store(batch.slice(i));
+        this.settle([p], new Set([0]), (err as Error).message);
+      }
+    }
+  }
+
+  private settle(batch: Pending[], rejected: ReadonlySet<number>, reason: string | undefined): void {
+    batch.forEach((p, i) => {
+      if (!rejected.has(i)) {
+        p.msg.ack();
+        this.stats.written++;
+        return;
+      }
+      this.stats.rejected++;
+      const deliveries = p.msg.info.deliveryCount;
+      const log = { invocationId: p.event.invocationId, fn: p.event.functionName, deliveries, reason };
+      if (deliveries >= POISON_DELIVERIES) {
+        this.log.error(log, "MongoDB keeps refusing an invocation record; giving it up");
+        p.msg.term(`refused by MongoDB: ${reason ?? "unknown"}`.slice(0, 200));
+      } else {
+        this.log.warn(log, "MongoDB refused an invocation record; redelivering later");
+        p.msg.nak(1000 * 2 ** deliveries);
+      }
+    });
+  }
+
+  /** Lets another controller (or the next start) take the records at once. */
+  private handBack(batch: Pending[]): void {
+    for (const p of batch) p.msg.nak();
+  }
+}

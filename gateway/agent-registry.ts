@@ -1,0 +1,63 @@
+// The agents this gateway has heard from: their heartbeats (weft.agents.heartbeat), and a ping when none is fresh.
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { AgentStatus } from "../shared/schemas/agent.js";
+import { AGENT_HEARTBEAT_SUBJECT, AGENT_PING_SUBJECT } from "../shared/subjects.js";
+import type { Logger } from "../shared/logger.js";
+
+export interface KnownAgent extends AgentStatus {
+  /** Milliseconds since this gateway last heard from the agent. */
+  lastSeenMs: number;
+}
+
+export class AgentRegistry {
+  private readonly seen = new Map<string, { status: AgentStatus; at: number }>();
+  private readonly sub: Subscription;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly freshMs: number,
+    private readonly log: Logger,
+  ) {
+    this.sub = nc.subscribe(AGENT_HEARTBEAT_SUBJECT, { callback: (err, msg) => { if (!err) this.heard(msg.data); } });
+  }
+
+  /** Agents heard from within the freshness window, most recent first. */
+  fresh(now = Date.now()): KnownAgent[] {
+    const out: KnownAgent[] = [];
+    for (const [id, { status, at }] of this.seen) {
+      if (now - at > this.freshMs) this.seen.delete(id);
+      else out.push({ ...status, lastSeenMs: now - at });
+    }
+    return out.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
+  }
+
+  /** Asks any agent to answer at once; used when no heartbeat is fresh (for example just after start). */
+  async ping(timeoutMs: number): Promise<void> {
+    try {
+      const reply = await this.nc.request(AGENT_PING_SUBJECT, "", { timeout: timeoutMs });
+      this.heard(reply.data);
+    } catch {
+      // No agent answered: that is the finding, reported by fresh() staying empty.
+    }
+  }
+
+  stop(): void {
+    this.sub.unsubscribe();
+  }
+
+  private heard(data: Uint8Array): void {
+    let parsed: ReturnType<typeof AgentStatus.safeParse>;
+    try {
+      parsed = AgentStatus.safeParse(JSON.parse(Buffer.from(data).toString("utf8")));
+    } catch (err) {
+      this.log.warn({ err }, "agent status is not JSON; ignored");
+      return;
+    }
+    if (!parsed.success) {
+      this.log.warn({ issue: parsed.error.issues[0] }, "agent status does not match the schema; ignored");
+      return;
+    }
+    if (parsed.data.state === "stopped") this.seen.delete(parsed.data.agentId);
+    else this.seen.set(parsed.data.agentId, { status: parsed.data, at: Date.now() });
+  }
+}

@@ -1,0 +1,158 @@
+// Builds a gateway from its configuration: NATS connection and topology, function cache, reply inbox, invoker,
+// the NATS front door, and the HTTP and gRPC APIs. main.ts runs it; tests start it on ephemeral ports.
+import { randomBytes } from "node:crypto";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { topologyFrom } from "../shared/config.js";
+import type { Logger } from "../shared/logger.js";
+import { connectNats, ensureTopology, openFunctionsBucket } from "../shared/nats.js";
+import { AgentRegistry } from "./agent-registry.js";
+import type { GatewayConfig } from "./config.js";
+import { ControlPlane } from "./control-plane.js";
+import { ControllerClient } from "./controller-client.js";
+import { FunctionCache } from "./function-cache.js";
+import { startGrpcApi, type GrpcApi } from "./grpc-api.js";
+import { Health } from "./health.js";
+import { startHttpApi, type HttpApi } from "./http-api.js";
+import { Invoker } from "./invoker.js";
+import { NatsIngress } from "./nats-ingress.js";
+import { NatsLink } from "./nats-link.js";
+import { ReplyInbox } from "./reply-inbox.js";
+
+export interface Gateway {
+  readonly gatewayId: string;
+  readonly httpPort: number;
+  readonly grpcPort: number;
+  /** Stops accepting, lets in-flight calls finish (up to the grace time), closes. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export type GatewayState = "starting" | "running" | "stopping" | "stopped";
+
+/** Longest start-up waits for the function bucket's snapshot before serving anyway (and saying so). */
+const CACHE_LOAD_WAIT_MS = 10_000;
+
+export async function startGateway(config: GatewayConfig, log: Logger): Promise<Gateway> {
+  const gatewayId = config.gatewayId ?? randomBytes(6).toString("hex");
+  const glog = log.child({ gatewayId });
+  const steps: Array<{ name: string; run: () => unknown }> = [];
+  const undo = async () => {
+    for (const step of steps.reverse()) await runStep(step, glog);
+  };
+  try {
+    const parts = await build(config, gatewayId, glog, steps);
+    glog.info({ httpPort: parts.http.port, grpcPort: parts.grpc.port, functions: parts.cache.size }, "gateway running");
+    return running(parts, config, gatewayId, glog);
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
+
+interface Parts {
+  nc: NatsConnection;
+  cache: FunctionCache;
+  inbox: ReplyInbox;
+  agents: AgentRegistry;
+  invoker: Invoker;
+  ingress: NatsIngress;
+  http: HttpApi;
+  grpc: GrpcApi;
+  state: { value: GatewayState };
+}
+
+/** Starts every part in order, pushing its undo step so a failure half-way releases what was started. */
+async function build(config: GatewayConfig, gatewayId: string, log: Logger, steps: Array<{ name: string; run: () => unknown }>): Promise<Parts> {
+  const state = { value: "starting" as GatewayState };
+  const nc = await connectNats(config.natsUrl, `weft-gateway-${gatewayId}`, log);
+  steps.push({ name: "nats", run: () => nc.close() });
+  await ensureTopology(nc, topologyFrom(config));
+  const link = new NatsLink(nc, log);
+  const cache = new FunctionCache(nc, await openFunctionsBucket(nc), log);
+  steps.push({ name: "function cache", run: () => cache.stop() });
+  await cache.start();
+  await waitForCache(cache, log);
+  const inbox = new ReplyInbox(nc, gatewayId);
+  const agents = new AgentRegistry(nc, config.agentSeenMs, log);
+  const invoker = new Invoker({
+    js: jetstream(nc, { timeout: config.publishTimeoutMs }),
+    link,
+    cache,
+    inbox,
+    log,
+    options: { recordSyncEvents: config.recordSyncEvents, syncWaitMs: config.syncWaitMs, maxInflight: config.maxInflight, publishTimeoutMs: config.publishTimeoutMs },
+  });
+  const controller = new ControllerClient(nc, link, config.controllerTimeoutMs);
+  const plane = new ControlPlane(controller, cache, log);
+  const health = new Health({ link, cache, agents, controller, isStopping: () => state.value !== "running", log });
+  const ingress = new NatsIngress(nc, invoker, log);
+  steps.push({ name: "nats ingress", run: () => ingress.stop() });
+  const http = await startHttpApi(config.httpHost, config.httpPort, { invoker, plane, health, log });
+  steps.push({ name: "http", run: () => { http.stopAccepting(); http.closeConnections(); } });
+  const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, plane, log });
+  state.value = "running";
+  return { nc, cache, inbox, agents, invoker, ingress, http, grpc, state };
+}
+
+async function waitForCache(cache: FunctionCache, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CACHE_LOAD_WAIT_MS)));
+  const loaded = await Promise.race([cache.ready.then(() => true), timedOut]);
+  clearTimeout(timer);
+  if (!loaded) log.warn("the functions bucket snapshot is still loading; serving anyway (/healthz says so)");
+}
+
+function running(p: Parts, config: GatewayConfig, gatewayId: string, log: Logger): Gateway {
+  let stopping: Promise<void> | undefined;
+  return {
+    gatewayId,
+    httpPort: p.http.port,
+    grpcPort: p.grpc.port,
+    stop: () => (stopping ??= stop(p, config.shutdownGraceMs, log)),
+  };
+}
+
+/** Ordered shutdown: stop intake everywhere, drain in-flight invocations, then release the connections. */
+async function stop(p: Parts, graceMs: number, log: Logger): Promise<void> {
+  p.state.value = "stopping";
+  log.info({ inFlight: p.invoker.inFlight }, "gateway stopping");
+  p.http.stopAccepting();
+  const grpcDrained = p.grpc.drain(); // refuses new calls at once; resolves when the running ones finish
+  const steps = [
+    { name: "drain nats ingress", run: () => p.ingress.stop() },
+    { name: "refuse new invocations", run: () => p.invoker.close() },
+    { name: "drain in-flight invocations", run: () => drainInvocations(p, graceMs, log) },
+    { name: "release waiting calls", run: () => p.inbox.stop() },
+    { name: "drain grpc", run: () => withDeadline(grpcDrained, 1000).then((ok) => ok || p.grpc.close()) },
+    { name: "close http connections", run: () => p.http.closeConnections() },
+    { name: "agent registry", run: () => p.agents.stop() },
+    { name: "function cache", run: () => p.cache.stop() },
+    { name: "nats", run: () => p.nc.drain() },
+  ];
+  for (const step of steps) await runStep(step, log);
+  p.state.value = "stopped";
+  log.info("gateway stopped");
+}
+
+async function drainInvocations(p: Parts, graceMs: number, log: Logger): Promise<void> {
+  if (!(await p.invoker.drained(graceMs))) {
+    log.warn({ inFlight: p.invoker.inFlight }, "grace time over; answering the calls still waiting as running");
+  }
+}
+
+function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work.then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Every clean-up step runs even if an earlier one failed; failures are logged, not thrown. */
+async function runStep(step: { name: string; run: () => unknown }, log: Logger): Promise<void> {
+  try {
+    await step.run();
+  } catch (err) {
+    log.warn({ err, step: step.name }, "shutdown step failed");
+  }
+}

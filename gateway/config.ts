@@ -1,0 +1,49 @@
+// The gateway's configuration, read once from the environment by main.ts (or a test) and passed down.
+import { z } from "zod";
+import { boolFromEnv, commonFields, envField, intFromEnv, parseEnv, stringFromEnv, type ConfigOf } from "../shared/config.js";
+
+export const gatewayFields = {
+  ...commonFields,
+  httpHost: envField("WEFT_HTTP_HOST", stringFromEnv("127.0.0.1"), "address the HTTP API listens on"),
+  httpPort: envField("WEFT_HTTP_PORT", intFromEnv(8080, 0, 65535), "HTTP port (0: an ephemeral port)"),
+  grpcHost: envField("WEFT_GRPC_HOST", stringFromEnv("127.0.0.1"), "address the gRPC API listens on"),
+  grpcPort: envField("WEFT_GRPC_PORT", intFromEnv(50051, 0, 65535), "gRPC port (0: an ephemeral port)"),
+  gatewayId: envField(
+    "WEFT_GATEWAY_ID",
+    z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must match [A-Za-z0-9_-]{1,64}").optional(),
+    "names this gateway's reply inbox (default: random)",
+  ),
+  syncWaitMs: envField(
+    "WEFT_SYNC_WAIT_MS",
+    intFromEnv(60_000, 100, 3_600_000),
+    "a synchronous call waits at most this long (and at most the function's timeout + 30 s), then answers 202",
+  ),
+  recordSyncEvents: envField(
+    "WEFT_RECORD_SYNC_EVENTS",
+    boolFromEnv(true),
+    "synchronous calls also send a queued record carrying the event, so every record keeps its event (false saves one NATS write per call)",
+  ),
+  maxInflight: envField("WEFT_MAX_INFLIGHT", intFromEnv(10_000, 1), "invocations this gateway handles at once before it answers 429"),
+  publishTimeoutMs: envField(
+    "WEFT_PUBLISH_TIMEOUT_MS",
+    intFromEnv(3000, 100, 60_000),
+    "a JetStream publish not acknowledged within this answers 503",
+  ),
+  controllerTimeoutMs: envField(
+    "WEFT_CONTROLLER_TIMEOUT_MS",
+    intFromEnv(5000, 100, 60_000),
+    "a controller request (CRUD, records, metrics) not answered within this answers 503",
+  ),
+  agentSeenMs: envField("WEFT_AGENT_SEEN_MS", intFromEnv(6000, 100), "an agent heard from within this counts as ready"),
+  shutdownGraceMs: envField(
+    "WEFT_SHUTDOWN_GRACE_MS",
+    intFromEnv(10_000, 0),
+    "on stop, in-flight synchronous calls get this long to finish before their connections are closed",
+  ),
+};
+
+export type GatewayConfig = ConfigOf<typeof gatewayFields>;
+
+export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
+  return parseEnv(gatewayFields, env);
+}

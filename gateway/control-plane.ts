@@ -1,0 +1,59 @@
+// Function CRUD, invocation look-up and metrics: checked here (fail fast, field named), answered by the
+// controller. After a write, waits until this gateway's function cache shows it, so the caller's next
+// invocation through this gateway sees its own write.
+import type { Logger } from "../shared/logger.js";
+import type { FunctionDefinition, FunctionSummary } from "../shared/schemas/function.js";
+import type { FunctionMetrics, InvocationRecord } from "../shared/schemas/invocation.js";
+import * as args from "./arguments.js";
+import type { ControllerClient, DeleteResult, PutResult } from "./controller-client.js";
+import type { FunctionCache } from "./function-cache.js";
+
+const READ_YOUR_WRITES_MS = 2000;
+
+export class ControlPlane {
+  constructor(
+    private readonly controller: ControllerClient,
+    private readonly cache: FunctionCache,
+    private readonly log: Logger,
+  ) {}
+
+  async putFunction(rawName: unknown, spec: unknown): Promise<PutResult> {
+    const name = args.functionName(rawName);
+    const result = await this.controller.putFunction(name, args.functionSpec(name, spec));
+    await this.settle(name, (fn) => fn !== undefined && fn.version >= result.version);
+    return result;
+  }
+
+  async getFunction(rawName: unknown, version?: number): Promise<FunctionDefinition> {
+    return this.controller.getFunction(args.functionName(rawName), args.version(version));
+  }
+
+  async listFunctions(): Promise<FunctionSummary[]> {
+    return this.controller.listFunctions();
+  }
+
+  async deleteFunction(rawName: unknown): Promise<DeleteResult> {
+    const name = args.functionName(rawName);
+    const result = await this.controller.deleteFunction(name);
+    await this.settle(name, (fn) => fn === undefined);
+    return result;
+  }
+
+  async metrics(rawName: unknown, windowMs?: number): Promise<FunctionMetrics> {
+    return this.controller.metrics(args.functionName(rawName), args.windowMs(windowMs));
+  }
+
+  async getInvocation(rawId: unknown): Promise<InvocationRecord> {
+    return this.controller.getInvocation(args.invocationId(rawId));
+  }
+
+  async listInvocations(rawName: unknown, limit?: number): Promise<InvocationRecord[]> {
+    return this.controller.listInvocations(args.functionName(rawName), args.listLimit(limit));
+  }
+
+  private async settle(name: string, done: Parameters<FunctionCache["waitFor"]>[1]): Promise<void> {
+    if (!(await this.cache.waitFor(name, done, READ_YOUR_WRITES_MS))) {
+      this.log.warn({ fn: name }, "the function cache did not show the controller's write in time");
+    }
+  }
+}

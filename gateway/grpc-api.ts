@@ -1,0 +1,136 @@
+// The gRPC API (weft.v1 FunctionService and InvocationService) with server reflection, so generic clients
+// such as grpcurl work without the .proto. Errors are gRPC statuses mapped from Weft's codes.
+import {
+  Metadata,
+  Server,
+  ServerCredentials,
+  status as GrpcStatus,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+} from "@grpc/grpc-js";
+import { WeftError, asWeftError } from "../shared/errors.js";
+import { LIMITS } from "../shared/limits.js";
+import type { Logger } from "../shared/logger.js";
+import type { InvocationResult } from "../shared/schemas/invocation.js";
+import type { ControlPlane } from "./control-plane.js";
+import * as args from "./arguments.js";
+import { eventFromMessage, recordToMessage, resultToMessage, specFromMessage, type FunctionSpecMsg, type InvokeRequestMsg } from "./grpc-mapping.js";
+import type { Invoker } from "./invoker.js";
+import { PROTO_PACKAGE, loadWeftProto } from "./proto.js";
+import { addReflection } from "./reflection.js";
+
+export interface GrpcDeps {
+  invoker: Invoker;
+  plane: ControlPlane;
+  log: Logger;
+}
+
+export interface GrpcApi {
+  readonly port: number;
+  /** Stops accepting calls and resolves when the calls in progress have finished. */
+  drain(): Promise<void>;
+  /** Cancels whatever is still running. */
+  close(): void;
+}
+
+/** Metadata keys that carry the Weft error code, the field at fault and (for a sync wait that ran out) the invocation. */
+export const GRPC_METADATA = {
+  errorCode: "weft-error-code",
+  errorField: "weft-error-field",
+  invocationId: "weft-invocation-id",
+} as const;
+
+/** Room for a PUT with the largest code, JSON-escaped, in one message. */
+const MAX_RECEIVE_BYTES = LIMITS.functionBodyBytes + 1024 * 1024;
+
+type Call = ServerUnaryCall<Record<string, any>, unknown>;
+
+export async function startGrpcApi(host: string, port: number, deps: GrpcDeps): Promise<GrpcApi> {
+  const pkg = loadWeftProto();
+  const server = new Server({ "grpc.max_receive_message_length": MAX_RECEIVE_BYTES });
+  server.addService(pkg[`${PROTO_PACKAGE}.FunctionService`] as ServiceDefinition, functionService(deps));
+  server.addService(pkg[`${PROTO_PACKAGE}.InvocationService`] as ServiceDefinition, invocationService(deps));
+  addReflection(server);
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  return {
+    port: bound,
+    drain: () => new Promise((resolve) => server.tryShutdown(() => resolve())),
+    close: () => server.forceShutdown(),
+  };
+}
+
+function functionService({ plane, log }: GrpcDeps): UntypedServiceImplementation {
+  return {
+    PutFunction: unary(log, async (req) => {
+      const name = args.functionName(req.name);
+      const result = await plane.putFunction(name, specFromMessage(req.spec as FunctionSpecMsg | undefined));
+      const { created, ...summary } = result;
+      return { function: summary, created };
+    }),
+    GetFunction: unary(log, (req) => plane.getFunction(req.name, req.version)),
+    ListFunctions: unary(log, async () => ({ functions: await plane.listFunctions() })),
+    DeleteFunction: unary(log, (req) => plane.deleteFunction(req.name)),
+    GetMetrics: unary(log, (req) => plane.metrics(req.name, req.windowMs)),
+  };
+}
+
+function invocationService({ invoker, plane, log }: GrpcDeps): UntypedServiceImplementation {
+  return {
+    Invoke: unary(log, async (req, call) => {
+      const input = invocationInput(req);
+      const gone = new AbortController();
+      call.once("cancelled", () => gone.abort());
+      const outcome = await invoker.invokeSync(input, gone.signal);
+      if (outcome.kind === "running") throw new StillRunning(outcome.invocationId);
+      const result = JSON.parse(Buffer.from(outcome.result).toString("utf8")) as InvocationResult;
+      return resultToMessage(result);
+    }),
+    InvokeAsync: unary(log, (req) => invoker.invokeAsync(invocationInput(req))),
+    GetInvocation: unary(log, async (req) => recordToMessage(await plane.getInvocation(req.invocationId))),
+    ListInvocations: unary(log, async (req) => ({
+      invocations: (await plane.listInvocations(req.name, req.limit)).map(recordToMessage),
+    })),
+  };
+}
+
+function invocationInput(req: InvokeRequestMsg) {
+  return {
+    name: args.functionName(req.name),
+    version: args.version(req.version),
+    event: eventFromMessage(req),
+    via: "grpc" as const,
+  };
+}
+
+/** A sync call whose wait ran out: the invocation goes on; its id travels in the metadata. */
+class StillRunning extends WeftError {
+  constructor(readonly invocationId: string) {
+    super("DEADLINE_EXCEEDED", `invocation ${invocationId} is still running; read it later with GetInvocation`);
+  }
+}
+
+function unary(log: Logger, fn: (req: Record<string, any>, call: Call) => Promise<unknown>) {
+  return (call: Call, callback: sendUnaryData<unknown>) => {
+    // Through a promise, so a synchronous throw becomes the same mapped status as a rejection.
+    Promise.resolve(call.request).then((req) => fn(req, call)).then(
+      (response) => callback(null, response),
+      (err: unknown) => callback(toStatus(err, call, log)),
+    );
+  };
+}
+
+function toStatus(err: unknown, call: Call, log: Logger) {
+  const e = asWeftError(err);
+  if (e.code === "INTERNAL") log.error({ err: e.cause ?? e, method: call.getPath() }, "unexpected error in the gRPC API");
+  const metadata = new Metadata();
+  metadata.set(GRPC_METADATA.errorCode, e.code);
+  if (e.field) metadata.set(GRPC_METADATA.errorField, e.field);
+  if (e instanceof StillRunning) metadata.set(GRPC_METADATA.invocationId, e.invocationId);
+  return { code: e.grpcStatus ?? GrpcStatus.INTERNAL, details: e.message, metadata };
+}

@@ -1,0 +1,69 @@
+// GET /healthz: ready when this gateway is serving, NATS is connected, the function cache is loaded and at least
+// one agent is running. The controller (and through it MongoDB) is reported but not required: invocations do
+// not need it.
+import type { Logger } from "../shared/logger.js";
+import type { AgentRegistry, KnownAgent } from "./agent-registry.js";
+import type { ControllerClient } from "./controller-client.js";
+import type { FunctionCache } from "./function-cache.js";
+import type { NatsLink } from "./nats-link.js";
+
+const PROBE_TIMEOUT_MS = 1000;
+
+export interface HealthReport {
+  status: "ok" | "unavailable";
+  gateway: "ok" | "stopping";
+  nats: "ok" | "unavailable";
+  functions: "ok" | "loading";
+  agents: KnownAgent[];
+  controller: "ok" | "unavailable";
+  mongo: "ok" | "unavailable" | "unknown";
+  /** What keeps the fabric from serving invocations, when status is unavailable. */
+  missing?: string[];
+}
+
+export class Health {
+  constructor(
+    private readonly deps: {
+      link: NatsLink;
+      cache: FunctionCache;
+      agents: AgentRegistry;
+      controller: ControllerClient;
+      isStopping: () => boolean;
+      log: Logger;
+    },
+  ) {}
+
+  async report(): Promise<HealthReport> {
+    const { link, cache, agents } = this.deps;
+    const natsUp = link.up;
+    if (natsUp && !agents.fresh().some(isRunning)) await agents.ping(PROBE_TIMEOUT_MS);
+    const known = natsUp ? agents.fresh() : [];
+    const ctl = natsUp ? await this.controller() : { controller: "unavailable" as const, mongo: "unknown" as const };
+    const missing: string[] = [];
+    if (this.deps.isStopping()) missing.push("gateway (stopping)");
+    if (!natsUp) missing.push("nats");
+    if (!cache.isReady) missing.push("functions (cache loading)");
+    if (!known.some(isRunning)) missing.push("agents (none running)");
+    return {
+      status: missing.length ? "unavailable" : "ok",
+      gateway: this.deps.isStopping() ? "stopping" : "ok",
+      nats: natsUp ? "ok" : "unavailable",
+      functions: cache.isReady ? "ok" : "loading",
+      agents: known,
+      ...ctl,
+      ...(missing.length ? { missing } : {}),
+    };
+  }
+
+  private async controller(): Promise<Pick<HealthReport, "controller" | "mongo">> {
+    try {
+      const h = await this.deps.controller.health(PROBE_TIMEOUT_MS);
+      return { controller: "ok", mongo: h.mongo === "ok" ? "ok" : "unavailable" };
+    } catch (err) {
+      this.deps.log.debug({ err }, "controller health probe failed");
+      return { controller: "unavailable", mongo: "unknown" };
+    }
+  }
+}
+
+const isRunning = (a: KnownAgent) => a.state === "running";

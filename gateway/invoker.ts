@@ -1,0 +1,274 @@
+// The hot path: check an invocation against the in-memory function cache, publish it as a job on the
+// JetStream work queue, and (for a synchronous call) wait for the agent's result on this gateway's inbox.
+// No MongoDB, no controller, no network call before the publish unless a version is pinned.
+import { randomUUID } from "node:crypto";
+import { SpanKind, type Span } from "@opentelemetry/api";
+import { JetStreamApiError, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
+import { WeftError, invalid, notFound, unavailable } from "../shared/errors.js";
+import { HEADERS } from "../shared/headers.js";
+import { LIMITS, cutUtf8 } from "../shared/limits.js";
+import type { Logger } from "../shared/logger.js";
+import { invocationLogger } from "../shared/logger.js";
+import type { InvocationAccepted, RecordEvent } from "../shared/schemas/invocation.js";
+import { jobSubject, recordSubject } from "../shared/subjects.js";
+import { injectTraceContext, tracer } from "../shared/telemetry.js";
+import type { CachedFunction, FunctionCache } from "./function-cache.js";
+import type { NatsLink } from "./nats-link.js";
+import type { ReplyInbox } from "./reply-inbox.js";
+
+/** A job may wait this long in the queue for a free agent slot, on top of the function's own timeout. */
+export const QUEUE_ALLOWANCE_MS = 30_000;
+
+export type Via = "http" | "grpc" | "nats";
+
+export interface InvocationInput {
+  name: string;
+  /** The event's JSON text exactly as received; validated here. */
+  event: Uint8Array;
+  version?: number | undefined;
+  via: Via;
+}
+
+export type SyncOutcome =
+  | { kind: "result"; invocationId: string; /** the agent's InvocationResult JSON, untouched */ result: Uint8Array }
+  | { kind: "running"; invocationId: string };
+
+export interface InvokerOptions {
+  /** Whether synchronous calls also send the queued record carrying their event (async calls always do). */
+  recordSyncEvents: boolean;
+  syncWaitMs: number;
+  maxInflight: number;
+  publishTimeoutMs: number;
+}
+
+export interface InvokerDeps {
+  js: JetStreamClient;
+  link: NatsLink;
+  cache: FunctionCache;
+  inbox: ReplyInbox;
+  log: Logger;
+  options: InvokerOptions;
+}
+
+/** One accepted invocation, between validation and publish. */
+interface Job {
+  invocationId: string;
+  fn: CachedFunction;
+  pinned: boolean;
+  event: Uint8Array;
+  enqueuedAt: number;
+  headers: MsgHdrs;
+  traceId: string;
+  span: Span;
+}
+
+const EMPTY_EVENT = new TextEncoder().encode("{}");
+const gatewayTracer = tracer("gateway");
+
+export class Invoker {
+  private inflight = 0;
+  private idle: (() => void) | undefined;
+  private closed = false;
+
+  constructor(private readonly deps: InvokerDeps) {}
+
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  /** Runs the function and waits for its result, or answers "running" when the wait runs out. */
+  async invokeSync(input: InvocationInput, signal?: AbortSignal): Promise<SyncOutcome> {
+    return this.admitted(async () => {
+      const job = await this.accept(input);
+      const { invocationId } = job;
+      const pending = this.deps.inbox.expect(invocationId, this.syncWaitMs(job.fn));
+      const onAbort = () => pending.cancel();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      job.headers.set(HEADERS.replyTo, this.deps.inbox.subjectFor(invocationId));
+      try {
+        this.sendQueuedRecord(job);
+        const [result] = await Promise.all([pending.result, this.publish(job).catch((err: unknown) => { pending.cancel(); throw err; })]);
+        return result ? { kind: "result", invocationId, result } : { kind: "running", invocationId };
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+        job.span.end();
+      }
+    });
+  }
+
+  /** Queues the invocation; resolves once JetStream has stored it (at least once from then on). */
+  async invokeAsync(input: InvocationInput): Promise<InvocationAccepted> {
+    return this.admitted(async () => {
+      const job = await this.accept(input);
+      try {
+        await Promise.all([this.storeQueuedRecord(job), this.publish(job)]);
+        return { invocationId: job.invocationId, status: "queued" };
+      } finally {
+        job.span.end();
+      }
+    });
+  }
+
+  /** A NATS request: the agent answers the caller's own reply subject directly with the result object. */
+  async forward(input: InvocationInput, replyTo: string): Promise<string> {
+    return this.admitted(async () => {
+      const job = await this.accept(input);
+      job.headers.set(HEADERS.replyTo, replyTo);
+      try {
+        this.sendQueuedRecord(job);
+        await this.publish(job);
+        return job.invocationId;
+      } finally {
+        job.span.end();
+      }
+    });
+  }
+
+  /** Resolves true once no invocation is in flight, false if that takes longer than `timeoutMs`. */
+  drained(timeoutMs: number): Promise<boolean> {
+    if (this.inflight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idle = () => { clearTimeout(timer); resolve(true); };
+    });
+  }
+
+  /** From now on new invocations are refused (UNAVAILABLE); those in flight go on. */
+  close(): void {
+    this.closed = true;
+  }
+
+  private async admitted<T>(work: () => Promise<T>): Promise<T> {
+    if (this.closed) throw unavailable("this gateway (shutting down)");
+    if (this.inflight >= this.deps.options.maxInflight) {
+      throw new WeftError("RESOURCE_EXHAUSTED", `too many invocations in flight on this gateway (${this.deps.options.maxInflight}); retry`);
+    }
+    this.inflight++;
+    try {
+      return await work();
+    } finally {
+      if (--this.inflight === 0 && this.idle) {
+        this.idle();
+        this.idle = undefined;
+      }
+    }
+  }
+
+  private syncWaitMs(fn: CachedFunction): number {
+    return Math.min(fn.limits.timeoutMs + QUEUE_ALLOWANCE_MS, this.deps.options.syncWaitMs);
+  }
+
+  /** Validates the call and builds its job; throws the WeftError a client should see. */
+  private async accept(input: InvocationInput): Promise<Job> {
+    const event = checkEvent(input.event);
+    this.deps.link.ensureUp();
+    const fn = await this.resolve(input.name, input.version);
+    const invocationId = randomUUID();
+    const enqueuedAt = Date.now();
+    const span = gatewayTracer.startSpan(`invoke ${fn.name}`, {
+      kind: SpanKind.PRODUCER,
+      attributes: { "weft.function": fn.name, "weft.invocation_id": invocationId, "weft.via": input.via },
+    });
+    const h = natsHeaders();
+    h.set(HEADERS.invocationId, invocationId);
+    h.set(HEADERS.enqueuedAt, String(enqueuedAt));
+    if (input.version !== undefined) h.set(HEADERS.version, String(fn.version));
+    const traceId = injectTraceContext(span, h);
+    this.deps.log.debug({ invocationId, traceId, fn: fn.name, via: input.via }, "invocation accepted");
+    return { invocationId, fn, pinned: input.version !== undefined, event, enqueuedAt, headers: h, traceId, span };
+  }
+
+  private async resolve(name: string, version: number | undefined): Promise<CachedFunction> {
+    const latest = this.deps.cache.get(name);
+    if (!latest) throw notFound(`function ${name}`);
+    if (version === undefined || version === latest.version) return latest;
+    // Version numbers only grow (never reused), so a number past the latest cannot exist.
+    if (version > latest.version) throw notFound(`version ${version} of function ${name}`);
+    let pinned: CachedFunction | undefined;
+    try {
+      pinned = await this.deps.cache.version(name, version);
+    } catch (err) {
+      throw unavailable("the functions bucket", err);
+    }
+    if (!pinned) throw notFound(`version ${version} of function ${name}`);
+    return pinned;
+  }
+
+  private publish(job: Job): Promise<PubAck> {
+    return this.deps.js
+      .publish(jobSubject(job.fn.name), job.event, {
+        msgID: job.invocationId,
+        headers: job.headers,
+        timeout: this.deps.options.publishTimeoutMs,
+      })
+      .catch((err: unknown) => {
+        throw this.publishFailure(job, "job", err);
+      });
+  }
+
+  /**
+   * The queued phase of the record carries the event. A synchronous call sends it without waiting for an ack
+   * (a core publish into the records stream, de-duplicated by id): the result is what the caller came for, and
+   * a lost queued phase only costs the record its copy of the event.
+   */
+  private sendQueuedRecord(job: Job): void {
+    if (!this.deps.options.recordSyncEvents) return;
+    const h = natsHeaders();
+    h.set(HEADERS.msgId, `${job.invocationId}.queued`);
+    try {
+      this.deps.link.nc.publish(recordSubject(job.fn.name), JSON.stringify(queuedRecord(job, false)), { headers: h });
+    } catch (err) {
+      invocationLogger(this.deps.log, job.invocationId, job.traceId, job.fn.name).warn({ err }, "sending the queued record failed");
+    }
+  }
+
+  /** An async call waits for the record's ack, since the record is then all the caller has. */
+  private async storeQueuedRecord(job: Job): Promise<void> {
+    const data = JSON.stringify(queuedRecord(job, true));
+    try {
+      await this.deps.js.publish(recordSubject(job.fn.name), data, { msgID: `${job.invocationId}.queued`, timeout: this.deps.options.publishTimeoutMs });
+    } catch (err) {
+      throw this.publishFailure(job, "queued record", err);
+    }
+  }
+
+  private publishFailure(job: Job, what: string, err: unknown): WeftError {
+    const log = invocationLogger(this.deps.log, job.invocationId, job.traceId, job.fn.name);
+    log.warn({ err }, `publishing the ${what} failed`);
+    if (err instanceof JetStreamApiError && /maximum (messages|bytes)/i.test(err.message)) {
+      return new WeftError("RESOURCE_EXHAUSTED", "the invocation queue is full; retry later", undefined, { cause: err });
+    }
+    return unavailable("the invocation queue (NATS JetStream)", err);
+  }
+}
+
+function queuedRecord(job: Job, async: boolean): RecordEvent {
+  const cut = cutUtf8(Buffer.from(job.event.buffer, job.event.byteOffset, job.event.byteLength).toString("utf8"), LIMITS.recordPayloadBytes);
+  return {
+    invocationId: job.invocationId,
+    functionName: job.fn.name,
+    phase: "queued",
+    enqueuedAt: job.enqueuedAt,
+    async,
+    traceId: job.traceId,
+    event: cut.text,
+    ...(job.pinned ? { version: job.fn.version } : {}),
+    ...(cut.truncated ? { eventTruncated: true } : {}),
+  };
+}
+
+/** The event must be JSON within the payload limit; an empty body is the event {}. */
+export function checkEvent(event: Uint8Array): Uint8Array {
+  if (event.byteLength > LIMITS.payloadBytes) {
+    throw new WeftError("PAYLOAD_TOO_LARGE", `event: ${event.byteLength} bytes is over the limit of ${LIMITS.payloadBytes} bytes`, "event");
+  }
+  const text = Buffer.from(event.buffer, event.byteOffset, event.byteLength).toString("utf8");
+  if (text.trim() === "") return EMPTY_EVENT;
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    throw invalid("event", `not valid JSON (${(err as Error).message})`);
+  }
+  return event;
+}

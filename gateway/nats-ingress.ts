@@ -1,0 +1,75 @@
+// The NATS front door: any client publishing a JSON event to weft.invoke.{name} runs the function. A request
+// (with a reply subject) gets the result object from the agent directly; with header Weft-Async: true it gets
+// {invocationId, status: "queued"} once the job is stored; a plain publish is queued like an async call.
+import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { asWeftError, invalid } from "../shared/errors.js";
+import { HEADERS } from "../shared/headers.js";
+import type { Logger } from "../shared/logger.js";
+import { GATEWAY_QUEUE, INVOKE_SUBJECT_PREFIX, INVOKE_WILDCARD } from "../shared/subjects.js";
+import * as args from "./arguments.js";
+import type { InvocationInput, Invoker } from "./invoker.js";
+
+export class NatsIngress {
+  private readonly sub: Subscription;
+
+  constructor(
+    nc: NatsConnection,
+    private readonly invoker: Invoker,
+    private readonly log: Logger,
+  ) {
+    this.sub = nc.subscribe(INVOKE_WILDCARD, {
+      queue: GATEWAY_QUEUE,
+      callback: (err, msg) => {
+        if (err) this.log.warn({ err }, "NATS ingress subscription error");
+        else void this.handle(msg);
+      },
+    });
+  }
+
+  /** Stops taking new messages (other gateways in the queue group take them) after those received are handled. */
+  async stop(): Promise<void> {
+    if (!this.sub.isClosed()) await this.sub.drain();
+  }
+
+  private async handle(msg: Msg): Promise<void> {
+    try {
+      const input = inputOf(msg);
+      if (!msg.reply) {
+        const accepted = await this.invoker.invokeAsync(input);
+        this.log.debug({ invocationId: accepted.invocationId, fn: input.name }, "queued from a NATS publish");
+      } else if (isAsync(msg)) {
+        msg.respond(JSON.stringify(await this.invoker.invokeAsync(input)));
+      } else {
+        await this.invoker.forward(input, msg.reply);
+      }
+    } catch (err) {
+      this.refuse(msg, err);
+    }
+  }
+
+  private refuse(msg: Msg, err: unknown): void {
+    const e = asWeftError(err);
+    const level = e.code === "INTERNAL" ? "error" : "warn";
+    this.log[level]({ err: e.code === "INTERNAL" ? err : undefined, subject: msg.subject, code: e.code, reason: e.message }, "NATS invocation refused");
+    if (!msg.reply) return;
+    const h = natsHeaders();
+    h.set(HEADERS.errorCode, e.code);
+    msg.respond(JSON.stringify({ error: e.toBody() }), { headers: h });
+  }
+}
+
+function inputOf(msg: Msg): InvocationInput {
+  const name = args.functionName(msg.subject.slice(INVOKE_SUBJECT_PREFIX.length + 1));
+  const pinned = msg.headers?.get(HEADERS.version);
+  let version: number | undefined;
+  if (pinned) {
+    if (!/^\d{1,9}$/.test(pinned)) throw invalid(HEADERS.version, "must be a whole number");
+    version = args.version(Number(pinned), HEADERS.version);
+  }
+  return { name, event: msg.data, version, via: "nats" };
+}
+
+function isAsync(msg: Msg): boolean {
+  const v = msg.headers?.get(HEADERS.async)?.toLowerCase();
+  return v === "true" || v === "1";
+}

@@ -1,0 +1,303 @@
+// Invocation records: RecordEvents published on WEFT_RECORDS (as gateway and agents do) land in MongoDB
+// through the controller, in any order and any number of times, and come back through the controller API.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { MongoClient } from "mongodb";
+import { pino } from "pino";
+import { startNats, type NatsServer } from "./harness/nats.js";
+import { mongoUrl, uniqueDbName } from "./harness/mongo.js";
+import { startController, type Controller } from "../controller/app.js";
+import { loadControllerConfig } from "../controller/config.js";
+import { DEFAULT_TOPOLOGY, ensureTopology } from "../shared/nats.js";
+import { RECORDS_CONSUMER, RECORDS_STREAM, controllerSubject, recordSubject, type ControllerOp } from "../shared/subjects.js";
+import type { ControllerReply } from "../shared/schemas/controller-api.js";
+import type { RecordEvent } from "../shared/schemas/invocation.js";
+
+const JS = `exports.handler = async (event) => event\n`;
+const logger = () => pino({ level: process.env.WEFT_TEST_LOG ?? "silent" });
+const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString("hex")}`;
+const dbNames: string[] = [];
+
+let nats: NatsServer;
+let nc: NatsConnection;
+let js: JetStreamClient;
+let controller: Controller;
+
+function startOne(natsUrl: string, env: Record<string, string> = {}): Promise<Controller> {
+  const db = uniqueDbName("ctl_rec");
+  dbNames.push(db);
+  return startController(
+    loadControllerConfig({ WEFT_NATS_URL: natsUrl, WEFT_MONGO_URL: mongoUrl(), WEFT_MONGO_DB: db, ...env }),
+    logger(),
+  );
+}
+
+async function ok<T = any>(op: ControllerOp, body: unknown): Promise<T> {
+  const reply = (await nc.request(controllerSubject(op), JSON.stringify(body), { timeout: 10_000 })).json<ControllerReply<T>>();
+  assert.ok(reply.ok, `${op} → ${JSON.stringify(reply)}`);
+  return reply.result;
+}
+
+let published = 0;
+async function publish(ev: RecordEvent | string, msgID = `${randomUUID()}`): Promise<void> {
+  const subject = recordSubject(typeof ev === "string" ? "junk" : ev.functionName);
+  await js.publish(subject, typeof ev === "string" ? ev : JSON.stringify(ev), { msgID });
+  published++;
+}
+
+/** Records reach MongoDB through an asynchronous pipeline with no completion event: poll the API for the state. */
+async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function recordWhen(id: string, pred: (r: any) => boolean): Promise<any> {
+  return eventually(async () => {
+    const reply = (await nc.request(controllerSubject("invocations.get"), JSON.stringify({ invocationId: id }), { timeout: 10_000 })).json<ControllerReply<any>>();
+    return reply.ok && pred(reply.result) ? reply.result : undefined;
+  }, `record ${id}`);
+}
+
+async function deploy(name: string): Promise<void> {
+  await ok("functions.put", { name, spec: { runtime: "nodejs", code: JS } });
+}
+
+function finalEvent(name: string, over: Partial<RecordEvent> = {}): RecordEvent {
+  const now = Date.now();
+  return {
+    invocationId: randomUUID(),
+    functionName: name,
+    phase: "final",
+    enqueuedAt: now,
+    version: 1,
+    agent: "agent-a",
+    startedAt: now + 1,
+    coldStart: false,
+    attempt: 1,
+    status: "ok",
+    output: "null",
+    durationMs: 1,
+    logs: "",
+    finishedAt: now + 2,
+    ...over,
+  };
+}
+
+before(async () => {
+  nats = await startNats();
+  controller = await startOne(nats.url);
+  nc = await connect({ servers: nats.url });
+  js = jetstream(nc);
+});
+
+after(async () => {
+  await controller?.stop();
+  await nc?.close();
+  await nats?.cleanup();
+  const client = await new MongoClient(mongoUrl()).connect();
+  for (const db of dbNames) await client.db(db).dropDatabase();
+  await client.close();
+});
+
+describe("record ingestion", () => {
+  test("phases out of order and twice make one correct record; $ and . keys survive", async () => {
+    const name = uniqueName("rec");
+    await deploy(name);
+    const id = randomUUID();
+    const enqueuedAt = Date.now() - 1000;
+    const event = JSON.stringify({ $x: 1, "a.b": { "$where": "1" }, name: "ü" });
+    const output = JSON.stringify({ "$set": { "x.y": 2 }, ok: true });
+    const base = { invocationId: id, functionName: name, enqueuedAt, version: 1, traceId: "t".repeat(32) };
+    const queued: RecordEvent = { ...base, phase: "queued", async: true, event };
+    const running: RecordEvent = { ...base, phase: "running", agent: "agent-1", startedAt: enqueuedAt + 5, coldStart: true, attempt: 1 };
+    const final: RecordEvent = {
+      ...base,
+      phase: "final",
+      agent: "agent-1",
+      startedAt: enqueuedAt + 5,
+      coldStart: true,
+      attempt: 1,
+      status: "error",
+      output,
+      error: { code: "HANDLER_ERROR", message: "boom", type: "ValueError", stack: "Traceback" },
+      durationMs: 12.5,
+      logs: "hello\n",
+      finishedAt: enqueuedAt + 20,
+    };
+    await publish(final, `${id}.final.1`);
+    await publish(running, `${id}.running.1`);
+    await publish(queued, `${id}.queued`);
+    await publish(final, `${id}.final.1.again`);
+    await publish(queued, `${id}.queued.again`);
+
+    const record = await recordWhen(id, (r) => r.status === "error" && r.event !== undefined);
+    assert.deepEqual(record, {
+      invocationId: id,
+      functionName: name,
+      version: 1,
+      status: "error",
+      async: true,
+      traceId: base.traceId,
+      event: JSON.parse(event),
+      output: JSON.parse(output),
+      error: final.error,
+      durationMs: 12.5,
+      coldStart: true,
+      agent: "agent-1",
+      attempt: 1,
+      logs: "hello\n",
+      enqueuedAt: new Date(enqueuedAt).toISOString(),
+      startedAt: new Date(enqueuedAt + 5).toISOString(),
+      finishedAt: new Date(enqueuedAt + 20).toISOString(),
+    });
+    const client = await new MongoClient(mongoUrl()).connect();
+    try {
+      const docs = await client.db(dbNames[0]!).collection("invocations").find({ _id: id as never }).toArray();
+      assert.equal(docs.length, 1, "one document per invocation");
+      assert.equal(docs[0]!.status, "error");
+      assert.equal(docs[0]!.outputJson, output, "payloads are stored as JSON text");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("status is derived: queued, then running, then final", async () => {
+    const name = uniqueName("phase");
+    await deploy(name);
+    const id = randomUUID();
+    const enqueuedAt = Date.now();
+    await publish({ invocationId: id, functionName: name, phase: "queued", enqueuedAt, event: "{}" });
+    assert.equal((await recordWhen(id, () => true)).status, "queued");
+    await publish({ invocationId: id, functionName: name, phase: "running", enqueuedAt, agent: "a", startedAt: enqueuedAt + 1 });
+    assert.equal((await recordWhen(id, (r) => r.status !== "queued")).status, "running");
+    await publish(finalEvent(name, { invocationId: id, enqueuedAt, status: "timeout", error: { code: "TIMEOUT", message: "3 s" } }));
+    const done = await recordWhen(id, (r) => r.status !== "running");
+    assert.equal(done.status, "timeout");
+    assert.deepEqual(done.event, {});
+  });
+
+  test("a cut payload is returned as the text that was kept", async () => {
+    const name = uniqueName("cut");
+    await deploy(name);
+    const ev = finalEvent(name, { output: '{"big": "xxxx', outputTruncated: true });
+    await publish(ev);
+    const got = await recordWhen(ev.invocationId, (r) => r.status === "ok");
+    assert.equal(got.output, '{"big": "xxxx');
+    assert.equal(got.outputTruncated, true);
+  });
+
+  test("invalid records are terminated and never block the stream", async () => {
+    const name = uniqueName("junk");
+    await deploy(name);
+    const before = controller.ingestStats.invalid;
+    await publish("not json at all");
+    await publish(JSON.stringify({ invocationId: "x", phase: "final" }));
+    await publish(JSON.stringify(finalEvent(name, { status: "exploded" as never })));
+    const good = finalEvent(name);
+    await publish(good);
+    await recordWhen(good.invocationId, (r) => r.status === "ok");
+    assert.equal(controller.ingestStats.invalid - before, 3);
+    const info = await (await jetstreamManager(nc)).consumers.info(RECORDS_STREAM, RECORDS_CONSUMER);
+    assert.equal(info.num_ack_pending, 0, "nothing left unacknowledged");
+  });
+});
+
+describe("records and metrics through the API", () => {
+  test("list is newest first by enqueue time and honours the limit", async () => {
+    const name = uniqueName("list");
+    await deploy(name);
+    const t0 = Date.now() - 60_000;
+    const events = Array.from({ length: 5 }, (_, i) => finalEvent(name, { enqueuedAt: t0 + i * 1000 }));
+    // Published newest first, so stream order is not what sorts the list.
+    for (const ev of [...events].reverse()) await publish(ev);
+    await recordWhen(events[0]!.invocationId, (r) => r.status === "ok");
+    await eventually(async () => ((await ok<any[]>("invocations.list", { name, limit: 100 })).length === 5 ? true : undefined), "5 records");
+    const top3 = await ok<any[]>("invocations.list", { name, limit: 3 });
+    assert.deepEqual(
+      top3.map((r) => r.invocationId),
+      [events[4]!.invocationId, events[3]!.invocationId, events[2]!.invocationId],
+    );
+    const other = uniqueName("other");
+    await deploy(other);
+    assert.deepEqual(await ok("invocations.list", { name: other, limit: 5 }), [], "only the function's own records");
+  });
+
+  test("metrics count outcomes and cold starts and give exact percentiles over the window", async () => {
+    const name = uniqueName("metrics");
+    await deploy(name);
+    const now = Date.now();
+    const outcomes: Array<Partial<RecordEvent>> = [];
+    for (let d = 1; d <= 100; d++) outcomes.push({ durationMs: d, status: "ok", coldStart: d <= 3 });
+    outcomes[10] = { durationMs: 11, status: "error", coldStart: false, error: { code: "HANDLER_ERROR", message: "x" } };
+    outcomes[20] = { durationMs: 21, status: "timeout", coldStart: false, error: { code: "TIMEOUT", message: "x" } };
+    outcomes[30] = { durationMs: 31, status: "killed", coldStart: false, error: { code: "PLATFORM_ERROR", message: "x" } };
+    const events = outcomes.map((o, i) => finalEvent(name, { ...o, enqueuedAt: now - 10_000 + i }));
+    const old = finalEvent(name, { enqueuedAt: now - 3 * 3600_000, durationMs: 5000 });
+    const inFlight: RecordEvent = { invocationId: randomUUID(), functionName: name, phase: "running", enqueuedAt: now, startedAt: now };
+    await Promise.all([...events, old, inFlight].map((e) => publish(e)));
+    await eventually(
+      async () => ((await ok<any[]>("invocations.list", { name, limit: 1000 })).length === 102 ? true : undefined),
+      "102 records",
+    );
+    const m = await ok("functions.metrics", { name, windowMs: 3600_000 });
+    assert.deepEqual(m, {
+      functionName: name,
+      windowMs: 3600_000,
+      count: 100,
+      ok: 97,
+      errors: 1,
+      timeouts: 1,
+      killed: 1,
+      coldStarts: 3,
+      durationMs: { p50: 50, p95: 95, p99: 99, mean: 50.5, max: 100 },
+    });
+    const day = await ok("functions.metrics", { name });
+    assert.equal(day.windowMs, 24 * 3600_000, "the configured default window");
+    assert.equal(day.count, 101, "the older record is inside a day");
+    assert.equal(day.durationMs.max, 5000);
+  });
+});
+
+describe("ingestion throughput", () => {
+  test("records/s into MongoDB at batch 500", async (t) => {
+    const n = Number(process.env.WEFT_INGEST_BENCH_RECORDS ?? 10_000);
+    const server = await startNats();
+    const conn = await connect({ servers: server.url });
+    let ctl: Controller | undefined;
+    try {
+      await ensureTopology(conn, DEFAULT_TOPOLOGY);
+      const pub = jetstream(conn);
+      const name = uniqueName("bench");
+      const event = JSON.stringify({ order: 42, items: ["a", "b", "c"], customer: { id: "c-1", tier: "gold" } });
+      for (let i = 0; i < n; i += 500) {
+        await Promise.all(
+          Array.from({ length: Math.min(500, n - i) }, () =>
+            pub.publish(recordSubject(name), JSON.stringify(finalEvent(name, { output: event, logs: "log line\n" }))),
+          ),
+        );
+      }
+      const started = performance.now();
+      ctl = await startOne(server.url, { WEFT_RECORD_BATCH: "500" });
+      const c = ctl;
+      await eventually(async () => (c.ingestStats.written >= n ? true : undefined), `${n} records written`, 300_000);
+      const seconds = (performance.now() - started) / 1000;
+      const rate = Math.round(n / seconds);
+      t.diagnostic(`ingested ${n} records in ${seconds.toFixed(2)} s: ${rate} records/s (batch 500, ${mongoUrl()})`);
+      assert.equal(c.ingestStats.written, n);
+      const info = await (await jetstreamManager(conn)).streams.info(RECORDS_STREAM);
+      assert.equal(info.state.messages, 0, "every record acknowledged and removed from the work queue");
+    } finally {
+      await ctl?.stop();
+      await conn.close();
+      await server.cleanup();
+    }
+  });
+});
