@@ -29,6 +29,9 @@ export interface Gateway {
 
 export type GatewayState = "starting" | "running" | "stopping" | "stopped";
 
+/** Draining needs the server; past this (NATS down or stuck) the connection is closed instead. */
+const NATS_DRAIN_MS = 5000;
+
 /** Longest start-up waits for the function bucket's snapshot before serving anyway (and saying so). */
 const CACHE_LOAD_WAIT_MS = 10_000;
 
@@ -51,6 +54,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
 
 interface Parts {
   nc: NatsConnection;
+  link: NatsLink;
   cache: FunctionCache;
   inbox: ReplyInbox;
   agents: AgentRegistry;
@@ -64,6 +68,7 @@ interface Parts {
 /** Starts every part in order, pushing its undo step so a failure half-way releases what was started. */
 async function build(config: GatewayConfig, gatewayId: string, log: Logger, steps: Array<{ name: string; run: () => unknown }>): Promise<Parts> {
   const state = { value: "starting" as GatewayState };
+  log.info({ natsUrl: config.natsUrl }, "connecting to NATS (waits until it is up)");
   const nc = await connectNats(config.natsUrl, `weft-gateway-${gatewayId}`, log);
   steps.push({ name: "nats", run: () => nc.close() });
   await ensureTopology(nc, topologyFrom(config));
@@ -86,20 +91,16 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   const plane = new ControlPlane(controller, cache, log);
   const health = new Health({ link, cache, agents, controller, isStopping: () => state.value !== "running", log });
   const ingress = new NatsIngress(nc, invoker, log);
-  steps.push({ name: "nats ingress", run: () => ingress.stop() });
+  steps.push({ name: "nats ingress", run: () => ingress.stop(link.up) });
   const http = await startHttpApi(config.httpHost, config.httpPort, { invoker, plane, health, log });
   steps.push({ name: "http", run: () => { http.stopAccepting(); http.closeConnections(); } });
   const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, plane, log });
   state.value = "running";
-  return { nc, cache, inbox, agents, invoker, ingress, http, grpc, state };
+  return { nc, link, cache, inbox, agents, invoker, ingress, http, grpc, state };
 }
 
 async function waitForCache(cache: FunctionCache, log: Logger): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CACHE_LOAD_WAIT_MS)));
-  const loaded = await Promise.race([cache.ready.then(() => true), timedOut]);
-  clearTimeout(timer);
-  if (!loaded) log.warn("the functions bucket snapshot is still loading; serving anyway (/healthz says so)");
+  if (!(await withDeadline(cache.ready, CACHE_LOAD_WAIT_MS))) log.warn("the functions bucket snapshot is still loading; serving anyway (/healthz says so)");
 }
 
 function running(p: Parts, config: GatewayConfig, gatewayId: string, log: Logger): Gateway {
@@ -119,7 +120,7 @@ async function stop(p: Parts, graceMs: number, log: Logger): Promise<void> {
   p.http.stopAccepting();
   const grpcDrained = p.grpc.drain(); // refuses new calls at once; resolves when the running ones finish
   const steps = [
-    { name: "drain nats ingress", run: () => p.ingress.stop() },
+    { name: "drain nats ingress", run: () => withDeadline(p.ingress.stop(p.link.up), NATS_DRAIN_MS) },
     { name: "refuse new invocations", run: () => p.invoker.close() },
     { name: "drain in-flight invocations", run: () => drainInvocations(p, graceMs, log) },
     { name: "release waiting calls", run: () => p.inbox.stop() },
@@ -127,7 +128,7 @@ async function stop(p: Parts, graceMs: number, log: Logger): Promise<void> {
     { name: "close http connections", run: () => p.http.closeConnections() },
     { name: "agent registry", run: () => p.agents.stop() },
     { name: "function cache", run: () => p.cache.stop() },
-    { name: "nats", run: () => p.nc.drain() },
+    { name: "nats", run: () => closeNats(p) },
   ];
   for (const step of steps) await runStep(step, log);
   p.state.value = "stopped";
@@ -138,6 +139,11 @@ async function drainInvocations(p: Parts, graceMs: number, log: Logger): Promise
   if (!(await p.invoker.drained(graceMs))) {
     log.warn({ inFlight: p.invoker.inFlight }, "grace time over; answering the calls still waiting as running");
   }
+}
+
+async function closeNats(p: Parts): Promise<void> {
+  if (p.link.up && (await withDeadline(p.nc.drain(), NATS_DRAIN_MS))) return;
+  await p.nc.close();
 }
 
 function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {

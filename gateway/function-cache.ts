@@ -123,12 +123,10 @@ export class FunctionCache {
 
   private apply(entry: KvWatchEntry): void {
     const name = entry.key;
-    if (entry.operation === "PUT") {
-      const fn = this.parse(entry.value, name);
-      if (fn) this.latest.set(name, fn);
-    } else {
-      this.latest.delete(name);
-    }
+    // A definition that does not parse is unusable (agents read the same key), so it counts as absent.
+    const fn = entry.operation === "PUT" ? this.parse(entry.value, name) : undefined;
+    if (fn) this.latest.set(name, fn);
+    else this.latest.delete(name);
     // delta is the number of entries still pending behind this one: 0 means the snapshot is complete.
     if (!this.loaded && (entry.isUpdate || entry.delta === 0)) this.setLoaded();
     this.notify(name);

@@ -83,7 +83,7 @@ function functionService({ plane, log }: GrpcDeps): UntypedServiceImplementation
 function invocationService({ invoker, plane, log }: GrpcDeps): UntypedServiceImplementation {
   return {
     Invoke: unary(log, async (req, call) => {
-      const input = invocationInput(req);
+      const input = invocationInput(req, call);
       const gone = new AbortController();
       call.once("cancelled", () => gone.abort());
       const outcome = await invoker.invokeSync(input, gone.signal);
@@ -91,7 +91,7 @@ function invocationService({ invoker, plane, log }: GrpcDeps): UntypedServiceImp
       const result = JSON.parse(Buffer.from(outcome.result).toString("utf8")) as InvocationResult;
       return resultToMessage(result);
     }),
-    InvokeAsync: unary(log, (req) => invoker.invokeAsync(invocationInput(req))),
+    InvokeAsync: unary(log, (req, call) => invoker.invokeAsync(invocationInput(req, call))),
     GetInvocation: unary(log, async (req) => recordToMessage(await plane.getInvocation(req.invocationId))),
     ListInvocations: unary(log, async (req) => ({
       invocations: (await plane.listInvocations(req.name, req.limit)).map(recordToMessage),
@@ -99,12 +99,14 @@ function invocationService({ invoker, plane, log }: GrpcDeps): UntypedServiceImp
   };
 }
 
-function invocationInput(req: InvokeRequestMsg) {
+function invocationInput(req: InvokeRequestMsg, call: Call) {
+  const traceparent = call.metadata.get("traceparent")[0];
   return {
     name: args.functionName(req.name),
     version: args.version(req.version),
     event: eventFromMessage(req),
     via: "grpc" as const,
+    traceparent: typeof traceparent === "string" ? traceparent : undefined,
   };
 }
 

@@ -20,7 +20,7 @@ export interface HttpDeps {
   log: Logger;
 }
 
-interface Request {
+interface Incoming {
   req: IncomingMessage;
   res: ServerResponse;
   params: Params;
@@ -34,7 +34,7 @@ interface Reply {
   headers?: Record<string, string>;
 }
 
-type Handler = (r: Request) => Promise<Reply>;
+type Handler = (r: Incoming) => Promise<Reply>;
 
 export interface HttpApi {
   readonly port: number;
@@ -42,7 +42,6 @@ export interface HttpApi {
   stopAccepting(): void;
   /** Closes every connection left (after the drain). */
   closeConnections(): void;
-  closed: Promise<void>;
 }
 
 export async function startHttpApi(host: string, port: number, deps: HttpDeps): Promise<HttpApi> {
@@ -53,7 +52,7 @@ export async function startHttpApi(host: string, port: number, deps: HttpDeps): 
   server.headersTimeout = 66_000;
   server.listen(port, host);
   await Promise.race([once(server, "listening"), once(server, "error").then(([err]) => Promise.reject(err))]);
-  const closed = new Promise<void>((resolve) => server.once("close", () => resolve()));
+  server.on("error", (err) => deps.log.error({ err }, "HTTP server error"));
   return {
     port: (server.address() as AddressInfo).port,
     stopAccepting: () => {
@@ -61,7 +60,6 @@ export async function startHttpApi(host: string, port: number, deps: HttpDeps): 
       server.closeIdleConnections();
     },
     closeConnections: () => server.closeAllConnections(),
-    closed,
   };
 }
 
@@ -99,12 +97,13 @@ function routes(d: HttpDeps): Router<Handler> {
     }));
 }
 
-async function invoke(d: HttpDeps, { req, res, params, query }: Request): Promise<Reply> {
+async function invoke(d: HttpDeps, { req, res, params, query }: Incoming): Promise<Reply> {
   const name = args.functionName(params.name);
   const async = args.queryFlag(query, "async");
   const version = args.version(args.queryInt(query, "version"));
   const event = await readBody(req, LIMITS.payloadBytes, "event");
-  const input = { name, event, version, via: "http" as const };
+  const traceparent = req.headers.traceparent;
+  const input = { name, event, version, via: "http" as const, traceparent: typeof traceparent === "string" ? traceparent : undefined };
   if (async) {
     const accepted = await d.invoker.invokeAsync(input);
     return { status: 202, body: accepted, headers: { [HEADERS.invocationId]: accepted.invocationId } };

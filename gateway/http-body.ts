@@ -6,7 +6,7 @@ import { WeftError, invalid } from "../shared/errors.js";
 /** Marks a request whose body was not read to the end, so its connection must not be reused. */
 export class BodyAbandoned extends WeftError {}
 
-export function tooLarge(what: string, limit: number): WeftError {
+function tooLarge(what: string, limit: number): WeftError {
   return new BodyAbandoned("PAYLOAD_TOO_LARGE", `${what}: the body is over the limit of ${limit} bytes`, what);
 }
 

@@ -2,7 +2,7 @@
 // JetStream work queue, and (for a synchronous call) wait for the agent's result on this gateway's inbox.
 // No MongoDB, no controller, no network call before the publish unless a version is pinned.
 import { randomUUID } from "node:crypto";
-import { SpanKind, type Span } from "@opentelemetry/api";
+import { ROOT_CONTEXT, SpanKind, propagation, type Span } from "@opentelemetry/api";
 import { JetStreamApiError, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { WeftError, invalid, notFound, unavailable } from "../shared/errors.js";
@@ -28,6 +28,8 @@ export interface InvocationInput {
   event: Uint8Array;
   version?: number | undefined;
   via: Via;
+  /** The caller's W3C traceparent, if it sent one: the invocation's trace then continues the caller's. */
+  traceparent?: string | undefined;
 }
 
 export type SyncOutcome =
@@ -97,12 +99,16 @@ export class Invoker {
     });
   }
 
-  /** Queues the invocation; resolves once JetStream has stored it (at least once from then on). */
+  /**
+   * Queues the invocation; resolves once JetStream has stored the job (at least once from then on). The queued
+   * record follows the job, so a record never names a job that was not stored.
+   */
   async invokeAsync(input: InvocationInput): Promise<InvocationAccepted> {
     return this.admitted(async () => {
       const job = await this.accept(input);
       try {
-        await Promise.all([this.storeQueuedRecord(job), this.publish(job)]);
+        await this.publish(job);
+        await this.storeQueuedRecord(job);
         return { invocationId: job.invocationId, status: "queued" };
       } finally {
         job.span.end();
@@ -166,10 +172,12 @@ export class Invoker {
     const fn = await this.resolve(input.name, input.version);
     const invocationId = randomUUID();
     const enqueuedAt = Date.now();
-    const span = gatewayTracer.startSpan(`invoke ${fn.name}`, {
-      kind: SpanKind.PRODUCER,
-      attributes: { "weft.function": fn.name, "weft.invocation_id": invocationId, "weft.via": input.via },
-    });
+    const parent = input.traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent: input.traceparent }) : ROOT_CONTEXT;
+    const span = gatewayTracer.startSpan(
+      `invoke ${fn.name}`,
+      { kind: SpanKind.PRODUCER, attributes: { "weft.function": fn.name, "weft.invocation_id": invocationId, "weft.via": input.via } },
+      parent,
+    );
     const h = natsHeaders();
     h.set(HEADERS.invocationId, invocationId);
     h.set(HEADERS.enqueuedAt, String(enqueuedAt));
@@ -223,14 +231,19 @@ export class Invoker {
     }
   }
 
-  /** An async call waits for the record's ack, since the record is then all the caller has. */
+  /**
+   * An async call waits for the record's ack, so the record can be read as soon as the caller has its id. If
+   * that fails the job is stored all the same (the promise made to the caller): it runs, and its final
+   * record lands without the event.
+   */
   private async storeQueuedRecord(job: Job): Promise<void> {
     const data = JSON.stringify(queuedRecord(job, true));
-    try {
-      await this.deps.js.publish(recordSubject(job.fn.name), data, { msgID: `${job.invocationId}.queued`, timeout: this.deps.options.publishTimeoutMs });
-    } catch (err) {
-      throw this.publishFailure(job, "queued record", err);
-    }
+    await this.deps.js
+      .publish(recordSubject(job.fn.name), data, { msgID: `${job.invocationId}.queued`, timeout: this.deps.options.publishTimeoutMs })
+      .then(
+        () => undefined,
+        (err: unknown) => void this.publishFailure(job, "queued record", err),
+      );
   }
 
   private publishFailure(job: Job, what: string, err: unknown): WeftError {

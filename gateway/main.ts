@@ -1,10 +1,19 @@
 // Runs a gateway: configuration from the environment, telemetry, logger, signals. Everything else is app.ts.
+import { ConfigError } from "../shared/config.js";
 import { createLogger } from "../shared/logger.js";
 import { startTelemetry } from "../shared/telemetry.js";
 import { startGateway, type Gateway } from "./app.js";
 import { loadGatewayConfig } from "./config.js";
 
-const config = loadGatewayConfig(process.env);
+const config = (() => {
+  try {
+    return loadGatewayConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`weft gateway: ${err.message}\n`);
+    process.exit(2);
+  }
+})();
 const telemetry = await startTelemetry("weft-gateway", process.env);
 const log = createLogger("gateway", config.logLevel);
 

@@ -26,9 +26,14 @@ export class NatsIngress {
     });
   }
 
-  /** Stops taking new messages (other gateways in the queue group take them) after those received are handled. */
-  async stop(): Promise<void> {
-    if (!this.sub.isClosed()) await this.sub.drain();
+  /**
+   * Stops taking new messages (other gateways in the queue group take them) after those received are handled.
+   * Draining needs the server; with NATS down there is nothing left to drain, so it just unsubscribes.
+   */
+  async stop(connected: boolean): Promise<void> {
+    if (this.sub.isClosed()) return;
+    if (connected) await this.sub.drain();
+    else this.sub.unsubscribe();
   }
 
   private async handle(msg: Msg): Promise<void> {
@@ -54,7 +59,12 @@ export class NatsIngress {
     if (!msg.reply) return;
     const h = natsHeaders();
     h.set(HEADERS.errorCode, e.code);
-    msg.respond(JSON.stringify({ error: e.toBody() }), { headers: h });
+    try {
+      msg.respond(JSON.stringify({ error: e.toBody() }), { headers: h });
+    } catch (err) {
+      // The connection closed under us (shutdown or outage): the requester times out, which is all NATS allows.
+      this.log.warn({ err, subject: msg.subject }, "could not send the error reply");
+    }
   }
 }
 
@@ -66,7 +76,7 @@ function inputOf(msg: Msg): InvocationInput {
     if (!/^\d{1,9}$/.test(pinned)) throw invalid(HEADERS.version, "must be a whole number");
     version = args.version(Number(pinned), HEADERS.version);
   }
-  return { name, event: msg.data, version, via: "nats" };
+  return { name, event: msg.data, version, via: "nats", traceparent: msg.headers?.get(HEADERS.traceparent) || undefined };
 }
 
 function isAsync(msg: Msg): boolean {

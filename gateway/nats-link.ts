@@ -11,7 +11,7 @@ export class NatsLink {
     readonly nc: NatsConnection,
     private readonly log: Logger,
   ) {
-    void this.follow();
+    this.follow().catch((err: unknown) => this.log.error({ err }, "stopped following the NATS connection status"));
   }
 
   get up(): boolean {

@@ -160,3 +160,18 @@ test("NATS down: 503/UNAVAILABLE at once over HTTP and gRPC, the gateway keeps r
     controller.stop();
   }
 });
+
+test("stop() finishes with NATS down", async () => {
+  const gateway = await startGateway(
+    loadGatewayConfig({ WEFT_NATS_URL: g.nats.url, WEFT_HTTP_PORT: "0", WEFT_GRPC_PORT: "0" }),
+    testLog("gateway-stop-down"),
+  );
+  await g.nats.stop();
+  try {
+    const started = Date.now();
+    await gateway.stop();
+    assert.ok(Date.now() - started < 8000, `stop took ${Date.now() - started} ms`);
+  } finally {
+    await g.nats.restart();
+  }
+});

@@ -6,6 +6,7 @@ import { request } from "node:http";
 import { startGateway, type Gateway } from "../gateway/app.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { HEADERS } from "../shared/headers.js";
+import { startTelemetry } from "../shared/telemetry.js";
 import { LIMITS } from "../shared/limits.js";
 import {
   FakeController,
@@ -25,6 +26,7 @@ let responder: Responder;
 let controller: FakeController;
 
 before(async () => {
+  await startTelemetry("gateway-test", {}); // W3C propagation only: no exporter is configured
   g = await startGatewayUnderTest();
   responder = await new Responder(g.nc).start();
   controller = await new FakeController(g.nc, g.kv).start();
@@ -112,6 +114,17 @@ describe("invocation", () => {
     const enqueuedAt = Number(job.headers[HEADERS.enqueuedAt]);
     assert.ok(Math.abs(Date.now() - enqueuedAt) < 10_000, `enqueued-at ${enqueuedAt} is epoch ms`);
     assert.equal(job.headers[HEADERS.version], undefined, "an unpinned call runs the latest");
+  });
+
+  test("a caller's traceparent is continued: the job carries the caller's trace id", async () => {
+    const name = uniqueName("trace");
+    await deploy(name);
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const res = await http(g.httpUrl, "POST", `/v1/functions/${name}/invoke`, {}, { traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
+    assert.equal(res.status, 200);
+    assert.equal(jobOf(res.body.invocationId)!.headers[HEADERS.traceparent]!.split("-")[1], traceId);
+    const fresh = await http(g.httpUrl, "POST", `/v1/functions/${name}/invoke`, {});
+    assert.notEqual(jobOf(fresh.body.invocationId)!.headers[HEADERS.traceparent]!.split("-")[1], traceId, "without one, a new trace");
   });
 
   test("an empty body is the event {}", async () => {

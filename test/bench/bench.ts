@@ -2,6 +2,7 @@
 // same run (raw NATS request-reply, a container per call). Prints a table and writes a JSON report.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { cpus, hostname, loadavg } from "node:os";
@@ -14,6 +15,7 @@ import { AGENT_PING_SUBJECT, invokeSubject } from "../../shared/subjects.js";
 import { createGrpcInvoker, type GrpcInvoker } from "./grpc-client.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
+const RESULTS = join(ROOT, "bench-results");
 const QUICK = process.env.WEFT_BENCH_QUICK === "1";
 const N_WARM = QUICK ? 200 : 2000;
 const THROUGHPUT_MS = QUICK ? 3000 : 10_000;
@@ -65,8 +67,10 @@ function spawnComponent(name: string, env: Record<string, string>): ChildProcess
   const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, name, "main.ts")], {
     cwd: ROOT,
     env: { ...process.env, ...env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? "warn" },
-    stdio: ["ignore", "ignore", "inherit"],
+    stdio: ["ignore", "pipe", "inherit"],
   });
+  // Component logs go to a file beside the report, for when a figure needs explaining.
+  child.stdout?.pipe(createWriteStream(join(RESULTS, `${name}.log`), { flags: "a" }));
   child.on("exit", (code, signal) => {
     if (code !== 0 && signal !== "SIGTERM") console.error(`[bench] ${name} exited code=${code} signal=${signal}`);
   });
@@ -83,6 +87,7 @@ async function stopProcess(child: ChildProcess | undefined): Promise<void> {
 }
 
 async function startFabric(): Promise<Fabric> {
+  await mkdir(RESULTS, { recursive: true });
   const nats = await startNats();
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
   const env = {
@@ -322,9 +327,7 @@ async function main(): Promise<void> {
   const natsP50 = rows[0]?.stats?.p50 ?? NaN;
   for (const r of rows) if (r.metric.startsWith("warm") && r.stats) r.extra = { ratioToNatsFloorP50: Math.round((r.stats.p50 / natsP50) * 10) / 10 };
   printTable(rows);
-  const dir = join(ROOT, "bench-results");
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  const file = join(RESULTS, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
   const report = {
     at: new Date().toISOString(),
     host: hostname(),
