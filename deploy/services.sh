@@ -306,6 +306,28 @@ ensure_ferretdb_bin() {
   die ferretdb "could not build FerretDB (tried ${FERRETDB_VERSIONS[*]})"
 }
 
+# ---- grpcurl (tests call the gateway through reflection exactly as the README shows) ------------------------
+GRPCURL_VERSION=v1.9.3
+GRPCURL_BIN=""
+find_grpcurl() {
+  local c
+  for c in "${WEFT_GRPCURL_BIN:-}" "$(command -v grpcurl 2>/dev/null || true)" "$(gopath_bin)/grpcurl"; do
+    [[ -n $c && -x $c ]] && { GRPCURL_BIN=$c; return 0; }
+  done
+  return 1
+}
+
+ensure_grpcurl() {
+  find_grpcurl && return 0
+  if ! ensure_go; then
+    need "grpcurl (for the tests): install Go >= 1.21, then: go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+    return 1
+  fi
+  act grpcurl "go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+  "$GO_BIN" install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION" >&2 || die grpcurl "go install failed"
+  find_grpcurl
+}
+
 start_ferretdb() {
   local dir=$STATE_DIR/ferretdb
   mkdir -p "$dir"
@@ -396,6 +418,7 @@ write_env_file() {
     echo "WEFT_BASE_IMAGE=$BASE_IMAGE"
     [[ -n $NATS_BIN ]] && echo "WEFT_NATS_SERVER_BIN=$NATS_BIN"
     [[ -n $FERRET_BIN ]] && echo "WEFT_FERRETDB_BIN=$FERRET_BIN"
+    [[ -n $GRPCURL_BIN ]] && echo "WEFT_GRPCURL_BIN=$GRPCURL_BIN"
     [[ -n $MONGO_IN_USE ]] && echo "MONGO_URL=$MONGO_IN_USE" && echo "WEFT_MONGO_URL=$MONGO_IN_USE"
     true
   } >"$tmp"
@@ -413,6 +436,7 @@ main() {
     # Tests that stop and restart MongoDB start a private FerretDB, whatever serves 27017.
     if $FOR_TESTS; then
       ensure_ferretdb_bin || true
+      ensure_grpcurl || true
     else
       find_ferretdb || true
     fi

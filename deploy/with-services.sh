@@ -17,6 +17,7 @@ set +a
 # Programs that spawn nats-server or ferretdb by name find the ones services.sh chose.
 [[ -n ${WEFT_NATS_SERVER_BIN:-} ]] && PATH="$(dirname "$WEFT_NATS_SERVER_BIN"):$PATH"
 [[ -n ${WEFT_FERRETDB_BIN:-} ]] && PATH="$(dirname "$WEFT_FERRETDB_BIN"):$PATH"
+[[ -n ${WEFT_GRPCURL_BIN:-} ]] && PATH="$(dirname "$WEFT_GRPCURL_BIN"):$PATH"
 export PATH
 cd "$ROOT_DIR"
 exec "$@"

@@ -218,7 +218,8 @@ describe("errors", () => {
   });
 });
 
-const grpcurl = await promisify(execFile)("grpcurl", ["-version"]).then(() => true, () => false);
+/** grpcurl is a test prerequisite: deploy/services.sh --for-tests installs it and puts it on PATH. */
+const GRPCURL = process.env.WEFT_GRPCURL_BIN ?? "grpcurl";
 
 describe("server reflection", () => {
   const reflectionProto = join(dirname(createRequire(import.meta.url).resolve("@grpc/reflection")), "../proto/grpc/reflection/v1/reflection.proto");
@@ -266,11 +267,11 @@ describe("server reflection", () => {
     assert.equal(event.resolvedType.fullName, ".google.protobuf.Value");
   });
 
-  test("grpcurl calls Invoke with a plain JSON event through reflection", { skip: !grpcurl && "grpcurl is not installed" }, async () => {
+  test("grpcurl calls Invoke with a plain JSON event through reflection", async () => {
     const name = uniqueName("gcurl");
     await put(name);
     const run = promisify(execFile);
-    const { stdout } = await run("grpcurl", ["-plaintext", "-d", JSON.stringify({ name, event: { a: [1, "b"] } }), g.grpcAddress, "weft.v1.InvocationService/Invoke"]);
+    const { stdout } = await run(GRPCURL, ["-plaintext", "-d", JSON.stringify({ name, event: { a: [1, "b"] } }), g.grpcAddress, "weft.v1.InvocationService/Invoke"]);
     assert.deepEqual(JSON.parse(stdout).output, { echo: { a: [1, "b"] } });
   });
 });
