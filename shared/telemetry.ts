@@ -17,6 +17,7 @@ export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
   return Boolean(exporter || env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
+/** `env` must be process.env: the SDK reads its OTEL_* settings from there itself. */
 export async function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv): Promise<Telemetry> {
   // The propagator is set even without the SDK so trace ids flow through logs and headers.
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
