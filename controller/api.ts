@@ -2,6 +2,7 @@
 // Requests are validated with the shared zod schemas; every failure is answered as a ControllerReply error,
 // never left without a reply, so the gateway can map it to HTTP and gRPC.
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Db } from "mongodb";
 import type { z } from "zod";
 import type { Logger } from "pino";
 import { WeftError, asWeftError, fromZodError, invalid, notFound } from "../shared/errors.js";
@@ -24,7 +25,6 @@ import type { FunctionStore } from "./function-store.js";
 import type { InvocationRecords } from "./invocation-records.js";
 import { functionMetrics } from "./metrics.js";
 import type { SyntaxChecker } from "./syntax-check.js";
-import type { Db } from "mongodb";
 
 export interface ApiDeps {
   nc: NatsConnection;

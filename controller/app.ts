@@ -70,6 +70,8 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
   reconciler.start();
   ingest.start();
   api.start();
+  // The server has the subscriptions once a flush returns: from here on a request finds a responder.
+  await nc.flush();
   log.info({ mongoDb: config.mongoDb, recordBatch: config.recordBatch }, "controller started");
 
   let stopped: Promise<void> | undefined;
@@ -98,7 +100,7 @@ async function firstReconcile(reconciler: Reconciler, log: Logger): Promise<void
 async function closeNats(nc: NatsConnection, log: Logger): Promise<void> {
   if (nc.isClosed()) return;
   try {
-    await withTimeout(nc.flush(), STEP_TIMEOUT_MS / 2, "nats flush");
+    await withTimeout(nc.flush(), FLUSH_TIMEOUT_MS, "nats flush");
   } catch (err) {
     // Unacked records are redelivered to the next controller; closing matters more than this flush.
     log.warn({ err }, "NATS flush failed while stopping");
@@ -107,6 +109,8 @@ async function closeNats(nc: NatsConnection, log: Logger): Promise<void> {
 }
 
 const STEP_TIMEOUT_MS = 10_000;
+/** A reachable server answers a flush in milliseconds; waiting longer only delays a stop while NATS is down. */
+const FLUSH_TIMEOUT_MS = 1000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -121,7 +125,9 @@ async function shutdown(log: Logger, steps: Array<[string, () => Promise<unknown
   let first: unknown;
   for (const [name, step] of steps) {
     try {
+      const started = Date.now();
       await withTimeout(step(), STEP_TIMEOUT_MS, `stopping ${name}`);
+      log.debug({ step: name, ms: Date.now() - started }, "controller stop step done");
     } catch (err) {
       log.warn({ err, step: name }, "controller stop step failed");
       first ??= err;

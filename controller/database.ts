@@ -1,5 +1,5 @@
 // The controller's MongoDB client, and how MongoDB failures become Weft errors.
-import { MongoClient, MongoError, MongoServerError, type Db } from "mongodb";
+import { MongoBulkWriteError, MongoClient, MongoError, MongoServerError, type Db } from "mongodb";
 import { WeftError, unavailable } from "../shared/errors.js";
 
 export interface Database {
@@ -25,7 +25,17 @@ const DUPLICATE_KEY = 11000;
 
 /** True when the failure is MongoDB being unreachable (worth retrying), not a refused operation. */
 export function isMongoUnavailable(err: unknown): boolean {
+  if (err instanceof MongoBulkWriteError) return isWrappedDriverError(err);
   return err instanceof MongoError && !(err instanceof MongoServerError);
+}
+
+/**
+ * A bulk write (insertMany, bulkWrite) that could not reach the server throws a MongoBulkWriteError — a
+ * MongoServerError subclass — around the network error, with no write errors and no write-concern error.
+ * Anything the server itself refused carries one of those.
+ */
+function isWrappedDriverError(err: MongoBulkWriteError): boolean {
+  return [err.writeErrors].flat().length === 0 && err.err === undefined;
 }
 
 /** Maps a MongoDB failure to the error a caller sees; anything else passes through unchanged. */

@@ -4,6 +4,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { ensureTopology, type TopologyOptions } from "../shared/nats.js";
+import { untilAborted } from "./abortable.js";
 import { Backoff } from "./backoff.js";
 import type { FunctionPublisher, ReconcileReport } from "./function-publisher.js";
 import type { FunctionStore } from "./function-store.js";
@@ -82,7 +83,7 @@ export class Reconciler {
       if (this.abort.signal.aborted) return;
       this.wanted = false;
       try {
-        await this.runOnce();
+        await untilAborted(this.runOnce(), this.abort.signal);
         this.backoff.reset();
       } catch (err) {
         this.deps.log.warn({ err }, "reconcile failed; retrying");
@@ -102,3 +103,4 @@ export class Reconciler {
     })();
   }
 }
+

@@ -8,6 +8,7 @@ import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstrea
 import type { Logger } from "pino";
 import { RecordEvent } from "../shared/schemas/invocation.js";
 import { RECORDS_CONSUMER, RECORDS_STREAM } from "../shared/subjects.js";
+import { untilAborted } from "./abortable.js";
 import { Backoff } from "./backoff.js";
 import { BatchReader } from "./batch-reader.js";
 import { isMongoUnavailable } from "./database.js";
@@ -80,9 +81,11 @@ export class RecordIngest {
   private async run(): Promise<void> {
     while (!this.stopping) {
       try {
-        const consumer = await this.js.consumers.get(RECORDS_STREAM, RECORDS_CONSUMER);
-        while (!this.stopping) {
-          this.fetch = await consumer.fetch({ max_messages: this.opts.batchSize, expires: FETCH_EXPIRES_MS });
+        const consumer = await untilAborted(this.js.consumers.get(RECORDS_STREAM, RECORDS_CONSUMER), this.abort.signal);
+        while (consumer && !this.stopping) {
+          const fetch = { max_messages: this.opts.batchSize, expires: FETCH_EXPIRES_MS };
+          this.fetch = await untilAborted(consumer.fetch(fetch), this.abort.signal);
+          if (!this.fetch) break;
           await this.drain(this.fetch);
           this.fetchBackoff.reset();
         }

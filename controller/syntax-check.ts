@@ -2,7 +2,7 @@
 // instead of failing at its first invocation. The agent still reports INIT_ERROR for anything that slips by
 // (a missing handler, an import that fails): this check is an early answer, not the guarantee.
 import { spawn } from "node:child_process";
-import { Script } from "node:vm";
+import { compileFunction } from "node:vm";
 import type { Logger } from "pino";
 import type { FunctionSpec } from "../shared/schemas/function.js";
 
@@ -59,7 +59,7 @@ export class SyntaxChecker {
 }
 
 /**
- * Node code is parsed as the body of a CommonJS module wrapper, as the runtime loads it. Code that is not
+ * Node code is parsed as the body of a CommonJS module function, as the runtime loads it. Code that is not
  * valid CommonJS but is a valid ES module (export/import syntax) is accepted too: whether the runtime can
  * load it is the agent's call, and this check must never refuse code that might run.
  */
@@ -80,10 +80,10 @@ function moduleError(stderr: string): string | null {
   return line ? `line ${line}: ${message}` : message;
 }
 
+/** Compiles (never runs) the code as a function body with the CommonJS module parameters, as Node loads it. */
 function parseAsCommonJs(code: string): string | null {
-  const wrapped = `(function (exports, require, module, __filename, __dirname) {${code}\n})`;
   try {
-    new Script(wrapped, { filename: "handler.js" });
+    compileFunction(code, ["exports", "require", "module", "__filename", "__dirname"], { filename: "handler.js" });
     return null;
   } catch (err) {
     if (!(err instanceof SyntaxError)) throw err;
@@ -91,7 +91,7 @@ function parseAsCommonJs(code: string): string | null {
   }
 }
 
-/** V8 puts "handler.js:LINE" first in the stack of a SyntaxError from a Script. */
+/** V8 puts "handler.js:LINE" first in the stack of a SyntaxError from compiled code. */
 function lineOf(err: SyntaxError): string {
   const m = /handler\.js:(\d+)/.exec(err.stack ?? "");
   return m ? `line ${m[1]}: ` : "";

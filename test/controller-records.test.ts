@@ -225,6 +225,17 @@ describe("records and metrics through the API", () => {
       top3.map((r) => r.invocationId),
       [events[4]!.invocationId, events[3]!.invocationId, events[2]!.invocationId],
     );
+    const pending: RecordEvent = { invocationId: randomUUID(), functionName: name, phase: "queued", enqueuedAt: Date.now(), async: true, event: '{"n":1}' };
+    await publish(pending);
+    await recordWhen(pending.invocationId, () => true);
+    const withPending = await ok<any[]>("invocations.list", { name, limit: 2 });
+    assert.deepEqual(
+      withPending.map((r) => [r.invocationId, r.status]),
+      [[pending.invocationId, "queued"], [events[4]!.invocationId, "ok"]],
+      "unfinished invocations are listed among the finished ones",
+    );
+    assert.deepEqual(withPending[0].event, { n: 1 });
+
     const other = uniqueName("other");
     await deploy(other);
     assert.deepEqual(await ok("invocations.list", { name: other, limit: 5 }), [], "only the function's own records");
