@@ -1,7 +1,6 @@
 // One runtime container: its state machine (starting → ready → removing → dead), its protocol stream,
 // the invocations in flight in it, their timeouts, the output cap, and how its death is reported.
 import { randomBytes } from "node:crypto";
-import { StringDecoder } from "node:string_decoder";
 import type { Logger } from "../shared/logger.js";
 import { LIMITS, cutUtf8 } from "../shared/limits.js";
 import type { FunctionDefinition } from "../shared/schemas/function.js";
@@ -48,9 +47,20 @@ interface PendingRun {
   resolve(outcome: RunOutcome): void;
   timer: NodeJS.Timeout;
   stray: string;
-  outputBytes: number;
   prefixLogs: string;
+  /** The result frame, held until the run's end marker arrives on stderr. */
+  result: Extract<RunnerFrame, { t: "result" }> | undefined;
+  ended: boolean;
+  graceTimer: NodeJS.Timeout | undefined;
 }
+
+/** A result whose end marker is this late is delivered anyway (the handler may have closed its stderr). */
+const END_MARKER_GRACE_MS = 1000;
+
+/** What ends an init: the runner's answer, or the container lost (timed out or died). */
+type InitReply =
+  | Extract<RunnerFrame, { t: "init_ok" | "init_error" }>
+  | { t: "lost"; reason: "timeout" | "died"; message: string };
 
 /** Why the agent itself ended a container; decides what its in-flight runs are told. */
 type KillReason =
@@ -74,17 +84,17 @@ export class Container {
   /** Jobs holding this container (waiting for its start or init, or running). */
   leases = 0;
   lastUsedAt = Date.now();
-  readonly createdAt = Date.now();
 
   private readonly token = newFrameToken();
   private readonly runs = new Map<string, PendingRun>();
   private readonly logBytes: number;
   private readonly outputCapBytes: number;
   private readonly log: Logger;
-  private readonly stderrDecoder = new StringDecoder("utf8");
+  /** Bytes written since the container was last idle; past the cap the container is killed. */
+  private outputBytes = 0;
   private stream: NodeJS.ReadWriteStream | undefined;
   private readyWaiter: { resolve(): void; reject(err: Error): void } | undefined;
-  private initWaiter: ((frame: RunnerFrame | { t: "died"; message: string }) => void) | undefined;
+  private initWaiter: ((reply: InitReply) => void) | undefined;
   private initStray = "";
   private initLogs = "";
   private killReason: KillReason | undefined;
@@ -92,6 +102,7 @@ export class Container {
   private deathListeners: Array<(c: Container) => void> = [];
   readonly started: Promise<void>;
   private initPromise: Promise<InitOutcome> | undefined;
+  private exiting: Promise<void> | undefined;
 
   constructor(
     private readonly driver: DockerDriver,
@@ -116,10 +127,6 @@ export class Container {
 
   get capacity(): number {
     return this.binding?.concurrency ?? 1;
-  }
-
-  get inFlight(): number {
-    return this.runs.size;
   }
 
   get isStem(): boolean {
@@ -151,16 +158,23 @@ export class Container {
     });
     this.id = attached.id;
     this.stream = attached.stream;
-    const frames = new FrameReader(this.token, { frame: (f) => this.onFrame(f), stray: (t) => this.onStray(t) });
+    if (this.state !== "starting") {
+      // Retired (the pool is stopping) while Docker was still creating it: nobody else knows its id.
+      attached.stream.destroy();
+      await this.driver.remove(attached.id);
+      throw new Error("container retired while starting");
+    }
+    const sink = { frame: (f: RunnerFrame) => this.onFrame(f), stray: (t: string) => this.onStray(t) };
+    const stdout = new FrameReader(this.token, sink);
+    const stderr = new FrameReader(this.token, sink);
     const demux = new AttachDemuxer(
-      (chunk) => this.onOutput(chunk, () => frames.feed(chunk)),
-      (chunk) => this.onOutput(chunk, () => this.onStray(this.stderrDecoder.write(chunk))),
+      (chunk) => this.onOutput(chunk) && stdout.feed(chunk),
+      (chunk) => this.onOutput(chunk) && stderr.feed(chunk),
     );
     attached.stream.on("data", (chunk: Buffer) => demux.feed(chunk));
     attached.stream.on("close", () => void this.onExit());
     attached.stream.on("end", () => void this.onExit());
     attached.stream.on("error", (err) => this.log.warn({ err, containerId: this.id }, "container stream error"));
-    if (this.state !== "starting") throw new Error("container died while starting");
     await this.waitReady();
     this.state = "ready";
     this.log.debug({ containerId: this.id, ms: Date.now() - started }, "container ready");
@@ -196,11 +210,11 @@ export class Container {
 
   private async doInit(def: FunctionDefinition): Promise<InitOutcome> {
     await this.started;
-    const frame = await new Promise<RunnerFrame | { t: "died"; message: string }>((resolve) => {
+    const frame = await new Promise<InitReply>((resolve) => {
       const timer = setTimeout(() => {
         this.initWaiter = undefined;
         void this.kill({ kind: "retired" });
-        resolve({ t: "died", message: `init did not finish within ${def.limits.timeoutMs} ms` });
+        resolve({ t: "lost", reason: "timeout", message: `init did not finish within ${def.limits.timeoutMs} ms` });
       }, def.limits.timeoutMs);
       this.initWaiter = (f) => {
         clearTimeout(timer);
@@ -209,17 +223,18 @@ export class Container {
       };
       this.write(encodeInit(def, this.logBytes));
     });
-    const logs = (("logs" in frame && frame.logs) || "") + this.initStray;
+    const logs = (frame.t === "lost" ? "" : frame.logs ?? "") + this.initStray;
     this.initStray = "";
-    if (frame.t === "init_ok") {
-      this.initLogs = logs;
-      this.initialised = true;
-      return { ok: true, logs };
+    switch (frame.t) {
+      case "init_ok":
+        this.initLogs = logs;
+        this.initialised = true;
+        return { ok: true, logs };
+      case "init_error":
+        return { ok: false, reason: "error", error: frame.error, logs };
+      case "lost":
+        return { ok: false, reason: frame.reason, error: { type: frame.reason === "timeout" ? "InitTimeout" : "InitFailed", message: frame.message }, logs };
     }
-    if (frame.t === "init_error") return { ok: false, reason: "error", error: frame.error, logs };
-    const reason = frame.t === "died" && frame.message.startsWith("init did not finish") ? "timeout" : "died";
-    const message = frame.t === "died" ? frame.message : "unexpected frame during init";
-    return { ok: false, reason, error: { type: reason === "timeout" ? "InitTimeout" : "InitFailed", message }, logs };
   }
 
   /** Runs one event; never rejects: every ending is a RunOutcome. */
@@ -234,11 +249,14 @@ export class Container {
         id,
         resolve,
         stray: "",
-        outputBytes: 0,
         prefixLogs: this.initLogs,
         timer: setTimeout(() => this.onTimeout(id), timeoutMs),
+        result: undefined,
+        ended: false,
+        graceTimer: undefined,
       };
       this.initLogs = "";
+      if (this.runs.size === 0) this.outputBytes = 0;
       this.runs.set(id, run);
       this.write(encodeRun(id, ctx, eventJson));
     });
@@ -264,7 +282,8 @@ export class Container {
         this.initWaiter?.(frame);
         return;
       case "result":
-        this.finish(frame.id, (run) => this.outcomeOf(frame, run));
+      case "end":
+        this.onRunFrame(frame);
         return;
     }
   }
@@ -281,25 +300,44 @@ export class Container {
     return { logs: cut.text, logsTruncated: runnerTruncated || cut.truncated };
   }
 
+  /** A run completes when its result and its end marker have both arrived, in either order. */
+  private onRunFrame(frame: Extract<RunnerFrame, { t: "result" | "end" }>): void {
+    const run = this.runs.get(frame.id);
+    if (!run) return;
+    if (frame.t === "end") run.ended = true;
+    else run.result = frame;
+    const result = run.result;
+    if (!result) return;
+    if (run.ended) {
+      this.finish(run.id, (r) => this.outcomeOf(result, r));
+      return;
+    }
+    run.graceTimer ??= setTimeout(() => {
+      this.log.warn({ containerId: this.id, run: run.id }, "run ended without its end marker on stderr");
+      this.finish(run.id, (r) => this.outcomeOf(result, r));
+    }, END_MARKER_GRACE_MS);
+  }
+
   private finish(id: string, outcome: (run: PendingRun) => RunOutcome): void {
     const run = this.runs.get(id);
     if (!run) return;
     clearTimeout(run.timer);
+    clearTimeout(run.graceTimer);
     this.runs.delete(id);
     this.lastUsedAt = Date.now();
     run.resolve(outcome(run));
   }
 
-  /** Counts every byte the container writes against its runs' caps; a run over its cap gets the container killed. */
-  private onOutput(chunk: Buffer, deliver: () => void): void {
-    for (const run of this.runs.values()) {
-      run.outputBytes += chunk.length;
-      if (run.outputBytes > this.outputCapBytes) {
-        void this.kill({ kind: "output", runId: run.id });
-        return;
-      }
-    }
-    deliver();
+  /**
+   * Counts every byte the container writes since it was last idle (output arriving after a run's result
+   * counts too); past the cap the container is killed. Returns whether to go on reading.
+   */
+  private onOutput(chunk: Buffer): boolean {
+    this.outputBytes += chunk.length;
+    if (this.outputBytes <= this.outputCapBytes) return true;
+    const first = this.runs.values().next();
+    void this.kill(first.done ? { kind: "retired" } : { kind: "output", runId: first.value.id });
+    return false;
   }
 
   /** Output that is not a frame: it belongs to the oldest run in flight, or to the init in progress. */
@@ -356,13 +394,19 @@ export class Container {
         return { kind: "killed", code: "KILLED", message, platform: false, ...logs };
       });
     }
-    this.initWaiter?.({ t: "died", message: "the container exited during init" });
+    this.initWaiter?.({ t: "lost", reason: "died", message: "the container exited during init" });
     this.readyWaiter?.reject(new Error("the container exited while starting"));
     this.readyWaiter = undefined;
   }
 
-  /** The attached stream ended: the container is gone, whether the agent ended it or not. */
-  private async onExit(): Promise<void> {
+  /** The attached stream ended ("end" and "close" both say so; the first one counts). */
+  private onExit(): Promise<void> {
+    this.exiting ??= this.handleExit();
+    return this.exiting;
+  }
+
+  /** The container is gone, whether the agent ended it or not. */
+  private async handleExit(): Promise<void> {
     if (this.state === "dead") return;
     if (this.state !== "removing") {
       this.state = "removing";

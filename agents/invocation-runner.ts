@@ -2,7 +2,8 @@
 // the caller, publish the final record, then ack, nak or term the job (outcome.ts decides which).
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { SpanStatusCode, type Span } from "@opentelemetry/api";
+import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
+import { randomBytes } from "node:crypto";
 import { HEADERS } from "../shared/headers.js";
 import { LIMITS, cutUtf8 } from "../shared/limits.js";
 import { invocationLogger, type Logger } from "../shared/logger.js";
@@ -66,6 +67,11 @@ export function parseJob(msg: JsMsg): Job {
 
 const RECORD_PUBLISH_ATTEMPTS = 5;
 
+function traceIdOf(span: Span): string {
+  const sc = span.spanContext();
+  return trace.isSpanContextValid(sc) ? sc.traceId : randomBytes(16).toString("hex");
+}
+
 export class InvocationRunner {
   private readonly tracer = tracer("agent");
 
@@ -80,12 +86,14 @@ export class InvocationRunner {
 
   async handle(msg: JsMsg): Promise<void> {
     const job = parseJob(msg);
-    const { ctx, traceId } = extractTraceContext(msg.headers);
+    const extracted = extractTraceContext(msg.headers);
     const span = this.tracer.startSpan(
       `invoke ${job.functionName}`,
       { attributes: { "weft.invocation_id": job.invocationId, "weft.function": job.functionName, "weft.attempt": job.attempt } },
-      ctx,
+      extracted.ctx,
     );
+    // A job published straight into the stream carries no trace context: its logs still share one trace id.
+    const traceId = extracted.traceId || traceIdOf(span);
     const log = invocationLogger(this.log, job.invocationId, traceId, job.functionName);
     // A long invocation tells JetStream it is alive, so the job is not handed to another agent meanwhile.
     const working = setInterval(() => msg.working(), Math.max(500, this.opts.jobAckWaitMs / 2));

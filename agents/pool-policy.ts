@@ -41,7 +41,10 @@ export type Decision =
   | { kind: "warm"; ref: string }
   /** A container of this version still starting or loading its code, with a free slot: wait for it. */
   | { kind: "join"; ref: string }
-  /** A pre-started runtime container: load the code into it (after resizing it, if `resize`). */
+  /**
+   * A pre-started runtime container: load the code into it (after resizing it, if `resize`). A stem cell
+   * still starting is taken too: it began before any new container could, so it is ready sooner.
+   */
   | { kind: "stem"; ref: string; resize: boolean }
   /** Create a new container for this version, after removing `evict` to make room. */
   | { kind: "cold"; evict: string[] }
@@ -68,15 +71,18 @@ function stemFits(stem: ContainerView, need: Need, budget: Budget): { fits: bool
 
 function pickStem(need: Need, views: readonly ContainerView[], budget: Budget, used: number): Decision | undefined {
   const stems = views.filter(
-    (v) => isStem(v) && v.state === "ready" && v.leases === 0 && v.runtime === need.runtime && v.isolation === need.isolation,
+    (v) => isStem(v) && v.state !== "removing" && v.leases === 0 && v.runtime === need.runtime && v.isolation === need.isolation,
   );
-  let best: { ref: string; resize: boolean } | undefined;
+  let best: { ref: string; resize: boolean; ready: boolean } | undefined;
   for (const stem of stems) {
     const { fits, resize } = stemFits(stem, need, budget);
     if (!fits || used - stem.memoryMb + need.memoryMb > budget.memoryMb) continue;
-    if (!best || (best.resize && !resize)) best = { ref: stem.ref, resize };
+    const ready = stem.state === "ready";
+    // Ready beats starting; among equals, no resize beats a resize.
+    const better = !best || (ready && !best.ready) || (ready === best.ready && best.resize && !resize);
+    if (better) best = { ref: stem.ref, resize, ready };
   }
-  return best && { kind: "stem", ...best };
+  return best && { kind: "stem", ref: best.ref, resize: best.resize };
 }
 
 /** Idle containers that may be removed to make room: other versions' first (least recently used first), stem cells last. */

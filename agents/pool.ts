@@ -57,6 +57,8 @@ export class Pool {
   private wakers: Array<() => void> = [];
   /** Latest definitions of functions that ask for minWarm containers. */
   private readonly minWarm = new Map<string, FunctionDefinition>();
+  /** Busy containers of deleted functions: removed as soon as their last invocation ends. */
+  private readonly retireWhenIdle = new Set<string>();
   /** Versions whose code failed to load: minWarm does not retry them in a loop. */
   private readonly initFailed = new Set<string>();
   private readonly stemFailures = new Map<string, { count: number; retryAt: number }>();
@@ -79,14 +81,10 @@ export class Pool {
     this.timer.unref();
   }
 
-  stats(): { containers: number; stemCells: number; busy: number } {
+  stats(): { containers: number; stemCells: number } {
     let stemCells = 0;
-    let busy = 0;
-    for (const c of this.containers.values()) {
-      if (c.isStem) stemCells++;
-      if (c.leases > 0) busy++;
-    }
-    return { containers: this.containers.size, stemCells, busy };
+    for (const c of this.containers.values()) if (c.isStem) stemCells++;
+    return { containers: this.containers.size, stemCells };
   }
 
   /** A container running `def`'s code; an init failure is data, a platform failure throws PlatformError. */
@@ -133,8 +131,6 @@ export class Pool {
       else this.retireWhenIdle.add(c.ref);
     }
   }
-
-  private readonly retireWhenIdle = new Set<string>();
 
   /** Removes every container (in-flight runs end as killed, a platform outcome). */
   async stop(): Promise<void> {
@@ -208,15 +204,14 @@ export class Pool {
     c.claim(def, { memoryMb: def.limits.memoryMb, cpus: def.limits.cpus });
     c.leases++;
     this.replenishStems();
-    if (resize) {
-      try {
-        await this.driver.update(c.id, { memoryMb: def.limits.memoryMb, cpus: def.limits.cpus });
-      } catch (err) {
-        this.log.warn({ err, fn: def.name, containerId: c.id }, "resizing a stem cell failed; creating a container instead");
-        c.leases--;
-        void c.retire();
-        return undefined;
-      }
+    try {
+      await c.started;
+      if (resize) await this.driver.update(c.id, { memoryMb: def.limits.memoryMb, cpus: def.limits.cpus });
+    } catch (err) {
+      this.log.warn({ err, fn: def.name, containerId: c.id }, "a stem cell did not start or resize; trying another way");
+      c.leases--;
+      void c.retire();
+      return undefined;
     }
     c.leases--;
     return this.initialised(c);
@@ -235,6 +230,8 @@ export class Pool {
 
   private add(c: Container): Container {
     this.containers.set(c.ref, c);
+    // A container that becomes ready may be what a waiting job needs (a stem cell, say).
+    c.started.then(() => this.wake(), () => {});
     c.onDeath((dead) => {
       this.containers.delete(dead.ref);
       this.retireWhenIdle.delete(dead.ref);
@@ -270,6 +267,7 @@ export class Pool {
     c.started.then(
       () => this.stemFailures.delete(kind),
       (err: Error) => {
+        if (this.stopping) return;
         const count = (this.stemFailures.get(kind)?.count ?? 0) + 1;
         const delay = STEM_RETRY_MS[Math.min(count, STEM_RETRY_MS.length) - 1]!;
         this.stemFailures.set(kind, { count, retryAt: Date.now() + delay });

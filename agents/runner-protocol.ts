@@ -10,6 +10,8 @@
 //     {"t":"result","id","ok":true,"output","logs","logsTruncated"} | {"t":"result","id","ok":false,"error","logs",...}
 // The runner writes frames to fd 3 and points fd 1 and 2 at stderr, so everything else any process in the
 // container writes is stray output: it is attributed to the running invocation's logs and counted.
+// Before each result the runner writes `<token> {"t":"end","id"}` on stderr, after all of that run's output
+// there: a run is complete once both its result (stdout) and its end marker (stderr) have arrived.
 import { randomBytes } from "node:crypto";
 import type { FunctionDefinition } from "../shared/schemas/function.js";
 
@@ -35,7 +37,8 @@ export type RunnerFrame =
   | { t: "init_ok"; logs?: string; logsTruncated?: boolean }
   | { t: "init_error"; error: RunnerError; logs?: string; logsTruncated?: boolean }
   | { t: "result"; id: string; ok: true; output: unknown; logs: string; logsTruncated?: boolean }
-  | { t: "result"; id: string; ok: false; error: RunnerError; logs: string; logsTruncated?: boolean };
+  | { t: "result"; id: string; ok: false; error: RunnerError; logs: string; logsTruncated?: boolean }
+  | { t: "end"; id: string };
 
 /** The env variable through which a container learns its frame token. */
 export const FRAME_TOKEN_ENV = "WEFT_FRAME_TOKEN";
@@ -91,7 +94,7 @@ function parseFrame(json: string): RunnerFrame | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const t = (value as { t?: unknown }).t;
   if (t === "ready" || t === "init_ok" || t === "init_error") return value as RunnerFrame;
-  if (t === "result" && typeof (value as { id?: unknown }).id === "string") return value as RunnerFrame;
+  if ((t === "result" || t === "end") && typeof (value as { id?: unknown }).id === "string") return value as RunnerFrame;
   return undefined;
 }
 

@@ -18,7 +18,7 @@ const containersOf = async (fn: string) =>
   docker.listContainers({ all: true, filters: { label: [`${LABELS.agent}=${f.agentId}`, `${LABELS.fn}=${fn}`] } });
 
 before(async () => {
-  f = await startAgentFixture();
+  f = await startAgentFixture({ WEFT_KEEP_ALIVE_MS: "3000" });
 });
 
 after(async () => {
@@ -75,12 +75,39 @@ describe("stem cells", () => {
     await f.deploy(name, {
       runtime: "python3",
       limits: { memoryMb: 160 },
-      code: `def handler(event, context):\n    return open("/sys/fs/cgroup/memory/memory.limit_in_bytes").read().strip()\n`,
+      code: `import os\ndef handler(event, context):\n    for path in ["/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max"]:\n        if os.path.exists(path):\n            return open(path).read().strip()\n`,
     });
     const res = await f.invoke(name, {});
     assert.equal(res.result.status, "ok", JSON.stringify(res.result));
     assert.equal((await containersOf(name)).length, 0, "served by a stem cell");
     assert.equal(res.result.output, String(160 * 1024 * 1024));
+  });
+});
+
+describe("warm pool", () => {
+  test("minWarm containers are started when a function is deployed: its first call is warm", async () => {
+    const name = uniqueName("minwarm");
+    await f.deploy(name, { runtime: "nodejs", code: JS_HELLO, minWarm: 2, isolation: "gvisor", limits: { memoryMb: 128 } });
+    for (let i = 0; i < 100 && (await containersOf(name)).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await containersOf(name)).length, 2);
+    // The containers exist before their code has loaded; give the init a moment before the first call.
+    let first = await f.invoke(name, { name: "w" });
+    for (let i = 0; i < 20 && first.result.coldStart; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      first = await f.invoke(name, { name: "w" });
+    }
+    assert.equal(first.result.coldStart, false);
+    assert.equal((await containersOf(name)).length, 2, "no container was created for the call");
+  });
+
+  test("an idle container is stopped after the keep-alive; the next call is cold again", async () => {
+    const name = uniqueName("keepalive");
+    await f.deploy(name, { runtime: "python3", code: PY_HELLO, isolation: "gvisor", limits: { memoryMb: 128 } });
+    assert.equal((await f.invoke(name, { name: "k" })).result.coldStart, true);
+    assert.equal((await containersOf(name)).length, 1);
+    for (let i = 0; i < 100 && (await containersOf(name)).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await containersOf(name)).length, 0, "the idle container expired");
+    assert.equal((await f.invoke(name, { name: "k" })).result.coldStart, true);
   });
 });
 
@@ -175,6 +202,22 @@ describe("outcomes", () => {
       assert.equal(res.result.error?.code, "INIT_ERROR");
       assert.match(res.result.error?.type ?? "", type);
     }
+  });
+
+  test("prints at import time reach the first call's logs; an init past the timeout is an INIT_ERROR", async () => {
+    const name = uniqueName("initlog");
+    await f.deploy(name, { runtime: "python3", code: `print("loading")\ndef handler(event, context):\n    print("running")\n    return 1\n` });
+    const first = await f.invoke(name, {});
+    assert.equal(first.result.logs, "loading\nrunning\n");
+    const second = await f.invoke(name, {});
+    assert.equal(second.result.logs, "running\n");
+
+    const slow = uniqueName("initslow");
+    await f.deploy(slow, { runtime: "nodejs", limits: { timeoutMs: 300 }, code: `const end = Date.now() + 5000; while (Date.now() < end) {}\nexports.handler = async () => 1` });
+    const res = await f.invoke(slow, {});
+    assert.equal(res.result.status, "error");
+    assert.equal(res.result.error?.code, "INIT_ERROR");
+    assert.equal(res.result.error?.type, "InitTimeout");
   });
 
   test("a return value that is not JSON: OUTPUT_NOT_JSON", async () => {

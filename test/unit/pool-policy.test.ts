@@ -86,8 +86,12 @@ describe("decide", () => {
     assert.deepEqual(decide(need(), [small, exact], budget()), { kind: "stem", ref: exact.ref, resize: false });
   });
 
-  test("a stem cell that is starting or leased is not taken", () => {
-    assert.equal(decide(need(), [stem({ state: "starting" }), stem({ leases: 1 })], budget()).kind, "cold");
+  test("a leased or departing stem cell is not taken; a starting one is, after any ready one", () => {
+    assert.equal(decide(need(), [stem({ leases: 1 }), stem({ state: "removing" })], budget()).kind, "cold");
+    const starting = stem({ state: "starting" });
+    assert.deepEqual(decide(need(), [starting], budget()), { kind: "stem", ref: starting.ref, resize: false });
+    const ready = stem({ memoryMb: 128 });
+    assert.deepEqual(decide(need(), [starting, ready], budget()), { kind: "stem", ref: ready.ref, resize: true });
   });
 
   test("over budget: the least recently used idle containers of other versions are evicted, stem cells last", () => {

@@ -28,6 +28,18 @@ function emitRaw(text) {
 
 const emit = (obj) => emitRaw(JSON.stringify(obj));
 
+/**
+ * Marks the end of a run on stderr, after everything the run (and its subprocesses) wrote there: the agent
+ * waits for it, so late output is not lost or attributed to the next run. (stderr is synchronous for pipes.)
+ */
+function emitEnd(id) {
+  try {
+    fs.writeSync(2, TOKEN + ' {"t":"end","id":' + JSON.stringify(id) + "}\n");
+  } catch {
+    // stderr closed by the handler: the agent's grace period covers it
+  }
+}
+
 /** What one invocation printed, cut at the agent-given byte limit. */
 class LogBuffer {
   constructor(limit) {
@@ -160,7 +172,10 @@ function run(msg) {
   inFlight++;
   logStore
     .run(buf, () => invoke(msg, buf))
-    .then((frame) => emitRaw(frame))
+    .then((frame) => {
+      emitEnd(msg.id);
+      emitRaw(frame);
+    })
     .finally(() => {
       inFlight--;
       if (inFlight === 0) killStrays();

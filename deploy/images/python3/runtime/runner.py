@@ -33,6 +33,20 @@ def emit(obj):
     emit_raw(json.dumps(obj, separators=(",", ":")))
 
 
+def emit_end(rid):
+    """Marks the end of a run on stderr, after everything the run (and its subprocesses) wrote there:
+    the agent waits for it, so late output is not lost or attributed to the next run."""
+    try:
+        sys.__stderr__.flush()
+    except (OSError, ValueError):
+        pass
+    data = TOKEN + b' {"t":"end","id":' + rid.encode() + b"}\n"
+    try:
+        os.write(2, data)
+    except OSError:
+        pass
+
+
 class LogBuffer:
     """What one invocation printed, cut at the agent-given byte limit."""
 
@@ -170,6 +184,7 @@ class Runner:
             frame = self.invoke(msg)
         finally:
             _local.buf = None
+        emit_end(json.dumps(msg.get("id")))
         emit_raw(frame(buf))
         if self.executor is not None:
             with self.lock:
@@ -238,12 +253,18 @@ def kill_strays():
         pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     except OSError:
         return
-    for pid in pids:
-        if pid not in (1, me):
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
+    strays = [pid for pid in pids if pid not in (1, me)]
+    for pid in strays:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    # Our own children stay zombies (and hold a pid) until we reap them; others are reaped by the init.
+    for pid in strays:
+        try:
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
 
 
 def main():

@@ -1,0 +1,179 @@
+// Hostile functions on runc and gVisor: whatever the code does, it harms nothing outside its container,
+// the invocation ends as data (never a hung or crashed agent), and the agent goes on serving.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { startAgentFixture, uniqueName, type AgentFixture } from "./fixtures/agent-fixture.js";
+
+let f: AgentFixture;
+
+before(async () => {
+  // No stem cells: every hostile function gets a fresh container of its own.
+  f = await startAgentFixture({ WEFT_STEM_CELLS: "0", WEFT_PIDS_LIMIT: "128" });
+});
+
+after(async () => {
+  await f?.stop();
+});
+
+const py = (body: string) => `import os, sys, socket\ndef handler(event, context):\n${body.replace(/^/gm, "    ")}\n`;
+
+for (const isolation of ["runc", "gvisor"] as const) {
+  describe(`hostile code on ${isolation}`, () => {
+    test("no network: connecting anywhere fails; only loopback exists", async () => {
+      const name = uniqueName(`net-${isolation}`);
+      await f.deploy(name, {
+        runtime: "python3",
+        isolation,
+        code: py(`out = {}
+for host, port in [("1.1.1.1", 53), ("172.17.0.1", ${f.nats.port}), ("127.0.0.1", ${f.nats.port})]:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        out[host] = "connected"
+    except OSError as e:
+        out[host] = type(e).__name__
+out["interfaces"] = sorted(n for _, n in socket.if_nameindex())
+return out`),
+      });
+      const res = await f.invoke(name, {});
+      assert.equal(res.result.status, "ok", JSON.stringify(res.result));
+      const out = res.result.output as Record<string, unknown>;
+      for (const host of ["1.1.1.1", "172.17.0.1", "127.0.0.1"]) assert.notEqual(out[host], "connected", host);
+      assert.deepEqual(out.interfaces, ["lo"]);
+    });
+
+    test("runs as nobody and cannot write outside /tmp", async () => {
+      const name = uniqueName(`fs-${isolation}`);
+      await f.deploy(name, {
+        runtime: "python3",
+        isolation,
+        code: py(`out = {"uid": os.getuid()}
+for path in ["/opt/weft/runner.py", "/etc/passwd", "/usr/bin/x", "/x"]:
+    try:
+        open(path, "a").close()
+        out[path] = "written"
+    except OSError as e:
+        out[path] = type(e).__name__
+with open("/tmp/ok", "w") as fh:
+    fh.write("fine")
+out["/tmp/ok"] = open("/tmp/ok").read()
+return out`),
+      });
+      const res = await f.invoke(name, {});
+      assert.equal(res.result.status, "ok", JSON.stringify(res.result));
+      const out = res.result.output as Record<string, unknown>;
+      assert.equal(out.uid, 65534);
+      for (const path of ["/opt/weft/runner.py", "/etc/passwd", "/usr/bin/x", "/x"]) assert.notEqual(out[path], "written", path);
+      assert.equal(out["/tmp/ok"], "fine");
+    });
+
+    test("a fork bomb is contained by the pids limit and ended by the timeout", async () => {
+      const name = uniqueName(`fork-${isolation}`);
+      await f.deploy(name, {
+        runtime: "python3",
+        isolation,
+        limits: { timeoutMs: 2000, cpus: 0.5 },
+        code: py(`if event.get("bomb"):
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+return "alive"`),
+      });
+      const bomb = await f.invoke(name, { bomb: true });
+      // runc: the bomb spins at the pids limit until the timeout kills it. gVisor: its sandbox cannot get the
+      // host threads it needs past the limit and dies first. Either way it ends, and only its container goes.
+      assert.ok(["timeout", "killed"].includes(bomb.result.status), bomb.result.status);
+      if (isolation === "runc") assert.equal(bomb.result.status, "timeout");
+      const next = await f.invoke(name, {});
+      assert.equal(next.result.status, "ok");
+      assert.equal(next.result.output, "alive");
+    });
+
+    test("counting processes: forking stops at the pids limit", async () => {
+      const name = uniqueName(`pids-${isolation}`);
+      await f.deploy(name, {
+        runtime: "python3",
+        isolation,
+        code: py(`import time
+n = 0
+try:
+    while n < 10000:
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        n += 1
+except OSError as e:
+    return {"forked": n, "error": type(e).__name__}
+return {"forked": n}`),
+      });
+      const res = await f.invoke(name, {});
+      if (isolation === "gvisor" && res.result.status === "killed") {
+        // The sandbox itself hit the limit (its threads count against it) and died: contained, not served.
+        assert.equal(res.result.error?.code, "KILLED");
+        return;
+      }
+      assert.equal(res.result.status, "ok", JSON.stringify(res.result));
+      const out = res.result.output as { forked: number; error?: string };
+      assert.ok(out.forked < 128, `forked ${out.forked} processes`);
+      assert.equal(out.error, "BlockingIOError");
+      const again = await f.invoke(name, {});
+      assert.equal(again.result.coldStart, false);
+      assert.ok((again.result.output as { forked: number }).forked > out.forked / 2, "the previous call's processes were ended");
+    });
+
+    test("a memory bomb is killed as out of memory", async () => {
+      const name = uniqueName(`oom-${isolation}`);
+      await f.deploy(name, {
+        runtime: "python3",
+        isolation,
+        limits: { memoryMb: 128 },
+        code: py(`blocks = []
+while True:
+    blocks.append(bytearray(16 * 1024 * 1024))`),
+      });
+      const res = await f.invoke(name, {});
+      assert.equal(res.result.status, "killed", JSON.stringify(res.result));
+      assert.ok(["OUT_OF_MEMORY", "KILLED"].includes(res.result.error?.code ?? ""), res.result.error?.code);
+      if (isolation === "runc") assert.equal(res.result.error?.code, "OUT_OF_MEMORY");
+    });
+
+    test("runaway output past the cap kills the container", async () => {
+      const name = uniqueName(`flood-${isolation}`);
+      await f.deploy(name, {
+        runtime: "python3",
+        isolation,
+        code: py(`chunk = b"x" * (1024 * 1024)
+left = 64 * len(chunk)
+while left > 0:
+    left -= os.write(1, chunk[: min(left, len(chunk))])
+return "finished"`),
+      });
+      const res = await f.invoke(name, {});
+      assert.equal(res.result.status, "killed", JSON.stringify({ ...res.result, logs: res.result.logs.length }));
+      assert.equal(res.result.error?.code, "KILLED");
+      assert.match(res.result.error?.message ?? "", /output exceeded/);
+    });
+
+    test("a handler that exits the process ends as killed; the next call gets a new container", async () => {
+      const name = uniqueName(`exit-${isolation}`);
+      await f.deploy(name, { runtime: "nodejs", isolation, code: `exports.handler = async (e) => { if (e.exit) process.exit(3); return "ok" }` });
+      const res = await f.invoke(name, { exit: true });
+      assert.equal(res.result.status, "killed");
+      assert.equal(res.result.error?.code, "KILLED");
+      const next = await f.invoke(name, {});
+      assert.equal(next.result.output, "ok");
+      assert.equal(next.result.coldStart, true);
+    });
+  });
+}
+
+test("the agent survived all of it", async () => {
+  assert.equal(f.agent.status().state, "running");
+  for (const isolation of ["runc", "gvisor"] as const) {
+    const name = uniqueName(`after-${isolation}`);
+    await f.deploy(name, { runtime: "nodejs", isolation, code: `exports.handler = async (e) => ({ hello: e.name })` });
+    const res = await f.invoke(name, { name: "still here" });
+    assert.deepEqual(res.result.output, { hello: "still here" });
+  }
+});
