@@ -67,6 +67,8 @@ test("healthz: an agent answering a ping counts; a draining or stopped one does 
   let state: AgentStatus["state"] = "running";
   const status = (): AgentStatus => ({ agentId, host: "t", state, slots: 1, busy: 0, containers: 0, stemCells: 0, at: Date.now() });
   const ping = g.nc.subscribe(AGENT_PING_SUBJECT, { callback: (_e, m) => { m.respond(JSON.stringify(status())); } });
+  // The server must have the subscription before the gateway pings, or the ping finds no agent.
+  await g.nc.flush();
   try {
     const pinged = await http(g.httpUrl, "GET", "/healthz");
     assert.equal(pinged.status, 200, JSON.stringify(pinged.body));
