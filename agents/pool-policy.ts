@@ -30,6 +30,20 @@ export interface Need {
   cpus: number | undefined;
 }
 
+/**
+ * What the pool has observed of a version's load: how many of its jobs already wait, how long one of its
+ * invocations holds a container (moving average; undefined until one has finished), and what a new
+ * container of its isolation costs to start.
+ */
+export interface Load {
+  waiting: number;
+  expectedRunMs: number | undefined;
+  coldStartMs: number;
+}
+
+/** A stem cell is cheap (code load only), but not free: a queue shorter than this beats taking one. */
+export const STEM_INIT_MS = 10;
+
 export interface Budget {
   memoryMb: number;
   /** Whether a running container of this isolation can be resized (runc yes; runsc has no update). */
@@ -41,6 +55,8 @@ export type Decision =
   | { kind: "warm"; ref: string }
   /** A container of this version still starting or loading its code, with a free slot: wait for it. */
   | { kind: "join"; ref: string }
+  /** Its containers are all busy but will free up sooner than a new one could start: wait for one. */
+  | { kind: "queue" }
   /**
    * A pre-started runtime container: load the code into it (after resizing it, if `resize`). A stem cell
    * still starting is taken too: it began before any new container could, so it is ready sooner.
@@ -94,11 +110,26 @@ function evictionOrder(need: Need, views: readonly ContainerView[]): ContainerVi
 }
 
 /**
- * Where a job of one function version runs: a warm container of that version (most recently used first) →
- * one of its containers still starting → a stem cell of its runtime and isolation → a new container if the
- * memory budget allows → a new one after evicting idle containers of other versions → wait.
+ * Expected wait for one of the version's busy containers, were this job to queue behind the `waiting` ones.
+ * Undefined when nothing is known (no busy container, or no invocation has finished yet).
  */
-export function decide(need: Need, views: readonly ContainerView[], budget: Budget): Decision {
+export function expectedQueueMs(need: Need, views: readonly ContainerView[], load: Load): number | undefined {
+  if (load.expectedRunMs === undefined) return undefined;
+  const busy = views.filter((v) => v.key === need.key && v.state === "ready" && v.initialised && !hasRoom(v));
+  const slots = busy.reduce((sum, v) => sum + v.capacity, 0);
+  if (slots === 0) return undefined;
+  return ((load.waiting + 1) / slots) * load.expectedRunMs;
+}
+
+/**
+ * Where a job of one function version runs: a warm container of that version (most recently used first) →
+ * one of its containers still starting → queue behind its busy containers when they will free up sooner
+ * than a stem cell or a new container would be ready (OpenWhisk's lesson: container operations cost one to
+ * two orders of magnitude more than a typical invocation) → a stem cell of its runtime and isolation → a
+ * new container if the memory budget allows → a new one after evicting idle containers of other versions →
+ * wait.
+ */
+export function decide(need: Need, views: readonly ContainerView[], budget: Budget, load?: Load): Decision {
   if (need.memoryMb > budget.memoryMb) {
     return { kind: "impossible", reason: `needs ${need.memoryMb} MB, the agent's whole budget is ${budget.memoryMb} MB` };
   }
@@ -109,6 +140,8 @@ export function decide(need: Need, views: readonly ContainerView[], budget: Budg
   if (starting) return { kind: "join", ref: starting.ref };
   const used = memoryInUse(views);
   const stem = pickStem(need, views, budget, used);
+  const queueMs = load && expectedQueueMs(need, views, load);
+  if (queueMs !== undefined && queueMs < (stem ? STEM_INIT_MS : load!.coldStartMs / 2)) return { kind: "queue" };
   if (stem) return stem;
   if (used + need.memoryMb <= budget.memoryMb) return { kind: "cold", evict: [] };
   const evict: string[] = [];

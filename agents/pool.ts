@@ -13,6 +13,7 @@ import {
   versionKeyOf,
   type Budget,
   type ContainerView,
+  type Load,
   type Need,
   type StemTarget,
 } from "./pool-policy.js";
@@ -41,6 +42,11 @@ export class PlatformError extends Error {
 }
 
 const RESIZABLE: Record<Isolation, boolean> = { runc: true, gvisor: false };
+/** Until measured here, what a new container costs to start and load code (ANCHORS: ~200 ms runc, more for runsc). */
+const INITIAL_COLD_START_MS: Record<Isolation, number> = { runc: 250, gvisor: 800 };
+/** Weight of the newest sample in the moving averages of run time and cold-start time. */
+const EWMA_WEIGHT = 0.2;
+const ewma = (prev: number | undefined, sample: number): number => (prev === undefined ? sample : prev + EWMA_WEIGHT * (sample - prev));
 const STEM_RETRY_MS = [1000, 5000, 30_000];
 
 export const needOf = (def: FunctionDefinition): Need => ({
@@ -62,6 +68,10 @@ export class Pool {
   /** Versions whose code failed to load: minWarm does not retry them in a loop. */
   private readonly initFailed = new Set<string>();
   private readonly stemFailures = new Map<string, { count: number; retryAt: number }>();
+  /** Per version: jobs queued behind its busy containers, and how long one invocation holds a container. */
+  private readonly queued = new Map<string, Array<() => void>>();
+  private readonly runMs = new Map<string, number>();
+  private readonly coldStartMs: Record<Isolation, number> = { ...INITIAL_COLD_START_MS };
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
 
@@ -92,7 +102,7 @@ export class Pool {
     const need = needOf(def);
     for (;;) {
       if (this.stopping) throw new PlatformError("the agent is shutting down");
-      const decision = decide(need, this.views(), this.budget);
+      const decision = decide(need, this.views(), this.budget, this.loadOf(need, def.isolation));
       switch (decision.kind) {
         case "warm":
           return { ok: true, lease: this.lease(this.get(decision.ref), false) };
@@ -106,6 +116,9 @@ export class Pool {
         case "cold":
           for (const ref of decision.evict) void this.get(ref).retire();
           return this.cold(def);
+        case "queue":
+          await this.queueFor(need.key);
+          continue;
         case "wait":
           await new Promise<void>((resolve) => this.wakers.push(resolve));
           continue;
@@ -113,6 +126,29 @@ export class Pool {
           throw new PlatformError(decision.reason);
       }
     }
+  }
+
+  private loadOf(need: Need, isolation: Isolation): Load {
+    return { waiting: this.queued.get(need.key)?.length ?? 0, expectedRunMs: this.runMs.get(need.key), coldStartMs: this.coldStartMs[isolation] };
+  }
+
+  /** Waits until one of the version's containers is released (or any container goes away). */
+  private queueFor(key: string): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const q = this.queued.get(key) ?? [];
+      q.push(resolve);
+      this.queued.set(key, q);
+      // Removal of a container (e.g. a timeout) also changes the picture: re-decide then too.
+      this.wakers.push(() => this.dequeue(key, resolve));
+    });
+  }
+
+  private dequeue(key: string, resolve: () => void): void {
+    const q = this.queued.get(key);
+    const i = q?.indexOf(resolve) ?? -1;
+    if (q && i >= 0) q.splice(i, 1);
+    if (q?.length === 0) this.queued.delete(key);
+    resolve();
   }
 
   /** The function's latest definition changed (or appeared): keep its minWarm containers. */
@@ -170,6 +206,7 @@ export class Pool {
   private lease(c: Container, coldStart: boolean): Lease {
     c.leases++;
     let released = false;
+    const leasedAt = performance.now();
     return {
       container: c,
       coldStart,
@@ -178,8 +215,13 @@ export class Pool {
         released = true;
         c.leases--;
         c.lastUsedAt = Date.now();
+        const key = c.binding && versionKeyOf(c.binding.name, c.binding.version);
+        if (key && !coldStart) this.runMs.set(key, ewma(this.runMs.get(key), performance.now() - leasedAt));
         if (c.leases === 0 && this.retireWhenIdle.delete(c.ref)) void c.retire();
-        this.wake();
+        // The first job queued for this version takes the freed slot; the rest keep their place.
+        const next = key ? this.queued.get(key)?.[0] : undefined;
+        if (next && key) this.dequeue(key, next);
+        else this.wake();
       },
     };
   }
@@ -225,7 +267,10 @@ export class Pool {
         this.log,
       ),
     );
-    return this.initialised(c);
+    const t0 = performance.now();
+    const acquired = await this.initialised(c);
+    if (acquired.ok) this.coldStartMs[def.isolation] = ewma(this.coldStartMs[def.isolation], performance.now() - t0);
+    return acquired;
   }
 
   private add(c: Container): Container {

@@ -3,12 +3,14 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   decide,
+  expectedQueueMs,
   expired,
   memoryInUse,
   minWarmDeficit,
   stemDeficit,
   type Budget,
   type ContainerView,
+  type Load,
   type Need,
 } from "../../agents/pool-policy.js";
 
@@ -118,6 +120,38 @@ describe("decide", () => {
     const removing = view({ state: "removing" });
     assert.deepEqual(decide(need(), [removing], budget(512)), { kind: "cold", evict: [] });
     assert.deepEqual(decide(need(), [removing, view({ key: "g@1", leases: 1 })], budget(512)), { kind: "wait" });
+  });
+});
+
+describe("queueing behind busy containers", () => {
+  const busy = () => view({ leases: 1 });
+  const load = (over: Partial<Load> = {}): Load => ({ waiting: 0, expectedRunMs: 1, coldStartMs: 250, ...over });
+
+  test("a short invocation queues behind its busy container instead of starting a new one", () => {
+    assert.deepEqual(decide(need(), [busy()], budget(), load()), { kind: "queue" });
+  });
+
+  test("a long invocation, or a long queue, starts a new container", () => {
+    assert.equal(decide(need(), [busy()], budget(), load({ expectedRunMs: 500 })).kind, "cold");
+    assert.equal(decide(need(), [busy()], budget(), load({ waiting: 200 })).kind, "cold");
+  });
+
+  test("more busy containers shorten the expected wait", () => {
+    // 199 waiting behind one container at 1 ms each is 200 ms (≥ half a 250 ms cold start); behind two, 100 ms.
+    assert.equal(decide(need(), [busy()], budget(), load({ waiting: 199 })).kind, "cold");
+    assert.deepEqual(decide(need(), [busy(), busy()], budget(), load({ waiting: 199 })), { kind: "queue" });
+  });
+
+  test("with a stem cell at hand only a very short wait is worth queueing for", () => {
+    const s = stem();
+    assert.deepEqual(decide(need(), [busy(), s], budget(), load({ waiting: 3 })), { kind: "queue" });
+    assert.deepEqual(decide(need(), [busy(), s], budget(), load({ waiting: 30 })), { kind: "stem", ref: s.ref, resize: false });
+  });
+
+  test("nothing is queued on before any invocation of the version has finished", () => {
+    assert.equal(decide(need(), [busy()], budget(), load({ expectedRunMs: undefined })).kind, "cold");
+    assert.equal(expectedQueueMs(need(), [busy()], load({ expectedRunMs: undefined })), undefined);
+    assert.equal(expectedQueueMs(need(), [], load()), undefined);
   });
 });
 
