@@ -202,7 +202,7 @@ export class InvocationRunner {
     if (final.status === "ok") log.debug(fields, "invocation finished");
     else log.info(fields, "invocation finished");
     // The record is stored before the job is acked: a crash in between re-runs the job rather than lose its record.
-    await this.publishRecord(finalRecord(final, meta, Date.now()), log, `${job.invocationId}.final.${job.attempt}`);
+    await this.publishRecord(finalRecord(final, meta, Date.now(), job.replyTo ? job.eventText : undefined), log, `${job.invocationId}.final.${job.attempt}`);
     if (step === "term") msg.term("platform failure on the last attempt");
     else msg.ack();
   }

@@ -122,8 +122,13 @@ export function resultJson(e: FinalEnding, m: InvocationMeta): string {
   return e.outputJson === undefined ? head : `${head.slice(0, -1)},"output":${e.outputJson}}`;
 }
 
-export function finalRecord(e: FinalEnding, m: InvocationMeta, finishedAt: number): RecordEvent {
+/**
+ * The final phase of the record. `eventText` is given for synchronous calls: no queued phase carried their
+ * event (the gateway sends one only for async calls), so the final phase keeps it.
+ */
+export function finalRecord(e: FinalEnding, m: InvocationMeta, finishedAt: number, eventText?: string): RecordEvent {
   const output = e.outputJson === undefined ? undefined : cutUtf8(e.outputJson, LIMITS.recordPayloadBytes);
+  const event = eventText === undefined ? undefined : cutUtf8(eventText, LIMITS.recordPayloadBytes);
   return {
     invocationId: m.invocationId,
     functionName: m.functionName,
@@ -136,6 +141,7 @@ export function finalRecord(e: FinalEnding, m: InvocationMeta, finishedAt: numbe
     coldStart: e.coldStart,
     attempt: m.attempt,
     status: e.status,
+    ...(event ? { event: event.text, eventTruncated: event.truncated } : {}),
     ...(output ? { output: output.text, outputTruncated: output.truncated } : {}),
     ...(e.error ? { error: e.error } : {}),
     durationMs: e.durationMs,

@@ -141,7 +141,11 @@ export function decide(need: Need, views: readonly ContainerView[], budget: Budg
   const used = memoryInUse(views);
   const stem = pickStem(need, views, budget, used);
   const queueMs = load && expectedQueueMs(need, views, load);
-  if (queueMs !== undefined && queueMs < (stem ? STEM_INIT_MS : load!.coldStartMs / 2)) return { kind: "queue" };
+  if (queueMs !== undefined) {
+    if (queueMs < (stem ? STEM_INIT_MS : load!.coldStartMs / 2)) return { kind: "queue" };
+    // Grow one container at a time while warm ones serve: a burst must not start a container per job.
+    if (views.some((v) => v.key === need.key && v.state !== "removing" && !v.initialised)) return { kind: "queue" };
+  }
   if (stem) return stem;
   if (used + need.memoryMb <= budget.memoryMb) return { kind: "cold", evict: [] };
   const evict: string[] = [];

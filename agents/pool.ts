@@ -93,7 +93,8 @@ export class Pool {
 
   stats(): { containers: number; stemCells: number } {
     let stemCells = 0;
-    for (const c of this.containers.values()) if (c.isStem) stemCells++;
+    // Only ready stem cells count: one still starting would make a first call wait for its start.
+    for (const c of this.containers.values()) if (c.isStem && c.state === "ready") stemCells++;
     return { containers: this.containers.size, stemCells };
   }
 

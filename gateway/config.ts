@@ -20,8 +20,8 @@ export const gatewayFields = {
   ),
   recordSyncEvents: envField(
     "WEFT_RECORD_SYNC_EVENTS",
-    boolFromEnv(true),
-    "synchronous calls also send a queued record carrying the event, so every record keeps its event (false saves one NATS write per call)",
+    boolFromEnv(false),
+    "synchronous calls also send a queued record (the agent's final record already carries a sync call's event; true adds one NATS and one MongoDB write per call)",
   ),
   maxInflight: envField("WEFT_MAX_INFLIGHT", intFromEnv(10_000, 1), "invocations this gateway handles at once before it answers 429"),
   publishTimeoutMs: envField(

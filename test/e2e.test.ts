@@ -228,6 +228,10 @@ describe("invocation", () => {
     const ids: string[] = [];
     for (const fail of [false, false, false, true]) ids.push((await invoke(name, { fail })).body.invocationId);
     for (const id of ids) await recordInMongo(id);
+    const first = await http(fabric.httpUrl, "GET", `/v1/invocations/${ids[0]}`);
+    assert.deepEqual(first.body.event, { fail: false }, "a synchronous call's record keeps its event");
+    assert.equal(first.body.output, 1);
+    assert.equal(first.body.status, "ok");
     const list = await http(fabric.httpUrl, "GET", `/v1/functions/${name}/invocations?limit=3`);
     assert.equal(list.status, 200);
     const items = Array.isArray(list.body) ? list.body : list.body.invocations;

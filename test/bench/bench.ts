@@ -216,19 +216,21 @@ async function throughput(port: number, name: string): Promise<{ rps: number; st
   return { rps: Math.round(latencies.length / elapsed), stats: stats(latencies), errors };
 }
 
-async function agentStemCells(nc: NatsConnection): Promise<number> {
+async function agentStatus(nc: NatsConnection): Promise<{ stemCells: number; containers: number }> {
   const res = await nc.request(AGENT_PING_SUBJECT, "", { timeout: 2000 });
-  return (res.json<{ stemCells: number }>()).stemCells;
+  return res.json<{ stemCells: number; containers: number }>();
 }
 
 /** Waits for the agent to report `target` stem cells again (it refills them in the background after each use). */
 async function awaitStemCells(nc: NatsConnection, target: number): Promise<void> {
   const deadline = Date.now() + 30_000;
+  let last = { stemCells: -1, containers: -1 };
   while (Date.now() < deadline) {
-    if ((await agentStemCells(nc).catch(() => -1)) >= target) return;
+    last = await agentStatus(nc).catch(() => last);
+    if (last.stemCells >= target) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`agent did not refill its ${target} stem cells`);
+  throw new Error(`agent did not refill its ${target} stem cells (last status: ${JSON.stringify(last)})`);
 }
 
 async function firstCalls(f: Fabric, nc: NatsConnection, runtime: Runtime, isolation: string, stemTarget: number): Promise<Stats> {

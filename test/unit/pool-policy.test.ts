@@ -148,6 +148,12 @@ describe("queueing behind busy containers", () => {
     assert.deepEqual(decide(need(), [busy(), s], budget(), load({ waiting: 30 })), { kind: "stem", ref: s.ref, resize: false });
   });
 
+  test("while warm containers serve, a version grows by one new container at a time", () => {
+    const starting = view({ state: "starting", initialised: false, leases: 1 });
+    assert.deepEqual(decide(need(), [busy(), starting], budget(), load({ expectedRunMs: 500 })), { kind: "queue" });
+    assert.equal(decide(need(), [starting], budget(), load({ expectedRunMs: 500 })).kind, "cold", "no warm container: do not wait on a start");
+  });
+
   test("nothing is queued on before any invocation of the version has finished", () => {
     assert.equal(decide(need(), [busy()], budget(), load({ expectedRunMs: undefined })).kind, "cold");
     assert.equal(expectedQueueMs(need(), [busy()], load({ expectedRunMs: undefined })), undefined);
