@@ -41,9 +41,6 @@ export interface Load {
   coldStartMs: number;
 }
 
-/** A stem cell is cheap (code load only), but not free: a queue shorter than this beats taking one. */
-export const STEM_INIT_MS = 10;
-
 export interface Budget {
   memoryMb: number;
   /** Whether a running container of this isolation can be resized (runc yes; runsc has no update). */
@@ -142,7 +139,9 @@ export function decide(need: Need, views: readonly ContainerView[], budget: Budg
   const stem = pickStem(need, views, budget, used);
   const queueMs = load && expectedQueueMs(need, views, load);
   if (queueMs !== undefined) {
-    if (queueMs < (stem ? STEM_INIT_MS : load!.coldStartMs / 2)) return { kind: "queue" };
+    // A stem cell is quick to take but is replaced by a container start in the background, so it costs the
+    // machine what a cold start does: the same threshold applies to both.
+    if (queueMs < load!.coldStartMs / 2) return { kind: "queue" };
     // Grow one container at a time while warm ones serve: a burst must not start a container per job.
     if (views.some((v) => v.key === need.key && v.state !== "removing" && !v.initialised)) return { kind: "queue" };
   }

@@ -64,7 +64,9 @@ interface Fabric {
 }
 
 function spawnComponent(name: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, name, "main.ts")], {
+  // WEFT_BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the components.
+  const nodeArgs = process.env.WEFT_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", join(ROOT, name, "main.ts")], {
     cwd: ROOT,
     env: { ...process.env, ...env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? "warn" },
     stdio: ["ignore", "pipe", "inherit"],

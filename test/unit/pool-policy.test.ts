@@ -142,10 +142,10 @@ describe("queueing behind busy containers", () => {
     assert.deepEqual(decide(need(), [busy(), busy()], budget(), load({ waiting: 199 })), { kind: "queue" });
   });
 
-  test("with a stem cell at hand only a very short wait is worth queueing for", () => {
+  test("a stem cell is taken only when the queue is as long as for a cold start (replacing it is a container start)", () => {
     const s = stem();
-    assert.deepEqual(decide(need(), [busy(), s], budget(), load({ waiting: 3 })), { kind: "queue" });
-    assert.deepEqual(decide(need(), [busy(), s], budget(), load({ waiting: 30 })), { kind: "stem", ref: s.ref, resize: false });
+    assert.deepEqual(decide(need(), [busy(), s], budget(), load({ waiting: 30 })), { kind: "queue" });
+    assert.deepEqual(decide(need(), [busy(), s], budget(), load({ waiting: 200 })), { kind: "stem", ref: s.ref, resize: false });
   });
 
   test("while warm containers serve, a version grows by one new container at a time", () => {
