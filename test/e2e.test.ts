@@ -250,6 +250,36 @@ describe("invocation", () => {
   });
 });
 
+describe("containers and lifecycle", () => {
+  test("per-container concurrency: concurrent calls of a nodejs function with concurrency 4 share one container", async () => {
+    const name = uniqueName("conc");
+    await deploy(name, {
+      runtime: "nodejs",
+      concurrency: 4,
+      code: `const id = Math.random().toString(36).slice(2);\nexports.handler = async () => { await new Promise((r) => setTimeout(r, 300)); return id; }`,
+    });
+    assert.equal((await invoke(name, {})).body.status, "ok"); // a container exists and is warm
+    const results = await Promise.all([1, 2, 3, 4].map(() => invoke(name, {})));
+    assert.deepEqual(results.map((r) => r.body.status), ["ok", "ok", "ok", "ok"]);
+    assert.equal(new Set(results.map((r) => r.body.output)).size, 1, "all four ran in the same container");
+  });
+
+  test("deleting a function lets a running invocation finish and stops new ones at once", async () => {
+    const name = uniqueName("delrun");
+    await deploy(name, { runtime: "python3", code: `import time\ndef handler(event, context):\n    time.sleep(1.5)\n    return "finished"\n` });
+    const running = invoke(name, {});
+    await eventually(async () => {
+      const list = await http(fabric.httpUrl, "GET", `/v1/functions/${name}/invocations?limit=1`);
+      return list.body?.invocations?.[0]?.status === "running" ? true : undefined;
+    }, "the invocation to be running");
+    assert.equal((await http(fabric.httpUrl, "DELETE", `/v1/functions/${name}`)).status, 200);
+    assert.equal((await invoke(name, {})).status, 404, "no new invocation once deleted");
+    const done = await running;
+    assert.equal(done.body.status, "ok");
+    assert.equal(done.body.output, "finished");
+  });
+});
+
 describe("NATS front door", () => {
   test("a NATS request to weft.invoke.{name} gets the result object back", async () => {
     const name = uniqueName("nreq");
