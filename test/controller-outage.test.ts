@@ -15,6 +15,7 @@ import { Kvm } from "@nats-io/kv";
 import { FUNCTIONS_BUCKET, RECORDS_STREAM, controllerSubject, latestKey, recordSubject, type ControllerOp } from "../shared/subjects.js";
 import type { ControllerReply } from "../shared/schemas/controller-api.js";
 import type { RecordEvent } from "../shared/schemas/invocation.js";
+import { eventually } from "./harness/eventually.js";
 
 const JS = `exports.handler = async (event) => event\n`;
 const logger = () => pino({ level: process.env.WEFT_TEST_LOG ?? "silent" });
@@ -34,16 +35,6 @@ async function call<T = any>(conn: NatsConnection, op: ControllerOp, body: unkno
   return (await conn.request(controllerSubject(op), JSON.stringify(body), { timeout: 15_000 })).json<ControllerReply<T>>();
 }
 
-/** Records reach MongoDB through an asynchronous pipeline with no completion event: poll for the state. */
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function finalEvent(name: string): RecordEvent {
   const now = Date.now();

@@ -15,6 +15,7 @@ import { DEFAULT_TOPOLOGY, ensureTopology } from "../shared/nats.js";
 import { RECORDS_CONSUMER, RECORDS_STREAM, controllerSubject, recordSubject, type ControllerOp } from "../shared/subjects.js";
 import type { ControllerReply } from "../shared/schemas/controller-api.js";
 import type { RecordEvent } from "../shared/schemas/invocation.js";
+import { eventually } from "./harness/eventually.js";
 
 const JS = `exports.handler = async (event) => event\n`;
 const logger = () => pino({ level: process.env.WEFT_TEST_LOG ?? "silent" });
@@ -48,16 +49,6 @@ async function publish(ev: RecordEvent | string, msgID = `${randomUUID()}`): Pro
   published++;
 }
 
-/** Records reach MongoDB through an asynchronous pipeline with no completion event: poll the API for the state. */
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function recordWhen(id: string, pred: (r: any) => boolean): Promise<any> {
   return eventually(async () => {

@@ -30,6 +30,8 @@ import {
   latestKey,
   versionKey,
 } from "../shared/subjects.js";
+import { until } from "./harness/eventually.js";
+export { until };
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString("hex")}`;
 
@@ -91,14 +93,6 @@ export async function publishDefinition(kv: KV, def: FunctionDefinition): Promis
   await kv.put(latestKey(def.name), JSON.stringify(def));
 }
 
-/** Until `probe` holds; for state that arrives through a watch with no hook of its own. */
-export async function until(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 export interface HttpReply {
   status: number;

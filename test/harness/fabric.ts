@@ -3,6 +3,8 @@
 import { pino } from "pino";
 import { randomBytes } from "node:crypto";
 import { startNats, type NatsServer } from "./nats.js";
+import { eventually } from "./eventually.js";
+export { eventually };
 import { mongoUrl, uniqueDbName } from "./mongo.js";
 import { loadGatewayConfig } from "../../gateway/config.js";
 import { startGateway } from "../../gateway/app.js";
@@ -85,16 +87,6 @@ export async function waitUntilHealthy(httpUrl: string, timeoutMs = 30_000): Pro
   throw new Error(`fabric not healthy: ${last}`);
 }
 
-/** Polls until `probe` returns a value: for state that arrives through an asynchronous pipeline (records → MongoDB). */
-export async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 export async function http(
   base: string,
