@@ -166,11 +166,13 @@ export class Responder {
 }
 
 /** Announces a stand-in agent on the heartbeat subject and answers pings. */
-export function heartbeats(nc: NatsConnection, agentId: string, state: AgentStatus["state"] = "running"): { stop(): void } {
+/** An agent stand-in: heartbeats and ping answers. Resolves once the server has its ping subscription. */
+export async function heartbeats(nc: NatsConnection, agentId: string, state: AgentStatus["state"] = "running"): Promise<{ stop(): void }> {
   const status = (): AgentStatus => ({ agentId, host: "test", state, slots: 4, busy: 0, containers: 0, stemCells: 0, at: Date.now() });
   const ping = nc.subscribe(AGENT_PING_SUBJECT, { callback: (_e, m) => { m.respond(JSON.stringify(status())); } });
   nc.publish(AGENT_HEARTBEAT_SUBJECT, JSON.stringify(status()));
   const timer = setInterval(() => nc.publish(AGENT_HEARTBEAT_SUBJECT, JSON.stringify(status())), 500);
+  await nc.flush();
   return { stop: () => { clearInterval(timer); ping.unsubscribe(); } };
 }
 

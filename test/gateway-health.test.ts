@@ -43,7 +43,7 @@ test("healthz: 503 naming what is missing until an agent runs, then 200; the con
   assert.ok(none.body.missing.some((m: string) => m.startsWith("agents")), JSON.stringify(none.body));
 
   const agentId = uniqueName("agent");
-  const beat = heartbeats(g.nc, agentId);
+  const beat = await heartbeats(g.nc, agentId);
   try {
     const ok = await http(g.httpUrl, "GET", "/healthz");
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
