@@ -1,7 +1,7 @@
 // Function definitions as the agent sees them: the controller's NATS KV bucket, watched for latest versions
 // (so deletes and updates reach the pool at once) and read on demand for pinned versions (immutable, cached).
 import type { KV, KvEntry } from "@nats-io/kv";
-import type { QueuedIterator } from "@nats-io/transport-node";
+import { FunctionWatch } from "../shared/function-watch.js";
 import type { Logger } from "../shared/logger.js";
 import { FunctionDefinition } from "../shared/schemas/function.js";
 import { latestKey, versionKey } from "../shared/subjects.js";
@@ -24,27 +24,23 @@ export class FunctionCache {
   /** Revision of the newest delete seen per name, so a slower read cannot resurrect a deleted function. */
   private readonly deletedAt = new Map<string, number>();
   private readonly versions = new Map<string, FunctionDefinition>();
-  private watcher: QueuedIterator<KvEntry> | undefined;
-  private watching: Promise<void> | undefined;
+  private readonly watch: FunctionWatch;
 
   constructor(
     private readonly kv: KV,
     private readonly events: FunctionEvents,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.watch = new FunctionWatch(kv, (entry) => this.apply(entry), log);
+  }
 
-  /** Watches the latest keys (single-token names; version keys have a dot, so "*" leaves them out). */
+  /** Watches the latest keys, restarting the watch if it ever ends. */
   async start(): Promise<void> {
-    this.watcher = await this.kv.watch({ key: "*" });
-    const watcher = this.watcher;
-    this.watching = (async () => {
-      for await (const entry of watcher) this.apply(entry);
-    })().catch((err: Error) => this.log.error({ err }, "function watch ended"));
+    await this.watch.start();
   }
 
   async stop(): Promise<void> {
-    this.watcher?.stop();
-    await this.watching;
+    this.watch.stop();
   }
 
   /** The latest definition, or undefined when the function does not exist (or was deleted). */

@@ -162,14 +162,12 @@ export class Pool {
     return r;
   }
 
-  /** Waits until one of the version's containers is released (or any container goes away). */
+  /** Waits until one of the version's containers is released, or wake() asks every waiting job to re-decide. */
   private queueFor(key: string): Promise<void> {
     return new Promise<void>((resolve) => {
       const q = this.queued.get(key) ?? [];
       q.push(resolve);
       this.queued.set(key, q);
-      // Removal of a container (e.g. a timeout) also changes the picture: re-decide then too.
-      this.wakers.push(() => this.dequeue(key, resolve));
     });
   }
 
@@ -321,6 +319,11 @@ export class Pool {
     const wakers = this.wakers;
     this.wakers = [];
     for (const w of wakers) w();
+    // Jobs queued behind busy containers re-decide too: a container that started or went away (a timeout,
+    // say) may change their best option.
+    const queued = [...this.queued.values()];
+    this.queued.clear();
+    for (const q of queued) for (const resolve of q) resolve();
   }
 
   /** Starts stem cells up to their targets; returns those it started. */

@@ -96,8 +96,10 @@ export class ControllerApi {
   }
 
   private track(p: Promise<void>): void {
-    this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p));
+    const settled = p
+      .catch((err: unknown) => this.deps.log.error({ err }, "controller request failed unanswered"))
+      .finally(() => this.inflight.delete(settled));
+    this.inflight.add(settled);
   }
 
   private async serve(op: ControllerOp, handler: Handler, msg: Msg): Promise<void> {
@@ -124,7 +126,12 @@ export class ControllerApi {
       // e.g. a reply over NATS max_payload: the caller still gets an answer rather than a timeout.
       this.deps.log.error({ err, op }, "controller reply could not be sent");
       const error = new WeftError("INTERNAL", `the ${op} reply could not be sent: ${(err as Error).message}`);
-      msg.respond(JSON.stringify({ ok: false, error: error.toBody() }));
+      try {
+        msg.respond(JSON.stringify({ ok: false, error: error.toBody() }));
+      } catch (again) {
+        // The connection itself is gone (e.g. closed during shutdown): nobody is left to answer.
+        this.deps.log.warn({ err: again, op }, "controller error reply could not be sent either");
+      }
     }
   }
 

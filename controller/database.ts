@@ -21,7 +21,10 @@ export function openDatabase(url: string, dbName: string, timeoutMs: number): Da
   return { client, db: client.db(dbName) };
 }
 
-const DUPLICATE_KEY = 11000;
+/** MongoDB's duplicate-key error code (also FerretDB's). */
+export const DUPLICATE_KEY = 11000;
+
+export const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
 
 /** True when the failure is MongoDB being unreachable (worth retrying), not a refused operation. */
 export function isMongoUnavailable(err: unknown): boolean {
@@ -42,7 +45,7 @@ function isWrappedDriverError(err: MongoBulkWriteError): boolean {
 export function fromMongoError(err: unknown): unknown {
   if (err instanceof WeftError || !(err instanceof MongoError)) return err;
   if (isMongoUnavailable(err)) return unavailable("MongoDB", err);
-  if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) {
+  if (isDuplicateKey(err)) {
     return new WeftError("CONFLICT", "the function changed concurrently; retry", undefined, { cause: err });
   }
   return new WeftError("INTERNAL", `MongoDB refused the operation: ${err.message}`, undefined, { cause: err });

@@ -10,7 +10,7 @@ import { WeftError } from "../shared/errors.js";
 import type { FunctionStore, LiveFunction } from "./function-store.js";
 
 /** What the bucket accepts per value (shared/nats.ts openFunctionsBucket). */
-export const MAX_DEFINITION_BYTES = LIMITS.natsMaxPayloadBytes - 64 * 1024;
+export const MAX_DEFINITION_BYTES = LIMITS.definitionBytes;
 
 const CAS_RETRIES = 5;
 

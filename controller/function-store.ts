@@ -15,7 +15,8 @@
 // different code under one version; (b) writes to one function are serialised inside the controller. With a
 // single controller this is exact on FerretDB; on MongoDB the operators are atomic and any number is safe.
 import { createHash } from "node:crypto";
-import { MongoServerError, type Collection, type Db } from "mongodb";
+import type { Collection, Db } from "mongodb";
+import { isDuplicateKey } from "./database.js";
 import { notFound } from "../shared/errors.js";
 import type { FunctionDefinition, FunctionSpec, FunctionSummary } from "../shared/schemas/function.js";
 import { versionKey } from "../shared/subjects.js";
@@ -181,9 +182,7 @@ export class FunctionStore {
 }
 
 /** Also what two first PUTs of a name get when both try to insert its document (MongoDB retries that itself). */
-const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
 
-const DUPLICATE_KEY = 11000;
 const RESERVE_RETRIES = 10;
 
 function buildDefinition(name: string, version: number, spec: FunctionSpec): FunctionDefinition {

@@ -13,7 +13,8 @@
 //
 // Event and output are stored as JSON text (eventJson, outputJson): user keys such as "$x" or "a.b" can never
 // break a write, and a payload cut at its limit stays representable.
-import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type OptionalUnlessRequiredId } from "mongodb";
+import { MongoBulkWriteError, type Collection, type Db, type OptionalUnlessRequiredId } from "mongodb";
+import { DUPLICATE_KEY, isDuplicateKey } from "./database.js";
 import type { FinalStatus, InvocationError, InvocationRecord, RecordEvent } from "../shared/schemas/invocation.js";
 
 /** The fields a phase document may hold; the final document is the whole record of a finished invocation. */
@@ -58,7 +59,6 @@ export interface ApplyOutcome {
 type Fields = Partial<Omit<InvocationDoc, "_id" | "enqueuedAt">>;
 
 const EARLY_PHASES: readonly EarlyPhase[] = ["queued", "running"];
-const DUPLICATE_KEY = 11000;
 
 export const phaseId = (invocationId: string, phase: EarlyPhase): string => `${invocationId}.${phase}`;
 
@@ -177,7 +177,7 @@ async function insertNew<D extends { _id: string }>(collection: Collection<D>, p
   } catch (err) {
     const writeErrors = err instanceof MongoBulkWriteError ? [err.writeErrors].flat() : [];
     if (writeErrors.length === 0) {
-      if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) return { rejected: [] };
+      if (isDuplicateKey(err)) return { rejected: [] };
       throw err;
     }
     const refused = writeErrors.filter((e) => e.code !== DUPLICATE_KEY);

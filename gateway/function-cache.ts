@@ -3,7 +3,8 @@
 // ("name"); immutable version keys ("name.vN") are read on demand for pinned calls and kept.
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
-import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { FunctionWatch, LATEST_KEYS } from "../shared/function-watch.js";
 import { FunctionDefinition, summarize, type FunctionSummary } from "../shared/schemas/function.js";
 import { FUNCTIONS_BUCKET, versionKey } from "../shared/subjects.js";
 import type { Logger } from "../shared/logger.js";
@@ -11,10 +12,7 @@ import type { Logger } from "../shared/logger.js";
 /** What the gateway needs to know of a function: everything but its code. */
 export type CachedFunction = FunctionSummary;
 
-/** Latest keys are single tokens (names never contain dots); version keys are "name.vN". */
-const LATEST_KEYS = "*";
 const VERSION_CACHE_MAX = 10_000;
-const WATCH_RETRY_MS = 1000;
 
 interface Waiter {
   name: string;
@@ -26,8 +24,7 @@ export class FunctionCache {
   private readonly latest = new Map<string, CachedFunction>();
   private readonly versions = new Map<string, CachedFunction>();
   private readonly waiters = new Set<Waiter>();
-  private watcher: QueuedIterator<KvWatchEntry> | undefined;
-  private stopped = false;
+  private readonly watch: FunctionWatch;
   private loaded = false;
   private markLoaded!: () => void;
   /** Resolves once the bucket's current contents have been read. */
@@ -37,12 +34,14 @@ export class FunctionCache {
     private readonly nc: NatsConnection,
     private readonly kv: KV,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.watch = new FunctionWatch(kv, (entry) => this.apply(entry), log);
+  }
 
   /** Starts watching; `ready` resolves when the snapshot is in. */
   async start(): Promise<void> {
     if ((await this.countLatestKeys()) === 0) this.setLoaded();
-    await this.watch();
+    await this.watch.start();
   }
 
   get isReady(): boolean {
@@ -83,8 +82,7 @@ export class FunctionCache {
   }
 
   stop(): void {
-    this.stopped = true;
-    this.watcher?.stop();
+    this.watch.stop();
     for (const w of this.waiters) w.resolve(false);
   }
 
@@ -92,33 +90,6 @@ export class FunctionCache {
     const jsm = await jetstreamManager(this.nc);
     const info = await jsm.streams.info(`KV_${FUNCTIONS_BUCKET}`, { subjects_filter: `$KV.${FUNCTIONS_BUCKET}.${LATEST_KEYS}` });
     return Object.keys(info.state.subjects ?? {}).length;
-  }
-
-  private async watch(): Promise<void> {
-    const iter = await this.kv.watch({ key: LATEST_KEYS });
-    this.watcher = iter;
-    void this.consume(iter);
-  }
-
-  private async consume(iter: QueuedIterator<KvWatchEntry>): Promise<void> {
-    try {
-      for await (const entry of iter) this.apply(entry);
-    } catch (err) {
-      this.log.warn({ err }, "function watch failed");
-    }
-    if (!this.stopped) this.rewatch();
-  }
-
-  /** The watch is an ordered consumer that survives reconnects; if it ends anyway, start a new one. */
-  private rewatch(): void {
-    this.log.warn("function watch ended; restarting it");
-    setTimeout(() => {
-      if (this.stopped) return;
-      this.watch().catch((err: unknown) => {
-        this.log.warn({ err }, "function watch could not restart");
-        this.rewatch();
-      });
-    }, WATCH_RETRY_MS).unref();
   }
 
   private apply(entry: KvWatchEntry): void {

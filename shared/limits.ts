@@ -17,6 +17,8 @@ export const LIMITS = {
   containerOutputBytes: 16 * MiB,
   /** NATS max_payload the servers we start use; headers and envelope ride on top of the payload. */
   natsMaxPayloadBytes: 8 * MiB,
+  /** A function definition in the KV bucket: the payload limit less room for the message's headers. */
+  definitionBytes: 8 * MiB - 64 * KiB,
   timeoutMs: { min: 100, default: 30_000, max: 900_000 },
   memoryMb: { min: 64, default: 256, max: 8192 },
   cpus: { min: 0.05, max: 64 },

@@ -158,7 +158,7 @@ export async function openFunctionsBucket(nc: NatsConnection): Promise<KV> {
   return new Kvm(nc).create(FUNCTIONS_BUCKET, {
     history: 1,
     storage: StorageType.File,
-    maxValueSize: LIMITS.natsMaxPayloadBytes - 64 * 1024,
+    maxValueSize: LIMITS.definitionBytes,
   });
 }
 
