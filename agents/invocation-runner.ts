@@ -1,11 +1,11 @@
 // Runs one job end to end: resolve the function's definition, take a container, run the event, reply to
 // the caller, publish the final record, then ack, nak or term the job (outcome.ts decides which).
+import { queuedRecord, recordMsgId } from "../shared/records.js";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import { randomBytes } from "node:crypto";
 import { HEADERS } from "../shared/headers.js";
-import { LIMITS, cutUtf8 } from "../shared/limits.js";
 import { invocationLogger, type Logger } from "../shared/logger.js";
 import { FUNCTION_NAME_PATTERN, type FunctionDefinition } from "../shared/schemas/function.js";
 import type { RecordEvent } from "../shared/schemas/invocation.js";
@@ -98,7 +98,10 @@ export class InvocationRunner {
     // A long invocation tells JetStream it is alive, so the job is not handed to another agent meanwhile.
     const working = setInterval(() => msg.working(), Math.max(500, this.opts.jobAckWaitMs / 2));
     try {
-      if (!job.fromGateway) this.publishRecord(this.queuedRecord(job, traceId), log);
+      if (!job.fromGateway) this.publishRecord(
+          queuedRecord({ invocationId: job.invocationId, functionName: job.functionName, enqueuedAt: job.enqueuedAt, async: !job.replyTo, traceId, eventText: job.eventText }),
+          log,
+        );
       const meta: InvocationMeta = {
         invocationId: job.invocationId,
         functionName: job.functionName,
@@ -202,23 +205,9 @@ export class InvocationRunner {
     if (final.status === "ok") log.debug(fields, "invocation finished");
     else log.info(fields, "invocation finished");
     // The record is stored before the job is acked: a crash in between re-runs the job rather than lose its record.
-    await this.publishRecord(finalRecord(final, meta, Date.now(), job.replyTo ? job.eventText : undefined), log, `${job.invocationId}.final.${job.attempt}`);
+    await this.publishRecord(finalRecord(final, meta, Date.now(), job.replyTo ? job.eventText : undefined), log, recordMsgId(job.invocationId, "final", job.attempt));
     if (step === "term") msg.term("platform failure on the last attempt");
     else msg.ack();
-  }
-
-  private queuedRecord(job: Job, traceId: string): RecordEvent {
-    const event = cutUtf8(job.eventText, LIMITS.recordPayloadBytes);
-    return {
-      invocationId: job.invocationId,
-      functionName: job.functionName,
-      phase: "queued",
-      enqueuedAt: job.enqueuedAt,
-      async: !job.replyTo,
-      traceId,
-      event: event.text,
-      eventTruncated: event.truncated,
-    };
   }
 
   private runningRecord(job: Job, meta: InvocationMeta): RecordEvent {
@@ -236,7 +225,7 @@ export class InvocationRunner {
   }
 
   /** Publishes a record with JetStream, retrying while NATS is briefly away; never throws. */
-  private async publishRecord(record: RecordEvent, log: Logger, msgID = `${record.invocationId}.${record.phase}.${record.attempt ?? 0}`): Promise<void> {
+  private async publishRecord(record: RecordEvent, log: Logger, msgID = recordMsgId(record.invocationId, record.phase, record.attempt)): Promise<void> {
     if (!FUNCTION_NAME_PATTERN.test(record.functionName)) return;
     const data = JSON.stringify(record);
     for (let attempt = 1; ; attempt++) {

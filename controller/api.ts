@@ -15,6 +15,9 @@ import {
   MetricsRequest,
   PutFunctionRequest,
   type ControllerReply,
+  type DeleteFunctionResult,
+  type HealthResult,
+  type PutFunctionResult,
 } from "../shared/schemas/controller-api.js";
 import { FunctionSpec, summarize, type FunctionDefinition, type FunctionSummary } from "../shared/schemas/function.js";
 import type { FunctionMetrics, InvocationRecord } from "../shared/schemas/invocation.js";
@@ -41,14 +44,6 @@ export interface ApiDeps {
   log: Logger;
 }
 
-export type PutFunctionResult = FunctionSummary & { created: boolean };
-export interface DeleteFunctionResult {
-  name: string;
-  deleted: true;
-}
-export interface HealthResult {
-  mongo: "ok" | "unavailable";
-}
 
 type Handler = (body: unknown) => Promise<unknown>;
 
@@ -241,20 +236,8 @@ function decode(msg: Msg): unknown {
 
 function parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw requestError(parsed.error);
+  if (!parsed.success) throw fromZodError(parsed.error);
   return parsed.data;
-}
-
-/** Like fromZodError, but an unknown key or a bad record key is named itself rather than its parent. */
-function requestError(err: z.ZodError): WeftError {
-  const issue = err.issues[0];
-  if (issue?.code === "unrecognized_keys") {
-    return invalid([...issue.path, issue.keys[0]].map(String).join("."), "is not a known field");
-  }
-  if (issue?.code === "invalid_key") {
-    return invalid(issue.path.map(String).join("."), issue.issues[0]?.message ?? issue.message);
-  }
-  return fromZodError(err);
 }
 
 function toWeftError(err: unknown): WeftError {

@@ -5,7 +5,8 @@ import type { Logger } from "../shared/logger.js";
 import type { FunctionDefinition, FunctionSummary } from "../shared/schemas/function.js";
 import type { FunctionMetrics, InvocationRecord } from "../shared/schemas/invocation.js";
 import * as args from "./arguments.js";
-import type { ControllerClient, DeleteResult, PutResult } from "./controller-client.js";
+import type { DeleteFunctionResult, PutFunctionResult } from "../shared/schemas/controller-api.js";
+import type { ControllerClient } from "./controller-client.js";
 import type { FunctionCache } from "./function-cache.js";
 
 const READ_YOUR_WRITES_MS = 2000;
@@ -17,7 +18,7 @@ export class ControlPlane {
     private readonly log: Logger,
   ) {}
 
-  async putFunction(rawName: unknown, spec: unknown): Promise<PutResult> {
+  async putFunction(rawName: unknown, spec: unknown): Promise<PutFunctionResult> {
     const name = args.functionName(rawName);
     const result = await this.controller.putFunction(name, args.functionSpec(name, spec));
     await this.settle(name, (fn) => fn !== undefined && fn.version >= result.version);
@@ -32,7 +33,7 @@ export class ControlPlane {
     return this.controller.listFunctions();
   }
 
-  async deleteFunction(rawName: unknown): Promise<DeleteResult> {
+  async deleteFunction(rawName: unknown): Promise<DeleteFunctionResult> {
     const name = args.functionName(rawName);
     const result = await this.controller.deleteFunction(name);
     await this.settle(name, (fn) => fn === undefined);

@@ -2,20 +2,12 @@
 // A controller that is absent, slow or cut off by a NATS outage is UNAVAILABLE; its own errors come back intact.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { WeftError, unavailable, type ErrorBody } from "../shared/errors.js";
-import type { ControllerReply } from "../shared/schemas/controller-api.js";
+import type { ControllerReply, DeleteFunctionResult, HealthResult, PutFunctionResult } from "../shared/schemas/controller-api.js";
 import type { FunctionDefinition, FunctionSummary } from "../shared/schemas/function.js";
 import type { FunctionMetrics, InvocationRecord } from "../shared/schemas/invocation.js";
 import { controllerSubject, type ControllerOp } from "../shared/subjects.js";
 import type { NatsLink } from "./nats-link.js";
 
-export type PutResult = FunctionSummary & { created: boolean };
-export interface DeleteResult {
-  name: string;
-  deleted: true;
-}
-export interface ControllerHealth {
-  mongo: "ok" | "unavailable";
-}
 
 export class ControllerClient {
   constructor(
@@ -24,7 +16,7 @@ export class ControllerClient {
     private readonly timeoutMs: number,
   ) {}
 
-  putFunction(name: string, spec: unknown): Promise<PutResult> {
+  putFunction(name: string, spec: unknown): Promise<PutFunctionResult> {
     return this.call("functions.put", { name, spec });
   }
 
@@ -36,7 +28,7 @@ export class ControllerClient {
     return this.call("functions.list", {});
   }
 
-  deleteFunction(name: string): Promise<DeleteResult> {
+  deleteFunction(name: string): Promise<DeleteFunctionResult> {
     return this.call("functions.delete", { name });
   }
 
@@ -52,7 +44,7 @@ export class ControllerClient {
     return this.call("invocations.list", { name, limit });
   }
 
-  health(timeoutMs: number): Promise<ControllerHealth> {
+  health(timeoutMs: number): Promise<HealthResult> {
     return this.call("health", {}, timeoutMs);
   }
 

@@ -1,5 +1,5 @@
 // The HTTP API (node:http, JSON everywhere): routes of the brief, errors as {"error": {code, message, field?}}.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { once } from "node:events";
 import { asWeftError, type WeftError } from "../shared/errors.js";

@@ -1,13 +1,14 @@
 // The hot path: check an invocation against the in-memory function cache, publish it as a job on the
 // JetStream work queue, and (for a synchronous call) wait for the agent's result on this gateway's inbox.
 // No MongoDB, no controller, no network call before the publish unless a version is pinned.
+import { queuedRecord, recordMsgId } from "../shared/records.js";
 import { randomUUID } from "node:crypto";
 import { ROOT_CONTEXT, SpanKind, propagation, type Span } from "@opentelemetry/api";
 import { JetStreamApiError, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { WeftError, invalid, notFound, unavailable } from "../shared/errors.js";
 import { HEADERS } from "../shared/headers.js";
-import { LIMITS, cutUtf8 } from "../shared/limits.js";
+import { LIMITS } from "../shared/limits.js";
 import type { Logger } from "../shared/logger.js";
 import { invocationLogger } from "../shared/logger.js";
 import type { InvocationAccepted, RecordEvent } from "../shared/schemas/invocation.js";
@@ -223,9 +224,9 @@ export class Invoker {
   private sendQueuedRecord(job: Job): void {
     if (!this.deps.options.recordSyncEvents) return;
     const h = natsHeaders();
-    h.set(HEADERS.msgId, `${job.invocationId}.queued`);
+    h.set(HEADERS.msgId, recordMsgId(job.invocationId, "queued"));
     try {
-      this.deps.link.nc.publish(recordSubject(job.fn.name), JSON.stringify(queuedRecord(job, false)), { headers: h });
+      this.deps.link.nc.publish(recordSubject(job.fn.name), JSON.stringify(queuedRecordOf(job, false)), { headers: h });
     } catch (err) {
       invocationLogger(this.deps.log, job.invocationId, job.traceId, job.fn.name).warn({ err }, "sending the queued record failed");
     }
@@ -237,9 +238,9 @@ export class Invoker {
    * record lands without the event.
    */
   private async storeQueuedRecord(job: Job): Promise<void> {
-    const data = JSON.stringify(queuedRecord(job, true));
+    const data = JSON.stringify(queuedRecordOf(job, true));
     await this.deps.js
-      .publish(recordSubject(job.fn.name), data, { msgID: `${job.invocationId}.queued`, timeout: this.deps.options.publishTimeoutMs })
+      .publish(recordSubject(job.fn.name), data, { msgID: recordMsgId(job.invocationId, "queued"), timeout: this.deps.options.publishTimeoutMs })
       .then(
         () => undefined,
         (err: unknown) => void this.publishFailure(job, "queued record", err),
@@ -256,19 +257,16 @@ export class Invoker {
   }
 }
 
-function queuedRecord(job: Job, async: boolean): RecordEvent {
-  const cut = cutUtf8(Buffer.from(job.event.buffer, job.event.byteOffset, job.event.byteLength).toString("utf8"), LIMITS.recordPayloadBytes);
-  return {
+function queuedRecordOf(job: Job, async: boolean): RecordEvent {
+  return queuedRecord({
     invocationId: job.invocationId,
     functionName: job.fn.name,
-    phase: "queued",
     enqueuedAt: job.enqueuedAt,
     async,
     traceId: job.traceId,
-    event: cut.text,
-    ...(job.pinned ? { version: job.fn.version } : {}),
-    ...(cut.truncated ? { eventTruncated: true } : {}),
-  };
+    eventText: Buffer.from(job.event.buffer, job.event.byteOffset, job.event.byteLength).toString("utf8"),
+    version: job.pinned ? job.fn.version : undefined,
+  });
 }
 
 /** The event must be JSON within the payload limit; an empty body is the event {}. */

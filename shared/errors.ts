@@ -64,11 +64,17 @@ export const notFound = (what: string): WeftError => new WeftError("NOT_FOUND", 
 export const unavailable = (what: string, cause?: unknown): WeftError =>
   new WeftError("UNAVAILABLE", `${what} is unavailable`, undefined, { cause });
 
-/** Turns the first zod issue into an INVALID_ARGUMENT naming the field by its dotted path. */
+/**
+ * Turns the first zod issue into an INVALID_ARGUMENT naming the field by its dotted path. An unknown key
+ * (`limits.disk`) or a bad record key (an env var name) is named itself, not its parent object.
+ */
 export function fromZodError(err: ZodError, prefix = ""): WeftError {
   const issue = err.issues[0];
   if (!issue) return new WeftError("INVALID_ARGUMENT", "invalid request");
-  const path = [prefix, ...issue.path.map(String)].filter(Boolean).join(".");
+  const named = (segments: PropertyKey[]) => [prefix, ...segments.map(String)].filter(Boolean).join(".");
+  if (issue.code === "unrecognized_keys") return invalid(named([...issue.path, issue.keys[0] ?? ""]), "is not a known field");
+  if (issue.code === "invalid_key") return invalid(named(issue.path), issue.issues[0]?.message ?? issue.message);
+  const path = named(issue.path);
   const field = path || "body";
   const tooBig = issue.code === "too_big" && (field === "code" || field.endsWith(".code"));
   return new WeftError(tooBig ? "PAYLOAD_TOO_LARGE" : "INVALID_ARGUMENT", `${field}: ${issue.message}`, field);

@@ -224,7 +224,7 @@ describe("bad input", () => {
       ["PUT", `/v1/functions/${name}`, { ...spec, limits: { memoryMb: 1e9 } }, 400, "limits.memoryMb"],
       ["PUT", `/v1/functions/${name}`, { ...spec, isolation: "kvm" }, 400, "isolation"],
       ["PUT", `/v1/functions/${name}`, { ...spec, env: { WEFT_X: "1" } }, 400, "env"],
-      ["PUT", `/v1/functions/${name}`, { ...spec, surprise: 1 }, 400, "body"],
+      ["PUT", `/v1/functions/${name}`, { ...spec, surprise: 1 }, 400, "surprise"],
       ["PUT", `/v1/functions/${name}`, { ...spec, name: "other-name" }, 400, "name"],
       ["PUT", `/v1/functions/${name}`, [spec], 400, "body"],
       ["PUT", `/v1/functions/${name}`, "{nope", 400, "body"],

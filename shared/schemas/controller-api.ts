@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { ErrorBody } from "../errors.js";
 import { LIMITS } from "../limits.js";
-import { FunctionName } from "./function.js";
+import { FunctionName, type FunctionSummary } from "./function.js";
 
 export const PutFunctionRequest = z.object({ name: FunctionName, spec: z.unknown() });
 export const GetFunctionRequest = z.object({ name: FunctionName, version: z.number().int().min(1).optional() });
@@ -19,3 +19,13 @@ export const ListInvocationsRequest = z.object({
 });
 
 export type ControllerReply<T> = { ok: true; result: T } | { ok: false; error: ErrorBody };
+
+/** Results of the controller operations whose shape is not a schema of its own. */
+export type PutFunctionResult = FunctionSummary & { created: boolean };
+export interface DeleteFunctionResult {
+  name: string;
+  deleted: true;
+}
+export interface HealthResult {
+  mongo: "ok" | "unavailable";
+}

@@ -1,0 +1,32 @@
+// Building the record phases more than one component publishes, and their de-duplication ids.
+import { cutUtf8, LIMITS } from "./limits.js";
+import type { RecordEvent } from "./schemas/invocation.js";
+
+/** JetStream de-duplication id of one phase of one attempt: a republished phase is stored once. */
+export function recordMsgId(invocationId: string, phase: RecordEvent["phase"], attempt = 0): string {
+  return `${invocationId}.${phase}.${attempt}`;
+}
+
+/** The queued phase: it carries the event (cut at LIMITS.recordPayloadBytes). */
+export function queuedRecord(q: {
+  invocationId: string;
+  functionName: string;
+  enqueuedAt: number;
+  async: boolean;
+  traceId: string;
+  eventText: string;
+  version?: number;
+}): RecordEvent {
+  const cut = cutUtf8(q.eventText, LIMITS.recordPayloadBytes);
+  return {
+    invocationId: q.invocationId,
+    functionName: q.functionName,
+    phase: "queued",
+    enqueuedAt: q.enqueuedAt,
+    async: q.async,
+    traceId: q.traceId,
+    event: cut.text,
+    ...(q.version === undefined ? {} : { version: q.version }),
+    ...(cut.truncated ? { eventTruncated: true } : {}),
+  };
+}
