@@ -1,5 +1,6 @@
 // Builds the controller from its configuration: MongoDB (source of truth), the NATS API, the function bucket
 // mirror and the invocation-record ingest. main.ts runs it; tests start it in-process.
+import { runStopSteps, withDeadline } from "../shared/lifecycle.js";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -100,7 +101,7 @@ async function firstReconcile(reconciler: Reconciler, log: Logger): Promise<void
 async function closeNats(nc: NatsConnection, log: Logger): Promise<void> {
   if (nc.isClosed()) return;
   try {
-    await withTimeout(nc.flush(), FLUSH_TIMEOUT_MS, "nats flush");
+    if (!(await withDeadline(nc.flush(), FLUSH_TIMEOUT_MS))) throw new Error(`nats flush did not finish within ${FLUSH_TIMEOUT_MS} ms`);
   } catch (err) {
     // Unacked records are redelivered to the next controller; closing matters more than this flush.
     log.warn({ err }, "NATS flush failed while stopping");
@@ -112,27 +113,9 @@ const STEP_TIMEOUT_MS = 10_000;
 /** A reachable server answers a flush in milliseconds; waiting longer only delays a stop while NATS is down. */
 const FLUSH_TIMEOUT_MS = 1000;
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** Runs every step (each bounded in time) even when an earlier one fails, then reports the first failure. */
 async function shutdown(log: Logger, steps: Array<[string, () => Promise<unknown>]>): Promise<void> {
-  let first: unknown;
-  for (const [name, step] of steps) {
-    try {
-      const started = Date.now();
-      await withTimeout(step(), STEP_TIMEOUT_MS, `stopping ${name}`);
-      log.debug({ step: name, ms: Date.now() - started }, "controller stop step done");
-    } catch (err) {
-      log.warn({ err, step: name }, "controller stop step failed");
-      first ??= err;
-    }
-  }
+  const first = await runStopSteps(steps.map(([name, run]) => ({ name, run })), log, STEP_TIMEOUT_MS);
   log.info("controller stopped");
   if (first) throw first;
 }

@@ -1,5 +1,6 @@
 // Builds a gateway from its configuration: NATS connection and topology, function cache, reply inbox, invoker,
 // the NATS front door, and the HTTP and gRPC APIs. main.ts runs it; tests start it on ephemeral ports.
+import { runStopSteps, withDeadline } from "../shared/lifecycle.js";
 import { randomBytes } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -31,6 +32,8 @@ export type GatewayState = "starting" | "running" | "stopping" | "stopped";
 
 /** Draining needs the server; past this (NATS down or stuck) the connection is closed instead. */
 const NATS_DRAIN_MS = 5000;
+/** Bound of one stop step that has no deadline of its own (closing sockets, clients). */
+const STOP_STEP_TIMEOUT_MS = 10_000;
 
 /** Longest start-up waits for the function bucket's snapshot before serving anyway (and saying so). */
 const CACHE_LOAD_WAIT_MS = 10_000;
@@ -40,7 +43,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const glog = log.child({ gatewayId });
   const steps: Array<{ name: string; run: () => unknown }> = [];
   const undo = async () => {
-    for (const step of steps.reverse()) await runStep(step, glog);
+    await runStopSteps(steps.reverse(), glog, STOP_STEP_TIMEOUT_MS);
   };
   try {
     const parts = await build(config, gatewayId, glog, steps);
@@ -130,7 +133,8 @@ async function stop(p: Parts, graceMs: number, log: Logger): Promise<void> {
     { name: "function cache", run: () => p.cache.stop() },
     { name: "nats", run: () => closeNats(p) },
   ];
-  for (const step of steps) await runStep(step, log);
+  // The drain step waits up to the grace time by design: bound each step above it.
+  await runStopSteps(steps, log, graceMs + STOP_STEP_TIMEOUT_MS);
   p.state.value = "stopped";
   log.info("gateway stopped");
 }
@@ -146,19 +150,3 @@ async function closeNats(p: Parts): Promise<void> {
   await p.nc.close();
 }
 
-function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work.then(() => true),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** Every clean-up step runs even if an earlier one failed; failures are logged, not thrown. */
-async function runStep(step: { name: string; run: () => unknown }, log: Logger): Promise<void> {
-  try {
-    await step.run();
-  } catch (err) {
-    log.warn({ err, step: step.name }, "shutdown step failed");
-  }
-}
