@@ -147,7 +147,7 @@ export class InvocationRunner {
   }
 
   private async runOn(def: FunctionDefinition, job: Job, meta: InvocationMeta, log: Logger): Promise<Ending> {
-    const acquireStarted = Date.now();
+    const acquireStarted = performance.now();
     let acquired;
     try {
       acquired = await this.pool.acquire(def);
@@ -156,9 +156,11 @@ export class InvocationRunner {
       log.warn({ err }, "no container for the invocation");
       return { kind: "platform", message: err.message, coldStart: true };
     }
-    if (!acquired.ok) return fromInitFailure(acquired.init, Date.now() - acquireStarted);
+    if (!acquired.ok) return fromInitFailure(acquired.init, elapsedMs(acquireStarted));
     const { container, coldStart } = acquired.lease;
     const started = Date.now();
+    // Durations in fractional ms: a warm call takes well under one, and whole ms would record it as 0.
+    const runStarted = performance.now();
     meta.startedAt = started;
     try {
       const ctx = {
@@ -170,7 +172,7 @@ export class InvocationRunner {
         traceId: meta.traceId,
       };
       const run = await container.run(ctx, job.eventText, def.limits.timeoutMs);
-      return fromRun(run, coldStart, Date.now() - started, def.limits.timeoutMs);
+      return fromRun(run, coldStart, elapsedMs(runStarted), def.limits.timeoutMs);
     } finally {
       acquired.lease.release();
     }
@@ -241,4 +243,9 @@ export class InvocationRunner {
       }
     }
   }
+}
+
+/** Milliseconds since a performance.now() reading, to the microsecond. */
+function elapsedMs(since: number): number {
+  return Math.round((performance.now() - since) * 1000) / 1000;
 }
