@@ -3,7 +3,7 @@
 // test stops and restarts; the shared one is never touched.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { pino } from "pino";
@@ -14,8 +14,8 @@ import { loadControllerConfig } from "../controller/config.js";
 import { Kvm } from "@nats-io/kv";
 import { FUNCTIONS_BUCKET, RECORDS_STREAM, controllerSubject, latestKey, recordSubject, type ControllerOp } from "../shared/subjects.js";
 import type { ControllerReply } from "../shared/schemas/controller-api.js";
-import type { RecordEvent } from "../shared/schemas/invocation.js";
 import { eventually } from "./harness/eventually.js";
+import { finalEvent } from "./fixtures/record-events.js";
 
 const JS = `exports.handler = async (event) => event\n`;
 const logger = () => pino({ level: process.env.WEFT_TEST_LOG ?? "silent" });
@@ -36,23 +36,6 @@ async function call<T = any>(conn: NatsConnection, op: ControllerOp, body: unkno
 }
 
 
-function finalEvent(name: string): RecordEvent {
-  const now = Date.now();
-  return {
-    invocationId: randomUUID(),
-    functionName: name,
-    phase: "final",
-    enqueuedAt: now,
-    agent: "agent-x",
-    startedAt: now,
-    coldStart: false,
-    status: "ok",
-    output: '{"n":1}',
-    durationMs: 2,
-    logs: "",
-    finishedAt: now + 2,
-  };
-}
 
 before(async () => {
   nats = await startNats();
@@ -73,7 +56,7 @@ test("MongoDB stopped: UNAVAILABLE quickly, records held in the stream, all land
   const jsm = await jetstreamManager(nc);
   const name = `outage-${randomBytes(3).toString("hex")}`;
   assert.ok((await call(nc, "functions.put", { name, spec: { runtime: "nodejs", code: JS } })).ok);
-  const before = finalEvent(name);
+  const before = finalEvent(name, { output: '{"n":1}' });
   await js.publish(recordSubject(name), JSON.stringify(before));
   await eventually(async () => ((await call(nc, "invocations.get", { invocationId: before.invocationId })).ok ? true : undefined), "first record");
 
@@ -96,7 +79,7 @@ test("MongoDB stopped: UNAVAILABLE quickly, records held in the stream, all land
   }
   assert.deepEqual(await call(nc, "health", {}), { ok: true, result: { mongo: "unavailable" } });
 
-  const during = [finalEvent(name), finalEvent(name), finalEvent(name)];
+  const during = [finalEvent(name, { output: '{"n":1}' }), finalEvent(name, { output: '{"n":1}' }), finalEvent(name, { output: '{"n":1}' })];
   for (const ev of during) await js.publish(recordSubject(name), JSON.stringify(ev));
   const retriesBefore = controller.ingestStats.retries;
   await eventually(async () => (controller.ingestStats.retries > retriesBefore ? true : undefined), "a failed write attempt");
@@ -174,7 +157,7 @@ test("NATS restarted after losing the bucket and streams: the controller re-decl
     }, "the bucket re-mirrored after the reconnect");
     assert.equal((await kv.get(latestKey(name)))?.json<{ version: number }>().version, 1);
 
-    const ev = finalEvent(name);
+    const ev = finalEvent(name, { output: '{"n":1}' });
     await jetstream(conn).publish(recordSubject(name), JSON.stringify(ev));
     const rec = await eventually(async () => {
       const r = await call(conn!, "invocations.get", { invocationId: ev.invocationId });

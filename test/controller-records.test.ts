@@ -16,6 +16,7 @@ import { RECORDS_CONSUMER, RECORDS_STREAM, controllerSubject, recordSubject, typ
 import type { ControllerReply } from "../shared/schemas/controller-api.js";
 import type { RecordEvent } from "../shared/schemas/invocation.js";
 import { eventually } from "./harness/eventually.js";
+import { finalEvent } from "./fixtures/record-events.js";
 
 const JS = `exports.handler = async (event) => event\n`;
 const logger = () => pino({ level: process.env.WEFT_TEST_LOG ?? "silent" });
@@ -61,26 +62,6 @@ async function deploy(name: string): Promise<void> {
   await ok("functions.put", { name, spec: { runtime: "nodejs", code: JS } });
 }
 
-function finalEvent(name: string, over: Partial<RecordEvent> = {}): RecordEvent {
-  const now = Date.now();
-  return {
-    invocationId: randomUUID(),
-    functionName: name,
-    phase: "final",
-    enqueuedAt: now,
-    version: 1,
-    agent: "agent-a",
-    startedAt: now + 1,
-    coldStart: false,
-    attempt: 1,
-    status: "ok",
-    output: "null",
-    durationMs: 1,
-    logs: "",
-    finishedAt: now + 2,
-    ...over,
-  };
-}
 
 before(async () => {
   nats = await startNats();
