@@ -36,6 +36,10 @@ function memoryBudgetMb(config: AgentConfig): number {
 async function prepareDocker(config: AgentConfig, log: Logger): Promise<DockerDriver> {
   const docker = new Dockerode({ socketPath: config.dockerSocket });
   const images = { python3: config.imagePython3, nodejs: config.imageNodejs };
+  if (config.buildImages) {
+    // Run the image built from this checkout's sources, under its source-hash tag (see ImageOutcome.pinned).
+    for (const built of await ensureRuntimeImages(docker, { base: config.baseImage, images, log })) images[built.runtime] = built.pinned;
+  }
   const driver = new DockerDriver(docker, {
     agentId: config.agentId,
     images,
@@ -46,7 +50,6 @@ async function prepareDocker(config: AgentConfig, log: Logger): Promise<DockerDr
   await driver.ping();
   const removed = await driver.removeLeftovers();
   if (removed > 0) log.info({ removed }, "removed containers a previous run of this agent left behind");
-  if (config.buildImages) await ensureRuntimeImages(docker, { base: config.baseImage, images, log });
   return driver;
 }
 

@@ -36,7 +36,11 @@ export interface EnsureImagesOptions {
 
 export interface ImageOutcome {
   runtime: Runtime;
+  /** The tag asked for (e.g. weft/runtime-python3:latest). */
   image: string;
+  /** The same image under a tag naming its source hash: what an agent should run, so that two checkouts
+   * building different runners on one engine never swap each other's image under a shared tag. */
+  pinned: string;
   action: "built" | "up-to-date";
   ms: number;
 }
@@ -89,6 +93,21 @@ async function build(docker: Dockerode, runtime: Runtime, image: string, base: s
   });
 }
 
+/** `repo:tag` → `repo:src-<hash>`. */
+export function pinnedTag(image: string, hash: string): string {
+  const slash = image.lastIndexOf("/");
+  const colon = image.lastIndexOf(":");
+  const repo = colon > slash ? image.slice(0, colon) : image;
+  return `${repo}:src-${hash.slice(0, 16)}`;
+}
+
+async function tag(docker: Dockerode, from: string, to: string): Promise<void> {
+  const colon = to.lastIndexOf(":");
+  const slash = to.lastIndexOf("/");
+  const [repo, t] = colon > slash ? [to.slice(0, colon), to.slice(colon + 1)] : [to, "latest"];
+  await docker.getImage(from).tag({ repo, tag: t });
+}
+
 /** Builds each runtime image that is missing, stale (its sources or base changed) or, with force, every one. */
 export async function ensureRuntimeImages(docker: Dockerode, opts: EnsureImagesOptions): Promise<ImageOutcome[]> {
   const images = { ...RUNTIME_IMAGES, ...opts.images };
@@ -98,13 +117,16 @@ export async function ensureRuntimeImages(docker: Dockerode, opts: EnsureImagesO
     const started = Date.now();
     const image = images[runtime];
     const hash = await sourceHash(runtime, opts.base, baseId);
-    if (!opts.force && (await imageLabel(docker, image)) === hash) {
-      outcomes.push({ runtime, image, action: "up-to-date", ms: Date.now() - started });
+    const pinned = pinnedTag(image, hash);
+    if (!opts.force && (await imageLabel(docker, pinned)) === hash) {
+      if ((await imageLabel(docker, image)) !== hash) await tag(docker, pinned, image);
+      outcomes.push({ runtime, image, pinned, action: "up-to-date", ms: Date.now() - started });
       continue;
     }
     opts.log.info({ runtime, image, base: opts.base }, "building runtime image");
-    await build(docker, runtime, image, opts.base, hash);
-    const outcome: ImageOutcome = { runtime, image, action: "built", ms: Date.now() - started };
+    await build(docker, runtime, pinned, opts.base, hash);
+    await tag(docker, pinned, image);
+    const outcome: ImageOutcome = { runtime, image, pinned, action: "built", ms: Date.now() - started };
     opts.log.info(outcome, "runtime image built");
     outcomes.push(outcome);
   }
