@@ -17,6 +17,7 @@ import { Heartbeat } from "./heartbeat.js";
 import { InvocationRunner } from "./invocation-runner.js";
 import { JobConsumer } from "./job-consumer.js";
 import { Pool } from "./pool.js";
+import { loadSeccompOption } from "./seccomp.js";
 
 export type AgentState = AgentStatus["state"];
 
@@ -40,12 +41,15 @@ async function prepareDocker(config: AgentConfig, log: Logger): Promise<DockerDr
     // Run the image built from this checkout's sources, under its source-hash tag (see ImageOutcome.pinned).
     for (const built of await ensureRuntimeImages(docker, { base: config.baseImage, images, log })) images[built.runtime] = built.pinned;
   }
+  const seccomp = loadSeccompOption(config.seccompProfile);
+  log.info({ seccompProfile: config.seccompProfile }, "containers run under this seccomp profile");
   const driver = new DockerDriver(docker, {
     agentId: config.agentId,
     images,
     pidsLimit: config.pidsLimit,
     nofileLimit: config.nofileLimit,
     tmpfsMb: config.tmpfsMb,
+    seccomp,
   });
   await driver.ping();
   const removed = await driver.removeLeftovers();

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { ConfigError, boolFromEnv, commonFields, envField, intFromEnv, parseEnv, stringFromEnv, type ConfigOf } from "../shared/config.js";
 import { ISOLATIONS, RUNTIMES } from "../shared/schemas/function.js";
 import { DEFAULT_BASE_IMAGE, RUNTIME_IMAGES } from "../deploy/images.js";
+import { DEFAULT_SECCOMP_PROFILE } from "./seccomp.js";
 
 const listOf = <T extends string>(allowed: readonly T[], def: string) =>
   z
@@ -34,6 +35,8 @@ export const agentFields = {
   pidsLimit: envField("WEFT_PIDS_LIMIT", intFromEnv(128, 64, 65_536),
     "processes and threads per container (gVisor's own threads count: it does not start below ~64)"),
   nofileLimit: envField("WEFT_NOFILE_LIMIT", intFromEnv(1024, 64, 1_048_576), "open files per container"),
+  seccompProfile: envField("WEFT_SECCOMP_PROFILE", stringFromEnv(DEFAULT_SECCOMP_PROFILE),
+    "Docker seccomp profile (JSON file) every function container runs under, on runc and gVisor"),
   tmpfsMb: envField("WEFT_TMPFS_MB", intFromEnv(64, 1, 65_536), "size of the writable /tmp (counts against the container's memory)"),
   heartbeatMs: envField("WEFT_HEARTBEAT_MS", intFromEnv(2000, 100), "AgentStatus announcement interval"),
   runningRecordAfterMs: envField("WEFT_RUNNING_RECORD_AFTER_MS", intFromEnv(1000, 0), "an invocation still running after this gets a running record"),

@@ -40,6 +40,8 @@ export interface DriverOptions {
   pidsLimit: number;
   nofileLimit: number;
   tmpfsMb: number;
+  /** The `seccomp=<profile JSON>` security option (agents/seccomp.ts), applied on runc and gVisor alike. */
+  seccomp: string;
 }
 
 /** A created, attached and started container; `stream` is stdin in, multiplexed stdout/stderr out. */
@@ -100,7 +102,7 @@ export class DockerDriver {
         ReadonlyRootfs: true,
         Tmpfs: { "/tmp": `rw,nosuid,nodev,size=${this.opts.tmpfsMb}m` },
         CapDrop: ["ALL"],
-        SecurityOpt: ["no-new-privileges"],
+        SecurityOpt: ["no-new-privileges", this.opts.seccomp],
         Memory: memory,
         MemorySwap: memory,
         ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),

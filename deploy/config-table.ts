@@ -17,7 +17,11 @@ export const CONFIG_SECTIONS: Array<[string, Fields]> = [
 ];
 
 /** Defaults computed at start-up, described rather than printed as this machine's value. */
-const DYNAMIC_DEFAULTS: Record<string, string> = { WEFT_AGENT_ID: "host name", WEFT_GATEWAY_ID: "random" };
+const DYNAMIC_DEFAULTS: Record<string, string> = {
+  WEFT_AGENT_ID: "host name",
+  WEFT_GATEWAY_ID: "random",
+  WEFT_SECCOMP_PROFILE: "`deploy/seccomp/weft.json` of the checkout",
+};
 
 const DYNAMIC_BY_TEXT = Object.fromEntries(Object.values(DYNAMIC_DEFAULTS).map((d) => [d, true]));
 
