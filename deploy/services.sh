@@ -98,14 +98,84 @@ apt_install() {
 DOCKER_RUNTIMES=""
 docker_ready() { DOCKER_RUNTIMES=$(docker info --format '{{json .Runtimes}}' 2>/dev/null); }
 
-# Adds the runsc runtime to daemon.json, keeping every other key; exits 10 when the file changed.
+# gVisor: a current runsc built through the Go module proxy; Debian's (a December 2022 build) only as the fallback.
+RUNSC_MODULE=gvisor.dev/gvisor/runsc
+RUNSC_VERSION=v0.0.0-20260905035102-160fafc42237
+DEBIAN_RUNSC=/usr/bin/runsc
+RUNSC_BIN=""   # the runsc to register
+RUNSC_ABOUT="" # which build it is, for the log
+RUNSC_ARGS=()  # its runtimeArgs in daemon.json
+
+# The registration Docker reports, e.g. {"path":"/usr/bin/runsc","runtimeArgs":["--network=none"]}.
+registered_runsc() { docker info --format '{{json (index .Runtimes "runsc")}}' 2>/dev/null || true; }
+runsc_ready() { docker_ready && [[ $DOCKER_RUNTIMES == *'"runsc"'* ]]; }
+# Docker's view of the registration, once it has loaded the one we want.
+runsc_registered() { docker_ready && [[ $(registered_runsc) == "$(runsc_registration)" ]]; }
+
+runsc_registration() {
+  local args=""
+  ((${#RUNSC_ARGS[@]})) && args=$(printf ',"%s"' "${RUNSC_ARGS[@]}")
+  printf '{"path":"%s","runtimeArgs":[%s]}' "$RUNSC_BIN" "${args#,}"
+}
+
+# `go install` leaves runsc's own version unset (VERSION_MISSING); the module version is in its build info.
+runsc_is_current() { [[ -n $1 && -x $1 ]] && grep -qaF "gvisor.dev/gvisor"$'\t'"$RUNSC_VERSION" "$1"; }
+
+find_current_runsc() {
+  local c
+  for c in "$(gopath_bin)/runsc" "$(command -v runsc 2>/dev/null || true)"; do
+    runsc_is_current "$c" && { RUNSC_BIN=$c; return 0; }
+  done
+  return 1
+}
+
+build_runsc() {
+  $IS_ROOT || return 1 # only root can register it; a user is told what to do instead
+  ensure_go || return 1
+  act runsc "CGO_ENABLED=0 go install $RUNSC_MODULE@$RUNSC_VERSION (under 3 minutes)"
+  CGO_ENABLED=0 "$GO_BIN" install "$RUNSC_MODULE@$RUNSC_VERSION" >&2 || { warn runsc "go install failed"; return 1; }
+  find_current_runsc
+}
+
+use_debian_runsc() {
+  [[ -x $DEBIAN_RUNSC ]] || apt_install runsc || return 1
+  RUNSC_BIN=$DEBIAN_RUNSC
+  RUNSC_ABOUT="Debian's runsc $("$RUNSC_BIN" --version 2>/dev/null | head -1 | sed 's/^runsc version //'), the fallback"
+  warn runsc "running Debian's old runsc: build the current one with CGO_ENABLED=0 go install $RUNSC_MODULE@$RUNSC_VERSION"
+}
+
+runsc_has_flag() { "$RUNSC_BIN" flags 2>&1 | grep -qE "^[[:space:]]+-$1([[:space:]]|$)"; }
+
+# --oci-seccomp makes the sandbox apply the container's seccomp profile (without it gVisor ignores it);
+# --host-uds=open lets a sandbox connect to a Unix socket bind-mounted into it, and create none.
+choose_runsc_args() {
+  RUNSC_ARGS=(--network=none)
+  if runsc_has_flag oci-seccomp; then
+    RUNSC_ARGS+=(--oci-seccomp)
+  else
+    warn runsc "$RUNSC_BIN has no --oci-seccomp: gVisor containers run without their seccomp filter"
+  fi
+  runsc_has_flag host-uds && RUNSC_ARGS+=(--host-uds=open)
+  return 0
+}
+
+choose_runsc() {
+  if find_current_runsc || build_runsc; then
+    RUNSC_ABOUT="gVisor $RUNSC_VERSION"
+  else
+    use_debian_runsc || return 1
+  fi
+  choose_runsc_args
+}
+
+# Sets the runsc runtime in daemon.json, keeping every other key; exits 10 when the file changed.
 register_runsc() {
-  local runsc_path=$1 file=${2:-/etc/docker/daemon.json}
-  node - "$runsc_path" "$file" <<'EOF'
+  local file=${1:-/etc/docker/daemon.json}
+  node - "$file" "$(runsc_registration)" <<'EOF'
 const fs = require("node:fs");
 const path = require("node:path");
-const [runscPath, file] = process.argv.slice(-2);
-const runsc = { path: runscPath, runtimeArgs: ["--network=none"] };
+const [file, wanted] = process.argv.slice(-2);
+const runsc = JSON.parse(wanted);
 let cfg = {};
 if (fs.existsSync(file)) {
   const text = fs.readFileSync(file, "utf8").trim();
@@ -120,8 +190,12 @@ process.exit(10);
 EOF
 }
 
+dockerd_running() { [[ -f /var/run/docker.pid ]] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; }
+
 start_dockerd() {
-  if [[ -d /run/systemd/system ]]; then
+  if dockerd_running; then
+    act docker "waiting for the running dockerd to answer"
+  elif [[ -d /run/systemd/system ]]; then
     act docker "systemctl start docker"
     systemctl start docker
   else
@@ -131,16 +205,17 @@ start_dockerd() {
   wait_for 60 docker_ready || die docker "dockerd did not answer within 60 s; see $LOG_DIR/weft-dockerd.log"
 }
 
-# dockerd reloads its runtimes on SIGHUP, which keeps running containers; a restart is the fallback.
+# dockerd reloads its runtimes on SIGHUP, which keeps running containers (they keep the runsc they started
+# with); a restart is the fallback.
 reload_dockerd() {
   if [[ -d /run/systemd/system ]]; then
-    act docker "systemctl restart docker (runsc registered)"
-    systemctl restart docker
+    act docker "systemctl reload docker (runsc registration changed)"
+    systemctl reload docker || systemctl restart docker
   elif [[ -f /var/run/docker.pid ]]; then
-    act docker "reloading dockerd (runsc registered)"
+    act docker "reloading dockerd (runsc registration changed)"
     kill -HUP "$(cat /var/run/docker.pid)"
   fi
-  if wait_for 10 runsc_ready; then return 0; fi
+  if wait_for 10 runsc_registered; then return 0; fi
   local pid
   pid=$(cat /var/run/docker.pid 2>/dev/null || true)
   act docker "restarting dockerd"
@@ -148,31 +223,32 @@ reload_dockerd() {
   start_dockerd
 }
 
-runsc_ready() { docker_ready && [[ $DOCKER_RUNTIMES == *'"runsc"'* ]]; }
 find_binary() { command -v "$1" 2>/dev/null || { [[ -x /usr/sbin/$1 ]] && echo "/usr/sbin/$1"; }; }
 
 ensure_docker() {
-  if ! runsc_ready; then
-    install_docker && configure_docker || return 0
+  if $IS_ROOT; then
+    install_docker || return 0
+    choose_runsc || { need "runsc: neither the current build nor Debian's package could be installed"; return 0; }
+    configure_docker || return 0
+  elif ! runsc_ready; then
+    configure_docker || return 0
   fi
   say docker "ok ($(docker version --format '{{.Server.Version}}' 2>/dev/null), runtimes runc + runsc)"
+  report_runsc
 }
 
 install_docker() {
-  local pkgs=()
-  { have docker && find_binary dockerd >/dev/null; } || pkgs+=(docker.io)
-  find_binary runsc >/dev/null || pkgs+=(runsc)
-  ((${#pkgs[@]} == 0)) || apt_install "${pkgs[@]}"
+  { have docker && find_binary dockerd >/dev/null; } || apt_install docker.io
 }
 
 configure_docker() {
-  local runsc_path changed=false
-  runsc_path=$(find_binary runsc)
+  local changed=false
   if $IS_ROOT; then
-    register_runsc "$runsc_path" || { [[ $? == 10 ]] && changed=true && act docker "registered runsc in /etc/docker/daemon.json"; } || die docker "could not update /etc/docker/daemon.json"
+    register_runsc || { [[ $? == 10 ]] && changed=true && act docker "registered runsc in /etc/docker/daemon.json: $(runsc_registration)"; } || die docker "could not update /etc/docker/daemon.json"
   fi
   if docker_ready; then
-    $changed && reload_dockerd
+    # Also when daemon.json was edited by hand and never loaded.
+    if $changed || { $IS_ROOT && ! runsc_registered; }; then reload_dockerd; fi
   elif $IS_ROOT; then
     start_dockerd
   else
@@ -186,9 +262,23 @@ configure_docker() {
     return 1
   fi
   if [[ $DOCKER_RUNTIMES != *'"runsc"'* ]]; then
-    need "register gVisor with Docker: add {\"runtimes\":{\"runsc\":{\"path\":\"$runsc_path\",\"runtimeArgs\":[\"--network=none\"]}}} to /etc/docker/daemon.json and restart dockerd"
+    need "register gVisor with Docker: run this script as root (it builds a current runsc and registers it with --network=none --oci-seccomp)"
     return 1
   fi
+}
+
+# Always printed: which runsc the gVisor containers run, and with which flags.
+report_runsc() {
+  local registered path
+  registered=$(registered_runsc)
+  if [[ -z $RUNSC_BIN ]]; then # not root: describe what Docker has
+    path=$(sed -n 's/.*"path":"\([^"]*\)".*/\1/p' <<<"$registered")
+    RUNSC_BIN=$path
+    if runsc_is_current "$path"; then RUNSC_ABOUT="gVisor $RUNSC_VERSION"; else RUNSC_ABOUT="not the current build"; fi
+    [[ $registered == *'--oci-seccomp'* && $RUNSC_ABOUT != "not"* ]] ||
+      warn runsc "Docker's runsc is $registered; as root, this script registers gVisor $RUNSC_VERSION with --oci-seccomp"
+  fi
+  act runsc "$RUNSC_BIN ($RUNSC_ABOUT), registered as $registered"
 }
 
 # ---- Go, for the two servers we build from source -----------------------------------------------------------
