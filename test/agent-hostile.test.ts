@@ -109,8 +109,9 @@ return {"forked": n}`),
       });
       const res = await f.invoke(name, {});
       if (isolation === "gvisor" && res.result.status === "killed") {
-        // The sandbox itself hit the limit (its threads count against it) and died: contained, not served.
-        assert.equal(res.result.error?.code, "KILLED");
+        // The sandbox itself died: contained, not served. Debian's 2022 runsc hits the pids limit (its own
+        // threads count against it); the current runsc fills its memory with the forked copies first.
+        assert.ok(["KILLED", "OUT_OF_MEMORY"].includes(res.result.error?.code ?? ""), JSON.stringify(res.result));
         return;
       }
       assert.equal(res.result.status, "ok", JSON.stringify(res.result));
