@@ -216,6 +216,11 @@ reload_dockerd() {
     kill -HUP "$(cat /var/run/docker.pid)"
   fi
   if wait_for 10 runsc_registered; then return 0; fi
+  # A restart stops every container on the engine: only when runsc is missing altogether.
+  if runsc_ready; then
+    warn docker "dockerd reports runsc as $(registered_runsc), not $(runsc_registration): is something else editing daemon.json?"
+    return 0
+  fi
   local pid
   pid=$(cat /var/run/docker.pid 2>/dev/null || true)
   act docker "restarting dockerd"
