@@ -12,6 +12,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { freePort, startNats, type NatsServer } from "../harness/nats.js";
 import { mongoUrl, uniqueDbName } from "../harness/mongo.js";
 import { AGENT_PING_SUBJECT, invokeSubject } from "../../shared/subjects.js";
+import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
 import { createGrpcInvoker, type GrpcInvoker } from "./grpc-client.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -186,7 +187,14 @@ async function containerPerCallFloor(docker: Dockerode, runtime: Runtime, isolat
       Image: IMAGES[runtime],
       Cmd: ONE_SHOT[runtime],
       User: "65534:65534",
-      HostConfig: { NetworkMode: "none", AutoRemove: false, Runtime: isolation === "gvisor" ? "runsc" : "runc" },
+      // Weft's profile, as a function container has: under runsc --oci-seccomp, Docker's default one answers
+      // clone3 with EPERM (runsc ignores its ENOSYS) and glibc then cannot start threads.
+      HostConfig: {
+        NetworkMode: "none",
+        AutoRemove: false,
+        Runtime: isolation === "gvisor" ? "runsc" : "runc",
+        SecurityOpt: [loadSeccompOption(DEFAULT_SECCOMP_PROFILE)],
+      },
     });
     await c.start();
     const { StatusCode } = (await c.wait()) as { StatusCode: number };
