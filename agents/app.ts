@@ -67,6 +67,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
       memoryBudgetMb: memoryBudgetMb(config),
       keepAliveMs: config.keepAliveMs,
       startTimeoutMs: config.containerStartTimeoutMs,
+      defaultCpus: config.defaultCpus,
       stemTargets: config.stemRuntimes.flatMap((runtime) =>
         config.stemIsolations.map((isolation) => ({ runtime, isolation, count: config.stemCells, memoryMb: config.stemMemoryMb })),
       ),

@@ -1,30 +1,37 @@
 // One runtime container: its state machine (starting → ready → removing → dead), its protocol stream,
-// the invocations in flight in it, their timeouts, the output cap, and how its death is reported.
+// the invocations in flight in it, their timeouts, and how its death is reported. Everything the container
+// writes is untrusted (runner-protocol.ts validates it); a violation ends only this container's calls.
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../shared/logger.js";
 import { LIMITS, cutUtf8 } from "../shared/limits.js";
+import { scanJson } from "../shared/json-scan.js";
 import type { FunctionDefinition } from "../shared/schemas/function.js";
 import type { DockerDriver, Isolation, Runtime } from "./docker-driver.js";
 import {
   AttachDemuxer,
-  FrameReader,
+  FrameDecoder,
+  ProtocolViolation,
   encodeInit,
   encodeRun,
-  newFrameToken,
+  type ExitInfo,
+  type FrameLimits,
+  type ReceivedFrame,
   type RunContext,
   type RunnerError,
-  type RunnerFrame,
 } from "./runner-protocol.js";
 
 export type ContainerState = "starting" | "ready" | "removing" | "dead";
 
+type Logs = { logs: string; logsTruncated: boolean };
+
 /** How one run ended, as data. `platform` marks a death the function did not cause (it may be retried). */
-export type RunOutcome = { logs: string; logsTruncated: boolean } & (
-  | { kind: "ok"; output: unknown }
-  | { kind: "error"; code: "HANDLER_ERROR" | "OUTPUT_NOT_JSON"; error: RunnerError }
-  | { kind: "timeout" }
-  | { kind: "killed"; code: "KILLED" | "OUT_OF_MEMORY"; message: string; platform: boolean }
-);
+export type RunOutcome = Logs &
+  (
+    | { kind: "ok"; output: Buffer }
+    | { kind: "error"; code: "HANDLER_ERROR" | "OUTPUT_NOT_JSON" | "OUTPUT_TOO_LARGE" | "OUTPUT_TOO_DEEP"; error: RunnerError }
+    | { kind: "timeout" }
+    | { kind: "killed"; code: "KILLED" | "OUT_OF_MEMORY" | "RUNTIME_PROTOCOL_ERROR"; message: string; platform: boolean }
+  );
 
 export type InitOutcome =
   | { ok: true; logs: string }
@@ -39,35 +46,37 @@ export interface ContainerOptions {
   bindTo?: FunctionDefinition;
   startTimeoutMs: number;
   logBytes?: number;
-  outputCapBytes?: number;
 }
 
 interface PendingRun {
   id: string;
   resolve(outcome: RunOutcome): void;
   timer: NodeJS.Timeout;
-  stray: string;
   prefixLogs: string;
-  /** The result frame, held until the run's end marker arrives on stderr. */
-  result: Extract<RunnerFrame, { t: "result" }> | undefined;
-  ended: boolean;
-  graceTimer: NodeJS.Timeout | undefined;
 }
 
-/** A result whose end marker is this late is delivered anyway (the handler may have closed its stderr). */
-const END_MARKER_GRACE_MS = 1000;
-
-/** What ends an init: the runner's answer, or the container lost (timed out or died). */
+/** What ends an init: the runner's answer, or the container lost (timed out, died, broke the protocol). */
 type InitReply =
-  | Extract<RunnerFrame, { t: "init_ok" | "init_error" }>
+  | { t: "init_ok"; logs: string }
+  | { t: "init_error"; error: RunnerError; logs: string }
   | { t: "lost"; reason: "timeout" | "died"; message: string };
 
 /** Why the agent itself ended a container; decides what its in-flight runs are told. */
 type KillReason =
   | { kind: "timeout"; runId: string }
-  | { kind: "output"; runId: string }
+  | { kind: "violation"; message: string }
   | { kind: "retired" }
   | { kind: "shutdown" };
+
+/** The runner's own diagnostics on stderr are logged up to this much per container, then dropped. */
+const RUNNER_STDERR_BYTES = 64 * 1024;
+
+/** A runner error type → the invocation error code it means. */
+const ERROR_CODES: Record<string, "OUTPUT_NOT_JSON" | "OUTPUT_TOO_LARGE" | "OUTPUT_TOO_DEEP"> = {
+  OutputNotJson: "OUTPUT_NOT_JSON",
+  OutputTooLarge: "OUTPUT_TOO_LARGE",
+  OutputTooDeep: "OUTPUT_TOO_DEEP",
+};
 
 export class Container {
   readonly ref = randomBytes(4).toString("hex");
@@ -84,21 +93,19 @@ export class Container {
   /** Jobs holding this container (waiting for its start or init, or running). */
   leases = 0;
   lastUsedAt = Date.now();
+  /** Set when the runner says the container must serve no further call (see retireAfterRun). */
+  retiring: string | undefined;
 
-  private readonly token = newFrameToken();
   private readonly runs = new Map<string, PendingRun>();
-  private readonly logBytes: number;
-  private readonly outputCapBytes: number;
+  private readonly limits: FrameLimits;
   private readonly log: Logger;
-  /** Bytes written since the container was last idle; past the cap the container is killed. */
-  private outputBytes = 0;
   private stream: NodeJS.ReadWriteStream | undefined;
   private readyWaiter: { resolve(): void; reject(err: Error): void } | undefined;
   private initWaiter: ((reply: InitReply) => void) | undefined;
-  private initStray = "";
   private initLogs = "";
   private killReason: KillReason | undefined;
   private runSeq = 0;
+  private stderrBytes = 0;
   private deathListeners: Array<(c: Container) => void> = [];
   readonly started: Promise<void>;
   private initPromise: Promise<InitOutcome> | undefined;
@@ -114,8 +121,7 @@ export class Container {
     this.memoryMb = opts.memoryMb;
     this.cpus = opts.cpus;
     this.binding = opts.bindTo;
-    this.logBytes = opts.logBytes ?? LIMITS.logBytes;
-    this.outputCapBytes = opts.outputCapBytes ?? LIMITS.containerOutputBytes;
+    this.limits = { logBytes: opts.logBytes ?? LIMITS.logBytes, outputBytes: LIMITS.payloadBytes };
     this.log = log.child({ container: this.ref, runtime: this.runtime, isolation: this.isolation });
     this.started = this.boot().catch(async (err: unknown) => {
       await this.kill({ kind: "retired" });
@@ -153,7 +159,6 @@ export class Container {
       isolation: this.isolation,
       memoryMb: this.memoryMb,
       cpus: this.cpus,
-      token: this.token,
       binding: bind ? { functionName: bind.name, version: bind.version } : undefined,
     });
     this.id = attached.id;
@@ -164,12 +169,10 @@ export class Container {
       await this.driver.remove(attached.id);
       throw new Error("container retired while starting");
     }
-    const sink = { frame: (f: RunnerFrame) => this.onFrame(f), stray: (t: string) => this.onStray(t) };
-    const stdout = new FrameReader(this.token, sink);
-    const stderr = new FrameReader(this.token, sink);
+    const decoder = new FrameDecoder(this.limits, (f) => this.onFrame(f));
     const demux = new AttachDemuxer(
-      (chunk) => this.onOutput(chunk) && stdout.feed(chunk),
-      (chunk) => this.onOutput(chunk) && stderr.feed(chunk),
+      (chunk) => this.feed(decoder, chunk),
+      (chunk) => this.onRunnerStderr(chunk),
     );
     attached.stream.on("data", (chunk: Buffer) => demux.feed(chunk));
     attached.stream.on("close", () => void this.onExit());
@@ -178,6 +181,24 @@ export class Container {
     await this.waitReady();
     this.state = "ready";
     this.log.debug({ containerId: this.id, ms: Date.now() - started }, "container ready");
+  }
+
+  /** Untrusted bytes in: any violation ends this container's calls and the container, nothing else. */
+  private feed(decoder: FrameDecoder, chunk: Buffer): void {
+    if (this.state === "removing" || this.state === "dead") return;
+    try {
+      decoder.feed(chunk);
+    } catch (err) {
+      const message = err instanceof ProtocolViolation ? `the container broke the runner protocol: ${err.message}` : `reading the container failed: ${String(err)}`;
+      this.log.warn({ containerId: this.id, err }, "runner protocol violation; retiring the container");
+      void this.kill({ kind: "violation", message });
+    }
+  }
+
+  private onRunnerStderr(chunk: Buffer): void {
+    if (this.stderrBytes >= RUNNER_STDERR_BYTES) return;
+    this.stderrBytes += chunk.length;
+    this.log.info({ containerId: this.id, text: chunk.subarray(0, 2000).toString("utf8") }, "runner diagnostics");
   }
 
   private waitReady(): Promise<void> {
@@ -210,55 +231,42 @@ export class Container {
 
   private async doInit(def: FunctionDefinition): Promise<InitOutcome> {
     await this.started;
-    const frame = await new Promise<InitReply>((resolve) => {
+    const reply = await new Promise<InitReply>((resolve) => {
       const timer = setTimeout(() => {
         this.initWaiter = undefined;
         void this.kill({ kind: "retired" });
         resolve({ t: "lost", reason: "timeout", message: `init did not finish within ${def.limits.timeoutMs} ms` });
       }, def.limits.timeoutMs);
-      this.initWaiter = (f) => {
+      this.initWaiter = (r) => {
         clearTimeout(timer);
         this.initWaiter = undefined;
-        resolve(f);
+        resolve(r);
       };
-      this.write(encodeInit(def, this.logBytes));
+      this.write(encodeInit(def, this.limits));
     });
-    const logs = (frame.t === "lost" ? "" : frame.logs ?? "") + this.initStray;
-    this.initStray = "";
-    switch (frame.t) {
+    switch (reply.t) {
       case "init_ok":
-        this.initLogs = logs;
+        this.initLogs = reply.logs;
         this.initialised = true;
-        return { ok: true, logs };
+        return { ok: true, logs: reply.logs };
       case "init_error":
-        return { ok: false, reason: "error", error: frame.error, logs };
+        return { ok: false, reason: "error", error: reply.error, logs: reply.logs };
       case "lost":
-        return { ok: false, reason: frame.reason, error: { type: frame.reason === "timeout" ? "InitTimeout" : "InitFailed", message: frame.message }, logs };
+        return { ok: false, reason: reply.reason, error: { type: reply.reason === "timeout" ? "InitTimeout" : "InitFailed", message: reply.message }, logs: "" };
     }
   }
 
-  /** Runs one event; never rejects: every ending is a RunOutcome. */
-  run(ctx: RunContext, eventJson: string, timeoutMs: number): Promise<RunOutcome> {
+  /** Runs one event (JSON bytes, already checked); never rejects: every ending is a RunOutcome. */
+  run(ctx: RunContext, event: Uint8Array, timeoutMs: number): Promise<RunOutcome> {
     const id = String(++this.runSeq);
     return new Promise<RunOutcome>((resolve) => {
-      if (this.state !== "ready") {
+      if (this.state !== "ready" || this.retiring) {
         resolve({ kind: "killed", code: "KILLED", message: "container is gone", platform: true, logs: "", logsTruncated: false });
         return;
       }
-      const run: PendingRun = {
-        id,
-        resolve,
-        stray: "",
-        prefixLogs: this.initLogs,
-        timer: setTimeout(() => this.onTimeout(id), timeoutMs),
-        result: undefined,
-        ended: false,
-        graceTimer: undefined,
-      };
+      this.runs.set(id, { id, resolve, prefixLogs: this.initLogs, timer: setTimeout(() => this.onTimeout(id), timeoutMs) });
       this.initLogs = "";
-      if (this.runs.size === 0) this.outputBytes = 0;
-      this.runs.set(id, run);
-      this.write(encodeRun(id, ctx, eventJson));
+      this.write(encodeRun(id, ctx, event));
     });
   }
 
@@ -267,91 +275,91 @@ export class Container {
     return this.kill({ kind: reason });
   }
 
-  private write(frame: string): void {
-    this.stream?.write(frame);
+  private write(parts: Buffer[]): void {
+    const s = this.stream;
+    if (!s) return;
+    if (parts.length === 2 && parts[0]!.length + parts[1]!.length < 64 * 1024) s.write(Buffer.concat(parts));
+    else for (const p of parts) s.write(p);
   }
 
-  private onFrame(frame: RunnerFrame): void {
+  private onFrame({ frame, output, logs }: ReceivedFrame): void {
     switch (frame.t) {
       case "ready":
         this.readyWaiter?.resolve();
         this.readyWaiter = undefined;
         return;
       case "init_ok":
+        return this.answerInit({ t: "init_ok", logs: logs.toString("utf8") });
       case "init_error":
-        this.initWaiter?.(frame);
+        return this.answerInit({ t: "init_error", error: frame.error, logs: logs.toString("utf8") });
+      case "fault":
+        this.finish(frame.id, (r) => this.protocolError(r, frame.reason, logs.toString("utf8")));
+        this.retireAfterRun(frame.reason);
         return;
-      case "result":
-      case "end":
-        this.onRunFrame(frame);
+      case "result": {
+        const run = this.runs.get(frame.id);
+        if (!run) throw new ProtocolViolation(`a result for call ${JSON.stringify(frame.id)}, which is not in flight`);
+        const logText = logs.toString("utf8");
+        this.finish(frame.id, (r) => this.outcomeOf(r, frame, output, logText));
+        if (frame.retire) this.retireAfterRun(frame.retire);
         return;
+      }
     }
   }
 
-  private outcomeOf(frame: Extract<RunnerFrame, { t: "result" }>, run: PendingRun): RunOutcome {
-    const logs = this.logsOf(run, frame.logs ?? "", frame.logsTruncated === true);
-    if (frame.ok) return { kind: "ok", output: frame.output, ...logs };
-    const code = frame.error?.type === "OutputNotJson" ? "OUTPUT_NOT_JSON" : "HANDLER_ERROR";
-    return { kind: "error", code, error: frame.error, ...logs };
+  private answerInit(reply: InitReply): void {
+    if (!this.initWaiter) throw new ProtocolViolation("an init answer while no init is in progress");
+    this.initWaiter(reply);
   }
 
-  private logsOf(run: PendingRun, runnerLogs: string, runnerTruncated: boolean): { logs: string; logsTruncated: boolean } {
-    const cut = cutUtf8(run.prefixLogs + runnerLogs + run.stray, this.logBytes);
+  private outcomeOf(run: PendingRun, frame: Extract<ReceivedFrame["frame"], { t: "result" }>, output: Buffer, logText: string): RunOutcome {
+    const logs = this.logsOf(run, logText, frame.logsTruncated);
+    if (frame.ok) {
+      if (frame.error || frame.exit) return this.protocolError(run, "a result that is both ok and failed", logText);
+      const scan = scanJson(output, LIMITS.jsonDepth);
+      if (scan.ok) return { kind: "ok", output, ...logs };
+      if (scan.reason === "depth") {
+        const message = `the output is nested deeper than ${LIMITS.jsonDepth} levels`;
+        return { kind: "error", code: "OUTPUT_TOO_DEEP", error: { type: "OutputTooDeep", message }, ...logs };
+      }
+      this.retireAfterRun("the container returned output that is not JSON");
+      return this.protocolError(run, `the output is not JSON (at byte ${scan.at})`, logText);
+    }
+    if (frame.exit) return this.exitOutcome(frame.exit, logs);
+    if (!frame.error) return this.protocolError(run, "a failed result without an error", logText);
+    return { kind: "error", code: ERROR_CODES[frame.error.type] ?? "HANDLER_ERROR", error: frame.error, ...logs };
+  }
+
+  private exitOutcome(exit: ExitInfo, logs: Logs): RunOutcome {
+    if (exit.oom) return { kind: "killed", code: "OUT_OF_MEMORY", message: `out of memory (limit ${this.memoryMb} MB)`, platform: false, ...logs };
+    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code ?? "unknown"}`;
+    return { kind: "killed", code: "KILLED", message: `the function's process ${how} during the invocation`, platform: false, ...logs };
+  }
+
+  private protocolError(run: PendingRun, why: string, logText: string): RunOutcome {
+    return { kind: "killed", code: "RUNTIME_PROTOCOL_ERROR", message: why, platform: false, ...this.logsOf(run, logText, false) };
+  }
+
+  private logsOf(run: PendingRun, runnerLogs: string, runnerTruncated: boolean): Logs {
+    const cut = cutUtf8(run.prefixLogs + runnerLogs, this.limits.logBytes);
     return { logs: cut.text, logsTruncated: runnerTruncated || cut.truncated };
   }
 
-  /** A run completes when its result and its end marker have both arrived, in either order. */
-  private onRunFrame(frame: Extract<RunnerFrame, { t: "result" | "end" }>): void {
-    const run = this.runs.get(frame.id);
-    if (!run) return;
-    if (frame.t === "end") run.ended = true;
-    else run.result = frame;
-    const result = run.result;
-    if (!result) return;
-    if (run.ended) {
-      this.finish(run.id, (r) => this.outcomeOf(result, r));
-      return;
-    }
-    run.graceTimer ??= setTimeout(() => {
-      this.log.warn({ containerId: this.id, run: run.id }, "run ended without its end marker on stderr");
-      this.finish(run.id, (r) => this.outcomeOf(result, r));
-    }, END_MARKER_GRACE_MS);
+  /** The runner asked for the container to serve no further call: it goes once its calls have ended. */
+  private retireAfterRun(why: string): void {
+    this.retiring ??= why;
+    this.log.info({ containerId: this.id, why }, "retiring the container after its call");
+    if (this.runs.size === 0) void this.kill({ kind: "retired" });
   }
 
   private finish(id: string, outcome: (run: PendingRun) => RunOutcome): void {
     const run = this.runs.get(id);
     if (!run) return;
     clearTimeout(run.timer);
-    clearTimeout(run.graceTimer);
     this.runs.delete(id);
     this.lastUsedAt = Date.now();
     run.resolve(outcome(run));
-  }
-
-  /**
-   * Counts every byte the container writes since it was last idle (output arriving after a run's result
-   * counts too); past the cap the container is killed. Returns whether to go on reading.
-   */
-  private onOutput(chunk: Buffer): boolean {
-    this.outputBytes += chunk.length;
-    if (this.outputBytes <= this.outputCapBytes) return true;
-    const first = this.runs.values().next();
-    void this.kill(first.done ? { kind: "retired" } : { kind: "output", runId: first.value.id });
-    return false;
-  }
-
-  /** Output that is not a frame: it belongs to the oldest run in flight, or to the init in progress. */
-  private onStray(text: string): void {
-    if (!text) return;
-    const first = this.runs.values().next();
-    if (!first.done) {
-      const run = first.value;
-      if (run.stray.length < this.logBytes) run.stray += text;
-    } else if (this.initWaiter || this.state === "starting") {
-      if (this.initStray.length < this.logBytes) this.initStray += text;
-    } else {
-      this.log.debug({ containerId: this.id, text: text.slice(0, 200) }, "container output outside an invocation");
-    }
+    if (this.retiring && this.runs.size === 0) void this.kill({ kind: "retired" });
   }
 
   private onTimeout(id: string): void {
@@ -380,9 +388,7 @@ export class Container {
       this.finish(run.id, (r) => {
         const logs = this.logsOf(r, "", false);
         if (reason?.kind === "timeout" && reason.runId === r.id) return { kind: "timeout", ...logs };
-        if (reason?.kind === "output" && reason.runId === r.id) {
-          return { kind: "killed", code: "KILLED", message: `output exceeded ${this.outputCapBytes} bytes`, platform: false, ...logs };
-        }
+        if (reason?.kind === "violation") return { kind: "killed", code: "RUNTIME_PROTOCOL_ERROR", message: reason.message, platform: false, ...logs };
         if (reason) {
           const message = reason.kind === "shutdown" ? "the agent is shutting down" : "its container was stopped";
           return { kind: "killed", code: "KILLED", message, platform: true, ...logs };
@@ -394,7 +400,7 @@ export class Container {
         return { kind: "killed", code: "KILLED", message, platform: false, ...logs };
       });
     }
-    this.initWaiter?.({ t: "lost", reason: "died", message: "the container exited during init" });
+    this.initWaiter?.({ t: "lost", reason: "died", message: reason?.kind === "violation" ? reason.message : "the container exited during init" });
     this.readyWaiter?.reject(new Error("the container exited while starting"));
     this.readyWaiter = undefined;
   }

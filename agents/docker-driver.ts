@@ -4,7 +4,6 @@ import type Dockerode from "dockerode";
 import type { Duplex } from "node:stream";
 import { randomBytes } from "node:crypto";
 import type { ISOLATIONS, RUNTIMES } from "../shared/schemas/function.js";
-import { FRAME_TOKEN_ENV } from "./runner-protocol.js";
 
 export type Runtime = (typeof RUNTIMES)[number];
 export type Isolation = (typeof ISOLATIONS)[number];
@@ -20,8 +19,13 @@ export const LABELS = {
   version: "weft.version",
 } as const;
 
-/** The container's user: nobody, never root (the runc /proc/self/exe overwrite class needs uid 0). */
-const CONTAINER_USER = "65534:65534";
+/**
+ * The container starts the trusted runner as uid 0 with only these capabilities: it needs them to start the
+ * worker as uid 65534 (SETUID, SETGID) and to end whatever a call left behind (KILL). User code never runs
+ * as uid 0: the worker drops to 65534 before it loads any, with no capabilities and no-new-privileges.
+ */
+const RUNNER_USER = "0:0";
+const RUNNER_CAPABILITIES = ["SETUID", "SETGID", "KILL"];
 
 export interface ContainerSpec {
   runtime: Runtime;
@@ -30,8 +34,6 @@ export interface ContainerSpec {
   cpus?: number;
   /** Set when the container is created for one function version (not for a stem cell). */
   binding?: { functionName: string; version: number };
-  /** The runner's frame token (runner-protocol.ts). */
-  token: string;
 }
 
 export interface DriverOptions {
@@ -84,9 +86,8 @@ export class DockerDriver {
     return {
       name,
       Image: this.opts.images[spec.runtime],
-      User: CONTAINER_USER,
+      User: RUNNER_USER,
       WorkingDir: "/tmp",
-      Env: [`${FRAME_TOKEN_ENV}=${spec.token}`],
       Labels: labels,
       Hostname: "weft",
       AttachStdin: true,
@@ -102,6 +103,7 @@ export class DockerDriver {
         ReadonlyRootfs: true,
         Tmpfs: { "/tmp": `rw,nosuid,nodev,size=${this.opts.tmpfsMb}m` },
         CapDrop: ["ALL"],
+        CapAdd: RUNNER_CAPABILITIES,
         SecurityOpt: ["no-new-privileges", this.opts.seccomp],
         Memory: memory,
         MemorySwap: memory,

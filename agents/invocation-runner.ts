@@ -24,7 +24,9 @@ import {
   type InvocationMeta,
 } from "./outcome.js";
 import { PlatformError, type Pool } from "./pool.js";
-import { isJsonText } from "./runner-protocol.js";
+import { scanJson } from "../shared/json-scan.js";
+import { LIMITS } from "../shared/limits.js";
+import type { FinalEnding } from "./outcome.js";
 
 export interface InvocationRunnerOptions {
   agentId: string;
@@ -41,8 +43,8 @@ export interface Job {
   version: number | undefined;
   replyTo: string | undefined;
   enqueuedAt: number;
-  /** The event's JSON text, exactly as published. */
-  eventText: string;
+  /** The event's JSON bytes, exactly as published. */
+  event: Uint8Array;
   /** Published by a gateway, which has already checked the event is JSON and within its size limit. */
   fromGateway: boolean;
   attempt: number;
@@ -59,7 +61,7 @@ export function parseJob(msg: JsMsg): Job {
     version: Number.isInteger(version) && version > 0 ? version : undefined,
     replyTo: h?.get(HEADERS.replyTo) || undefined,
     enqueuedAt: Number.isFinite(enqueuedAt) ? enqueuedAt : Date.now(),
-    eventText: msg.string(),
+    event: msg.data,
     fromGateway: Boolean(h?.get(HEADERS.invocationId)),
     attempt: msg.info.deliveryCount,
   };
@@ -97,28 +99,28 @@ export class InvocationRunner {
     const log = invocationLogger(this.log, job.invocationId, traceId, job.functionName);
     // A long invocation tells JetStream it is alive, so the job is not handed to another agent meanwhile.
     const working = setInterval(() => msg.working(), Math.max(500, this.opts.jobAckWaitMs / 2));
+    const meta: InvocationMeta = {
+      invocationId: job.invocationId,
+      functionName: job.functionName,
+      version: job.version ?? 0,
+      agent: this.opts.agentId,
+      enqueuedAt: job.enqueuedAt,
+      startedAt: Date.now(),
+      traceId,
+      attempt: job.attempt,
+    };
+    let ending: Ending | undefined;
     try {
       if (!job.fromGateway) this.publishRecord(
-          queuedRecord({ invocationId: job.invocationId, functionName: job.functionName, enqueuedAt: job.enqueuedAt, async: !job.replyTo, traceId, eventText: job.eventText }),
+          queuedRecord({ invocationId: job.invocationId, functionName: job.functionName, enqueuedAt: job.enqueuedAt, async: !job.replyTo, traceId, eventText: Buffer.from(job.event).toString("utf8") }),
           log,
         );
-      const meta: InvocationMeta = {
-        invocationId: job.invocationId,
-        functionName: job.functionName,
-        version: job.version ?? 0,
-        agent: this.opts.agentId,
-        enqueuedAt: job.enqueuedAt,
-        startedAt: Date.now(),
-        traceId,
-        attempt: job.attempt,
-      };
-      const ending = await this.execute(job, meta, log);
+      ending = await this.execute(job, meta, log);
       await this.conclude(msg, job, meta, ending, span, log);
     } catch (err) {
-      // A bug here must not lose the job: hand it back for another attempt.
       log.error({ err }, "invocation failed inside the agent");
       span.recordException(err as Error);
-      msg.nak(this.opts.retryDelayMs);
+      await this.salvage(msg, job, meta, ending, err as Error, log);
     } finally {
       clearInterval(working);
       span.end();
@@ -135,7 +137,12 @@ export class InvocationRunner {
     }
     if (!def) return refused("FUNCTION_DELETED", this.missing(job));
     meta.version = def.version;
-    if (!job.fromGateway && !isJsonText(job.eventText)) return refused("INVALID_EVENT", "the event is not JSON");
+    if (!job.fromGateway) {
+      const scan = job.event.length === 0 ? undefined : scanJson(job.event, LIMITS.jsonDepth);
+      if (scan && !scan.ok) {
+        return refused("INVALID_EVENT", scan.reason === "depth" ? `the event is nested deeper than ${LIMITS.jsonDepth} levels` : "the event is not JSON");
+      }
+    }
     const running = this.opts.runningRecordAfterMs > 0
       ? setTimeout(() => this.publishRecord(this.runningRecord(job, meta), log), this.opts.runningRecordAfterMs)
       : undefined;
@@ -170,8 +177,9 @@ export class InvocationRunner {
         memoryMb: def.limits.memoryMb,
         deadline: started + def.limits.timeoutMs,
         traceId: meta.traceId,
+        attempt: job.attempt,
       };
-      const run = await container.run(ctx, job.eventText, def.limits.timeoutMs);
+      const run = await container.run(ctx, job.event, def.limits.timeoutMs);
       return fromRun(run, coldStart, elapsedMs(runStarted), def.limits.timeoutMs);
     } finally {
       acquired.lease.release();
@@ -207,9 +215,46 @@ export class InvocationRunner {
     if (final.status === "ok") log.debug(fields, "invocation finished");
     else log.info(fields, "invocation finished");
     // The record is stored before the job is acked: a crash in between re-runs the job rather than lose its record.
-    await this.publishRecord(finalRecord(final, meta, Date.now(), job.replyTo ? job.eventText : undefined), log, recordMsgId(job.invocationId, "final", job.attempt));
+    await this.publishRecord(finalRecord(final, meta, Date.now(), job.replyTo ? job.event : undefined), log, recordMsgId(job.invocationId, "final", job.attempt));
     if (step === "term") msg.term("platform failure on the last attempt");
     else msg.ack();
+  }
+
+  /**
+   * The agent itself failed while handling a job. Before the handler ran, the job goes back (or, on its
+   * last delivery, ends as a platform error); once it ran, its outcome is final and the job is never run
+   * again: the caller and the record get PLATFORM_ERROR naming what failed.
+   */
+  private async salvage(msg: JsMsg, job: Job, meta: InvocationMeta, ending: Ending | undefined, err: Error, log: Logger): Promise<void> {
+    try {
+      const ran = ending !== undefined && ending.kind === "final";
+      if (!ran && job.attempt < this.opts.jobMaxDeliver) {
+        msg.nak(this.opts.retryDelayMs);
+        return;
+      }
+      const final: FinalEnding = {
+        kind: "final",
+        status: "killed",
+        error: { code: "PLATFORM_ERROR", message: `the agent failed while ${ran ? "delivering the outcome" : "starting the invocation"}: ${err.message}` },
+        logs: ending?.kind === "final" ? ending.logs : "",
+        logsTruncated: ending?.kind === "final" ? ending.logsTruncated : false,
+        coldStart: ending?.coldStart ?? false,
+        durationMs: ending?.kind === "final" ? ending.durationMs : 0,
+      };
+      if (job.replyTo) {
+        try {
+          this.nc.publish(job.replyTo, resultJson(final, meta));
+        } catch (replyErr) {
+          log.warn({ err: replyErr }, "replying to the caller failed");
+        }
+      }
+      await this.publishRecord(finalRecord(final, meta, Date.now()), log, recordMsgId(job.invocationId, "final", job.attempt));
+      if (ran) msg.ack();
+      else msg.term("platform failure on the last attempt");
+    } catch (salvageErr) {
+      log.error({ err: salvageErr }, "salvaging a failed invocation failed; acking it so it does not run again");
+      msg.ack();
+    }
   }
 
   private runningRecord(job: Job, meta: InvocationMeta): RecordEvent {

@@ -9,8 +9,8 @@ export type Ending =
   | {
       kind: "final";
       status: FinalStatus;
-      /** The output as JSON text (status ok only). */
-      outputJson?: string;
+      /** The output as JSON bytes, exactly as the container wrote them (status ok only). */
+      output?: Buffer;
       error?: InvocationError;
       logs: string;
       logsTruncated: boolean;
@@ -63,14 +63,9 @@ export function fromInitFailure(
 export function fromRun(run: RunOutcome, coldStart: boolean, durationMs: number, timeoutMs: number): Ending {
   const common = { logs: run.logs, logsTruncated: run.logsTruncated, coldStart, durationMs };
   switch (run.kind) {
-    case "ok": {
-      const outputJson = JSON.stringify(run.output === undefined ? null : run.output);
-      if (Buffer.byteLength(outputJson) > LIMITS.payloadBytes) {
-        const message = `the output is ${Buffer.byteLength(outputJson)} bytes; the limit is ${LIMITS.payloadBytes}`;
-        return final("error", { ...common, error: { code: "OUTPUT_TOO_LARGE", message } });
-      }
-      return final("ok", { ...common, outputJson });
-    }
+    case "ok":
+      // runner-protocol.ts has bounded its size and container.ts checked it is JSON within the depth limit.
+      return final("ok", { ...common, output: run.output });
     case "error":
       return final("error", { ...common, error: errorOf(run.code, run.error) });
     case "timeout":
@@ -104,8 +99,11 @@ export interface InvocationMeta {
   attempt: number;
 }
 
-/** The result object as JSON, with the output spliced in as JSON text (not parsed and serialised again). */
-export function resultJson(e: FinalEnding, m: InvocationMeta): string {
+const OUTPUT_FIELD = Buffer.from(',"output":');
+const CLOSE = Buffer.from("}");
+
+/** The result object as JSON bytes, with the output's bytes spliced in (not parsed and serialised again). */
+export function resultJson(e: FinalEnding, m: InvocationMeta): Buffer {
   const result: Omit<InvocationResult, "output"> = {
     invocationId: m.invocationId,
     functionName: m.functionName,
@@ -119,16 +117,23 @@ export function resultJson(e: FinalEnding, m: InvocationMeta): string {
     agent: m.agent,
   };
   const head = JSON.stringify(result);
-  return e.outputJson === undefined ? head : `${head.slice(0, -1)},"output":${e.outputJson}}`;
+  if (e.output === undefined) return Buffer.from(head);
+  return Buffer.concat([Buffer.from(head.slice(0, -1)), OUTPUT_FIELD, e.output, CLOSE]);
+}
+
+/** The first `maxBytes` of UTF-8 bytes as text, without a split character at the cut. */
+function cutBytes(b: Uint8Array, maxBytes: number): { text: string; truncated: boolean } {
+  if (b.length <= maxBytes) return { text: Buffer.from(b.buffer, b.byteOffset, b.length).toString("utf8"), truncated: false };
+  return { text: Buffer.from(b.buffer, b.byteOffset, maxBytes).toString("utf8").replace(/\uFFFD$/, ""), truncated: true };
 }
 
 /**
- * The final phase of the record. `eventText` is given for synchronous calls: no queued phase carried their
+ * The final phase of the record. `event` is given for synchronous calls: no queued phase carried their
  * event (the gateway sends one only for async calls), so the final phase keeps it.
  */
-export function finalRecord(e: FinalEnding, m: InvocationMeta, finishedAt: number, eventText?: string): RecordEvent {
-  const output = e.outputJson === undefined ? undefined : cutUtf8(e.outputJson, LIMITS.recordPayloadBytes);
-  const event = eventText === undefined ? undefined : cutUtf8(eventText, LIMITS.recordPayloadBytes);
+export function finalRecord(e: FinalEnding, m: InvocationMeta, finishedAt: number, event?: Uint8Array): RecordEvent {
+  const output = e.output === undefined ? undefined : cutBytes(e.output, LIMITS.recordPayloadBytes);
+  const eventText = event === undefined ? undefined : cutBytes(event, LIMITS.recordPayloadBytes);
   return {
     invocationId: m.invocationId,
     functionName: m.functionName,
@@ -141,7 +146,7 @@ export function finalRecord(e: FinalEnding, m: InvocationMeta, finishedAt: numbe
     coldStart: e.coldStart,
     attempt: m.attempt,
     status: e.status,
-    ...(event ? { event: event.text, eventTruncated: event.truncated } : {}),
+    ...(eventText ? { event: eventText.text, eventTruncated: eventText.truncated } : {}),
     ...(output ? { output: output.text, outputTruncated: output.truncated } : {}),
     ...(e.error ? { error: e.error } : {}),
     durationMs: e.durationMs,

@@ -23,6 +23,8 @@ export interface PoolOptions {
   keepAliveMs: number;
   stemTargets: StemTarget[];
   startTimeoutMs: number;
+  /** CPUs a function gets when it names none (WEFT_DEFAULT_CPUS); stem cells start with it. */
+  defaultCpus: number;
   /** How often expiry, minWarm and stem cells are checked. */
   tickMs?: number;
 }
@@ -72,12 +74,12 @@ class RunTimes {
 const ewma = (prev: number | undefined, sample: number): number => (prev === undefined ? sample : prev + EWMA_WEIGHT * (sample - prev));
 const STEM_RETRY_MS = [1000, 5000, 30_000];
 
-export const needOf = (def: FunctionDefinition): Need => ({
+export const needOf = (def: FunctionDefinition, defaultCpus: number): Need => ({
   key: versionKeyOf(def.name, def.version),
   runtime: def.runtime,
   isolation: def.isolation,
   memoryMb: def.limits.memoryMb,
-  cpus: def.limits.cpus,
+  cpus: def.limits.cpus ?? defaultCpus,
 });
 
 export class Pool {
@@ -123,7 +125,7 @@ export class Pool {
 
   /** A container running `def`'s code; an init failure is data, a platform failure throws PlatformError. */
   async acquire(def: FunctionDefinition): Promise<Acquired> {
-    const need = needOf(def);
+    const need = needOf(def, this.opts.defaultCpus);
     for (;;) {
       if (this.stopping) throw new PlatformError("the agent is shutting down");
       const decision = decide(need, this.views(), this.budget, this.loadOf(need, def.isolation));
@@ -272,12 +274,12 @@ export class Pool {
   }
 
   private async fromStem(c: Container, def: FunctionDefinition, resize: boolean): Promise<Acquired | undefined> {
-    c.claim(def, { memoryMb: def.limits.memoryMb, cpus: def.limits.cpus });
+    c.claim(def, { memoryMb: def.limits.memoryMb, cpus: def.limits.cpus ?? this.opts.defaultCpus });
     c.leases++;
     this.replenishStems();
     try {
       await c.started;
-      if (resize) await this.driver.update(c.id, { memoryMb: def.limits.memoryMb, cpus: def.limits.cpus });
+      if (resize) await this.driver.update(c.id, { memoryMb: def.limits.memoryMb, cpus: def.limits.cpus ?? this.opts.defaultCpus });
     } catch (err) {
       this.log.warn({ err, fn: def.name, containerId: c.id }, "a stem cell did not start or resize; trying another way");
       c.leases--;
@@ -292,7 +294,7 @@ export class Pool {
     const c = this.add(
       new Container(
         this.driver,
-        { runtime: def.runtime, isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus, bindTo: def, startTimeoutMs: this.opts.startTimeoutMs },
+        { runtime: def.runtime, isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus ?? this.opts.defaultCpus, bindTo: def, startTimeoutMs: this.opts.startTimeoutMs },
         this.log,
       ),
     );
@@ -341,7 +343,7 @@ export class Pool {
 
   private startStem(t: StemTarget, kind: string): Container {
     const c = this.add(
-      new Container(this.driver, { runtime: t.runtime, isolation: t.isolation, memoryMb: t.memoryMb, startTimeoutMs: this.opts.startTimeoutMs }, this.log),
+      new Container(this.driver, { runtime: t.runtime, isolation: t.isolation, memoryMb: t.memoryMb, cpus: this.opts.defaultCpus, startTimeoutMs: this.opts.startTimeoutMs }, this.log),
     );
     c.started.then(
       () => this.stemFailures.delete(kind),
@@ -359,7 +361,7 @@ export class Pool {
   private ensureMinWarm(): void {
     if (this.stopping) return;
     for (const def of this.minWarm.values()) {
-      const need = needOf(def);
+      const need = needOf(def, this.opts.defaultCpus);
       if (this.initFailed.has(need.key)) continue;
       const n = minWarmDeficit(need, def.minWarm, this.views(), this.budget);
       for (let i = 0; i < n; i++) this.prewarm(def, need.key);
@@ -370,7 +372,7 @@ export class Pool {
     const c = this.add(
       new Container(
         this.driver,
-        { runtime: def.runtime, isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus, bindTo: def, startTimeoutMs: this.opts.startTimeoutMs },
+        { runtime: def.runtime, isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus ?? this.opts.defaultCpus, bindTo: def, startTimeoutMs: this.opts.startTimeoutMs },
         this.log,
       ),
     );

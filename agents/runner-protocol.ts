@@ -1,18 +1,11 @@
-// The agent ↔ runner protocol (OpenWhisk-like: init once, run many), pure encoding and framing, no I/O.
+// The agent ↔ runner protocol (deploy/images/PROTOCOL.md): encoding, framing and validation, no I/O.
 //
-// Transport: the container's stdin and its attached stdout/stderr (Tty false, so Docker multiplexes
-// stdout and stderr into one stream with 8-byte headers; AttachDemuxer splits them).
-// - agent → runner, on stdin, one JSON object per line:
-//     {"t":"init","code","env","functionName","version","memoryMb","timeoutMs","concurrency","logBytes"}
-//     {"t":"run","id","ctx":{invocationId,functionName,version,memoryMb,deadline,traceId},"event":<raw JSON>}
-// - runner → agent, on stdout only, lines `<token> <json>` where token is WEFT_FRAME_TOKEN, random per container:
-//     {"t":"ready"}, {"t":"init_ok","logs"}, {"t":"init_error","error","logs"},
-//     {"t":"result","id","ok":true,"output","logs","logsTruncated"} | {"t":"result","id","ok":false,"error","logs",...}
-// The runner writes frames to fd 3 and points fd 1 and 2 at stderr, so everything else any process in the
-// container writes is stray output: it is attributed to the running invocation's logs and counted.
-// Before each result the runner writes `<token> {"t":"end","id"}` on stderr, after all of that run's output
-// there: a run is complete once both its result (stdout) and its end marker (stderr) have arrived.
-import { randomBytes } from "node:crypto";
+// Every frame is a JSON header line followed by the payload segments the header names by length. The agent
+// writes init and run frames to the container's stdin; the trusted runner (weft-runner, uid 0) answers on
+// stdout. User code runs in a worker under another uid and cannot reach this channel, but the agent still
+// treats every byte as untrusted: headers are parsed with zod, sizes are bounded before anything is kept,
+// and any violation ends the calls in flight as RUNTIME_PROTOCOL_ERROR and retires the container.
+import { z } from "zod";
 import type { FunctionDefinition } from "../shared/schemas/function.js";
 
 export interface RunContext {
@@ -23,129 +16,158 @@ export interface RunContext {
   /** Epoch ms after which the agent kills the invocation. */
   deadline: number;
   traceId: string;
+  /** 1 for the first delivery of the job. */
+  attempt: number;
 }
 
-/** An error as a runner reports it: the exception's class, message and stack. */
-export interface RunnerError {
-  type: string;
-  message: string;
-  stack?: string;
+/** A header line longer than this is a protocol violation. */
+export const MAX_HEADER_BYTES = 64 * 1024;
+
+const Bytes = (max: number) => z.number().int().min(0).max(max);
+const text = (max: number) => z.string().max(max);
+
+export const RunnerError = z.object({
+  type: text(200),
+  message: text(16 * 1024),
+  stack: text(32 * 1024).optional(),
+});
+export type RunnerError = z.infer<typeof RunnerError>;
+
+const ExitInfo = z.object({
+  code: z.number().int().optional(),
+  signal: text(40).optional(),
+  oom: z.boolean().optional(),
+});
+export type ExitInfo = z.infer<typeof ExitInfo>;
+
+/** Limits the agent gives the runner at init; frames over them are violations. */
+export interface FrameLimits {
+  logBytes: number;
+  outputBytes: number;
 }
 
-export type RunnerFrame =
-  | { t: "ready"; runtime?: string; pid?: number }
-  | { t: "init_ok"; logs?: string; logsTruncated?: boolean }
-  | { t: "init_error"; error: RunnerError; logs?: string; logsTruncated?: boolean }
-  | { t: "result"; id: string; ok: true; output: unknown; logs: string; logsTruncated?: boolean }
-  | { t: "result"; id: string; ok: false; error: RunnerError; logs: string; logsTruncated?: boolean }
-  | { t: "end"; id: string };
+/** Runner → agent headers, one schema per frame type, all strict: an unknown field is a violation. */
+export function runnerFrameSchema(limits: FrameLimits) {
+  const logs = { logBytes: Bytes(limits.logBytes).default(0), logsTruncated: z.boolean().default(false) };
+  const id = text(32);
+  return z.discriminatedUnion("t", [
+    z.strictObject({ t: z.literal("ready"), runtime: text(40).optional(), protocol: z.literal(2) }),
+    z.strictObject({ t: z.literal("init_ok"), ...logs }),
+    z.strictObject({ t: z.literal("init_error"), error: RunnerError, ...logs }),
+    z.strictObject({
+      t: z.literal("result"),
+      id,
+      ok: z.boolean(),
+      outputBytes: Bytes(limits.outputBytes).default(0),
+      error: RunnerError.optional(),
+      exit: ExitInfo.optional(),
+      retire: text(400).optional(),
+      ...logs,
+    }),
+    z.strictObject({ t: z.literal("fault"), id, reason: text(400), retire: text(400).optional(), ...logs }),
+  ]);
+}
+export type RunnerFrame = z.infer<ReturnType<typeof runnerFrameSchema>>;
 
-/** The env variable through which a container learns its frame token. */
-export const FRAME_TOKEN_ENV = "WEFT_FRAME_TOKEN";
-
-export const newFrameToken = (): string => randomBytes(12).toString("hex");
-
-export function encodeInit(def: FunctionDefinition, logBytes: number): string {
-  return (
-    JSON.stringify({
-      t: "init",
-      code: def.code,
-      env: def.env,
-      functionName: def.name,
-      version: def.version,
-      memoryMb: def.limits.memoryMb,
-      timeoutMs: def.limits.timeoutMs,
-      concurrency: def.concurrency,
-      logBytes,
-    }) + "\n"
-  );
+/** A frame with its payload: output (result frames) and logs, as bytes. */
+export interface ReceivedFrame {
+  frame: RunnerFrame;
+  output: Buffer;
+  logs: Buffer;
 }
 
-const LINE_BREAK = /[\r\n]/g;
+const line = (header: object): Buffer => Buffer.from(`${JSON.stringify(header)}\n`);
+
+export function encodeInit(def: FunctionDefinition, limits: FrameLimits): Buffer[] {
+  const code = Buffer.from(def.code, "utf8");
+  const header = {
+    t: "init",
+    codeBytes: code.length,
+    env: def.env,
+    concurrency: def.concurrency,
+    logLimit: limits.logBytes,
+    outputLimit: limits.outputBytes,
+  };
+  return [line(header), code];
+}
+
+/** The run frame; the event's bytes are passed on as they are (the caller has checked they are JSON). */
+export function encodeRun(id: string, ctx: RunContext, event: Uint8Array): Buffer[] {
+  const body = event.length === 0 ? Buffer.from("null") : Buffer.from(event.buffer, event.byteOffset, event.length);
+  return [line({ t: "run", id, ctx, eventBytes: body.length }), body];
+}
+
+export class ProtocolViolation extends Error {
+  override name = "ProtocolViolation";
+}
 
 /**
- * The run frame, built by concatenation so the event's bytes are passed on, not parsed and re-serialised.
- * `eventJson` must be valid JSON text (see isJsonText): a line break in valid JSON can only be whitespace
- * between tokens (never inside a string), so it is replaced by a space to keep the frame on one line.
+ * Splits the runner's stdout into frames. Bytes are held only up to one header line plus the payload it
+ * names, both bounded; anything else throws ProtocolViolation.
  */
-export function encodeRun(id: string, ctx: RunContext, eventJson: string): string {
-  const event = eventJson.length === 0 ? "null" : eventJson.replace(LINE_BREAK, " ");
-  return `{"t":"run","id":${JSON.stringify(id)},"ctx":${JSON.stringify(ctx)},"event":${event}}\n`;
-}
-
-/** True when `text` is one JSON value (empty text counts: it is sent as null). */
-export function isJsonText(text: string): boolean {
-  if (text.length === 0) return true;
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function parseFrame(json: string): RunnerFrame | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== "object" || value === null) return undefined;
-  const t = (value as { t?: unknown }).t;
-  if (t === "ready" || t === "init_ok" || t === "init_error") return value as RunnerFrame;
-  if ((t === "result" || t === "end") && typeof (value as { id?: unknown }).id === "string") return value as RunnerFrame;
-  return undefined;
-}
-
-export interface FrameSink {
-  frame(frame: RunnerFrame): void;
-  /** Text on stdout that is not a frame. */
-  stray(text: string): void;
-}
-
-/** Splits the runner's stdout into lines and picks out the frames that carry the container's token. */
-export class FrameReader {
-  private readonly prefix: string;
-  private pending: Buffer[] = [];
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private held = 0;
+  private header: RunnerFrame | undefined;
+  private need = 0;
+  private schema: ReturnType<typeof runnerFrameSchema>;
 
   constructor(
-    token: string,
-    private readonly sink: FrameSink,
+    limits: FrameLimits,
+    private readonly onFrame: (f: ReceivedFrame) => void,
   ) {
-    this.prefix = `${token} `;
+    this.schema = runnerFrameSchema(limits);
   }
 
   feed(chunk: Buffer): void {
-    let start = 0;
-    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
-      const piece = chunk.subarray(start, nl);
-      const line = this.pending.length ? Buffer.concat([...this.pending, piece]) : piece;
-      this.pending = [];
-      this.line(line.toString("utf8"));
-      start = nl + 1;
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+    for (;;) {
+      if (!this.header && !this.readHeader()) return;
+      if (this.held < this.need) return;
+      const payload = this.take(this.need);
+      const frame = this.header!;
+      this.header = undefined;
+      const outputBytes = frame.t === "result" ? frame.outputBytes : 0;
+      this.onFrame({ frame, output: payload.subarray(0, outputBytes), logs: payload.subarray(outputBytes) });
     }
-    if (start < chunk.length) this.pending.push(chunk.subarray(start));
   }
 
-  /** Bytes held waiting for a line end (counted against the output cap by the caller). */
-  get pendingBytes(): number {
-    let n = 0;
-    for (const b of this.pending) n += b.length;
-    return n;
+  private readHeader(): boolean {
+    const all = this.gather();
+    const nl = all.indexOf(10);
+    if (nl < 0) {
+      if (this.held > MAX_HEADER_BYTES) throw new ProtocolViolation(`a header line over ${MAX_HEADER_BYTES} bytes`);
+      return false;
+    }
+    if (nl > MAX_HEADER_BYTES) throw new ProtocolViolation(`a header line over ${MAX_HEADER_BYTES} bytes`);
+    const raw = this.take(nl + 1).subarray(0, nl);
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString("utf8"));
+    } catch {
+      throw new ProtocolViolation("a header line that is not JSON");
+    }
+    const parsed = this.schema.safeParse(json);
+    if (!parsed.success) throw new ProtocolViolation(`a header that breaks the protocol (${parsed.error.issues[0]?.path.join(".") || "shape"})`);
+    this.header = parsed.data;
+    const f = parsed.data;
+    this.need = f.t === "ready" ? 0 : f.t === "result" ? f.outputBytes + f.logBytes : f.logBytes;
+    return true;
   }
 
-  private line(text: string): void {
-    // Stray text that lacked a line end can precede a frame on the same line.
-    const at = text.startsWith(this.prefix) ? 0 : text.indexOf(`${this.prefix}{`);
-    if (at === -1) {
-      this.sink.stray(`${text}\n`);
-      return;
-    }
-    if (at > 0) this.sink.stray(text.slice(0, at));
-    const frame = parseFrame(text.slice(at + this.prefix.length));
-    if (frame) this.sink.frame(frame);
-    else this.sink.stray(`${text.slice(at)}\n`);
+  private gather(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.held)];
+    return this.chunks[0] ?? Buffer.alloc(0);
+  }
+
+  private take(n: number): Buffer {
+    const all = this.gather();
+    const head = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.held = rest.length;
+    return head;
   }
 }
 
@@ -188,5 +210,16 @@ export class AttachDemuxer {
       this.remaining -= n;
       off += n;
     }
+  }
+}
+
+/** True when `text` is one JSON value (empty text counts: it is sent as null). */
+export function isJsonText(text: string): boolean {
+  if (text.length === 0) return true;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -3,8 +3,12 @@
 // As a script: npx tsx deploy/images.ts [--force]   (base: WEFT_BASE_IMAGE, default weft/base:bookworm)
 import Dockerode from "dockerode";
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { promisify } from "node:util";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Logger } from "../shared/logger.js";
 import { createLogger } from "../shared/logger.js";
@@ -22,9 +26,12 @@ export const HASH_LABEL = "weft.runtime-hash";
 
 const IMAGES_DIR = join(dirname(fileURLToPath(import.meta.url)), "images");
 const SOURCES: Record<Runtime, string[]> = {
-  python3: ["Dockerfile", "runtime/runner.py"],
-  nodejs: ["Dockerfile", "runtime/runner.js"],
+  python3: ["Dockerfile", "runtime/worker.py"],
+  nodejs: ["Dockerfile", "runtime/worker.js"],
 };
+/** The trusted runner (Go, no dependencies), the same binary in every runtime image. */
+const RUNNER_DIR = join(IMAGES_DIR, "runner");
+const RUNNER_BINARY = "weft-runner";
 
 export interface EnsureImagesOptions {
   base: string;
@@ -45,12 +52,51 @@ export interface ImageOutcome {
   ms: number;
 }
 
+async function runnerSources(): Promise<string[]> {
+  return (await readdir(RUNNER_DIR)).filter((f) => f.endsWith(".go") || f === "go.mod").sort();
+}
+
 async function sourceHash(runtime: Runtime, base: string, baseId: string): Promise<string> {
   const h = createHash("sha256").update(`${base}\0${baseId}\0`);
   for (const file of SOURCES[runtime]) {
     h.update(`${file}\0`).update(await readFile(join(IMAGES_DIR, runtime, file))).update("\0");
   }
+  for (const file of await runnerSources()) {
+    h.update(`runner/${file}\0`).update(await readFile(join(RUNNER_DIR, file))).update("\0");
+  }
   return h.digest("hex").slice(0, 32);
+}
+
+function goBinary(): string {
+  const candidates = [process.env.WEFT_GO_BIN, "/usr/local/go/bin/go", "/usr/lib/go/bin/go"];
+  for (const c of candidates) if (c && existsSync(c)) return c;
+  return "go"; // from PATH; a missing one is reported by buildRunner
+}
+
+/** Builds weft-runner (static, no cgo) into `dir`. */
+async function buildRunner(dir: string): Promise<void> {
+  const out = join(dir, RUNNER_BINARY);
+  try {
+    await promisify(execFile)(goBinary(), ["build", "-trimpath", "-ldflags=-s -w", "-o", out, "."], {
+      cwd: RUNNER_DIR,
+      env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=mod" },
+    });
+  } catch (err) {
+    const e = err as { code?: string; stderr?: string; message: string };
+    const why = e.code === "ENOENT" ? "Go is not installed (deploy/services.sh installs it; or set WEFT_GO_BIN)" : (e.stderr || e.message);
+    throw new Error(`building weft-runner (deploy/images/runner) failed: ${why}`);
+  }
+}
+
+/** A build context of the runtime's files plus the runner binary. */
+async function buildContext(runtime: Runtime): Promise<{ dir: string; files: string[] }> {
+  const dir = await mkdtemp(join(tmpdir(), `weft-image-${runtime}-`));
+  for (const file of SOURCES[runtime]) {
+    await mkdir(dirname(join(dir, file)), { recursive: true });
+    await copyFile(join(IMAGES_DIR, runtime, file), join(dir, file));
+  }
+  await buildRunner(dir);
+  return { dir, files: [...SOURCES[runtime], RUNNER_BINARY] };
 }
 
 async function imageLabel(docker: Dockerode, image: string): Promise<string | undefined> {
@@ -76,8 +122,17 @@ async function baseImageId(docker: Dockerode, base: string): Promise<string> {
 }
 
 async function build(docker: Dockerode, runtime: Runtime, image: string, base: string, hash: string): Promise<void> {
+  const context = await buildContext(runtime);
+  try {
+    await buildFrom(docker, context, image, base, hash, runtime);
+  } finally {
+    await rm(context.dir, { recursive: true, force: true });
+  }
+}
+
+async function buildFrom(docker: Dockerode, context: { dir: string; files: string[] }, image: string, base: string, hash: string, runtime: Runtime): Promise<void> {
   const stream = await docker.buildImage(
-    { context: join(IMAGES_DIR, runtime), src: SOURCES[runtime] },
+    { context: context.dir, src: context.files },
     { t: image, buildargs: { BASE: base }, labels: { [HASH_LABEL]: hash, "weft.runtime": runtime }, rm: true, forcerm: true, version: "1" },
   );
   await new Promise<void>((resolve, reject) => {
@@ -138,7 +193,7 @@ async function main(): Promise<void> {
   const docker = new Dockerode({ socketPath: process.env.WEFT_DOCKER_SOCKET ?? "/var/run/docker.sock" });
   const base = process.env.WEFT_BASE_IMAGE || DEFAULT_BASE_IMAGE;
   const outcomes = await ensureRuntimeImages(docker, { base, force: process.argv.includes("--force"), log });
-  for (const o of outcomes) console.log(`${o.image}: ${o.action} (${o.ms} ms, base ${base})`);
+  for (const o of outcomes) console.log(`${o.pinned}: ${o.action} (${o.ms} ms, base ${base}; also tagged ${o.image})`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

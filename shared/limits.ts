@@ -13,8 +13,9 @@ export const LIMITS = {
   logBytes: 256 * KiB,
   /** Event and output are kept in the invocation record up to this size, then cut and flagged. */
   recordPayloadBytes: 256 * KiB,
-  /** A container writing more than this during one invocation is killed (runaway output). */
-  containerOutputBytes: 16 * MiB,
+  /** Events and outputs may nest arrays and objects this deep; deeper events are refused (400), deeper outputs
+   * end OUTPUT_TOO_DEEP. Both runtimes parse and serialise this depth. */
+  jsonDepth: 1000,
   /** NATS max_payload the servers we start use; headers and envelope ride on top of the payload. */
   natsMaxPayloadBytes: 8 * MiB,
   /** A function definition in the KV bucket: the payload limit less room for the message's headers. */

@@ -21,12 +21,23 @@ function loadOrExit<C>(name: string, load: (env: NodeJS.ProcessEnv) => C): C {
   }
 }
 
+/**
+ * The last line of defence: an exception that escaped every handler is logged and the component keeps
+ * serving. Each one is a bug (every edge turns bad input into an outcome), but one input must never take a
+ * component, and every job it holds, down with it.
+ */
+export function guardProcess(log: Logger): void {
+  process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception (a bug); still serving"));
+  process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection (a bug); still serving"));
+}
+
 export async function runProgram<C extends { logLevel: string }, S extends { stop(): Promise<void> }>(
   spec: ProgramSpec<C, S>,
 ): Promise<void> {
   const config = loadOrExit(spec.name, spec.loadConfig);
   const telemetry = await startTelemetry(`weft-${spec.name}`, process.env);
   const log = createLogger(spec.name, config.logLevel);
+  guardProcess(log);
   let started: S;
   try {
     started = await spec.start(config, log);

@@ -2,6 +2,7 @@
 // the invocation ends as data (never a hung or crashed agent), and the agent goes on serving.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { LIMITS } from "../shared/limits.js";
 import { startAgentFixture, uniqueName, type AgentFixture } from "./fixtures/agent-fixture.js";
 
 let f: AgentFixture;
@@ -119,7 +120,7 @@ return {"forked": n}`),
       assert.ok(out.forked < 128, `forked ${out.forked} processes`);
       assert.equal(out.error, "BlockingIOError");
       const again = await f.invoke(name, {});
-      assert.equal(again.result.coldStart, false);
+      assert.equal(again.result.coldStart, true, "a container whose call left processes running is retired");
       assert.ok((again.result.output as { forked: number }).forked > out.forked / 2, "the previous call's processes were ended");
     });
 
@@ -139,7 +140,7 @@ while True:
       if (isolation === "runc") assert.equal(res.result.error?.code, "OUT_OF_MEMORY");
     });
 
-    test("runaway output past the cap kills the container", async () => {
+    test("runaway output is cut at the log limit, costs the agent nothing, and the container serves on", async () => {
       const name = uniqueName(`flood-${isolation}`);
       await f.deploy(name, {
         runtime: "python3",
@@ -151,9 +152,13 @@ while left > 0:
 return "finished"`),
       });
       const res = await f.invoke(name, {});
-      assert.equal(res.result.status, "killed", JSON.stringify({ ...res.result, logs: res.result.logs.length }));
-      assert.equal(res.result.error?.code, "KILLED");
-      assert.match(res.result.error?.message ?? "", /output exceeded/);
+      assert.equal(res.result.status, "ok", JSON.stringify({ ...res.result, logs: res.result.logs.length }));
+      assert.equal(res.result.output, "finished");
+      assert.equal(res.result.logsTruncated, true);
+      assert.ok(Buffer.byteLength(res.result.logs) <= LIMITS.logBytes, `${Buffer.byteLength(res.result.logs)} bytes of logs`);
+      const again = await f.invoke(name, {});
+      assert.equal(again.result.status, "ok");
+      assert.equal(again.result.coldStart, false, "stray output alone does not retire a container");
     });
 
     test("a handler that exits the process ends as killed; the next call gets a new container", async () => {

@@ -19,6 +19,9 @@ export const INVOCATION_ERROR_CODES = [
   "OUT_OF_MEMORY",
   "OUTPUT_NOT_JSON",
   "OUTPUT_TOO_LARGE",
+  "OUTPUT_TOO_DEEP",
+  /** The container wrote something the runner protocol does not allow (a malformed or forged frame). */
+  "RUNTIME_PROTOCOL_ERROR",
   "FUNCTION_DELETED",
   "PLATFORM_ERROR",
   /** A job published straight to weft.jobs.{name} whose data is not JSON (the gateway refuses those itself). */

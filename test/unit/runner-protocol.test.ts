@@ -1,17 +1,20 @@
-// Framing of the agent ↔ runner protocol: frames, stray output, Docker's multiplexed attach stream.
+// Framing of the agent ↔ runner protocol (deploy/images/PROTOCOL.md): frames in both directions, their
+// bounds and violations, Docker's multiplexed attach stream, and the JSON scanner used on outputs.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { AttachDemuxer, FrameReader, encodeInit, encodeRun, isJsonText, type RunnerFrame } from "../../agents/runner-protocol.js";
+import { AttachDemuxer, FrameDecoder, ProtocolViolation, encodeInit, encodeRun, type ReceivedFrame } from "../../agents/runner-protocol.js";
 import { FunctionDefinition } from "../../shared/schemas/function.js";
+import { scanJson } from "../../shared/json-scan.js";
 
-const ctx = { invocationId: "i-1", functionName: "f", version: 3, memoryMb: 128, deadline: 42, traceId: "t" };
+const ctx = { invocationId: "i-1", functionName: "f", version: 3, memoryMb: 128, deadline: 42, traceId: "t", attempt: 1 };
+const limits = { logBytes: 1024, outputBytes: 4096 };
 
-function reader(token = "tok") {
-  const frames: RunnerFrame[] = [];
-  let stray = "";
-  const r = new FrameReader(token, { frame: (f) => frames.push(f), stray: (t) => (stray += t) });
-  return { r, frames, stray: () => stray };
+function decoder() {
+  const frames: ReceivedFrame[] = [];
+  return { d: new FrameDecoder(limits, (f) => frames.push(f)), frames };
 }
+
+const frameBytes = (header: object, ...payload: string[]) => Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), ...payload.map((p) => Buffer.from(p))]);
 
 function dockerBlock(stream: 1 | 2, payload: string): Buffer {
   const body = Buffer.from(payload);
@@ -22,83 +25,76 @@ function dockerBlock(stream: 1 | 2, payload: string): Buffer {
 }
 
 describe("agent → runner frames", () => {
-  test("run frame carries the event text unparsed and stays on one line", () => {
-    const event = '{\n  "a": "x\\ny",\r\n  "b": [1, 2]\n}';
-    const line = encodeRun("7", ctx, event);
-    assert.equal(line.endsWith("\n"), true);
-    assert.equal(line.slice(0, -1).includes("\n"), false);
-    assert.equal(line.includes("\r"), false);
-    const parsed = JSON.parse(line);
-    assert.deepEqual(parsed, { t: "run", id: "7", ctx, event: { a: "x\ny", b: [1, 2] } });
+  test("a run frame is a header naming the event's length, then the event's bytes untouched", () => {
+    const event = Buffer.from('{"a":\n"x\\ny"}');
+    const [head, body] = encodeRun("7", ctx, event);
+    const header = JSON.parse(head!.toString());
+    assert.deepEqual(header, { t: "run", id: "7", ctx, eventBytes: event.length });
+    assert.ok(head!.toString().endsWith("\n"));
+    assert.deepEqual(body, event);
   });
 
   test("an empty event is sent as null", () => {
-    assert.equal(JSON.parse(encodeRun("1", ctx, "")).event, null);
+    const [head, body] = encodeRun("1", ctx, new Uint8Array(0));
+    assert.equal(body!.toString(), "null");
+    assert.equal(JSON.parse(head!.toString()).eventBytes, 4);
   });
 
-  test("init frame carries code, env and limits on one line", () => {
+  test("init carries the code as UTF-8 bytes and the env in the header", () => {
     const def = FunctionDefinition.parse({
-      name: "f",
-      version: 2,
-      runtime: "python3",
-      code: "def handler(e, c):\n    return 1\n",
-      env: { A: "1" },
-      codeSha256: "x",
-      createdAt: "now",
+      name: "f", version: 1, runtime: "python3", code: "def handler(e, c):\n  return 'é'\n", env: { A: "1" }, codeSha256: "x", createdAt: new Date().toISOString(),
     });
-    const line = encodeInit(def, 1000);
-    assert.equal(line.slice(0, -1).includes("\n"), false);
-    const parsed = JSON.parse(line);
-    assert.equal(parsed.t, "init");
-    assert.equal(parsed.code, def.code);
-    assert.deepEqual(parsed.env, { A: "1" });
-    assert.equal(parsed.timeoutMs, def.limits.timeoutMs);
-    assert.equal(parsed.logBytes, 1000);
-  });
-
-  test("isJsonText accepts JSON values and empty text, refuses the rest", () => {
-    for (const ok of ["", "1", '"s"', "null", '{"a":[1]}', " [ ] "]) assert.equal(isJsonText(ok), true, ok);
-    for (const bad of ["{", "hello", "{'a':1}", "1 2"]) assert.equal(isJsonText(bad), false, bad);
+    const [head, code] = encodeInit(def, limits);
+    const header = JSON.parse(head!.toString());
+    assert.equal(header.codeBytes, Buffer.byteLength(def.code));
+    assert.deepEqual(header.env, { A: "1" });
+    assert.equal(header.logLimit, 1024);
+    assert.equal(code!.toString(), def.code);
   });
 });
 
 describe("runner → agent frames", () => {
-  test("frames need the container's token; other lines are stray output", () => {
-    const { r, frames, stray } = reader();
-    r.feed(Buffer.from('tok {"t":"ready"}\nhello\nother {"t":"init_ok"}\n'));
-    assert.deepEqual(frames, [{ t: "ready" }]);
-    assert.equal(stray(), 'hello\nother {"t":"init_ok"}\n');
+  test("splits results with their output and logs, whatever the chunking", () => {
+    const all = Buffer.concat([
+      frameBytes({ t: "ready", protocol: 2 }),
+      frameBytes({ t: "result", id: "1", ok: true, outputBytes: 7, logBytes: 3 }, '{"a":1}', "hi\n"),
+      frameBytes({ t: "result", id: "2", ok: false, error: { type: "ValueError", message: "no" }, logBytes: 0 }),
+    ]);
+    for (const size of [1, 2, 5, 17, all.length]) {
+      const { d, frames } = decoder();
+      for (let i = 0; i < all.length; i += size) d.feed(all.subarray(i, i + size));
+      assert.equal(frames.length, 3, `chunk ${size}`);
+      assert.equal(frames[1]!.output.toString(), '{"a":1}');
+      assert.equal(frames[1]!.logs.toString(), "hi\n");
+      assert.equal(frames[2]!.frame.t, "result");
+    }
   });
 
-  test("a frame split across chunks, and several in one chunk", () => {
-    const { r, frames } = reader();
-    const line = 'tok {"t":"result","id":"1","ok":true,"output":{"x":"é"},"logs":""}\n';
-    const bytes = Buffer.from(line + 'tok {"t":"init_ok"}\n');
-    for (let i = 0; i < bytes.length; i += 5) r.feed(bytes.subarray(i, i + 5));
-    assert.equal(frames.length, 2);
-    assert.deepEqual(frames[0], { t: "result", id: "1", ok: true, output: { x: "é" }, logs: "" });
+  test("newlines inside a payload are payload, not frames", () => {
+    const { d, frames } = decoder();
+    d.feed(frameBytes({ t: "result", id: "1", ok: true, outputBytes: 4, logBytes: 10 }, "null", "\n\n\n\n\n\n\n\n\n\n"));
+    assert.equal(frames.length, 1);
+    assert.equal(frames[0]!.logs.length, 10);
   });
 
-  test("stray text without a line end before a frame is split off", () => {
-    const { r, frames, stray } = reader();
-    r.feed(Buffer.from('no newline tok {"t":"init_ok"}\n'));
-    assert.deepEqual(frames, [{ t: "init_ok" }]);
-    assert.equal(stray(), "no newline ");
-  });
-
-  test("a token line that is not a valid frame is stray, not a crash", () => {
-    const { r, frames, stray } = reader();
-    r.feed(Buffer.from('tok {"t":"result"}\ntok {broken\n'));
-    assert.equal(frames.length, 0);
-    assert.match(stray(), /broken/);
-  });
-
-  test("pendingBytes counts an unfinished line", () => {
-    const { r } = reader();
-    r.feed(Buffer.from("abc"));
-    r.feed(Buffer.from("def"));
-    assert.equal(r.pendingBytes, 6);
-  });
+  const violations: Array<[string, Buffer]> = [
+    ["a header that is not JSON", Buffer.from("not json\n")],
+    ["an unknown frame type", frameBytes({ t: "hello" })],
+    ["an unknown field", frameBytes({ t: "init_ok", extra: 1 })],
+    ["logs over the limit", frameBytes({ t: "result", id: "1", ok: true, outputBytes: 0, logBytes: 1025 })],
+    ["output over the limit", frameBytes({ t: "result", id: "1", ok: true, outputBytes: 4097 })],
+    ["a negative length", frameBytes({ t: "result", id: "1", ok: true, outputBytes: -1 })],
+    ["logs that are an object", frameBytes({ t: "init_ok", logs: { a: 1 } })],
+    ["an error that is null", frameBytes({ t: "result", id: "1", ok: false, error: null })],
+    ["a header line over 64 KiB", Buffer.from("x".repeat(70 * 1024))],
+  ];
+  for (const [name, bytes] of violations) {
+    test(`${name} is a protocol violation, never a crash`, () => {
+      const { d, frames } = decoder();
+      assert.throws(() => d.feed(bytes), ProtocolViolation);
+      assert.equal(frames.length, 0);
+    });
+  }
 });
 
 describe("Docker attach demultiplexing", () => {
@@ -114,5 +110,25 @@ describe("Docker attach demultiplexing", () => {
       assert.equal(out.join(""), "out-1 out-2", `chunk ${size}`);
       assert.equal(err.join(""), "err-1", `chunk ${size}`);
     }
+  });
+});
+
+describe("JSON scanner", () => {
+  const valid = ["1", "-0.5e+3", '"a\\u00e9\\n"', "[]", "{}", '{"a":[1,{"b":null}],"c":true}', " [ 1 , 2 ] ", '"é"', "0", "1E5"];
+  const invalid = ["", "[", "[1,]", '{"a"}', "01", "1.", '"\u0001"', "tru", "[1] x", '{"a":1,}', "nul", "{1:2}", '"\\x"', "-", "[1 2]"];
+  test("agrees with JSON.parse on valid and invalid text", () => {
+    for (const t of valid) assert.equal(scanJson(Buffer.from(t), 10).ok, true, t);
+    for (const t of invalid) {
+      assert.equal(scanJson(Buffer.from(t), 10).ok, false, JSON.stringify(t));
+      assert.throws(() => JSON.parse(t));
+    }
+  });
+
+  test("counts depth exactly, without recursion, at any depth", () => {
+    const nested = (n: number) => Buffer.from("[".repeat(n) + "]".repeat(n));
+    assert.deepEqual(scanJson(nested(1000), 1000), { ok: true, depth: 1000 });
+    assert.deepEqual(scanJson(nested(1001), 1000), { ok: false, reason: "depth", at: 1000 });
+    assert.equal(scanJson(nested(100_000), 1000).ok, false);
+    assert.deepEqual(scanJson(Buffer.from('{"a":{"b":[{}]}}'), 10), { ok: true, depth: 4 });
   });
 });

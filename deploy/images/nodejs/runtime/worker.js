@@ -1,0 +1,289 @@
+// Weft Node.js worker (CommonJS, Node >= 18): runs the user's code as uid 65534 under weft-runner (the
+// trusted process that holds the agent channel). Frames in on fd 3, frames out on fd 4, the user's stray
+// output on fd 1 and 2; see deploy/images/PROTOCOL.md. The runner re-checks every frame we write.
+"use strict";
+const fs = require("fs");
+const net = require("net");
+const path = require("path");
+const Module = require("module");
+const { AsyncLocalStorage, createHook } = require("async_hooks");
+
+const CTL_FD = 3;
+const RES_FD = 4;
+const MAX_HEADER = 64 * 1024;
+
+try {
+  fs.writeFileSync("/proc/self/oom_score_adj", "1000"); // under memory pressure the kernel picks us, not the runner
+} catch {
+  // not on every kernel
+}
+
+const logStore = new AsyncLocalStorage();
+let handler = null;
+let logLimit = 262144;
+let outputLimit = 6 * 1024 * 1024;
+
+/**
+ * Async resources (timers, immediates, sockets, child processes, workers, file requests) a call creates and
+ * that are still alive once it has answered: such a call left work behind, and the runner retires the container.
+ */
+const IGNORED = new Set(["PROMISE", "TickObject", "Microtask"]);
+const callResources = new Map();
+let tracking = 0;
+createHook({
+  init(id, type) {
+    if (tracking > 0 && !IGNORED.has(type)) callResources.set(id, type);
+  },
+  destroy(id) {
+    callResources.delete(id);
+  },
+}).enable();
+
+const writeSync = fs.writeSync;
+function writeFrame(header, ...payload) {
+  const data = Buffer.concat([Buffer.from(JSON.stringify(header) + "\n"), ...payload]);
+  let off = 0;
+  while (off < data.length) off += writeSync(RES_FD, data, off);
+}
+
+/** What one invocation printed, cut at the runner-given byte limit. */
+class LogBuffer {
+  constructor(limit) {
+    this.parts = [];
+    this.size = 0;
+    this.limit = limit;
+    this.truncated = false;
+  }
+  add(chunk, encoding) {
+    if (this.truncated) return;
+    let data = Buffer.isBuffer(chunk) || chunk instanceof Uint8Array
+      ? Buffer.from(chunk)
+      : Buffer.from(String(chunk), typeof encoding === "string" && Buffer.isEncoding(encoding) ? encoding : "utf8");
+    const room = this.limit - this.size;
+    if (data.length > room) {
+      data = data.subarray(0, room);
+      this.truncated = true;
+    }
+    this.parts.push(data);
+    this.size += data.length;
+  }
+  bytes() {
+    return Buffer.concat(this.parts);
+  }
+}
+
+/** console.log and friends write through these; inside an invocation the text goes to its log buffer. */
+function captureStream(stream) {
+  const original = stream.write.bind(stream);
+  stream.write = function write(chunk, encoding, callback) {
+    const buf = logStore.getStore();
+    if (!buf) return original(chunk, encoding, callback);
+    buf.add(chunk, encoding);
+    const cb = typeof encoding === "function" ? encoding : callback;
+    if (typeof cb === "function") process.nextTick(cb);
+    return true;
+  };
+}
+
+function errorOf(err) {
+  try {
+    if (err instanceof Error) {
+      return { type: String(err.name || (err.constructor && err.constructor.name) || "Error"), message: String(err.message), stack: String(err.stack || "") };
+    }
+    return { type: typeof err === "object" && err !== null ? "Object" : typeof err, message: String(err) };
+  } catch {
+    return { type: "Error", message: "(the error could not be printed)" };
+  }
+}
+
+function loadHandler(code) {
+  const filename = "/tmp/handler.js";
+  const mod = new Module(filename, null);
+  mod.filename = filename;
+  mod.paths = Module._nodeModulePaths(path.dirname(filename));
+  mod._compile(code, filename);
+  const exported = mod.exports && mod.exports.handler;
+  if (typeof exported !== "function") {
+    const err = new Error("handler.js does not export a function named handler (exports.handler = async (event, context) => ...)");
+    err.name = "HandlerNotFound";
+    throw err;
+  }
+  return exported;
+}
+
+function init(header, code) {
+  logLimit = Number(header.logLimit) || logLimit;
+  outputLimit = Number(header.outputLimit) || outputLimit;
+  Object.assign(process.env, header.env || {});
+  const buf = new LogBuffer(logLimit);
+  let frame;
+  try {
+    handler = logStore.run(buf, () => loadHandler(code.toString("utf8")));
+    frame = { t: "init_ok" };
+  } catch (err) {
+    frame = { t: "init_error", error: errorOf(err) };
+  }
+  const logs = buf.bytes();
+  frame.logBytes = logs.length;
+  frame.logsTruncated = buf.truncated;
+  writeFrame(frame, logs);
+}
+
+function contextOf(ctx) {
+  const deadline = Number(ctx.deadline) || 0;
+  return {
+    invocationId: ctx.invocationId,
+    awsRequestId: ctx.invocationId,
+    functionName: ctx.functionName,
+    functionVersion: String(ctx.version),
+    memoryLimitInMB: ctx.memoryMb,
+    traceId: ctx.traceId,
+    attempt: ctx.attempt || 1,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  };
+}
+
+/** Calls the handler: async/promise-returning, plain, or Lambda's (event, context, callback) style. */
+function callHandler(event, context) {
+  if (handler.length >= 3) {
+    return new Promise((resolve, reject) => {
+      const returned = handler(event, context, (err, value) => (err ? reject(err) : resolve(value)));
+      if (returned && typeof returned.then === "function") returned.then(resolve, reject);
+    });
+  }
+  return handler(event, context);
+}
+
+/** The output as UTF-8 JSON bytes, or an error. */
+function serialise(value) {
+  let text;
+  try {
+    text = JSON.stringify(value === undefined ? null : value);
+    if (text === undefined) text = "null";
+  } catch (err) {
+    if (err instanceof RangeError) return { error: { type: "OutputTooDeep", message: "the handler's return value is nested too deeply to serialise" } };
+    return { error: { type: "OutputNotJson", message: "the handler's return value is not JSON-serialisable: " + errorOf(err).message } };
+  }
+  const out = Buffer.from(text, "utf8");
+  if (out.length > outputLimit) return { error: { type: "OutputTooLarge", message: `the output is ${out.length} bytes; the limit is ${outputLimit}` } };
+  return { out };
+}
+
+async function invoke(header, eventBytes) {
+  if (!handler) return { error: { type: "Error", message: "function is not initialised" } };
+  let event = null;
+  try {
+    if (eventBytes.length > 0) event = JSON.parse(eventBytes.toString("utf8"));
+  } catch (err) {
+    return { error: { type: "InvalidEvent", message: "the event could not be parsed: " + String(err.message).slice(0, 200) } };
+  }
+  let value;
+  try {
+    value = await callHandler(event, contextOf(header.ctx || {}));
+  } catch (err) {
+    return { error: errorOf(err) };
+  }
+  return serialise(value);
+}
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Resources this call created that outlive it; destroy hooks run a turn late, so look twice. */
+async function leftovers(before) {
+  for (let turn = 0; turn < 3; turn++) {
+    if (callResources.size === before) return "";
+    await nextTurn();
+  }
+  const kinds = [...new Set(callResources.values())].slice(0, 5).join(", ");
+  return `${callResources.size - before} async resource(s) still alive: ${kinds}`;
+}
+
+let inFlight = 0;
+function run(header, eventBytes) {
+  const buf = new LogBuffer(logLimit);
+  inFlight++;
+  tracking++;
+  const id = String(header.id);
+  logStore
+    .run(buf, () => invoke(header, eventBytes))
+    .catch((err) => ({ error: errorOf(err) }))
+    .then(async (outcome) => {
+      tracking--;
+      inFlight--;
+      const dirty = inFlight === 0 ? await leftovers(0) : "";
+      if (inFlight === 0) callResources.clear();
+      const logs = buf.bytes();
+      const frame = { t: "result", id, ok: !outcome.error, logBytes: logs.length, logsTruncated: buf.truncated };
+      if (dirty) frame.dirty = dirty;
+      if (outcome.error) {
+        frame.error = outcome.error;
+        writeFrame(frame, logs);
+      } else {
+        frame.outputBytes = outcome.out.length;
+        writeFrame(frame, outcome.out, logs);
+      }
+    });
+}
+
+/** Splits the control pipe into frames: a header line, then the payload bytes it names. */
+function frameReader(onFrame) {
+  let pending = [];
+  let pendingBytes = 0;
+  let header = null;
+  let need = 0;
+  const take = (n) => {
+    const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+    const head = all.subarray(0, n);
+    const rest = all.subarray(n);
+    pending = rest.length ? [rest] : [];
+    pendingBytes = rest.length;
+    return head;
+  };
+  return (chunk) => {
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    for (;;) {
+      if (!header) {
+        const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+        pending = [all];
+        const nl = all.indexOf(10);
+        if (nl < 0) {
+          if (pendingBytes > MAX_HEADER) process.exit(70);
+          return;
+        }
+        header = JSON.parse(take(nl + 1).toString("utf8"));
+        need = Number(header.t === "init" ? header.codeBytes : header.eventBytes) || 0;
+      }
+      if (pendingBytes < need) return;
+      const payload = Buffer.from(take(need));
+      const h = header;
+      header = null;
+      onFrame(h, payload);
+    }
+  };
+}
+
+function main() {
+  captureStream(process.stdout);
+  captureStream(process.stderr);
+  // An error thrown after a handler returned must not take the warm worker down with it.
+  process.on("uncaughtException", (err) => process.stderr.write("uncaught exception: " + ((err && err.stack) || err) + "\n"));
+  process.on("unhandledRejection", (err) => process.stderr.write("unhandled rejection: " + ((err && err.stack) || err) + "\n"));
+  // libuv starts its thread pool on first use; start it now, so the runner's thread count after init is the
+  // baseline and a handler's fs or crypto call does not look like a thread it left behind.
+  fs.stat("/", () => listen());
+}
+
+function listen() {
+  const ctl = new net.Socket({ fd: CTL_FD, readable: true, writable: false });
+  const feed = frameReader((header, payload) => {
+    if (header.t === "run") run(header, payload);
+    else if (header.t === "init") init(header, payload);
+  });
+  ctl.on("data", feed);
+  ctl.on("end", () => process.exit(0));
+  writeFrame({ t: "up" });
+  ctl.on("error", () => process.exit(0));
+}
+
+main();

@@ -1,0 +1,299 @@
+# Weft Python worker: runs the user's code as uid 65534 under weft-runner (the trusted process that holds
+# the agent channel). Frames in on fd 3, frames out on fd 4, the user's stray output on fd 1 and 2; see
+# deploy/images/PROTOCOL.md. Nothing here is trusted by the runner: it re-checks every frame we write.
+import asyncio
+import inspect
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import types
+from concurrent.futures import ThreadPoolExecutor
+
+CTL_FD, RES_FD = 3, 4
+MAX_HEADER = 64 * 1024
+# Events and outputs nested up to the documented limit (1,000 levels) must parse and serialise.
+sys.setrecursionlimit(4000)
+
+for fd in (CTL_FD, RES_FD):
+    os.set_inheritable(fd, False)  # subprocesses of the handler get neither channel
+try:
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write("1000")  # under memory pressure the kernel picks this process, never the runner
+except OSError:
+    pass
+
+_write_lock = threading.Lock()
+
+
+def write_frame(header, *payload):
+    data = json.dumps(header, separators=(",", ":")).encode() + b"\n" + b"".join(payload)
+    with _write_lock:
+        view = memoryview(data)
+        while view:
+            n = os.write(RES_FD, view)
+            view = view[n:]
+
+
+class LogBuffer:
+    """What one invocation printed, cut at the runner-given byte limit."""
+
+    def __init__(self, limit):
+        self.parts = []
+        self.size = 0
+        self.limit = limit
+        self.truncated = False
+
+    def add(self, text):
+        if self.truncated or not text:
+            return
+        data = text.encode("utf-8", "replace")
+        room = self.limit - self.size
+        if len(data) > room:
+            data = data[:room]
+            self.truncated = True
+        self.parts.append(data)
+        self.size += len(data)
+
+    def bytes(self):
+        return b"".join(self.parts)
+
+
+_local = threading.local()
+
+
+class Capture:
+    """Stands in for sys.stdout / sys.stderr: writes land in the current invocation's log buffer.
+    Threads the handler starts itself have no buffer; their output goes to the real stream (stray
+    output, which the runner still attributes to the invocation)."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, fallback):
+        self._fallback = fallback
+
+    def write(self, s):
+        buf = getattr(_local, "buf", None)
+        if buf is None:
+            try:
+                self._fallback.write(s)
+                self._fallback.flush()
+            except (OSError, ValueError):
+                pass
+        else:
+            buf.add(s if isinstance(s, str) else str(s))
+        return len(s)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return self._fallback.fileno()
+
+    def readable(self):
+        return False
+
+    def writable(self):
+        return True
+
+
+class Context:
+    """Lambda-like context object handed to the handler."""
+
+    def __init__(self, ctx):
+        self.invocation_id = ctx.get("invocationId", "")
+        self.aws_request_id = self.invocation_id
+        self.function_name = ctx.get("functionName", "")
+        self.function_version = str(ctx.get("version", ""))
+        self.memory_limit_in_mb = ctx.get("memoryMb", 0)
+        self.trace_id = ctx.get("traceId", "")
+        self.attempt = ctx.get("attempt", 1)
+        self._deadline = ctx.get("deadline", 0)
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int(self._deadline - time.time() * 1000))
+
+
+def error_of(exc):
+    tb = exc.__traceback__
+    # The worker's own frames say nothing about the user's bug.
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    try:
+        message = str(exc)
+    except BaseException:  # a hostile __str__
+        message = "(the exception could not be printed)"
+    try:
+        stack = "".join(traceback.format_exception(type(exc), exc, tb))
+    except BaseException:
+        stack = ""
+    return {"type": type(exc).__name__, "message": message, "stack": stack}
+
+
+def serialise(result, limit):
+    """The output as UTF-8 JSON bytes, or an error dict."""
+    try:
+        try:
+            out = json.dumps(result, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: escaped, it is still valid JSON
+            out = json.dumps(result, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except RecursionError:
+        return None, {"type": "OutputTooDeep", "message": "the handler's return value is nested too deeply to serialise"}
+    except (TypeError, ValueError) as exc:
+        return None, {"type": "OutputNotJson", "message": "the handler's return value is not JSON-serialisable: " + str(exc)}
+    except BaseException as exc:  # a hostile __repr__/default hook
+        return None, {"type": "OutputNotJson", "message": "serialising the return value failed: " + error_of(exc)["message"]}
+    if len(out) > limit:
+        return None, {"type": "OutputTooLarge", "message": "the output is %d bytes; the limit is %d" % (len(out), limit)}
+    return out, None
+
+
+def reset_signals():
+    """A call's alarms and signal handlers must not fire in a later call."""
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+    except (OSError, ValueError):
+        pass
+
+
+class Worker:
+    def __init__(self):
+        self.handler = None
+        self.log_limit = 262144
+        self.output_limit = 6 * 1024 * 1024
+        self.executor = None
+
+    def init(self, header, code):
+        self.log_limit = int(header.get("logLimit") or self.log_limit)
+        self.output_limit = int(header.get("outputLimit") or self.output_limit)
+        concurrency = int(header.get("concurrency") or 1)
+        os.environ.update({str(k): str(v) for k, v in (header.get("env") or {}).items()})
+        if concurrency > 1:
+            self.executor = start_executor(concurrency)
+        buf = LogBuffer(self.log_limit)
+        _local.buf = buf
+        try:
+            self.handler = load_handler(code.decode("utf-8", "replace"))
+            frame = {"t": "init_ok"}
+        except BaseException as exc:  # the user's module may raise anything, SystemExit included
+            frame = {"t": "init_error", "error": error_of(exc)}
+        finally:
+            _local.buf = None
+        logs = buf.bytes()
+        frame["logBytes"] = len(logs)
+        frame["logsTruncated"] = buf.truncated
+        write_frame(frame, logs)
+
+    def run(self, header, event):
+        if self.executor is None:
+            self.run_one(header, event)
+        else:
+            self.executor.submit(self.run_one, header, event)
+
+    def run_one(self, header, event):
+        rid = str(header.get("id"))
+        buf = LogBuffer(self.log_limit)
+        _local.buf = buf
+        try:
+            output, error = self.invoke(header, event)
+        finally:
+            _local.buf = None
+            if self.executor is None:
+                reset_signals()
+        logs = buf.bytes()
+        frame = {"t": "result", "id": rid, "ok": error is None, "logBytes": len(logs), "logsTruncated": buf.truncated}
+        if error is None:
+            frame["outputBytes"] = len(output)
+            write_frame(frame, output, logs)
+        else:
+            frame["error"] = error
+            write_frame(frame, logs)
+
+    def invoke(self, header, event_bytes):
+        if self.handler is None:
+            return None, {"type": "Error", "message": "function is not initialised"}
+        try:
+            event = json.loads(event_bytes) if event_bytes else None
+        except (ValueError, RecursionError) as exc:
+            return None, {"type": "InvalidEvent", "message": "the event could not be parsed: " + str(exc)[:200]}
+        try:
+            result = self.handler(event, Context(header.get("ctx") or {}))
+            if inspect.isawaitable(result):
+                result = asyncio.run(_awaited(result))
+        except BaseException as exc:  # a handler's sys.exit() is its failure, not the worker's
+            return None, error_of(exc)
+        return serialise(result, self.output_limit)
+
+
+def start_executor(n):
+    """All of the pool's threads start now, so the runner's thread count after init is the baseline."""
+    executor = ThreadPoolExecutor(max_workers=n)
+    barrier = threading.Barrier(n)
+    for f in [executor.submit(barrier.wait) for _ in range(n)]:
+        f.result()
+    return executor
+
+
+async def _awaited(awaitable):
+    return await awaitable
+
+
+def load_handler(code):
+    module = types.ModuleType("handler")
+    module.__file__ = "/tmp/handler.py"
+    sys.modules["handler"] = module
+    compiled = compile(code, "handler.py", "exec")
+    exec(compiled, module.__dict__)
+    handler = module.__dict__.get("handler")
+    if not callable(handler):
+        raise HandlerNotFound("handler.py does not define a function named handler(event, context)")
+    return handler
+
+
+class HandlerNotFound(Exception):
+    pass
+
+
+def read_exact(stream, n):
+    data = stream.read(n) if n else b""
+    if len(data) != n:
+        raise EOFError
+    return data
+
+
+def main():
+    sys.stdout = Capture(sys.__stdout__)
+    sys.stderr = Capture(sys.__stderr__)
+    worker = Worker()
+    ctl = os.fdopen(CTL_FD, "rb", buffering=256 * 1024)
+    write_frame({"t": "up"})
+    while True:
+        line = ctl.readline(MAX_HEADER + 1)
+        if not line or not line.endswith(b"\n"):
+            return  # the runner went away, or broke the protocol: nothing to do but stop
+        header = json.loads(line)
+        kind = header.get("t")
+        try:
+            if kind == "run":
+                worker.run(header, read_exact(ctl, int(header.get("eventBytes") or 0)))
+            elif kind == "init":
+                worker.init(header, read_exact(ctl, int(header.get("codeBytes") or 0)))
+        except EOFError:
+            return
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+module weft.dev/runner
+
+go 1.21

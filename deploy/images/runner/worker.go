@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// worker is the language process that runs the user's code as uid 65534. Its fds: 0 /dev/null,
+// 1 and 2 the stray-output pipe, 3 the control pipe (frames in), 4 the result pipe (frames out).
+type worker struct {
+	pid             int
+	ctl, res, log   int // the runner's ends
+	baselineThreads int
+	logClosed       bool
+	exited          *exitInfo
+}
+
+type exitInfo struct {
+	Code   *int   `json:"code,omitempty"`
+	Signal string `json:"signal,omitempty"`
+	OOM    bool   `json:"oom,omitempty"`
+}
+
+func (e *exitInfo) String() string {
+	switch {
+	case e == nil:
+		return "unknown"
+	case e.OOM:
+		return "out of memory"
+	case e.Signal != "":
+		return "killed by " + e.Signal
+	case e.Code != nil:
+		return "exit code " + strconv.Itoa(*e.Code)
+	}
+	return "unknown"
+}
+
+func spawnWorker(path string, args []string) (*worker, error) {
+	var ctl, res, log [2]int
+	for _, p := range []*[2]int{&ctl, &res, &log} {
+		if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+			return nil, err
+		}
+	}
+	devnull, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	attr := &syscall.ProcAttr{
+		Dir:   "/tmp",
+		Env:   workerEnv(),
+		Files: []uintptr{uintptr(devnull), uintptr(log[1]), uintptr(log[1]), uintptr(ctl[0]), uintptr(res[1])},
+		Sys: &syscall.SysProcAttr{
+			Credential: &syscall.Credential{Uid: workerUID, Gid: workerGID, Groups: []uint32{}},
+			Setsid:     true,
+			Pdeathsig:  syscall.SIGKILL,
+		},
+	}
+	pid, err := syscall.ForkExec(path, args, attr)
+	for _, fd := range []int{devnull, log[1], ctl[0], res[1]} {
+		syscall.Close(fd)
+	}
+	if err != nil {
+		syscall.Close(log[0])
+		syscall.Close(ctl[1])
+		syscall.Close(res[0])
+		return nil, err
+	}
+	for _, fd := range []int{ctl[1], res[0], log[0]} {
+		_ = syscall.SetNonblock(fd, true)
+	}
+	return &worker{pid: pid, ctl: ctl[1], res: res[0], log: log[0]}, nil
+}
+
+// workerEnv is the runner's own environment (the image's PATH, HOME, ...); the worker adds the
+// function's at init.
+func workerEnv() []string {
+	env := make([]string, 0, 16)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "WEFT_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func (w *worker) signal(sig syscall.Signal) { _ = syscall.Kill(w.pid, sig) }
+
+// threads is the worker's thread count (field 20 of /proc/<pid>/stat), or a large number when unreadable.
+func (w *worker) threads() int {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(w.pid) + "/stat")
+	if err != nil {
+		return 1 << 30
+	}
+	f := statFields(stat)
+	if len(f) < 18 {
+		return 1 << 30
+	}
+	n, err := strconv.Atoi(string(f[17])) // fields after "pid (comm)": state is [0], num_threads is [17]
+	if err != nil {
+		return 1 << 30
+	}
+	return n
+}
+
+// statFields splits /proc/<pid>/stat after the command name, which may hold spaces and parentheses.
+func statFields(stat []byte) [][]byte {
+	end := bytes.LastIndexByte(stat, ')')
+	if end < 0 || end+2 > len(stat) {
+		return nil
+	}
+	return bytes.Fields(stat[end+2:])
+}
+
+// stop reaps the worker, killing it if it has not exited within a moment (its pipes close just before
+// it becomes a zombie), and says how it ended.
+func (w *worker) stop() *exitInfo {
+	if w.exited != nil {
+		return w.exited
+	}
+	var status syscall.WaitStatus
+	reaped := false
+	for i := 0; i < 50 && !reaped; i++ {
+		pid, err := syscall.Wait4(w.pid, &status, syscall.WNOHANG, nil)
+		reaped = pid == w.pid || (err != nil && err != syscall.EINTR)
+		if !reaped {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if !reaped {
+		_ = syscall.Kill(w.pid, syscall.SIGKILL)
+		for {
+			pid, err := syscall.Wait4(w.pid, &status, 0, nil)
+			if pid == w.pid || (err != nil && err != syscall.EINTR) {
+				break
+			}
+		}
+	}
+	info := &exitInfo{}
+	switch {
+	case status.Signaled():
+		info.Signal = signalName(status.Signal())
+		info.OOM = reaped && status.Signal() == syscall.SIGKILL && oomKilledSinceLastLook()
+	case status.Exited():
+		code := status.ExitStatus()
+		info.Code = &code
+	}
+	w.exited = info
+	return info
+}
+
+func signalName(s syscall.Signal) string {
+	names := map[syscall.Signal]string{syscall.SIGKILL: "SIGKILL", syscall.SIGSEGV: "SIGSEGV", syscall.SIGABRT: "SIGABRT",
+		syscall.SIGTERM: "SIGTERM", syscall.SIGBUS: "SIGBUS", syscall.SIGILL: "SIGILL", syscall.SIGFPE: "SIGFPE", syscall.SIGXCPU: "SIGXCPU"}
+	if n, ok := names[s]; ok {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(s))
+}
+
+func (w *worker) close() {
+	for _, fd := range []int{w.ctl, w.res, w.log} {
+		syscall.Close(fd)
+	}
+}
+
+// ---- processes ---------------------------------------------------------------------------------------
+
+// procDir is /proc, opened once and read again from the start for each listing.
+var procDir = -1
+
+func openProc() bool {
+	if procDir >= 0 {
+		return true
+	}
+	fd, err := syscall.Open("/proc", syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	procDir = fd
+	return true
+}
+
+// pids lists the live processes of the container (its pid namespace), zombies excluded.
+func pids() []int {
+	var out []int
+	buf := make([]byte, 8<<10)
+	if !openProc() {
+		return nil
+	}
+	if _, err := syscall.Seek(procDir, 0, 0); err != nil {
+		return nil
+	}
+	for {
+		n, err := syscall.ReadDirent(procDir, buf)
+		if err != nil || n <= 0 {
+			break
+		}
+		_, _, names := syscall.ParseDirent(buf[:n], -1, nil)
+		for _, name := range names {
+			if name[0] < '0' || name[0] > '9' {
+				continue
+			}
+			if pid, err := strconv.Atoi(name); err == nil {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+func isZombie(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true // gone
+	}
+	f := statFields(stat)
+	return len(f) > 0 && (f[0][0] == 'Z' || f[0][0] == 'X')
+}
+
+var self = os.Getpid()
+
+// userProcesses lists live processes other than the init, this runner and the worker.
+func userProcesses(workerPID int) []int {
+	var out []int
+	for _, pid := range pids() {
+		if pid == 1 || pid == self || pid == workerPID || isZombie(pid) {
+			continue
+		}
+		out = append(out, pid)
+	}
+	return out
+}
+
+// killAll ends every process in the container but the init and this runner, including any a fork bomb
+// starts while it works, and reaps this runner's children.
+func killAll() {
+	for round := 0; round < 200; round++ {
+		_ = syscall.Kill(-1, syscall.SIGKILL)
+		for {
+			pid, _ := syscall.Wait4(-1, nil, syscall.WNOHANG, nil)
+			if pid <= 0 {
+				break
+			}
+		}
+		if len(userProcesses(-1)) == 0 {
+			return
+		}
+		time.Sleep(time.Duration(round+1) * 100 * time.Microsecond)
+	}
+	fmt.Fprintln(os.Stderr, "weft-runner: processes survived 200 rounds of SIGKILL")
+}
+
+// ---- memory and /tmp -----------------------------------------------------------------------------------
+
+var lastOOMKills = oomKills()
+
+// oomKilledSinceLastLook says whether the kernel's OOM killer ended a process in this container since
+// the last call.
+func oomKilledSinceLastLook() bool {
+	n := oomKills()
+	killed := n > lastOOMKills
+	lastOOMKills = n
+	return killed && n >= 0
+}
+
+// oomKills reads the container cgroup's OOM kill count (cgroup v1 or v2), or -1 when unavailable.
+func oomKills() int {
+	for _, file := range []string{"/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+				if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+					return n
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// tmpWatch tells when a writable tmpfs is over half full: Lambda-style, /tmp stays warm between calls
+// of one function, but a call cannot leave it full for the next.
+type tmpWatch struct{ paths []string }
+
+func newTmpWatch() tmpWatch { return tmpWatch{paths: []string{"/tmp", "/dev/shm"}} }
+
+func (t tmpWatch) overHalf() string {
+	for _, p := range t.paths {
+		var s syscall.Statfs_t
+		if err := syscall.Statfs(p, &s); err != nil || s.Blocks == 0 {
+			continue
+		}
+		used := s.Blocks - s.Bfree
+		if used*2 > s.Blocks {
+			return fmt.Sprintf("%s is over half full", p)
+		}
+		if s.Files > 0 && (s.Files-s.Ffree)*2 > s.Files {
+			return fmt.Sprintf("%s has over half its inodes used", p)
+		}
+	}
+	return ""
+}
