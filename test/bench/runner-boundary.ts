@@ -2,7 +2,8 @@
 // measured on real containers with the agent's hardening, in the same run as their floor:
 //   worker alone  the language worker speaking straight over the attached stdin/stdout (no runner): the floor
 //   runner, no settle  weft-runner in between (uid boundary, pipes), checks between calls switched off
-//   runner  what production runs: boundary + leftovers check + SIGSTOP/SIGCONT between calls
+//   runner, checks, no freeze  the leftovers checks without stopping the worker between calls
+//   runner  what production runs: boundary + SIGSTOP, then the leftovers checks; SIGCONT on the next call
 // Variants alternate in rounds so the shared machine's noise falls on all alike. Prints a table, writes JSON.
 import Dockerode from "dockerode";
 import { randomBytes } from "node:crypto";
@@ -23,8 +24,8 @@ const CODE: Record<Runtime, string> = {
   nodejs: `exports.handler = async (event) => ({ hello: event.name })\n`,
 };
 const WORKER: Record<Runtime, string> = { python3: "python3 -u /opt/weft/worker.py", nodejs: "node /opt/weft/worker.js" };
-type Variant = "worker alone" | "runner, no settle" | "runner";
-const VARIANTS: Variant[] = ["worker alone", "runner, no settle", "runner"];
+type Variant = "worker alone" | "runner, no settle" | "runner, checks, no freeze" | "runner";
+const VARIANTS: Variant[] = ["worker alone", "runner, no settle", "runner, checks, no freeze", "runner"];
 
 /** A frame client: header line, then the payload its lengths name (worker and runner frames alike). */
 class Client {
@@ -69,6 +70,8 @@ async function start(docker: Dockerode, driver: DockerDriver, runtime: Runtime, 
     opts.Cmd = ["/bin/sh", "-c", `exec ${WORKER[runtime]} 3<&0 4>&1`];
   } else if (variant === "runner, no settle") {
     opts.Env = ["WEFT_RUNNER_SETTLE=off"];
+  } else if (variant === "runner, checks, no freeze") {
+    opts.Env = ["WEFT_RUNNER_SETTLE=no-freeze"];
   }
   const c = await docker.createContainer(opts);
   const stream = (await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
@@ -107,7 +110,7 @@ async function main(): Promise<void> {
   const rows: Array<{ runtime: Runtime; isolation: Isolation; variant: Variant; n: number; p50: number; p99: number }> = [];
   for (const runtime of ["python3", "nodejs"] as const) {
     for (const isolation of ["runc", "gvisor"] as const) {
-      const samples: Record<Variant, number[]> = { "worker alone": [], "runner, no settle": [], runner: [] };
+      const samples: Record<Variant, number[]> = { "worker alone": [], "runner, no settle": [], "runner, checks, no freeze": [], runner: [] };
       const started = await Promise.all(VARIANTS.map((v) => start(docker, driver, runtime, isolation, v)));
       try {
         for (const s of started) await measure(s.client, 200); // warm-up

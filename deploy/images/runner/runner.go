@@ -34,9 +34,12 @@ type runner struct {
 	// Why the container must not serve another call; set once, reported with the next answer.
 	retire string
 	tmp    tmpWatch
+	// The pid namespace's last pid when /proc last showed no leftover process.
+	lastPid int
 	// WEFT_RUNNER_SETTLE=off skips the checks between calls: only the runner-boundary benchmark sets it, to
 	// measure what they cost. The agent never does, and a function's env reaches only the worker.
 	settleOff bool
+	freezeOff bool // WEFT_RUNNER_SETTLE=no-freeze: the checks, without SIGSTOP between calls (benchmark only)
 }
 
 func newRunner(path string, args []string) *runner {
@@ -45,7 +48,7 @@ func newRunner(path string, args []string) *runner {
 		fatal("epoll: %v", err)
 	}
 	r := &runner{workerPath: path, workerArgs: args, epfd: epfd, logLimit: 256 << 10, outputLimit: 6 << 20,
-		settleOff: os.Getenv("WEFT_RUNNER_SETTLE") == "off"}
+		settleOff: os.Getenv("WEFT_RUNNER_SETTLE") == "off", freezeOff: os.Getenv("WEFT_RUNNER_SETTLE") == "no-freeze"}
 	r.agent.maxPayload = maxAgentPayload
 	if err := syscall.SetNonblock(0, true); err != nil {
 		fatal("stdin: %v", err)
@@ -339,6 +342,7 @@ func (r *runner) finishInit(f *frame) {
 		return
 	}
 	r.worker.baselineThreads = r.worker.threads()
+	r.lastPid = 0 // look at /proc after the first call
 	r.initDone = true
 	r.send(map[string]any{"t": "init_ok", "logBytes": len(logs), "logsTruncated": truncated}, logs)
 	r.settleIfIdle()
@@ -384,32 +388,38 @@ func (r *runner) indexOf(id string) int {
 	return -1
 }
 
-// settleIfIdle runs between calls: leftovers end the worker and retire the container, else the worker
-// is stopped until the next call.
+// settleIfIdle runs between calls, before the last call's answer is sent: the worker is stopped first
+// (so nothing can start while we look), then anything the call left behind ends the worker and retires
+// the container; otherwise the worker stays stopped until the next call.
 func (r *runner) settleIfIdle() {
 	if len(r.runs) > 0 || r.worker == nil || r.initFrame != nil || !r.initDone {
 		return
 	}
 	if r.retire == "" && !r.settleOff {
+		if !r.freezeOff {
+			r.worker.signal(syscall.SIGSTOP)
+			r.frozen = true
+			if !r.worker.waitStopped() {
+				r.noteRetire("the function's process did not stop between calls")
+			}
+		}
 		if why := r.leftovers(); why != "" {
 			r.noteRetire(why)
 		}
 	}
 	if r.retire != "" {
 		r.endUserProcesses()
-		return
 	}
-	if r.settleOff {
-		return
-	}
-	r.worker.signal(syscall.SIGSTOP)
-	r.frozen = true
 }
 
 // leftovers says what a finished call left behind, or "".
 func (r *runner) leftovers() string {
-	if others := userProcesses(r.worker.pid); len(others) > 0 {
-		return fmt.Sprintf("the call left %d process(es) running", len(others))
+	if !noNewProcessSince(r.lastPid) {
+		before := lastPid()
+		if others := userProcesses(r.worker.pid); len(others) > 0 {
+			return fmt.Sprintf("the call left %d process(es) running", len(others))
+		}
+		r.lastPid = before
 	}
 	if t := r.worker.threads(); t > r.worker.baselineThreads {
 		return fmt.Sprintf("the call left %d thread(s) running", t-r.worker.baselineThreads)

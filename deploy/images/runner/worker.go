@@ -14,6 +14,7 @@ import (
 // 1 and 2 the stray-output pipe, 3 the control pipe (frames in), 4 the result pipe (frames out).
 type worker struct {
 	pid             int
+	statFd          int // /proc/<pid>/stat, kept open and read again from offset 0
 	ctl, res, log   int // the runner's ends
 	baselineThreads int
 	logClosed       bool
@@ -74,7 +75,11 @@ func spawnWorker(path string, args []string) (*worker, error) {
 	for _, fd := range []int{ctl[1], res[0], log[0]} {
 		_ = syscall.SetNonblock(fd, true)
 	}
-	return &worker{pid: pid, ctl: ctl[1], res: res[0], log: log[0]}, nil
+	statFd, err := syscall.Open("/proc/"+strconv.Itoa(pid)+"/stat", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		statFd = -1
+	}
+	return &worker{pid: pid, statFd: statFd, ctl: ctl[1], res: res[0], log: log[0]}, nil
 }
 
 // workerEnv is the runner's own environment (the image's PATH, HOME, ...); the worker adds the
@@ -93,19 +98,46 @@ func (w *worker) signal(sig syscall.Signal) { _ = syscall.Kill(w.pid, sig) }
 
 // threads is the worker's thread count (field 20 of /proc/<pid>/stat), or a large number when unreadable.
 func (w *worker) threads() int {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(w.pid) + "/stat")
-	if err != nil {
+	if w.statFd < 0 {
 		return 1 << 30
 	}
-	f := statFields(stat)
+	n, err := syscall.Pread(w.statFd, statBuf, 0)
+	if err != nil || n <= 0 {
+		return 1 << 30
+	}
+	f := statFields(statBuf[:n])
 	if len(f) < 18 {
 		return 1 << 30
 	}
-	n, err := strconv.Atoi(string(f[17])) // fields after "pid (comm)": state is [0], num_threads is [17]
+	t, err := strconv.Atoi(string(f[17])) // fields after "pid (comm)": state is [0], num_threads is [17]
 	if err != nil {
 		return 1 << 30
 	}
-	return n
+	return t
+}
+
+var statBuf = make([]byte, 4096)
+
+// waitStopped waits (briefly) until SIGSTOP has stopped the worker's whole thread group.
+func (w *worker) waitStopped() bool {
+	if w.statFd < 0 {
+		return false
+	}
+	for i := 0; i < 2000; i++ {
+		n, err := syscall.Pread(w.statFd, statBuf, 0)
+		if err != nil || n <= 0 {
+			return false
+		}
+		if f := statFields(statBuf[:n]); len(f) > 0 && (f[0][0] == 'T' || f[0][0] == 't') {
+			return true
+		}
+		if i < 100 {
+			_, _, _ = syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+		} else {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	return false
 }
 
 // statFields splits /proc/<pid>/stat after the command name, which may hold spaces and parentheses.
@@ -164,7 +196,7 @@ func signalName(s syscall.Signal) string {
 }
 
 func (w *worker) close() {
-	for _, fd := range []int{w.ctl, w.res, w.log} {
+	for _, fd := range []int{w.ctl, w.res, w.log, w.statFd} {
 		syscall.Close(fd)
 	}
 }
@@ -224,6 +256,34 @@ func isZombie(pid int) bool {
 }
 
 var self = os.Getpid()
+
+// lastPid reads the pid namespace's most recently allocated pid (the last field of /proc/loadavg), or 0
+// where the kernel does not say (gVisor).
+func lastPid() int {
+	if loadavgFd < 0 {
+		fd, err := syscall.Open("/proc/loadavg", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return 0
+		}
+		loadavgFd = fd
+	}
+	buf := make([]byte, 128)
+	n, err := syscall.Pread(loadavgFd, buf, 0)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	fields := bytes.Fields(buf[:n])
+	if len(fields) < 5 {
+		return 0
+	}
+	p, _ := strconv.Atoi(string(fields[4]))
+	return p
+}
+
+var loadavgFd = -1
+
+// noNewProcessSince says, cheaply, that no process was created since `last` was read (0: cannot tell).
+func noNewProcessSince(last int) bool { return last > 0 && lastPid() == last }
 
 // userProcesses lists live processes other than the init, this runner and the worker.
 func userProcesses(workerPID int) []int {
