@@ -5,8 +5,7 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { hostname, totalmem } from "node:os";
 import type { Logger } from "../shared/logger.js";
-import { connectNats, ensureTopology, openFunctionsBucket } from "../shared/nats.js";
-import { topologyFrom } from "../shared/config.js";
+import { awaitTopology, connectNats, openFunctionsBucket } from "../shared/nats.js";
 import type { AgentStatus } from "../shared/schemas/agent.js";
 import { JOBS_CONSUMER, JOBS_STREAM } from "../shared/subjects.js";
 import { ensureRuntimeImages } from "../deploy/images.js";
@@ -16,6 +15,7 @@ import { FunctionCache } from "./function-cache.js";
 import { Heartbeat } from "./heartbeat.js";
 import { InvocationRunner } from "./invocation-runner.js";
 import { JobConsumer } from "./job-consumer.js";
+import { LiveJobSettings } from "./job-settings.js";
 import { Pool } from "./pool.js";
 import { loadSeccompOption } from "./seccomp.js";
 
@@ -77,7 +77,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
   let nc: NatsConnection | undefined;
   try {
     nc = await connectNats(config.natsUrl, `weft-agent-${config.agentId}`, log);
-    await ensureTopology(nc, topologyFrom(config));
+    const jobSettings = await LiveJobSettings.start(nc, await awaitTopology(nc, log), log);
     const functions = new FunctionCache(
       await openFunctionsBucket(nc),
       { latest: (def) => pool.setLatest(def), deleted: (name) => pool.deleteFunction(name) },
@@ -88,8 +88,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
     const js = jetstream(nc);
     const runner = new InvocationRunner(nc, js, functions, pool, {
       agentId: config.agentId,
-      jobMaxDeliver: config.jobMaxDeliver,
-      jobAckWaitMs: config.jobAckWaitMs,
+      jobs: jobSettings,
       runningRecordAfterMs: config.runningRecordAfterMs,
       retryDelayMs: config.retryDelayMs,
     }, log);
@@ -114,6 +113,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
     const stop = () =>
       (stopping ??= (async () => {
         state = "draining";
+        pool.drain(); // jobs parked for a container go back at once, for another agent
         heartbeat.announce();
         log.info({ inFlight: consumer.inFlight }, "agent draining");
         const drainTimer = setTimeout(() => void pool.stop(), config.drainTimeoutMs);
@@ -121,6 +121,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
         clearTimeout(drainTimer);
         state = "stopped";
         heartbeat.stop(status());
+        jobSettings.stop();
         await Promise.allSettled([pool.stop(), functions.stop()]);
         await connection.drain().catch((err: Error) => log.warn({ err }, "draining the NATS connection failed"));
         log.info("agent stopped");

@@ -17,6 +17,7 @@ import {
   fromInitFailure,
   fromRun,
   givenUp,
+  isLastDelivery,
   nextStep,
   refused,
   resultJson,
@@ -27,11 +28,12 @@ import { PlatformError, type Pool } from "./pool.js";
 import { scanJson } from "../shared/json-scan.js";
 import { LIMITS } from "../shared/limits.js";
 import type { FinalEnding } from "./outcome.js";
+import type { JobSettings } from "../shared/nats.js";
 
 export interface InvocationRunnerOptions {
   agentId: string;
-  jobMaxDeliver: number;
-  jobAckWaitMs: number;
+  /** The jobs consumer's settings as the server has them (job-settings.ts). */
+  jobs: JobSettings;
   runningRecordAfterMs: number;
   retryDelayMs: number;
 }
@@ -98,7 +100,7 @@ export class InvocationRunner {
     const traceId = extracted.traceId || traceIdOf(span);
     const log = invocationLogger(this.log, job.invocationId, traceId, job.functionName);
     // A long invocation tells JetStream it is alive, so the job is not handed to another agent meanwhile.
-    const working = setInterval(() => msg.working(), Math.max(500, this.opts.jobAckWaitMs / 2));
+    const working = setInterval(() => msg.working(), Math.max(500, this.opts.jobs.ackWaitMs / 2));
     const meta: InvocationMeta = {
       invocationId: job.invocationId,
       functionName: job.functionName,
@@ -157,7 +159,8 @@ export class InvocationRunner {
     const acquireStarted = performance.now();
     let acquired;
     try {
-      acquired = await this.pool.acquire(def);
+      // Waiting for a container is bounded: past the ack wait the job goes back for another agent (REVIEW C1).
+      acquired = await this.pool.acquire(def, Date.now() + this.opts.jobs.ackWaitMs);
     } catch (err) {
       if (!(err instanceof PlatformError)) throw err;
       log.warn({ err }, "no container for the invocation");
@@ -201,7 +204,7 @@ export class InvocationRunner {
   }
 
   private async conclude(msg: JsMsg, job: Job, meta: InvocationMeta, ending: Ending, span: Span, log: Logger): Promise<void> {
-    const step = nextStep(ending, job.attempt, this.opts.jobMaxDeliver);
+    const step = nextStep(ending, job.attempt, this.opts.jobs.maxDeliver);
     if (step === "nak") {
       log.warn({ attempt: job.attempt, reason: ending.kind === "platform" ? ending.message : undefined }, "invocation handed back for retry");
       msg.nak(this.opts.retryDelayMs);
@@ -228,7 +231,7 @@ export class InvocationRunner {
   private async salvage(msg: JsMsg, job: Job, meta: InvocationMeta, ending: Ending | undefined, err: Error, log: Logger): Promise<void> {
     try {
       const ran = ending !== undefined && ending.kind === "final";
-      if (!ran && job.attempt < this.opts.jobMaxDeliver) {
+      if (!ran && !isLastDelivery(job.attempt, this.opts.jobs.maxDeliver)) {
         msg.nak(this.opts.retryDelayMs);
         return;
       }

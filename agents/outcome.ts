@@ -83,9 +83,12 @@ export const givenUp = (e: Extract<Ending, { kind: "platform" }>, attempts: numb
     error: { code: "PLATFORM_ERROR", message: `${e.message} (gave up after ${attempts} attempts)` },
   });
 
+/** max_deliver ≤ 0 is JetStream's "unlimited". */
+export const isLastDelivery = (deliveryCount: number, maxDeliver: number): boolean => maxDeliver > 0 && deliveryCount >= maxDeliver;
+
 export function nextStep(ending: Ending, deliveryCount: number, maxDeliver: number): NextStep {
   if (ending.kind === "final") return "ack";
-  return deliveryCount >= maxDeliver ? "term" : "nak";
+  return isLastDelivery(deliveryCount, maxDeliver) ? "term" : "nak";
 }
 
 export interface InvocationMeta {

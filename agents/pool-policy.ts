@@ -119,6 +119,13 @@ export function expectedQueueMs(need: Need, views: readonly ContainerView[], loa
 }
 
 /**
+ * A parked job waits at most this many times its expected wait (and at least a cold start's time); past it
+ * the estimate was wrong (one long call holds the container) and the job takes a stem cell or a new
+ * container instead of waiting behind it (REVIEW C5).
+ */
+export const PARKED_WAIT_FACTOR = 4;
+
+/**
  * Where a job of one function version runs: a warm container of that version (most recently used first) →
  * one of its containers still starting → queue behind its busy containers when they will free up sooner
  * than a stem cell or a new container would be ready (OpenWhisk's lesson: container operations cost one to

@@ -6,7 +6,9 @@ import type { FunctionDefinition } from "../shared/schemas/function.js";
 import { Container, type InitOutcome } from "./container.js";
 import type { DockerDriver, Isolation } from "./docker-driver.js";
 import {
+  PARKED_WAIT_FACTOR,
   decide,
+  expectedQueueMs,
   expired,
   minWarmDeficit,
   stemDeficit,
@@ -67,8 +69,10 @@ class RunTimes {
     this.next = (this.next + 1) % RUN_WINDOW;
   }
 
-  get shortest(): number {
-    return Math.min(...this.samples);
+  /** The median of recent holds: robust to the odd slow call and to event-loop delay alike (REVIEW C5). */
+  get median(): number {
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)] ?? 0;
   }
 }
 const ewma = (prev: number | undefined, sample: number): number => (prev === undefined ? sample : prev + EWMA_WEIGHT * (sample - prev));
@@ -99,6 +103,7 @@ export class Pool {
   private readonly coldStartMs: Record<Isolation, number> = { ...INITIAL_COLD_START_MS };
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private draining = false;
 
   constructor(
     private readonly driver: DockerDriver,
@@ -123,12 +128,20 @@ export class Pool {
     return { containers: this.containers.size, stemCells };
   }
 
-  /** A container running `def`'s code; an init failure is data, a platform failure throws PlatformError. */
-  async acquire(def: FunctionDefinition): Promise<Acquired> {
+  /**
+   * A container running `def`'s code; an init failure is data, a platform failure throws PlatformError.
+   * Waiting (behind busy containers, or for memory) ends at `deadline` (epoch ms): the job then goes back to
+   * JetStream, where another agent may run it, rather than wait here for ever (REVIEW C1).
+   */
+  async acquire(def: FunctionDefinition, deadline = Date.now() + 60_000): Promise<Acquired> {
     const need = needOf(def, this.opts.defaultCpus);
+    let parkedTooLong = false;
     for (;;) {
       if (this.stopping) throw new PlatformError("the agent is shutting down");
-      const decision = decide(need, this.views(), this.budget, this.loadOf(need, def.isolation));
+      if (this.draining) throw new PlatformError("the agent is draining; another agent will take the job");
+      if (Date.now() >= deadline) throw new PlatformError("no container became free in time on this agent");
+      const load = this.loadOf(need, def.isolation, parkedTooLong);
+      const decision = decide(need, this.views(), this.budget, load);
       switch (decision.kind) {
         case "warm":
           return { ok: true, lease: this.lease(this.get(decision.ref), false) };
@@ -142,11 +155,14 @@ export class Pool {
         case "cold":
           for (const ref of decision.evict) void this.get(ref).retire();
           return this.cold(def);
-        case "queue":
-          await this.queueFor(need.key);
+        case "queue": {
+          const expected = expectedQueueMs(need, this.views(), load) ?? load.coldStartMs;
+          const patience = Math.max(load.coldStartMs, PARKED_WAIT_FACTOR * expected);
+          parkedTooLong = !(await this.queueFor(need.key, Math.min(deadline, Date.now() + patience)));
           continue;
+        }
         case "wait":
-          await new Promise<void>((resolve) => this.wakers.push(resolve));
+          await this.until(deadline, new Promise<void>((resolve) => this.wakers.push(resolve)));
           continue;
         case "impossible":
           throw new PlatformError(decision.reason);
@@ -154,8 +170,28 @@ export class Pool {
     }
   }
 
-  private loadOf(need: Need, isolation: Isolation): Load {
-    return { waiting: this.queued.get(need.key)?.length ?? 0, expectedRunMs: this.runTimes.get(need.key)?.shortest, coldStartMs: this.coldStartMs[isolation] };
+  /** Resolves when `wakeUp` does or `deadline` passes, whichever is first (the loop re-decides either way). */
+  private until(deadline: number, wakeUp: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
+    return Promise.race([wakeUp, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** Draining: jobs not yet holding a container go back at once; running ones finish. */
+  drain(): void {
+    this.draining = true;
+    this.wake();
+    for (const q of [...this.queued.values()]) for (const resolve of [...q]) resolve();
+    this.queued.clear();
+  }
+
+  private loadOf(need: Need, isolation: Isolation, parkedTooLong = false): Load {
+    return {
+      waiting: this.queued.get(need.key)?.length ?? 0,
+      // A job that already waited past its patience does not queue again: nothing is known that would help.
+      expectedRunMs: parkedTooLong ? undefined : this.runTimes.get(need.key)?.median,
+      coldStartMs: this.coldStartMs[isolation],
+    };
   }
 
   private runTimesOf(key: string): RunTimes {
@@ -164,11 +200,22 @@ export class Pool {
     return r;
   }
 
-  /** Waits until one of the version's containers is released, or wake() asks every waiting job to re-decide. */
-  private queueFor(key: string): Promise<void> {
-    return new Promise<void>((resolve) => {
+  /**
+   * Waits until one of the version's containers is released, wake() asks every waiting job to re-decide, or
+   * the deadline passes (the job then leaves the queue, so a later release is not spent on it).
+   */
+  private queueFor(key: string, until: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
       const q = this.queued.get(key) ?? [];
-      q.push(resolve);
+      const timer = setTimeout(() => {
+        this.dequeue(key, entry);
+        resolve(false);
+      }, Math.max(0, until - Date.now()));
+      const entry = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      q.push(entry);
       this.queued.set(key, q);
     });
   }

@@ -1,10 +1,11 @@
 // The controller's configuration, read once from the environment by main.ts (or a test) and passed down.
-import { commonFields, envField, intFromEnv, boolFromEnv, parseEnv, stringFromEnv, type ConfigOf } from "../shared/config.js";
+import { commonFields, topologyFields, envField, intFromEnv, boolFromEnv, parseEnv, stringFromEnv, type ConfigOf } from "../shared/config.js";
 
 const HOUR_MS = 3600_000;
 
 export const controllerFields = {
   ...commonFields,
+  ...topologyFields,
   mongoUrl: envField("WEFT_MONGO_URL", stringFromEnv("mongodb://127.0.0.1:27017"), "MongoDB (or wire-compatible) URL"),
   mongoDb: envField("WEFT_MONGO_DB", stringFromEnv("weft"), "database holding functions, versions and invocation records"),
   mongoTimeoutMs: envField(

@@ -46,12 +46,20 @@ export const commonFields = {
     z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
     "pino log level",
   ),
-  jobAckWaitMs: envField("WEFT_JOB_ACK_WAIT_MS", intFromEnv(DEFAULT_TOPOLOGY.jobAckWaitMs, 1000), "redeliver a job whose agent went silent this long"),
-  jobMaxDeliver: envField("WEFT_JOB_MAX_DELIVER", intFromEnv(DEFAULT_TOPOLOGY.jobMaxDeliver, 1, 100), "attempts per job before it is given up"),
+};
+
+/**
+ * The JetStream settings of the fabric. Only the controller reads these and declares the streams and the
+ * jobs consumer; gateways and agents wait for that declaration and read the values from the server, so one
+ * setting can never be two (REVIEW C2).
+ */
+export const topologyFields = {
+  jobAckWaitMs: envField("WEFT_JOB_ACK_WAIT_MS", intFromEnv(DEFAULT_TOPOLOGY.jobAckWaitMs, 1000), "redeliver a job whose agent went silent this long (agents read it from the server)"),
+  jobMaxDeliver: envField("WEFT_JOB_MAX_DELIVER", intFromEnv(DEFAULT_TOPOLOGY.jobMaxDeliver, 1, 100), "attempts per job before it is given up (agents read it from the server)"),
   jobMaxAgeMs: envField("WEFT_JOB_MAX_AGE_MS", intFromEnv(DEFAULT_TOPOLOGY.jobMaxAgeMs, 1000), "a queued job expires after this"),
 };
 
-export function topologyFrom(c: ConfigOf<typeof commonFields>): TopologyOptions {
+export function topologyFrom(c: ConfigOf<typeof topologyFields>): TopologyOptions {
   return {
     ...DEFAULT_TOPOLOGY,
     jobAckWaitMs: c.jobAckWaitMs,

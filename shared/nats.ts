@@ -145,7 +145,41 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partia
   }
 }
 
-/** Declares every stream and consumer; safe to call from every component on every start. */
+/** What agents decide by: the jobs consumer's settings as the server has them. */
+export interface JobSettings {
+  ackWaitMs: number;
+  maxDeliver: number;
+}
+
+/** Reads the jobs consumer's settings from the server (the controller owns them). */
+export async function readJobSettings(nc: NatsConnection): Promise<JobSettings> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.consumers.info(JOBS_STREAM, JOBS_CONSUMER);
+  return { ackWaitMs: Math.round((info.config.ack_wait ?? 30_000_000_000) / 1_000_000), maxDeliver: info.config.max_deliver ?? -1 };
+}
+
+/**
+ * Waits until the controller has declared the streams and the jobs consumer (a gateway or an agent may
+ * start first), then returns the consumer's settings. Logs once while it waits.
+ */
+export async function awaitTopology(nc: NatsConnection, log: Logger, pollMs = 500): Promise<JobSettings> {
+  let logged = false;
+  for (;;) {
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.info(RECORDS_STREAM);
+      return await readJobSettings(nc);
+    } catch (err) {
+      const missing = err instanceof JetStreamApiError && (err.code === 10059 || err.code === 10014);
+      if (!missing) throw err;
+      if (!logged) log.info("waiting for the controller to declare the JetStream streams and the jobs consumer");
+      logged = true;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+}
+
+/** Declares every stream and consumer: the controller's job alone (or a test's, standing in for it). */
 export async function ensureTopology(nc: NatsConnection, t: TopologyOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
   await ensureStream(jsm, jobsStreamConfig(t));
