@@ -29,6 +29,7 @@ import type { Incarnated, InvocationRecords } from "./invocation-records.js";
 import { functionMetrics } from "./metrics.js";
 import type { SyntaxChecker } from "./syntax-check.js";
 import { WriteQueue } from "./write-queue.js";
+import { withDeadline } from "../shared/lifecycle.js";
 
 export interface ApiDeps {
   nc: NatsConnection;
@@ -47,6 +48,9 @@ export interface ApiDeps {
 
 
 type Handler = (body: unknown) => Promise<unknown>;
+
+/** Each step of purging a deleted function is bounded, so a stop never waits long on one. */
+const PURGE_STEP_MS = 3000;
 
 /** Room in a definition for the fields the controller adds to the spec (version, sha256, dates). */
 const DEFINITION_OVERHEAD_BYTES = 1024;
@@ -181,17 +185,29 @@ export class ControllerApi {
     return { name, deleted: true };
   }
 
-  /** Removes an ended incarnation's versions (bucket and MongoDB) and records; what is left is unreachable all the same. */
+  /**
+   * Removes an ended incarnation's versions (bucket and MongoDB) and records. Each step runs even if another
+   * failed, each bounded (stop waits for this); whatever is left stays unreachable, and reconcile purges
+   * leftover bucket keys.
+   */
   private async purge(fn: Incarnated): Promise<void> {
     const { publisher, store, records, log } = this.deps;
-    try {
-      const keys = await publisher.purgeIncarnation(fn.functionName, fn.incarnation);
-      const versions = await store.purgeVersions(fn.functionName, fn.incarnation);
-      const removed = await records.purge(fn);
-      log.info({ fn: fn.functionName, incarnation: fn.incarnation, keys, versions, records: removed }, "deleted function purged");
-    } catch (err) {
-      log.warn({ err, fn: fn.functionName, incarnation: fn.incarnation }, "purging a deleted function failed; its data stays unreachable");
+    const { functionName: name, incarnation } = fn;
+    const steps: Array<[string, () => Promise<number>]> = [
+      ["bucket versions", async () => publisher.purgeVersions(name, incarnation, await store.versionNumbers(name, incarnation, Number.MAX_SAFE_INTEGER))],
+      ["MongoDB versions", () => store.purgeVersions(name, incarnation)],
+      ["records", () => records.purge(fn)],
+    ];
+    let complete = true;
+    for (const [what, step] of steps) {
+      try {
+        if (!(await withDeadline(step(), PURGE_STEP_MS))) throw new Error(`not finished within ${PURGE_STEP_MS} ms; left to finish alone`);
+      } catch (err) {
+        complete = false;
+        log.warn({ err, fn: name, incarnation, what }, "purging a deleted function's data failed; it stays unreachable");
+      }
     }
+    if (complete) log.info({ fn: name, incarnation }, "deleted function purged");
   }
 
   private async unpublishLeftover(name: string): Promise<void> {

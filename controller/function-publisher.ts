@@ -5,7 +5,7 @@ import type { KV, KvEntry } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { LIMITS } from "../shared/limits.js";
 import type { FunctionDefinition } from "../shared/schemas/function.js";
-import { incarnationKeys, latestKey, parseVersionKey, versionKey } from "../shared/subjects.js";
+import { latestKey, parseVersionKey, versionKey } from "../shared/subjects.js";
 import { WeftError } from "../shared/errors.js";
 import type { FunctionStore, LiveFunction } from "./function-store.js";
 
@@ -56,17 +56,13 @@ export class FunctionPublisher {
   }
 
   /**
-   * Purges every version key of an incarnation that has ended (code and env included). Nothing needs them: a
-   * job of a deleted incarnation is refused, and a running invocation already holds its definition.
+   * Purges version keys of an incarnation that has ended (code and env included). Nothing needs them: a job of
+   * a deleted incarnation is refused, and a running invocation already holds its definition.
    */
-  async purgeIncarnation(name: string, incarnation: string): Promise<number> {
+  async purgeVersions(name: string, incarnation: string, versions: readonly number[]): Promise<number> {
     const kv = await this.bucket();
-    let purged = 0;
-    for await (const key of await kv.keys(incarnationKeys(name, incarnation))) {
-      await kv.purge(key);
-      purged++;
-    }
-    return purged;
+    for (const v of versions) await kv.purge(versionKey(name, incarnation, v));
+    return versions.length;
   }
 
   /**

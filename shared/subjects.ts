@@ -25,8 +25,6 @@ export const FUNCTIONS_BUCKET = "weft-functions";
 export const latestKey = (fn: string): string => fn;
 /** Key of one immutable version of one incarnation (version numbers restart at 1 in each incarnation). */
 export const versionKey = (fn: string, incarnation: string, version: number): string => `${fn}.${incarnation}.v${version}`;
-/** Filter matching every version key of one incarnation. */
-export const incarnationKeys = (fn: string, incarnation: string): string => `${fn}.${incarnation}.>`;
 
 /** The parts of a version key; undefined for a latest key or a key of another (older) shape. */
 export function parseVersionKey(key: string): { name: string; incarnation: string; version: number } | undefined {

@@ -285,6 +285,50 @@ describe("function bucket mirror", () => {
     assert.equal((await ok("functions.get", { name })).version, 1, "and serves the API again");
   });
 
+  test("a database from before incarnations keeps working: live functions are adopted, deleted ones purged", async () => {
+    const ownNats = await startNats();
+    const db = uniqueDbName("ctl_legacy");
+    const now = new Date();
+    const legacyVersion = (name: string, version: number, code: string) => ({
+      _id: `${name}.v${version}`, name, version, runtime: "nodejs", code, limits: { timeoutMs: 30000, memoryMb: 256 }, isolation: "runc",
+      env: { A: "1" }, concurrency: 1, minWarm: 0, codeSha256: createHash("sha256").update(code).digest("hex"), codeBytes: code.length, createdAt: now,
+    });
+    const live = uniqueName("old-live");
+    const gone = uniqueName("old-gone");
+    await mongo.db(db).collection("function_versions").createIndex({ name: 1, version: 1 }, { unique: true });
+    await mongo.db(db).collection<any>("function_versions").insertMany([legacyVersion(live, 1, JS), legacyVersion(live, 2, `${JS}//2`), legacyVersion(gone, 1, JS)]);
+    await mongo.db(db).collection<any>("functions").insertMany([
+      { _id: live, versionSeq: 2, latestVersion: 2, deleted: false, createdAt: now },
+      { _id: gone, versionSeq: 1, latestVersion: 1, deleted: true, createdAt: now, deletedAt: now },
+    ]);
+    const ctl = await startController(loadControllerConfig({ WEFT_NATS_URL: ownNats.url, WEFT_MONGO_URL: mongoUrl(), WEFT_MONGO_DB: db }), log());
+    const conn = await connect({ servers: ownNats.url });
+    const ask = async (op: ControllerOp, body: unknown) =>
+      (await conn.request(controllerSubject(op), JSON.stringify(body), { timeout: 10_000 })).json<ControllerReply<any>>();
+    try {
+      const latest = await ask("functions.get", { name: live });
+      assert.ok(latest.ok, JSON.stringify(latest));
+      assert.equal(latest.result.version, 2);
+      assert.match(latest.result.incarnation, /^[0-9a-f]{16}$/);
+      const v1 = await ask("functions.get", { name: live, version: 1 });
+      assert.ok(v1.ok);
+      assert.equal(v1.result.code, JS);
+      const kv = await new Kvm(conn).open(FUNCTIONS_BUCKET);
+      assert.equal((await kv.get(latestKey(live)))?.json<{ incarnation: string }>().incarnation, latest.result.incarnation, "mirrored with it");
+      const next = await ask("functions.put", { name: live, spec: { runtime: "nodejs", code: JS } });
+      assert.ok(next.ok && next.result.version === 3 && next.result.incarnation === latest.result.incarnation && !next.result.created, JSON.stringify(next));
+
+      assert.equal(await mongo.db(db).collection("function_versions").countDocuments({ name: gone }), 0, "a deleted function's old versions are purged");
+      const reborn = await ask("functions.put", { name: gone, spec: { runtime: "nodejs", code: JS } });
+      assert.ok(reborn.ok && reborn.result.version === 1 && reborn.result.created, "its name makes a new function, numbered from 1");
+    } finally {
+      await ctl.stop();
+      await conn.close();
+      await ownNats.cleanup();
+      await mongo.db(db).dropDatabase();
+    }
+  });
+
   test("health reports MongoDB reachable", async () => {
     assert.deepEqual(await ok("health", {}), { mongo: "ok" });
   });

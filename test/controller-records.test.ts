@@ -250,6 +250,48 @@ describe("records and metrics through the API", () => {
   });
 });
 
+describe("records of a deleted function", () => {
+  const notFound = async (op: ControllerOp, body: unknown) => {
+    const reply = (await nc.request(controllerSubject(op), JSON.stringify(body), { timeout: 10_000 })).json<ControllerReply<unknown>>();
+    assert.equal(!reply.ok && reply.error.code, "NOT_FOUND", `${op} ${JSON.stringify(body)} → ${JSON.stringify(reply)}`);
+  };
+
+  test("are NOT_FOUND from the DELETE on, purged, and never shown under a new function of the same name", async () => {
+    const name = uniqueName("gone");
+    const first = await deploy(name);
+    const before = finalEvent(name, { incarnation: first, output: '{"secret":"s"}' });
+    await publish(before);
+    await recordWhen(before.invocationId, (r) => r.status === "ok");
+
+    await ok("functions.delete", { name });
+    await notFound("invocations.get", { invocationId: before.invocationId });
+    await notFound("invocations.list", { name, limit: 10 });
+    await notFound("functions.metrics", { name });
+
+    const second = await deploy(name);
+    assert.notEqual(second, first);
+    // An invocation of the deleted function that was still running writes its record after the DELETE.
+    const late = finalEvent(name, { incarnation: first, output: '{"secret":"s"}' });
+    const fresh = finalEvent(name, { incarnation: second });
+    await publish(late);
+    await publish(fresh);
+    await recordWhen(fresh.invocationId, (r) => r.status === "ok");
+    const client = await new MongoClient(mongoUrl()).connect();
+    try {
+      const finals = client.db(dbNames[0]!).collection("invocations");
+      await eventually(async () => ((await finals.countDocuments({ _id: late.invocationId as never })) === 1 ? true : undefined), "the late record stored");
+      await notFound("invocations.get", { invocationId: late.invocationId });
+      await notFound("invocations.get", { invocationId: before.invocationId });
+      const listed = await ok<any[]>("invocations.list", { name, limit: 10 });
+      assert.deepEqual(listed.map((r) => r.invocationId), [fresh.invocationId], "only the new function's records");
+      assert.equal((await ok("functions.metrics", { name })).count, 1);
+      await eventually(async () => ((await finals.countDocuments({ _id: before.invocationId as never })) === 0 ? true : undefined), "purged after the DELETE");
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 describe("ingestion throughput", () => {
   test("records/s into MongoDB at batch 500", async (t) => {
     const n = Number(process.env.WEFT_INGEST_BENCH_RECORDS ?? 10_000);
