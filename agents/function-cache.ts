@@ -1,5 +1,6 @@
 // Function definitions as the agent sees them: the controller's NATS KV bucket, watched for latest versions
-// (so deletes and updates reach the pool at once) and read on demand for pinned versions (immutable, cached).
+// (so deletes and updates reach the pool at once) and read on demand for pinned versions (immutable, cached,
+// keyed by incarnation: a version of a deleted function never answers for one created again under its name).
 import type { KV, KvEntry } from "@nats-io/kv";
 import { FunctionWatch } from "../shared/function-watch.js";
 import type { Logger } from "../shared/logger.js";
@@ -43,21 +44,26 @@ export class FunctionCache {
     this.watch.stop();
   }
 
-  /** The latest definition, or undefined when the function does not exist (or was deleted). */
-  async latest(name: string): Promise<FunctionDefinition | undefined> {
+  /**
+   * The latest definition, or undefined when the function does not exist (or was deleted). A job names the
+   * incarnation its gateway resolved; when that is not the one held here, the watch may lag behind the gateway
+   * (a function deleted and created again a moment ago), so the bucket is asked.
+   */
+  async latest(name: string, incarnation?: string): Promise<FunctionDefinition | undefined> {
     const cached = this.latestDefs.get(name);
-    if (cached) return cached.def;
+    if (cached && (incarnation === undefined || cached.def.incarnation === incarnation)) return cached.def;
     const entry = await this.kv.get(latestKey(name));
     if (entry) this.apply(entry);
     return this.latestDefs.get(name)?.def;
   }
 
-  async version(name: string, version: number): Promise<FunctionDefinition | undefined> {
-    const key = versionKey(name, version);
+  /** One immutable version of one incarnation; undefined when it does not exist. */
+  async version(name: string, incarnation: string, version: number): Promise<FunctionDefinition | undefined> {
+    const key = versionKey(name, incarnation, version);
     const cached = this.versions.get(key);
     if (cached) return cached;
     const latest = this.latestDefs.get(name)?.def;
-    if (latest?.version === version) return latest;
+    if (latest?.incarnation === incarnation && latest.version === version) return latest;
     const entry = await this.kv.get(key);
     if (!entry || entry.operation !== "PUT") return undefined;
     const def = this.parse(entry);
@@ -71,17 +77,26 @@ export class FunctionCache {
     const name = entry.key;
     const known = Math.max(this.latestDefs.get(name)?.revision ?? 0, this.deletedAt.get(name) ?? 0);
     if (entry.revision <= known) return;
+    const before = this.latestDefs.get(name)?.def;
     if (entry.operation !== "PUT") {
       this.latestDefs.delete(name);
       this.deletedAt.set(name, entry.revision);
+      if (before) this.forgetVersions(name, before.incarnation);
       this.events.deleted(name);
       return;
     }
     const def = this.parse(entry);
     if (!def) return;
+    if (before && before.incarnation !== def.incarnation) this.forgetVersions(name, before.incarnation);
     this.latestDefs.set(name, { def, revision: entry.revision });
     this.deletedAt.delete(name);
     this.events.latest(def);
+  }
+
+  /** An ended incarnation's versions are never asked for again: free them. */
+  private forgetVersions(name: string, incarnation: string): void {
+    const prefix = `${name}.${incarnation}.`;
+    for (const key of this.versions.keys()) if (key.startsWith(prefix)) this.versions.delete(key);
   }
 
   private parse(entry: KvEntry): FunctionDefinition | undefined {

@@ -43,6 +43,8 @@ export interface Job {
   invocationId: string;
   functionName: string;
   version: number | undefined;
+  /** The incarnation the gateway resolved; for a job published straight to JetStream, the one it runs in once resolved. */
+  incarnation: string | undefined;
   replyTo: string | undefined;
   enqueuedAt: number;
   /** The event's JSON bytes, exactly as published. */
@@ -61,6 +63,8 @@ export function parseJob(msg: JsMsg): Job {
     invocationId,
     functionName: msg.subject.slice(JOBS_SUBJECT_PREFIX.length + 1),
     version: Number.isInteger(version) && version > 0 ? version : undefined,
+    // Cut, not refused: a malformed one matches no live incarnation, so the job ends FUNCTION_DELETED.
+    incarnation: h?.get(HEADERS.incarnation).slice(0, 64) || undefined,
     replyTo: h?.get(HEADERS.replyTo) || undefined,
     enqueuedAt: Number.isFinite(enqueuedAt) ? enqueuedAt : Date.now(),
     event: msg.data,
@@ -166,6 +170,7 @@ export class InvocationRunner {
       log.warn({ err }, "no container for the invocation");
       return { kind: "platform", message: err.message, coldStart: true };
     }
+    if (!acquired.ok && "deleted" in acquired) return refused("FUNCTION_DELETED", `function ${def.name} was deleted while this invocation waited`);
     if (!acquired.ok) return fromInitFailure(acquired.init, elapsedMs(acquireStarted));
     const { container, coldStart } = acquired.lease;
     const started = Date.now();
@@ -191,14 +196,17 @@ export class InvocationRunner {
 
   private async resolve(job: Job): Promise<FunctionDefinition | undefined> {
     if (!FUNCTION_NAME_PATTERN.test(job.functionName)) return undefined;
-    // A deleted function stops at once, even for a pinned version.
-    const latest = await this.functions.latest(job.functionName);
-    if (!latest || job.version === undefined) return latest;
-    return this.functions.version(job.functionName, job.version);
+    // A deleted function stops at once, even for a pinned version, and so does a job of an earlier incarnation.
+    const latest = await this.functions.latest(job.functionName, job.incarnation);
+    if (!latest || (job.incarnation !== undefined && latest.incarnation !== job.incarnation)) return undefined;
+    job.incarnation = latest.incarnation;
+    if (job.version === undefined) return latest;
+    return this.functions.version(job.functionName, latest.incarnation, job.version);
   }
 
   private missing(job: Job): string {
     if (!FUNCTION_NAME_PATTERN.test(job.functionName)) return `there is no function named ${JSON.stringify(job.functionName)}`;
+    if (job.incarnation !== undefined) return `function ${job.functionName} was deleted (or deleted and created again) after this invocation was queued`;
     if (job.version !== undefined) return `function ${job.functionName} has no version ${job.version} (or was deleted)`;
     return `function ${job.functionName} does not exist (deleted?)`;
   }
@@ -218,7 +226,8 @@ export class InvocationRunner {
     if (final.status === "ok") log.debug(fields, "invocation finished");
     else log.info(fields, "invocation finished");
     // The record is stored before the job is acked: a crash in between re-runs the job rather than lose its record.
-    await this.publishRecord(finalRecord(final, meta, Date.now(), job.replyTo ? job.event : undefined), log, recordMsgId(job.invocationId, "final", job.attempt));
+    const record = { ...finalRecord(final, meta, Date.now(), job.replyTo ? job.event : undefined), incarnation: job.incarnation };
+    await this.publishRecord(record, log, recordMsgId(job.invocationId, "final", job.attempt));
     if (step === "term") msg.term("platform failure on the last attempt");
     else msg.ack();
   }
@@ -267,6 +276,7 @@ export class InvocationRunner {
       phase: "running",
       enqueuedAt: job.enqueuedAt,
       version: meta.version,
+      incarnation: job.incarnation,
       traceId: meta.traceId,
       agent: this.opts.agentId,
       startedAt: meta.startedAt,

@@ -66,7 +66,9 @@ export type Decision =
   /** This agent can never run it (the function is larger than the whole budget). */
   | { kind: "impossible"; reason: string };
 
-export const versionKeyOf = (name: string, version: number): string => `${name}@${version}`;
+/** One version of one incarnation of a function: a container bound to it serves no other. */
+export const versionKeyOf = (fn: { name: string; incarnation: string; version: number }): string =>
+  `${fn.name}@${fn.incarnation}@${fn.version}`;
 
 export const memoryInUse = (views: readonly ContainerView[]): number => views.reduce((sum, v) => sum + v.memoryMb, 0);
 

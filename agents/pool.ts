@@ -1,5 +1,6 @@
 // The container pool: applies pool-policy.ts decisions with the Docker driver. Warm containers are bound to
-// one function version; stem cells (pre-started runtime containers) take a function's code on first use;
+// one function version of one incarnation (a function deleted and created again under its name never gets
+// the old one's containers); stem cells (pre-started runtime containers) take a function's code on first use;
 // idle containers expire after the keep-alive; minWarm versions are kept pre-started.
 import type { Logger } from "../shared/logger.js";
 import type { FunctionDefinition } from "../shared/schemas/function.js";
@@ -38,7 +39,13 @@ export interface Lease {
   release(): void;
 }
 
-export type Acquired = { ok: true; lease: Lease } | { ok: false; init: Extract<InitOutcome, { ok: false }>; coldStart: true };
+export type Acquired =
+  | { ok: true; lease: Lease }
+  | { ok: false; init: Extract<InitOutcome, { ok: false }>; coldStart: true }
+  /** The function was deleted (or deleted and created again) before a container was ready for the job. */
+  | { ok: false; deleted: true };
+
+const DELETED: Acquired = { ok: false, deleted: true };
 
 /** The pool could not provide a container for a reason that is not the function's fault (retry elsewhere or later). */
 export class PlatformError extends Error {
@@ -79,7 +86,7 @@ const ewma = (prev: number | undefined, sample: number): number => (prev === und
 const STEM_RETRY_MS = [1000, 5000, 30_000];
 
 export const needOf = (def: FunctionDefinition, defaultCpus: number): Need => ({
-  key: versionKeyOf(def.name, def.version),
+  key: versionKeyOf(def),
   runtime: def.runtime,
   isolation: def.isolation,
   memoryMb: def.limits.memoryMb,
@@ -90,6 +97,8 @@ export class Pool {
   private readonly containers = new Map<string, Container>();
   private readonly budget: Budget;
   private wakers: Array<() => void> = [];
+  /** The live incarnation of every function the agent knows: a job of any other one must not start. */
+  private readonly live = new Map<string, string>();
   /** Latest definitions of functions that ask for minWarm containers. */
   private readonly minWarm = new Map<string, FunctionDefinition>();
   /** Busy containers of deleted functions: removed as soon as their last invocation ends. */
@@ -131,7 +140,9 @@ export class Pool {
   /**
    * A container running `def`'s code; an init failure is data, a platform failure throws PlatformError.
    * Waiting (behind busy containers, or for memory) ends at `deadline` (epoch ms): the job then goes back to
-   * JetStream, where another agent may run it, rather than wait here for ever (REVIEW C1).
+   * JetStream, where another agent may run it, rather than wait here for ever (REVIEW C1). Whether the
+   * function is still live is checked again after every wait: a job parked here when its function is
+   * deleted ends as deleted and never starts a container.
    */
   async acquire(def: FunctionDefinition, deadline = Date.now() + 60_000): Promise<Acquired> {
     const need = needOf(def, this.opts.defaultCpus);
@@ -139,6 +150,7 @@ export class Pool {
     for (;;) {
       if (this.stopping) throw new PlatformError("the agent is shutting down");
       if (this.draining) throw new PlatformError("the agent is draining; another agent will take the job");
+      if (!this.isLive(def)) return DELETED;
       if (Date.now() >= deadline) throw new PlatformError("no container became free in time on this agent");
       const load = this.loadOf(need, def.isolation, parkedTooLong);
       const decision = decide(need, this.views(), this.budget, load);
@@ -146,15 +158,15 @@ export class Pool {
         case "warm":
           return { ok: true, lease: this.lease(this.get(decision.ref), false) };
         case "join":
-          return this.initialised(this.get(decision.ref));
+          return this.stillLive(def, await this.initialised(this.get(decision.ref)));
         case "stem": {
           const acquired = await this.fromStem(this.get(decision.ref), def, decision.resize);
-          if (acquired) return acquired;
+          if (acquired) return this.stillLive(def, acquired);
           continue;
         }
         case "cold":
           for (const ref of decision.evict) void this.get(ref).retire();
-          return this.cold(def);
+          return this.stillLive(def, await this.cold(def));
         case "queue": {
           const expected = expectedQueueMs(need, this.views(), load) ?? load.coldStartMs;
           const patience = Math.max(load.coldStartMs, PARKED_WAIT_FACTOR * expected);
@@ -194,6 +206,17 @@ export class Pool {
     };
   }
 
+  private isLive(def: FunctionDefinition): boolean {
+    return this.live.get(def.name) === def.incarnation;
+  }
+
+  /** After a container start or code load: a function deleted meanwhile gives its container back unused. */
+  private stillLive(def: FunctionDefinition, acquired: Acquired): Acquired {
+    if (!acquired.ok || this.isLive(def)) return acquired;
+    acquired.lease.release();
+    return DELETED;
+  }
+
   private runTimesOf(key: string): RunTimes {
     let r = this.runTimes.get(key);
     if (!r) this.runTimes.set(key, (r = new RunTimes()));
@@ -228,8 +251,14 @@ export class Pool {
     resolve();
   }
 
-  /** The function's latest definition changed (or appeared): keep its minWarm containers. */
+  /**
+   * The function's latest definition changed (or appeared): keep its minWarm containers. A new incarnation means
+   * the previous one was deleted, even if that deletion was never seen here: its containers go.
+   */
   setLatest(def: FunctionDefinition): void {
+    const previous = this.live.get(def.name);
+    this.live.set(def.name, def.incarnation);
+    if (previous !== undefined && previous !== def.incarnation) this.endIncarnation(def.name);
     if (def.minWarm > 0) this.minWarm.set(def.name, def);
     else this.minWarm.delete(def.name);
     this.ensureMinWarm();
@@ -237,13 +266,34 @@ export class Pool {
 
   /** The function was deleted: its idle containers go now, busy ones when their invocations finish. */
   deleteFunction(name: string): void {
+    this.live.delete(name);
     this.minWarm.delete(name);
-    for (const key of this.runTimes.keys()) if (key.startsWith(`${name}@`)) this.runTimes.delete(key);
+    this.endIncarnation(name);
+  }
+
+  /**
+   * Everything of `name` but its live incarnation (all of it once deleted) goes: idle containers now, busy ones
+   * when their invocations finish. Its parked jobs are woken, so they end now instead of waiting for a container.
+   */
+  private endIncarnation(name: string): void {
+    const live = this.live.get(name);
     for (const c of this.containers.values()) {
-      if (c.binding?.name !== name) continue;
+      if (c.binding?.name !== name || c.binding.incarnation === live) continue;
       if (c.leases === 0) void c.retire();
       else this.retireWhenIdle.add(c.ref);
     }
+    const keep = live === undefined ? undefined : `${name}@${live}@`;
+    const ended = (key: string) => key.startsWith(`${name}@`) && !(keep && key.startsWith(keep));
+    for (const key of this.runTimes.keys()) if (ended(key)) this.runTimes.delete(key);
+    for (const [key, parked] of this.queued) {
+      if (!ended(key)) continue;
+      this.queued.delete(key);
+      for (const resolve of parked) resolve();
+    }
+    // Jobs waiting for room may be of this function too; re-deciding is cheap for the others.
+    const wakers = this.wakers;
+    this.wakers = [];
+    for (const w of wakers) w();
   }
 
   /** Removes every container (in-flight runs end as killed, a platform outcome). */
@@ -266,7 +316,7 @@ export class Pool {
       if (c.state === "dead") continue;
       out.push({
         ref: c.ref,
-        key: c.binding && versionKeyOf(c.binding.name, c.binding.version),
+        key: c.binding && versionKeyOf(c.binding),
         runtime: c.runtime,
         isolation: c.isolation,
         memoryMb: c.memoryMb,
@@ -293,7 +343,7 @@ export class Pool {
         released = true;
         c.leases--;
         c.lastUsedAt = Date.now();
-        const key = c.binding && versionKeyOf(c.binding.name, c.binding.version);
+        const key = c.binding && versionKeyOf(c.binding);
         if (key && !coldStart) this.runTimesOf(key).add(performance.now() - leasedAt);
         if (c.leases === 0 && this.retireWhenIdle.delete(c.ref)) void c.retire();
         // The first job queued for this version takes the freed slot; the rest keep their place.
@@ -435,7 +485,7 @@ export class Pool {
 
   private tick(): void {
     const now = Date.now();
-    const minWarmByKey = new Map([...this.minWarm.values()].map((d) => [versionKeyOf(d.name, d.version), d.minWarm]));
+    const minWarmByKey = new Map([...this.minWarm.values()].map((d) => [versionKeyOf(d), d.minWarm]));
     for (const ref of expired(this.views(), now, this.opts.keepAliveMs, minWarmByKey)) {
       this.log.debug({ container: ref }, "idle container expired");
       void this.get(ref).retire();

@@ -25,9 +25,11 @@ import { CONTROLLER_QUEUE, controllerSubject, type ControllerOp } from "../share
 import { fromMongoError, pingMongo } from "./database.js";
 import { MAX_DEFINITION_BYTES, type FunctionPublisher } from "./function-publisher.js";
 import type { FunctionStore } from "./function-store.js";
-import type { InvocationRecords } from "./invocation-records.js";
+import type { Incarnated, InvocationRecords } from "./invocation-records.js";
 import { functionMetrics } from "./metrics.js";
 import type { SyntaxChecker } from "./syntax-check.js";
+import { WriteQueue } from "./write-queue.js";
+import { withDeadline } from "../shared/lifecycle.js";
 
 export interface ApiDeps {
   nc: NatsConnection;
@@ -47,12 +49,17 @@ export interface ApiDeps {
 
 type Handler = (body: unknown) => Promise<unknown>;
 
+/** Each step of purging a deleted function is bounded, so a stop never waits long on one. */
+const PURGE_STEP_MS = 3000;
+
 /** Room in a definition for the fields the controller adds to the spec (version, sha256, dates). */
 const DEFINITION_OVERHEAD_BYTES = 1024;
 
 export class ControllerApi {
   private readonly subs: Subscription[] = [];
   private readonly inflight = new Set<Promise<void>>();
+  /** A function's MongoDB write and its mirror into the bucket run together, one name at a time. */
+  private readonly writes = new WriteQueue();
   private stopped: Promise<void> | undefined;
 
   constructor(private readonly deps: ApiDeps) {}
@@ -139,9 +146,12 @@ export class ControllerApi {
     }
     const problem = await this.deps.syntax?.check(spec.runtime, spec.code);
     if (problem) throw invalid("code", `does not parse as ${spec.runtime}: ${problem}`);
-    const { definition, created } = await this.deps.store.put(name, spec);
-    await this.mirror(() => this.deps.publisher.publish(definition), name, definition.version);
-    this.deps.log.info({ fn: name, version: definition.version, created }, "function stored");
+    const { definition, created } = await this.writes.run(name, async () => {
+      const stored = await this.deps.store.put(name, spec);
+      await this.mirror(() => this.deps.publisher.publish(stored.definition), name, stored.definition.version);
+      return stored;
+    });
+    this.deps.log.info({ fn: name, incarnation: definition.incarnation, version: definition.version, created }, "function stored");
     return { ...summarize(definition), created };
   }
 
@@ -157,16 +167,47 @@ export class ControllerApi {
 
   private async deleteFunction(body: unknown): Promise<DeleteFunctionResult> {
     const { name } = parse(DeleteFunctionRequest, body);
-    try {
-      await this.deps.store.delete(name);
-    } catch (err) {
-      // A retried DELETE whose first attempt could not reach NATS: finish the unpublish, then say NOT_FOUND.
-      if (err instanceof WeftError && err.code === "NOT_FOUND") await this.unpublishLeftover(name);
-      throw err;
-    }
-    await this.mirror(() => this.deps.publisher.unpublish(name), name);
-    this.deps.log.info({ fn: name }, "function deleted");
+    const incarnation = await this.writes.run(name, async () => {
+      let ended: string;
+      try {
+        ended = await this.deps.store.delete(name);
+      } catch (err) {
+        // A retried DELETE whose first attempt could not reach NATS: finish the unpublish, then say NOT_FOUND.
+        if (err instanceof WeftError && err.code === "NOT_FOUND") await this.unpublishLeftover(name);
+        throw err;
+      }
+      await this.mirror(() => this.deps.publisher.unpublish(name), name);
+      return ended;
+    });
+    this.deps.log.info({ fn: name, incarnation }, "function deleted");
+    // Nothing reads the ended incarnation any more; removing its data need not hold up the answer.
+    this.track(this.purge({ functionName: name, incarnation }));
     return { name, deleted: true };
+  }
+
+  /**
+   * Removes an ended incarnation's versions (bucket and MongoDB) and records. Each step runs even if another
+   * failed, each bounded (stop waits for this); whatever is left stays unreachable, and reconcile purges
+   * leftover bucket keys.
+   */
+  private async purge(fn: Incarnated): Promise<void> {
+    const { publisher, store, records, log } = this.deps;
+    const { functionName: name, incarnation } = fn;
+    const steps: Array<[string, () => Promise<number>]> = [
+      ["bucket versions", async () => publisher.purgeVersions(name, incarnation, await store.versionNumbers(name, incarnation, Number.MAX_SAFE_INTEGER))],
+      ["MongoDB versions", () => store.purgeVersions(name, incarnation)],
+      ["records", () => records.purge(fn)],
+    ];
+    let complete = true;
+    for (const [what, step] of steps) {
+      try {
+        if (!(await withDeadline(step(), PURGE_STEP_MS))) throw new Error(`not finished within ${PURGE_STEP_MS} ms; left to finish alone`);
+      } catch (err) {
+        complete = false;
+        log.warn({ err, fn: name, incarnation, what }, "purging a deleted function's data failed; it stays unreachable");
+      }
+    }
+    if (complete) log.info({ fn: name, incarnation }, "deleted function purged");
   }
 
   private async unpublishLeftover(name: string): Promise<void> {
@@ -181,31 +222,34 @@ export class ControllerApi {
 
   private async metrics(body: unknown): Promise<FunctionMetrics> {
     const { name, windowMs } = parse(MetricsRequest, body);
-    await this.mustBeKnown(name);
+    const fn = await this.live(name);
     const { records, metricsWindowMs, metricsMaxRecords } = this.deps;
-    return functionMetrics(records, name, windowMs ?? metricsWindowMs, metricsMaxRecords);
+    return functionMetrics(records, fn, windowMs ?? metricsWindowMs, metricsMaxRecords);
   }
 
+  /** A record is shown only while the incarnation it belongs to is live: a deleted function's are NOT_FOUND. */
   private async getInvocation(body: unknown): Promise<InvocationRecord> {
     const { invocationId } = parse(GetInvocationRequest, body);
-    const record = await this.deps.records.get(invocationId);
-    if (!record) throw notFound(`invocation ${invocationId}`);
-    return record;
+    const stored = await this.deps.records.get(invocationId);
+    const live = stored?.incarnation && (await this.deps.store.liveIncarnation(stored.record.functionName));
+    if (!stored || !live || live !== stored.incarnation) throw notFound(`invocation ${invocationId}`);
+    return stored.record;
   }
 
   private async listInvocations(body: unknown): Promise<InvocationRecord[]> {
     const { name, limit } = parse(ListInvocationsRequest, body);
-    await this.mustBeKnown(name);
-    return this.deps.records.list(name, limit);
+    return this.deps.records.list(await this.live(name), limit);
   }
 
   private async health(): Promise<HealthResult> {
     return { mongo: (await pingMongo(this.deps.db)) ? "ok" : "unavailable" };
   }
 
-  /** Records and metrics of a deleted function stay readable; a name never deployed is NOT_FOUND. */
-  private async mustBeKnown(name: string): Promise<void> {
-    if (!(await this.deps.store.known(name))) throw notFound(`function ${name}`);
+  /** Records and metrics are those of the live incarnation; a deleted function's are NOT_FOUND. */
+  private async live(name: string): Promise<Incarnated> {
+    const incarnation = await this.deps.store.liveIncarnation(name);
+    if (!incarnation) throw notFound(`function ${name}`);
+    return { functionName: name, incarnation };
   }
 
   /** MongoDB already holds the change; if NATS refuses the mirror, reconcile will finish it. */

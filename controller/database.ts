@@ -1,5 +1,5 @@
 // The controller's MongoDB client, and how MongoDB failures become Weft errors.
-import { MongoBulkWriteError, MongoClient, MongoError, MongoServerError, type Db } from "mongodb";
+import { MongoBulkWriteError, MongoClient, MongoError, MongoServerError, type Collection, type Db, type Document } from "mongodb";
 import { WeftError, unavailable } from "../shared/errors.js";
 
 export interface Database {
@@ -25,6 +25,19 @@ export function openDatabase(url: string, dbName: string, timeoutMs: number): Da
 export const DUPLICATE_KEY = 11000;
 
 export const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
+
+/** MongoDB's codes for "no such index" and "no such collection" (FerretDB answers the same). */
+const INDEX_NOT_FOUND = 27;
+const NAMESPACE_NOT_FOUND = 26;
+
+/** Drops an index a former version of Weft created; a database that never had it (or the collection) is fine. */
+export async function dropIndexIfPresent<D extends Document>(collection: Collection<D>, name: string): Promise<void> {
+  try {
+    await collection.dropIndex(name);
+  } catch (err) {
+    if (!(err instanceof MongoServerError && (err.code === INDEX_NOT_FOUND || err.code === NAMESPACE_NOT_FOUND))) throw err;
+  }
+}
 
 /** True when the failure is MongoDB being unreachable (worth retrying), not a refused operation. */
 export function isMongoUnavailable(err: unknown): boolean {

@@ -5,7 +5,7 @@ import type { KV, KvEntry } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { LIMITS } from "../shared/limits.js";
 import type { FunctionDefinition } from "../shared/schemas/function.js";
-import { latestKey, versionKey } from "../shared/subjects.js";
+import { latestKey, parseVersionKey, versionKey } from "../shared/subjects.js";
 import { WeftError } from "../shared/errors.js";
 import type { FunctionStore, LiveFunction } from "./function-store.js";
 
@@ -18,6 +18,14 @@ export interface ReconcileReport {
   versionsWritten: number;
   latestWritten: number;
   latestRemoved: number;
+  /** Version keys of incarnations that have ended (a DELETE whose purge did not finish). */
+  versionsRemoved: number;
+}
+
+/** What identifies a definition held in the bucket: its incarnation and version. */
+interface Held {
+  incarnation: string;
+  version: number;
 }
 
 export class FunctionPublisher {
@@ -37,14 +45,24 @@ export class FunctionPublisher {
   async publish(def: FunctionDefinition): Promise<void> {
     const kv = await this.bucket();
     const data = JSON.stringify(def);
-    await kv.put(versionKey(def.name, def.version), data);
+    await kv.put(versionKey(def.name, def.incarnation, def.version), data);
     await this.advanceLatest(kv, def, data);
   }
 
-  /** Removes the latest key; version keys stay so queued and running invocations can finish. */
+  /** Removes the latest key: gateways and agents stop taking the function's invocations at once. */
   async unpublish(name: string): Promise<void> {
     const kv = await this.bucket();
     await kv.delete(latestKey(name));
+  }
+
+  /**
+   * Purges version keys of an incarnation that has ended (code and env included). Nothing needs them: a job of
+   * a deleted incarnation is refused, and a running invocation already holds its definition.
+   */
+  async purgeVersions(name: string, incarnation: string, versions: readonly number[]): Promise<number> {
+    const kv = await this.bucket();
+    for (const v of versions) await kv.purge(versionKey(name, incarnation, v));
+    return versions.length;
   }
 
   /**
@@ -54,14 +72,23 @@ export class FunctionPublisher {
   async reconcile(store: FunctionStore): Promise<ReconcileReport> {
     const kv = await this.bucket();
     const keys = await allKeys(kv);
-    const report: ReconcileReport = { versionsWritten: 0, latestWritten: 0, latestRemoved: 0 };
+    const report: ReconcileReport = { versionsWritten: 0, latestWritten: 0, latestRemoved: 0, versionsRemoved: 0 };
+    // Read after the keys: a version key listed above whose incarnation is not live here has ended for good
+    // (an incarnation never comes back), so removing it cannot race a PUT.
     const live = await store.liveFunctions();
     for (const fn of live) {
       await skipIfGone(() => this.reconcileFunction(kv, keys, store, fn, report));
     }
-    const liveNames = new Set(live.map((f) => f.name));
+    const liveIncarnations = new Map(live.map((f) => [f.name, f.incarnation]));
     for (const key of keys) {
-      if (key.includes(".") || liveNames.has(key)) continue;
+      if (key.includes(".")) {
+        const held = parseVersionKey(key);
+        if (held && liveIncarnations.get(held.name) === held.incarnation) continue;
+        await kv.purge(key);
+        report.versionsRemoved++;
+        continue;
+      }
+      if (liveIncarnations.has(key)) continue;
       if (await this.removeStaleLatest(kv, store, key)) report.latestRemoved++;
     }
     return report;
@@ -74,12 +101,16 @@ export class FunctionPublisher {
     fn: LiveFunction,
     report: ReconcileReport,
   ): Promise<void> {
-    for (const v of await store.versionNumbers(fn.name, fn.latestVersion)) {
-      if (keys.has(versionKey(fn.name, v))) continue;
-      await kv.put(versionKey(fn.name, v), JSON.stringify(await store.get(fn.name, v)));
+    for (const v of await store.versionNumbers(fn.name, fn.incarnation, fn.latestVersion)) {
+      const key = versionKey(fn.name, fn.incarnation, v);
+      if (keys.has(key)) continue;
+      const def = await store.get(fn.name, v);
+      // Deleted and created again since liveFunctions() was read: the next pass mirrors the new incarnation.
+      if (def.incarnation !== fn.incarnation) return;
+      await kv.put(key, JSON.stringify(def));
       report.versionsWritten++;
     }
-    if (await this.repairLatest(kv, store, fn.name, fn.latestVersion)) report.latestWritten++;
+    if (await this.repairLatest(kv, store, fn)) report.latestWritten++;
   }
 
   /**
@@ -108,15 +139,17 @@ export class FunctionPublisher {
   }
 
   /**
-   * Concurrent PUTs finish in any order, so the latest key only moves forward (compare-and-set on the
-   * key's revision). `force` lets reconcile move it back when MongoDB says so (e.g. a database restored).
+   * Within an incarnation the latest key only moves forward (compare-and-set on the key's revision), so
+   * concurrent PUTs may finish in any order. Another incarnation's definition is replaced: writes to one name
+   * are serialised (write-queue.ts), so it is an earlier life. `force` lets reconcile move it back when
+   * MongoDB says so (e.g. a database restored).
    */
   private async advanceLatest(kv: KV, def: FunctionDefinition, data: string, force = false): Promise<boolean> {
     const key = latestKey(def.name);
     for (let attempt = 1; ; attempt++) {
       const current = await kv.get(key);
-      const currentVersion = versionIn(current);
-      if (currentVersion === def.version || (currentVersion !== undefined && currentVersion > def.version && !force)) {
+      const held = heldIn(current);
+      if (held?.incarnation === def.incarnation && (held.version === def.version || (held.version > def.version && !force))) {
         return false;
       }
       try {
@@ -129,13 +162,13 @@ export class FunctionPublisher {
     }
   }
 
-  private async repairLatest(kv: KV, store: FunctionStore, name: string, latest: number): Promise<boolean> {
-    const current = versionIn(await kv.get(latestKey(name)));
-    if (current === latest) return false;
+  private async repairLatest(kv: KV, store: FunctionStore, fn: LiveFunction): Promise<boolean> {
+    const held = heldIn(await kv.get(latestKey(fn.name)));
+    if (held?.incarnation === fn.incarnation && held.version === fn.latestVersion) return false;
     // A PUT may have committed since liveFunctions() was read: ask MongoDB again before moving back.
-    const def = await store.get(name);
-    const force = current !== undefined && current > def.version;
-    if (force) this.log.warn({ fn: name, bucket: current, mongo: def.version }, "bucket ahead of MongoDB; MongoDB wins");
+    const def = await store.get(fn.name);
+    const force = held !== undefined && held.incarnation === def.incarnation && held.version > def.version;
+    if (force) this.log.warn({ fn: fn.name, bucket: held.version, mongo: def.version }, "bucket ahead of MongoDB; MongoDB wins");
     return this.advanceLatest(kv, def, JSON.stringify(def), force);
   }
 }
@@ -149,10 +182,11 @@ async function skipIfGone(step: () => Promise<void>): Promise<void> {
   }
 }
 
-function versionIn(entry: KvEntry | null): number | undefined {
+/** A definition without an incarnation (written before incarnations existed) counts as another life. */
+function heldIn(entry: KvEntry | null): Held | undefined {
   if (!entry || entry.operation !== "PUT") return undefined;
-  const version = entry.json<{ version?: unknown }>().version;
-  return typeof version === "number" ? version : undefined;
+  const { incarnation, version } = entry.json<{ incarnation?: unknown; version?: unknown }>();
+  return typeof version === "number" ? { incarnation: typeof incarnation === "string" ? incarnation : "", version } : undefined;
 }
 
 function isWrongLastSequence(err: unknown): boolean {

@@ -1,28 +1,35 @@
 // Functions and their immutable versions in MongoDB, the source of truth.
 //
-// `functions`: one document per name: { _id: name, versionSeq, latestVersion?, deleted, createdAt, updatedAt, deletedAt? }.
-// `function_versions`: one document per version: { _id: "<name>.v<n>", name, version, ...FunctionDefinition, codeBytes }.
+// `functions`: one document per name: { _id: name, incarnation, versionSeq, latestVersion?, deleted, createdAt, updatedAt, deletedAt? }.
+// `function_versions`: one document per version: { _id: "<name>.<incarnation>.v<n>", name, incarnation, version, ...FunctionDefinition, codeBytes }.
 //
-// A PUT (1) reserves the next number with $inc on versionSeq, (2) inserts the version, (3) commits it with
-// $max on latestVersion. No transactions are needed (FerretDB has none): a crash between steps leaves an
-// unreferenced version number, never a function pointing at a missing version. Version numbers are never
-// reused, even after DELETE: a function created again under a deleted name continues from the old numbers,
-// so a version key in the NATS bucket always means the same code.
+// A name lives one incarnation at a time. Its first PUT, and the first PUT after each DELETE, mint a new
+// incarnation (a random id) and its version numbers start again at 1. Every read goes through the live
+// incarnation, so nothing of a deleted one (versions, code, env) can be reached under the name again; DELETE
+// also purges the deleted incarnation's versions.
+//
+// A PUT (1) opens the incarnation, (2) reserves the next number with $inc on versionSeq, (3) inserts the
+// version, (4) commits it with $max on latestVersion, only if that incarnation is still the live one. No
+// transactions are needed (FerretDB has none): a crash between steps leaves an unreferenced version number,
+// never a function pointing at a missing version.
 //
 // FerretDB 1.24 (SQLite) applies update operators as read-modify-write without locking: concurrent $inc or
 // $max on one document lose updates (measured: 8 concurrent $inc hand out duplicates). So (a) the version
 // document's unique _id is the arbiter: an insert that collides reserves again, and no two PUTs can ever store
-// different code under one version; (b) writes to one function are serialised inside the controller. With a
-// single controller this is exact on FerretDB; on MongoDB the operators are atomic and any number is safe.
-import { createHash } from "node:crypto";
+// different code under one version; (b) the caller runs writes to one function one after another
+// (controller/write-queue.ts). With a single controller this is exact on FerretDB; on MongoDB the operators are
+// atomic, and the conditional updates below keep any number of controllers apart.
+import { createHash, randomBytes } from "node:crypto";
 import type { Collection, Db } from "mongodb";
-import { isDuplicateKey } from "./database.js";
-import { notFound } from "../shared/errors.js";
+import { dropIndexIfPresent, isDuplicateKey } from "./database.js";
+import { WeftError, notFound } from "../shared/errors.js";
 import type { FunctionDefinition, FunctionSpec, FunctionSummary } from "../shared/schemas/function.js";
 import { versionKey } from "../shared/subjects.js";
 
 interface FunctionDoc {
   _id: string;
+  /** Absent only in documents written before incarnations existed (see adopt()). */
+  incarnation?: string;
   versionSeq: number;
   latestVersion?: number;
   deleted: boolean;
@@ -30,6 +37,8 @@ interface FunctionDoc {
   updatedAt?: Date;
   deletedAt?: Date;
 }
+
+type Adopted = FunctionDoc & { incarnation: string };
 
 type VersionDoc = Omit<FunctionDefinition, "createdAt"> & { _id: string; codeBytes: number; createdAt: Date };
 
@@ -42,54 +51,67 @@ export interface PutOutcome {
 /** A live function and its latest version, for mirroring into NATS. */
 export interface LiveFunction {
   name: string;
+  incarnation: string;
   latestVersion: number;
 }
 
 const LIVE = { deleted: false, latestVersion: { $gte: 1 } } as const;
 
-const isLive = (doc: FunctionDoc | null): doc is FunctionDoc & { latestVersion: number } =>
+const isLive = (doc: Adopted | null): doc is Adopted & { latestVersion: number } =>
   doc !== null && !doc.deleted && typeof doc.latestVersion === "number";
 
 export const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
 
+/** A new incarnation id: 64 random bits, so no two lives of a name share one. */
+export const newIncarnation = (): string => randomBytes(8).toString("hex");
+
+/** The one index of the version collection before incarnations: it would refuse version 1 of a second life. */
+const LEGACY_VERSION_INDEX = "name_1_version_1";
+
+/** Also what two first PUTs of a name get when both try to insert its document (MongoDB retries that itself). */
+const RESERVE_RETRIES = 10;
+
 export class FunctionStore {
   private readonly functions: Collection<FunctionDoc>;
   private readonly versions: Collection<VersionDoc>;
-  /** The tail of each function's queue of writes. */
-  private readonly writing = new Map<string, Promise<void>>();
 
   constructor(db: Db) {
     this.functions = db.collection<FunctionDoc>("functions");
     this.versions = db.collection<VersionDoc>("function_versions");
   }
 
+  /** Indexes, then documents from before incarnations are given one. */
   async ensureIndexes(): Promise<void> {
-    await this.versions.createIndex({ name: 1, version: 1 }, { unique: true });
+    await dropIndexIfPresent(this.versions, LEGACY_VERSION_INDEX);
+    await this.versions.createIndex({ name: 1, incarnation: 1, version: 1 }, { unique: true });
     await this.functions.createIndex({ deleted: 1 });
+    for (const doc of await this.functions.find({ incarnation: { $exists: false } }).toArray()) await this.adopt(doc);
   }
 
-  put(name: string, spec: FunctionSpec): Promise<PutOutcome> {
-    return this.serialised(name, () => this.putNow(name, spec));
-  }
-
-  private async putNow(name: string, spec: FunctionSpec): Promise<PutOutcome> {
-    const definition = await this.insertNextVersion(name, spec);
-    const version = definition.version;
+  /** Stores a new version. The caller serialises writes to one name (see the note at the top of this file). */
+  async put(name: string, spec: FunctionSpec): Promise<PutOutcome> {
+    const incarnation = await this.openIncarnation(name);
+    const definition = await this.insertNextVersion(name, incarnation, spec);
     const before = await this.functions.findOneAndUpdate(
-      { _id: name },
-      { $max: { latestVersion: version }, $set: { deleted: false, updatedAt: new Date() }, $unset: { deletedAt: "" } },
+      { _id: name, incarnation, deleted: false },
+      { $max: { latestVersion: definition.version }, $set: { updatedAt: new Date() } },
       { returnDocument: "before" },
     );
-    return { definition, created: !isLive(before) };
+    if (!before) {
+      // Another controller deleted the name meanwhile: this version belongs to a life that is over.
+      await this.versions.deleteOne({ _id: versionKey(name, incarnation, definition.version) });
+      throw new WeftError("CONFLICT", `function ${name} was deleted while this version was being stored; retry`);
+    }
+    return { definition, created: before.latestVersion === undefined };
   }
 
-  /** The latest version, or a given one; NOT_FOUND when the function is absent or deleted. */
+  /** The latest version of the live incarnation, or a given one; NOT_FOUND when the function is absent or deleted. */
   async get(name: string, version?: number): Promise<FunctionDefinition> {
-    const fn = await this.functions.findOne({ _id: name });
+    const fn = await this.load(name);
     if (!isLive(fn)) throw notFound(`function ${name}`);
     const wanted = version ?? fn.latestVersion;
     if (wanted > fn.latestVersion) throw notFound(`function ${name} version ${wanted}`);
-    const doc = await this.versions.findOne({ _id: versionKey(name, wanted) });
+    const doc = await this.versions.findOne({ _id: versionKey(name, fn.incarnation, wanted) });
     if (!doc) throw notFound(`function ${name} version ${wanted}`);
     return fromVersionDoc(doc);
   }
@@ -98,24 +120,27 @@ export class FunctionStore {
   async list(): Promise<FunctionSummary[]> {
     const live = await this.liveFunctions();
     if (live.length === 0) return [];
-    const ids = live.map((f) => versionKey(f.name, f.latestVersion));
+    const ids = live.map((f) => versionKey(f.name, f.incarnation, f.latestVersion));
     const docs = await this.versions.find({ _id: { $in: ids } }, { projection: { code: 0 } }).toArray();
     return docs.map((d) => toSummary(d)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Marks the function deleted; NOT_FOUND when there is no live function of that name. */
-  delete(name: string): Promise<void> {
-    return this.serialised(name, () => this.deleteNow(name));
-  }
-
-  private async deleteNow(name: string): Promise<void> {
+  /** Marks the function deleted and answers the incarnation that ended; NOT_FOUND when there is no live function of that name. */
+  async delete(name: string): Promise<string> {
+    await this.load(name);
     const now = new Date();
     const before = await this.functions.findOneAndUpdate(
       { _id: name, ...LIVE },
       { $set: { deleted: true, deletedAt: now, updatedAt: now } },
       { returnDocument: "before" },
     );
-    if (!before) throw notFound(`function ${name}`);
+    if (!before?.incarnation) throw notFound(`function ${name}`);
+    return before.incarnation;
+  }
+
+  /** Removes every version (code, env) of an incarnation that has ended. */
+  async purgeVersions(name: string, incarnation: string): Promise<number> {
+    return (await this.versions.deleteMany({ name, incarnation })).deletedCount;
   }
 
   /** True when a function of this name was ever created (it may be deleted since). */
@@ -123,45 +148,76 @@ export class FunctionStore {
     return (await this.functions.countDocuments({ _id: name, latestVersion: { $gte: 1 } }, { limit: 1 })) > 0;
   }
 
+  /** The live incarnation of a name; undefined when the function is absent or deleted. */
+  async liveIncarnation(name: string): Promise<string | undefined> {
+    const fn = await this.load(name);
+    return isLive(fn) ? fn.incarnation : undefined;
+  }
+
   async isLive(name: string): Promise<boolean> {
-    return (await this.functions.countDocuments({ _id: name, ...LIVE }, { limit: 1 })) > 0;
+    return (await this.liveIncarnation(name)) !== undefined;
   }
 
   async liveFunctions(): Promise<LiveFunction[]> {
-    const docs = await this.functions.find(LIVE, { projection: { latestVersion: 1 } }).sort({ _id: 1 }).toArray();
-    return docs.map((d) => ({ name: d._id, latestVersion: d.latestVersion! }));
+    const docs = await this.functions.find(LIVE).sort({ _id: 1 }).toArray();
+    const out: LiveFunction[] = [];
+    for (const doc of docs) {
+      const fn = doc.incarnation ? (doc as Adopted) : await this.adopt(doc);
+      if (isLive(fn)) out.push({ name: fn._id, incarnation: fn.incarnation, latestVersion: fn.latestVersion });
+    }
+    return out;
   }
 
-  /** The version numbers stored for a function, up to its latest (uncommitted reservations excluded). */
-  async versionNumbers(name: string, upTo: number): Promise<number[]> {
+  /** The version numbers stored for an incarnation, up to its latest (uncommitted reservations excluded). */
+  async versionNumbers(name: string, incarnation: string, upTo: number): Promise<number[]> {
     const docs = await this.versions
-      .find({ name, version: { $lte: upTo } }, { projection: { version: 1 } })
+      .find({ name, incarnation, version: { $lte: upTo } }, { projection: { version: 1 } })
       .sort({ version: 1 })
       .toArray();
     return docs.map((d) => d.version);
   }
 
-  /** Runs writes to one function one after another (see the note at the top of this file). */
-  private async serialised<T>(name: string, write: () => Promise<T>): Promise<T> {
-    const previous = this.writing.get(name) ?? Promise.resolve();
-    const mine = previous.then(write, write);
-    const tail = mine.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.writing.set(name, tail);
-    try {
-      return await mine;
-    } finally {
-      if (this.writing.get(name) === tail) this.writing.delete(name);
+  private async load(name: string): Promise<Adopted | null> {
+    const doc = await this.functions.findOne({ _id: name });
+    if (!doc) return null;
+    return doc.incarnation ? (doc as Adopted) : this.adopt(doc);
+  }
+
+  /** The incarnation a PUT adds to: the live one, or a new one when the name is new or was deleted. */
+  private async openIncarnation(name: string): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      const doc = await this.load(name);
+      if (doc && !doc.deleted) return doc.incarnation;
+      const incarnation = newIncarnation();
+      if (await this.begin(name, doc, incarnation)) return incarnation;
+      if (attempt >= RESERVE_RETRIES) throw new WeftError("CONFLICT", `function ${name} changed concurrently; retry`);
     }
   }
 
+  /** Starts a new life of the name: numbering from 1, nothing of a deleted life reachable. False when another writer won. */
+  private async begin(name: string, doc: Adopted | null, incarnation: string): Promise<boolean> {
+    const fresh = { incarnation, versionSeq: 0, deleted: false, createdAt: new Date() };
+    if (!doc) {
+      try {
+        await this.functions.insertOne({ _id: name, ...fresh });
+        return true;
+      } catch (err) {
+        if (isDuplicateKey(err)) return false;
+        throw err;
+      }
+    }
+    const reset = await this.functions.updateOne(
+      { _id: name, incarnation: doc.incarnation, deleted: true },
+      { $set: fresh, $unset: { latestVersion: "", deletedAt: "", updatedAt: "" } },
+    );
+    return reset.matchedCount === 1;
+  }
+
   /** Reserves a number and stores the version under it; a collision (another writer, a lost $inc) reserves again. */
-  private async insertNextVersion(name: string, spec: FunctionSpec): Promise<FunctionDefinition> {
+  private async insertNextVersion(name: string, incarnation: string, spec: FunctionSpec): Promise<FunctionDefinition> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const definition = buildDefinition(name, await this.reserveVersion(name), spec);
+        const definition = buildDefinition(name, incarnation, await this.reserveVersion(name, incarnation), spec);
         await this.versions.insertOne(toVersionDoc(definition));
         return definition;
       } catch (err) {
@@ -170,30 +226,47 @@ export class FunctionStore {
     }
   }
 
-  private async reserveVersion(name: string): Promise<number> {
-    const after = await this.functions.findOneAndUpdate(
-      { _id: name },
-      { $inc: { versionSeq: 1 }, $setOnInsert: { createdAt: new Date(), deleted: false } },
-      { upsert: true, returnDocument: "after" },
-    );
-    if (!after) throw new Error(`reserving a version of ${name} returned no document`);
+  private async reserveVersion(name: string, incarnation: string): Promise<number> {
+    const after = await this.functions.findOneAndUpdate({ _id: name, incarnation }, { $inc: { versionSeq: 1 } }, { returnDocument: "after" });
+    if (!after) throw new WeftError("CONFLICT", `function ${name} was deleted and created again meanwhile; retry`);
     return after.versionSeq;
+  }
+
+  /**
+   * Gives a document from before incarnations its incarnation, derived from the name so that concurrent or
+   * repeated adoptions agree: its versions are copied under their new keys first and the function document is
+   * marked last, so a crash midway is finished by the next adoption. A deleted one's versions are purged.
+   */
+  private async adopt(doc: FunctionDoc): Promise<Adopted> {
+    const incarnation = sha256(`weft-legacy:${doc._id}`).slice(0, 16);
+    for (const old of await this.versions.find({ name: doc._id, incarnation: { $exists: false } }).toArray()) {
+      if (!doc.deleted) await this.insertIfAbsent({ ...old, incarnation, _id: versionKey(doc._id, incarnation, old.version) });
+      await this.versions.deleteOne({ _id: old._id });
+    }
+    await this.functions.updateOne({ _id: doc._id, incarnation: { $exists: false } }, { $set: { incarnation } });
+    const adopted = await this.functions.findOne({ _id: doc._id });
+    if (!adopted?.incarnation) throw new Error(`function ${doc._id} could not be given an incarnation`);
+    return adopted as Adopted;
+  }
+
+  private async insertIfAbsent(doc: VersionDoc): Promise<void> {
+    try {
+      await this.versions.insertOne(doc);
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
   }
 }
 
-/** Also what two first PUTs of a name get when both try to insert its document (MongoDB retries that itself). */
-
-const RESERVE_RETRIES = 10;
-
-function buildDefinition(name: string, version: number, spec: FunctionSpec): FunctionDefinition {
+function buildDefinition(name: string, incarnation: string, version: number, spec: FunctionSpec): FunctionDefinition {
   const { name: _ignored, ...rest } = spec;
-  return { ...rest, name, version, codeSha256: sha256(spec.code), createdAt: new Date().toISOString() };
+  return { ...rest, name, incarnation, version, codeSha256: sha256(spec.code), createdAt: new Date().toISOString() };
 }
 
 function toVersionDoc(def: FunctionDefinition): VersionDoc {
   return {
     ...def,
-    _id: versionKey(def.name, def.version),
+    _id: versionKey(def.name, def.incarnation, def.version),
     codeBytes: Buffer.byteLength(def.code),
     createdAt: new Date(def.createdAt),
   };

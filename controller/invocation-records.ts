@@ -11,10 +11,14 @@
 // cost that grows with the collection (19 ms per update at 5,000 records, against 1.3 ms per insert), and an
 // update command of 100 or more statements never answers. Inserts stay cheap there and on MongoDB alike.
 //
+// Records belong to one incarnation of their function (shared/schemas/function.ts): reads are scoped to the
+// live incarnation, so a deleted function's records (outputs, logs, events) are never shown again, even under a
+// function created again with its name; DELETE also purges them.
+//
 // Event and output are stored as JSON text (eventJson, outputJson): user keys such as "$x" or "a.b" can never
 // break a write, and a payload cut at its limit stays representable.
 import { MongoBulkWriteError, type Collection, type Db, type OptionalUnlessRequiredId } from "mongodb";
-import { DUPLICATE_KEY, isDuplicateKey } from "./database.js";
+import { DUPLICATE_KEY, dropIndexIfPresent, isDuplicateKey } from "./database.js";
 import type { FinalStatus, InvocationError, InvocationRecord, RecordEvent } from "../shared/schemas/invocation.js";
 
 /** The fields a phase document may hold; the final document is the whole record of a finished invocation. */
@@ -23,6 +27,7 @@ export interface InvocationDoc {
   functionName: string;
   enqueuedAt: Date;
   version?: number;
+  incarnation?: string;
   async?: boolean;
   traceId?: string;
   eventJson?: string;
@@ -58,6 +63,21 @@ export interface ApplyOutcome {
 
 type Fields = Partial<Omit<InvocationDoc, "_id" | "enqueuedAt">>;
 
+/** One incarnation of a function: the scope of every read. */
+export interface Incarnated {
+  functionName: string;
+  incarnation: string;
+}
+
+/** A record as read by id, with the incarnation it belongs to (absent when no phase named one). */
+export interface StoredRecord {
+  record: InvocationRecord;
+  incarnation: string | undefined;
+}
+
+/** Indexes of the record collections before incarnations: reads no longer use them. */
+const LEGACY_INDEX = "functionName_1_enqueuedAt_-1";
+
 const EARLY_PHASES: readonly EarlyPhase[] = ["queued", "running"];
 
 export const phaseId = (invocationId: string, phase: EarlyPhase): string => `${invocationId}.${phase}`;
@@ -72,8 +92,11 @@ export class InvocationRecords {
   }
 
   async ensureIndexes(): Promise<void> {
-    await this.finals.createIndex({ functionName: 1, enqueuedAt: -1 });
-    await this.phases.createIndex({ functionName: 1, enqueuedAt: -1 });
+    await this.finals.createIndex({ functionName: 1, incarnation: 1, enqueuedAt: -1 });
+    await this.phases.createIndex({ functionName: 1, incarnation: 1, enqueuedAt: -1 });
+    // Each index costs every insert: the old one goes once the new one is there.
+    await dropIndexIfPresent(this.finals, LEGACY_INDEX);
+    await dropIndexIfPresent(this.phases, LEGACY_INDEX);
   }
 
   /**
@@ -88,21 +111,23 @@ export class InvocationRecords {
     return { rejected: [...a.rejected, ...b.rejected], reason: a.reason ?? b.reason };
   }
 
-  async get(invocationId: string): Promise<InvocationRecord | undefined> {
+  async get(invocationId: string): Promise<StoredRecord | undefined> {
     const [final, phases] = await Promise.all([
       this.finals.findOne({ _id: invocationId }),
       this.phases.find({ _id: { $in: EARLY_PHASES.map((p) => phaseId(invocationId, p)) } }).toArray(),
     ]);
-    return merge(invocationId, phases, final ?? undefined);
+    const doc = mergeDoc(invocationId, phases, final ?? undefined);
+    return doc && { record: toRecord(doc), incarnation: doc.incarnation };
   }
 
-  /** The newest records of a function by enqueue time, finished or not. */
-  async list(functionName: string, limit: number): Promise<InvocationRecord[]> {
+  /** The newest records of one incarnation of a function by enqueue time, finished or not. */
+  async list(fn: Incarnated, limit: number): Promise<InvocationRecord[]> {
     const newest = { sort: { enqueuedAt: -1, _id: -1 }, limit } as const;
+    const scope = { functionName: fn.functionName, incarnation: fn.incarnation };
     const [finals, recent] = await Promise.all([
-      this.finals.find({ functionName }, newest).toArray(),
+      this.finals.find(scope, newest).toArray(),
       // Up to two phase documents per invocation: 2 × limit of them cover `limit` unfinished invocations.
-      this.phases.find({ functionName }, { ...newest, limit: 2 * limit }).toArray(),
+      this.phases.find(scope, { ...newest, limit: 2 * limit }).toArray(),
     ]);
     const enqueued = new Map<string, number>();
     for (const d of [...finals, ...recent]) {
@@ -118,12 +143,22 @@ export class InvocationRecords {
     return top.flatMap((id) => merge(id, phases.get(id) ?? [], finalById.get(id)) ?? []);
   }
 
-  /** Finished invocations enqueued since `since`, newest first, with only the fields metrics need. */
-  outcomesSince(functionName: string, since: Date, max: number): AsyncIterable<OutcomeDoc> {
+  /** Finished invocations of one incarnation enqueued since `since`, newest first, with only the fields metrics need. */
+  outcomesSince(fn: Incarnated, since: Date, max: number): AsyncIterable<OutcomeDoc> {
     return this.finals
-      .find({ functionName, enqueuedAt: { $gte: since } }, { projection: { _id: 0, status: 1, coldStart: 1, durationMs: 1 } })
+      .find(
+        { functionName: fn.functionName, incarnation: fn.incarnation, enqueuedAt: { $gte: since } },
+        { projection: { _id: 0, status: 1, coldStart: 1, durationMs: 1 } },
+      )
       .sort({ enqueuedAt: -1 })
       .limit(max);
+  }
+
+  /** Removes an ended incarnation's records (what an invocation still finishing writes later is never read). */
+  async purge(fn: Incarnated): Promise<number> {
+    const scope = { functionName: fn.functionName, incarnation: fn.incarnation };
+    const [finals, phases] = await Promise.all([this.finals.deleteMany(scope), this.phases.deleteMany(scope)]);
+    return finals.deletedCount + phases.deletedCount;
   }
 
   private async phasesOf(ids: string[]): Promise<Map<string, PhaseDoc[]>> {
@@ -190,6 +225,7 @@ export function fieldsOf(ev: RecordEvent): Fields {
   const all: Fields = {
     functionName: ev.functionName,
     version: ev.version,
+    incarnation: ev.incarnation,
     traceId: ev.traceId,
     // Any phase may carry the event; it is the same text whichever does.
     eventJson: ev.event,
@@ -226,6 +262,11 @@ const PHASE_ORDER: Record<EarlyPhase, number> = { queued: 0, running: 1 };
 
 /** Later phases' fields win; the earliest enqueuedAt any phase claims is the record's. */
 export function merge(invocationId: string, phases: PhaseDoc[], final: InvocationDoc | undefined): InvocationRecord | undefined {
+  const doc = mergeDoc(invocationId, phases, final);
+  return doc && toRecord(doc);
+}
+
+function mergeDoc(invocationId: string, phases: PhaseDoc[], final: InvocationDoc | undefined): InvocationDoc | undefined {
   if (!final && phases.length === 0) return undefined;
   const parts: Array<InvocationDoc | PhaseDoc> = [...phases].sort((a, b) => PHASE_ORDER[a.phase] - PHASE_ORDER[b.phase]);
   if (final) parts.push(final);
@@ -237,7 +278,7 @@ export function merge(invocationId: string, phases: PhaseDoc[], final: Invocatio
     Object.assign(doc, fields);
     if (enqueuedAt < doc.enqueuedAt) doc.enqueuedAt = enqueuedAt;
   }
-  return toRecord(doc);
+  return doc;
 }
 
 /** The API shape: parsed payloads, ISO dates, derived status. */

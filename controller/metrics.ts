@@ -1,7 +1,7 @@
 // Per-function metrics computed from finished invocation records in a time window.
 // Only the needed fields are read (status, coldStart, durationMs); percentiles are exact (nearest rank).
 import type { FunctionMetrics } from "../shared/schemas/invocation.js";
-import type { InvocationRecords, OutcomeDoc } from "./invocation-records.js";
+import type { Incarnated, InvocationRecords, OutcomeDoc } from "./invocation-records.js";
 
 /** Nearest-rank percentile of an ascending array; null when it is empty. p in (0, 100]. */
 export function percentile(sortedAscending: ArrayLike<number>, p: number): number | null {
@@ -62,12 +62,12 @@ const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 /** Reads the window's finished invocations (newest first, at most `maxRecords`) and summarises them. */
 export async function functionMetrics(
   records: InvocationRecords,
-  functionName: string,
+  fn: Incarnated,
   windowMs: number,
   maxRecords: number,
   now = Date.now(),
 ): Promise<FunctionMetrics> {
   const acc = new MetricsAccumulator();
-  for await (const outcome of records.outcomesSince(functionName, new Date(now - windowMs), maxRecords)) acc.add(outcome);
-  return acc.result(functionName, windowMs);
+  for await (const outcome of records.outcomesSince(fn, new Date(now - windowMs), maxRecords)) acc.add(outcome);
+  return acc.result(fn.functionName, windowMs);
 }

@@ -62,7 +62,7 @@ export class Reconciler {
       this.deps.onReconnect();
     }
     const report = await publisher.reconcile(store);
-    if (report.versionsWritten + report.latestWritten + report.latestRemoved > 0) log.info(report, "function bucket reconciled");
+    if (report.versionsWritten + report.latestWritten + report.latestRemoved + report.versionsRemoved > 0) log.info(report, "function bucket reconciled");
     return report;
   }
 

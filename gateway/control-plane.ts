@@ -21,7 +21,8 @@ export class ControlPlane {
   async putFunction(rawName: unknown, spec: unknown): Promise<PutFunctionResult> {
     const name = args.functionName(rawName);
     const result = await this.controller.putFunction(name, args.functionSpec(name, spec));
-    await this.settle(name, (fn) => fn !== undefined && fn.version >= result.version);
+    // The same incarnation: after DELETE and PUT, the new function's version 1 is not older than the deleted one's 5.
+    await this.settle(name, (fn) => fn !== undefined && fn.incarnation === result.incarnation && fn.version >= result.version);
     return result;
   }
 

@@ -1,6 +1,7 @@
 // The gateway's view of which functions exist: an in-memory map fed by a watch on the functions bucket, so an
 // invocation of an unknown function is refused without any network call. Only latest keys are watched
-// ("name"); immutable version keys ("name.vN") are read on demand for pinned calls and kept.
+// ("name"); immutable version keys ("name.<incarnation>.vN") are read on demand for pinned calls and kept,
+// keyed by incarnation so a version of a deleted function can never answer for one created again under its name.
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -56,9 +57,9 @@ export class FunctionCache {
     return this.latest.size;
   }
 
-  /** One immutable version (network read the first time, then kept); undefined when it does not exist. */
-  async version(name: string, version: number): Promise<CachedFunction | undefined> {
-    const key = versionKey(name, version);
+  /** One immutable version of one incarnation (network read the first time, then kept); undefined when it does not exist. */
+  async version(name: string, incarnation: string, version: number): Promise<CachedFunction | undefined> {
+    const key = versionKey(name, incarnation, version);
     const known = this.versions.get(key);
     if (known) return known;
     const entry = await this.kv.get(key);
@@ -96,8 +97,10 @@ export class FunctionCache {
     const name = entry.key;
     // A definition that does not parse is unusable (agents read the same key), so it counts as absent.
     const fn = entry.operation === "PUT" ? this.parse(entry.value, name) : undefined;
+    const before = this.latest.get(name);
     if (fn) this.latest.set(name, fn);
     else this.latest.delete(name);
+    if (before && before.incarnation !== fn?.incarnation) this.forgetVersions(name, before.incarnation);
     // delta is the number of entries still pending behind this one: 0 means the snapshot is complete.
     if (!this.loaded && (entry.isUpdate || entry.delta === 0)) this.setLoaded();
     this.notify(name);
@@ -118,6 +121,12 @@ export class FunctionCache {
     // Versions are immutable, so any may be evicted and re-read; the oldest insertion goes first.
     if (this.versions.size >= VERSION_CACHE_MAX) this.versions.delete(this.versions.keys().next().value!);
     this.versions.set(key, fn);
+  }
+
+  /** An ended incarnation's versions are never asked for again (lookups name the live one): free them. */
+  private forgetVersions(name: string, incarnation: string): void {
+    const prefix = `${name}.${incarnation}.`;
+    for (const key of this.versions.keys()) if (key.startsWith(prefix)) this.versions.delete(key);
   }
 
   private notify(name: string): void {

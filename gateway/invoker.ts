@@ -57,8 +57,8 @@ export interface InvokerDeps {
 /** One accepted invocation, between validation and publish. */
 interface Job {
   invocationId: string;
+  /** The version this call runs, resolved here: the latest, or the one the caller pinned. */
   fn: CachedFunction;
-  pinned: boolean;
   event: Uint8Array;
   enqueuedAt: number;
   headers: MsgHdrs;
@@ -182,21 +182,25 @@ export class Invoker {
     const h = natsHeaders();
     h.set(HEADERS.invocationId, invocationId);
     h.set(HEADERS.enqueuedAt, String(enqueuedAt));
-    if (input.version !== undefined) h.set(HEADERS.version, String(fn.version));
+    // Always the version and incarnation resolved here: a redelivered job runs exactly what was accepted, a
+    // lagging agent cannot run an older version, and a job of a deleted function never runs.
+    h.set(HEADERS.version, String(fn.version));
+    h.set(HEADERS.incarnation, fn.incarnation);
     const traceId = injectTraceContext(span, h);
-    this.deps.log.debug({ invocationId, traceId, fn: fn.name, via: input.via }, "invocation accepted");
-    return { invocationId, fn, pinned: input.version !== undefined, event, enqueuedAt, headers: h, traceId, span };
+    this.deps.log.debug({ invocationId, traceId, fn: fn.name, version: fn.version, via: input.via }, "invocation accepted");
+    return { invocationId, fn, event, enqueuedAt, headers: h, traceId, span };
   }
 
   private async resolve(name: string, version: number | undefined): Promise<CachedFunction> {
     const latest = this.deps.cache.get(name);
     if (!latest) throw notFound(`function ${name}`);
     if (version === undefined || version === latest.version) return latest;
-    // Version numbers only grow (never reused), so a number past the latest cannot exist.
+    // Within an incarnation version numbers only grow, so a number past the latest cannot exist.
     if (version > latest.version) throw notFound(`version ${version} of function ${name}`);
     let pinned: CachedFunction | undefined;
     try {
-      pinned = await this.deps.cache.version(name, version);
+      // Only the live incarnation's versions: those of a deleted function with this name are gone.
+      pinned = await this.deps.cache.version(name, latest.incarnation, version);
     } catch (err) {
       throw unavailable("the functions bucket", err);
     }
@@ -265,7 +269,8 @@ function queuedRecordOf(job: Job, async: boolean): RecordEvent {
     async,
     traceId: job.traceId,
     eventText: Buffer.from(job.event.buffer, job.event.byteOffset, job.event.byteLength).toString("utf8"),
-    version: job.pinned ? job.fn.version : undefined,
+    version: job.fn.version,
+    incarnation: job.fn.incarnation,
   });
 }
 

@@ -1,8 +1,13 @@
 // NATS header names carried on jobs and invocation requests.
 export const HEADERS = {
   invocationId: "Weft-Invocation-Id",
-  /** A pinned version; absent means "the latest when the agent starts it". */
+  /**
+   * The version to run. A gateway always sends the one it resolved (the latest, or the one the caller pinned), so
+   * a redelivered job runs the same version; a job published straight to JetStream without it runs the latest.
+   */
   version: "Weft-Version",
+  /** The function's incarnation the gateway resolved: a job of a deleted (or deleted and re-created) function never runs. */
+  incarnation: "Weft-Incarnation",
   /** Where the agent sends the result object (a sync caller's inbox). */
   replyTo: "Weft-Reply-To",
   /** Epoch ms at which the gateway accepted the invocation. */

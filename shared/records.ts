@@ -16,6 +16,7 @@ export function queuedRecord(q: {
   traceId: string;
   eventText: string;
   version?: number;
+  incarnation?: string;
 }): RecordEvent {
   const cut = cutUtf8(q.eventText, LIMITS.recordPayloadBytes);
   return {
@@ -27,6 +28,7 @@ export function queuedRecord(q: {
     traceId: q.traceId,
     event: cut.text,
     ...(q.version === undefined ? {} : { version: q.version }),
+    ...(q.incarnation === undefined ? {} : { incarnation: q.incarnation }),
     ...(cut.truncated ? { eventTruncated: true } : {}),
   };
 }

@@ -23,8 +23,14 @@ export const RECORDS_CONSUMER = "weft-controller";
 export const FUNCTIONS_BUCKET = "weft-functions";
 /** Key of the latest definition (deleted when the function is). */
 export const latestKey = (fn: string): string => fn;
-/** Key of one immutable version. */
-export const versionKey = (fn: string, version: number): string => `${fn}.v${version}`;
+/** Key of one immutable version of one incarnation (version numbers restart at 1 in each incarnation). */
+export const versionKey = (fn: string, incarnation: string, version: number): string => `${fn}.${incarnation}.v${version}`;
+
+/** The parts of a version key; undefined for a latest key or a key of another (older) shape. */
+export function parseVersionKey(key: string): { name: string; incarnation: string; version: number } | undefined {
+  const m = /^([^.]+)\.([^.]+)\.v(\d+)$/.exec(key);
+  return m ? { name: m[1]!, incarnation: m[2]!, version: Number(m[3]) } : undefined;
+}
 
 /** Controller API: request-reply, one subject per operation. */
 export const CONTROLLER_PREFIX = "weft.ctl";

@@ -15,6 +15,7 @@ import { openFunctionsBucket } from "../shared/nats.js";
 import { FUNCTIONS_BUCKET, controllerSubject, latestKey, versionKey, type ControllerOp } from "../shared/subjects.js";
 import type { ControllerReply } from "../shared/schemas/controller-api.js";
 import type { ErrorBody } from "../shared/errors.js";
+import { eventually } from "./harness/eventually.js";
 
 const PY = `def handler(event, context):\n    return {"hello": event["name"]}\n`;
 const JS = `exports.handler = async (event) => ({ hello: event.name })\n`;
@@ -23,6 +24,7 @@ let nats: NatsServer;
 let nc: NatsConnection;
 let controller: Controller;
 let dbName: string;
+let mongo: MongoClient;
 
 const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString("hex")}`;
 const log = () => pino({ level: process.env.WEFT_TEST_LOG ?? "silent" });
@@ -62,19 +64,19 @@ before(async () => {
   dbName = uniqueDbName("ctl_fn");
   controller = await startOne();
   nc = await connect({ servers: nats.url });
+  mongo = await new MongoClient(mongoUrl()).connect();
 });
 
 after(async () => {
   await controller?.stop();
   await nc?.close();
-  const client = await new MongoClient(mongoUrl()).connect();
-  await client.db(dbName).dropDatabase();
-  await client.close();
+  await mongo?.db(dbName).dropDatabase();
+  await mongo?.close();
   await nats?.cleanup();
 });
 
 describe("function CRUD and versions", () => {
-  test("put v1 and v2, get latest and pinned, list, delete, create again with monotonic numbering", async () => {
+  test("put v1 and v2, get latest and pinned, list, delete, create again as a new function numbered from 1", async () => {
     const name = uniqueName("crud");
     const v1 = await ok("functions.put", { name, spec: { runtime: "python3", code: PY } });
     assert.equal(v1.created, true);
@@ -87,6 +89,8 @@ describe("function CRUD and versions", () => {
     assert.equal(v1.codeSha256, createHash("sha256").update(PY).digest("hex"));
     assert.equal(v1.codeBytes, Buffer.byteLength(PY));
     assert.equal(v1.code, undefined, "put answers a summary without the code");
+    assert.match(v1.incarnation, /^[0-9a-f]{16}$/);
+    const first = v1.incarnation as string;
 
     const v2code = `def handler(event, context):\n    return {"v": 2}\n`;
     const v2 = await ok("functions.put", {
@@ -95,6 +99,7 @@ describe("function CRUD and versions", () => {
     });
     assert.equal(v2.created, false);
     assert.equal(v2.version, 2);
+    assert.equal(v2.incarnation, first, "an update keeps the incarnation");
     assert.equal(v2.isolation, "gvisor");
 
     const latest = await ok("functions.get", { name });
@@ -117,8 +122,8 @@ describe("function CRUD and versions", () => {
 
     const kv = await bucket();
     assert.equal(await bucketVersion(kv, latestKey(name)), 2);
-    assert.equal(await bucketVersion(kv, versionKey(name, 1)), 1);
-    assert.equal((await kv.get(versionKey(name, 2)))?.json<{ code: string }>().code, v2code);
+    assert.equal(await bucketVersion(kv, versionKey(name, first, 1)), 1);
+    assert.equal((await kv.get(versionKey(name, first, 2)))?.json<{ code: string }>().code, v2code);
 
     assert.deepEqual(await ok("functions.delete", { name }), { name, deleted: true });
     assert.equal((await fails("functions.get", { name })).code, "NOT_FOUND");
@@ -126,13 +131,21 @@ describe("function CRUD and versions", () => {
     assert.equal((await fails("functions.delete", { name })).code, "NOT_FOUND");
     assert.ok(!(await ok<any[]>("functions.list", {})).some((f) => f.name === name));
     assert.equal(await bucketVersion(kv, latestKey(name)), undefined, "latest key gone at once");
-    assert.equal(await bucketVersion(kv, versionKey(name, 1)), 1, "version keys stay for queued work");
-    assert.equal(await bucketVersion(kv, versionKey(name, 2)), 2);
+    await eventually(async () => ((await bucketVersion(kv, versionKey(name, first, 2))) === undefined ? true : undefined), "version keys purged");
+    assert.equal(await bucketVersion(kv, versionKey(name, first, 1)), undefined);
+    await eventually(
+      async () => ((await mongo.db(dbName).collection("function_versions").countDocuments({ name, incarnation: first })) === 0 ? true : undefined),
+      "versions (code, env) purged from MongoDB",
+    );
 
     const again = await ok("functions.put", { name, spec: { runtime: "nodejs", code: JS } });
     assert.equal(again.created, true, "a PUT after DELETE creates the function again");
-    assert.equal(again.version, 3, "numbering continues so a version key never changes meaning");
-    assert.equal(await bucketVersion(kv, latestKey(name)), 3);
+    assert.equal(again.version, 1, "a new function: numbered from 1");
+    assert.notEqual(again.incarnation, first, "with an incarnation of its own");
+    assert.equal((await ok("functions.get", { name, version: 1 })).code, JS);
+    assert.equal((await fails("functions.get", { name, version: 2 })).code, "NOT_FOUND", "the deleted function's version 2 is gone");
+    assert.equal(await bucketVersion(kv, latestKey(name)), 1);
+    assert.equal((await kv.get(latestKey(name)))?.json<{ incarnation: string }>().incarnation, again.incarnation);
   });
 
   test("concurrent PUTs get distinct versions and the latest key ends at the highest", async () => {
@@ -225,18 +238,26 @@ describe("function bucket mirror", () => {
     const kv = await openFunctionsBucket(nc);
     const ghost = uniqueName("ghost");
     await kv.put(latestKey(ghost), JSON.stringify({ name: ghost, version: 1 }));
+    // Left behind by a DELETE whose purge did not finish, and a key of the shape from before incarnations.
+    const leftover = versionKey(b, "0123456789abcdef", 1);
+    await kv.put(leftover, JSON.stringify({ name: b, version: 1 }));
+    await kv.put(`${ghost}.v1`, JSON.stringify({ name: ghost, version: 1 }));
 
     const report = await controller.reconcile();
     assert.ok(report.versionsWritten >= 2, JSON.stringify(report));
     assert.ok(report.latestRemoved >= 1, JSON.stringify(report));
+    assert.ok(report.versionsRemoved >= 2, JSON.stringify(report));
+    assert.equal(await bucketVersion(kv, leftover), undefined, "a deleted incarnation's version key is purged");
+    assert.equal(await bucketVersion(kv, `${ghost}.v1`), undefined);
     assert.equal(await bucketVersion(kv, latestKey(a)), 2);
-    assert.equal(await bucketVersion(kv, versionKey(a, 1)), 1);
-    assert.equal((await kv.get(versionKey(a, 2)))?.json<{ code: string }>().code, `${JS}//2`);
+    const inc = (await ok("functions.get", { name: a })).incarnation as string;
+    assert.equal(await bucketVersion(kv, versionKey(a, inc, 1)), 1);
+    assert.equal((await kv.get(versionKey(a, inc, 2)))?.json<{ code: string }>().code, `${JS}//2`);
     assert.equal(await bucketVersion(kv, latestKey(b)), undefined, "a deleted function stays unpublished");
     assert.equal(await bucketVersion(kv, latestKey(ghost)), undefined, "a latest key MongoDB does not know is removed");
 
     const again = await controller.reconcile();
-    assert.deepEqual(again, { versionsWritten: 0, latestWritten: 0, latestRemoved: 0 }, "a second pass finds nothing to do");
+    assert.deepEqual(again, { versionsWritten: 0, latestWritten: 0, latestRemoved: 0, versionsRemoved: 0 }, "a second pass finds nothing to do");
   });
 
   test("a stale latest key is moved to MongoDB's latest version", async () => {
@@ -244,7 +265,7 @@ describe("function bucket mirror", () => {
     await ok("functions.put", { name, spec: { runtime: "nodejs", code: JS } });
     const v2 = await ok("functions.put", { name, spec: { runtime: "nodejs", code: `${JS}//v2` } });
     const kv = await bucket();
-    const v1 = await kv.get(versionKey(name, 1));
+    const v1 = await kv.get(versionKey(name, v2.incarnation, 1));
     await kv.put(latestKey(name), v1!.value);
     assert.equal(await bucketVersion(kv, latestKey(name)), 1);
     await controller.reconcile();
@@ -259,8 +280,53 @@ describe("function bucket mirror", () => {
     controller = await startOne();
     const kv = await bucket();
     assert.equal(await bucketVersion(kv, latestKey(name)), 1);
-    assert.equal(await bucketVersion(kv, versionKey(name, 1)), 1);
+    const { incarnation } = await ok("functions.get", { name });
+    assert.equal(await bucketVersion(kv, versionKey(name, incarnation, 1)), 1);
     assert.equal((await ok("functions.get", { name })).version, 1, "and serves the API again");
+  });
+
+  test("a database from before incarnations keeps working: live functions are adopted, deleted ones purged", async () => {
+    const ownNats = await startNats();
+    const db = uniqueDbName("ctl_legacy");
+    const now = new Date();
+    const legacyVersion = (name: string, version: number, code: string) => ({
+      _id: `${name}.v${version}`, name, version, runtime: "nodejs", code, limits: { timeoutMs: 30000, memoryMb: 256 }, isolation: "runc",
+      env: { A: "1" }, concurrency: 1, minWarm: 0, codeSha256: createHash("sha256").update(code).digest("hex"), codeBytes: code.length, createdAt: now,
+    });
+    const live = uniqueName("old-live");
+    const gone = uniqueName("old-gone");
+    await mongo.db(db).collection("function_versions").createIndex({ name: 1, version: 1 }, { unique: true });
+    await mongo.db(db).collection<any>("function_versions").insertMany([legacyVersion(live, 1, JS), legacyVersion(live, 2, `${JS}//2`), legacyVersion(gone, 1, JS)]);
+    await mongo.db(db).collection<any>("functions").insertMany([
+      { _id: live, versionSeq: 2, latestVersion: 2, deleted: false, createdAt: now },
+      { _id: gone, versionSeq: 1, latestVersion: 1, deleted: true, createdAt: now, deletedAt: now },
+    ]);
+    const ctl = await startController(loadControllerConfig({ WEFT_NATS_URL: ownNats.url, WEFT_MONGO_URL: mongoUrl(), WEFT_MONGO_DB: db }), log());
+    const conn = await connect({ servers: ownNats.url });
+    const ask = async (op: ControllerOp, body: unknown) =>
+      (await conn.request(controllerSubject(op), JSON.stringify(body), { timeout: 10_000 })).json<ControllerReply<any>>();
+    try {
+      const latest = await ask("functions.get", { name: live });
+      assert.ok(latest.ok, JSON.stringify(latest));
+      assert.equal(latest.result.version, 2);
+      assert.match(latest.result.incarnation, /^[0-9a-f]{16}$/);
+      const v1 = await ask("functions.get", { name: live, version: 1 });
+      assert.ok(v1.ok);
+      assert.equal(v1.result.code, JS);
+      const kv = await new Kvm(conn).open(FUNCTIONS_BUCKET);
+      assert.equal((await kv.get(latestKey(live)))?.json<{ incarnation: string }>().incarnation, latest.result.incarnation, "mirrored with it");
+      const next = await ask("functions.put", { name: live, spec: { runtime: "nodejs", code: JS } });
+      assert.ok(next.ok && next.result.version === 3 && next.result.incarnation === latest.result.incarnation && !next.result.created, JSON.stringify(next));
+
+      assert.equal(await mongo.db(db).collection("function_versions").countDocuments({ name: gone }), 0, "a deleted function's old versions are purged");
+      const reborn = await ask("functions.put", { name: gone, spec: { runtime: "nodejs", code: JS } });
+      assert.ok(reborn.ok && reborn.result.version === 1 && reborn.result.created, "its name makes a new function, numbered from 1");
+    } finally {
+      await ctl.stop();
+      await conn.close();
+      await ownNats.cleanup();
+      await mongo.db(db).dropDatabase();
+    }
   });
 
   test("health reports MongoDB reachable", async () => {

@@ -55,8 +55,10 @@ test("MongoDB stopped: UNAVAILABLE quickly, records held in the stream, all land
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const name = `outage-${randomBytes(3).toString("hex")}`;
-  assert.ok((await call(nc, "functions.put", { name, spec: { runtime: "nodejs", code: JS } })).ok);
-  const before = finalEvent(name, { output: '{"n":1}' });
+  const created = await call(nc, "functions.put", { name, spec: { runtime: "nodejs", code: JS } });
+  assert.ok(created.ok);
+  const incarnation = created.result.incarnation;
+  const before = finalEvent(name, { incarnation, output: '{"n":1}' });
   await js.publish(recordSubject(name), JSON.stringify(before));
   await eventually(async () => ((await call(nc, "invocations.get", { invocationId: before.invocationId })).ok ? true : undefined), "first record");
 
@@ -79,7 +81,7 @@ test("MongoDB stopped: UNAVAILABLE quickly, records held in the stream, all land
   }
   assert.deepEqual(await call(nc, "health", {}), { ok: true, result: { mongo: "unavailable" } });
 
-  const during = [finalEvent(name, { output: '{"n":1}' }), finalEvent(name, { output: '{"n":1}' }), finalEvent(name, { output: '{"n":1}' })];
+  const during = [1, 2, 3].map(() => finalEvent(name, { incarnation, output: '{"n":1}' }));
   for (const ev of during) await js.publish(recordSubject(name), JSON.stringify(ev));
   const retriesBefore = controller.ingestStats.retries;
   await eventually(async () => (controller.ingestStats.retries > retriesBefore ? true : undefined), "a failed write attempt");
@@ -138,7 +140,8 @@ test("NATS restarted after losing the bucket and streams: the controller re-decl
     );
     conn = await connect({ servers: ownNats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const name = `natsloss-${randomBytes(3).toString("hex")}`;
-    assert.ok((await call(conn, "functions.put", { name, spec: { runtime: "nodejs", code: JS } })).ok);
+    const created = await call(conn, "functions.put", { name, spec: { runtime: "nodejs", code: JS } });
+    assert.ok(created.ok);
 
     // What a server that lost its store looks like: no bucket, no streams.
     const jsm = await jetstreamManager(conn);
@@ -157,7 +160,7 @@ test("NATS restarted after losing the bucket and streams: the controller re-decl
     }, "the bucket re-mirrored after the reconnect");
     assert.equal((await kv.get(latestKey(name)))?.json<{ version: number }>().version, 1);
 
-    const ev = finalEvent(name, { output: '{"n":1}' });
+    const ev = finalEvent(name, { incarnation: created.result.incarnation, output: '{"n":1}' });
     await jetstream(conn).publish(recordSubject(name), JSON.stringify(ev));
     const rec = await eventually(async () => {
       const r = await call(conn!, "invocations.get", { invocationId: ev.invocationId });

@@ -58,8 +58,9 @@ async function recordWhen(id: string, pred: (r: any) => boolean): Promise<any> {
   }, `record ${id}`);
 }
 
-async function deploy(name: string): Promise<void> {
-  await ok("functions.put", { name, spec: { runtime: "nodejs", code: JS } });
+/** Deploys and answers the function's incarnation: only records that carry it are shown. */
+async function deploy(name: string): Promise<string> {
+  return (await ok("functions.put", { name, spec: { runtime: "nodejs", code: JS } })).incarnation;
 }
 
 
@@ -82,12 +83,12 @@ after(async () => {
 describe("record ingestion", () => {
   test("phases out of order and twice make one correct record; $ and . keys survive", async () => {
     const name = uniqueName("rec");
-    await deploy(name);
+    const incarnation = await deploy(name);
     const id = randomUUID();
     const enqueuedAt = Date.now() - 1000;
     const event = JSON.stringify({ $x: 1, "a.b": { "$where": "1" }, name: "ü" });
     const output = JSON.stringify({ "$set": { "x.y": 2 }, ok: true });
-    const base = { invocationId: id, functionName: name, enqueuedAt, version: 1, traceId: "t".repeat(32) };
+    const base = { invocationId: id, functionName: name, incarnation, enqueuedAt, version: 1, traceId: "t".repeat(32) };
     const queued: RecordEvent = { ...base, phase: "queued", async: true, event };
     const running: RecordEvent = { ...base, phase: "running", agent: "agent-1", startedAt: enqueuedAt + 5, coldStart: true, attempt: 1 };
     const final: RecordEvent = {
@@ -143,14 +144,14 @@ describe("record ingestion", () => {
 
   test("status is derived: queued, then running, then final", async () => {
     const name = uniqueName("phase");
-    await deploy(name);
+    const incarnation = await deploy(name);
     const id = randomUUID();
     const enqueuedAt = Date.now();
-    await publish({ invocationId: id, functionName: name, phase: "queued", enqueuedAt, event: "{}" });
+    await publish({ invocationId: id, functionName: name, incarnation, phase: "queued", enqueuedAt, event: "{}" });
     assert.equal((await recordWhen(id, () => true)).status, "queued");
-    await publish({ invocationId: id, functionName: name, phase: "running", enqueuedAt, agent: "a", startedAt: enqueuedAt + 1 });
+    await publish({ invocationId: id, functionName: name, incarnation, phase: "running", enqueuedAt, agent: "a", startedAt: enqueuedAt + 1 });
     assert.equal((await recordWhen(id, (r) => r.status !== "queued")).status, "running");
-    await publish(finalEvent(name, { invocationId: id, enqueuedAt, status: "timeout", error: { code: "TIMEOUT", message: "3 s" } }));
+    await publish(finalEvent(name, { incarnation, invocationId: id, enqueuedAt, status: "timeout", error: { code: "TIMEOUT", message: "3 s" } }));
     const done = await recordWhen(id, (r) => r.status !== "running");
     assert.equal(done.status, "timeout");
     assert.deepEqual(done.event, {});
@@ -158,8 +159,8 @@ describe("record ingestion", () => {
 
   test("a cut payload is returned as the text that was kept", async () => {
     const name = uniqueName("cut");
-    await deploy(name);
-    const ev = finalEvent(name, { output: '{"big": "xxxx', outputTruncated: true });
+    const incarnation = await deploy(name);
+    const ev = finalEvent(name, { incarnation, output: '{"big": "xxxx', outputTruncated: true });
     await publish(ev);
     const got = await recordWhen(ev.invocationId, (r) => r.status === "ok");
     assert.equal(got.output, '{"big": "xxxx');
@@ -168,12 +169,12 @@ describe("record ingestion", () => {
 
   test("invalid records are terminated and never block the stream", async () => {
     const name = uniqueName("junk");
-    await deploy(name);
+    const incarnation = await deploy(name);
     const before = controller.ingestStats.invalid;
     await publish("not json at all");
     await publish(JSON.stringify({ invocationId: "x", phase: "final" }));
-    await publish(JSON.stringify(finalEvent(name, { status: "exploded" as never })));
-    const good = finalEvent(name);
+    await publish(JSON.stringify(finalEvent(name, { incarnation, status: "exploded" as never })));
+    const good = finalEvent(name, { incarnation });
     await publish(good);
     await recordWhen(good.invocationId, (r) => r.status === "ok");
     assert.equal(controller.ingestStats.invalid - before, 3);
@@ -185,9 +186,9 @@ describe("record ingestion", () => {
 describe("records and metrics through the API", () => {
   test("list is newest first by enqueue time and honours the limit", async () => {
     const name = uniqueName("list");
-    await deploy(name);
+    const incarnation = await deploy(name);
     const t0 = Date.now() - 60_000;
-    const events = Array.from({ length: 5 }, (_, i) => finalEvent(name, { enqueuedAt: t0 + i * 1000 }));
+    const events = Array.from({ length: 5 }, (_, i) => finalEvent(name, { incarnation, enqueuedAt: t0 + i * 1000 }));
     // Published newest first, so stream order is not what sorts the list.
     for (const ev of [...events].reverse()) await publish(ev);
     await recordWhen(events[0]!.invocationId, (r) => r.status === "ok");
@@ -197,7 +198,7 @@ describe("records and metrics through the API", () => {
       top3.map((r) => r.invocationId),
       [events[4]!.invocationId, events[3]!.invocationId, events[2]!.invocationId],
     );
-    const pending: RecordEvent = { invocationId: randomUUID(), functionName: name, phase: "queued", enqueuedAt: Date.now(), async: true, event: '{"n":1}' };
+    const pending: RecordEvent = { invocationId: randomUUID(), functionName: name, incarnation, phase: "queued", enqueuedAt: Date.now(), async: true, event: '{"n":1}' };
     await publish(pending);
     await recordWhen(pending.invocationId, () => true);
     const withPending = await ok<any[]>("invocations.list", { name, limit: 2 });
@@ -215,16 +216,16 @@ describe("records and metrics through the API", () => {
 
   test("metrics count outcomes and cold starts and give exact percentiles over the window", async () => {
     const name = uniqueName("metrics");
-    await deploy(name);
+    const incarnation = await deploy(name);
     const now = Date.now();
     const outcomes: Array<Partial<RecordEvent>> = [];
     for (let d = 1; d <= 100; d++) outcomes.push({ durationMs: d, status: "ok", coldStart: d <= 3 });
     outcomes[10] = { durationMs: 11, status: "error", coldStart: false, error: { code: "HANDLER_ERROR", message: "x" } };
     outcomes[20] = { durationMs: 21, status: "timeout", coldStart: false, error: { code: "TIMEOUT", message: "x" } };
     outcomes[30] = { durationMs: 31, status: "killed", coldStart: false, error: { code: "PLATFORM_ERROR", message: "x" } };
-    const events = outcomes.map((o, i) => finalEvent(name, { ...o, enqueuedAt: now - 10_000 + i }));
-    const old = finalEvent(name, { enqueuedAt: now - 3 * 3600_000, durationMs: 5000 });
-    const inFlight: RecordEvent = { invocationId: randomUUID(), functionName: name, phase: "running", enqueuedAt: now, startedAt: now };
+    const events = outcomes.map((o, i) => finalEvent(name, { incarnation, ...o, enqueuedAt: now - 10_000 + i }));
+    const old = finalEvent(name, { incarnation, enqueuedAt: now - 3 * 3600_000, durationMs: 5000 });
+    const inFlight: RecordEvent = { invocationId: randomUUID(), functionName: name, incarnation, phase: "running", enqueuedAt: now, startedAt: now };
     await Promise.all([...events, old, inFlight].map((e) => publish(e)));
     await eventually(
       async () => ((await ok<any[]>("invocations.list", { name, limit: 1000 })).length === 102 ? true : undefined),
@@ -249,6 +250,48 @@ describe("records and metrics through the API", () => {
   });
 });
 
+describe("records of a deleted function", () => {
+  const notFound = async (op: ControllerOp, body: unknown) => {
+    const reply = (await nc.request(controllerSubject(op), JSON.stringify(body), { timeout: 10_000 })).json<ControllerReply<unknown>>();
+    assert.equal(!reply.ok && reply.error.code, "NOT_FOUND", `${op} ${JSON.stringify(body)} → ${JSON.stringify(reply)}`);
+  };
+
+  test("are NOT_FOUND from the DELETE on, purged, and never shown under a new function of the same name", async () => {
+    const name = uniqueName("gone");
+    const first = await deploy(name);
+    const before = finalEvent(name, { incarnation: first, output: '{"secret":"s"}' });
+    await publish(before);
+    await recordWhen(before.invocationId, (r) => r.status === "ok");
+
+    await ok("functions.delete", { name });
+    await notFound("invocations.get", { invocationId: before.invocationId });
+    await notFound("invocations.list", { name, limit: 10 });
+    await notFound("functions.metrics", { name });
+
+    const second = await deploy(name);
+    assert.notEqual(second, first);
+    // An invocation of the deleted function that was still running writes its record after the DELETE.
+    const late = finalEvent(name, { incarnation: first, output: '{"secret":"s"}' });
+    const fresh = finalEvent(name, { incarnation: second });
+    await publish(late);
+    await publish(fresh);
+    await recordWhen(fresh.invocationId, (r) => r.status === "ok");
+    const client = await new MongoClient(mongoUrl()).connect();
+    try {
+      const finals = client.db(dbNames[0]!).collection("invocations");
+      await eventually(async () => ((await finals.countDocuments({ _id: late.invocationId as never })) === 1 ? true : undefined), "the late record stored");
+      await notFound("invocations.get", { invocationId: late.invocationId });
+      await notFound("invocations.get", { invocationId: before.invocationId });
+      const listed = await ok<any[]>("invocations.list", { name, limit: 10 });
+      assert.deepEqual(listed.map((r) => r.invocationId), [fresh.invocationId], "only the new function's records");
+      assert.equal((await ok("functions.metrics", { name })).count, 1);
+      await eventually(async () => ((await finals.countDocuments({ _id: before.invocationId as never })) === 0 ? true : undefined), "purged after the DELETE");
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 describe("ingestion throughput", () => {
   test("records/s into MongoDB at batch 500", async (t) => {
     const n = Number(process.env.WEFT_INGEST_BENCH_RECORDS ?? 10_000);
@@ -259,11 +302,12 @@ describe("ingestion throughput", () => {
       await ensureTopology(conn, DEFAULT_TOPOLOGY);
       const pub = jetstream(conn);
       const name = uniqueName("bench");
+      const incarnation = "0123456789abcdef";
       const event = JSON.stringify({ order: 42, items: ["a", "b", "c"], customer: { id: "c-1", tier: "gold" } });
       for (let i = 0; i < n; i += 500) {
         await Promise.all(
           Array.from({ length: Math.min(500, n - i) }, () =>
-            pub.publish(recordSubject(name), JSON.stringify(finalEvent(name, { output: event, logs: "log line\n" }))),
+            pub.publish(recordSubject(name), JSON.stringify(finalEvent(name, { incarnation, output: event, logs: "log line\n" }))),
           ),
         );
       }

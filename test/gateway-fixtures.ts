@@ -74,13 +74,17 @@ export async function startGatewayUnderTest(env: Record<string, string> = {}): P
   };
 }
 
+/** The incarnation a fixture definition gets unless it names one: the same for every version of a name. */
+export const incarnationOf = (name: string): string => createHash("sha256").update(name).digest("hex").slice(0, 16);
+
 /** A definition as the controller would store it. */
 export function definition(name: string, spec: Partial<FunctionDefinition> = {}, version = 1): FunctionDefinition {
-  const { name: _name, version: _version, codeSha256: _sha, createdAt: _at, ...fields } = spec;
+  const { name: _name, version: _version, codeSha256: _sha, createdAt: _at, incarnation, ...fields } = spec;
   const code = spec.code ?? "exports.handler = async (e) => e";
   return {
     ...FunctionSpec.parse({ runtime: "nodejs", ...fields, code }),
     name,
+    incarnation: incarnation ?? incarnationOf(name),
     version,
     codeSha256: createHash("sha256").update(code).digest("hex"),
     createdAt: new Date().toISOString(),
@@ -89,7 +93,7 @@ export function definition(name: string, spec: Partial<FunctionDefinition> = {},
 
 /** Writes a version and makes it the latest, as the controller mirrors MongoDB into the bucket. */
 export async function publishDefinition(kv: KV, def: FunctionDefinition): Promise<void> {
-  await kv.put(versionKey(def.name, def.version), JSON.stringify(def));
+  await kv.put(versionKey(def.name, def.incarnation, def.version), JSON.stringify(def));
   await kv.put(latestKey(def.name), JSON.stringify(def));
 }
 
@@ -253,9 +257,11 @@ export class FakeController {
   private async put(name: string, spec: unknown) {
     const parsed = FunctionSpec.safeParse(spec);
     if (!parsed.success) throw fromZodError(parsed.error);
-    const list = this.versions.get(name) ?? [];
     const created = !this.live.has(name);
-    const def = definition(name, parsed.data, (list.at(-1)?.version ?? 0) + 1);
+    // As the controller does: a name used again after DELETE is a new function, numbered from 1.
+    const list = created ? [] : this.versions.get(name)!;
+    const incarnation = created ? randomBytes(8).toString("hex") : list.at(-1)!.incarnation;
+    const def = definition(name, { ...parsed.data, incarnation }, (list.at(-1)?.version ?? 0) + 1);
     list.push(def);
     this.versions.set(name, list);
     this.live.add(name);

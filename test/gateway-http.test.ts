@@ -97,7 +97,7 @@ describe("functions", () => {
 describe("invocation", () => {
   test("sync: 200 with the agent's result object; the job carries the raw event and the contract headers", async () => {
     const name = uniqueName("sync");
-    await deploy(name);
+    const deployed = await deploy(name);
     const raw = '{ "name" :"weft",\n "list": [1, 2.50] }';
     const res = await http(g.httpUrl, "POST", `/v1/functions/${name}/invoke`, raw);
     assert.equal(res.status, 200);
@@ -113,7 +113,8 @@ describe("invocation", () => {
     assert.match(job.headers[HEADERS.traceparent]!, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
     const enqueuedAt = Number(job.headers[HEADERS.enqueuedAt]);
     assert.ok(Math.abs(Date.now() - enqueuedAt) < 10_000, `enqueued-at ${enqueuedAt} is epoch ms`);
-    assert.equal(job.headers[HEADERS.version], undefined, "an unpinned call runs the latest");
+    assert.equal(job.headers[HEADERS.version], "1", "the gateway sends the version it resolved, so a redelivery runs the same one");
+    assert.equal(job.headers[HEADERS.incarnation], deployed.incarnation, "and the function's incarnation");
   });
 
   test("a caller's traceparent is continued: the job carries the caller's trace id", async () => {

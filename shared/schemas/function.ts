@@ -15,6 +15,14 @@ export const FunctionName = z
   .string()
   .regex(FUNCTION_NAME_PATTERN, "must match [a-z][a-z0-9-]{0,62}");
 
+/**
+ * One life of a function name: minted at its first PUT and again at the first PUT after each DELETE. Versions,
+ * warm containers, cached definitions, jobs and records all belong to one incarnation, so nothing of a deleted
+ * function can serve or be read through a function created again under its name.
+ */
+export const INCARNATION_PATTERN = /^[0-9a-f]{16}$/;
+export const Incarnation = z.string().regex(INCARNATION_PATTERN, "must be 16 hex digits");
+
 const integerIn = (range: { min: number; max: number }) => z.number().int().min(range.min).max(range.max);
 
 export const Limits = z.strictObject({
@@ -53,6 +61,8 @@ export type FunctionSpec = z.infer<typeof FunctionSpec>;
 /** One immutable version, as stored in MongoDB and in the functions bucket. */
 export const FunctionDefinition = FunctionSpec.omit({ name: true }).extend({
   name: FunctionName,
+  incarnation: Incarnation,
+  /** Numbered from 1 within the incarnation. */
   version: z.number().int().min(1),
   codeSha256: z.string(),
   createdAt: z.string(),

@@ -64,6 +64,8 @@ export const RecordEvent = z.object({
   phase: z.enum(["queued", "running", "final"]),
   enqueuedAt: z.number(),
   version: z.number().int().optional(),
+  /** The function's incarnation (shared/schemas/function.ts): reads show only the live incarnation's records. */
+  incarnation: z.string().max(64).optional(),
   async: z.boolean().optional(),
   traceId: z.string().optional(),
   /** queued: the event, JSON text cut at LIMITS.recordPayloadBytes. */

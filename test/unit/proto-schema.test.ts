@@ -26,7 +26,7 @@ import {
 // compiler (`satisfies` refuses a missing or an extra key), so these lists cannot drift from the types.
 const summaryKeys = {
   name: true, version: true, runtime: true, limits: true, isolation: true, env: true, concurrency: true, minWarm: true,
-  description: true, codeSha256: true, createdAt: true, codeBytes: true,
+  description: true, codeSha256: true, createdAt: true, codeBytes: true, incarnation: true,
 } satisfies Record<keyof FunctionSummary, true>;
 const recordKeys = {
   invocationId: true, functionName: true, version: true, status: true, async: true, traceId: true, event: true,

@@ -42,7 +42,7 @@ describe("agent → runner frames", () => {
 
   test("init carries the code as UTF-8 bytes and the env in the header", () => {
     const def = FunctionDefinition.parse({
-      name: "f", version: 1, runtime: "python3", code: "def handler(e, c):\n  return 'é'\n", env: { A: "1" }, codeSha256: "x", createdAt: new Date().toISOString(),
+      name: "f", incarnation: "0123456789abcdef", version: 1, runtime: "python3", code: "def handler(e, c):\n  return 'é'\n", env: { A: "1" }, codeSha256: "x", createdAt: new Date().toISOString(),
     });
     const [head, code] = encodeInit(def, limits);
     const header = JSON.parse(head!.toString());
