@@ -16,6 +16,8 @@ import { Heartbeat } from "./heartbeat.js";
 import { InvocationRunner } from "./invocation-runner.js";
 import { JobConsumer } from "./job-consumer.js";
 import { LiveJobSettings } from "./job-settings.js";
+import { RecordOutbox } from "./record-outbox.js";
+import { StallWatch } from "./stall-watch.js";
 import { Pool } from "./pool.js";
 import { loadSeccompOption } from "./seccomp.js";
 
@@ -86,7 +88,11 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
     await functions.start();
     await pool.start();
     const js = jetstream(nc);
-    const runner = new InvocationRunner(nc, js, functions, pool, {
+    const outbox = new RecordOutbox(js, { dir: config.outboxDir, agentId: config.agentId }, log);
+    outbox.start();
+    const stalls = new StallWatch(1000);
+    stalls.start();
+    const runner = new InvocationRunner(nc, functions, pool, outbox, stalls, {
       agentId: config.agentId,
       jobs: jobSettings,
       runningRecordAfterMs: config.runningRecordAfterMs,
@@ -100,7 +106,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
     );
     const status = (): AgentStatus => {
       const s = pool.stats();
-      return { agentId: config.agentId, host: hostname(), state, slots: config.slots, busy: consumer.inFlight, containers: s.containers, stemCells: s.stemCells, at: Date.now() };
+      return { agentId: config.agentId, host: hostname(), state, slots: config.slots, busy: consumer.inFlight, containers: s.containers, stemCells: s.stemCells, outbox: outbox.size, at: Date.now() };
     };
     const heartbeat = new Heartbeat(nc, status, config.heartbeatMs, log);
     consumer.start();
@@ -122,6 +128,8 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
         state = "stopped";
         heartbeat.stop(status());
         jobSettings.stop();
+        stalls.stop();
+        await outbox.stop();
         await Promise.allSettled([pool.stop(), functions.stop()]);
         await connection.drain().catch((err: Error) => log.warn({ err }, "draining the NATS connection failed"));
         log.info("agent stopped");

@@ -1,5 +1,6 @@
 // The agent's configuration: read once from the environment in main.ts, validated, frozen, passed down.
-import { hostname } from "node:os";
+import { homedir, hostname } from "node:os";
+import { join } from "node:path";
 import { z } from "zod";
 import { ConfigError, boolFromEnv, commonFields, envField, intFromEnv, parseEnv, stringFromEnv, type ConfigOf } from "../shared/config.js";
 import { ISOLATIONS, RUNTIMES } from "../shared/schemas/function.js";
@@ -44,13 +45,17 @@ export const agentFields = {
   runningRecordAfterMs: envField("WEFT_RUNNING_RECORD_AFTER_MS", intFromEnv(1000, 0), "an invocation still running after this gets a running record"),
   containerStartTimeoutMs: envField("WEFT_CONTAINER_START_TIMEOUT_MS", intFromEnv(30_000, 1000), "a container not ready after this is a platform failure"),
   retryDelayMs: envField("WEFT_JOB_RETRY_DELAY_MS", intFromEnv(2000, 0), "delay before a job that failed for a platform reason is redelivered"),
+  outboxDir: envField("WEFT_AGENT_OUTBOX_DIR", stringFromEnv(""),
+    "where records JetStream did not store wait, fsynced, until it does (default: $WEFT_STATE_DIR/outbox, else ~/.weft/outbox)"),
   drainTimeoutMs: envField("WEFT_DRAIN_TIMEOUT_MS", intFromEnv(30_000, 0), "on stop, in-flight invocations get this long before they are handed back"),
 };
 
 export type AgentConfig = ConfigOf<typeof agentFields>;
 
 export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
-  const config = parseEnv(agentFields, env);
+  const parsed = parseEnv(agentFields, env);
+  const outboxDir = parsed.outboxDir || join(env.WEFT_STATE_DIR || join(homedir(), ".weft"), "outbox");
+  const config = Object.freeze({ ...parsed, outboxDir });
   if (config.imagePython3 === config.imageNodejs) {
     throw new ConfigError("invalid configuration:\n  WEFT_IMAGE_PYTHON3 and WEFT_IMAGE_NODEJS must differ");
   }

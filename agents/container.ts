@@ -364,8 +364,13 @@ export class Container {
 
   private onTimeout(id: string): void {
     if (!this.runs.has(id)) return;
-    this.log.info({ containerId: this.id, run: id }, "invocation timed out; killing its container");
-    void this.kill({ kind: "timeout", runId: id });
+    // After a stall of this process, timers fire before the I/O that arrived meanwhile: give a result that is
+    // already waiting one turn of the event loop, so a call that finished in time is not killed as late.
+    setImmediate(() => {
+      if (!this.runs.has(id)) return;
+      this.log.info({ containerId: this.id, run: id }, "invocation timed out; killing its container");
+      void this.kill({ kind: "timeout", runId: id });
+    });
   }
 
   private async kill(reason: KillReason): Promise<void> {

@@ -1,7 +1,7 @@
 // Runs one job end to end: resolve the function's definition, take a container, run the event, reply to
 // the caller, publish the final record, then ack, nak or term the job (outcome.ts decides which).
-import { queuedRecord, recordMsgId } from "../shared/records.js";
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { directJobId, queuedRecord, recordMsgId } from "../shared/records.js";
+import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import { randomBytes } from "node:crypto";
@@ -29,6 +29,8 @@ import { scanJson } from "../shared/json-scan.js";
 import { LIMITS } from "../shared/limits.js";
 import type { FinalEnding } from "./outcome.js";
 import type { JobSettings } from "../shared/nats.js";
+import type { RecordOutbox } from "./record-outbox.js";
+import type { StallWatch } from "./stall-watch.js";
 
 export interface InvocationRunnerOptions {
   agentId: string;
@@ -56,7 +58,7 @@ export interface Job {
 
 export function parseJob(msg: JsMsg): Job {
   const h = msg.headers;
-  const invocationId = h?.get(HEADERS.invocationId) || `js-${msg.seq}`;
+  const invocationId = h?.get(HEADERS.invocationId) || directJobId(msg.seq, msg.info.timestampNanos / 1e6);
   const version = Number(h?.get(HEADERS.version) || NaN);
   const enqueuedAt = Number(h?.get(HEADERS.enqueuedAt) || NaN);
   return {
@@ -73,7 +75,6 @@ export function parseJob(msg: JsMsg): Job {
   };
 }
 
-const RECORD_PUBLISH_ATTEMPTS = 5;
 
 function traceIdOf(span: Span): string {
   const sc = span.spanContext();
@@ -85,9 +86,10 @@ export class InvocationRunner {
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly js: JetStreamClient,
     private readonly functions: FunctionCache,
     private readonly pool: Pool,
+    private readonly outbox: RecordOutbox,
+    private readonly stalls: StallWatch,
     private readonly opts: InvocationRunnerOptions,
     private readonly log: Logger,
   ) {}
@@ -116,12 +118,14 @@ export class InvocationRunner {
       attempt: job.attempt,
     };
     let ending: Ending | undefined;
+    const heldSince = performance.now();
     try {
       if (!job.fromGateway) this.publishRecord(
           queuedRecord({ invocationId: job.invocationId, functionName: job.functionName, enqueuedAt: job.enqueuedAt, async: !job.replyTo, traceId, eventText: Buffer.from(job.event).toString("utf8") }),
           log,
         );
       ending = await this.execute(job, meta, log);
+      if (this.leaseLost(heldSince, log)) return;
       await this.conclude(msg, job, meta, ending, span, log);
     } catch (err) {
       log.error({ err }, "invocation failed inside the agent");
@@ -233,6 +237,19 @@ export class InvocationRunner {
   }
 
   /**
+   * True when this process stalled long enough, while it held the job, for JetStream to hand the job to
+   * another agent (no "still working" reached the server). The attempt is then fenced: its outcome is not
+   * replied, recorded or acked, so it can never overwrite the outcome of the attempt that now owns the job;
+   * if no other agent took it, the server redelivers it (at least once).
+   */
+  private leaseLost(heldSince: number, log: Logger): boolean {
+    const stall = this.stalls.longestSince(heldSince);
+    if (stall < this.opts.jobs.ackWaitMs / 2) return false;
+    log.warn({ stallMs: Math.round(stall), ackWaitMs: this.opts.jobs.ackWaitMs }, "the agent stalled while holding this job; its lease may be lost, so this attempt's outcome is dropped");
+    return true;
+  }
+
+  /**
    * The agent itself failed while handling a job. Before the handler ran, the job goes back (or, on its
    * last delivery, ends as a platform error); once it ran, its outcome is final and the job is never run
    * again: the caller and the record get PLATFORM_ERROR naming what failed.
@@ -284,22 +301,13 @@ export class InvocationRunner {
     };
   }
 
-  /** Publishes a record with JetStream, retrying while NATS is briefly away; never throws. */
-  private async publishRecord(record: RecordEvent, log: Logger, msgID = recordMsgId(record.invocationId, record.phase, record.attempt)): Promise<void> {
+  /**
+   * Stores a record in JetStream or, failing that, in the agent's outbox on disk (record-outbox.ts): when
+   * this resolves the record is durable, so the job may be acked (REVIEW C3). Never throws.
+   */
+  private async publishRecord(record: RecordEvent, _log: Logger, msgID = recordMsgId(record.invocationId, record.phase, record.attempt)): Promise<void> {
     if (!FUNCTION_NAME_PATTERN.test(record.functionName)) return;
-    const data = JSON.stringify(record);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.js.publish(recordSubject(record.functionName), data, { msgID });
-        return;
-      } catch (err) {
-        if (attempt >= RECORD_PUBLISH_ATTEMPTS) {
-          log.error({ err, phase: record.phase }, "invocation record not published");
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
-      }
-    }
+    await this.outbox.publish(recordSubject(record.functionName), JSON.stringify(record), msgID);
   }
 }
 

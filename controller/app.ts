@@ -12,6 +12,7 @@ import { openDatabase, type Database } from "./database.js";
 import { FunctionPublisher, type ReconcileReport } from "./function-publisher.js";
 import { FunctionStore } from "./function-store.js";
 import { InvocationRecords } from "./invocation-records.js";
+import { JobReaper } from "./job-reaper.js";
 import { RecordIngest } from "./record-ingest.js";
 import { Reconciler } from "./reconciler.js";
 import { SyntaxChecker } from "./syntax-check.js";
@@ -67,9 +68,11 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
     log,
   });
 
+  const reaper = new JobReaper(nc, jetstream(nc), log);
   await firstReconcile(reconciler, log);
   reconciler.start();
   ingest.start();
+  reaper.start();
   api.start();
   // The server has the subscriptions once a flush returns: from here on a request finds a responder.
   await nc.flush();
@@ -80,6 +83,7 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
     (stopped ??= shutdown(log, [
       ["api", () => api.stop()],
       ["record ingest", () => ingest.stop()],
+      ["job reaper", () => reaper.stop()],
       ["reconciler", () => reconciler.stop()],
       ["nats", () => closeNats(nc, log)],
       ["mongodb", () => database.client.close()],

@@ -17,6 +17,9 @@ import type { Logger } from "pino";
 import { LIMITS } from "./limits.js";
 import {
   FUNCTIONS_BUCKET,
+  JOB_ADVISORIES_CONSUMER,
+  JOB_ADVISORIES_STREAM,
+  JOB_ADVISORIES_SUBJECT,
   JOBS_CONSUMER,
   JOBS_STREAM,
   JOBS_SUBJECT_PREFIX,
@@ -179,13 +182,36 @@ export async function awaitTopology(nc: NatsConnection, log: Logger, pollMs = 50
   }
 }
 
+export function jobAdvisoriesStreamConfig(t: TopologyOptions): Partial<StreamConfig> & { name: string } {
+  return {
+    name: JOB_ADVISORIES_STREAM,
+    subjects: [JOB_ADVISORIES_SUBJECT],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_age: t.jobMaxAgeMs * 1_000_000,
+  };
+}
+
+export function jobAdvisoriesConsumerConfig(): Partial<ConsumerConfig> {
+  return {
+    durable_name: JOB_ADVISORIES_CONSUMER,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: 30 * SECOND_NS,
+    max_deliver: -1,
+  };
+}
+
 /** Declares every stream and consumer: the controller's job alone (or a test's, standing in for it). */
 export async function ensureTopology(nc: NatsConnection, t: TopologyOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
   await ensureStream(jsm, jobsStreamConfig(t));
   await ensureStream(jsm, recordsStreamConfig(t));
+  await ensureStream(jsm, jobAdvisoriesStreamConfig(t));
   await ensureConsumer(jsm, JOBS_STREAM, jobsConsumerConfig(t));
   await ensureConsumer(jsm, RECORDS_STREAM, recordsConsumerConfig());
+  await ensureConsumer(jsm, JOB_ADVISORIES_STREAM, jobAdvisoriesConsumerConfig());
 }
 
 export async function openFunctionsBucket(nc: NatsConnection): Promise<KV> {

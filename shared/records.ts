@@ -32,3 +32,12 @@ export function queuedRecord(q: {
     ...(cut.truncated ? { eventTruncated: true } : {}),
   };
 }
+
+/**
+ * The invocation id of a job published straight to JetStream (no Weft-Invocation-Id header): the stream
+ * sequence and the time it was stored, so it is the same on every delivery and never repeats, even after the
+ * stream is re-created and sequences restart (REVIEW C8).
+ */
+export function directJobId(streamSeq: number, storedAtMs: number): string {
+  return `js-${streamSeq}-${Math.floor(storedAtMs).toString(36)}`;
+}

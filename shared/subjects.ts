@@ -19,6 +19,15 @@ export const RECORDS_SUBJECT_PREFIX = "weft.records";
 export const recordSubject = (fn: string): string => `${RECORDS_SUBJECT_PREFIX}.${fn}`;
 export const RECORDS_CONSUMER = "weft-controller";
 
+/**
+ * JetStream's advisory for a job whose deliveries are exhausted (every agent holding it died or stalled):
+ * captured in a stream of its own so it survives a controller that is down when it is published, and ended
+ * by the controller (controller/job-reaper.ts).
+ */
+export const JOB_ADVISORIES_STREAM = "WEFT_JOB_ADVISORIES";
+export const JOB_ADVISORIES_SUBJECT = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${JOBS_STREAM}.${JOBS_CONSUMER}`;
+export const JOB_ADVISORIES_CONSUMER = "weft-controller-reaper";
+
 /** Function definitions: the controller writes, gateways and agents read and watch. */
 export const FUNCTIONS_BUCKET = "weft-functions";
 /** Key of the latest definition (deleted when the function is). */

@@ -307,14 +307,15 @@ describe("versions, deletion, records", () => {
     const name = uniqueName("direct");
     await f.deploy(name, { runtime: "nodejs", code: JS_HELLO });
     const ack = await f.js.publish(jobSubject(name), JSON.stringify({ name: "direct" }));
-    const record = await f.finalRecord(`js-${ack.seq}`);
+    const id = await f.directJobId(ack.seq);
+    const record = await f.finalRecord(id);
     assert.equal(record.status, "ok");
     assert.equal(record.output, JSON.stringify({ hello: "direct" }));
-    const queued = f.records.get(`js-${ack.seq}`)?.find((r) => r.phase === "queued");
+    const queued = f.records.get(id)?.find((r) => r.phase === "queued");
     assert.equal(queued?.event, JSON.stringify({ name: "direct" }));
 
     const bad = await f.js.publish(jobSubject(name), "not json");
-    const refused = await f.finalRecord(`js-${bad.seq}`);
+    const refused = await f.finalRecord(await f.directJobId(bad.seq));
     assert.equal(refused.status, "error");
     assert.equal(refused.error?.code, "INVALID_EVENT");
   });

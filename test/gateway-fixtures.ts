@@ -11,6 +11,7 @@ import { startNats, type NatsServer } from "./harness/nats.js";
 import { startGateway, type Gateway } from "../gateway/app.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadWeftProto } from "../gateway/proto.js";
+import { directJobId } from "../shared/records.js";
 import { openFunctionsBucket, ensureTopology, DEFAULT_TOPOLOGY } from "../shared/nats.js";
 import { HEADERS } from "../shared/headers.js";
 import { FunctionSpec, summarize, type FunctionDefinition } from "../shared/schemas/function.js";
@@ -149,7 +150,7 @@ export class Responder {
     this.jobs.push(seen);
     const event = JSON.parse(seen.data || "null") as { noReply?: boolean; delayMs?: number } | null;
     const result: InvocationResult = {
-      invocationId: h?.get(HEADERS.invocationId) || `js-${m.seq}`,
+      invocationId: h?.get(HEADERS.invocationId) || directJobId(m.seq, m.info.timestampNanos / 1e6),
       functionName: m.subject.slice(JOBS_SUBJECT_PREFIX.length + 1),
       version: Number(h?.get(HEADERS.version) || 1),
       status: "ok",

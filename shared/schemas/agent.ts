@@ -9,6 +9,8 @@ export const AgentStatus = z.object({
   busy: z.number().int(),
   containers: z.number().int(),
   stemCells: z.number().int(),
+  /** Records waiting in the agent's outbox for JetStream to store them (normally 0). */
+  outbox: z.number().int().optional(),
   at: z.number(),
 });
 export type AgentStatus = z.infer<typeof AgentStatus>;

@@ -1,0 +1,142 @@
+// Ends jobs whose deliveries are all used up: every agent that held one died or stalled, so no living
+// agent will ever write its outcome (issue 7, "every delivery killed"). JetStream says so with a
+// max-deliveries advisory, which WEFT_JOB_ADVISORIES keeps until this reaper has handled it, even while no
+// controller runs. For each: the final record killed / PLATFORM_ERROR, a reply to a synchronous caller still
+// waiting, and the job removed from WEFT_JOBS (a work queue keeps such a message otherwise).
+import { jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg, type ConsumerMessages } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { HEADERS } from "../shared/headers.js";
+import { directJobId, recordMsgId } from "../shared/records.js";
+import type { InvocationResult, RecordEvent } from "../shared/schemas/invocation.js";
+import { JOBS_STREAM, JOBS_SUBJECT_PREFIX, JOB_ADVISORIES_CONSUMER, JOB_ADVISORIES_STREAM, recordSubject } from "../shared/subjects.js";
+import { FUNCTION_NAME_PATTERN } from "../shared/schemas/function.js";
+
+/** The fields of io.nats.jetstream.advisory.v1.max_deliver this reaper uses. */
+const MaxDeliveriesAdvisory = z.object({
+  stream: z.string(),
+  consumer: z.string(),
+  stream_seq: z.number().int().positive(),
+  deliveries: z.number().int().positive(),
+});
+
+const NO_MESSAGE = 10037;
+const REAPER_AGENT = "controller";
+
+export class JobReaper {
+  private messages: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  readonly stats = { ended: 0, alreadyGone: 0 };
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.messages?.close();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const jsm = await jetstreamManager(this.nc);
+        const consumer = await this.js.consumers.get(JOB_ADVISORIES_STREAM, JOB_ADVISORIES_CONSUMER);
+        this.messages = await consumer.consume({ max_messages: 64 });
+        for await (const m of this.messages) await this.handle(jsm, m);
+      } catch (err) {
+        if (this.stopping) return;
+        this.log.warn({ err }, "reading job advisories failed; retrying");
+      }
+      if (!this.stopping) await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  private async handle(jsm: JetStreamManager, m: JsMsg): Promise<void> {
+    const parsed = MaxDeliveriesAdvisory.safeParse(safeJson(m.data));
+    if (!parsed.success || parsed.data.stream !== JOBS_STREAM) {
+      this.log.warn({ subject: m.subject }, "an advisory this reaper does not understand; dropped");
+      m.term();
+      return;
+    }
+    try {
+      await this.end(jsm, parsed.data.stream_seq, parsed.data.deliveries);
+      m.ack();
+    } catch (err) {
+      this.log.warn({ err, seq: parsed.data.stream_seq }, "ending an exhausted job failed; will retry");
+      m.nak(2000);
+    }
+  }
+
+  private async end(jsm: JetStreamManager, seq: number, deliveries: number): Promise<void> {
+    let job;
+    try {
+      job = await jsm.streams.getMessage(JOBS_STREAM, { seq });
+    } catch (err) {
+      if ((err as { code?: number }).code === NO_MESSAGE || /no message found/i.test(String((err as Error).message))) {
+        this.stats.alreadyGone++; // acked after all, or ended already by an earlier pass
+        return;
+      }
+      throw err;
+    }
+    if (!job) {
+      this.stats.alreadyGone++;
+      return;
+    }
+    const h = job.header;
+    const functionName = job.subject.slice(JOBS_SUBJECT_PREFIX.length + 1);
+    const invocationId = h?.get(HEADERS.invocationId) || directJobId(seq, job.time.getTime());
+    const version = Number(h?.get(HEADERS.version) || 0) || 0;
+    const message = `every delivery of the invocation failed (${deliveries} attempts; the agents holding it stopped or stalled)`;
+    const record: RecordEvent = {
+      invocationId,
+      functionName,
+      phase: "final",
+      enqueuedAt: Number(h?.get(HEADERS.enqueuedAt)) || job.time.getTime(),
+      ...(version ? { version } : {}),
+      ...(h?.get(HEADERS.incarnation) ? { incarnation: h.get(HEADERS.incarnation) } : {}),
+      agent: REAPER_AGENT,
+      attempt: deliveries,
+      status: "killed",
+      error: { code: "PLATFORM_ERROR", message },
+      coldStart: false,
+      durationMs: 0,
+      logs: "",
+      logsTruncated: false,
+      finishedAt: Date.now(),
+    };
+    if (FUNCTION_NAME_PATTERN.test(functionName)) {
+      // The same de-duplication id an agent's final record for that attempt would have: one of them is kept.
+      await this.js.publish(recordSubject(functionName), JSON.stringify(record), { msgID: recordMsgId(invocationId, "final", deliveries) });
+    }
+    const replyTo = h?.get(HEADERS.replyTo);
+    if (replyTo) {
+      const result: InvocationResult = {
+        invocationId, functionName, version, status: "killed", error: record.error, durationMs: 0, coldStart: false, logs: "", agent: REAPER_AGENT,
+      };
+      this.nc.publish(replyTo, JSON.stringify(result));
+    }
+    await jsm.streams.deleteMessage(JOBS_STREAM, seq, false).catch((err: Error) => {
+      if (!/no message found/i.test(err.message)) throw err;
+    });
+    this.stats.ended++;
+    this.log.warn({ invocationId, fn: functionName, deliveries }, "ended an invocation whose every delivery failed");
+  }
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+}
