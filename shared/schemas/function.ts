@@ -88,6 +88,8 @@ export type FunctionDefinition = z.infer<typeof FunctionDefinition>;
 
 /** What list and put answers carry: everything but the code itself. */
 export type FunctionSummary = Omit<FunctionDefinition, "code"> & { codeBytes: number };
+/** The schema of FunctionSummary (the API's responses are validated against it in tests). */
+export const FunctionSummary = FunctionDefinition.omit({ code: true }).extend({ codeBytes: z.number().int().min(0) });
 
 export function summarize(def: FunctionDefinition): FunctionSummary {
   const { code, ...rest } = def;
