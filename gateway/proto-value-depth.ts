@@ -80,7 +80,7 @@ class Wire {
 
 /**
  * The deepest nesting of arrays (ListValue) and objects (Struct) in the Value held by field `valueField` of the
- * message in `bytes`, counted as jsonDepth counts JSON text (a scalar is 0, `[]` is 1). Stops as soon as the depth
+ * message in `bytes`, counted as shared/json-scan.ts counts JSON text (a scalar is 0, `[]` is 1). Stops as soon as the depth
  * passes `stopAbove` and returns it. Other fields are skipped, groups included. Malformed bytes end the walk with
  * the depth seen so far: whether the message decodes is for the decoder to say.
  */

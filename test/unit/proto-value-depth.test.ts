@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { protoValueDepth } from "../../gateway/proto-value-depth.js";
 import { toProtoValue } from "../../gateway/json-value.js";
 import { loadWeftProto } from "../../gateway/proto.js";
-import { jsonDepth } from "../../shared/json-depth.js";
+import { scanJson } from "../../shared/json-scan.js";
 import { deepValue, invokeRequest } from "../fixtures/proto-wire.js";
 
 const invoke = (loadWeftProto()["weft.v1.InvocationService"] as any).Invoke;
@@ -18,12 +18,18 @@ function nested(depth: number, kind: "array" | "object"): unknown {
   return v;
 }
 
-test("agrees with jsonDepth on values encoded by proto-loader", () => {
+const jsonDepth = (v: unknown) => {
+  const scan = scanJson(Buffer.from(JSON.stringify(v)), 1000);
+  assert.ok(scan.ok);
+  return scan.depth;
+};
+
+test("agrees with the JSON scanner on values encoded by proto-loader", () => {
   const samples: unknown[] = [
     null, 1, "[[[", true, [], {}, [[]], { a: [1, { b: [] }] }, [[], [[[]]], {}],
     { "k[": "{{", list: [1, "x", null, [true]] }, nested(10, "array"), nested(10, "object"),
   ];
-  for (const v of samples) assert.equal(protoValueDepth(encode(v), EVENT_FIELD, 1000), jsonDepth(Buffer.from(JSON.stringify(v))), JSON.stringify(v));
+  for (const v of samples) assert.equal(protoValueDepth(encode(v), EVENT_FIELD, 1000), jsonDepth(v), JSON.stringify(v));
 });
 
 test("the limit is exact: 1000 levels measure 1000 and decode; 1001 measure past the limit", () => {

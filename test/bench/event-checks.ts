@@ -1,6 +1,7 @@
-// What the gateway's depth checks cost per MiB of event, beside JSON.parse of the same bytes (which the gateway
-// already pays to validate an event): node --import tsx test/bench/json-depth.ts
-import { jsonDepth } from "../../shared/json-depth.js";
+// What the gateway's event checks cost per MiB: the JSON scan (validity and depth, shared/json-scan.ts) for HTTP
+// and NATS, the wire-depth walk for gRPC, beside JSON.parse of the same bytes (what the gateway paid before):
+// node --import tsx test/bench/event-checks.ts
+import { scanJson } from "../../shared/json-scan.js";
 import { protoValueDepth } from "../../gateway/proto-value-depth.js";
 import { toProtoValue } from "../../gateway/json-value.js";
 import { loadWeftProto } from "../../gateway/proto.js";
@@ -21,6 +22,7 @@ const shapes: Record<string, () => unknown> = {
   "records (objects, short strings, numbers)": () =>
     Array.from({ length: 50_000 }, (_, i) => ({ id: i, name: `user-${i}`, tags: ["a", "b"], score: i * 1.5, ok: true, at: { x: 1, y: [1, 2, 3] } })),
   "numbers": () => Array.from({ length: 700_000 }, (_, i) => i),
+  "empty arrays": () => Array.from({ length: 1_500_000 }, () => []),
   [`${LIMITS.jsonDepth} levels, repeated`]: () => Array.from({ length: 1500 }, () => nested(LIMITS.jsonDepth - 1)),
 };
 
@@ -31,13 +33,13 @@ function msPer(runs: number, work: () => void): number {
   return Number(process.hrtime.bigint() - t) / 1e6 / runs;
 }
 
-console.log("| event shape | MiB | jsonDepth ms/MiB | JSON.parse ms/MiB | protoValueDepth ms/MiB (gRPC) |");
+console.log("| event shape | MiB | scanJson ms/MiB | JSON.parse ms/MiB | protoValueDepth ms/MiB (gRPC) |");
 console.log("| --- | --- | --- | --- | --- |");
 for (const [what, make] of Object.entries(shapes)) {
   const value = make();
   const json = Buffer.from(JSON.stringify(value));
   const proto = invoke.requestSerialize({ name: "f", event: toProtoValue(value, "event") }) as Buffer;
-  const scan = msPer(20, () => jsonDepth(json, LIMITS.jsonDepth)) / (json.length / MiB);
+  const scan = msPer(20, () => scanJson(json, LIMITS.jsonDepth)) / (json.length / MiB);
   const parse = msPer(5, () => JSON.parse(json.toString("utf8"))) / (json.length / MiB);
   const wire = msPer(20, () => protoValueDepth(proto, 2, LIMITS.jsonDepth)) / (proto.length / MiB);
   console.log(`| ${what} | ${(json.length / MiB).toFixed(1)} | ${scan.toFixed(2)} | ${parse.toFixed(2)} | ${wire.toFixed(2)} |`);
