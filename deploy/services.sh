@@ -9,7 +9,8 @@ usage() {
 usage: deploy/services.sh [options] [-- args for deploy/images.ts]
   --no-images     skip the base and runtime images
   --images-only   only Docker and the images (no NATS, no MongoDB)
-  --for-tests     also make sure a ferretdb binary exists (tests start private ones)
+  --for-tests     also make sure a ferretdb binary exists (tests start private ones), grpcurl, and
+                  schemathesis in a venv under .weft/
   --quiet         print only what changed, problems and the summary
 Environment: MONGO_URL (use this MongoDB), WEFT_MONGO_PORT (else 27017), WEFT_NATS_SERVER_BIN,
   WEFT_FERRETDB_BIN, WEFT_STATE_DIR, WEFT_BASE_IMAGE (default weft/base:bookworm), WEFT_DEBIAN_MIRROR.
@@ -423,6 +424,34 @@ ensure_grpcurl() {
   find_grpcurl
 }
 
+# ---- schemathesis (a test runs it against the gateway with GET /openapi.json) --------------------------------
+SCHEMATHESIS_VERSION=4.32.5
+SCHEMATHESIS_VENV=$WEFT_DIR/schemathesis
+SCHEMATHESIS_BIN=""
+find_schemathesis() {
+  local bin=$SCHEMATHESIS_VENV/bin/schemathesis
+  # The stamp is written only after a complete install of exactly this version.
+  [[ -x $bin && $(cat "$SCHEMATHESIS_VENV/.weft-version" 2>/dev/null) == "$SCHEMATHESIS_VERSION" ]] || return 1
+  SCHEMATHESIS_BIN=$bin
+}
+
+ensure_schemathesis() {
+  find_schemathesis && return 0
+  local py
+  py=$(command -v python3 2>/dev/null) || { need "python3 (>= 3.9), for schemathesis"; return 1; }
+  if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
+    apt_install python3-venv
+    "$py" -c 'import venv, ensurepip' 2>/dev/null || { need "python3-venv, for schemathesis"; return 1; }
+  fi
+  act schemathesis "pip install schemathesis==$SCHEMATHESIS_VERSION into ${SCHEMATHESIS_VENV#"$ROOT_DIR"/}"
+  rm -rf "$SCHEMATHESIS_VENV"
+  "$py" -m venv "$SCHEMATHESIS_VENV" >&2 || die schemathesis "python3 -m venv failed"
+  "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2 ||
+    die schemathesis "pip install schemathesis==$SCHEMATHESIS_VERSION failed"
+  echo "$SCHEMATHESIS_VERSION" >"$SCHEMATHESIS_VENV/.weft-version"
+  find_schemathesis
+}
+
 start_ferretdb() {
   local dir=$STATE_DIR/ferretdb
   mkdir -p "$dir"
@@ -514,6 +543,7 @@ write_env_file() {
     [[ -n $NATS_BIN ]] && echo "WEFT_NATS_SERVER_BIN=$NATS_BIN"
     [[ -n $FERRET_BIN ]] && echo "WEFT_FERRETDB_BIN=$FERRET_BIN"
     [[ -n $GRPCURL_BIN ]] && echo "WEFT_GRPCURL_BIN=$GRPCURL_BIN"
+    [[ -n $SCHEMATHESIS_BIN ]] && echo "WEFT_SCHEMATHESIS_BIN=$SCHEMATHESIS_BIN"
     [[ -n $MONGO_IN_USE ]] && echo "MONGO_URL=$MONGO_IN_USE" && echo "WEFT_MONGO_URL=$MONGO_IN_USE"
     true
   } >"$tmp"
@@ -532,6 +562,7 @@ main() {
     if $FOR_TESTS; then
       ensure_ferretdb_bin || true
       ensure_grpcurl || true
+      ensure_schemathesis || true
     else
       find_ferretdb || true
     fi

@@ -1,13 +1,11 @@
 // The agents this gateway has heard from: their heartbeats (weft.agents.heartbeat), and a ping when none is fresh.
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { AgentStatus } from "../shared/schemas/agent.js";
+import type { KnownAgent } from "../shared/schemas/health.js";
 import { AGENT_HEARTBEAT_SUBJECT, AGENT_PING_SUBJECT } from "../shared/subjects.js";
 import type { Logger } from "../shared/logger.js";
 
-export interface KnownAgent extends AgentStatus {
-  /** Milliseconds since this gateway last heard from the agent. */
-  lastSeenMs: number;
-}
+export type { KnownAgent };
 
 export class AgentRegistry {
   private readonly seen = new Map<string, { status: AgentStatus; at: number }>();

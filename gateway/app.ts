@@ -23,6 +23,8 @@ export interface Gateway {
   readonly gatewayId: string;
   readonly httpPort: number;
   readonly grpcPort: number;
+  /** Every method and path the HTTP API routes (GET /openapi.json describes exactly these). */
+  readonly httpRoutes: ReadonlyArray<{ method: string; pattern: string }>;
   /** Stops accepting, lets in-flight calls finish (up to the grace time), closes. Idempotent. */
   stop(): Promise<void>;
 }
@@ -111,6 +113,7 @@ function running(p: Parts, config: GatewayConfig, gatewayId: string, log: Logger
     gatewayId,
     httpPort: p.http.port,
     grpcPort: p.grpc.port,
+    httpRoutes: p.http.routes,
     stop: () => (stopping ??= stop(p, config.shutdownGraceMs, log)),
   };
 }

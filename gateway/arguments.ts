@@ -1,5 +1,5 @@
-// Checks of the arguments HTTP paths, query strings and gRPC requests carry, each naming its field when it fails.
-// The request bodies themselves are checked by the shared zod schemas.
+// Checks of the arguments gRPC requests (and the control plane) carry, each naming its field when it fails. HTTP
+// paths and query strings are parsed by the schemas of http-params.ts; request bodies by the shared zod schemas.
 import type { z } from "zod";
 import { fromZodError, invalid } from "../shared/errors.js";
 import { LIMITS } from "../shared/limits.js";
@@ -37,22 +37,6 @@ export const listLimit = (value: number | undefined, field = "limit"): number =>
 
 export const windowMs = (value: number | undefined, field = "windowMs"): number | undefined =>
   value === undefined ? undefined : check(WindowMs, value, field);
-
-/** A query-string integer: absent is undefined, anything but digits is refused (no "1e3", no "-1"). */
-export function queryInt(query: URLSearchParams, field: string): number | undefined {
-  const raw = query.get(field);
-  if (raw === null) return undefined;
-  if (!/^\d{1,15}$/.test(raw)) throw invalid(field, `must be a whole number, got ${JSON.stringify(raw.slice(0, 40))}`);
-  return Number(raw);
-}
-
-/** A query-string flag: absent or "false"/"0" is false; present empty, "true" or "1" is true. */
-export function queryFlag(query: URLSearchParams, field: string): boolean {
-  const raw = query.get(field);
-  if (raw === null || raw === "false" || raw === "0") return false;
-  if (raw === "" || raw === "true" || raw === "1") return true;
-  throw invalid(field, `must be true or false, got ${JSON.stringify(raw.slice(0, 40))}`);
-}
 
 /**
  * A function spec checked as the controller will check it, so a bad one fails fast and names its field (the

@@ -10,15 +10,18 @@ import {
   type UntypedServiceImplementation,
   type sendUnaryData,
 } from "@grpc/grpc-js";
-import { WeftError, asWeftError } from "../shared/errors.js";
+import type { MethodDefinition } from "@grpc/proto-loader";
+import { WeftError, asWeftError, invalid } from "../shared/errors.js";
 import { LIMITS } from "../shared/limits.js";
 import type { Logger } from "../shared/logger.js";
 import type { InvocationResult } from "../shared/schemas/invocation.js";
 import type { ControlPlane } from "./control-plane.js";
 import * as args from "./arguments.js";
+import { eventTooDeep } from "./event.js";
 import { eventFromMessage, recordToMessage, resultToMessage, specFromMessage, type FunctionSpecMsg, type InvokeRequestMsg } from "./grpc-mapping.js";
 import type { Invoker } from "./invoker.js";
 import { PROTO_PACKAGE, loadWeftProto } from "./proto.js";
+import { protoValueDepth } from "./proto-value-depth.js";
 import { addReflection } from "./reflection.js";
 
 export interface GrpcDeps {
@@ -50,8 +53,8 @@ type Call = ServerUnaryCall<Record<string, any>, unknown>;
 export async function startGrpcApi(host: string, port: number, deps: GrpcDeps): Promise<GrpcApi> {
   const pkg = loadWeftProto();
   const server = new Server({ "grpc.max_receive_message_length": MAX_RECEIVE_BYTES });
-  server.addService(pkg[`${PROTO_PACKAGE}.FunctionService`] as ServiceDefinition, functionService(deps));
-  server.addService(pkg[`${PROTO_PACKAGE}.InvocationService`] as ServiceDefinition, invocationService(deps));
+  server.addService(guarded(pkg[`${PROTO_PACKAGE}.FunctionService`] as ServiceDefinition), functionService(deps));
+  server.addService(guarded(pkg[`${PROTO_PACKAGE}.InvocationService`] as ServiceDefinition), invocationService(deps));
   addReflection(server);
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>
@@ -117,13 +120,54 @@ class StillRunning extends WeftError {
   }
 }
 
+/**
+ * A request the gateway refused while decoding it. grpc-js answers INTERNAL for anything a deserializer throws, so
+ * the deserializer returns this instead, and the handler answers with its error like any other bad input.
+ */
+class Refused {
+  constructor(readonly error: WeftError) {}
+}
+
+/** The service with every request decoded through `guardedDecoder`. */
+function guarded(service: ServiceDefinition): ServiceDefinition {
+  return Object.fromEntries(
+    Object.entries(service).map(([name, method]) => [
+      name,
+      { ...method, requestDeserialize: guardedDecoder(method as unknown as MethodDefinition<unknown, unknown>) },
+    ]),
+  ) as ServiceDefinition;
+}
+
+/**
+ * Decodes a request, first measuring on the wire how deeply its JSON `event` (a google.protobuf.Value) nests, so a
+ * deep one gets the same INVALID_ARGUMENT as over HTTP and NATS and never reaches protobufjs's recursive decoder;
+ * bytes that are not the message are INVALID_ARGUMENT too.
+ */
+function guardedDecoder(method: MethodDefinition<unknown, unknown>): (bytes: Buffer) => unknown {
+  const type = method.requestType.type as { name: string; field: Array<{ name: string; number: number; typeName: string }> };
+  const eventField = type.field.find((f) => f.name === "event" && f.typeName === "google.protobuf.Value")?.number;
+  return (bytes) => {
+    if (eventField !== undefined && protoValueDepth(bytes, eventField, LIMITS.jsonDepth) > LIMITS.jsonDepth) return new Refused(eventTooDeep());
+    try {
+      return method.requestDeserialize(bytes);
+    } catch (err) {
+      return new Refused(invalid("request", `is not a valid ${PROTO_PACKAGE}.${type.name} message (${(err as Error).message})`));
+    }
+  };
+}
+
 function unary(log: Logger, fn: (req: Record<string, any>, call: Call) => Promise<unknown>) {
   return (call: Call, callback: sendUnaryData<unknown>) => {
     // Through a promise, so a synchronous throw becomes the same mapped status as a rejection.
-    Promise.resolve(call.request).then((req) => fn(req, call)).then(
-      (response) => callback(null, response),
-      (err: unknown) => callback(toStatus(err, call, log)),
-    );
+    Promise.resolve(call.request as unknown)
+      .then((req) => {
+        if (req instanceof Refused) throw req.error;
+        return fn(req as Record<string, any>, call);
+      })
+      .then(
+        (response) => callback(null, response),
+        (err: unknown) => callback(toStatus(err, call, log)),
+      );
   };
 }
 

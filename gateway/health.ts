@@ -2,24 +2,15 @@
 // one agent is running. The controller (and through it MongoDB) is reported but not required: invocations do
 // not need it.
 import type { Logger } from "../shared/logger.js";
-import type { AgentRegistry, KnownAgent } from "./agent-registry.js";
+import type { HealthReport, KnownAgent } from "../shared/schemas/health.js";
+import type { AgentRegistry } from "./agent-registry.js";
 import type { ControllerClient } from "./controller-client.js";
 import type { FunctionCache } from "./function-cache.js";
 import type { NatsLink } from "./nats-link.js";
 
 const PROBE_TIMEOUT_MS = 1000;
 
-export interface HealthReport {
-  status: "ok" | "unavailable";
-  gateway: "ok" | "stopping";
-  nats: "ok" | "unavailable";
-  functions: "ok" | "loading";
-  agents: KnownAgent[];
-  controller: "ok" | "unavailable";
-  mongo: "ok" | "unavailable" | "unknown";
-  /** What keeps the fabric from serving invocations, when status is unavailable. */
-  missing?: string[];
-}
+export type { HealthReport };
 
 export class Health {
   constructor(

@@ -1,27 +1,56 @@
-// Reading a request body with a hard limit: refused from Content-Length when it declares too much, and
-// otherwise cut off as soon as the bytes received pass the limit. Nothing past the limit is ever buffered.
+// Reading a request body with a hard limit. Nothing past the limit is ever buffered, but an over-limit body is still
+// read and thrown away (up to LIMITS.overLimitDrainBytes in all) before the 413 goes out: many clients (Node's fetch
+// among them) send the whole body before they read the answer, and a connection closed under them shows up as EPIPE
+// or a reset instead of the 413.
 import type { IncomingMessage } from "node:http";
 import { WeftError, invalid } from "../shared/errors.js";
+import { LIMITS } from "../shared/limits.js";
 
 /** Marks a request whose body was not read to the end, so its connection must not be reused. */
 export class BodyAbandoned extends WeftError {}
 
-function tooLarge(what: string, limit: number): WeftError {
-  return new BodyAbandoned("PAYLOAD_TOO_LARGE", `${what}: the body is over the limit of ${limit} bytes`, what);
-}
+type Received = { kind: "body"; body: Buffer } | { kind: "over"; complete: boolean };
 
 export async function readBody(req: IncomingMessage, limit: number, what: string): Promise<Buffer> {
   checkEncoding(req);
-  const declared = req.headers["content-length"];
-  if (declared !== undefined && Number(declared) > limit) throw tooLarge(what, limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(what, limit);
-    chunks.push(chunk);
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  const declared = Number(req.headers["content-length"] ?? 0);
+  const got = declared > LIMITS.overLimitDrainBytes ? { kind: "over", complete: false } as const : await receive(req, limit, declared > limit);
+  if (got.kind === "body") return got.body;
+  const message = `${what}: the body is over the limit of ${limit} bytes`;
+  // A body read to its end leaves the connection clean for the next request; one cut short does not.
+  throw got.complete ? new WeftError("PAYLOAD_TOO_LARGE", message, what) : new BodyAbandoned("PAYLOAD_TOO_LARGE", message, what);
+}
+
+/**
+ * Collects the body while it is within `limit`; past it, keeps reading without keeping anything, until the body ends
+ * or LIMITS.overLimitDrainBytes have come in.
+ */
+function receive(req: IncomingMessage, limit: number, overAlready: boolean): Promise<Received> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = overAlready;
+    const finish = (outcome: Received | Error) => {
+      req.off("data", onData).off("end", onEnd).off("error", onCut).off("close", onCut);
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+      } else if (!over) chunks.push(chunk);
+      if (size > LIMITS.overLimitDrainBytes) {
+        req.pause();
+        finish({ kind: "over", complete: false });
+      }
+    };
+    const onEnd = () => finish(over ? { kind: "over", complete: true } : { kind: "body", body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
+    // The client went away mid-body: nobody is left to answer, so this only has to end the request quietly.
+    const onCut = () => finish(new BodyAbandoned("INVALID_ARGUMENT", "the request body was cut off before its end", "body"));
+    req.on("data", onData).on("end", onEnd).on("error", onCut).on("close", onCut);
+  });
 }
 
 /** Bodies are plain JSON; a compressed body would need unbounded inflating to check its size. */

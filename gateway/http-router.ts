@@ -1,11 +1,12 @@
-// A small router: exact segments and ":param" segments, 404 for unknown paths, 405 (with Allow) for known
-// paths asked with a method they do not serve.
+// A small router: exact segments and "{param}" segments (OpenAPI's path syntax, so the document shows the paths as
+// they are routed), 404 for unknown paths, 405 (with Allow) for known paths asked with a method they do not serve.
 import { WeftError, invalid } from "../shared/errors.js";
 
 export type Params = Record<string, string>;
 
 interface Route<H> {
   method: string;
+  pattern: string;
   segments: string[];
   handler: H;
 }
@@ -16,8 +17,13 @@ export class Router<H> {
   private readonly routes: Route<H>[] = [];
 
   add(method: string, pattern: string, handler: H): this {
-    this.routes.push({ method, segments: pattern.split("/").filter(Boolean), handler });
+    this.routes.push({ method, pattern, segments: pattern.split("/").filter(Boolean), handler });
     return this;
+  }
+
+  /** Every method and path pattern served, in the order added. */
+  list(): Array<{ method: string; pattern: string }> {
+    return this.routes.map(({ method, pattern }) => ({ method, pattern }));
   }
 
   /** The route for this method and path; throws NOT_FOUND or METHOD_NOT_ALLOWED (with the allowed methods). */
@@ -47,7 +53,7 @@ function matchSegments(pattern: string[], parts: string[]): Params | undefined {
   for (let i = 0; i < pattern.length; i++) {
     const p = pattern[i]!;
     const part = parts[i]!;
-    if (p.startsWith(":")) params[p.slice(1)] = decodeSegment(part, p.slice(1));
+    if (p.startsWith("{") && p.endsWith("}")) params[p.slice(1, -1)] = decodeSegment(part, p.slice(1, -1));
     else if (p !== part) return undefined;
   }
   return params;

@@ -6,14 +6,14 @@ import { randomUUID } from "node:crypto";
 import { ROOT_CONTEXT, SpanKind, propagation, type Span } from "@opentelemetry/api";
 import { JetStreamApiError, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
-import { WeftError, invalid, notFound, unavailable } from "../shared/errors.js";
+import { WeftError, notFound, unavailable } from "../shared/errors.js";
 import { HEADERS } from "../shared/headers.js";
-import { LIMITS } from "../shared/limits.js";
 import type { Logger } from "../shared/logger.js";
 import { invocationLogger } from "../shared/logger.js";
 import type { InvocationAccepted, RecordEvent } from "../shared/schemas/invocation.js";
 import { jobSubject, recordSubject } from "../shared/subjects.js";
 import { injectTraceContext, tracer } from "../shared/telemetry.js";
+import { checkEvent } from "./event.js";
 import type { CachedFunction, FunctionCache } from "./function-cache.js";
 import type { NatsLink } from "./nats-link.js";
 import type { ReplyInbox } from "./reply-inbox.js";
@@ -66,7 +66,6 @@ interface Job {
   span: Span;
 }
 
-const EMPTY_EVENT = new TextEncoder().encode("{}");
 const gatewayTracer = tracer("gateway");
 
 export class Invoker {
@@ -272,19 +271,4 @@ function queuedRecordOf(job: Job, async: boolean): RecordEvent {
     version: job.fn.version,
     incarnation: job.fn.incarnation,
   });
-}
-
-/** The event must be JSON within the payload limit; an empty body is the event {}. */
-export function checkEvent(event: Uint8Array): Uint8Array {
-  if (event.byteLength > LIMITS.payloadBytes) {
-    throw new WeftError("PAYLOAD_TOO_LARGE", `event: ${event.byteLength} bytes is over the limit of ${LIMITS.payloadBytes} bytes`, "event");
-  }
-  const text = Buffer.from(event.buffer, event.byteOffset, event.byteLength).toString("utf8");
-  if (text.trim() === "") return EMPTY_EVENT;
-  try {
-    JSON.parse(text);
-  } catch (err) {
-    throw invalid("event", `not valid JSON (${(err as Error).message})`);
-  }
-  return event;
 }

@@ -1,6 +1,7 @@
 // JSON ⇄ google.protobuf.Value, as @grpc/proto-loader represents Value (one of its kind fields set), so gRPC
 // events and outputs are plain JSON to clients such as grpcurl.
 import { invalid } from "../shared/errors.js";
+import { LIMITS } from "../shared/limits.js";
 
 export interface ProtoValue {
   nullValue?: "NULL_VALUE" | 0;
@@ -11,12 +12,20 @@ export interface ProtoValue {
   listValue?: { values?: ProtoValue[] };
 }
 
-/** Deeper nesting is refused rather than risking the stack (protobuf parsers stop at 100 levels anyway). */
-export const MAX_JSON_DEPTH = 512;
+/**
+ * Arrays and objects nested deeper than this are refused rather than risking the stack: the documented limit on
+ * events (a deeper event never gets this far: the gateway refuses it from its bytes first).
+ */
+export const MAX_JSON_DEPTH = LIMITS.jsonDepth;
+
+/** `depth` is how many arrays and objects enclose the value; opening one more must stay within the limit. */
+function enter(depth: number, field: string): number {
+  if (depth >= MAX_JSON_DEPTH) throw invalid(field, `nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects (the limit)`);
+  return depth + 1;
+}
 
 /** A JSON value (as JSON.parse returns it) as a protobuf Value; `field` names the value in errors. */
 export function toProtoValue(value: unknown, field: string, depth = 0): ProtoValue {
-  if (depth > MAX_JSON_DEPTH) throw invalid(field, `nested deeper than ${MAX_JSON_DEPTH} levels`);
   switch (typeof value) {
     case "string":
       return { stringValue: value };
@@ -26,18 +35,21 @@ export function toProtoValue(value: unknown, field: string, depth = 0): ProtoVal
       return { boolValue: value };
     case "object":
       if (value === null) return { nullValue: "NULL_VALUE" };
-      if (Array.isArray(value)) return { listValue: { values: value.map((v) => toProtoValue(v ?? null, field, depth + 1)) } };
-      return { structValue: { fields: structFields(value as Record<string, unknown>, field, depth) } };
+      if (Array.isArray(value)) {
+        const inner = enter(depth, field);
+        return { listValue: { values: value.map((v) => toProtoValue(v ?? null, field, inner)) } };
+      }
+      return { structValue: { fields: structFields(value as Record<string, unknown>, field, enter(depth, field)) } };
     default:
       // undefined, functions, symbols, bigints: JSON.stringify drops or nulls them; so do we.
       return { nullValue: "NULL_VALUE" };
   }
 }
 
-function structFields(obj: Record<string, unknown>, field: string, depth: number): Record<string, ProtoValue> {
+function structFields(obj: Record<string, unknown>, field: string, inner: number): Record<string, ProtoValue> {
   const fields: Record<string, ProtoValue> = {};
   for (const [k, v] of Object.entries(obj)) {
-    if (v !== undefined) setOwn(fields, k, toProtoValue(v, field, depth + 1));
+    if (v !== undefined) setOwn(fields, k, toProtoValue(v, field, inner));
   }
   return fields;
 }
@@ -50,19 +62,21 @@ function setOwn(target: Record<string, unknown>, key: string, value: unknown): v
 
 /** A protobuf Value as JSON; an unset Value (no kind) is null, as in protobuf's JSON mapping. */
 export function fromProtoValue(value: ProtoValue | null | undefined, field: string, depth = 0): unknown {
-  if (depth > MAX_JSON_DEPTH) throw invalid(field, `nested deeper than ${MAX_JSON_DEPTH} levels`);
   if (!value) return null;
   if (value.stringValue !== undefined && value.stringValue !== null) return value.stringValue;
   if (value.numberValue !== undefined && value.numberValue !== null) return finiteNumber(value.numberValue, field);
   if (value.boolValue !== undefined && value.boolValue !== null) return value.boolValue;
-  if (value.structValue) return fromStruct(value.structValue.fields ?? {}, field, depth);
-  if (value.listValue) return (value.listValue.values ?? []).map((v) => fromProtoValue(v, field, depth + 1));
+  if (value.structValue) return fromStruct(value.structValue.fields ?? {}, field, enter(depth, field));
+  if (value.listValue) {
+    const inner = enter(depth, field);
+    return (value.listValue.values ?? []).map((v) => fromProtoValue(v, field, inner));
+  }
   return null;
 }
 
-function fromStruct(fields: Record<string, ProtoValue>, field: string, depth: number): Record<string, unknown> {
+function fromStruct(fields: Record<string, ProtoValue>, field: string, inner: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(fields)) setOwn(out, k, fromProtoValue(v, field, depth + 1));
+  for (const [k, v] of Object.entries(fields)) setOwn(out, k, fromProtoValue(v, field, inner));
   return out;
 }
 

@@ -5,16 +5,21 @@ const MiB = 1024 * KiB;
 export const LIMITS = {
   /** An invocation event (the request body) and a function's output. Lambda's synchronous limit. */
   payloadBytes: 6 * MiB,
-  /** A function's source code. */
+  /** A function's source code, in UTF-8 bytes. */
   codeBytes: 4 * MiB,
   /** A PUT body: the code plus the other fields, JSON-escaped. */
   functionBodyBytes: 10 * MiB,
+  /**
+   * A request body over its limit is still read, and thrown away, up to this many bytes in all, so a client that
+   * sends the whole body before it reads the answer gets its 413; past this the connection is closed mid-body.
+   */
+  overLimitDrainBytes: 16 * MiB,
   /** Logs kept per invocation (stdout and stderr together); the rest is cut with a marker. */
   logBytes: 256 * KiB,
   /** Event and output are kept in the invocation record up to this size, then cut and flagged. */
   recordPayloadBytes: 256 * KiB,
-  /** Events and outputs may nest arrays and objects this deep; deeper events are refused (400), deeper outputs
-   * end OUTPUT_TOO_DEEP. Both runtimes parse and serialise this depth. */
+  /** Events and outputs may nest arrays and objects this deep (`[[1]]` is 2); deeper events are refused (400) at
+   * every front door, deeper outputs end OUTPUT_TOO_DEEP. Both runtimes parse and serialise this depth. */
   jsonDepth: 1000,
   /** NATS max_payload the servers we start use; headers and envelope ride on top of the payload. */
   natsMaxPayloadBytes: 8 * MiB,
@@ -25,6 +30,7 @@ export const LIMITS = {
   cpus: { min: 0.05, max: 64 },
   concurrency: { min: 1, default: 1, max: 1000 },
   minWarm: { min: 0, default: 0, max: 100 },
+  /** Variables per function, and the UTF-8 bytes of each value. */
   envVars: { max: 100, valueBytes: 4 * KiB },
   listLimit: { default: 20, max: 1000 },
 } as const;

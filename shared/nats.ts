@@ -60,8 +60,27 @@ export async function connectNats(servers: string, name: string, log: Logger): P
     waitOnFirstConnect: true,
     timeout: 5000,
   });
+  const tooSmall = maxPayloadShortfall(nc);
+  if (tooSmall) {
+    await nc.close();
+    throw new Error(tooSmall);
+  }
   watchConnection(nc, log);
   return nc;
+}
+
+/**
+ * Why the connected server cannot carry Weft's messages (events and outputs up to 6 MiB with their headers,
+ * function definitions up to 8 MiB), or undefined if it can. A stock nats-server allows 1 MiB: with it, big events
+ * would fail as UNAVAILABLE and big outputs could never be delivered, so a component refuses to start instead.
+ */
+export function maxPayloadShortfall(nc: NatsConnection): string | undefined {
+  const max = nc.info?.max_payload;
+  if (max === undefined || max >= LIMITS.natsMaxPayloadBytes) return undefined;
+  return (
+    `WEFT_NATS_URL: the NATS server at ${nc.getServer()} allows messages of at most ${max} bytes (max_payload); ` +
+    `Weft needs at least ${LIMITS.natsMaxPayloadBytes} (set max_payload: 8MB in the server's configuration)`
+  );
 }
 
 function watchConnection(nc: NatsConnection, log: Logger): void {
@@ -70,6 +89,9 @@ function watchConnection(nc: NatsConnection, log: Logger): void {
       if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") {
         log.warn({ nats: s.type, server: "server" in s ? s.server : undefined }, `nats ${s.type}`);
       }
+      // A cluster member with a smaller limit cannot be refused after start; say so loudly.
+      const tooSmall = s.type === "reconnect" ? maxPayloadShortfall(nc) : undefined;
+      if (tooSmall) log.error(tooSmall);
     }
   })();
 }

@@ -2,12 +2,15 @@
 // components that speak their real NATS contracts (the real agent and controller are tested elsewhere and
 // end to end): a job responder pulling from the agents' consumer, agent heartbeats, and a controller.
 import { randomBytes, createHash } from "node:crypto";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
 import { connect, headers as natsHeaders, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from "@grpc/grpc-js";
 import { pino } from "pino";
-import { startNats, type NatsServer } from "./harness/nats.js";
+import { freePort, startNats, type NatsServer } from "./harness/nats.js";
 import { startGateway, type Gateway } from "../gateway/app.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadWeftProto } from "../gateway/proto.js";
@@ -77,6 +80,29 @@ export async function startGatewayUnderTest(env: Record<string, string> = {}): P
 
 /** The incarnation a fixture definition gets unless it names one: the same for every version of a name. */
 export const incarnationOf = (name: string): string => createHash("sha256").update(name).digest("hex").slice(0, 16);
+
+/**
+ * A gateway as its own process (gateway/main.ts), as `npm run up` runs it: what a client sees of its sockets depends
+ * on the gateway's event loop being another process's, which an in-process gateway does not show.
+ */
+export async function startGatewayProcess(natsUrl: string, env: Record<string, string> = {}): Promise<{ httpUrl: string; stop(): Promise<void> }> {
+  const httpPort = await freePort();
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../gateway/main.ts", import.meta.url))], {
+    env: { ...process.env, WEFT_NATS_URL: natsUrl, WEFT_HTTP_PORT: String(httpPort), WEFT_GRPC_PORT: "0", WEFT_LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  await until(async () => (await fetch(`${httpUrl}/healthz`).catch(() => undefined)) !== undefined, "the gateway process listening", 30_000);
+  return {
+    httpUrl,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
 
 /** A definition as the controller would store it. */
 export function definition(name: string, spec: Partial<FunctionDefinition> = {}, version = 1): FunctionDefinition {

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { ErrorBody } from "../errors.js";
 import { LIMITS } from "../limits.js";
-import { FunctionName, type FunctionSummary } from "./function.js";
+import { FunctionName, FunctionSummary } from "./function.js";
 
 export const PutFunctionRequest = z.object({ name: FunctionName, spec: z.unknown() });
 export const GetFunctionRequest = z.object({ name: FunctionName, version: z.number().int().min(1).optional() });
@@ -22,10 +22,12 @@ export type ControllerReply<T> = { ok: true; result: T } | { ok: false; error: E
 
 /** Results of the controller operations whose shape is not a schema of its own. */
 export type PutFunctionResult = FunctionSummary & { created: boolean };
+export const PutFunctionResult = FunctionSummary.extend({ created: z.boolean().describe("true for version 1 of a new function") });
 export interface DeleteFunctionResult {
   name: string;
   deleted: true;
 }
+export const DeleteFunctionResult = z.object({ name: FunctionName, deleted: z.literal(true) });
 export interface HealthResult {
   mongo: "ok" | "unavailable";
 }

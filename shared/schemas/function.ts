@@ -23,6 +23,23 @@ export const FunctionName = z
 export const INCARNATION_PATTERN = /^[0-9a-f]{16}$/;
 export const Incarnation = z.string().regex(INCARNATION_PATTERN, "must be 16 hex digits");
 
+/**
+ * A string limited in UTF-8 bytes, the size it has on the wire and in storage. zod's .max() counts UTF-16 units,
+ * which lets up to three times as many bytes through; it stays as a cheap first check (bytes ≥ units always),
+ * and it gives the JSON Schema its maxLength.
+ */
+const utf8String = (maxBytes: number) => {
+  const message = `must be at most ${maxBytes} bytes of UTF-8`;
+  return z
+    .string()
+    .max(maxBytes, message)
+    .superRefine((s, ctx) => {
+      if (s.length * 3 > maxBytes && Buffer.byteLength(s) > maxBytes) {
+        ctx.addIssue({ code: "too_big", origin: "string", maximum: maxBytes, inclusive: true, input: s, message });
+      }
+    });
+};
+
 const integerIn = (range: { min: number; max: number }) => z.number().int().min(range.min).max(range.max);
 
 export const Limits = z.strictObject({
@@ -35,7 +52,7 @@ export type Limits = z.infer<typeof Limits>;
 const EnvVars = z
   .record(
     z.string().regex(ENV_NAME_PATTERN, "environment variable names must match [A-Za-z_][A-Za-z0-9_]*"),
-    z.string().max(LIMITS.envVars.valueBytes),
+    utf8String(LIMITS.envVars.valueBytes),
   )
   .refine((env) => Object.keys(env).length <= LIMITS.envVars.max, `at most ${LIMITS.envVars.max} variables`)
   .refine(
@@ -47,7 +64,7 @@ const EnvVars = z
 export const FunctionSpec = z.strictObject({
   name: FunctionName.optional(),
   runtime: z.enum(RUNTIMES),
-  code: z.string().min(1, "must not be empty").max(LIMITS.codeBytes, `must be at most ${LIMITS.codeBytes} bytes`),
+  code: utf8String(LIMITS.codeBytes).min(1, "must not be empty"),
   limits: Limits.default({ timeoutMs: LIMITS.timeoutMs.default, memoryMb: LIMITS.memoryMb.default }),
   isolation: z.enum(ISOLATIONS).default("runc"),
   env: EnvVars.default({}),
@@ -71,6 +88,8 @@ export type FunctionDefinition = z.infer<typeof FunctionDefinition>;
 
 /** What list and put answers carry: everything but the code itself. */
 export type FunctionSummary = Omit<FunctionDefinition, "code"> & { codeBytes: number };
+/** The schema of FunctionSummary (the API's responses are validated against it in tests). */
+export const FunctionSummary = FunctionDefinition.omit({ code: true }).extend({ codeBytes: z.number().int().min(0) });
 
 export function summarize(def: FunctionDefinition): FunctionSummary {
   const { code, ...rest } = def;

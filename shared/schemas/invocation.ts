@@ -88,6 +88,36 @@ export const RecordEvent = z.object({
 });
 export type RecordEvent = z.infer<typeof RecordEvent>;
 
+/**
+ * The schemas below describe what the API answers (the OpenAPI document is generated from them, and tests validate
+ * real responses against it); each has the interface of the same name beside it, checked equal by a type test.
+ */
+const isoTime = z.string().describe("ISO 8601 time");
+
+/** An invocation record as the API returns it (GET /v1/invocations/{id}). */
+export const InvocationRecord = z.object({
+  invocationId: z.string(),
+  functionName: z.string(),
+  version: z.number().int().optional(),
+  status: z.enum(STATUSES),
+  async: z.boolean().optional(),
+  traceId: z.string().optional(),
+  event: z.unknown().optional().describe("the event; its JSON text, when eventTruncated"),
+  eventTruncated: z.boolean().optional(),
+  output: z.unknown().optional().describe("the output; its JSON text, when outputTruncated"),
+  outputTruncated: z.boolean().optional(),
+  error: InvocationError.optional(),
+  durationMs: z.number().optional(),
+  coldStart: z.boolean().optional(),
+  agent: z.string().optional(),
+  attempt: z.number().int().optional(),
+  logs: z.string().optional(),
+  logsTruncated: z.boolean().optional(),
+  enqueuedAt: isoTime,
+  startedAt: isoTime.optional(),
+  finishedAt: isoTime.optional(),
+});
+
 /** An invocation record as the API returns it (GET /v1/invocations/{id}). */
 export interface InvocationRecord {
   invocationId: string;
@@ -112,6 +142,19 @@ export interface InvocationRecord {
   finishedAt?: string;
 }
 
+const percentile = z.number().nullable();
+export const FunctionMetrics = z.object({
+  functionName: z.string(),
+  windowMs: z.number().int(),
+  count: z.number().int(),
+  ok: z.number().int(),
+  errors: z.number().int(),
+  timeouts: z.number().int(),
+  killed: z.number().int(),
+  coldStarts: z.number().int(),
+  durationMs: z.object({ p50: percentile, p95: percentile, p99: percentile, mean: percentile, max: percentile }),
+});
+
 export interface FunctionMetrics {
   functionName: string;
   windowMs: number;
@@ -123,6 +166,9 @@ export interface FunctionMetrics {
   coldStarts: number;
   durationMs: { p50: number | null; p95: number | null; p99: number | null; mean: number | null; max: number | null };
 }
+
+/** The answer to an asynchronous invocation (202), and to a sync one that outlived its wait. */
+export const InvocationAccepted = z.object({ invocationId: z.string(), status: z.enum(["queued", "running"]) });
 
 /** The answer to an asynchronous invocation (202), and to a sync one that outlived its wait. */
 export interface InvocationAccepted {

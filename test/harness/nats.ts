@@ -26,7 +26,8 @@ export async function freePort(): Promise<number> {
   return addr.port;
 }
 
-export async function startNats(): Promise<NatsServer> {
+/** maxPayload: the server's max_payload (default: what Weft's own servers use). */
+export async function startNats(opts: { maxPayload?: number } = {}): Promise<NatsServer> {
   const dir = await mkdtemp(join(tmpdir(), "weft-nats-"));
   const port = await freePort();
   const conf = join(dir, "nats.conf");
@@ -34,7 +35,7 @@ export async function startNats(): Promise<NatsServer> {
     conf,
     [
       `listen: 127.0.0.1:${port}`,
-      `max_payload: ${LIMITS.natsMaxPayloadBytes}`,
+      `max_payload: ${opts.maxPayload ?? LIMITS.natsMaxPayloadBytes}`,
       `jetstream { store_dir: "${join(dir, "js")}" }`,
     ].join("\n"),
   );

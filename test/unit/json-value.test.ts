@@ -67,3 +67,15 @@ test("nesting deeper than the limit is refused, not a stack overflow", () => {
   for (let i = 0; i < MAX_JSON_DEPTH + 5; i++) proto = { listValue: { values: [proto] } };
   assert.throws(() => fromProtoValue(proto, "event"), (e: unknown) => e instanceof WeftError && e.field === "event");
 });
+
+test("exactly the limit survives the wire both ways; one more level is refused, for empty containers too", () => {
+  const invoke = (loadWeftProto()["weft.v1.InvocationService"] as any).Invoke;
+  for (const make of [(v: unknown) => [v], (v: unknown) => ({ k: v })]) {
+    let atLimit: unknown = [];
+    for (let i = 1; i < MAX_JSON_DEPTH; i++) atLimit = make(atLimit);
+    const decoded = invoke.requestDeserialize(invoke.requestSerialize({ name: "f", event: toProtoValue(atLimit, "event") }));
+    assert.deepEqual(fromProtoValue(decoded.event, "event"), atLimit);
+    const over = make(atLimit);
+    assert.throws(() => toProtoValue(over, "output"), (e: unknown) => e instanceof WeftError && e.field === "output");
+  }
+});

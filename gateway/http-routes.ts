@@ -1,0 +1,220 @@
+// Every route of the HTTP API, declared once with the schemas of its parameters, body and responses: the router
+// serves this table and the OpenAPI document (openapi.ts) is generated from it, so neither can drift from the other.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import { fromZodError, type ErrorCode } from "../shared/errors.js";
+import { HEADERS } from "../shared/headers.js";
+import { LIMITS } from "../shared/limits.js";
+import { DeleteFunctionResult, PutFunctionResult } from "../shared/schemas/controller-api.js";
+import { FunctionDefinition, FunctionSpec, FunctionSummary } from "../shared/schemas/function.js";
+import { HealthReport } from "../shared/schemas/health.js";
+import { FunctionMetrics, InvocationAccepted, InvocationRecord, InvocationResult } from "../shared/schemas/invocation.js";
+import type { ApiDocs } from "./api-docs.js";
+import type { ControlPlane } from "./control-plane.js";
+import type { Health } from "./health.js";
+import { parseJson, readBody } from "./http-body.js";
+import { InvocationIdParams, InvokeQuery, ListQuery, MetricsQuery, NameParams, NoQuery, VersionQuery, queryValues } from "./http-params.js";
+import type { Invoker } from "./invoker.js";
+
+export interface RouteDeps {
+  invoker: Invoker;
+  plane: ControlPlane;
+  health: Health;
+  docs: ApiDocs;
+}
+
+export interface Reply {
+  status: number;
+  /** Serialised as JSON, unless it is already bytes (a result object straight from the agent, a docs asset). */
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+/** A response as the document describes it: JSON of a schema unless another content type is named. */
+export interface ResponseSpec {
+  description: string;
+  schema?: z.ZodType;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Route<P extends z.ZodObject = z.ZodObject, Q extends z.ZodObject = z.ZodObject> {
+  method: "GET" | "PUT" | "POST" | "DELETE";
+  /** OpenAPI's path syntax: /v1/functions/{name} */
+  path: string;
+  operationId: string;
+  tag: string;
+  summary: string;
+  description?: string;
+  params: P;
+  query: Q;
+  /** Request headers the route reads (documented; a bad value is ignored, as W3C trace context asks). */
+  headers?: z.ZodObject;
+  /** The JSON body; `schema` undefined means any JSON value. */
+  body?: { description: string; schema?: z.ZodType; maxBytes: number; example?: unknown };
+  responses: Record<number, ResponseSpec>;
+  /** The errors this route can answer besides 500 (documented from the one table in shared/errors.ts). */
+  errors: ErrorCode[];
+  handle(r: { params: z.infer<P>; query: z.infer<Q>; req: IncomingMessage; res: ServerResponse }): Promise<Reply>;
+}
+
+const route = <P extends z.ZodObject, Q extends z.ZodObject>(r: Route<P, Q>): Route => r as unknown as Route;
+
+/** Parses the path parameters and the query string with the route's schemas; a bad one is a 400 naming it. */
+export function argumentsOf(r: Route, rawParams: Record<string, string>, query: URLSearchParams): { params: Record<string, unknown>; query: Record<string, unknown> } {
+  const params = r.params.safeParse(rawParams);
+  if (!params.success) throw fromZodError(params.error);
+  const parsed = r.query.safeParse(queryValues(query, r.query));
+  if (!parsed.success) throw fromZodError(parsed.error);
+  return { params: params.data, query: parsed.data };
+}
+
+const TraceHeaders = z.object({
+  traceparent: z.string().optional().describe("W3C trace context: the invocation's trace continues the caller's"),
+});
+
+const json = (description: string, schema: z.ZodType): ResponseSpec => ({ description, schema });
+const invocationIdHeader = { [HEADERS.invocationId]: "the invocation's id" };
+const EVENT_DOC =
+  `The event: any JSON value, nested at most ${LIMITS.jsonDepth} levels deep (arrays and objects; deeper is 400 naming event). ` +
+  "An empty body is the event {}.";
+
+export function routeTable(d: RouteDeps): Route[] {
+  const { plane } = d;
+  return [
+    route({
+      method: "GET", path: "/healthz", operationId: "health", tag: "health", params: NoQuery, query: NoQuery,
+      summary: "Whether the fabric can serve invocations",
+      description: "200 when this gateway is serving, NATS is up, the function definitions are loaded and an agent is running; 503 otherwise, saying what is missing.",
+      responses: { 200: json("ready", HealthReport), 503: json("not ready: `missing` says why", HealthReport) },
+      errors: [],
+      handle: async () => {
+        const report = await d.health.report();
+        return { status: report.status === "ok" ? 200 : 503, body: report };
+      },
+    }),
+    route({
+      method: "GET", path: "/v1/functions", operationId: "listFunctions", tag: "functions", params: NoQuery, query: NoQuery,
+      summary: "List the functions (the latest version of each, without code)",
+      responses: { 200: json("the functions", z.object({ functions: z.array(FunctionSummary) })) },
+      errors: ["UNAVAILABLE"],
+      handle: async () => ({ status: 200, body: { functions: await plane.listFunctions() } }),
+    }),
+    route({
+      method: "PUT", path: "/v1/functions/{name}", operationId: "putFunction", tag: "functions", params: NameParams, query: NoQuery,
+      summary: "Create a function, or update it to a new version",
+      description: "Every PUT makes a new, immutable version. Code that does not parse is refused with 400 and field code.",
+      body: {
+        description: "the function",
+        schema: FunctionSpec,
+        maxBytes: LIMITS.functionBodyBytes,
+        example: { runtime: "python3", code: 'def handler(event, context):\n    return {"hello": event.get("name")}\n', limits: { timeoutMs: 5000 } },
+      },
+      responses: { 201: json("created: version 1 of a new function", PutFunctionResult), 200: json("updated: a new version", PutFunctionResult) },
+      errors: ["INVALID_ARGUMENT", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "CONFLICT", "UNAVAILABLE"],
+      handle: async ({ params, req }) => {
+        const spec = parseJson(await readBody(req, LIMITS.functionBodyBytes, "body"), "body");
+        const result = await plane.putFunction(params.name, spec);
+        return { status: result.created ? 201 : 200, body: result };
+      },
+    }),
+    route({
+      method: "GET", path: "/v1/functions/{name}", operationId: "getFunction", tag: "functions", params: NameParams, query: VersionQuery,
+      summary: "Get a function's latest version, or the version named, with its code",
+      responses: { 200: json("the version", FunctionDefinition) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
+      handle: async ({ params, query }) => ({ status: 200, body: await plane.getFunction(params.name, query.version) }),
+    }),
+    route({
+      method: "DELETE", path: "/v1/functions/{name}", operationId: "deleteFunction", tag: "functions", params: NameParams, query: NoQuery,
+      summary: "Delete a function",
+      description: "New invocations stop at once; running ones finish; queued ones end with FUNCTION_DELETED.",
+      responses: { 200: json("deleted", DeleteFunctionResult) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "CONFLICT", "UNAVAILABLE"],
+      handle: async ({ params }) => ({ status: 200, body: await plane.deleteFunction(params.name) }),
+    }),
+    route({
+      method: "POST", path: "/v1/functions/{name}/invoke", operationId: "invoke", tag: "invocations", params: NameParams, query: InvokeQuery,
+      summary: "Invoke a function",
+      description:
+        "Synchronous by default: answers 200 with the result once the function has run (a handler that failed is still 200, " +
+        "with status error, timeout or killed). A call that outlives the gateway's wait answers 202 with status running. " +
+        "With async=true it answers 202 with status queued once the invocation is stored.",
+      headers: TraceHeaders,
+      body: { description: EVENT_DOC, maxBytes: LIMITS.payloadBytes, example: { name: "weft" } },
+      responses: {
+        200: { ...json("the result", InvocationResult), headers: invocationIdHeader },
+        202: { ...json("queued (async=true), or still running after the gateway's wait", InvocationAccepted), headers: invocationIdHeader },
+      },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "RESOURCE_EXHAUSTED", "UNAVAILABLE"],
+      handle: (r) => invoke(d, r),
+    }),
+    route({
+      method: "GET", path: "/v1/functions/{name}/invocations", operationId: "listInvocations", tag: "invocations", params: NameParams, query: ListQuery,
+      summary: "The newest invocation records of a function, newest first",
+      responses: { 200: json("the records", z.object({ invocations: z.array(InvocationRecord) })) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
+      handle: async ({ params, query }) => ({ status: 200, body: { invocations: await plane.listInvocations(params.name, query.limit) } }),
+    }),
+    route({
+      method: "GET", path: "/v1/functions/{name}/metrics", operationId: "getMetrics", tag: "invocations", params: NameParams, query: MetricsQuery,
+      summary: "Counts, errors, cold starts and duration percentiles of a function over a recent window",
+      responses: { 200: json("the metrics", FunctionMetrics) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
+      handle: async ({ params, query }) => ({ status: 200, body: await plane.metrics(params.name, query.windowMs) }),
+    }),
+    route({
+      method: "GET", path: "/v1/invocations/{id}", operationId: "getInvocation", tag: "invocations", params: InvocationIdParams, query: NoQuery,
+      summary: "An invocation's record: queued, running, or how it ended",
+      responses: { 200: json("the record", InvocationRecord) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
+      handle: async ({ params }) => ({ status: 200, body: await plane.getInvocation(params.id) }),
+    }),
+    route({
+      method: "GET", path: "/openapi.json", operationId: "openapi", tag: "docs", params: NoQuery, query: NoQuery,
+      summary: "This document: the HTTP API as OpenAPI 3.1",
+      responses: { 200: json("the OpenAPI document", z.looseObject({ openapi: z.string() })) },
+      errors: [],
+      handle: async () => ({ status: 200, body: d.docs.document() }),
+    }),
+    route({
+      method: "GET", path: "/docs", operationId: "docs", tag: "docs", params: NoQuery, query: NoQuery,
+      summary: "The API reference, rendered from this document",
+      responses: { 200: { description: "an HTML page", contentType: "text/html" } },
+      errors: [],
+      handle: async () => d.docs.page(),
+    }),
+    route({
+      method: "GET", path: "/docs/{asset}", operationId: "docsAsset", tag: "docs", params: d.docs.assetParams, query: NoQuery,
+      summary: "A file of the API reference page (its renderer, bundled with the gateway)",
+      responses: { 200: { description: "the file", contentType: "*/*" } },
+      errors: ["NOT_FOUND"],
+      handle: async ({ params }) => d.docs.asset(params.asset as string),
+    }),
+  ];
+}
+
+async function invoke(d: RouteDeps, { params, query, req, res }: Parameters<Route<typeof NameParams, typeof InvokeQuery>["handle"]>[0]): Promise<Reply> {
+  const event = await readBody(req, LIMITS.payloadBytes, "event");
+  const traceparent = req.headers.traceparent;
+  const input = {
+    name: params.name,
+    event,
+    version: query.version,
+    via: "http" as const,
+    traceparent: typeof traceparent === "string" ? traceparent : undefined,
+  };
+  if (query.async) {
+    const accepted = await d.invoker.invokeAsync(input);
+    return { status: 202, body: accepted, headers: { [HEADERS.invocationId]: accepted.invocationId } };
+  }
+  // A client that hangs up stops the wait (the invocation itself goes on and is recorded).
+  const gone = new AbortController();
+  const onClose = () => { if (!res.writableFinished) gone.abort(); };
+  res.once("close", onClose);
+  const outcome = await d.invoker.invokeSync(input, gone.signal);
+  res.off("close", onClose);
+  const headers = { [HEADERS.invocationId]: outcome.invocationId };
+  if (outcome.kind === "result") return { status: 200, body: outcome.result, headers };
+  return { status: 202, body: { invocationId: outcome.invocationId, status: "running" }, headers };
+}
