@@ -9,6 +9,7 @@ import { awaitTopology, connectNats, openFunctionsBucket } from "../shared/nats.
 import type { AgentStatus } from "../shared/schemas/agent.js";
 import { JOBS_CONSUMER, JOBS_STREAM } from "../shared/subjects.js";
 import { ensureRuntimeImages } from "../deploy/images.js";
+import { runStopSteps } from "../shared/lifecycle.js";
 import type { AgentConfig } from "./config.js";
 import { DockerDriver } from "./docker-driver.js";
 import { FunctionCache } from "./function-cache.js";
@@ -31,6 +32,8 @@ export interface Agent {
 }
 
 const MiB = 1024 * 1024;
+/** Each stop step after the drain gets this long. */
+export const STOP_STEP_MS = 5000;
 
 function memoryBudgetMb(config: AgentConfig): number {
   return config.memoryMb > 0 ? config.memoryMb : Math.floor((totalmem() / MiB) * 0.75);
@@ -51,6 +54,7 @@ async function prepareDocker(config: AgentConfig, log: Logger): Promise<DockerDr
     pidsLimit: config.pidsLimit,
     nofileLimit: config.nofileLimit,
     tmpfsMb: config.tmpfsMb,
+    callTimeoutMs: config.dockerTimeoutMs,
     seccomp,
   });
   await driver.ping();
@@ -122,16 +126,25 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
         pool.drain(); // jobs parked for a container go back at once, for another agent
         heartbeat.announce();
         log.info({ inFlight: consumer.inFlight }, "agent draining");
+        // In-flight calls get the drain timeout; then their containers go (the calls end as platform failures
+        // and are handed back). Every later step is bounded too: the whole stop takes at most the drain timeout
+        // plus STOP_STEP_MS per step, which `npm run up` and the systemd unit allow for (REVIEW C9).
         const drainTimer = setTimeout(() => void pool.stop(), config.drainTimeoutMs);
-        await consumer.stop();
+        await runStopSteps([{ name: "in-flight calls", run: () => consumer.stop() }], log, config.drainTimeoutMs + STOP_STEP_MS);
         clearTimeout(drainTimer);
         state = "stopped";
-        heartbeat.stop(status());
-        jobSettings.stop();
-        stalls.stop();
-        await outbox.stop();
-        await Promise.allSettled([pool.stop(), functions.stop()]);
-        await connection.drain().catch((err: Error) => log.warn({ err }, "draining the NATS connection failed"));
+        await runStopSteps(
+          [
+            { name: "heartbeat", run: () => heartbeat.stop(status()) },
+            { name: "settings", run: () => jobSettings.stop() },
+            { name: "stall watch", run: () => stalls.stop() },
+            { name: "outbox", run: () => outbox.stop() },
+            { name: "containers", run: () => Promise.allSettled([pool.stop(), functions.stop()]) },
+            { name: "nats", run: () => connection.drain() },
+          ],
+          log,
+          STOP_STEP_MS,
+        );
         log.info("agent stopped");
       })());
     return { agentId: config.agentId, stop, status };

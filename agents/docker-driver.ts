@@ -44,6 +44,12 @@ export interface DriverOptions {
   tmpfsMb: number;
   /** The `seccomp=<profile JSON>` security option (agents/seccomp.ts), applied on runc and gVisor alike. */
   seccomp: string;
+  /** Every Docker call is abandoned after this (WEFT_DOCKER_TIMEOUT_MS): a stalled engine must not hold a job for ever. */
+  callTimeoutMs?: number;
+}
+
+export class DockerTimeout extends Error {
+  override name = "DockerTimeout";
 }
 
 /** A created, attached and started container; `stream` is stdin in, multiplexed stdout/stderr out. */
@@ -122,21 +128,48 @@ export class DockerDriver {
     };
   }
 
+  /**
+   * Runs one Docker call with a deadline (REVIEW C1). The request is aborted when the deadline passes; a call
+   * that succeeded is never aborted afterwards (an attach stream lives on).
+   */
+  private async bounded<T>(what: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    const ms = this.opts.callTimeoutMs ?? 60_000;
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), ms);
+    try {
+      return await call(ac.signal);
+    } catch (err) {
+      if (ac.signal.aborted) throw new DockerTimeout(`docker ${what} did not answer within ${ms} ms`);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Creates, attaches (before start, so no output is missed) and starts a container. */
   async create(spec: ContainerSpec): Promise<AttachedContainer> {
     const name = `weft-${spec.binding?.functionName ?? `stem-${spec.runtime}`}-${randomBytes(4).toString("hex")}`;
-    const container = await this.docker.createContainer(this.createOptions(spec, name));
+    let container: Dockerode.Container;
     try {
-      const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
+      container = await this.bounded("create", (abortSignal) => this.docker.createContainer({ ...this.createOptions(spec, name), abortSignal }));
+    } catch (err) {
+      // A create abandoned at its deadline may still happen in the engine: remove it by name, in the background.
+      if (err instanceof DockerTimeout) void this.remove(name).catch(() => {});
+      throw err;
+    }
+    try {
+      const stream = (await this.bounded("attach", (abortSignal) =>
+        container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true, abortSignal }),
+      )) as Duplex;
       try {
-        await container.start();
+        await this.bounded("start", (abortSignal) => container.start({ abortSignal }));
       } catch (err) {
         stream.destroy();
         throw err;
       }
       return { id: container.id, name, stream };
     } catch (err) {
-      await this.remove(container.id);
+      await this.remove(container.id).catch(() => {});
       throw err;
     }
   }
@@ -144,17 +177,20 @@ export class DockerDriver {
   /** Resizes a running container. runc only: runsc has no update command, the pool never asks it to. */
   async update(id: string, limits: { memoryMb: number; cpus?: number }): Promise<void> {
     const memory = limits.memoryMb * MiB;
-    await this.docker.getContainer(id).update({
-      Memory: memory,
-      MemorySwap: memory,
-      NanoCpus: limits.cpus ? Math.round(limits.cpus * 1e9) : 0,
-    });
+    await this.bounded("update", (abortSignal) =>
+      this.docker.getContainer(id).update({
+        Memory: memory,
+        MemorySwap: memory,
+        NanoCpus: limits.cpus ? Math.round(limits.cpus * 1e9) : 0,
+        abortSignal,
+      }),
+    );
   }
 
   /** Force-removes (kills) a container; one that is already gone or going is not an error. */
   async remove(id: string): Promise<void> {
     try {
-      await this.docker.getContainer(id).remove({ force: true, v: true });
+      await this.bounded("remove", (abortSignal) => this.docker.getContainer(id).remove({ force: true, v: true, abortSignal }));
     } catch (err) {
       const status = statusOf(err);
       if (status !== 404 && status !== 409) throw err;
@@ -164,7 +200,7 @@ export class DockerDriver {
   /** Why a container stopped, for telling an out-of-memory kill from other deaths. */
   async exitInfo(id: string): Promise<ExitInfo | undefined> {
     try {
-      const info = await this.docker.getContainer(id).inspect();
+      const info = await this.bounded("inspect", (abortSignal) => this.docker.getContainer(id).inspect({ abortSignal }));
       return { exitCode: info.State?.ExitCode, oomKilled: Boolean(info.State?.OOMKilled) };
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
@@ -174,10 +210,13 @@ export class DockerDriver {
 
   /** Ids of every container labelled as this agent's, running or not. */
   async listOwn(): Promise<string[]> {
-    const found = await this.docker.listContainers({
-      all: true,
-      filters: { label: [`${LABELS.managed}=true`, `${LABELS.agent}=${this.opts.agentId}`] },
-    });
+    const found = await this.bounded("list", (abortSignal) =>
+      this.docker.listContainers({
+        all: true,
+        filters: { label: [`${LABELS.managed}=true`, `${LABELS.agent}=${this.opts.agentId}`] },
+        abortSignal,
+      }),
+    );
     return found.map((c) => c.Id);
   }
 

@@ -115,8 +115,8 @@ function invocationInput(req: InvokeRequestMsg, call: Call) {
 
 /** A sync call whose wait ran out: the invocation goes on; its id travels in the metadata. */
 class StillRunning extends WeftError {
-  constructor(readonly invocationId: string) {
-    super("DEADLINE_EXCEEDED", `invocation ${invocationId} is still running; read it later with GetInvocation`);
+  constructor(invocationId: string) {
+    super("DEADLINE_EXCEEDED", `invocation ${invocationId} is still running; read it later with GetInvocation`, undefined, { invocationId });
   }
 }
 
@@ -177,6 +177,6 @@ function toStatus(err: unknown, call: Call, log: Logger) {
   const metadata = new Metadata();
   metadata.set(GRPC_METADATA.errorCode, e.code);
   if (e.field) metadata.set(GRPC_METADATA.errorField, e.field);
-  if (e instanceof StillRunning) metadata.set(GRPC_METADATA.invocationId, e.invocationId);
+  if (e.invocationId !== undefined) metadata.set(GRPC_METADATA.invocationId, e.invocationId);
   return { code: e.grpcStatus ?? GrpcStatus.INTERNAL, details: e.message, metadata };
 }

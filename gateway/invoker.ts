@@ -207,16 +207,26 @@ export class Invoker {
     return pinned;
   }
 
-  private publish(job: Job): Promise<PubAck> {
-    return this.deps.js
-      .publish(jobSubject(job.fn.name), job.event, {
-        msgID: job.invocationId,
-        headers: job.headers,
-        timeout: this.deps.options.publishTimeoutMs,
-      })
-      .catch((err: unknown) => {
-        throw this.publishFailure(job, "job", err);
-      });
+  /**
+   * Stores the job. A publish that timed out may have been stored all the same, so it is retried with the
+   * same Nats-Msg-Id (the stream de-duplicates within its window) before the caller hears anything; a 503
+   * after an ambiguous attempt says so and carries the invocation id (REVIEW C7).
+   */
+  private async publish(job: Job): Promise<PubAck> {
+    let ambiguous = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.deps.js.publish(jobSubject(job.fn.name), job.event, {
+          msgID: job.invocationId,
+          headers: job.headers,
+          timeout: this.deps.options.publishTimeoutMs,
+        });
+      } catch (err) {
+        const timedOut = isTimeout(err);
+        ambiguous ||= timedOut;
+        if (!timedOut || attempt >= PUBLISH_ATTEMPTS) throw this.publishFailure(job, "job", err, ambiguous);
+      }
+    }
   }
 
   /**
@@ -250,14 +260,32 @@ export class Invoker {
       );
   }
 
-  private publishFailure(job: Job, what: string, err: unknown): WeftError {
+  private publishFailure(job: Job, what: string, err: unknown, ambiguous = false): WeftError {
     const log = invocationLogger(this.deps.log, job.invocationId, job.traceId, job.fn.name);
-    log.warn({ err }, `publishing the ${what} failed`);
-    if (err instanceof JetStreamApiError && /maximum (messages|bytes)/i.test(err.message)) {
+    log.warn({ err, ambiguous }, `publishing the ${what} failed`);
+    if (err instanceof JetStreamApiError && (err.code === STREAM_FULL_CODE || /maximum (messages|bytes)/i.test(err.message))) {
       return new WeftError("RESOURCE_EXHAUSTED", "the invocation queue is full; retry later", undefined, { cause: err });
+    }
+    if (ambiguous) {
+      return new WeftError(
+        "UNAVAILABLE",
+        `the invocation queue (NATS JetStream) did not confirm the invocation in time; it may have been accepted: look up invocation ${job.invocationId} before retrying`,
+        undefined,
+        { cause: err, invocationId: job.invocationId },
+      );
     }
     return unavailable("the invocation queue (NATS JetStream)", err);
   }
+}
+
+/** A timed-out publish is tried this many times with the same message id before the caller is answered. */
+const PUBLISH_ATTEMPTS = 3;
+/** JetStream's "maximum messages exceeded" (a DiscardNew stream at its limit). */
+const STREAM_FULL_CODE = 10077;
+
+function isTimeout(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string };
+  return e?.name === "TimeoutError" || e?.code === "TIMEOUT" || /timeout/i.test(e?.message ?? "");
 }
 
 function queuedRecordOf(job: Job, async: boolean): RecordEvent {

@@ -23,17 +23,21 @@ export interface ErrorBody {
   code: ErrorCode;
   message: string;
   field?: string;
+  /** Set on a 503 for an invocation that may have been accepted all the same: look it up before retrying. */
+  invocationId?: string;
 }
 
 export class WeftError extends Error {
   readonly code: ErrorCode;
   readonly field: string | undefined;
+  invocationId: string | undefined;
 
-  constructor(code: ErrorCode, message: string, field?: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, field?: string, options?: { cause?: unknown; invocationId?: string }) {
     super(message, options);
     this.name = "WeftError";
     this.code = code;
     this.field = field;
+    this.invocationId = options?.invocationId;
   }
 
   get httpStatus(): number {
@@ -45,9 +49,12 @@ export class WeftError extends Error {
   }
 
   toBody(): ErrorBody {
-    return this.field === undefined
-      ? { code: this.code, message: this.message }
-      : { code: this.code, message: this.message, field: this.field };
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.field === undefined ? {} : { field: this.field }),
+      ...(this.invocationId === undefined ? {} : { invocationId: this.invocationId }),
+    };
   }
 
   static fromBody(body: ErrorBody): WeftError {

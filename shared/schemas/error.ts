@@ -9,6 +9,10 @@ export const ErrorBody = z.object({
   code: z.enum(ERROR_CODE_NAMES).describe("stable: clients branch on it"),
   message: z.string(),
   field: z.string().optional().describe("the request field at fault, when there is one (e.g. runtime, limits.timeoutMs, event)"),
+  invocationId: z
+    .string()
+    .optional()
+    .describe("on a 503 whose invocation may have been accepted all the same: look it up (GET /v1/invocations/{id}) before retrying"),
 });
 
 /** What an API error answers, with its code fixed (each HTTP status has exactly one code). */
