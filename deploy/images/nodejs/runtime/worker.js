@@ -24,15 +24,25 @@ let logLimit = 262144;
 let outputLimit = 6 * 1024 * 1024;
 
 /**
- * Async resources (timers, immediates, sockets, child processes, workers, file requests) a call creates and
- * that are still alive once it has answered: such a call left work behind, and the runner retires the container.
+ * Async resources that can run code later (timers, immediates, pending requests, sockets, child processes,
+ * workers, watchers, signal handlers) a call creates and that are still alive once it has answered: such a
+ * call left work behind, and the runner retires the container. Resources that only wait for garbage
+ * collection (a closed FileHandle, a zlib context) run nothing and are not counted.
  */
-const IGNORED = new Set(["PROMISE", "TickObject", "Microtask"]);
+const WATCHED = new Set([
+  "Timeout", "Immediate", "PROCESSWRAP", "WORKER", "MESSAGEPORT", "TCPWRAP", "TCPSERVERWRAP", "TCPCONNECTWRAP",
+  "PIPEWRAP", "PIPESERVERWRAP", "PIPECONNECTWRAP", "UDPWRAP", "UDPSENDWRAP", "FSEVENTWRAP", "STATWATCHER",
+  "SIGNALWRAP", "TTYWRAP", "FSREQCALLBACK", "FSREQPROMISE", "GETADDRINFOREQWRAP", "GETNAMEINFOREQWRAP",
+  "QUERYWRAP", "WRITEWRAP", "SHUTDOWNWRAP", "RANDOMBYTESREQUEST", "PBKDF2REQUEST", "SCRYPTREQUEST",
+  "KEYGENREQUEST", "ZLIB_ASYNC",
+]);
 const callResources = new Map();
 let tracking = 0;
+/** Set while the worker creates its own immediate (the leftovers check), which is not the call's. */
+let ownWork = false;
 createHook({
   init(id, type) {
-    if (tracking > 0 && !IGNORED.has(type)) callResources.set(id, type);
+    if (tracking > 0 && !ownWork && WATCHED.has(type)) callResources.set(id, type);
   },
   destroy(id) {
     callResources.delete(id);
@@ -186,12 +196,29 @@ async function invoke(header, eventBytes) {
   return serialise(value);
 }
 
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+const nextTurn = () =>
+  new Promise((resolve) => {
+    ownWork = true;
+    try {
+      setImmediate(resolve);
+    } finally {
+      ownWork = false;
+    }
+  });
+
+/** POSIX timers (timer_create) armed in this process: none is ours, so any is a call's. */
+function posixTimers() {
+  try {
+    return fs.readFileSync("/proc/self/timers", "utf8").trim() ? "the call left a POSIX timer armed" : "";
+  } catch {
+    return "";
+  }
+}
 
 /** Resources this call created that outlive it; destroy hooks run a turn late, so look twice. */
 async function leftovers(before) {
   for (let turn = 0; turn < 3; turn++) {
-    if (callResources.size === before) return "";
+    if (callResources.size === before) return posixTimers();
     await nextTurn();
   }
   const kinds = [...new Set(callResources.values())].slice(0, 5).join(", ");
@@ -208,9 +235,11 @@ function run(header, eventBytes) {
     .run(buf, () => invoke(header, eventBytes))
     .catch((err) => ({ error: errorOf(err) }))
     .then(async (outcome) => {
-      tracking--;
       inFlight--;
+      // Still tracking while we look: work the call's leftovers create meanwhile (an immediate chain, a
+      // microtask that arms an interval) is the call's too.
       const dirty = inFlight === 0 ? await leftovers(0) : "";
+      tracking--;
       if (inFlight === 0) callResources.clear();
       const logs = buf.bytes();
       const frame = { t: "result", id, ok: !outcome.error, logBytes: logs.length, logsTruncated: buf.truncated };

@@ -159,6 +159,15 @@ def serialise(result, limit):
     return out, None
 
 
+def posix_timers():
+    """POSIX timers (timer_create) armed in this process: the worker arms none, so any is a call's."""
+    try:
+        with open("/proc/self/timers") as f:
+            return "the call left a POSIX timer armed" if f.read().strip() else ""
+    except OSError:
+        return ""
+
+
 def reset_signals():
     """A call's alarms and signal handlers must not fire in a later call."""
     try:
@@ -215,6 +224,9 @@ class Worker:
                 reset_signals()
         logs = buf.bytes()
         frame = {"t": "result", "id": rid, "ok": error is None, "logBytes": len(logs), "logsTruncated": buf.truncated}
+        dirty = posix_timers()
+        if dirty:
+            frame["dirty"] = dirty
         if error is None:
             frame["outputBytes"] = len(output)
             write_frame(frame, output, logs)
