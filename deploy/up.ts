@@ -4,7 +4,7 @@
 // on SIGINT or SIGTERM. The programs' JSON logs go to stdout; our own messages go to stderr, so stdout stays pure
 // JSON for pino-pretty or jq.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseEnv } from "../shared/config.js";
@@ -24,9 +24,9 @@ import { StatusAnnouncer } from "./status-announcer.js";
 import { stopGraceMs } from "./stop-grace.js";
 import { Supervisor } from "./supervisor.js";
 import { parseUpArgs, restartPolicy, upFields, type UpArgs, type UpConfig } from "./up-config.js";
+import { WEFT_DIR, readWeftEnv } from "./weft-env.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const WEFT_DIR = join(ROOT, ".weft");
 const NATS_START_TIMEOUT_MS = 30_000;
 
 /** The programs up runs after NATS, in start order; they stop in reverse order so nothing loses its NATS first. */
@@ -70,18 +70,6 @@ function spawnNats(binary: string, node: NatsNode, logFile: string): ChildProces
 function runServicesScript(): void {
   const result = spawnSync("bash", [join(ROOT, "deploy/services.sh")], { cwd: ROOT, stdio: "inherit" });
   if (result.status !== 0) throw new Error(`deploy/services.sh failed (exit ${result.status ?? result.signal})`);
-}
-
-/** .weft/env, as deploy/services.sh wrote it: KEY=value lines. */
-function readEnvFile(): Record<string, string> {
-  const file = join(WEFT_DIR, "env");
-  if (!existsSync(file)) throw new Error(`${file} is missing: run bash deploy/services.sh`);
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
-    if (m?.[1]) env[m[1]] = m[2] ?? "";
-  }
-  return env;
 }
 
 /** The servers are ours to start, or (one node only) a JetStream server already listening is reused. */
@@ -206,7 +194,7 @@ async function main(): Promise<void> {
   const absent = COMPONENTS.filter((c) => !existsSync(join(ROOT, c.entry))).map((c) => c.entry);
   if (absent.length) throw new Error(`missing ${absent.join(", ")}: this checkout cannot run the fabric yet`);
   if (!config.skipServices) runServicesScript();
-  const services = readEnvFile();
+  const services = readWeftEnv();
   const stateDir = config.stateDir ?? services.WEFT_STATE_DIR ?? join(WEFT_DIR, "state");
   mkdirSync(stateDir, { recursive: true });
   const plan = planNats({ size: args.natsCluster, port: config.natsPort, stateDir, configDir: WEFT_DIR });
