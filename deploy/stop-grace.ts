@@ -18,7 +18,7 @@ export const DEFAULT_STOP_MARGIN_MS = 15_000;
 export const stopMarginField = envField(
   "WEFT_STOP_MARGIN_MS",
   intFromEnv(DEFAULT_STOP_MARGIN_MS, 1000),
-  "time a program gets to stop beyond its own drain bound (WEFT_DRAIN_TIMEOUT_MS, WEFT_SHUTDOWN_GRACE_MS) before it is killed",
+  "time a program gets to stop beyond its own drain bound (WEFT_DRAIN_TIMEOUT_MS, WEFT_SHUTDOWN_GRACE_MS) before it is killed (npm run up; also systemd's TimeoutStopSec and Compose's stop_grace_period)",
 );
 
 /** The program's own bound on its drain, from the field definition the program itself parses. */
