@@ -14,7 +14,8 @@ usage: deploy/services.sh [options] [-- args for deploy/images.ts]
   --with-compose  also Docker Compose v2 (built through the Go module proxy; npm run compose and its test use it)
   --quiet         print only what changed, problems and the summary
 Environment: MONGO_URL (use this MongoDB), WEFT_MONGO_PORT (else 27017), WEFT_NATS_SERVER_BIN,
-  WEFT_FERRETDB_BIN, WEFT_STATE_DIR, WEFT_BASE_IMAGE (default weft/base:bookworm), WEFT_DEBIAN_MIRROR.
+  WEFT_FERRETDB_BIN, WEFT_COMPOSE_BIN, WEFT_STATE_DIR, WEFT_BASE_IMAGE (default weft/base:bookworm),
+  WEFT_DEBIAN_MIRROR.
 EOF
 }
 

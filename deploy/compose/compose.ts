@@ -60,14 +60,14 @@ async function main(args: string[]): Promise<number> {
     process.stderr.write(`weft compose: images ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.values(images).join(", ")}\n`);
   }
   const [command, ...pre] = composeCommand(services);
+  // From here Ctrl-C is Compose's to handle (it reaches it too, in the same process group): it stops what it started.
+  process.on("SIGINT", () => {});
   const child = spawn(command!, [...pre, "-f", COMPOSE_FILE, ...args], { stdio: "inherit", env: composeEnv(process.env, images) });
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once("exit", (c, s) => r([c, s])));
   return code ?? (signal ? 128 : 1);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  // Ctrl-C reaches Compose too (same process group); it stops what it started, and so do we, after it.
-  process.on("SIGINT", () => {});
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: Error) => {
