@@ -176,10 +176,11 @@ function stopOnSignal(supervisor: Supervisor, announcer: StatusAnnouncer): Promi
   });
 }
 
-function componentEnv(config: UpConfig, services: Record<string, string>, plan: NatsPlan): NodeJS.ProcessEnv {
+function componentEnv(config: UpConfig, services: Record<string, string>, plan: NatsPlan, stateDir: string): NodeJS.ProcessEnv {
   return {
     ...process.env,
     ...services,
+    WEFT_STATE_DIR: stateDir, // the agent's record outbox lives under it
     WEFT_NATS_URL: plan.url,
     WEFT_STREAM_REPLICAS: String(plan.replicas),
     WEFT_MONGO_URL: services.MONGO_URL,
@@ -198,7 +199,7 @@ async function main(): Promise<void> {
   const stateDir = config.stateDir ?? services.WEFT_STATE_DIR ?? join(WEFT_DIR, "state");
   mkdirSync(stateDir, { recursive: true });
   const plan = planNats({ size: args.natsCluster, port: config.natsPort, stateDir, configDir: WEFT_DIR });
-  const env = componentEnv(config, services, plan);
+  const env = componentEnv(config, services, plan, stateDir);
 
   const announcer = new StatusAnnouncer(() => supervisor.status(), createLogger("up", "warn"));
   const supervisor = new Supervisor(restartPolicy(config), { note, changed: () => announcer.announce() });
