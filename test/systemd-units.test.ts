@@ -122,6 +122,11 @@ test("the units' ExecStart lines, started as systemd starts them, serve an invoc
   await waitUntilHealthy(url, 90_000).catch((err: Error) => {
     throw new Error(`${err.message}\n${started.map((s) => `--- ${s.name}\n${s.output()}`).join("\n")}`);
   });
+  // /healthz is 200 once an agent runs; deploying also needs the controller and its MongoDB.
+  await until(async () => {
+    const h = await http(url, "GET", "/healthz");
+    return h.body.controller === "ok" && h.body.mongo === "ok";
+  }, "the controller and MongoDB ready", 60_000);
   const put = await http(url, "PUT", "/v1/functions/systemd-echo", { runtime: "nodejs", code: "exports.handler = async (e) => ({ echo: e.v })" });
   assert.equal(put.status, 201, JSON.stringify(put.body));
   const res = await http(url, "POST", "/v1/functions/systemd-echo/invoke", { v: "from a unit" });

@@ -6,7 +6,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { FUNCTIONS_BUCKET, JOBS_CONSUMER, JOBS_STREAM, RECORDS_STREAM } from "../shared/subjects.js";
+import { FUNCTIONS_BUCKET, JOB_ADVISORIES_STREAM, JOBS_CONSUMER, JOBS_STREAM, RECORDS_STREAM } from "../shared/subjects.js";
 import { eventually } from "./harness/eventually.js";
 import { http } from "./harness/fabric.js";
 import { alive, startUp, type UpProcess } from "./harness/up-process.js";
@@ -99,7 +99,7 @@ test("--nats-cluster 3: three clustered nats-servers, R3 streams and bucket; the
   const nc = await connect({ servers: up.natsUrl });
   try {
     const jsm = await jetstreamManager(nc);
-    for (const stream of [JOBS_STREAM, RECORDS_STREAM, `KV_${FUNCTIONS_BUCKET}`]) {
+    for (const stream of [JOBS_STREAM, RECORDS_STREAM, JOB_ADVISORIES_STREAM, `KV_${FUNCTIONS_BUCKET}`]) {
       const info = await jsm.streams.info(stream);
       assert.equal(info.config.num_replicas, 3, stream);
       assert.equal(info.cluster?.replicas?.length, 2, `${stream} has a leader and two followers`);

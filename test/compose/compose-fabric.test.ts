@@ -84,8 +84,8 @@ test("npm run compose brings the fabric up; functions run on runc and gVisor; an
   await waitUntilHealthy(url, 60_000);
   await eventually(async () => {
     const h = await http(url, "GET", "/healthz");
-    return h.body.agents?.length === 2 ? true : undefined;
-  }, "both agents heard", 30_000, 200);
+    return h.body.agents?.length === 2 && h.body.controller === "ok" && h.body.mongo === "ok" ? true : undefined;
+  }, "both agents heard, the controller and MongoDB up", 60_000, 200);
 
   // Every stream has three replicas: asked from inside the fabric, where the NATS nodes are reachable.
   const streams = await compose(["exec", "-T", "controller", "node", "--input-type=module", "-e", `
@@ -94,10 +94,10 @@ test("npm run compose brings the fabric up; functions run on runc and gVisor; an
     const nc = await connect({ servers: process.env.WEFT_NATS_URL.split(",") });
     const jsm = await jetstreamManager(nc);
     const out = {};
-    for (const s of ["WEFT_JOBS", "WEFT_RECORDS", "KV_weft-functions"]) out[s] = (await jsm.streams.info(s)).cluster.replicas.length + 1;
+    for (const s of ["WEFT_JOBS", "WEFT_RECORDS", "WEFT_JOB_ADVISORIES", "KV_weft-functions"]) out[s] = (await jsm.streams.info(s)).cluster.replicas.length + 1;
     console.log(JSON.stringify(out));
     await nc.close();`]);
-  assert.deepEqual(JSON.parse(streams), { WEFT_JOBS: 3, WEFT_RECORDS: 3, "KV_weft-functions": 3 });
+  assert.deepEqual(JSON.parse(streams), { WEFT_JOBS: 3, WEFT_RECORDS: 3, WEFT_JOB_ADVISORIES: 3, "KV_weft-functions": 3 });
 
   for (const [name, body] of [
     ["compose-py", { runtime: "python3", code: "def handler(event, context):\n    return {'echo': event['v']}\n" }],

@@ -23,7 +23,7 @@ export interface UpProcess {
   stderr(): string;
   /** GET /healthz, whatever its status. */
   health(): Promise<{ status: number; body: HealthBody }>;
-  /** Resolves once /healthz answers 200. */
+  /** Resolves once /healthz answers 200 and reports the controller and MongoDB up. */
   healthy(timeoutMs?: number): Promise<void>;
   /** The component as the gateway's /healthz shows it, once `ready` holds for it. */
   component(name: string, ready: (c: SupervisedComponent) => boolean, what: string, timeoutMs?: number): Promise<SupervisedComponent>;
@@ -89,8 +89,10 @@ export async function startUp(args: string[], env: Record<string, string> = {}):
     healthy: async (timeoutMs = 60_000) => {
       await eventually(async () => {
         if (child.exitCode !== null) throw new Error(`up exited (${child.exitCode}):\n${stderr}`);
-        return (await health().catch(() => undefined))?.status === 200 ? true : undefined;
-      }, "/healthz 200", timeoutMs, 100);
+        // 200 once an agent runs; deploying functions also needs the controller and its MongoDB.
+        const h = await health().catch(() => undefined);
+        return h?.status === 200 && h.body.controller === "ok" && h.body.mongo === "ok" ? true : undefined;
+      }, "/healthz 200 with the controller", timeoutMs, 100);
     },
     component: (name, ready, what, timeoutMs = 60_000) =>
       eventually(async () => {
