@@ -5,6 +5,7 @@ import { commonFields, type EnvField } from "../shared/config.js";
 import { gatewayFields } from "../gateway/config.js";
 import { controllerFields } from "../controller/config.js";
 import { agentFields } from "../agents/config.js";
+import { upFields } from "./up-config.js";
 import type { z } from "zod";
 
 type Fields = Record<string, EnvField<z.ZodType>>;
@@ -14,6 +15,7 @@ export const CONFIG_SECTIONS: Array<[string, Fields]> = [
   ["gateway", gatewayFields],
   ["controller", controllerFields],
   ["agent", agentFields],
+  ["npm run up", upFields],
 ];
 
 /** Defaults computed at start-up, described rather than printed as this machine's value. */
@@ -21,6 +23,7 @@ const DYNAMIC_DEFAULTS: Record<string, string> = {
   WEFT_AGENT_ID: "host name",
   WEFT_GATEWAY_ID: "random",
   WEFT_SECCOMP_PROFILE: "`deploy/seccomp/weft.json` of the checkout",
+  WEFT_UP_STATE_DIR: "`WEFT_STATE_DIR` of `.weft/env`",
 };
 
 const DYNAMIC_BY_TEXT = Object.fromEntries(Object.values(DYNAMIC_DEFAULTS).map((d) => [d, true]));

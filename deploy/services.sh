@@ -11,9 +11,11 @@ usage: deploy/services.sh [options] [-- args for deploy/images.ts]
   --images-only   only Docker and the images (no NATS, no MongoDB)
   --for-tests     also make sure a ferretdb binary exists (tests start private ones), grpcurl, and
                   schemathesis in a venv under .weft/
+  --with-compose  also Docker Compose v2 (built through the Go module proxy; npm run compose and its test use it)
   --quiet         print only what changed, problems and the summary
 Environment: MONGO_URL (use this MongoDB), WEFT_MONGO_PORT (else 27017), WEFT_NATS_SERVER_BIN,
-  WEFT_FERRETDB_BIN, WEFT_STATE_DIR, WEFT_BASE_IMAGE (default weft/base:bookworm), WEFT_DEBIAN_MIRROR.
+  WEFT_FERRETDB_BIN, WEFT_COMPOSE_BIN, WEFT_STATE_DIR, WEFT_BASE_IMAGE (default weft/base:bookworm),
+  WEFT_DEBIAN_MIRROR.
 EOF
 }
 
@@ -42,6 +44,7 @@ MONGO_PORT=${WEFT_MONGO_PORT:-27017}
 WITH_IMAGES=true
 WITH_RUNTIME=true
 FOR_TESTS=false
+WITH_COMPOSE=false
 QUIET=false
 IMAGE_ARGS=()
 while (($#)); do
@@ -49,6 +52,7 @@ while (($#)); do
     --no-images) WITH_IMAGES=false ;;
     --images-only) WITH_RUNTIME=false ;;
     --for-tests) FOR_TESTS=true ;;
+    --with-compose) WITH_COMPOSE=true ;;
     --quiet | -q) QUIET=true ;;
     -h | --help) usage; exit 0 ;;
     --) shift; IMAGE_ARGS=("$@"); break ;;
@@ -452,6 +456,57 @@ ensure_schemathesis() {
   find_schemathesis
 }
 
+# ---- Docker Compose v2 (deploy/compose) ------------------------------------------------------------------------
+COMPOSE_MODULE=github.com/docker/compose/v2
+COMPOSE_VERSION=v2.40.3
+COMPOSE_BIN=""
+compose_is_v2() { [[ $("$1" version --short 2>/dev/null) == 2.* ]]; }
+find_compose() {
+  local c
+  for c in "${WEFT_COMPOSE_BIN:-}" "$(gopath_bin)/docker-compose" "$(command -v docker-compose 2>/dev/null || true)"; do
+    [[ -n $c && -x $c ]] && compose_is_v2 "$c" && { COMPOSE_BIN=$c; return 0; }
+  done
+  return 1
+}
+
+# `go install $COMPOSE_MODULE/cmd@$COMPOSE_VERSION` is refused (its go.mod has exclude directives), so, as for
+# FerretDB, build ./cmd inside the downloaded module, where its go.mod applies.
+build_compose() {
+  local src build out
+  src=$("$GO_BIN" mod download -json "$COMPOSE_MODULE@$COMPOSE_VERSION" 2>/dev/null | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || return 1
+  [[ -d $src ]] || return 1
+  act compose "building Docker Compose $COMPOSE_VERSION from $src (5 to 10 minutes on 2 cores)"
+  build=$(mktemp -d "${TMPDIR:-/tmp}/weft-compose-build.XXXXXX")
+  cp -r "$src/." "$build/"
+  chmod -R u+w "$build"
+  out="$(gopath_bin)/docker-compose"
+  mkdir -p "$(dirname "$out")"
+  (cd "$build" && CGO_ENABLED=0 "$GO_BIN" build -trimpath -ldflags "-s -w -X $COMPOSE_MODULE/internal.Version=$COMPOSE_VERSION" -o "$out" ./cmd) >&2
+  local rc=$?
+  rm -rf "$build"
+  return $rc
+}
+
+# Also as the docker CLI plugin, so `docker compose` works (root only: the plugin directory is system-wide).
+link_compose_plugin() {
+  $IS_ROOT || return 0
+  local dir=/usr/local/lib/docker/cli-plugins
+  [[ -e $dir/docker-compose ]] && return 0
+  mkdir -p "$dir" && ln -s "$COMPOSE_BIN" "$dir/docker-compose" && act compose "linked as the docker CLI plugin: docker compose"
+}
+
+ensure_compose() {
+  if ! find_compose; then
+    if ! ensure_go; then
+      need "Docker Compose v2: install Go >= 1.21, then run this script with --with-compose (or install docker-compose-plugin)"
+      return 1
+    fi
+    build_compose && find_compose || die compose "could not build Docker Compose $COMPOSE_VERSION"
+  fi
+  link_compose_plugin
+  say compose "ok ($COMPOSE_BIN, $("$COMPOSE_BIN" version --short))"
+}
+
 start_ferretdb() {
   local dir=$STATE_DIR/ferretdb
   mkdir -p "$dir"
@@ -544,6 +599,7 @@ write_env_file() {
     [[ -n $FERRET_BIN ]] && echo "WEFT_FERRETDB_BIN=$FERRET_BIN"
     [[ -n $GRPCURL_BIN ]] && echo "WEFT_GRPCURL_BIN=$GRPCURL_BIN"
     [[ -n $SCHEMATHESIS_BIN ]] && echo "WEFT_SCHEMATHESIS_BIN=$SCHEMATHESIS_BIN"
+    [[ -n $COMPOSE_BIN ]] && echo "WEFT_COMPOSE_BIN=$COMPOSE_BIN"
     [[ -n $MONGO_IN_USE ]] && echo "MONGO_URL=$MONGO_IN_USE" && echo "WEFT_MONGO_URL=$MONGO_IN_USE"
     true
   } >"$tmp"
@@ -567,6 +623,7 @@ main() {
       find_ferretdb || true
     fi
   fi
+  if $WITH_COMPOSE; then ensure_compose || true; else find_compose || true; fi
   $WITH_IMAGES && ensure_images
   if ((${#MISSING[@]})); then
     echo "weft: these are missing; run this script as root to install them, or do it yourself:" >&2

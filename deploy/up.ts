@@ -1,28 +1,35 @@
-// `npm run up`: the whole fabric on one machine until Ctrl-C. Runs deploy/services.sh, starts a nats-server
-// with a persistent JetStream store, then the controller, one agent and the gateway as child processes whose
-// JSON logs go to stdout (our own messages go to stderr, so stdout stays pure JSON for pino-pretty or jq).
+// `npm run up`: the whole fabric on one machine until Ctrl-C. Runs deploy/services.sh, starts nats-server (one, or
+// a cluster with --nats-cluster 3) with a persistent JetStream store, then the controller, one agent and the gateway
+// as child processes under a supervisor: a program that dies is restarted with back-off, and everything stops only
+// on SIGINT or SIGTERM. The programs' JSON logs go to stdout; our own messages go to stderr, so stdout stays pure
+// JSON for pino-pretty or jq.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { boolFromEnv, envField, intFromEnv, parseEnv, type ConfigOf } from "../shared/config.js";
-import { LIMITS } from "../shared/limits.js";
+import { parseEnv } from "../shared/config.js";
+import { createLogger } from "../shared/logger.js";
+import {
+  NATS_HOST,
+  natsInfo,
+  planNats,
+  plannedPorts,
+  portInUse,
+  waitForJetStream,
+  writeNatsConfig,
+  type NatsNode,
+  type NatsPlan,
+} from "./nats-servers.js";
+import { StatusAnnouncer } from "./status-announcer.js";
+import { stopGraceMs } from "./stop-grace.js";
+import { Supervisor } from "./supervisor.js";
+import { parseUpArgs, restartPolicy, upFields, type UpArgs, type UpConfig } from "./up-config.js";
+import { WEFT_DIR, readWeftEnv } from "./weft-env.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const WEFT_DIR = join(ROOT, ".weft");
-const HOST = "127.0.0.1";
+const NATS_START_TIMEOUT_MS = 30_000;
 
-const upFields = {
-  httpPort: envField("WEFT_HTTP_PORT", intFromEnv(8080, 1, 65535), "gateway HTTP port"),
-  grpcPort: envField("WEFT_GRPC_PORT", intFromEnv(50051, 1, 65535), "gateway gRPC port"),
-  natsPort: envField("WEFT_NATS_PORT", intFromEnv(4222, 1, 65535), "port of the nats-server up starts (or reuses)"),
-  graceMs: envField("WEFT_UP_GRACE_MS", intFromEnv(15_000, 0), "time each program gets to drain before SIGKILL"),
-  skipServices: envField("WEFT_UP_SKIP_SERVICES", boolFromEnv(false), "do not run deploy/services.sh first"),
-};
-type UpConfig = ConfigOf<typeof upFields>;
-
-/** The programs up runs, in start order; they stop in reverse order so nothing loses its NATS first. */
+/** The programs up runs after NATS, in start order; they stop in reverse order so nothing loses its NATS first. */
 const COMPONENTS = [
   { name: "controller", entry: "controller/main.ts" },
   { name: "agent", entry: "agents/main.ts" },
@@ -33,48 +40,7 @@ function note(message: string): void {
   process.stderr.write(`weft up: ${message}\n`);
 }
 
-// ---- child processes ---------------------------------------------------------------------------------------
-
-interface Exit { code: number | null; signal: NodeJS.Signals | null }
-
-/** One program up started: it is stopped with SIGTERM, then SIGKILL once the grace period is over. */
-class ManagedProcess {
-  readonly exited: Promise<Exit>;
-  private exit: Exit | undefined;
-
-  constructor(readonly name: string, readonly child: ChildProcess) {
-    this.exited = new Promise((resolvePromise) => {
-      child.once("exit", (code, signal) => {
-        this.exit = { code, signal };
-        resolvePromise(this.exit);
-      });
-      child.once("error", (err) => {
-        note(`${name} could not start: ${err.message}`);
-        this.exit = { code: 127, signal: null };
-        resolvePromise(this.exit);
-      });
-    });
-  }
-
-  get running(): boolean {
-    return this.exit === undefined;
-  }
-
-  async stop(graceMs: number): Promise<void> {
-    if (!this.running) return;
-    this.child.kill("SIGTERM");
-    const timer = setTimeout(() => {
-      note(`${this.name} still running after ${graceMs} ms: SIGKILL`);
-      this.child.kill("SIGKILL");
-    }, graceMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  kill(): void {
-    if (this.running) this.child.kill("SIGKILL");
-  }
-}
+// ---- spawning ----------------------------------------------------------------------------------------------
 
 /** Copies whole lines so the logs of several programs never interleave mid-line. */
 function forwardLines(stream: NodeJS.ReadableStream | null, out: NodeJS.WritableStream, prefix = ""): void {
@@ -82,17 +48,21 @@ function forwardLines(stream: NodeJS.ReadableStream | null, out: NodeJS.Writable
   createInterface({ input: stream, crlfDelay: Infinity }).on("line", (line) => out.write(`${prefix}${line}\n`));
 }
 
-function startComponent(name: string, entry: string, env: NodeJS.ProcessEnv): ManagedProcess {
-  // Own process group: Ctrl-C reaches only up, which then stops the programs in order.
-  const child = spawn(process.execPath, ["--import", "tsx", entry], {
-    cwd: ROOT,
-    env,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+// Each child runs in its own process group: Ctrl-C reaches only up, which then stops the programs in order.
+function spawnComponent(name: string, entry: string, env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", entry], { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   forwardLines(child.stdout, process.stdout);
   forwardLines(child.stderr, process.stderr, `[${name}] `);
-  return new ManagedProcess(name, child);
+  return child;
+}
+
+function spawnNats(binary: string, node: NatsNode, logFile: string): ChildProcess {
+  const fd = openSync(logFile, "a");
+  try {
+    return spawn(binary, ["-c", node.configFile], { detached: true, stdio: ["ignore", fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
 }
 
 // ---- services ----------------------------------------------------------------------------------------------
@@ -102,167 +72,49 @@ function runServicesScript(): void {
   if (result.status !== 0) throw new Error(`deploy/services.sh failed (exit ${result.status ?? result.signal})`);
 }
 
-/** .weft/env, as deploy/services.sh wrote it: KEY=value lines. */
-function readEnvFile(): Record<string, string> {
-  const file = join(WEFT_DIR, "env");
-  if (!existsSync(file)) throw new Error(`${file} is missing: run bash deploy/services.sh`);
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
-    if (m?.[1]) env[m[1]] = m[2] ?? "";
+/** The servers are ours to start, or (one node only) a JetStream server already listening is reused. */
+async function natsToStart(plan: NatsPlan): Promise<NatsNode[]> {
+  const first = plan.nodes[0]!;
+  const existing = await natsInfo(first.port);
+  if (plan.nodes.length === 1 && existing?.jetstream) {
+    note(`reusing the NATS server (${existing.version ?? "?"}) already listening on ${NATS_HOST}:${first.port}`);
+    return [];
   }
-  return env;
+  if (existing && plan.nodes.length === 1) throw new Error(`a NATS server without JetStream holds ${NATS_HOST}:${first.port}; stop it or set WEFT_NATS_PORT`);
+  for (const { port, what } of plannedPorts(plan)) {
+    if (await portInUse(port)) throw new Error(`${NATS_HOST}:${port}, wanted for ${what}, is in use; stop what holds it or set WEFT_NATS_PORT`);
+  }
+  return plan.nodes;
 }
 
-/** Reads the INFO line a NATS server greets with; undefined when nothing (or not NATS) listens. */
-function natsInfo(port: number): Promise<{ jetstream?: boolean; version?: string } | undefined> {
-  return new Promise((resolvePromise) => {
-    const socket = connect(port, HOST);
-    let buf = "";
-    const done = (info: { jetstream?: boolean; version?: string } | undefined) => {
-      socket.destroy();
-      resolvePromise(info);
-    };
-    socket.setTimeout(1000, () => done(undefined));
-    socket.on("error", () => done(undefined));
-    socket.on("data", (d: Buffer) => {
-      buf += d.toString();
-      const nl = buf.indexOf("\r\n");
-      if (nl < 0) return;
-      const line = buf.slice(0, nl);
-      if (!line.startsWith("INFO ")) return done(undefined);
-      try {
-        done(JSON.parse(line.slice(5)) as { jetstream?: boolean; version?: string });
-      } catch {
-        done(undefined); // a server that greets with INFO but no JSON is not one we can use
-      }
-    });
-  });
-}
-
-function portInUse(port: number): Promise<boolean> {
-  return new Promise((resolvePromise) => {
-    const srv = createServer();
-    srv.once("error", () => resolvePromise(true));
-    srv.listen(port, HOST, () => srv.close(() => resolvePromise(false)));
-  });
-}
-
-function writeNatsConfig(stateDir: string, port: number): string {
-  const storeDir = join(stateDir, "nats");
-  mkdirSync(storeDir, { recursive: true });
+async function startNats(supervisor: Supervisor, plan: NatsPlan, args: UpArgs, env: NodeJS.ProcessEnv, stateDir: string, binary: string): Promise<void> {
+  const nodes = await natsToStart(plan);
+  if (nodes.length === 0) return;
   mkdirSync(WEFT_DIR, { recursive: true });
-  const file = join(WEFT_DIR, "nats.conf");
-  writeFileSync(
-    file,
-    [
-      "# Generated by deploy/up.ts on every start; edit deploy/up.ts instead.",
-      `listen: ${HOST}:${port}`,
-      `max_payload: ${LIMITS.natsMaxPayloadBytes}`,
-      "server_name: weft-local",
-      `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
-      "",
-    ].join("\n"),
-  );
-  return file;
-}
-
-/** A nats-server of our own, or undefined when a JetStream-enabled one already listens on the port. */
-async function startNats(binary: string, stateDir: string, port: number): Promise<ManagedProcess | undefined> {
-  const existing = await natsInfo(port);
-  if (existing?.jetstream) {
-    note(`reusing the NATS server (${existing.version ?? "?"}) already listening on ${HOST}:${port}`);
-    return undefined;
+  for (const node of nodes) {
+    writeNatsConfig(node, plan, args.natsSync);
+    const name = nodes.length === 1 ? "nats-server" : `nats-${node.name.replace(/^weft-/, "")}`;
+    const logFile = join(stateDir, `${name}.log`);
+    supervisor.run({ name, spawn: () => spawnNats(binary, node, logFile), graceMs: stopGraceMs("nats-server", env) });
   }
-  if (existing) throw new Error(`a NATS server without JetStream holds ${HOST}:${port}; stop it or set WEFT_NATS_PORT`);
-  if (await portInUse(port)) throw new Error(`${HOST}:${port} is in use by something other than NATS; set WEFT_NATS_PORT`);
-  const logFile = join(stateDir, "nats.log");
-  const fd = openSync(logFile, "a");
-  const child = spawn(binary, ["-c", writeNatsConfig(stateDir, port)], { detached: true, stdio: ["ignore", fd, fd] });
-  closeSync(fd);
-  const nats = new ManagedProcess("nats-server", child);
-  const deadline = Date.now() + 15_000;
-  while (!(await natsInfo(port))) {
-    if (!nats.running || Date.now() > deadline) {
-      nats.kill();
-      throw new Error(`nats-server did not start; see ${logFile}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  note(`nats-server on ${HOST}:${port}, JetStream store ${join(stateDir, "nats")}, log ${logFile}`);
-  return nats;
+  await waitForJetStream(plan, NATS_START_TIMEOUT_MS, () => supervisor.isStopping);
+  const where = nodes.map((n) => `${NATS_HOST}:${n.port}`).join(", ");
+  note(`nats-server ${nodes.length === 1 ? "on" : `cluster of ${nodes.length} on`} ${where}, streams with ${plan.replicas} replica(s), store ${join(stateDir, nodes.length === 1 ? "nats" : "nats-cluster")}, log ${stateDir}/nats*.log`);
 }
 
 async function assertPortsFree(config: UpConfig): Promise<void> {
   for (const [port, variable] of [[config.httpPort, "WEFT_HTTP_PORT"], [config.grpcPort, "WEFT_GRPC_PORT"]] as const) {
-    if (await portInUse(port)) throw new Error(`${HOST}:${port} is in use: stop what holds it or set ${variable}`);
+    if (await portInUse(port)) throw new Error(`${NATS_HOST}:${port} is in use: stop what holds it or set ${variable}`);
   }
 }
 
-// ---- the fabric --------------------------------------------------------------------------------------------
-
-/** Everything up started, and the one way to stop it. */
-class Fabric {
-  private readonly components: ManagedProcess[] = [];
-  private nats: ManagedProcess | undefined;
-  private stopping: Promise<void> | undefined;
-  private markDone: () => void = () => {};
-  /** Settles once everything has stopped, whoever started the stop. */
-  readonly done = new Promise<void>((resolvePromise) => {
-    this.markDone = resolvePromise;
-  });
-
-  constructor(private readonly config: UpConfig) {}
-
-  get isStopping(): boolean {
-    return this.stopping !== undefined;
-  }
-
-  setNats(nats: ManagedProcess | undefined): void {
-    this.nats = nats;
-    if (nats) this.watch(nats);
-  }
-
-  add(component: ManagedProcess): void {
-    this.components.push(component);
-    this.watch(component);
-  }
-
-  /** Stops everything in order. Idempotent: a second call returns the first call's promise. */
-  stop(): Promise<void> {
-    this.stopping ??= this.stopInOrder();
-    return this.stopping;
-  }
-
-  killAll(): void {
-    for (const p of [...this.components, this.nats]) p?.kill();
-  }
-
-  private async stopInOrder(): Promise<void> {
-    for (const p of [...this.components].reverse()) {
-      if (p.running) note(`stopping ${p.name}`);
-      await p.stop(this.config.graceMs);
-    }
-    if (this.nats?.running) note("stopping nats-server");
-    await this.nats?.stop(this.config.graceMs);
-    this.markDone();
-  }
-
-  private watch(p: ManagedProcess): void {
-    void p.exited.then(({ code, signal }) => {
-      if (this.isStopping) return;
-      note(`${p.name} exited unexpectedly (${signal ?? `code ${code}`}); stopping everything`);
-      process.exitCode = 1;
-      void this.stop();
-    });
-  }
-}
+// ---- running -----------------------------------------------------------------------------------------------
 
 /** Polls /healthz: the gateway offers no other signal that NATS and an agent are ready. */
-async function waitUntilHealthy(url: string, fabric: Fabric): Promise<boolean> {
+async function waitUntilHealthy(url: string, supervisor: Supervisor): Promise<boolean> {
   let last = "";
   let nextReport = Date.now() + 30_000;
-  while (!fabric.isStopping) {
+  while (!supervisor.isStopping) {
     try {
       const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
       if (res.status === 200) return true;
@@ -279,72 +131,96 @@ async function waitUntilHealthy(url: string, fabric: Fabric): Promise<boolean> {
   return false;
 }
 
-function banner(config: UpConfig, env: Record<string, string>): string {
-  const http = `http://${HOST}:${config.httpPort}`;
+function banner(config: UpConfig, plan: NatsPlan, mongoUrl: string | undefined): string {
+  const http = `http://${NATS_HOST}:${config.httpPort}`;
   const rows: Array<[string, string, string]> = [
     ["HTTP", http, `curl ${http}/healthz`],
-    ["gRPC", `${HOST}:${config.grpcPort}`, `grpcurl -plaintext ${HOST}:${config.grpcPort} list`],
-    ["NATS", `nats://${HOST}:${config.natsPort}`, `nats req weft.invoke.<name> '{}'`],
-    ["MongoDB", env.MONGO_URL ?? "?", ""],
+    ["gRPC", `${NATS_HOST}:${config.grpcPort}`, `grpcurl -plaintext ${NATS_HOST}:${config.grpcPort} list`],
+    ["NATS", plan.url, `nats req weft.invoke.<name> '{}'`],
+    ["MongoDB", mongoUrl ?? "?", ""],
   ];
   const width = Math.max(...rows.map((r) => r[1].length)) + 3;
   return [
     "",
     "  Weft is up.",
     ...rows.map(([what, where, example]) => `    ${what.padEnd(9)}${where.padEnd(width)}${example}`.trimEnd()),
-    "  Logs are JSON on stdout. Ctrl-C stops everything.",
+    "  Logs are JSON on stdout. A program that dies is restarted. Ctrl-C stops everything.",
     "",
   ].join("\n");
 }
 
-function installSignalHandlers(fabric: Fabric): void {
-  let firstAt = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (!fabric.isStopping) {
-      firstAt = Date.now();
-      note(`${signal}: stopping (Ctrl-C again to kill at once)`);
-      void fabric.stop();
-      return;
-    }
-    // npm forwards the terminal's SIGINT, which reaches us directly too: only a later one means "now".
-    if (Date.now() - firstAt < 1000) return;
-    note(`${signal} again: killing everything now`);
-    fabric.killAll();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  // The programs run in their own process groups, so nothing else would stop them if up itself crashed.
-  process.on("exit", () => fabric.killAll());
+/** Stops on SIGINT or SIGTERM; resolves once everything has stopped. A second signal kills at once. */
+function stopOnSignal(supervisor: Supervisor, announcer: StatusAnnouncer): Promise<void> {
+  return new Promise((resolveStopped) => {
+    let firstAt = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (!supervisor.isStopping) {
+        firstAt = Date.now();
+        note(`${signal}: stopping (Ctrl-C again to kill at once)`);
+        const stopped = supervisor.stop(); // announces "stopping" to the gateways before they go
+        void announcer
+          .stop()
+          .then(() => stopped)
+          .then(resolveStopped);
+        return;
+      }
+      // npm forwards the terminal's SIGINT, which reaches us directly too: only a later one means "now".
+      if (Date.now() - firstAt < 1000) return;
+      note(`${signal} again: killing everything now`);
+      supervisor.killAll();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    // The programs run in their own process groups, so nothing else would stop them if up itself crashed.
+    process.on("exit", () => supervisor.killAll());
+  });
 }
 
-async function main(): Promise<void> {
-  const config = parseEnv(upFields, process.env);
-  const absent = COMPONENTS.filter((c) => !existsSync(join(ROOT, c.entry))).map((c) => c.entry);
-  if (absent.length) throw new Error(`missing ${absent.join(", ")}: this checkout cannot run the fabric yet`);
-  if (!config.skipServices) runServicesScript();
-  const services = readEnvFile();
-  const fabric = new Fabric(config);
-  installSignalHandlers(fabric);
-  await assertPortsFree(config);
-  const stateDir = services.WEFT_STATE_DIR ?? join(WEFT_DIR, "state");
-  fabric.setNats(await startNats(services.WEFT_NATS_SERVER_BIN ?? "nats-server", stateDir, config.natsPort));
-  const env: NodeJS.ProcessEnv = {
+function componentEnv(config: UpConfig, services: Record<string, string>, plan: NatsPlan, stateDir: string): NodeJS.ProcessEnv {
+  return {
     ...process.env,
     ...services,
-    WEFT_NATS_URL: `nats://${HOST}:${config.natsPort}`,
+    WEFT_STATE_DIR: stateDir, // the agent's record outbox lives under it
+    WEFT_NATS_URL: plan.url,
+    WEFT_STREAM_REPLICAS: String(plan.replicas),
     WEFT_MONGO_URL: services.MONGO_URL,
     WEFT_HTTP_PORT: String(config.httpPort),
     WEFT_GRPC_PORT: String(config.grpcPort),
   };
+}
+
+async function main(): Promise<void> {
+  const args = parseUpArgs(process.argv.slice(2));
+  const config = parseEnv(upFields, process.env);
+  const absent = COMPONENTS.filter((c) => !existsSync(join(ROOT, c.entry))).map((c) => c.entry);
+  if (absent.length) throw new Error(`missing ${absent.join(", ")}: this checkout cannot run the fabric yet`);
+  if (!config.skipServices) runServicesScript();
+  const services = readWeftEnv();
+  const stateDir = config.stateDir ?? services.WEFT_STATE_DIR ?? join(WEFT_DIR, "state");
+  mkdirSync(stateDir, { recursive: true });
+  const plan = planNats({ size: args.natsCluster, port: config.natsPort, stateDir, configDir: WEFT_DIR });
+  const env = componentEnv(config, services, plan, stateDir);
+
+  const announcer = new StatusAnnouncer(() => supervisor.status(), createLogger("up", "warn"));
+  const supervisor = new Supervisor(restartPolicy(config), { note, changed: () => announcer.announce() });
+  const stopped = stopOnSignal(supervisor, announcer);
+  await assertPortsFree(config);
+  await startNats(supervisor, plan, args, env, stateDir, services.WEFT_NATS_SERVER_BIN ?? "nats-server");
+  announcer.start(plan.url);
+  const graces = COMPONENTS.map((c) => `${c.name} ${stopGraceMs(c.name, env) / 1000} s`);
+  note(`stop graces (SIGTERM to SIGKILL): ${graces.join(", ")}`);
   for (const c of COMPONENTS) {
-    if (fabric.isStopping) break;
-    fabric.add(startComponent(c.name, c.entry, env));
+    supervisor.run({ name: c.name, spawn: () => spawnComponent(c.name, c.entry, env), graceMs: stopGraceMs(c.name, env) });
   }
-  if (await waitUntilHealthy(`http://${HOST}:${config.httpPort}`, fabric)) process.stderr.write(`${banner(config, services)}\n`);
-  await fabric.done; // a signal or a program that died stops everything
+  if (await waitUntilHealthy(`http://${NATS_HOST}:${config.httpPort}`, supervisor)) {
+    process.stderr.write(`${banner(config, plan, services.MONGO_URL)}\n`);
+  }
+  await stopped;
+  note("stopped");
 }
 
 main().catch((err: Error) => {
   note(err.message);
   process.exitCode = 1;
+  process.exit(); // the children, if any, are killed by the exit handler
 });

@@ -1,18 +1,23 @@
 // GET /healthz: ready when this gateway is serving, NATS is connected, the function cache is loaded and at least
 // one agent is running. The controller (and through it MongoDB) is reported but not required: invocations do
-// not need it.
+// not need it. Supervisors (npm run up) are reported with the programs they run; a program in a crash loop is
+// listed in crashLoops but changes the status only through what it breaks (no agent running, say).
 import type { Logger } from "../shared/logger.js";
 import type { HealthReport, KnownAgent } from "../shared/schemas/health.js";
 import type { AgentRegistry } from "./agent-registry.js";
 import type { ControllerClient } from "./controller-client.js";
 import type { FunctionCache } from "./function-cache.js";
 import type { NatsLink } from "./nats-link.js";
+import { SupervisorRegistry } from "./supervisor-registry.js";
 
 const PROBE_TIMEOUT_MS = 1000;
 
 export type { HealthReport };
 
 export class Health {
+  // Subscribes on the gateway's own connection, so it ends when the gateway closes NATS.
+  private readonly supervisors: SupervisorRegistry;
+
   constructor(
     private readonly deps: {
       link: NatsLink;
@@ -22,7 +27,9 @@ export class Health {
       isStopping: () => boolean;
       log: Logger;
     },
-  ) {}
+  ) {
+    this.supervisors = new SupervisorRegistry(deps.link.nc, deps.log);
+  }
 
   async report(): Promise<HealthReport> {
     const { link, cache, agents } = this.deps;
@@ -43,7 +50,17 @@ export class Health {
       agents: known,
       ...ctl,
       ...(missing.length ? { missing } : {}),
+      ...this.supervision(natsUp),
     };
+  }
+
+  private supervision(natsUp: boolean): Pick<HealthReport, "supervisors" | "crashLoops"> {
+    const supervisors = natsUp ? this.supervisors.fresh() : [];
+    if (supervisors.length === 0) return {};
+    const crashLoops = supervisors.flatMap((s) =>
+      s.components.filter((c) => c.crashLoop).map((c) => `${c.name} on ${s.host}: ${c.restarts} restarts, last ${c.lastExit ?? "?"}`),
+    );
+    return { supervisors, ...(crashLoops.length ? { crashLoops } : {}) };
   }
 
   private async controller(): Promise<Pick<HealthReport, "controller" | "mongo">> {

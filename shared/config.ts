@@ -57,6 +57,8 @@ export const topologyFields = {
   jobAckWaitMs: envField("WEFT_JOB_ACK_WAIT_MS", intFromEnv(DEFAULT_TOPOLOGY.jobAckWaitMs, 1000), "redeliver a job whose agent went silent this long (agents read it from the server)"),
   jobMaxDeliver: envField("WEFT_JOB_MAX_DELIVER", intFromEnv(DEFAULT_TOPOLOGY.jobMaxDeliver, 1, 100), "attempts per job before it is given up (agents read it from the server)"),
   jobMaxAgeMs: envField("WEFT_JOB_MAX_AGE_MS", intFromEnv(DEFAULT_TOPOLOGY.jobMaxAgeMs, 1000), "a queued job expires after this"),
+  streamReplicas: envField("WEFT_STREAM_REPLICAS", intFromEnv(DEFAULT_TOPOLOGY.replicas, 1, 5),
+    "copies of each JetStream stream, consumer and the functions bucket: 1 on a single nats-server, 3 on a cluster of three (npm run up --nats-cluster 3 sets it)"),
 };
 
 export function topologyFrom(c: ConfigOf<typeof topologyFields>): TopologyOptions {
@@ -65,5 +67,6 @@ export function topologyFrom(c: ConfigOf<typeof topologyFields>): TopologyOption
     jobAckWaitMs: c.jobAckWaitMs,
     jobMaxDeliver: c.jobMaxDeliver,
     jobMaxAgeMs: c.jobMaxAgeMs,
+    replicas: c.streamReplicas,
   };
 }

@@ -41,6 +41,8 @@ export interface TopologyOptions {
   /** Records wait this long for the controller (e.g. through a MongoDB outage) before they expire. */
   recordMaxAgeMs: number;
   recordMaxBytes: number;
+  /** Copies of every stream, consumer and bucket in a NATS cluster (1 on a single server, 3 on a cluster of 3). */
+  replicas: number;
 }
 
 export const DEFAULT_TOPOLOGY: TopologyOptions = {
@@ -49,6 +51,7 @@ export const DEFAULT_TOPOLOGY: TopologyOptions = {
   jobAckWaitMs: 30_000,
   recordMaxAgeMs: 7 * 24 * 3600_000,
   recordMaxBytes: 2 * 1024 ** 3,
+  replicas: 1,
 };
 
 export async function connectNats(servers: string, name: string, log: Logger): Promise<NatsConnection> {
@@ -107,6 +110,7 @@ export function jobsStreamConfig(t: TopologyOptions): Partial<StreamConfig> & { 
     max_msgs: 1_000_000,
     max_msg_size: LIMITS.natsMaxPayloadBytes,
     duplicate_window: 120 * SECOND_NS,
+    num_replicas: t.replicas,
   };
 }
 
@@ -121,6 +125,7 @@ export function recordsStreamConfig(t: TopologyOptions): Partial<StreamConfig> &
     max_bytes: t.recordMaxBytes,
     max_msg_size: LIMITS.natsMaxPayloadBytes,
     duplicate_window: 120 * SECOND_NS,
+    num_replicas: t.replicas,
   };
 }
 
@@ -154,10 +159,16 @@ const CONSUMER_NAME_EXISTS = 10148;
 
 async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
   try {
-    await jsm.streams.add(cfg);
+    try {
+      await jsm.streams.add(cfg);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NAME_IN_USE) throw err;
+      await jsm.streams.update(cfg.name, cfg);
+    }
   } catch (err) {
-    if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NAME_IN_USE) throw err;
-    await jsm.streams.update(cfg.name, cfg);
+    // A single server refuses replicas > 1, and a cluster refuses more replicas than it has nodes.
+    if ((cfg.num_replicas ?? 1) <= 1) throw err;
+    throw new Error(`declaring stream ${cfg.name} with ${cfg.num_replicas} replicas (WEFT_STREAM_REPLICAS) failed: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -212,6 +223,7 @@ export function jobAdvisoriesStreamConfig(t: TopologyOptions): Partial<StreamCon
     storage: StorageType.File,
     discard: DiscardPolicy.New,
     max_age: t.jobMaxAgeMs * 1_000_000,
+    num_replicas: t.replicas,
   };
 }
 
@@ -234,13 +246,20 @@ export async function ensureTopology(nc: NatsConnection, t: TopologyOptions): Pr
   await ensureConsumer(jsm, JOBS_STREAM, jobsConsumerConfig(t));
   await ensureConsumer(jsm, RECORDS_STREAM, recordsConsumerConfig());
   await ensureConsumer(jsm, JOB_ADVISORIES_STREAM, jobAdvisoriesConsumerConfig());
+  await ensureFunctionsBucket(nc, jsm, t.replicas);
+}
+
+const FUNCTIONS_BUCKET_OPTIONS = { history: 1, storage: StorageType.File, maxValueSize: LIMITS.definitionBytes };
+
+/** Creates the bucket with the topology's replicas, or moves an existing one to them; openFunctionsBucket binds to it. */
+async function ensureFunctionsBucket(nc: NatsConnection, jsm: JetStreamManager, replicas: number): Promise<void> {
+  const kv = await new Kvm(nc).create(FUNCTIONS_BUCKET, { ...FUNCTIONS_BUCKET_OPTIONS, replicas });
+  const { streamInfo } = await kv.status();
+  if (streamInfo.config.num_replicas === replicas) return;
+  await ensureStream(jsm, { ...streamInfo.config, num_replicas: replicas });
 }
 
 export async function openFunctionsBucket(nc: NatsConnection): Promise<KV> {
-  return new Kvm(nc).create(FUNCTIONS_BUCKET, {
-    history: 1,
-    storage: StorageType.File,
-    maxValueSize: LIMITS.definitionBytes,
-  });
+  return new Kvm(nc).create(FUNCTIONS_BUCKET, FUNCTIONS_BUCKET_OPTIONS);
 }
 

@@ -58,3 +58,6 @@ export type ControllerOp =
 /** Agents announce themselves every few seconds and answer pings. */
 export const AGENT_HEARTBEAT_SUBJECT = "weft.agents.heartbeat";
 export const AGENT_PING_SUBJECT = "weft.agents.ping";
+
+/** `npm run up` announces the programs it supervises (restarts, crash loops); gateways show them in /healthz. */
+export const SUPERVISOR_STATUS_SUBJECT = "weft.supervisor.status";
