@@ -10,7 +10,7 @@ files=("$@")
 if ((${#files[@]} == 0)); then
   # Node 20's runner takes no globs, and a folder may have no tests yet.
   shopt -s nullglob
-  files=(test/unit/*.test.ts test/*.test.ts)
+  files=(test/unit/*.test.ts test/*.test.ts test/hostile/*.test.ts)
   shopt -u nullglob
 fi
 ((${#files[@]})) || { echo "weft: no test files found under test/" >&2; exit 1; }

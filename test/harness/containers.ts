@@ -1,0 +1,104 @@
+// What the Docker engine and the host's cgroups say about one agent's containers, read from outside: which
+// exist, how much CPU each has used, what CPU limit each runs under. Tests use it to check promises the
+// containers cannot report themselves (no CPU is spent after an answer; every container has a CPU limit).
+import Dockerode from "dockerode";
+import { readFile } from "node:fs/promises";
+
+/** Labels the agent puts on its containers (agents/docker-driver.ts LABELS), read here as an outside observer. */
+const LABEL = { agent: "weft.agent", fn: "weft.function" } as const;
+
+export interface CpuLimit {
+  /** CPUs the container may use; undefined when unlimited. */
+  cpus: number | undefined;
+  source: string;
+}
+
+/** Candidate cgroup directories of a container: cgroup v1 (cgroupfs, systemd) and v2 layouts. */
+function cgroupDirs(id: string, controller: "cpuacct" | "cpu"): string[] {
+  return [
+    `/sys/fs/cgroup/${controller}/docker/${id}`,
+    `/sys/fs/cgroup/${controller}/system.slice/docker-${id}.scope`,
+    `/sys/fs/cgroup/docker/${id}`,
+    `/sys/fs/cgroup/system.slice/docker-${id}.scope`,
+  ];
+}
+
+async function firstReadable(paths: string[]): Promise<{ path: string; text: string } | undefined> {
+  for (const path of paths) {
+    try {
+      return { path, text: await readFile(path, "utf8") };
+    } catch {
+      // not this layout
+    }
+  }
+  return undefined;
+}
+
+export class AgentContainers {
+  private readonly docker: Dockerode;
+
+  constructor(
+    private readonly agentId: string,
+    socketPath = process.env.WEFT_DOCKER_SOCKET ?? "/var/run/docker.sock",
+  ) {
+    this.docker = new Dockerode({ socketPath });
+  }
+
+  /** Ids of the agent's running containers, optionally only those created for one function. */
+  async ids(fn?: string): Promise<string[]> {
+    const label = [`${LABEL.agent}=${this.agentId}`, ...(fn ? [`${LABEL.fn}=${fn}`] : [])];
+    const found = await this.docker.listContainers({ filters: { label } });
+    return found.map((c) => c.Id);
+  }
+
+  /** CPU time the container has used, in ms; undefined once it is gone. */
+  async cpuMs(id: string): Promise<number | undefined> {
+    const v1 = await firstReadable(cgroupDirs(id, "cpuacct").slice(0, 2).map((d) => `${d}/cpuacct.usage`));
+    if (v1) return Number(v1.text.trim()) / 1e6;
+    const v2 = await firstReadable(cgroupDirs(id, "cpu").slice(2).map((d) => `${d}/cpu.stat`));
+    const usec = v2?.text.match(/^usage_usec (\d+)$/m)?.[1];
+    return usec === undefined ? undefined : Number(usec) / 1000;
+  }
+
+  /**
+   * CPU used by each container over `windowMs`, in ms. A container gone by the end of the window counts
+   * what it used until its last reading (a removed container spends nothing).
+   */
+  async cpuGrowth(ids: readonly string[], windowMs: number): Promise<Map<string, number>> {
+    const before = new Map<string, number>();
+    for (const id of ids) {
+      const ms = await this.cpuMs(id);
+      if (ms !== undefined) before.set(id, ms);
+    }
+    // The window is the measurement itself, not a wait for some event.
+    await new Promise((r) => setTimeout(r, windowMs));
+    const growth = new Map<string, number>();
+    for (const [id, start] of before) {
+      const end = await this.cpuMs(id);
+      growth.set(id, end === undefined ? 0 : end - start);
+    }
+    return growth;
+  }
+
+  /** The CPU limit the kernel enforces on the container (its cgroup), not what was asked for. */
+  async cpuLimit(id: string): Promise<CpuLimit | undefined> {
+    const dirs = cgroupDirs(id, "cpu");
+    const quota = await firstReadable(dirs.slice(0, 2).map((d) => `${d}/cpu.cfs_quota_us`));
+    if (quota) {
+      const period = await firstReadable([quota.path.replace(/cpu\.cfs_quota_us$/, "cpu.cfs_period_us")]);
+      const q = Number(quota.text.trim());
+      return { cpus: q > 0 && period ? q / Number(period.text.trim()) : undefined, source: quota.path };
+    }
+    const max = await firstReadable(dirs.slice(2).map((d) => `${d}/cpu.max`));
+    if (!max) return undefined;
+    const [q, p] = max.text.trim().split(/\s+/);
+    return { cpus: q && q !== "max" ? Number(q) / Number(p) : undefined, source: max.path };
+  }
+
+  /** Removes the agent's containers: only for a fabric that could not stop on its own (its agent hung). */
+  async removeAll(): Promise<number> {
+    const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.agent}=${this.agentId}`] } });
+    await Promise.all(found.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    return found.length;
+  }
+}

@@ -1,0 +1,56 @@
+// Forging handlers, shared by the frames and lifecycle cases: where a handler looks for frame tokens, which
+// routes it writes forged lines down, and which frames it forges (valid-looking, malformed, error null).
+import { pyHandler } from "./kit-python.js";
+import { jsHandler } from "./kit-node.js";
+import type { Runtime } from "./suite.js";
+
+/** Where a forging handler looks for tokens and which routes it writes down. */
+export interface Forgery {
+  tokens: "environ" | "memory" | "everywhere";
+  routes: "fds 1-3" | "everywhere";
+  /** Frames as a function of the run ids to target (Python and JS expressions yielding a list of strings). */
+  frames: { py: string; js: string };
+}
+
+export const FORGED_OK = { py: "forged_frames(run_ids(context))", js: "forgedFrames(runIds(context))" };
+
+/** Logs that are an object whose toString and valueOf are not callable: `"" + logs` throws in the agent. */
+export const MALFORMED = {
+  py: String.raw`[f for rid in run_ids(context) for f in (
+        '{"t":"end","id":%s}' % json.dumps(rid),
+        '{"t":"result","id":%s,"ok":true,"output":1,"logs":{"toString":0,"valueOf":0},"logsTruncated":false}' % json.dumps(rid),
+        '{"t":"result","id":%s,"ok":false,"error":{"type":{"toString":0},"message":{"valueOf":0}},"logs":7}' % json.dumps(rid),
+        '{"t":"result","id":%s,"ok":true,"logs":["x"],"logsTruncated":"yes"}' % json.dumps(rid),
+        '{"t":"end","id":7}', '{"t":"init_ok","logs":{"toString":0}}', '{"t":"ready","pid":{"x":1}}')]`,
+  js: String.raw`runIds(context).flatMap((id) => [
+        '{"t":"end","id":' + JSON.stringify(id) + '}',
+        '{"t":"result","id":' + JSON.stringify(id) + ',"ok":true,"output":1,"logs":{"toString":0,"valueOf":0},"logsTruncated":false}',
+        '{"t":"result","id":' + JSON.stringify(id) + ',"ok":false,"error":{"type":{"toString":0},"message":{"valueOf":0}},"logs":7}',
+        '{"t":"result","id":' + JSON.stringify(id) + ',"ok":true,"logs":["x"],"logsTruncated":"yes"}',
+        '{"t":"end","id":7}', '{"t":"init_ok","logs":{"toString":0}}', '{"t":"ready","pid":{"x":1}}'])`,
+};
+
+export const ERROR_NULL = {
+  py: String.raw`[f for rid in run_ids(context) for f in ('{"t":"end","id":%s}' % json.dumps(rid), '{"t":"result","id":%s,"ok":false,"error":null,"logs":""}' % json.dumps(rid))]`,
+  js: String.raw`runIds(context).flatMap((id) => ['{"t":"end","id":' + JSON.stringify(id) + '}', '{"t":"result","id":' + JSON.stringify(id) + ',"ok":false,"error":null,"logs":""}'])`,
+};
+
+export function forger(runtime: Runtime, f: Forgery, after = ""): string {
+  if (runtime === "python3") {
+    const tokens = { environ: "env_tokens()", memory: "memory_tokens()", everywhere: "env_tokens() + memory_tokens()" }[f.tokens];
+    const routes = f.routes === "fds 1-3" ? "fds=[1, 2, 3], paths=[]" : "";
+    return pyHandler(`if event and event.get("probe"):
+    return {"genuine": True}
+tokens = unique(${tokens})
+report = spray(frame_lines(${f.frames.py}, tokens), ${routes})
+${after}
+return {"genuine": True, "tokens": len(tokens), "written": len([v for v in report.values() if v == "written"])}`);
+  }
+  const tokens = { environ: "envTokens()", memory: "memoryTokens()", everywhere: "[...envTokens(), ...memoryTokens()]" }[f.tokens];
+  const routes = f.routes === "fds 1-3" ? ", [1, 2, 3], []" : "";
+  return jsHandler(`if (event && event.probe) return { genuine: true };
+const tokens = unique(${tokens});
+const report = spray(frameLines(${f.frames.js}, tokens)${routes});
+${after}
+return { genuine: true, tokens: tokens.length, written: Object.values(report).filter((v) => v === "written").length };`);
+}

@@ -1,0 +1,185 @@
+// Nothing outlives its call: a handler starts work by every means its runtime offers and returns at once.
+// After the answer, the function's container must spend no CPU, and the next call must see no trace of
+// activity after that answer (timestamps in memory and in /tmp, LEAKED-WORK lines in its logs, live
+// processes, a forged frame aimed at it). Issue 6 item 4.
+import { describe } from "node:test";
+import assert from "node:assert/strict";
+import { pyHandler } from "./kit-python.js";
+import { JS_KIT, jsHandler } from "./kit-node.js";
+import { FORGED, ISOLATIONS, describeResult, hostileSuite, type Hostile, type Isolation, type Runtime } from "./suite.js";
+
+const suite = hostileSuite();
+
+/** CPU a container may use while idle over the window (an idle runc or gVisor container uses under 1 ms). */
+const IDLE_CPU_MS = 25;
+const WINDOW_MS = 400;
+/** Container clocks may trail the host's by this much. */
+const CLOCK_SLACK_MS = 5;
+
+interface Leak {
+  py?: string;
+  js?: string;
+}
+
+/** A function that starts `leak` on {start: true} and reports what ran since `afterMs` on {probe: true}. */
+function leaker(runtime: Runtime, leak: string): string {
+  if (runtime === "python3") {
+    return pyHandler(`if event.get("probe"):
+    return dict(leak_probe(event["afterMs"]), genuine=True)
+${leak}
+return {"started": True, "containerId": container_id()}`, "import subprocess, multiprocessing\nKEEP = []");
+  }
+  return jsHandler(`if (event.probe) return { ...leakProbe(event.afterMs), genuine: true };
+${leak}
+return { started: true, containerId: containerId() };`, "const KEEP = [];");
+}
+
+/** The containers to watch: the one the handler named (runc), else those labelled with its function. */
+async function containersOf(h: Hostile, name: string, reported: string | null, before: readonly string[]): Promise<string[]> {
+  const ids = new Set<string>(reported ? [reported] : []);
+  for (const id of await h.containers.ids(name)) ids.add(id);
+  if (ids.size > 0) return [...ids];
+  // Neither: watch every container of the agent that existed before the call (idle ones use ~nothing).
+  const now = new Set(await h.containers.ids());
+  return before.filter((id) => now.has(id));
+}
+
+async function leftoverCase(h: Hostile, where: { runtime: Runtime; isolation: Isolation }, label: string, leak: string): Promise<void> {
+  const name = h.name(`leak-${label}`);
+  // 128 MB: on gVisor no stem cell fits (they cannot be resized), so the container is labelled with the function.
+  await h.deploy(name, { ...where, code: leaker(where.runtime, leak), limits: { memoryMb: 128, timeoutMs: 10_000 } });
+  try {
+    const before = await h.containers.ids();
+    const a = await h.invoke(name, { start: true });
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    assert.equal(a.body.status, "ok", `the leaking call: ${describeResult(a.body)}`);
+    const watched = await containersOf(h, name, a.body.output?.containerId ?? null, before);
+    const growth = await h.containers.cpuGrowth(watched, WINDOW_MS);
+    await h.settled(a, ["ok"], "the leaking call");
+    const probe = await h.settled(await h.invoke(name, { probe: true, afterMs: a.answeredAt + CLOCK_SLACK_MS }), ["ok"], "the next call");
+    const out = probe.output as { memoryTicksAfter: number; fileTicksAfter: number; leftovers: unknown[]; hijack: number | null };
+    const burning = [...growth].filter(([, ms]) => ms > IDLE_CPU_MS).map(([id, ms]) => `${id.slice(0, 12)}: ${ms.toFixed(0)} ms`);
+    assert.deepEqual(burning, [], `CPU spent in the ${WINDOW_MS} ms after the answer (bound ${IDLE_CPU_MS} ms)`);
+    assert.equal(out.memoryTicksAfter, 0, `the leaked work ticked in memory after the answer: ${JSON.stringify(out)}`);
+    assert.equal(out.fileTicksAfter, 0, `the leaked work wrote to /tmp after the answer: ${JSON.stringify(out)}`);
+    assert.deepEqual(out.leftovers, [], "processes left running by the previous call");
+    assert.ok(out.hijack === null || out.hijack <= a.answeredAt, `a timer mutated the function's state after the answer (at ${out.hijack})`);
+    assert.ok(!probe.logs.includes("LEAKED-WORK"), `the leaked work wrote into the next call's logs: ${probe.logs.slice(0, 200)}`);
+    assert.ok(!JSON.stringify(probe.output).includes(FORGED), `the leaked work forged the next call's answer: ${describeResult(probe)}`);
+    assert.equal((probe.output as { genuine?: boolean }).genuine, true, describeResult(probe));
+  } finally {
+    // Deleting the function retires its containers: whatever this case left running stops loading the machine.
+    await h.request("DELETE", `/v1/functions/${name}`);
+  }
+}
+
+const FORK_CHILD = (body: string) => `pid = os.fork()
+if pid == 0:
+    try:
+${body.replace(/^/gm, "        ")}
+    finally:
+        os._exit(0)`;
+
+const CASES: Array<{ attack: string; label: string; leak: Leak }> = [
+  {
+    attack: "starts a spinning thread (Python) / worker thread (Node) and returns",
+    label: "thread",
+    leak: {
+      py: "threading.Thread(target=spin_ticks, daemon=True).start()",
+      js: String.raw`KEEP.push(new (require("worker_threads").Worker)('const fs = require("fs"); for (;;) { fs.appendFileSync("/tmp/leak.log", Date.now() + "\n"); fs.writeSync(2, "LEAKED-WORK\n"); const e = Date.now() + 4; while (Date.now() < e) {} }', { eval: true }));`,
+    },
+  },
+  {
+    attack: "arms a timer that fires 100 ms after the answer, mutates the function's state and spins",
+    label: "timer",
+    leak: {
+      py: 'threading.Timer(0.1, lambda: (HIJACK.update(at=time.time() * 1000), spin_ticks())).start()',
+      js: "setTimeout(() => { HIJACK.at = Date.now(); setInterval(() => { tick(); busy(4); }, 1); }, 100);",
+    },
+  },
+  {
+    attack: "starts a setImmediate loop",
+    label: "immediate",
+    leak: { js: "(function loop() { tick(); busy(2); setImmediate(loop); })();" },
+  },
+  {
+    attack: "starts a microtask loop that never yields to the event loop, 50 ms after returning",
+    label: "microtask",
+    leak: { js: "setTimeout(async () => { for (;;) { tick(); busy(2); await null; } }, 50);" },
+  },
+  {
+    attack: "starts a child process that ticks",
+    label: "child",
+    leak: {
+      py: FORK_CHILD("spin_ticks()"),
+      js: `KEEP.push(cp.spawn("sh", ["-c", SH_TICK], { stdio: ["ignore", "inherit", "inherit"] }));`,
+    },
+  },
+  {
+    attack: "starts a grandchild in its own session (double fork + setsid), orphaned to init",
+    label: "grandchild",
+    leak: {
+      py: `${FORK_CHILD("os.setsid()\nif os.fork() == 0:\n    spin_ticks()")}\nos.waitpid(pid, 0)`,
+      js: `cp.spawn("sh", ["-c", "(trap '' HUP TERM INT; " + SH_TICK + ") &"], { stdio: ["ignore", "inherit", "inherit"], detached: true });`,
+    },
+  },
+  {
+    attack: "leaves a fork bomb whose every process keeps re-forking, grown to the pids limit before it answers",
+    label: "fork-bomb",
+    leak: {
+      py: `${FORK_CHILD("while True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n    tick()")}\ntime.sleep(0.3)`,
+      js: `KEEP.push(cp.spawn("sh", ["-c", "b() { b & b & " + SH_TICK + "; }; b"], { stdio: ["ignore", "inherit", "inherit"] }));\nawait new Promise((r) => setTimeout(r, 300));`,
+    },
+  },
+  {
+    attack: "leaves a process chain that forks and exits every few ms (its pid never holds still for a sweep)",
+    label: "chain",
+    leak: {
+      py: `for _ in range(4):\n${FORK_CHILD("while True:\n    tick()\n    if os.fork() != 0:\n        os._exit(0)").replace(/^/gm, "    ")}`,
+      js: `fs.writeFileSync("/tmp/chain.sh", "date +%s%3N >> /tmp/leak.log; echo LEAKED-WORK >&2; sh /tmp/chain.sh &\\n");
+cp.spawn("sh", ["/tmp/chain.sh"], { stdio: ["ignore", "inherit", "inherit"], detached: true });`,
+    },
+  },
+  {
+    attack: "leaves a process that ignores SIGTERM/SIGHUP/SIGINT, leaves the session and takes the runner's name",
+    label: "disguised",
+    leak: {
+      py: FORK_CHILD(`os.setsid()
+for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
+    signal.signal(s, signal.SIG_IGN)
+LIBC.prctl(15, b"python3", 0, 0, 0)
+spin_ticks()`),
+      js: String.raw`cp.spawn(process.execPath, ["-e", 'for (const s of ["SIGTERM","SIGHUP","SIGINT","SIGUSR1","SIGUSR2"]) process.on(s, () => {}); const fs = require("fs"); for (;;) { fs.appendFileSync("/tmp/leak.log", Date.now() + "\n"); fs.writeSync(2, "LEAKED-WORK\n"); const e = Date.now() + 4; while (Date.now() < e) {} }'], { argv0: "node", detached: true, stdio: ["ignore", "inherit", "inherit"] });`,
+    },
+  },
+  {
+    attack: "leaves a multiprocessing pool working",
+    label: "mp-pool",
+    leak: { py: "pool = multiprocessing.Pool(2)\nKEEP.append(pool)\npool.apply_async(spin_ticks)\npool.apply_async(spin_ticks)" },
+  },
+  {
+    attack: "leaves a child that forges result frames for the next call's run id, with every token it can find",
+    label: "forger",
+    leak: {
+      py: `data = frame_lines(forged_frames(RUN_IDS[:4]), unique(env_tokens() + memory_tokens(), 8))
+${FORK_CHILD("while True:\n    tick()\n    spray(data)\n    time.sleep(0.1)")}`,
+      js: `cp.spawn(process.execPath, ["-e", ${JSON.stringify(`${JS_KIT}
+const data = frameLines(forgedFrames(RUN_IDS.slice(0, 4)), JSON.parse(process.argv[1]));
+setInterval(() => { tick(); spray(data); }, 100);`)}, JSON.stringify(unique([...envTokens(), ...memoryTokens()], 8))], { detached: true, stdio: ["ignore", "inherit", "inherit"] });`,
+    },
+  },
+];
+
+for (const isolation of ISOLATIONS) {
+  describe(`work left behind on ${isolation}`, () => {
+    for (const c of CASES) {
+      for (const runtime of ["python3", "nodejs"] as const) {
+        const leak = runtime === "python3" ? c.leak.py : c.leak.js;
+        if (!leak) continue;
+        suite.case(c.attack, { runtime, isolation }, (h) => leftoverCase(h, { runtime, isolation }, c.label, leak));
+      }
+    }
+  });
+}
+
+suite.finally();
