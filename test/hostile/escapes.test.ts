@@ -61,6 +61,7 @@ def sys_call(name, *args):
 
 for (const isolation of ISOLATIONS) {
   describe(`escapes on ${isolation}`, { concurrency: BATCH }, () => {
+    suite.baseline(isolation);
     for (const runtime of RUNTIMES) {
       const where = { runtime, isolation };
 

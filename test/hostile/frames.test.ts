@@ -22,6 +22,7 @@ async function forgeOnce(h: Hostile, where: { runtime: Runtime; isolation: Isola
 
 for (const isolation of ISOLATIONS) {
   describe(`forged frames on ${isolation}`, { concurrency: BATCH }, () => {
+    suite.baseline(isolation);
     for (const runtime of RUNTIMES) {
       const where = { runtime, isolation };
       suite.case("writes token-bearing result frames to fds 1, 2 and 3 with the token read from /proc/self/environ and /proc/1/environ", where, (h) =>

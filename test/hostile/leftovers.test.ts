@@ -172,6 +172,7 @@ setInterval(() => { tick(); spray(data); }, 100);`)}, JSON.stringify(unique([...
 
 for (const isolation of ISOLATIONS) {
   describe(`work left behind on ${isolation}`, () => {
+    suite.baseline(isolation);
     for (const c of CASES) {
       for (const runtime of ["python3", "nodejs"] as const) {
         const leak = runtime === "python3" ? c.leak.py : c.leak.js;

@@ -5,12 +5,13 @@ import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { Metadata, credentials, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 import { connect, headers as natsHeaders } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
 import { pyHandler } from "./kit-python.js";
 import { jsHandler } from "./kit-node.js";
 import { BATCH, ISOLATIONS, RUNTIMES, describeResult, hostileSuite, type Hostile, type Isolation, type Runtime } from "./suite.js";
 import { JSON_DEPTH, OUTPUT_TOO_DEEP, depthOf, nestedJson } from "./outcomes.js";
 import { loadWeftProto, toProtoValue } from "../bench/grpc-client.js";
-import { invokeSubject } from "../../shared/subjects.js";
+import { invokeSubject, jobSubject } from "../../shared/subjects.js";
 import { HEADERS } from "../../shared/headers.js";
 import { LIMITS } from "../../shared/limits.js";
 
@@ -61,6 +62,7 @@ function grpc(h: Hostile) {
 
 for (const isolation of ISOLATIONS) {
   describe(`limits on ${isolation}`, { concurrency: BATCH }, () => {
+    suite.baseline(isolation);
     for (const runtime of RUNTIMES) {
       const where = { runtime, isolation };
 
@@ -83,6 +85,31 @@ for (const isolation of ISOLATIONS) {
           }
           const r = await h.settled(a, ["ok"], `a ${depth}-deep event`);
           assert.equal((r.output as { depth: number }).depth, depth);
+        }
+      });
+
+      suite.case("publishes a 100,000-deep event straight to weft.jobs.{name} and through weft.invoke.{name}: it runs or is refused, and its record stays readable", where, async (h) => {
+        const name = await probeFunction(h, where, "deep-nats");
+        const event = nestedJson(100_000);
+        const nc = await connect({ servers: h.fabric.nats.url });
+        try {
+          const ack = await jetstream(nc).publish(jobSubject(name), event);
+          const id = `js-${ack.seq}`;
+          const first = await h.tap.firstFinal(id, 30_000);
+          assert.equal(first.attempt, 1, `the final record is of attempt ${first.attempt}`);
+          if (first.status === "ok") assert.match(first.output ?? "", /"depth":100000/);
+          else assert.equal(first.error?.code, "INVALID_EVENT", `${first.status} ${first.error?.code} ${first.error?.message}`);
+          await h.storedRecord(id, "the JetStream job");
+          const reply = await nc.request(invokeSubject(name), event, { timeout: 30_000 });
+          const code = reply.headers?.get(HEADERS.errorCode);
+          if (code) assert.match(reply.json<any>().error.message, /1,?000/, `the NATS refusal does not name the nesting limit: ${reply.string().slice(0, 200)}`);
+          else {
+            const r = reply.json<any>();
+            assert.equal(r.status, "ok", describeResult(r));
+            await h.storedRecord(r.invocationId, "the NATS request");
+          }
+        } finally {
+          await nc.close();
         }
       });
 
@@ -116,11 +143,12 @@ for (const isolation of ISOLATIONS) {
       const name = await probeFunction(h, { runtime: "nodejs", isolation }, "big-body");
       const body = Buffer.from(JSON.stringify({ x: "a".repeat(7 * MiB) }));
       for (let i = 0; i < 3; i++) {
-        const res = await fetch(`${h.fabric.httpUrl}/v1/functions/${name}/invoke`, { method: "POST", body, headers: { "content-type": "application/json" } }).catch(
-          (err: Error & { cause?: Error }) => ({ status: 0, json: async () => ({ error: { code: `${err.message}: ${err.cause?.message}` } }) }),
+        const answer = await fetch(`${h.fabric.httpUrl}/v1/functions/${name}/invoke`, { method: "POST", body, headers: { "content-type": "application/json" } }).then(
+          async (res) => ({ status: res.status, body: await res.text() }),
+          (err: Error & { cause?: Error }) => ({ status: 0, body: `${err.message}: ${err.cause?.message}` }),
         );
-        assert.equal(res.status, 413, `attempt ${i + 1}: ${JSON.stringify(await res.json())}`);
-        assert.equal(((await res.json()) as any).error.code, "PAYLOAD_TOO_LARGE");
+        assert.equal(answer.status, 413, `attempt ${i + 1}: ${answer.body.slice(0, 300)}`);
+        assert.equal(JSON.parse(answer.body).error.code, "PAYLOAD_TOO_LARGE");
       }
       await h.settled(await h.invoke(name, { nested: [[0]] }), ["ok"], "a call after the big bodies");
     });

@@ -73,6 +73,7 @@ const code = (c: string) => (r: InvocationResult) => assert.equal(r.error?.code,
 
 for (const isolation of ISOLATIONS) {
   describe(`fairness on ${isolation}`, () => {
+    suite.baseline(isolation);
     suite.alone("8 concurrent calls each write 15 MiB of newlines; another function's warm p50 must move < 20 ms", { isolation, runtime: "python3" }, async (h) => {
       const names = Array.from({ length: 8 }, (_, i) => h.name(`flood-${i}`));
       const flood = pyHandler(`if event.get("flood"):
@@ -101,6 +102,7 @@ return {"genuine": True}`);
   });
 
   describe(`resource attacks on ${isolation}`, { concurrency: BATCH }, () => {
+    suite.baseline(isolation);
     for (const runtime of RUNTIMES) {
       const where = { runtime, isolation };
 

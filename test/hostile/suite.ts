@@ -4,7 +4,7 @@
 //
 // Every case: attack (side by side with a few others of its isolation) → health check (alone): nothing escaped
 // the agent, the agent is the same one and running, and the canary's p50 over a few calls is within
-// HEALTH_SLACK_MS of its baseline, measured at the start of the file.
+// HEALTH_SLACK_MS of its baseline, measured at the start of the file and again before each block of cases.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -26,8 +26,9 @@ export type Runtime = (typeof RUNTIMES)[number];
 
 /** The canary's p50 after a case may exceed its baseline p50 by this much (the issue's fairness bound). */
 export const HEALTH_SLACK_MS = 20;
-/** Canary calls per health sample. */
+/** Canary calls per health sample, and samples taken before a health check fails. */
 const HEALTH_SAMPLES = 7;
+const HEALTH_ATTEMPTS = 3;
 /** Cases of one isolation that attack at once. */
 export const BATCH = 3;
 /** A test that has not finished after this has hung: it fails rather than stall the suite. */
@@ -149,13 +150,23 @@ export class Hostile {
     assert.ok(allowed.includes(r.status), `${what}: ${describeResult(r)}; expected status ${allowed.join(" or ")}`);
     assert.equal(this.tap.finalsOf(r.invocationId).length, 1, `${what}: more than one final record`);
     assert.equal(first.status, r.status, `${what}: the record says ${first.status}, the caller was told ${r.status}`);
-    const stored = await eventually(async () => {
-      const res = await this.request("GET", `/v1/invocations/${r.invocationId}`);
-      return res.status === 200 && (FINAL_STATUSES as readonly string[]).includes(res.body.status) ? res.body : undefined;
-    }, `the stored record of ${r.invocationId}`, 15_000);
+    const stored = await this.storedRecord(r.invocationId, what);
     assert.equal(stored.status, r.status, `${what}: the stored record says ${stored.status}`);
     assert.equal(stored.attempt, 1, `${what}: the stored record is of attempt ${stored.attempt}`);
     return r;
+  }
+
+  /** The invocation's record as GET /v1/invocations/{id} answers it, once final. */
+  async storedRecord(invocationId: string, what = "the call"): Promise<any> {
+    let last: Answer | undefined;
+    try {
+      return await eventually(async () => {
+        last = await this.request("GET", `/v1/invocations/${invocationId}`);
+        return last.status === 200 && (FINAL_STATUSES as readonly string[]).includes(last.body.status) ? last.body : undefined;
+      }, `the stored record of ${invocationId}`, 15_000);
+    } catch {
+      assert.fail(`${what}: GET /v1/invocations/${invocationId} never showed a final record; it last answered ${last?.status} ${short(last?.body)}`);
+    }
   }
 
   /** Runs a case: its attack beside others, then the health check alone. */
@@ -196,20 +207,27 @@ export class Hostile {
   }
 
   /**
-   * The canary's p50 over HEALTH_SAMPLES calls is within HEALTH_SLACK_MS of its baseline. One re-sample is
-   * allowed, half a second later: removing a retired container briefly loads dockerd, which is no damage to
-   * the fabric; anything a case left running is still there for the second sample.
+   * The canary's p50 over HEALTH_SAMPLES calls is within HEALTH_SLACK_MS of its baseline. Up to two
+   * re-samples are taken, a second apart: removing a retired container briefly loads dockerd, and the
+   * machine is shared, so a momentary spike is no damage to the fabric; a stalled agent or work a case left
+   * running is still there a second later.
    */
   private async canaryWithinBound(isolation: Isolation): Promise<void> {
-    const bound = this.baseline.get(isolation)! + HEALTH_SLACK_MS;
-    const first = await this.canarySample(isolation, HEALTH_SAMPLES);
-    if (p50(first) <= bound) return;
-    await new Promise((r) => setTimeout(r, 500));
-    const second = await this.canarySample(isolation, HEALTH_SAMPLES);
-    assert.ok(
-      p50(second) <= bound,
-      `canary on ${isolation}: p50 ${p50(first).toFixed(1)} then ${p50(second).toFixed(1)} ms, bound ${bound.toFixed(1)} ms (baseline ${this.baseline.get(isolation)!.toFixed(1)} + ${HEALTH_SLACK_MS})`,
-    );
+    const baseline = this.baseline.get(isolation)!;
+    const bound = baseline + HEALTH_SLACK_MS;
+    const seen: number[] = [];
+    for (let attempt = 0; attempt < HEALTH_ATTEMPTS; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 1000));
+      seen.push(p50(await this.canarySample(isolation, HEALTH_SAMPLES)));
+      if (seen.at(-1)! <= bound) return;
+    }
+    assert.fail(`canary on ${isolation}: p50 ${seen.map((x) => x.toFixed(1)).join(", ")} ms, bound ${bound.toFixed(1)} ms (baseline ${baseline.toFixed(1)} + ${HEALTH_SLACK_MS})`);
+  }
+
+  /** Measures the canary's baseline p50 on an isolation (inside a quiet section). */
+  async measureBaseline(isolation: Isolation): Promise<void> {
+    await this.canarySample(isolation, 3);
+    this.baseline.set(isolation, p50(await this.canarySample(isolation, 21)));
   }
 
   /** Latencies (ms) of `n` sequential canary calls; each must echo its event. */
@@ -230,8 +248,8 @@ export class Hostile {
     const name = this.name(`canary-${isolation}`);
     await this.deploy(name, { runtime: "python3", isolation, code: CANARY_CODE });
     this.canaries.set(isolation, name);
-    await this.canarySample(isolation, 5);
-    this.baseline.set(isolation, p50(await this.canarySample(isolation, 21)));
+    await this.canarySample(isolation, 2);
+    await this.measureBaseline(isolation);
   }
 
   /**
@@ -306,6 +324,13 @@ export function hostileSuite(opts: HostileOptions = {}) {
   };
   return {
     get,
+    /**
+     * Re-measures the canary's baseline before the cases of the enclosing describe block (call it inside
+     * one): the machine is shared, and its load an hour into a run is not what it was at the start.
+     */
+    baseline(isolation: Isolation): void {
+      before(() => get().gate.quietly(() => get().measureBaseline(isolation)));
+    },
     /** A case: the attack runs beside others of its batch; the health check follows it, alone. */
     case(name: string, where: CaseWhere, attack: (h: Hostile) => Promise<void>): void {
       const tag = where.runtime ? `${where.runtime}, ${where.isolation}` : where.isolation;
