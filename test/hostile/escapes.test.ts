@@ -132,15 +132,25 @@ return results;`,
         assert.deepEqual(succeeded(out), [], JSON.stringify(out));
       });
 
-      suite.case("reads /proc/self/status: Seccomp 2, NoNewPrivs 1, no capabilities", where, async (h) => {
-        const out = await probe<Record<string, string>>(h, where, "status", {
-          py: 'return {k: v for k, v in status_of("self").items() if k in ("Seccomp", "NoNewPrivs", "CapEff", "CapPrm", "CapAmb", "Uid")}',
-          js: 'const s = statusOf("self"); return Object.fromEntries(["Seccomp", "NoNewPrivs", "CapEff", "CapPrm", "CapAmb", "Uid"].map((k) => [k, s[k]]));',
+      suite.case("reads /proc/self/status and its parent's: user code is uid 65534 under seccomp with no capabilities, its runner uid 0 with only SETUID, SETGID and KILL", where, async (h) => {
+        const keys = ["Seccomp", "NoNewPrivs", "CapEff", "CapPrm", "CapAmb", "Uid"];
+        const out = await probe<{ self: Record<string, string>; parent: Record<string, string> }>(h, where, "status", {
+          py: `keys = ${JSON.stringify(keys)}
+pick = lambda st: {k: v for k, v in st.items() if k in keys}
+return {"self": pick(status_of("self")), "parent": pick(status_of(os.getppid()))}`,
+          js: `const keys = ${JSON.stringify(keys)};
+const pick = (st) => Object.fromEntries(keys.map((k) => [k, st[k]]));
+return { self: pick(statusOf("self")), parent: pick(statusOf(process.ppid)) };`,
         });
-        assert.equal(out.Seccomp, "2", `user code runs without a seccomp filter: ${JSON.stringify(out)}`);
-        assert.equal(out.NoNewPrivs, "1", JSON.stringify(out));
-        for (const k of ["CapEff", "CapPrm", "CapAmb"]) assert.match(out[k] ?? "", /^0+$/, `${k}: ${JSON.stringify(out)}`);
-        assert.equal(out.Uid?.split(/\s+/)[0], "65534", `user code's uid: ${JSON.stringify(out)}`);
+        const { self, parent } = out;
+        assert.equal(self.Seccomp, "2", `user code runs without a seccomp filter: ${JSON.stringify(self)}`);
+        assert.equal(self.NoNewPrivs, "1", JSON.stringify(self));
+        for (const k of ["CapEff", "CapPrm", "CapAmb"]) assert.match(self[k] ?? "", /^0+$/, `${k}: ${JSON.stringify(self)}`);
+        assert.equal(self.Uid?.split(/\s+/)[0], "65534", `user code's uid: ${JSON.stringify(self)}`);
+        // The trusted runner: another uid (so user code cannot read or signal it), capabilities cut to what it
+        // needs to start user code and end it: CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7).
+        assert.equal(parent.Uid?.split(/\s+/)[0], "0", `the handler's parent (the runner) runs as: ${JSON.stringify(parent)}`);
+        assert.equal(BigInt(`0x${parent.CapEff ?? "0"}`), 0xe0n, `the runner's capabilities: ${JSON.stringify(parent)}`);
       });
 
       suite.case("looks for host processes (dockerd, containerd, the agent, nats-server, ferretdb) in /proc", where, async (h) => {
