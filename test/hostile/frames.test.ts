@@ -40,6 +40,34 @@ for (const isolation of ISOLATIONS) {
       suite.case('forges {"ok":false,"error":null} result frames', where, (h) =>
         forgeOnce(h, where, "error-null", { tokens: "everywhere", routes: "everywhere", frames: ERROR_NULL }));
 
+      suite.case("speaks the worker protocol on its result pipe (fd 4): unknown call ids, outputBytes past the limit, a 100 KiB header, frames only the runner may send, error null", where, async (h) => {
+        const name = h.name("protocol-fd4");
+        const frames: Record<string, string> = {
+          "unknown id": '{"t":"result","id":"999","ok":true,"outputBytes":2,"logBytes":0}\n{}',
+          "huge output": '{"t":"result","id":"ID","ok":true,"outputBytes":99999999,"logBytes":0}\n',
+          "huge header": `{"t":"result","pad":"${"x".repeat(100 * 1024)}"}\n`,
+          "runner frame": '{"t":"ready","runtime":"python3","protocol":2}\n{"t":"fault","id":"ID","reason":"x"}\n',
+          "error null": '{"t":"result","id":"ID","ok":false,"error":null,"logBytes":0}\n',
+        };
+        const code = runtime === "python3"
+          ? pyHandler(`if event.get("probe"):
+    return {"genuine": True}
+for rid in RUN_IDS:
+    try:
+        write_all(4, event["frame"].replace("ID", rid).encode())
+    except OSError:
+        pass
+return {"genuine": True}`)
+          : jsHandler(`if (event.probe) return { genuine: true };
+for (const id of RUN_IDS) { try { writeAll(4, Buffer.from(event.frame.replaceAll("ID", id))); } catch (e) {} }
+return { genuine: true };`);
+        await h.deploy(name, { runtime, isolation, code, limits: { timeoutMs: 10_000 } });
+        for (const [kind, frame] of Object.entries(frames)) {
+          assertNotForged(await h.settled(await h.invoke(name, { frame }), ["ok", "killed"], `the ${kind} frame`), `the ${kind} frame`);
+          await assertNextCallGenuine(h, name, `the call after the ${kind} frame`);
+        }
+      });
+
       suite.case("forges an early answer, then keeps running past timeoutMs to starve the next call", where, async (h) => {
         const name = h.name("forge-early");
         const spin = runtime === "python3" ? "end = time.time() + 4\nwhile time.time() < end:\n    pass" : "busy(4000);";

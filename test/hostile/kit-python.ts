@@ -264,6 +264,12 @@ def tick():
         pass
 
 
+def spin_for(seconds):
+    end = time.time() + seconds
+    while time.time() < end:
+        pass
+
+
 def spin_ticks(busy_ms=4):
     while True:
         tick()

@@ -98,6 +98,16 @@ const CASES: Array<{ attack: string; label: string; leak: Leak }> = [
     },
   },
   {
+    attack: "arms an interval timer with a signal handler that ticks (setitimer + SIGALRM: no thread, no process)",
+    label: "itimer",
+    leak: { py: 'signal.signal(signal.SIGALRM, lambda *_: (tick(), spin_for(0.004)))\nsignal.setitimer(signal.ITIMER_REAL, 0.005, 0.005)' },
+  },
+  {
+    attack: "hides an interval from async-resource tracking: a microtask chain creates it once the call has ended",
+    label: "hidden-interval",
+    leak: { js: "let p = Promise.resolve();\nfor (let i = 0; i < 200; i++) p = p.then(() => {});\np.then(() => setInterval(() => { tick(); busy(4); }, 5));" },
+  },
+  {
     attack: "starts a setImmediate loop",
     label: "immediate",
     leak: { js: "(function loop() { tick(); busy(2); setImmediate(loop); })();" },
