@@ -6,7 +6,7 @@ import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { pyHandler } from "./kit-python.js";
 import { JS_KIT, jsHandler } from "./kit-node.js";
-import { FORGED, ISOLATIONS, describeResult, hostileSuite, type Hostile, type Isolation, type Runtime } from "./suite.js";
+import { BATCH, FORGED, ISOLATIONS, describeResult, hostileSuite, type Hostile, type Isolation, type Runtime } from "./suite.js";
 
 const suite = hostileSuite();
 
@@ -34,28 +34,27 @@ ${leak}
 return { started: true, containerId: containerId() };`, "const KEEP = [];");
 }
 
-/** The containers to watch: the one the handler named (runc), else those labelled with its function. */
-async function containersOf(h: Hostile, name: string, reported: string | null, before: readonly string[]): Promise<string[]> {
+/** The containers to watch: the one the handler named (its cgroup on runc), and those labelled with its function. */
+async function containersOf(h: Hostile, name: string, reported: string | null): Promise<string[]> {
   const ids = new Set<string>(reported ? [reported] : []);
   for (const id of await h.containers.ids(name)) ids.add(id);
-  if (ids.size > 0) return [...ids];
-  // Neither: watch every container of the agent that existed before the call (idle ones use ~nothing).
-  const now = new Set(await h.containers.ids());
-  return before.filter((id) => now.has(id));
+  return [...ids];
 }
 
 async function leftoverCase(h: Hostile, where: { runtime: Runtime; isolation: Isolation }, label: string, leak: string): Promise<void> {
   const name = h.name(`leak-${label}`);
-  // 128 MB: on gVisor no stem cell fits (they cannot be resized), so the container is labelled with the function.
-  await h.deploy(name, { ...where, code: leaker(where.runtime, leak), limits: { memoryMb: 128, timeoutMs: 10_000 } });
+  // Not the stem cells' 256 MB: on gVisor no stem cell fits (they cannot be resized), so the container is
+  // labelled with the function.
+  await h.deploy(name, { ...where, code: leaker(where.runtime, leak), limits: { memoryMb: 192, timeoutMs: 10_000 } });
   try {
-    const before = await h.containers.ids();
     const a = await h.invoke(name, { start: true });
     assert.equal(a.status, 200, JSON.stringify(a.body));
-    assert.equal(a.body.status, "ok", `the leaking call: ${describeResult(a.body)}`);
-    const watched = await containersOf(h, name, a.body.output?.containerId ?? null, before);
+    // A bomb may fill the sandbox before the handler returns: then its container is gone with the work in it.
+    assert.ok(a.body.status === "ok" || a.body.status === "killed", `the leaking call: ${describeResult(a.body)}`);
+    const watched = a.body.status === "ok" ? await containersOf(h, name, a.body.output?.containerId ?? null) : [];
+    if (a.body.status === "ok") assert.ok(watched.length > 0, "could not find the function's container to watch its CPU");
     const growth = await h.containers.cpuGrowth(watched, WINDOW_MS);
-    await h.settled(a, ["ok"], "the leaking call");
+    await h.settled(a, ["ok", "killed"], "the leaking call");
     const probe = await h.settled(await h.invoke(name, { probe: true, afterMs: a.answeredAt + CLOCK_SLACK_MS }), ["ok"], "the next call");
     const out = probe.output as { memoryTicksAfter: number; fileTicksAfter: number; leftovers: unknown[]; hijack: number | null };
     const burning = [...growth].filter(([, ms]) => ms > IDLE_CPU_MS).map(([id, ms]) => `${id.slice(0, 12)}: ${ms.toFixed(0)} ms`);
@@ -180,9 +179,9 @@ setInterval(() => { tick(); spray(data); }, 100);`)}, JSON.stringify(unique([...
   },
 ];
 
-for (const isolation of ISOLATIONS) {
-  describe(`work left behind on ${isolation}`, () => {
-    suite.baseline(isolation);
+describe("work left behind", { concurrency: BATCH }, () => {
+  suite.baselines();
+  for (const isolation of ISOLATIONS) {
     for (const c of CASES) {
       for (const runtime of ["python3", "nodejs"] as const) {
         const leak = runtime === "python3" ? c.leak.py : c.leak.js;
@@ -190,7 +189,7 @@ for (const isolation of ISOLATIONS) {
         suite.case(c.attack, { runtime, isolation }, (h) => leftoverCase(h, { runtime, isolation }, c.label, leak));
       }
     }
-  });
-}
+  }
+});
 
 suite.finally();

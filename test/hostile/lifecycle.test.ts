@@ -10,7 +10,7 @@ import { pyHandler } from "./kit-python.js";
 import { jsHandler } from "./kit-node.js";
 import { ERROR_NULL, MALFORMED, forger } from "./forgery.js";
 import { eventually } from "../harness/eventually.js";
-import { ISOLATIONS, RUNTIMES, describeResult, hostileSuite, type Hostile, type Runtime } from "./suite.js";
+import { BATCH, ISOLATIONS, RUNTIMES, describeResult, hostileSuite, type Hostile, type Runtime } from "./suite.js";
 import { RUNTIME_PROTOCOL_ERROR, assertNotForged } from "./outcomes.js";
 import { loadWeftProto, toProtoValue } from "../bench/grpc-client.js";
 import { invokeSubject } from "../../shared/subjects.js";
@@ -41,9 +41,9 @@ const finalRecord = (h: Hostile, id: string) =>
     return res.status === 200 && !["queued", "running"].includes(res.body.status) ? res.body : undefined;
   }, `the final record of ${id}`, 30_000);
 
-for (const isolation of ISOLATIONS) {
-  describe(`deleted means deleted on ${isolation}`, () => {
-    suite.baseline(isolation);
+describe("deleted means deleted", { concurrency: BATCH }, () => {
+  suite.baselines();
+  for (const isolation of ISOLATIONS) {
     for (const runtime of RUNTIMES) {
       const where = { runtime, isolation };
 
@@ -123,10 +123,11 @@ for (const isolation of ISOLATIONS) {
       const fresh = await h.settled(await h.invoke(name, {}), ["ok"], "the new incarnation");
       assert.equal((fresh.output as { gen: number }).gen, 2);
     });
-  });
+  }
+});
 
-  describe(`outcomes are final on ${isolation}`, () => {
-    suite.baseline(isolation);
+describe("outcomes are final", { concurrency: BATCH }, () => {
+  for (const isolation of ISOLATIONS) {
     for (const runtime of RUNTIMES) {
       suite.case("ends async calls every way a handler can (throw, timeout, exit, out of memory, not JSON, too large): one final record each, attempt 1", { isolation, runtime }, async (h) => {
         const outcomes: Array<[string, string, string, InvocationErrorCode[]]> = [
@@ -189,7 +190,7 @@ for (const isolation of ISOLATIONS) {
         g.close();
       }
     });
-  });
-}
+  }
+});
 
 suite.finally();

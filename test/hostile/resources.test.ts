@@ -71,9 +71,9 @@ async function selfHarm(
 
 const code = (c: string) => (r: InvocationResult) => assert.equal(r.error?.code, c, describeResult(r));
 
-for (const isolation of ISOLATIONS) {
-  describe(`fairness on ${isolation}`, () => {
-    suite.baseline(isolation);
+describe("fairness", () => {
+  suite.baselines();
+  for (const isolation of ISOLATIONS) {
     suite.alone("8 concurrent calls each write 15 MiB of newlines; another function's warm p50 must move < 20 ms", { isolation, runtime: "python3" }, async (h) => {
       const names = Array.from({ length: 8 }, (_, i) => h.name(`flood-${i}`));
       const flood = pyHandler(`if event.get("flood"):
@@ -99,10 +99,12 @@ return {"genuine": True}`);
         await Promise.all(names.map((n) => h.request("DELETE", `/v1/functions/${n}`)));
       }
     });
-  });
+  }
+});
 
-  describe(`resource attacks on ${isolation}`, { concurrency: BATCH }, () => {
-    suite.baseline(isolation);
+describe("resource attacks", { concurrency: BATCH }, () => {
+  suite.baselines();
+  for (const isolation of ISOLATIONS) {
     for (const runtime of RUNTIMES) {
       const where = { runtime, isolation };
 
@@ -405,7 +407,7 @@ return {"genuine": True, "targets": targets, "results": out}`) });
         await Promise.all([bomb, worker].map((n) => h.request("DELETE", `/v1/functions/${n}`)));
       }
     });
-  });
-}
+  }
+});
 
 suite.finally();
