@@ -19,17 +19,26 @@ const CLOCK_SLACK_MS = 5;
 interface Leak {
   py?: string;
   js?: string;
+  /** Extra fields of the function's definition (e.g. concurrency). */
+  spec?: Record<string, unknown>;
+  /** Python code at module level (it runs at init, on the main thread). */
+  pre?: string;
 }
 
 /** A function that starts `leak` on {start: true} and reports what ran since `afterMs` on {probe: true}. */
-function leaker(runtime: Runtime, leak: string): string {
+function leaker(runtime: Runtime, leak: string, pre = ""): string {
   if (runtime === "python3") {
+    // The probe lets 50 ms pass first: work hidden from the runner shows itself once the worker runs again.
     return pyHandler(`if event.get("probe"):
+    time.sleep(0.05)
     return dict(leak_probe(event["afterMs"]), genuine=True)
 ${leak}
-return {"started": True, "containerId": container_id()}`, "import subprocess, multiprocessing\nKEEP = []");
+return {"started": True, "containerId": container_id()}`, `import subprocess, multiprocessing\nKEEP = []\n${pre}`);
   }
-  return jsHandler(`if (event.probe) return { ...leakProbe(event.afterMs), genuine: true };
+  return jsHandler(`if (event.probe) {
+  await new Promise((r) => setTimeout(r, 50));
+  return { ...leakProbe(event.afterMs), genuine: true };
+}
 ${leak}
 return { started: true, containerId: containerId() };`, "const KEEP = [];");
 }
@@ -41,11 +50,11 @@ async function containersOf(h: Hostile, name: string, reported: string | null): 
   return [...ids];
 }
 
-async function leftoverCase(h: Hostile, where: { runtime: Runtime; isolation: Isolation }, label: string, leak: string): Promise<void> {
+async function leftoverCase(h: Hostile, where: { runtime: Runtime; isolation: Isolation }, label: string, leak: string, extra: Pick<Leak, "spec" | "pre"> = {}): Promise<void> {
   const name = h.name(`leak-${label}`);
   // Not the stem cells' 256 MB: on gVisor no stem cell fits (they cannot be resized), so the container is
   // labelled with the function.
-  await h.deploy(name, { ...where, code: leaker(where.runtime, leak), limits: { memoryMb: 192, timeoutMs: 10_000 } });
+  await h.deploy(name, { ...where, code: leaker(where.runtime, leak, extra.pre), limits: { memoryMb: 192, timeoutMs: 10_000 }, ...extra.spec });
   try {
     const a = await h.invoke(name, { start: true });
     assert.equal(a.status, 200, JSON.stringify(a.body));
@@ -100,6 +109,29 @@ const CASES: Array<{ attack: string; label: string; leak: Leak }> = [
     attack: "arms an interval timer with a signal handler that ticks (setitimer + SIGALRM: no thread, no process)",
     label: "itimer",
     leak: { py: 'signal.signal(signal.SIGALRM, lambda *_: (tick(), spin_for(0.004)))\nsignal.setitimer(signal.ITIMER_REAL, 0.005, 0.005)' },
+  },
+  {
+    attack: "arms setitimer with a SIGALRM handler in a function of concurrency 2 (calls run on a thread pool)",
+    label: "itimer-pool",
+    leak: {
+      pre: "signal.signal(signal.SIGALRM, lambda *_: (tick(), spin_for(0.004)))",
+      py: "signal.setitimer(signal.ITIMER_REAL, 0.005, 0.005)",
+      spec: { concurrency: 2 },
+    },
+  },
+  {
+    attack: "arms a POSIX timer (timer_create through ctypes) with a SIGUSR1 handler, which no itimer reset sees",
+    label: "posix-timer",
+    leak: {
+      py: `class SigEvent(ctypes.Structure):
+    _fields_ = [("value", ctypes.c_void_p), ("signo", ctypes.c_int), ("notify", ctypes.c_int), ("pad", ctypes.c_byte * 48)]
+class ITimerSpec(ctypes.Structure):
+    _fields_ = [("interval_s", ctypes.c_long), ("interval_ns", ctypes.c_long), ("value_s", ctypes.c_long), ("value_ns", ctypes.c_long)]
+signal.signal(signal.SIGUSR1, lambda *_: (tick(), spin_for(0.004)))
+timer = ctypes.c_void_p()
+assert LIBC.timer_create(1, ctypes.byref(SigEvent(None, signal.SIGUSR1, 0)), ctypes.byref(timer)) == 0
+assert LIBC.timer_settime(timer, 0, ctypes.byref(ITimerSpec(0, 5000000, 0, 5000000)), None) == 0`,
+    },
   },
   {
     attack: "hides an interval from async-resource tracking: a microtask chain creates it once the call has ended",
@@ -186,7 +218,7 @@ describe("work left behind", { concurrency: BATCH }, () => {
       for (const runtime of ["python3", "nodejs"] as const) {
         const leak = runtime === "python3" ? c.leak.py : c.leak.js;
         if (!leak) continue;
-        suite.case(c.attack, { runtime, isolation }, (h) => leftoverCase(h, { runtime, isolation }, c.label, leak));
+        suite.case(c.attack, { runtime, isolation }, (h) => leftoverCase(h, { runtime, isolation }, c.label, leak, c.leak));
       }
     }
   }

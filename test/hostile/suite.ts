@@ -167,7 +167,7 @@ export class Hostile {
       return await eventually(async () => {
         last = await this.request("GET", `/v1/invocations/${invocationId}`);
         return last.status === 200 && (FINAL_STATUSES as readonly string[]).includes(last.body.status) ? last.body : undefined;
-      }, `the stored record of ${invocationId}`, 15_000);
+      }, `the stored record of ${invocationId}`, 8000);
     } catch {
       assert.fail(`${what}: GET /v1/invocations/${invocationId} never showed a final record; it last answered ${last?.status} ${short(last?.body)}`);
     }
