@@ -80,7 +80,7 @@ describe("fairness", () => {
       const flood = pyHandler(`if event.get("flood"):
     write_all(1, b"\\n" * (15 << 20))
 return {"genuine": True}`);
-      await Promise.all(names.map((n) => h.deploy(n, { runtime: "python3", isolation, code: flood, limits: { timeoutMs: 20_000 } })));
+      for (const n of names) await h.deploy(n, { runtime: "python3", isolation, code: flood, limits: { timeoutMs: 20_000 } });
       try {
         await Promise.all(names.map(async (n) => h.settled(await h.invoke(n, {}), ["ok"], `warming ${n}`)));
         const before = p50(await h.canarySample(isolation, 15));
