@@ -95,7 +95,8 @@ export class Hostile {
         ...opts.agentEnv,
       },
       // A call that is never answered shows up as a 202 after this, not after 60 s.
-      gatewayEnv: { WEFT_SYNC_WAIT_MS: "25000", ...opts.gatewayEnv },
+      // On a shared, overloaded machine a deploy may wait on the controller longer than the default 5 s.
+      gatewayEnv: { WEFT_SYNC_WAIT_MS: "25000", WEFT_CONTROLLER_TIMEOUT_MS: "20000", ...opts.gatewayEnv },
     });
     const tap = await RecordTap.start(fabric.nats.url);
     const h = new Hostile(fabric, tap, new AgentContainers(fabric.agent.agentId));
