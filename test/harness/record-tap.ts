@@ -40,6 +40,11 @@ export class RecordTap {
     return this.finals.get(invocationId) ?? [];
   }
 
+  /** Ids of the invocations with a final record whose id starts with `prefix`. */
+  idsStartingWith(prefix: string): string[] {
+    return [...this.finals.keys()].filter((id) => id.startsWith(prefix));
+  }
+
   /** Invocation ids with more than one final record, or a final record of an attempt after the first. */
   retried(): Array<{ invocationId: string; functionName: string; attempts: Array<number | undefined> }> {
     const out = [];

@@ -94,8 +94,12 @@ describe("limits", { concurrency: BATCH }, () => {
         const nc = await connect({ servers: h.fabric.nats.url });
         try {
           const ack = await jetstream(nc).publish(jobSubject(name), event);
+          // README: "an agent runs it with invocation id js-<stream sequence>".
           const id = `js-${ack.seq}`;
-          const first = await h.tap.firstFinal(id, 30_000);
+          const first = await h.tap.firstFinal(id, 30_000).catch((err: Error) => {
+            const found = h.tap.idsStartingWith(`${id}-`);
+            throw found.length ? new Error(`the job ran as ${found.join(", ")}, not as the documented ${id}`) : err;
+          });
           assert.equal(first.attempt, 1, `the final record is of attempt ${first.attempt}`);
           if (first.status === "ok") assert.match(first.output ?? "", /"depth":100000/);
           else assert.equal(first.error?.code, "INVALID_EVENT", `${first.status} ${first.error?.code} ${first.error?.message}`);
