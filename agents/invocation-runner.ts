@@ -120,10 +120,7 @@ export class InvocationRunner {
     let ending: Ending | undefined;
     const heldSince = performance.now();
     try {
-      if (!job.fromGateway) this.publishRecord(
-          queuedRecord({ invocationId: job.invocationId, functionName: job.functionName, enqueuedAt: job.enqueuedAt, async: !job.replyTo, traceId, eventText: Buffer.from(job.event).toString("utf8") }),
-          log,
-        );
+      if (!job.fromGateway) this.publishRecord(this.directQueuedRecord(job, traceId), log);
       ending = await this.execute(job, meta, log);
       if (this.leaseLost(heldSince, log)) return;
       await this.conclude(msg, job, meta, ending, span, log);
@@ -230,10 +227,27 @@ export class InvocationRunner {
     if (final.status === "ok") log.debug(fields, "invocation finished");
     else log.info(fields, "invocation finished");
     // The record is stored before the job is acked: a crash in between re-runs the job rather than lose its record.
-    const record = { ...finalRecord(final, meta, Date.now(), job.replyTo ? job.event : undefined), incarnation: job.incarnation };
+    const record = { ...finalRecord(final, meta, Date.now(), job.replyTo && eventIsValid(job) ? job.event : undefined), incarnation: job.incarnation };
     await this.publishRecord(record, log, recordMsgId(job.invocationId, "final", job.attempt));
     if (step === "term") msg.term("platform failure on the last attempt");
     else msg.ack();
+  }
+
+  /**
+   * The queued phase of a job published straight to JetStream: it carries the event only when the event is
+   * JSON within the nesting limit (the job then ends INVALID_EVENT), so no reader ever parses a hostile one.
+   */
+  private directQueuedRecord(job: Job, traceId: string): RecordEvent {
+    const valid = eventIsValid(job);
+    const record = queuedRecord({
+      invocationId: job.invocationId,
+      functionName: job.functionName,
+      enqueuedAt: job.enqueuedAt,
+      async: !job.replyTo,
+      traceId,
+      eventText: valid ? Buffer.from(job.event).toString("utf8") : "",
+    });
+    return valid ? record : { ...record, event: "null", eventTruncated: true };
   }
 
   /**
@@ -309,6 +323,11 @@ export class InvocationRunner {
     if (!FUNCTION_NAME_PATTERN.test(record.functionName)) return;
     await this.outbox.publish(recordSubject(record.functionName), JSON.stringify(record), msgID);
   }
+}
+
+/** A gateway checked its jobs' events; one published straight to JetStream is checked here. */
+function eventIsValid(job: Job): boolean {
+  return job.fromGateway || job.event.length === 0 || scanJson(job.event, LIMITS.jsonDepth).ok;
 }
 
 /** Milliseconds since a performance.now() reading, to the microsecond. */

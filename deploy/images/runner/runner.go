@@ -342,6 +342,7 @@ func (r *runner) finishInit(f *frame) {
 		return
 	}
 	r.worker.baselineThreads = r.worker.threads()
+	r.worker.baselineLimits = r.worker.limits()
 	r.lastPid = 0 // look at /proc after the first call
 	r.initDone = true
 	r.send(map[string]any{"t": "init_ok", "logBytes": len(logs), "logsTruncated": truncated}, logs)
@@ -426,6 +427,10 @@ func (r *runner) leftovers() string {
 	}
 	if why := r.tmp.overHalf(); why != "" {
 		return why
+	}
+	// A call that lowered the worker's own limits (open files, processes, memory) would break every later one.
+	if base := r.worker.baselineLimits; base != nil && !bytes.Equal(r.worker.limits(), base) {
+		return "the call changed the process's resource limits"
 	}
 	return ""
 }
@@ -567,4 +572,3 @@ func truncate(s string, n int) string {
 	return string(trimPartialRune([]byte(s[:n])))
 }
 
-var _ = bytes.IndexByte

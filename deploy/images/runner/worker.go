@@ -15,6 +15,8 @@ import (
 type worker struct {
 	pid             int
 	statFd          int // /proc/<pid>/stat, kept open and read again from offset 0
+	limitsFd        int // /proc/<pid>/limits, likewise
+	baselineLimits  []byte
 	ctl, res, log   int // the runner's ends
 	baselineThreads int
 	logClosed       bool
@@ -79,7 +81,11 @@ func spawnWorker(path string, args []string) (*worker, error) {
 	if err != nil {
 		statFd = -1
 	}
-	return &worker{pid: pid, statFd: statFd, ctl: ctl[1], res: res[0], log: log[0]}, nil
+	limitsFd, err := syscall.Open("/proc/"+strconv.Itoa(pid)+"/limits", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		limitsFd = -1
+	}
+	return &worker{pid: pid, statFd: statFd, limitsFd: limitsFd, ctl: ctl[1], res: res[0], log: log[0]}, nil
 }
 
 // workerEnv is the runner's own environment (the image's PATH, HOME, ...); the worker adds the
@@ -117,6 +123,19 @@ func (w *worker) threads() int {
 }
 
 var statBuf = make([]byte, 4096)
+
+// limits reads the worker's resource limits as the kernel prints them (nil when unreadable).
+func (w *worker) limits() []byte {
+	if w.limitsFd < 0 {
+		return nil
+	}
+	buf := make([]byte, 4096)
+	n, err := syscall.Pread(w.limitsFd, buf, 0)
+	if err != nil || n <= 0 {
+		return nil
+	}
+	return buf[:n]
+}
 
 // waitStopped waits (briefly) until SIGSTOP has stopped the worker's whole thread group.
 func (w *worker) waitStopped() bool {
@@ -196,7 +215,7 @@ func signalName(s syscall.Signal) string {
 }
 
 func (w *worker) close() {
-	for _, fd := range []int{w.ctl, w.res, w.log, w.statFd} {
+	for _, fd := range []int{w.ctl, w.res, w.log, w.statFd, w.limitsFd} {
 		syscall.Close(fd)
 	}
 }

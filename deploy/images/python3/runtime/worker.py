@@ -159,13 +159,22 @@ def serialise(result, limit):
     return out, None
 
 
-def posix_timers():
-    """POSIX timers (timer_create) armed in this process: the worker arms none, so any is a call's."""
+def leftover_timers():
+    """Timers a call armed that would fire later: POSIX timers (timer_create; the worker arms none) and, where
+    calls run on a thread pool and cannot be reset between calls, interval timers (setitimer)."""
     try:
         with open("/proc/self/timers") as f:
-            return "the call left a POSIX timer armed" if f.read().strip() else ""
+            if f.read().strip():
+                return "the call left a POSIX timer armed"
     except OSError:
-        return ""
+        pass
+    for which in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
+        try:
+            if signal.getitimer(which)[0] > 0:
+                return "the call left an interval timer armed"
+        except (OSError, ValueError):
+            pass
+    return ""
 
 
 def reset_signals():
@@ -224,7 +233,7 @@ class Worker:
                 reset_signals()
         logs = buf.bytes()
         frame = {"t": "result", "id": rid, "ok": error is None, "logBytes": len(logs), "logsTruncated": buf.truncated}
-        dirty = posix_timers()
+        dirty = leftover_timers()
         if dirty:
             frame["dirty"] = dirty
         if error is None:
