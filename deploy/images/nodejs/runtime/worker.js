@@ -217,6 +217,9 @@ function posixTimers() {
 
 /** Resources this call created that outlive it; destroy hooks run a turn late, so look twice. */
 async function leftovers(before) {
+  // One macrotask turn first: every microtask the call queued (a promise chain of any length) runs before it,
+  // so whatever such a chain arms is created while the call is still being tracked.
+  await nextTurn();
   for (let turn = 0; turn < 3; turn++) {
     if (callResources.size === before) return posixTimers();
     await nextTurn();

@@ -159,6 +159,29 @@ def serialise(result, limit):
     return out, None
 
 
+_SIGNALS = [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP)]
+_baseline_handlers = {}
+
+
+def record_signal_handlers():
+    """After init: the handlers the function's own module installed are its baseline."""
+    for s in _SIGNALS:
+        try:
+            _baseline_handlers[s] = signal.getsignal(s)
+        except (OSError, ValueError):
+            pass
+
+
+def changed_signal_handler():
+    for s, h in _baseline_handlers.items():
+        try:
+            if signal.getsignal(s) is not h:
+                return "the call installed a signal handler (%s)" % signal.Signals(s).name
+        except (OSError, ValueError):
+            pass
+    return ""
+
+
 def leftover_timers():
     """Timers a call armed that would fire later: POSIX timers (timer_create; the worker arms none) and, where
     calls run on a thread pool and cannot be reset between calls, interval timers (setitimer)."""
@@ -206,6 +229,7 @@ class Worker:
         try:
             self.handler = load_handler(code.decode("utf-8", "replace"))
             frame = {"t": "init_ok"}
+            record_signal_handlers()
         except BaseException as exc:  # the user's module may raise anything, SystemExit included
             frame = {"t": "init_error", "error": error_of(exc)}
         finally:
@@ -233,7 +257,7 @@ class Worker:
                 reset_signals()
         logs = buf.bytes()
         frame = {"t": "result", "id": rid, "ok": error is None, "logBytes": len(logs), "logsTruncated": buf.truncated}
-        dirty = leftover_timers()
+        dirty = leftover_timers() or changed_signal_handler()
         if dirty:
             frame["dirty"] = dirty
         if error is None:
