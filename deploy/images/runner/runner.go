@@ -144,6 +144,8 @@ func (r *runner) readAgent(buf []byte) {
 			r.startInit(f)
 		case "run":
 			r.startRun(f)
+		case "exec":
+			r.startExec(f)
 		default:
 			fmt.Fprintf(os.Stderr, "weft-runner: unknown frame %q from the agent\n", f.h.T)
 		}
