@@ -12,6 +12,7 @@ import {
   FrameDecoder,
   ProtocolViolation,
   encodeExec,
+  encodeExecPrepare,
   encodeInit,
   encodeRun,
   type ExitInfo,
@@ -276,6 +277,11 @@ export class Container {
       this.initLogs = "";
       this.write(encodeRun(id, ctx, event));
     });
+  }
+
+  /** Pre-starts the interpreter an ad-hoc program will run in, so exec costs no interpreter start. */
+  prepareExec(): void {
+    if (this.state === "ready" && !this.binding) this.write(encodeExecPrepare());
   }
 
   /** Runs an ad-hoc program in this stem cell (never rejects); the container is removed afterwards, whatever happens. */

@@ -116,6 +116,7 @@ export class ExecPool {
         state.starting--;
         state.failures = 0;
         if (this.stopping) return void c.retire("shutdown");
+        c.prepareExec();
         state.ready.push(c);
         // A pooled sandbox that dies unused (the engine removed it, say) leaves the pool and is replaced.
         c.onDeath((dead) => {

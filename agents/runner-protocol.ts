@@ -102,6 +102,9 @@ export function encodeInit(def: FunctionDefinition, limits: FrameLimits): Buffer
   return [line(header), code];
 }
 
+/** Asks a stem cell to pre-start its interpreter for ad-hoc code (no answer; an init later discards it). */
+export const encodeExecPrepare = (): Buffer[] => [line({ t: "exec_prepare" })];
+
 /** The exec frame (ad-hoc code): the program, then its stdin; each output stream is cut at `logBytes`. */
 export function encodeExec(code: string, stdin: string, logBytes: number): Buffer[] {
   const program = Buffer.from(code, "utf8");
