@@ -138,7 +138,8 @@ func (r *runner) startExec(f *frame) {
 	r.send(h, res.stdout.data, res.stderr.data)
 }
 
-// endWorkerOnly kills the idle worker at once (no grace: it holds no call) and leaves a pre-started program be.
+// endWorkerOnly kills the idle worker at once (no grace: it holds no call) and leaves a pre-started program be; it is
+// reaped with the rest after the program (killAll), so the hand-off does not wait for it to die.
 func (r *runner) endWorkerOnly() {
 	if r.worker == nil {
 		return
@@ -149,7 +150,6 @@ func (r *runner) endWorkerOnly() {
 		r.unwatch(r.worker.log)
 	}
 	r.unwatch(r.worker.ctl)
-	r.worker.stop()
 	r.worker.close()
 	r.worker = nil
 }
