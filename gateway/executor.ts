@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { NoRespondersError, RequestError, TimeoutError, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { WeftError, fromZodError, unavailable, type ErrorBody } from "../shared/errors.js";
 import { HEADERS } from "../shared/headers.js";
+import { LIMITS } from "../shared/limits.js";
 import type { Logger } from "../shared/logger.js";
 import { ExecuteRequest, type ExecuteJob } from "../shared/schemas/execution.js";
 import { executeJobSubject } from "../shared/subjects.js";
@@ -15,6 +16,8 @@ import type { Via } from "./invoker.js";
 
 /** Beyond the program's own timeout: a sandbox start when none is pre-started, and the hand-offs. */
 export const EXECUTE_ALLOWANCE_MS = 30_000;
+/** Room left in a NATS message for its headers and protocol envelope. */
+const JOB_ENVELOPE_BYTES = 64 * 1024;
 
 export interface ExecutorOptions {
   ratePerSec: number;
@@ -48,11 +51,16 @@ export class Executor {
   async execute(body: unknown, client: string, via: Via): Promise<Uint8Array> {
     this.admit(client);
     const job = this.jobOf(body, via);
+    const data = Buffer.from(JSON.stringify(job));
+    // The job travels as one NATS message: code, stdin and event together must fit in it.
+    if (data.byteLength > LIMITS.natsMaxPayloadBytes - JOB_ENVELOPE_BYTES) {
+      throw new WeftError("PAYLOAD_TOO_LARGE", `body: code, stdin and event together are over ${LIMITS.natsMaxPayloadBytes - JOB_ENVELOPE_BYTES} bytes`, "body");
+    }
     this.link.ensureUp();
     this.counts.accepted++;
     let reply;
     try {
-      reply = await this.nc.request(executeJobSubject(job.runtime, job.isolation), JSON.stringify(job), { timeout: job.timeoutMs + EXECUTE_ALLOWANCE_MS });
+      reply = await this.nc.request(executeJobSubject(job.runtime, job.isolation), data, { timeout: job.timeoutMs + EXECUTE_ALLOWANCE_MS });
     } catch (err) {
       throw this.requestFailure(job, err);
     }
