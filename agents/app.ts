@@ -20,6 +20,8 @@ import { LiveJobSettings } from "./job-settings.js";
 import { RecordOutbox } from "./record-outbox.js";
 import { StallWatch } from "./stall-watch.js";
 import { Pool } from "./pool.js";
+import { ExecPool } from "./exec-pool.js";
+import { ExecutionRunner } from "./execution-runner.js";
 import { loadSeccompOption } from "./seccomp.js";
 
 export type AgentState = AgentStatus["state"];
@@ -80,6 +82,12 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
     },
     log,
   );
+  const execKinds = config.execRuntimes.flatMap((runtime) => config.execIsolations.map((isolation) => ({ runtime, isolation })));
+  const execPool = new ExecPool(
+    driver,
+    { kinds: execKinds, size: config.execPoolSize, memoryMb: config.execMemoryMb, cpus: config.defaultCpus, startTimeoutMs: config.containerStartTimeoutMs },
+    log,
+  );
   let nc: NatsConnection | undefined;
   try {
     nc = await connectNats(config.natsUrl, `weft-agent-${config.agentId}`, log);
@@ -90,7 +98,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
       log,
     );
     await functions.start();
-    await pool.start();
+    await Promise.all([pool.start(), execPool.start()]);
     const js = jetstream(nc);
     const outbox = new RecordOutbox(js, { dir: config.outboxDir, agentId: config.agentId }, log);
     outbox.start();
@@ -112,8 +120,10 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
       const s = pool.stats();
       return { agentId: config.agentId, host: hostname(), state, slots: config.slots, busy: consumer.inFlight, containers: s.containers, stemCells: s.stemCells, outbox: outbox.size, at: Date.now() };
     };
+    const executions = new ExecutionRunner(nc, execPool, outbox, { agentId: config.agentId, kinds: execKinds, slots: config.execSlots, cpus: config.defaultCpus }, log);
     const heartbeat = new Heartbeat(nc, status, config.heartbeatMs, log);
     consumer.start();
+    executions.start();
     state = "running";
     heartbeat.start();
     log.info({ slots: config.slots, memoryBudgetMb: memoryBudgetMb(config), ...pool.stats() }, "agent running");
@@ -129,8 +139,8 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
         // In-flight calls get the drain timeout; then their containers go (the calls end as platform failures
         // and are handed back). Every later step is bounded too: the whole stop takes at most the drain timeout
         // plus STOP_STEP_MS per step, which `npm run up` and the systemd unit allow for (REVIEW C9).
-        const drainTimer = setTimeout(() => void pool.stop(), config.drainTimeoutMs);
-        await runStopSteps([{ name: "in-flight calls", run: () => consumer.stop() }], log, config.drainTimeoutMs + STOP_STEP_MS);
+        const drainTimer = setTimeout(() => void Promise.allSettled([pool.stop(), execPool.stop()]), config.drainTimeoutMs);
+        await runStopSteps([{ name: "in-flight calls", run: () => Promise.all([consumer.stop(), executions.stop()]) }], log, config.drainTimeoutMs + STOP_STEP_MS);
         clearTimeout(drainTimer);
         state = "stopped";
         await runStopSteps(
@@ -139,7 +149,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
             { name: "settings", run: () => jobSettings.stop() },
             { name: "stall watch", run: () => stalls.stop() },
             { name: "outbox", run: () => outbox.stop() },
-            { name: "containers", run: () => Promise.allSettled([pool.stop(), functions.stop()]) },
+            { name: "containers", run: () => Promise.allSettled([pool.stop(), execPool.stop(), functions.stop()]) },
             { name: "nats", run: () => connection.drain() },
           ],
           log,
@@ -149,7 +159,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
       })());
     return { agentId: config.agentId, stop, status };
   } catch (err) {
-    await pool.stop();
+    await Promise.allSettled([pool.stop(), execPool.stop()]);
     await nc?.close();
     throw err;
   }

@@ -11,6 +11,8 @@ import {
   AttachDemuxer,
   FrameDecoder,
   ProtocolViolation,
+  encodeExec,
+  encodeExecPrepare,
   encodeInit,
   encodeRun,
   type ExitInfo,
@@ -32,6 +34,12 @@ export type RunOutcome = Logs &
     | { kind: "timeout" }
     | { kind: "killed"; code: "KILLED" | "OUT_OF_MEMORY" | "RUNTIME_PROTOCOL_ERROR"; message: string; platform: boolean }
   );
+
+/** How an ad-hoc program (exec frame) ended; stdout and stderr are each cut at the log limit. */
+export type ExecOutcome =
+  | { kind: "exited"; exitCode?: number | undefined; signal?: string | undefined; oom: boolean; stdout: Buffer; stderr: Buffer; stdoutTruncated: boolean; stderrTruncated: boolean }
+  | { kind: "timeout" }
+  | { kind: "failed"; message: string };
 
 export type InitOutcome =
   | { ok: true; logs: string }
@@ -103,6 +111,7 @@ export class Container {
   private readyWaiter: { resolve(): void; reject(err: Error): void } | undefined;
   private initWaiter: ((reply: InitReply) => void) | undefined;
   private initLogs = "";
+  private execWaiter: ((outcome: ExecOutcome) => void) | undefined;
   private killReason: KillReason | undefined;
   private runSeq = 0;
   private stderrBytes = 0;
@@ -270,6 +279,31 @@ export class Container {
     });
   }
 
+  /** Pre-starts the interpreter an ad-hoc program will run in, so exec costs no interpreter start. */
+  prepareExec(): void {
+    if (this.state === "ready" && !this.binding) this.write(encodeExecPrepare());
+  }
+
+  /** Runs an ad-hoc program in this stem cell (never rejects); the container is removed afterwards, whatever happens. */
+  exec(code: string, stdin: string, timeoutMs: number): Promise<ExecOutcome> {
+    return new Promise<ExecOutcome>((resolve) => {
+      if (this.state !== "ready" || this.binding || this.retiring) return resolve({ kind: "failed", message: "the container is not a free stem cell" });
+      this.retiring = "it ran ad-hoc code";
+      const timer = setTimeout(() => {
+        this.execWaiter = undefined;
+        resolve({ kind: "timeout" });
+        void this.kill({ kind: "retired" });
+      }, timeoutMs);
+      this.execWaiter = (outcome) => {
+        clearTimeout(timer);
+        this.execWaiter = undefined;
+        resolve(outcome);
+        void this.kill({ kind: "retired" });
+      };
+      this.write(encodeExec(code, stdin, this.limits.logBytes));
+    });
+  }
+
   /** Removes the container; its in-flight runs end as killed. */
   retire(reason: "retired" | "shutdown" = "retired"): Promise<void> {
     return this.kill({ kind: reason });
@@ -296,6 +330,14 @@ export class Container {
         this.finish(frame.id, (r) => this.protocolError(r, frame.reason, logs.toString("utf8")));
         this.retireAfterRun(frame.reason);
         return;
+      case "exec_result":
+      case "exec_error":
+        if (!this.execWaiter) throw new ProtocolViolation(`${frame.t} while no program runs`);
+        return this.execWaiter(
+          frame.t === "exec_error"
+            ? { kind: "failed", message: frame.message }
+            : { kind: "exited", exitCode: frame.exitCode, signal: frame.signal, oom: frame.oom ?? false, stdout: output, stderr: logs, stdoutTruncated: frame.stdoutTruncated, stderrTruncated: frame.stderrTruncated },
+        );
       case "result": {
         const run = this.runs.get(frame.id);
         if (!run) throw new ProtocolViolation(`a result for call ${JSON.stringify(frame.id)}, which is not in flight`);
@@ -408,6 +450,7 @@ export class Container {
     this.initWaiter?.({ t: "lost", reason: "died", message: reason?.kind === "violation" ? reason.message : "the container exited during init" });
     this.readyWaiter?.reject(new Error("the container exited while starting"));
     this.readyWaiter = undefined;
+    this.execWaiter?.({ kind: "failed", message: reason?.kind === "violation" ? reason.message : "the container exited while the program ran" });
   }
 
   /** The attached stream ended ("end" and "close" both say so; the first one counts). */

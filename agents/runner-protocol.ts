@@ -65,6 +65,17 @@ export function runnerFrameSchema(limits: FrameLimits) {
       ...logs,
     }),
     z.strictObject({ t: z.literal("fault"), id, reason: text(400), retire: text(400).optional(), ...logs }),
+    z.strictObject({
+      t: z.literal("exec_result"),
+      exitCode: z.number().int().optional(),
+      signal: text(40).optional(),
+      oom: z.boolean().optional(),
+      stdoutBytes: Bytes(limits.logBytes),
+      stderrBytes: Bytes(limits.logBytes),
+      stdoutTruncated: z.boolean(),
+      stderrTruncated: z.boolean(),
+    }),
+    z.strictObject({ t: z.literal("exec_error"), message: text(400) }),
   ]);
 }
 export type RunnerFrame = z.infer<ReturnType<typeof runnerFrameSchema>>;
@@ -89,6 +100,16 @@ export function encodeInit(def: FunctionDefinition, limits: FrameLimits): Buffer
     outputLimit: limits.outputBytes,
   };
   return [line(header), code];
+}
+
+/** Asks a stem cell to pre-start its interpreter for ad-hoc code (no answer; an init later discards it). */
+export const encodeExecPrepare = (): Buffer[] => [line({ t: "exec_prepare" })];
+
+/** The exec frame (ad-hoc code): the program, then its stdin; each output stream is cut at `logBytes`. */
+export function encodeExec(code: string, stdin: string, logBytes: number): Buffer[] {
+  const program = Buffer.from(code, "utf8");
+  const input = Buffer.from(stdin, "utf8");
+  return [line({ t: "exec", codeBytes: program.length, stdinBytes: input.length, logLimit: logBytes }), Buffer.concat([program, input])];
 }
 
 /** The run frame; the event's bytes are passed on as they are (the caller has checked they are JSON). */
@@ -128,7 +149,8 @@ export class FrameDecoder {
       const payload = this.take(this.need);
       const frame = this.header!;
       this.header = undefined;
-      const outputBytes = frame.t === "result" ? frame.outputBytes : 0;
+      // exec_result: stdout is the output segment, stderr the logs segment.
+      const outputBytes = frame.t === "result" ? frame.outputBytes : frame.t === "exec_result" ? frame.stdoutBytes : 0;
       this.onFrame({ frame, output: payload.subarray(0, outputBytes), logs: payload.subarray(outputBytes) });
     }
   }
@@ -152,7 +174,7 @@ export class FrameDecoder {
     if (!parsed.success) throw new ProtocolViolation(`a header that breaks the protocol (${parsed.error.issues[0]?.path.join(".") || "shape"})`);
     this.header = parsed.data;
     const f = parsed.data;
-    this.need = f.t === "ready" ? 0 : f.t === "result" ? f.outputBytes + f.logBytes : f.logBytes;
+    this.need = payloadBytesOf(f);
     return true;
   }
 
@@ -168,6 +190,20 @@ export class FrameDecoder {
     this.chunks = rest.length ? [rest] : [];
     this.held = rest.length;
     return head;
+  }
+}
+
+function payloadBytesOf(f: RunnerFrame): number {
+  switch (f.t) {
+    case "ready":
+    case "exec_error":
+      return 0;
+    case "result":
+      return f.outputBytes + f.logBytes;
+    case "exec_result":
+      return f.stdoutBytes + f.stderrBytes;
+    default:
+      return f.logBytes;
   }
 }
 

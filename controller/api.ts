@@ -231,6 +231,8 @@ export class ControllerApi {
   private async getInvocation(body: unknown): Promise<InvocationRecord> {
     const { invocationId } = parse(GetInvocationRequest, body);
     const stored = await this.deps.records.get(invocationId);
+    // Ad-hoc code belongs to no function: its record is found by id for as long as records are kept.
+    if (stored?.record.kind === "execute") return stored.record;
     const live = stored?.incarnation && (await this.deps.store.liveIncarnation(stored.record.functionName));
     if (!stored || !live || live !== stored.incarnation) throw notFound(`invocation ${invocationId}`);
     return stored.record;

@@ -26,6 +26,7 @@ export interface InvocationDoc {
   _id: string;
   functionName: string;
   enqueuedAt: Date;
+  kind?: RecordEvent["kind"];
   version?: number;
   incarnation?: string;
   async?: boolean;
@@ -224,6 +225,7 @@ async function insertNew<D extends { _id: string }>(collection: Collection<D>, p
 export function fieldsOf(ev: RecordEvent): Fields {
   const all: Fields = {
     functionName: ev.functionName,
+    kind: ev.kind,
     version: ev.version,
     incarnation: ev.incarnation,
     traceId: ev.traceId,
@@ -286,6 +288,7 @@ export function toRecord(doc: InvocationDoc): InvocationRecord {
   const record: InvocationRecord = {
     invocationId: doc._id,
     functionName: doc.functionName,
+    ...(doc.kind ? { kind: doc.kind } : {}),
     version: doc.version,
     status: doc.status ?? (doc.startedAt ? "running" : "queued"),
     async: doc.async,

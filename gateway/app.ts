@@ -15,7 +15,9 @@ import { startGrpcApi, type GrpcApi } from "./grpc-api.js";
 import { Health } from "./health.js";
 import { startHttpApi, type HttpApi } from "./http-api.js";
 import { Invoker } from "./invoker.js";
+import { Executor } from "./executor.js";
 import { NatsIngress } from "./nats-ingress.js";
+import { ExecuteIngress } from "./execute-ingress.js";
 import { NatsLink } from "./nats-link.js";
 import { ReplyInbox } from "./reply-inbox.js";
 
@@ -64,6 +66,7 @@ interface Parts {
   agents: AgentRegistry;
   invoker: Invoker;
   ingress: NatsIngress;
+  executeIngress: ExecuteIngress;
   http: HttpApi;
   grpc: GrpcApi;
   state: { value: GatewayState };
@@ -91,16 +94,19 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     log,
     options: { recordSyncEvents: config.recordSyncEvents, syncWaitMs: config.syncWaitMs, maxInflight: config.maxInflight, publishTimeoutMs: config.publishTimeoutMs },
   });
+  const executor = new Executor(nc, link, { ratePerSec: config.executeRatePerSec, burst: config.executeBurst }, log);
   const controller = new ControllerClient(nc, link, config.controllerTimeoutMs);
   const plane = new ControlPlane(controller, cache, log);
   const health = new Health({ link, cache, agents, controller, isStopping: () => state.value !== "running", log });
   const ingress = new NatsIngress(nc, invoker, log);
   steps.push({ name: "nats ingress", run: () => ingress.stop(link.up) });
-  const http = await startHttpApi(config.httpHost, config.httpPort, { invoker, plane, health, log });
+  const executeIngress = new ExecuteIngress(nc, executor, log);
+  steps.push({ name: "nats execute ingress", run: () => executeIngress.stop(link.up) });
+  const http = await startHttpApi(config.httpHost, config.httpPort, { invoker, executor, plane, health, log });
   steps.push({ name: "http", run: () => { http.stopAccepting(); http.closeConnections(); } });
-  const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, plane, log });
+  const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, executor, plane, log });
   state.value = "running";
-  return { nc, link, cache, inbox, agents, invoker, ingress, http, grpc, state };
+  return { nc, link, cache, inbox, agents, invoker, ingress, executeIngress, http, grpc, state };
 }
 
 async function waitForCache(cache: FunctionCache, log: Logger): Promise<void> {
@@ -126,6 +132,7 @@ async function stop(p: Parts, graceMs: number, log: Logger): Promise<void> {
   const grpcDrained = p.grpc.drain(); // refuses new calls at once; resolves when the running ones finish
   const steps = [
     { name: "drain nats ingress", run: () => withDeadline(p.ingress.stop(p.link.up), NATS_DRAIN_MS) },
+    { name: "drain nats execute ingress", run: () => withDeadline(p.executeIngress.stop(p.link.up), NATS_DRAIN_MS) },
     { name: "refuse new invocations", run: () => p.invoker.close() },
     { name: "drain in-flight invocations", run: () => drainInvocations(p, graceMs, log) },
     { name: "release waiting calls", run: () => p.inbox.stop() },

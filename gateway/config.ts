@@ -34,6 +34,9 @@ export const gatewayFields = {
     intFromEnv(5000, 100, 60_000),
     "a controller request (CRUD, records, metrics) not answered within this answers 503",
   ),
+  executeRatePerSec: envField("WEFT_EXECUTE_RATE", z.coerce.number().min(0.01).max(100_000).default(10),
+    "ad-hoc executions (POST /v1/execute) a client address may start per second on average (past it: 429 with Retry-After)"),
+  executeBurst: envField("WEFT_EXECUTE_BURST", intFromEnv(20, 1, 100_000), "ad-hoc executions a client address may start at once before the rate applies"),
   agentSeenMs: envField("WEFT_AGENT_SEEN_MS", intFromEnv(6000, 100), "an agent heard from within this counts as ready"),
   shutdownGraceMs: envField(
     "WEFT_SHUTDOWN_GRACE_MS",

@@ -20,12 +20,15 @@ import * as args from "./arguments.js";
 import { eventTooDeep } from "./event.js";
 import { eventFromMessage, recordToMessage, resultToMessage, specFromMessage, type FunctionSpecMsg, type InvokeRequestMsg } from "./grpc-mapping.js";
 import type { Invoker } from "./invoker.js";
+import type { Executor } from "./executor.js";
+import { executeFromMessage, executionToMessage, type ExecuteRequestMsg } from "./grpc-execute.js";
 import { PROTO_PACKAGE, loadWeftProto } from "./proto.js";
 import { protoValueDepth } from "./proto-value-depth.js";
 import { addReflection } from "./reflection.js";
 
 export interface GrpcDeps {
   invoker: Invoker;
+  executor: Executor;
   plane: ControlPlane;
   log: Logger;
 }
@@ -55,6 +58,12 @@ export async function startGrpcApi(host: string, port: number, deps: GrpcDeps): 
   const server = new Server({ "grpc.max_receive_message_length": MAX_RECEIVE_BYTES });
   server.addService(guarded(pkg[`${PROTO_PACKAGE}.FunctionService`] as ServiceDefinition), functionService(deps));
   server.addService(guarded(pkg[`${PROTO_PACKAGE}.InvocationService`] as ServiceDefinition), invocationService(deps));
+  server.addService(guarded(pkg[`${PROTO_PACKAGE}.ExecutionService`] as ServiceDefinition), {
+    Execute: unary(deps.log, async (req, call) => {
+      const result = await deps.executor.execute(executeFromMessage(req as ExecuteRequestMsg), peerAddress(call.getPeer()), "grpc");
+      return executionToMessage(JSON.parse(Buffer.from(result).toString("utf8")) as Record<string, unknown>);
+    }),
+  });
   addReflection(server);
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>
@@ -111,6 +120,11 @@ function invocationInput(req: InvokeRequestMsg, call: Call) {
     via: "grpc" as const,
     traceparent: typeof traceparent === "string" ? traceparent : undefined,
   };
+}
+
+/** "ipv4:127.0.0.1:5000" or "ipv6:[::1]:5000" → the address without the port: the rate limit's client. */
+function peerAddress(peer: string): string {
+  return peer.replace(/:\d+$/, "");
 }
 
 /** A sync call whose wait ran out: the invocation goes on; its id travels in the metadata. */

@@ -11,9 +11,11 @@ import { BodyAbandoned } from "./http-body.js";
 import { MethodNotAllowed, Router } from "./http-router.js";
 import { argumentsOf, routeTable, type Route } from "./http-routes.js";
 import type { Invoker } from "./invoker.js";
+import type { Executor } from "./executor.js";
 
 export interface HttpDeps {
   invoker: Invoker;
+  executor: Executor;
   plane: ControlPlane;
   health: Health;
   log: Logger;

@@ -15,12 +15,15 @@ import type { Health } from "./health.js";
 import { parseJson, readBody } from "./http-body.js";
 import { InvocationIdParams, InvokeQuery, ListQuery, MetricsQuery, NameParams, NoQuery, VersionQuery, queryValues } from "./http-params.js";
 import type { Invoker } from "./invoker.js";
+import { executeRoute } from "./execute-route.js";
+import type { Executor } from "./executor.js";
 
 export interface RouteDeps {
   invoker: Invoker;
   plane: ControlPlane;
   health: Health;
   docs: ApiDocs;
+  executor: Executor;
 }
 
 export interface Reply {
@@ -58,7 +61,7 @@ export interface Route<P extends z.ZodObject = z.ZodObject, Q extends z.ZodObjec
   handle(r: { params: z.infer<P>; query: z.infer<Q>; req: IncomingMessage; res: ServerResponse }): Promise<Reply>;
 }
 
-const route = <P extends z.ZodObject, Q extends z.ZodObject>(r: Route<P, Q>): Route => r as unknown as Route;
+export const route = <P extends z.ZodObject, Q extends z.ZodObject>(r: Route<P, Q>): Route => r as unknown as Route;
 
 /** Parses the path parameters and the query string with the route's schemas; a bad one is a 400 naming it. */
 export function argumentsOf(r: Route, rawParams: Record<string, string>, query: URLSearchParams): { params: Record<string, unknown>; query: Record<string, unknown> } {
@@ -149,6 +152,7 @@ export function routeTable(d: RouteDeps): Route[] {
       errors: ["INVALID_ARGUMENT", "NOT_FOUND", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "RESOURCE_EXHAUSTED", "UNAVAILABLE"],
       handle: (r) => invoke(d, r),
     }),
+    executeRoute(d.executor),
     route({
       method: "GET", path: "/v1/functions/{name}/invocations", operationId: "listInvocations", tag: "invocations", params: NameParams, query: ListQuery,
       summary: "The newest invocation records of a function, newest first",

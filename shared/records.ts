@@ -2,6 +2,9 @@
 import { cutUtf8, LIMITS } from "./limits.js";
 import type { RecordEvent } from "./schemas/invocation.js";
 
+/** The functionName of ad-hoc code's records (kind execute): not a valid function name, so it names no function. */
+export const EXECUTE_RECORD_NAME = "_execute";
+
 /** JetStream de-duplication id of one phase of one attempt: a republished phase is stored once. */
 export function recordMsgId(invocationId: string, phase: RecordEvent["phase"], attempt = 0): string {
   return `${invocationId}.${phase}.${attempt}`;

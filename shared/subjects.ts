@@ -61,3 +61,9 @@ export const AGENT_PING_SUBJECT = "weft.agents.ping";
 
 /** `npm run up` announces the programs it supervises (restarts, crash loops); gateways show them in /healthz. */
 export const SUPERVISOR_STATUS_SUBJECT = "weft.supervisor.status";
+
+/** Ad-hoc execution: users request weft.execute (gateways answer); gateways request an agent's pool on the job subject. */
+export const EXECUTE_SUBJECT = "weft.execute";
+export const EXECUTE_JOBS_PREFIX = "weft.execute.jobs";
+export const executeJobSubject = (runtime: string, isolation: string): string => `${EXECUTE_JOBS_PREFIX}.${runtime}.${isolation}`;
+export const EXECUTE_AGENTS_QUEUE = "weft-agents-execute";

@@ -128,6 +128,14 @@ test("real responses of every operation, successes and errors, validate against 
   assert.equal((await call("GET", `/v1/functions/${name}/metrics?windowMs=3600000`)).status, 200);
   assert.equal((await call("GET", `/v1/functions/${name}/metrics?windowMs=5`)).status, 400);
 
+  const script = await call("POST", "/v1/execute", { runtime: "python3", code: "import sys\nprint(sys.stdin.read())\nsys.exit(4)", stdin: "in" });
+  assert.equal(script.status, 200);
+  assert.equal(script.body.error.code, "NONZERO_EXIT");
+  assert.equal((await call("POST", "/v1/execute", { runtime: "nodejs", mode: "handler", code: "exports.handler = async (e) => e", event: [1] })).body.status, "ok");
+  assert.equal((await call("POST", "/v1/execute", { runtime: "python3", code: "x", limits: { timeoutMs: 1 } })).status, 400);
+  await eventually(async () => ((await fetch(`${fabric.httpUrl}/v1/invocations/${script.body.invocationId}`)).status === 200 ? true : undefined), "the execute record");
+  assert.equal((await call("GET", `/v1/invocations/${script.body.invocationId}`)).body.kind, "execute");
+
   assert.equal((await call("GET", "/openapi.json")).status, 200);
   assert.equal((await call("GET", "/docs")).status, 200);
   assert.equal((await call("GET", "/docs/swagger-ui-bundle.js")).status, 200);

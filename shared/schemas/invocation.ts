@@ -26,8 +26,13 @@ export const INVOCATION_ERROR_CODES = [
   "PLATFORM_ERROR",
   /** A job published straight to weft.jobs.{name} whose data is not JSON (the gateway refuses those itself). */
   "INVALID_EVENT",
+  /** Ad-hoc code in script mode (POST /v1/execute) exited with a code other than 0. */
+  "NONZERO_EXIT",
 ] as const;
 export type InvocationErrorCode = (typeof INVOCATION_ERROR_CODES)[number];
+
+/** What ran: a deployed function, or ad-hoc code (POST /v1/execute). */
+export const INVOCATION_KINDS = ["function", "execute"] as const;
 
 export const InvocationError = z.object({
   code: z.enum(INVOCATION_ERROR_CODES),
@@ -61,6 +66,8 @@ export type InvocationResult = z.infer<typeof InvocationResult>;
 export const RecordEvent = z.object({
   invocationId: z.string(),
   functionName: z.string(),
+  /** Unset for a function's invocation; "execute" for ad-hoc code (POST /v1/execute), found by id only. */
+  kind: z.enum(INVOCATION_KINDS).optional(),
   phase: z.enum(["queued", "running", "final"]),
   enqueuedAt: z.number(),
   version: z.number().int().optional(),
@@ -98,6 +105,7 @@ const isoTime = z.string().describe("ISO 8601 time");
 export const InvocationRecord = z.object({
   invocationId: z.string(),
   functionName: z.string(),
+  kind: z.enum(INVOCATION_KINDS).optional().describe("execute: ad-hoc code (POST /v1/execute); unset: a function"),
   version: z.number().int().optional(),
   status: z.enum(STATUSES),
   async: z.boolean().optional(),
@@ -122,6 +130,7 @@ export const InvocationRecord = z.object({
 export interface InvocationRecord {
   invocationId: string;
   functionName: string;
+  kind?: (typeof INVOCATION_KINDS)[number];
   version?: number;
   status: InvocationStatus;
   async?: boolean;

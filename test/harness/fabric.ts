@@ -47,7 +47,9 @@ export async function startFabric(opts: FabricOptions = {}): Promise<Fabric> {
     testLogger("controller"),
   );
   const agent = await startAgent(
-    loadAgentConfig({ ...common, WEFT_AGENT_ID: `test-${randomBytes(3).toString("hex")}`, ...opts.agentEnv }),
+    loadAgentConfig({ ...common, WEFT_AGENT_ID: `test-${randomBytes(3).toString("hex")}`,
+      // Ad-hoc sandboxes cost containers on a shared machine: only the execute tests pre-start them.
+      WEFT_EXEC_POOL_SIZE: "0", ...opts.agentEnv }),
     testLogger("agent"),
   );
   const gateway = await startGateway(

@@ -21,6 +21,7 @@ import {
   MetricsRequest,
   PutFunctionRequest,
 } from "../../shared/schemas/controller-api.js";
+import { ExecuteLimits, ExecuteRequest, ExecutionResult } from "../../shared/schemas/execution.js";
 
 // Shapes that are TypeScript interfaces rather than zod schemas: listing their keys here is checked by the
 // compiler (`satisfies` refuses a missing or an extra key), so these lists cannot drift from the types.
@@ -31,7 +32,7 @@ const summaryKeys = {
 const recordKeys = {
   invocationId: true, functionName: true, version: true, status: true, async: true, traceId: true, event: true,
   eventTruncated: true, output: true, outputTruncated: true, error: true, durationMs: true, coldStart: true, agent: true,
-  attempt: true, logs: true, logsTruncated: true, enqueuedAt: true, startedAt: true, finishedAt: true,
+  attempt: true, logs: true, logsTruncated: true, enqueuedAt: true, startedAt: true, finishedAt: true, kind: true,
 } satisfies Record<keyof InvocationRecord, true>;
 const metricsKeys = {
   functionName: true, windowMs: true, count: true, ok: true, errors: true, timeouts: true, killed: true, coldStarts: true, durationMs: true,
@@ -62,6 +63,9 @@ const pairs: Array<[string, string[]]> = [
   ["GetMetricsRequest", zodKeys(MetricsRequest)],
   ["GetInvocationRequest", zodKeys(GetInvocationRequest)],
   ["ListInvocationsRequest", zodKeys(ListInvocationsRequest)],
+  ["ExecuteRequest", zodKeys(ExecuteRequest)],
+  ["ExecuteLimits", zodKeys(ExecuteLimits)],
+  ["ExecutionResult", zodKeys(ExecutionResult)],
 ];
 
 for (const [name, expected] of pairs) {

@@ -19,6 +19,7 @@ type header struct {
 	Error         *runError         `json:"error,omitempty"`
 	CodeBytes     int               `json:"codeBytes,omitempty"`
 	EventBytes    int               `json:"eventBytes,omitempty"`
+	StdinBytes    int               `json:"stdinBytes,omitempty"`
 	OutputBytes   int               `json:"outputBytes,omitempty"`
 	LogBytes      int               `json:"logBytes,omitempty"`
 	LogsTruncated bool              `json:"logsTruncated,omitempty"`
@@ -50,6 +51,8 @@ func (h *header) payloadBytes() int {
 		return h.CodeBytes
 	case "run":
 		return h.EventBytes
+	case "exec":
+		return h.CodeBytes + h.StdinBytes
 	case "result":
 		return h.OutputBytes + h.LogBytes
 	case "init_ok", "init_error":
@@ -87,7 +90,7 @@ func (b *frameBuffer) next() (*frame, error) {
 			return nil, errFrame
 		}
 		n := f.h.payloadBytes()
-		if n < 0 || n > b.maxPayload || f.h.OutputBytes < 0 || f.h.LogBytes < 0 {
+		if n < 0 || n > b.maxPayload || f.h.OutputBytes < 0 || f.h.LogBytes < 0 || f.h.CodeBytes < 0 || f.h.StdinBytes < 0 {
 			return nil, errFrame
 		}
 		b.buf = b.buf[nl+1:]

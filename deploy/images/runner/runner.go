@@ -40,6 +40,7 @@ type runner struct {
 	// measure what they cost. The agent never does, and a function's env reaches only the worker.
 	settleOff bool
 	freezeOff bool // WEFT_RUNNER_SETTLE=no-freeze: the checks, without SIGSTOP between calls (benchmark only)
+	prepared  *program // an interpreter pre-started for ad-hoc code (exec_prepare), until exec or init
 }
 
 func newRunner(path string, args []string) *runner {
@@ -144,6 +145,10 @@ func (r *runner) readAgent(buf []byte) {
 			r.startInit(f)
 		case "run":
 			r.startRun(f)
+		case "exec_prepare":
+			r.prepareExec()
+		case "exec":
+			r.startExec(f)
 		default:
 			fmt.Fprintf(os.Stderr, "weft-runner: unknown frame %q from the agent\n", f.h.T)
 		}
@@ -168,6 +173,11 @@ func (r *runner) startInit(f *frame) {
 		r.send(map[string]any{"t": "init_error", "error": runError{Type: "InitFailed", Message: "the container cannot load a function now"}})
 		r.noteRetire("init sent at the wrong time")
 		return
+	}
+	if r.prepared != nil {
+		// The container loads a function after all: the interpreter waiting for ad-hoc code goes.
+		r.prepared.discard()
+		r.prepared = nil
 	}
 	if f.h.LogLimit > 0 {
 		r.logLimit = f.h.LogLimit

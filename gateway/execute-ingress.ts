@@ -1,0 +1,62 @@
+// The NATS front door of ad-hoc execution: a request to weft.execute with the JSON body of POST /v1/execute gets the
+// result object, or {error} with header Weft-Error-Code. The rate limit's client is the requester's inbox prefix
+// (its connection), since NATS does not tell a subscriber the client's address.
+import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { asWeftError, WeftError } from "../shared/errors.js";
+import { HEADERS } from "../shared/headers.js";
+import type { Logger } from "../shared/logger.js";
+import { EXECUTE_SUBJECT, GATEWAY_QUEUE } from "../shared/subjects.js";
+import type { Executor } from "./executor.js";
+
+export class ExecuteIngress {
+  private readonly sub: Subscription;
+
+  constructor(
+    nc: NatsConnection,
+    private readonly executor: Executor,
+    private readonly log: Logger,
+  ) {
+    this.sub = nc.subscribe(EXECUTE_SUBJECT, {
+      queue: GATEWAY_QUEUE,
+      callback: (err, msg) => {
+        if (err) this.log.warn({ err }, "NATS execute subscription error");
+        else void this.handle(msg);
+      },
+    });
+  }
+
+  async stop(connected: boolean): Promise<void> {
+    if (this.sub.isClosed()) return;
+    if (connected) await this.sub.drain();
+    else this.sub.unsubscribe();
+  }
+
+  private async handle(msg: Msg): Promise<void> {
+    if (!msg.reply) return; // the result is the point: a plain publish has nowhere to go
+    try {
+      let body: unknown;
+      try {
+        body = msg.json();
+      } catch {
+        throw new WeftError("INVALID_ARGUMENT", "body: is not JSON", "body");
+      }
+      msg.respond(await this.executor.execute(body, clientOf(msg.reply), "nats"));
+    } catch (err) {
+      const e = asWeftError(err);
+      this.log.warn({ code: e.code, reason: e.message }, "NATS execute refused");
+      const h = natsHeaders();
+      h.set(HEADERS.errorCode, e.code);
+      try {
+        msg.respond(JSON.stringify({ error: e.toBody() }), { headers: h });
+      } catch (respondErr) {
+        this.log.warn({ err: respondErr }, "could not send the error reply");
+      }
+    }
+  }
+}
+
+/** `_INBOX.<connection nuid>.<request>` → `_INBOX.<connection nuid>`: one client per connection. */
+function clientOf(reply: string): string {
+  const parts = reply.split(".");
+  return parts.length > 2 ? parts.slice(0, 2).join(".") : reply;
+}
