@@ -18,6 +18,7 @@ import { Invoker } from "./invoker.js";
 import { NatsIngress } from "./nats-ingress.js";
 import { NatsLink } from "./nats-link.js";
 import { ReplyInbox } from "./reply-inbox.js";
+import { FabricMetrics } from "./prometheus.js";
 
 export interface Gateway {
   readonly gatewayId: string;
@@ -62,6 +63,7 @@ interface Parts {
   cache: FunctionCache;
   inbox: ReplyInbox;
   agents: AgentRegistry;
+  metrics: FabricMetrics;
   invoker: Invoker;
   ingress: NatsIngress;
   http: HttpApi;
@@ -94,13 +96,15 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   const controller = new ControllerClient(nc, link, config.controllerTimeoutMs);
   const plane = new ControlPlane(controller, cache, log);
   const health = new Health({ link, cache, agents, controller, isStopping: () => state.value !== "running", log });
+  const metrics = new FabricMetrics({ nc, link, agents, cache, controller, log });
+  steps.push({ name: "metrics", run: () => metrics.stop() });
   const ingress = new NatsIngress(nc, invoker, log);
   steps.push({ name: "nats ingress", run: () => ingress.stop(link.up) });
-  const http = await startHttpApi(config.httpHost, config.httpPort, { invoker, plane, health, log });
+  const http = await startHttpApi(config.httpHost, config.httpPort, { invoker, plane, health, metrics, log });
   steps.push({ name: "http", run: () => { http.stopAccepting(); http.closeConnections(); } });
   const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, plane, log });
   state.value = "running";
-  return { nc, link, cache, inbox, agents, invoker, ingress, http, grpc, state };
+  return { nc, link, cache, inbox, agents, metrics, invoker, ingress, http, grpc, state };
 }
 
 async function waitForCache(cache: FunctionCache, log: Logger): Promise<void> {
@@ -132,6 +136,7 @@ async function stop(p: Parts, graceMs: number, log: Logger): Promise<void> {
     { name: "drain grpc", run: () => withDeadline(grpcDrained, 1000).then((ok) => ok || p.grpc.close()) },
     { name: "close http connections", run: () => p.http.closeConnections() },
     { name: "agent registry", run: () => p.agents.stop() },
+    { name: "metrics", run: () => p.metrics.stop() },
     { name: "function cache", run: () => p.cache.stop() },
     { name: "nats", run: () => closeNats(p) },
   ];

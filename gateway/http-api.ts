@@ -11,11 +11,13 @@ import { BodyAbandoned } from "./http-body.js";
 import { MethodNotAllowed, Router } from "./http-router.js";
 import { argumentsOf, routeTable, type Route } from "./http-routes.js";
 import type { Invoker } from "./invoker.js";
+import type { FabricMetrics } from "./prometheus.js";
 
 export interface HttpDeps {
   invoker: Invoker;
   plane: ControlPlane;
   health: Health;
+  metrics: FabricMetrics;
   log: Logger;
 }
 

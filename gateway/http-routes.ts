@@ -15,12 +15,14 @@ import type { Health } from "./health.js";
 import { parseJson, readBody } from "./http-body.js";
 import { InvocationIdParams, InvokeQuery, ListQuery, MetricsQuery, NameParams, NoQuery, VersionQuery, queryValues } from "./http-params.js";
 import type { Invoker } from "./invoker.js";
+import { PROMETHEUS_CONTENT_TYPE, type FabricMetrics } from "./prometheus.js";
 
 export interface RouteDeps {
   invoker: Invoker;
   plane: ControlPlane;
   health: Health;
   docs: ApiDocs;
+  metrics: FabricMetrics;
 }
 
 export interface Reply {
@@ -169,6 +171,16 @@ export function routeTable(d: RouteDeps): Route[] {
       responses: { 200: json("the record", InvocationRecord) },
       errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
       handle: async ({ params }) => ({ status: 200, body: await plane.getInvocation(params.id) }),
+    }),
+    route({
+      method: "GET", path: "/metrics", operationId: "prometheusMetrics", tag: "health", params: NoQuery, query: NoQuery,
+      summary: "The fabric's metrics in the Prometheus text format",
+      description:
+        "Invocations by function, status and isolation; handler durations; cold starts; queue depth; agent slots and containers; " +
+        "NATS and MongoDB up; this gateway's process metrics. Each gateway covers the whole fabric (README, Metrics).",
+      responses: { 200: { description: "the Prometheus text exposition format 0.0.4", contentType: "text/plain" } },
+      errors: [],
+      handle: async () => ({ status: 200, body: Buffer.from(await d.metrics.text()), headers: { "content-type": PROMETHEUS_CONTENT_TYPE } }),
     }),
     route({
       method: "GET", path: "/openapi.json", operationId: "openapi", tag: "docs", params: NoQuery, query: NoQuery,

@@ -129,6 +129,7 @@ test("real responses of every operation, successes and errors, validate against 
   assert.equal((await call("GET", `/v1/functions/${name}/metrics?windowMs=5`)).status, 400);
 
   assert.equal((await call("GET", "/openapi.json")).status, 200);
+  assert.equal((await call("GET", "/metrics")).status, 200);
   assert.equal((await call("GET", "/docs")).status, 200);
   assert.equal((await call("GET", "/docs/swagger-ui-bundle.js")).status, 200);
   assert.equal((await call("GET", "/docs/nope.js")).status, 404);
