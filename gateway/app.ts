@@ -10,6 +10,7 @@ import { AgentRegistry } from "./agent-registry.js";
 import type { GatewayConfig } from "./config.js";
 import { ControlPlane } from "./control-plane.js";
 import { ControllerClient } from "./controller-client.js";
+import { AliasResolver } from "./alias-resolver.js";
 import { FunctionCache } from "./function-cache.js";
 import { startGrpcApi, type GrpcApi } from "./grpc-api.js";
 import { Health } from "./health.js";
@@ -85,7 +86,10 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   await waitForCache(cache, log);
   const inbox = new ReplyInbox(nc, gatewayId);
   const agents = new AgentRegistry(nc, config.agentSeenMs, log);
+  const controller = new ControllerClient(nc, link, config.controllerTimeoutMs);
+  const aliases = new AliasResolver(controller);
   const invoker = new Invoker({
+    aliases,
     js: jetstream(nc, { timeout: config.publishTimeoutMs }),
     link,
     cache,
@@ -93,8 +97,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     log,
     options: { recordSyncEvents: config.recordSyncEvents, syncWaitMs: config.syncWaitMs, maxInflight: config.maxInflight, publishTimeoutMs: config.publishTimeoutMs },
   });
-  const controller = new ControllerClient(nc, link, config.controllerTimeoutMs);
-  const plane = new ControlPlane(controller, cache, log);
+  const plane = new ControlPlane(controller, cache, log, aliases);
   const health = new Health({ link, cache, agents, controller, isStopping: () => state.value !== "running", log });
   const metrics = new FabricMetrics({ nc, link, agents, cache, controller, log });
   steps.push({ name: "metrics", run: () => metrics.stop() });

@@ -13,8 +13,9 @@ import type { ApiDocs } from "./api-docs.js";
 import type { ControlPlane } from "./control-plane.js";
 import type { Health } from "./health.js";
 import { parseJson, readBody } from "./http-body.js";
-import { InvocationIdParams, InvokeQuery, ListQuery, MetricsQuery, NameParams, NoQuery, VersionQuery, queryValues } from "./http-params.js";
+import { AliasParams, VersionParams, InvocationIdParams, InvokeQuery, ListQuery, MetricsQuery, NameParams, NoQuery, VersionQuery, queryValues } from "./http-params.js";
 import type { Invoker } from "./invoker.js";
+import { AliasList, AliasSpec, Alias, DeleteAliasResult, DeleteVersionResult } from "../shared/schemas/alias.js";
 import { PROMETHEUS_CONTENT_TYPE, type FabricMetrics } from "./prometheus.js";
 
 export interface RouteDeps {
@@ -75,6 +76,9 @@ const TraceHeaders = z.object({
   traceparent: z.string().optional().describe("W3C trace context: the invocation's trace continues the caller's"),
 });
 
+/** An alias body is a version and a few weights. */
+const ALIAS_BODY_BYTES = 4096;
+
 const json = (description: string, schema: z.ZodType): ResponseSpec => ({ description, schema });
 const invocationIdHeader = { [HEADERS.invocationId]: "the invocation's id" };
 const EVENT_DOC =
@@ -134,6 +138,47 @@ export function routeTable(d: RouteDeps): Route[] {
       responses: { 200: json("deleted", DeleteFunctionResult) },
       errors: ["INVALID_ARGUMENT", "NOT_FOUND", "CONFLICT", "UNAVAILABLE"],
       handle: async ({ params }) => ({ status: 200, body: await plane.deleteFunction(params.name) }),
+    }),
+    route({
+      method: "DELETE", path: "/v1/functions/{name}/versions/{version}", operationId: "deleteVersion", tag: "functions", params: VersionParams, query: NoQuery,
+      summary: "Delete one version of a function",
+      description: "The version answers 404 afterwards and its number is not used again. Refused with 409 while an alias can run it, and for the latest version.",
+      responses: { 200: json("deleted", DeleteVersionResult) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "CONFLICT", "UNAVAILABLE"],
+      handle: async ({ params }) => ({ status: 200, body: await plane.deleteVersion(params.name, params.version) }),
+    }),
+    route({
+      method: "GET", path: "/v1/functions/{name}/aliases", operationId: "listAliases", tag: "aliases", params: NameParams, query: NoQuery,
+      summary: "A function's aliases",
+      responses: { 200: json("the aliases", AliasList) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
+      handle: async ({ params }) => ({ status: 200, body: { aliases: await plane.listAliases(params.name) } }),
+    }),
+    route({
+      method: "PUT", path: "/v1/functions/{name}/aliases/{alias}", operationId: "putAlias", tag: "aliases", params: AliasParams, query: NoQuery,
+      summary: "Point an alias at a version, optionally sending a share of calls to other versions",
+      description: "Creates the alias or moves it. Invoking with ?alias= runs its version, or a weighted one for that share of calls; the record says which version ran.",
+      body: { description: "the alias", schema: AliasSpec, maxBytes: ALIAS_BODY_BYTES, example: { version: 3, weights: { "4": 0.1 } } },
+      responses: { 200: json("the alias", Alias) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "UNAVAILABLE"],
+      handle: async ({ params, req }) => {
+        const spec = parseJson(await readBody(req, ALIAS_BODY_BYTES, "body"), "body");
+        return { status: 200, body: await plane.putAlias(params.name, params.alias, spec) };
+      },
+    }),
+    route({
+      method: "GET", path: "/v1/functions/{name}/aliases/{alias}", operationId: "getAlias", tag: "aliases", params: AliasParams, query: NoQuery,
+      summary: "An alias",
+      responses: { 200: json("the alias", Alias) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
+      handle: async ({ params }) => ({ status: 200, body: await plane.getAlias(params.name, params.alias) }),
+    }),
+    route({
+      method: "DELETE", path: "/v1/functions/{name}/aliases/{alias}", operationId: "deleteAlias", tag: "aliases", params: AliasParams, query: NoQuery,
+      summary: "Delete an alias",
+      responses: { 200: json("deleted", DeleteAliasResult) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
+      handle: async ({ params }) => ({ status: 200, body: await plane.deleteAlias(params.name, params.alias) }),
     }),
     route({
       method: "POST", path: "/v1/functions/{name}/invoke", operationId: "invoke", tag: "invocations", params: NameParams, query: InvokeQuery,
@@ -213,6 +258,7 @@ async function invoke(d: RouteDeps, { params, query, req, res }: Parameters<Rout
     name: params.name,
     event,
     version: query.version,
+    alias: query.alias,
     via: "http" as const,
     traceparent: typeof traceparent === "string" ? traceparent : undefined,
   };
