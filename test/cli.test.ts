@@ -246,3 +246,45 @@ describe("weft: functions and invocations", () => {
     assert.match(gone.stderr, /^error: NOT_FOUND: /m);
   });
 });
+
+describe("weft: aliases and versions", () => {
+  test("alias set | ls | rm, invoke --alias, rm --version (refused while an alias points to it)", async () => {
+    const name = uniqueName("cli-alias");
+    for (const v of [1, 2, 3]) {
+      await writeFile(join(dir, `${name}.py`), `def handler(event, context):\n    return ${v}\n`);
+      ok(await weft(["deploy", `${name}.py`]), `deploy v${v}`);
+    }
+    const set = await weft(["alias", "set", name, "prod", "1"]);
+    ok(set, "alias set");
+    assert.equal(set.stdout.trim(), `${name}:prod → version 1`);
+    const canary = await weft(["alias", "set", name, "beta", "2", "--weight", "3=0.25"]);
+    ok(canary, "alias set --weight");
+    assert.equal(canary.stdout.trim(), `${name}:beta → version 2, 25% to version 3`);
+    const badWeight = await weft(["alias", "set", name, "beta", "2", "--weight", "3:0.25"]);
+    assert.equal(badWeight.code, 2);
+
+    const listed = await weft(["alias", "ls", name]);
+    ok(listed, "alias ls");
+    assert.match(listed.stdout, /^ALIAS\s+VERSION\s+WEIGHTS\s+UPDATED$/m);
+    assert.match(listed.stdout, /^beta\s+2\s+3=0\.25\s/m);
+    assert.match(listed.stdout, /^prod\s+1\s+-\s/m);
+
+    const viaAlias = await weft(["invoke", name, "--alias", "prod", "--json"]);
+    ok(viaAlias, "invoke --alias");
+    assert.equal(JSON.parse(viaAlias.stdout).version, 1);
+    assert.equal((await weft(["invoke", name, "--alias", "prod", "--version", "1"])).code, 2);
+
+    const refused = await weft(["rm", name, "--version", "1"]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^error: CONFLICT: version 1 of .* alias prod/m);
+    ok(await weft(["alias", "rm", name, "prod"]), "alias rm");
+    const removed = await weft(["rm", name, "--version", "1"]);
+    ok(removed, "rm --version");
+    assert.equal(removed.stdout.trim(), `deleted ${name} version 1`);
+    const versions = JSON.parse((await weft(["versions", name, "--json"])).stdout);
+    assert.deepEqual(versions.versions.map((v: { version: number }) => v.version), [3, 2]);
+    const gone = await weft(["alias", "rm", name, "prod"]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /^error: NOT_FOUND: alias prod/m);
+  });
+});
