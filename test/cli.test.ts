@@ -288,3 +288,14 @@ describe("weft: aliases and versions", () => {
     assert.match(gone.stderr, /^error: NOT_FOUND: alias prod/m);
   });
 });
+
+describe("weft: the fabric", () => {
+  test("agents lists the live agent", async () => {
+    const table = await weft(["agents"]);
+    ok(table, "agents");
+    assert.match(table.stdout, /^AGENT\s+HOST\s+STATE\s+SLOTS\s+CONTAINERS\s+STEM CELLS\s+MEMORY\s+UPTIME\s+SEEN$/m);
+    const json = JSON.parse((await weft(["agents", "--json"])).stdout);
+    assert.equal(json.agents.length, 1);
+    assert.match(table.stdout, new RegExp(`^${json.agents[0].agentId}\\s+\\S+\\s+running\\s+\\d+/${json.agents[0].slots}\\s`, "m"));
+  });
+});

@@ -1,6 +1,7 @@
 // weft agents and weft exec: the fabric's agents, and code run once without deploying it.
 import { Option, type Command } from "commander";
 import { extname } from "node:path";
+import { ApiError, isMissingRoute } from "../api-client.js";
 import { eventText, readAll, readFileOr } from "../event-input.js";
 import { ms, type Column } from "../output.js";
 import { example, type Context, type ContextOf } from "../program.js";
@@ -55,8 +56,22 @@ export function fabricCommands(program: Command, ctx: ContextOf): void {
 }
 
 async function agents({ api, out }: Context): Promise<void> {
-  const body = await api.get<{ agents: Agent[] }>("/v1/agents");
+  const body = await agentList(api);
   out.table(body, body.agents, AGENT_COLUMNS, "no live agents");
+}
+
+/** GET /v1/agents; a gateway without it lists the agents it has heard from in GET /healthz (200 or 503). */
+async function agentList(api: Context["api"]): Promise<{ agents: Agent[] }> {
+  try {
+    return await api.get<{ agents: Agent[] }>("/v1/agents");
+  } catch (err) {
+    if (!isMissingRoute(err)) throw err;
+  }
+  const health = await api.call<{ agents?: Agent[] }>("GET", "/healthz").catch((err: unknown) => {
+    if (err instanceof ApiError && err.httpStatus === 503) return { body: { agents: [] as Agent[] } };
+    throw err;
+  });
+  return { agents: health.body.agents ?? [] };
 }
 
 interface ExecOptions {
