@@ -42,6 +42,8 @@ export class FabricMetrics {
   readonly registry = new Registry();
   private readonly sub: Subscription;
   private readonly seen = new Set<string>();
+  /** The label sets of weft_invocations_total per function, to end them when the function is deleted. */
+  private readonly series = new Map<string, Set<string>>();
   private readonly invocations: Counter<"function" | "status" | "isolation">;
   private readonly durations: Histogram<"function">;
   private readonly coldStarts: Counter<"function">;
@@ -68,6 +70,7 @@ export class FabricMetrics {
   }
 
   async text(): Promise<string> {
+    this.forgetDeleted();
     return this.registry.metrics();
   }
 
@@ -89,8 +92,27 @@ export class FabricMetrics {
     // A function's label set lasts as long as the function: names are bounded by what is deployed.
     const isolation = this.d.cache.get(r.functionName)?.isolation ?? "unknown";
     this.invocations.inc({ function: r.functionName, status: r.status, isolation });
+    this.labelled(r.functionName).add(JSON.stringify({ status: r.status, isolation }));
     if (r.durationMs !== undefined) this.durations.observe({ function: r.functionName }, r.durationMs / 1000);
     if (r.coldStart) this.coldStarts.inc({ function: r.functionName });
+  }
+
+  private labelled(fn: string): Set<string> {
+    let sets = this.series.get(fn);
+    if (!sets) this.series.set(fn, (sets = new Set()));
+    return sets;
+  }
+
+  /** A deleted function's series end, so the function label only takes the names of deployed functions. */
+  private forgetDeleted(): void {
+    if (!this.d.cache.isReady) return;
+    for (const [fn, sets] of this.series) {
+      if (this.d.cache.get(fn)) continue;
+      for (const labels of sets) this.invocations.remove({ function: fn, ...(JSON.parse(labels) as { status: string; isolation: string }) });
+      this.durations.remove({ function: fn });
+      this.coldStarts.remove({ function: fn });
+      this.series.delete(fn);
+    }
   }
 
   private remember(id: string): void {

@@ -93,3 +93,13 @@ test("GET /metrics counts what ran, by function, status and isolation, with dura
     assert.deepEqual(Object.keys(x.labels).filter((l) => !["function", "status", "isolation", "runtime", "state", "le"].includes(l)), [], `${x.name} labels`);
   }
 });
+
+test("a deleted function's series end", async () => {
+  const fn = `prom-del-${randomBytes(3).toString("hex")}`;
+  assert.equal((await http(fabric.httpUrl, "PUT", `/v1/functions/${fn}`, { runtime: "python3", code: "def handler(e, c):\n    return 1\n" })).status, 201);
+  assert.equal((await http(fabric.httpUrl, "POST", `/v1/functions/${fn}/invoke`, {})).status, 200);
+  await eventually(async () => (value(await scrape(), "weft_invocations_total", { function: fn, status: "ok" }) === 1 ? true : undefined), "counted");
+  assert.equal((await http(fabric.httpUrl, "DELETE", `/v1/functions/${fn}`)).status, 200);
+  const after = await scrape();
+  assert.equal(after.samples.filter((x) => x.labels.function === fn).length, 0);
+});

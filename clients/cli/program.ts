@@ -78,8 +78,8 @@ function checkUrl(url: string): string {
 
 function report(err: unknown, stderr: Writable): number {
   if (err instanceof CommanderError) {
-    // commander has already printed the problem (or the help, or the version).
-    return err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.help" || err.code === "commander.version" ? EXIT.ok : EXIT.usage;
+    // commander has already printed the problem, or the help: asked for (0), or shown for a missing command (2).
+    return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
   if (err instanceof UsageError) {
     stderr.write(`error: ${err.message}\n(add --help for usage)\n`);
