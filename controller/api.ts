@@ -7,7 +7,11 @@ import type { z } from "zod";
 import type { Logger } from "pino";
 import { WeftError, asWeftError, fromZodError, invalid, notFound } from "../shared/errors.js";
 import {
+  AliasRequest,
   DeleteFunctionRequest,
+  DeleteVersionRequest,
+  ListAliasesRequest,
+  PutAliasRequest,
   GetFunctionRequest,
   GetInvocationRequest,
   ListFunctionsRequest,
@@ -25,6 +29,8 @@ import { CONTROLLER_QUEUE, controllerSubject, type ControllerOp } from "../share
 import { fromMongoError, pingMongo } from "./database.js";
 import { MAX_DEFINITION_BYTES, type FunctionPublisher } from "./function-publisher.js";
 import type { FunctionStore } from "./function-store.js";
+import type { AliasStore } from "./alias-store.js";
+import { AliasSpec, type Alias, type DeleteAliasResult, type DeleteVersionResult } from "../shared/schemas/alias.js";
 import type { Incarnated, InvocationRecords } from "./invocation-records.js";
 import { functionMetrics } from "./metrics.js";
 import type { SyntaxChecker } from "./syntax-check.js";
@@ -35,6 +41,7 @@ export interface ApiDeps {
   nc: NatsConnection;
   db: Db;
   store: FunctionStore;
+  aliases: AliasStore;
   records: InvocationRecords;
   publisher: FunctionPublisher;
   /** Absent when deploy-time syntax checks are turned off. */
@@ -72,6 +79,11 @@ export class ControllerApi {
     "functions.metrics": (b) => this.metrics(b),
     "invocations.get": (b) => this.getInvocation(b),
     "invocations.list": (b) => this.listInvocations(b),
+    "aliases.put": (b) => this.putAlias(b),
+    "aliases.get": (b) => this.getAlias(b),
+    "aliases.list": (b) => this.listAliases(b),
+    "aliases.delete": (b) => this.deleteAlias(b),
+    "versions.delete": (b) => this.deleteVersion(b),
     health: () => this.health(),
   };
 
@@ -197,6 +209,7 @@ export class ControllerApi {
       ["bucket versions", async () => publisher.purgeVersions(name, incarnation, await store.versionNumbers(name, incarnation, Number.MAX_SAFE_INTEGER))],
       ["MongoDB versions", () => store.purgeVersions(name, incarnation)],
       ["records", () => records.purge(fn)],
+      ["aliases", () => this.deps.aliases.purge(fn)],
     ];
     let complete = true;
     for (const [what, step] of steps) {
@@ -218,6 +231,56 @@ export class ControllerApi {
       this.deps.log.warn({ err, fn: name }, "could not remove a deleted function's latest key; reconcile will");
       this.deps.requestReconcile();
     }
+  }
+
+  /** Every version an alias names must exist; writes to one function run one at a time, so none is deleted meanwhile. */
+  private async putAlias(body: unknown): Promise<Alias> {
+    const { name, alias, spec: raw } = parse(PutAliasRequest, body);
+    const spec = parse(AliasSpec, raw);
+    const stored = await this.writes.run(name, async () => {
+      const fn = await this.live(name);
+      await this.deps.store.get(name, spec.version);
+      for (const v of Object.keys(spec.weights ?? {})) {
+        await this.deps.store.get(name, Number(v)).catch((err: unknown) => {
+          if (err instanceof WeftError && err.code === "NOT_FOUND") throw invalid("weights", `version ${v} of function ${name} does not exist`);
+          throw err;
+        });
+      }
+      return this.deps.aliases.put(fn, alias, spec);
+    });
+    this.deps.log.info({ fn: name, alias, version: stored.version, weights: stored.weights }, "alias stored");
+    return stored;
+  }
+
+  private async getAlias(body: unknown): Promise<Alias> {
+    const { name, alias } = parse(AliasRequest, body);
+    return this.deps.aliases.get(await this.live(name), alias);
+  }
+
+  private async listAliases(body: unknown): Promise<Alias[]> {
+    const { name } = parse(ListAliasesRequest, body);
+    return this.deps.aliases.list(await this.live(name));
+  }
+
+  private async deleteAlias(body: unknown): Promise<DeleteAliasResult> {
+    const { name, alias } = parse(AliasRequest, body);
+    await this.writes.run(name, async () => this.deps.aliases.delete(await this.live(name), alias));
+    this.deps.log.info({ fn: name, alias }, "alias deleted");
+    return { name, alias, deleted: true };
+  }
+
+  /** Refused while an alias can run the version; its code then leaves MongoDB and the bucket. */
+  private async deleteVersion(body: unknown): Promise<DeleteVersionResult> {
+    const { name, version } = parse(DeleteVersionRequest, body);
+    await this.writes.run(name, async () => {
+      const fn = await this.live(name);
+      const pointing = await this.deps.aliases.pointingTo(fn, version);
+      if (pointing.length) throw new WeftError("CONFLICT", `version ${version} of ${name} is used by alias ${pointing.join(", ")}; move or delete the alias first`);
+      const incarnation = await this.deps.store.deleteVersion(name, version);
+      await this.mirror(() => this.deps.publisher.purgeVersions(name, incarnation, [version]).then(() => undefined), name, version);
+    });
+    this.deps.log.info({ fn: name, version }, "version deleted");
+    return { name, version, deleted: true };
   }
 
   private async metrics(body: unknown): Promise<FunctionMetrics> {

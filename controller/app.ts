@@ -11,6 +11,7 @@ import type { ControllerConfig } from "./config.js";
 import { openDatabase, type Database } from "./database.js";
 import { FunctionPublisher, type ReconcileReport } from "./function-publisher.js";
 import { FunctionStore } from "./function-store.js";
+import { AliasStore } from "./alias-store.js";
 import { InvocationRecords } from "./invocation-records.js";
 import { JobReaper } from "./job-reaper.js";
 import { RecordIngest } from "./record-ingest.js";
@@ -59,6 +60,7 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
     nc,
     db: database.db,
     store,
+    aliases: new AliasStore(database.db),
     records,
     publisher,
     syntax: config.syntaxCheck ? new SyntaxChecker({ pythonBin: config.pythonBin }, log) : undefined,

@@ -138,6 +138,19 @@ export class FunctionStore {
     return before.incarnation;
   }
 
+  /**
+   * Deletes one version of the live incarnation (its number is never used again). The latest version stays:
+   * it is what an invocation without a version runs, so it is refused with CONFLICT; NOT_FOUND when absent.
+   */
+  async deleteVersion(name: string, version: number): Promise<string> {
+    const fn = await this.load(name);
+    if (!isLive(fn)) throw notFound(`function ${name}`);
+    if (version === fn.latestVersion) throw new WeftError("CONFLICT", `version ${version} is the latest version of ${name}; deploy a new version before deleting it`);
+    const { deletedCount } = version > fn.latestVersion ? { deletedCount: 0 } : await this.versions.deleteOne({ _id: versionKey(name, fn.incarnation, version) });
+    if (deletedCount === 0) throw notFound(`function ${name} version ${version}`);
+    return fn.incarnation;
+  }
+
   /** Removes every version (code, env) of an incarnation that has ended. */
   async purgeVersions(name: string, incarnation: string): Promise<number> {
     return (await this.versions.deleteMany({ name, incarnation })).deletedCount;

@@ -10,6 +10,7 @@ import { AgentRegistry } from "./agent-registry.js";
 import type { GatewayConfig } from "./config.js";
 import { ControlPlane } from "./control-plane.js";
 import { ControllerClient } from "./controller-client.js";
+import { AliasResolver } from "./alias-resolver.js";
 import { FunctionCache } from "./function-cache.js";
 import { startGrpcApi, type GrpcApi } from "./grpc-api.js";
 import { Health } from "./health.js";
@@ -20,6 +21,7 @@ import { NatsIngress } from "./nats-ingress.js";
 import { ExecuteIngress } from "./execute-ingress.js";
 import { NatsLink } from "./nats-link.js";
 import { ReplyInbox } from "./reply-inbox.js";
+import { FabricMetrics } from "./prometheus.js";
 
 export interface Gateway {
   readonly gatewayId: string;
@@ -64,6 +66,7 @@ interface Parts {
   cache: FunctionCache;
   inbox: ReplyInbox;
   agents: AgentRegistry;
+  metrics: FabricMetrics;
   invoker: Invoker;
   ingress: NatsIngress;
   executeIngress: ExecuteIngress;
@@ -86,7 +89,10 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   await waitForCache(cache, log);
   const inbox = new ReplyInbox(nc, gatewayId);
   const agents = new AgentRegistry(nc, config.agentSeenMs, log);
+  const controller = new ControllerClient(nc, link, config.controllerTimeoutMs);
+  const aliases = new AliasResolver(controller);
   const invoker = new Invoker({
+    aliases,
     js: jetstream(nc, { timeout: config.publishTimeoutMs }),
     link,
     cache,
@@ -95,18 +101,19 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     options: { recordSyncEvents: config.recordSyncEvents, syncWaitMs: config.syncWaitMs, maxInflight: config.maxInflight, publishTimeoutMs: config.publishTimeoutMs },
   });
   const executor = new Executor(nc, link, { ratePerSec: config.executeRatePerSec, burst: config.executeBurst }, log);
-  const controller = new ControllerClient(nc, link, config.controllerTimeoutMs);
-  const plane = new ControlPlane(controller, cache, log);
+  const plane = new ControlPlane(controller, cache, log, aliases);
   const health = new Health({ link, cache, agents, controller, isStopping: () => state.value !== "running", log });
+  const metrics = new FabricMetrics({ nc, link, agents, cache, controller, log });
+  steps.push({ name: "metrics", run: () => metrics.stop() });
   const ingress = new NatsIngress(nc, invoker, log);
   steps.push({ name: "nats ingress", run: () => ingress.stop(link.up) });
   const executeIngress = new ExecuteIngress(nc, executor, log);
   steps.push({ name: "nats execute ingress", run: () => executeIngress.stop(link.up) });
-  const http = await startHttpApi(config.httpHost, config.httpPort, { invoker, executor, plane, health, log });
+  const http = await startHttpApi(config.httpHost, config.httpPort, { invoker, executor, plane, health, metrics, log });
   steps.push({ name: "http", run: () => { http.stopAccepting(); http.closeConnections(); } });
   const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, executor, plane, log });
   state.value = "running";
-  return { nc, link, cache, inbox, agents, invoker, ingress, executeIngress, http, grpc, state };
+  return { nc, link, cache, inbox, agents, metrics, invoker, ingress, executeIngress, http, grpc, state };
 }
 
 async function waitForCache(cache: FunctionCache, log: Logger): Promise<void> {
@@ -139,6 +146,7 @@ async function stop(p: Parts, graceMs: number, log: Logger): Promise<void> {
     { name: "drain grpc", run: () => withDeadline(grpcDrained, 1000).then((ok) => ok || p.grpc.close()) },
     { name: "close http connections", run: () => p.http.closeConnections() },
     { name: "agent registry", run: () => p.agents.stop() },
+    { name: "metrics", run: () => p.metrics.stop() },
     { name: "function cache", run: () => p.cache.stop() },
     { name: "nats", run: () => closeNats(p) },
   ];

@@ -4,6 +4,7 @@ import type { z } from "zod";
 import { fromZodError, invalid } from "../shared/errors.js";
 import { LIMITS } from "../shared/limits.js";
 import { FunctionName, FunctionSpec } from "../shared/schemas/function.js";
+import { AliasName } from "../shared/schemas/alias.js";
 import { GetInvocationRequest, ListInvocationsRequest, MetricsRequest } from "../shared/schemas/controller-api.js";
 
 const InvocationId = GetInvocationRequest.shape.invocationId;
@@ -20,6 +21,17 @@ export const functionName = (value: unknown, field = "name"): string => {
   if (value === undefined || value === "") throw invalid(field, "is required");
   return check(FunctionName, value, field);
 };
+
+export const aliasName = (value: unknown, field = "alias"): string => {
+  if (value === undefined || value === "") throw invalid(field, "is required");
+  return check(AliasName, value, field);
+};
+
+/** An alias to run, when the caller named one (gRPC's unset string is ""). */
+export const optionalAlias = (value: unknown, field = "alias"): string | undefined =>
+  value === undefined || value === null || value === "" ? undefined : check(AliasName, value, field);
+
+export const required = (field: string) => invalid(field, "is required");
 
 export const invocationId = (value: unknown, field = "invocationId"): string => {
   if (value === undefined || value === "") throw invalid(field, "is required");

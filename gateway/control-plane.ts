@@ -8,6 +8,8 @@ import * as args from "./arguments.js";
 import type { DeleteFunctionResult, PutFunctionResult } from "../shared/schemas/controller-api.js";
 import type { ControllerClient } from "./controller-client.js";
 import type { FunctionCache } from "./function-cache.js";
+import type { AliasResolver } from "./alias-resolver.js";
+import type { Alias, DeleteAliasResult, DeleteVersionResult } from "../shared/schemas/alias.js";
 
 const READ_YOUR_WRITES_MS = 2000;
 
@@ -16,7 +18,39 @@ export class ControlPlane {
     private readonly controller: ControllerClient,
     private readonly cache: FunctionCache,
     private readonly log: Logger,
+    private readonly aliases?: AliasResolver,
   ) {}
+
+  async putAlias(rawName: unknown, rawAlias: unknown, spec: unknown): Promise<Alias> {
+    const name = args.functionName(rawName);
+    const alias = args.aliasName(rawAlias);
+    const stored = await this.controller.putAlias(name, alias, spec);
+    this.aliases?.forget(name, alias);
+    return stored;
+  }
+
+  async getAlias(rawName: unknown, rawAlias: unknown): Promise<Alias> {
+    return this.controller.getAlias(args.functionName(rawName), args.aliasName(rawAlias));
+  }
+
+  async listAliases(rawName: unknown): Promise<Alias[]> {
+    return this.controller.listAliases(args.functionName(rawName));
+  }
+
+  async deleteAlias(rawName: unknown, rawAlias: unknown): Promise<DeleteAliasResult> {
+    const name = args.functionName(rawName);
+    const alias = args.aliasName(rawAlias);
+    const result = await this.controller.deleteAlias(name, alias);
+    this.aliases?.forget(name, alias);
+    return result;
+  }
+
+  async deleteVersion(rawName: unknown, rawVersion: number): Promise<DeleteVersionResult> {
+    const name = args.functionName(rawName);
+    const version = args.version(rawVersion);
+    if (version === undefined) throw args.required("version");
+    return this.controller.deleteVersion(name, version);
+  }
 
   async putFunction(rawName: unknown, spec: unknown): Promise<PutFunctionResult> {
     const name = args.functionName(rawName);

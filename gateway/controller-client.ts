@@ -5,6 +5,7 @@ import { WeftError, unavailable, type ErrorBody } from "../shared/errors.js";
 import type { ControllerReply, DeleteFunctionResult, HealthResult, PutFunctionResult } from "../shared/schemas/controller-api.js";
 import type { FunctionDefinition, FunctionSummary } from "../shared/schemas/function.js";
 import type { FunctionMetrics, InvocationRecord } from "../shared/schemas/invocation.js";
+import type { Alias, DeleteAliasResult, DeleteVersionResult } from "../shared/schemas/alias.js";
 import { controllerSubject, type ControllerOp } from "../shared/subjects.js";
 import type { NatsLink } from "./nats-link.js";
 
@@ -42,6 +43,26 @@ export class ControllerClient {
 
   listInvocations(name: string, limit: number): Promise<InvocationRecord[]> {
     return this.call("invocations.list", { name, limit });
+  }
+
+  putAlias(name: string, alias: string, spec: unknown): Promise<Alias> {
+    return this.call("aliases.put", { name, alias, spec });
+  }
+
+  getAlias(name: string, alias: string): Promise<Alias> {
+    return this.call("aliases.get", { name, alias });
+  }
+
+  listAliases(name: string): Promise<Alias[]> {
+    return this.call("aliases.list", { name });
+  }
+
+  deleteAlias(name: string, alias: string): Promise<DeleteAliasResult> {
+    return this.call("aliases.delete", { name, alias });
+  }
+
+  deleteVersion(name: string, version: number): Promise<DeleteVersionResult> {
+    return this.call("versions.delete", { name, version });
   }
 
   health(timeoutMs: number): Promise<HealthResult> {

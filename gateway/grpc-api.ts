@@ -116,6 +116,7 @@ function invocationInput(req: InvokeRequestMsg, call: Call) {
   return {
     name: args.functionName(req.name),
     version: args.version(req.version),
+    alias: args.optionalAlias(req.alias),
     event: eventFromMessage(req),
     via: "grpc" as const,
     traceparent: typeof traceparent === "string" ? traceparent : undefined,

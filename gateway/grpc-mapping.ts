@@ -26,6 +26,7 @@ export interface InvokeRequestMsg {
   name?: string;
   event?: ProtoValue | null;
   version?: number;
+  alias?: string;
 }
 
 /** Drops unset fields, so the shared schema sees exactly what the client sent (and applies its defaults). */

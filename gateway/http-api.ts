@@ -12,12 +12,14 @@ import { MethodNotAllowed, Router } from "./http-router.js";
 import { argumentsOf, routeTable, type Route } from "./http-routes.js";
 import type { Invoker } from "./invoker.js";
 import type { Executor } from "./executor.js";
+import type { FabricMetrics } from "./prometheus.js";
 
 export interface HttpDeps {
   invoker: Invoker;
   executor: Executor;
   plane: ControlPlane;
   health: Health;
+  metrics: FabricMetrics;
   log: Logger;
 }
 

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { LIMITS } from "../shared/limits.js";
 import { GetFunctionRequest, GetInvocationRequest, ListInvocationsRequest, MetricsRequest } from "../shared/schemas/controller-api.js";
 import { FunctionName } from "../shared/schemas/function.js";
+import { AliasName } from "../shared/schemas/alias.js";
 
 /** Plain decimal digits only: no sign, exponent, spaces or hex, so "1e3" and "-1" are refused, not reinterpreted. */
 const digits = (then: z.ZodType<number, number>) =>
@@ -25,6 +26,12 @@ export const VersionQuery = z.object({
 export const InvokeQuery = z.object({
   async: flag.optional().describe("answer 202 once the invocation is queued, instead of waiting for its result"),
   version: VersionQuery.shape.version.describe("run this version; unset: the latest"),
+  alias: AliasName.optional().describe("run the version this alias points to (split by its weights); not with version"),
+});
+export const AliasParams = z.object({ name: NameParams.shape.name, alias: AliasName.describe("the alias") });
+export const VersionParams = z.object({
+  name: NameParams.shape.name,
+  version: digits(GetFunctionRequest.shape.version.unwrap()).describe("the version"),
 });
 export const ListQuery = z.object({
   limit: digits(ListInvocationsRequest.shape.limit.unwrap()).optional().describe(`how many of the newest records (default ${LIMITS.listLimit.default})`),

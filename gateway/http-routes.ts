@@ -13,10 +13,12 @@ import type { ApiDocs } from "./api-docs.js";
 import type { ControlPlane } from "./control-plane.js";
 import type { Health } from "./health.js";
 import { parseJson, readBody } from "./http-body.js";
-import { InvocationIdParams, InvokeQuery, ListQuery, MetricsQuery, NameParams, NoQuery, VersionQuery, queryValues } from "./http-params.js";
+import { AliasParams, VersionParams, InvocationIdParams, InvokeQuery, ListQuery, MetricsQuery, NameParams, NoQuery, VersionQuery, queryValues } from "./http-params.js";
 import type { Invoker } from "./invoker.js";
 import { executeRoute } from "./execute-route.js";
 import type { Executor } from "./executor.js";
+import { AliasList, AliasSpec, Alias, DeleteAliasResult, DeleteVersionResult } from "../shared/schemas/alias.js";
+import { PROMETHEUS_CONTENT_TYPE, type FabricMetrics } from "./prometheus.js";
 
 export interface RouteDeps {
   invoker: Invoker;
@@ -24,6 +26,7 @@ export interface RouteDeps {
   health: Health;
   docs: ApiDocs;
   executor: Executor;
+  metrics: FabricMetrics;
 }
 
 export interface Reply {
@@ -75,6 +78,9 @@ export function argumentsOf(r: Route, rawParams: Record<string, string>, query: 
 const TraceHeaders = z.object({
   traceparent: z.string().optional().describe("W3C trace context: the invocation's trace continues the caller's"),
 });
+
+/** An alias body is a version and a few weights. */
+const ALIAS_BODY_BYTES = 4096;
 
 const json = (description: string, schema: z.ZodType): ResponseSpec => ({ description, schema });
 const invocationIdHeader = { [HEADERS.invocationId]: "the invocation's id" };
@@ -137,6 +143,47 @@ export function routeTable(d: RouteDeps): Route[] {
       handle: async ({ params }) => ({ status: 200, body: await plane.deleteFunction(params.name) }),
     }),
     route({
+      method: "DELETE", path: "/v1/functions/{name}/versions/{version}", operationId: "deleteVersion", tag: "functions", params: VersionParams, query: NoQuery,
+      summary: "Delete one version of a function",
+      description: "The version answers 404 afterwards and its number is not used again. Refused with 409 while an alias can run it, and for the latest version.",
+      responses: { 200: json("deleted", DeleteVersionResult) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "CONFLICT", "UNAVAILABLE"],
+      handle: async ({ params }) => ({ status: 200, body: await plane.deleteVersion(params.name, params.version) }),
+    }),
+    route({
+      method: "GET", path: "/v1/functions/{name}/aliases", operationId: "listAliases", tag: "aliases", params: NameParams, query: NoQuery,
+      summary: "A function's aliases",
+      responses: { 200: json("the aliases", AliasList) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
+      handle: async ({ params }) => ({ status: 200, body: { aliases: await plane.listAliases(params.name) } }),
+    }),
+    route({
+      method: "PUT", path: "/v1/functions/{name}/aliases/{alias}", operationId: "putAlias", tag: "aliases", params: AliasParams, query: NoQuery,
+      summary: "Point an alias at a version, optionally sending a share of calls to other versions",
+      description: "Creates the alias or moves it. Invoking with ?alias= runs its version, or a weighted one for that share of calls; the record says which version ran.",
+      body: { description: "the alias", schema: AliasSpec, maxBytes: ALIAS_BODY_BYTES, example: { version: 3, weights: { "4": 0.1 } } },
+      responses: { 200: json("the alias", Alias) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "UNAVAILABLE"],
+      handle: async ({ params, req }) => {
+        const spec = parseJson(await readBody(req, ALIAS_BODY_BYTES, "body"), "body");
+        return { status: 200, body: await plane.putAlias(params.name, params.alias, spec) };
+      },
+    }),
+    route({
+      method: "GET", path: "/v1/functions/{name}/aliases/{alias}", operationId: "getAlias", tag: "aliases", params: AliasParams, query: NoQuery,
+      summary: "An alias",
+      responses: { 200: json("the alias", Alias) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
+      handle: async ({ params }) => ({ status: 200, body: await plane.getAlias(params.name, params.alias) }),
+    }),
+    route({
+      method: "DELETE", path: "/v1/functions/{name}/aliases/{alias}", operationId: "deleteAlias", tag: "aliases", params: AliasParams, query: NoQuery,
+      summary: "Delete an alias",
+      responses: { 200: json("deleted", DeleteAliasResult) },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
+      handle: async ({ params }) => ({ status: 200, body: await plane.deleteAlias(params.name, params.alias) }),
+    }),
+    route({
       method: "POST", path: "/v1/functions/{name}/invoke", operationId: "invoke", tag: "invocations", params: NameParams, query: InvokeQuery,
       summary: "Invoke a function",
       description:
@@ -175,6 +222,16 @@ export function routeTable(d: RouteDeps): Route[] {
       handle: async ({ params }) => ({ status: 200, body: await plane.getInvocation(params.id) }),
     }),
     route({
+      method: "GET", path: "/metrics", operationId: "prometheusMetrics", tag: "health", params: NoQuery, query: NoQuery,
+      summary: "The fabric's metrics in the Prometheus text format",
+      description:
+        "Invocations by function, status and isolation; handler durations; cold starts; queue depth; agent slots and containers; " +
+        "NATS and MongoDB up; this gateway's process metrics. Each gateway covers the whole fabric (README, Metrics).",
+      responses: { 200: { description: "the Prometheus text exposition format 0.0.4", contentType: "text/plain" } },
+      errors: [],
+      handle: async () => ({ status: 200, body: Buffer.from(await d.metrics.text()), headers: { "content-type": PROMETHEUS_CONTENT_TYPE } }),
+    }),
+    route({
       method: "GET", path: "/openapi.json", operationId: "openapi", tag: "docs", params: NoQuery, query: NoQuery,
       summary: "This document: the HTTP API as OpenAPI 3.1",
       responses: { 200: json("the OpenAPI document", z.looseObject({ openapi: z.string() })) },
@@ -205,6 +262,7 @@ async function invoke(d: RouteDeps, { params, query, req, res }: Parameters<Rout
     name: params.name,
     event,
     version: query.version,
+    alias: query.alias,
     via: "http" as const,
     traceparent: typeof traceparent === "string" ? traceparent : undefined,
   };

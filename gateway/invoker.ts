@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { ROOT_CONTEXT, SpanKind, propagation, type Span } from "@opentelemetry/api";
 import { JetStreamApiError, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
-import { WeftError, notFound, unavailable } from "../shared/errors.js";
+import { WeftError, invalid, notFound, unavailable } from "../shared/errors.js";
 import { HEADERS } from "../shared/headers.js";
 import type { Logger } from "../shared/logger.js";
 import { invocationLogger } from "../shared/logger.js";
@@ -17,6 +17,7 @@ import { checkEvent } from "./event.js";
 import type { CachedFunction, FunctionCache } from "./function-cache.js";
 import type { NatsLink } from "./nats-link.js";
 import type { ReplyInbox } from "./reply-inbox.js";
+import type { AliasResolver } from "./alias-resolver.js";
 
 /** A job may wait this long in the queue for a free agent slot, on top of the function's own timeout. */
 export const QUEUE_ALLOWANCE_MS = 30_000;
@@ -28,6 +29,8 @@ export interface InvocationInput {
   /** The event's JSON text exactly as received; validated here. */
   event: Uint8Array;
   version?: number | undefined;
+  /** Run the version this alias points to (split by its weights); not together with `version`. */
+  alias?: string | undefined;
   via: Via;
   /** The caller's W3C traceparent, if it sent one: the invocation's trace then continues the caller's. */
   traceparent?: string | undefined;
@@ -52,6 +55,8 @@ export interface InvokerDeps {
   inbox: ReplyInbox;
   log: Logger;
   options: InvokerOptions;
+  /** Resolves `alias` to a version (a controller look-up, kept briefly); without it aliases are refused. */
+  aliases?: AliasResolver;
 }
 
 /** One accepted invocation, between validation and publish. */
@@ -169,7 +174,7 @@ export class Invoker {
   private async accept(input: InvocationInput): Promise<Job> {
     const event = checkEvent(input.event);
     this.deps.link.ensureUp();
-    const fn = await this.resolve(input.name, input.version);
+    const fn = await this.resolve(input.name, await this.versionOf(input));
     const invocationId = randomUUID();
     const enqueuedAt = Date.now();
     const parent = input.traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent: input.traceparent }) : ROOT_CONTEXT;
@@ -188,6 +193,16 @@ export class Invoker {
     const traceId = injectTraceContext(span, h);
     this.deps.log.debug({ invocationId, traceId, fn: fn.name, version: fn.version, via: input.via }, "invocation accepted");
     return { invocationId, fn, event, enqueuedAt, headers: h, traceId, span };
+  }
+
+  /** The version the caller pinned, or the one its alias picks for this call. */
+  private async versionOf(input: InvocationInput): Promise<number | undefined> {
+    if (input.alias === undefined) return input.version;
+    if (input.version !== undefined) throw invalid("alias", "cannot be combined with version");
+    const latest = this.deps.cache.get(input.name);
+    if (!latest) throw notFound(`function ${input.name}`);
+    if (!this.deps.aliases) throw new WeftError("INTERNAL", "this gateway was built without an alias resolver");
+    return this.deps.aliases.version(input.name, latest.incarnation, input.alias);
   }
 
   private async resolve(name: string, version: number | undefined): Promise<CachedFunction> {

@@ -76,7 +76,8 @@ function inputOf(msg: Msg): InvocationInput {
     if (!/^\d{1,9}$/.test(pinned)) throw invalid(HEADERS.version, "must be a whole number");
     version = args.version(Number(pinned), HEADERS.version);
   }
-  return { name, event: msg.data, version, via: "nats", traceparent: msg.headers?.get(HEADERS.traceparent) || undefined };
+  const alias = args.optionalAlias(msg.headers?.get(HEADERS.alias) || undefined, HEADERS.alias);
+  return { name, event: msg.data, version, alias, via: "nats", traceparent: msg.headers?.get(HEADERS.traceparent) || undefined };
 }
 
 function isAsync(msg: Msg): boolean {

@@ -6,6 +6,8 @@ export const HEADERS = {
    * a redelivered job runs the same version; a job published straight to JetStream without it runs the latest.
    */
   version: "Weft-Version",
+  /** On a NATS request to weft.invoke.{fn}: run the version this alias points to (split by its weights). */
+  alias: "Weft-Alias",
   /** The function's incarnation the gateway resolved: a job of a deleted (or deleted and re-created) function never runs. */
   incarnation: "Weft-Incarnation",
   /** Where the agent sends the result object (a sync caller's inbox). */

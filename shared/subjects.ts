@@ -53,6 +53,11 @@ export type ControllerOp =
   | "functions.metrics"
   | "invocations.get"
   | "invocations.list"
+  | "aliases.put"
+  | "aliases.get"
+  | "aliases.list"
+  | "aliases.delete"
+  | "versions.delete"
   | "health";
 
 /** Agents announce themselves every few seconds and answer pings. */

@@ -137,9 +137,22 @@ test("real responses of every operation, successes and errors, validate against 
   assert.equal((await call("GET", `/v1/invocations/${script.body.invocationId}`)).body.kind, "execute");
 
   assert.equal((await call("GET", "/openapi.json")).status, 200);
+  assert.equal((await call("GET", "/metrics")).status, 200);
   assert.equal((await call("GET", "/docs")).status, 200);
   assert.equal((await call("GET", "/docs/swagger-ui-bundle.js")).status, 200);
   assert.equal((await call("GET", "/docs/nope.js")).status, 404);
+
+  assert.equal((await call("PUT", `/v1/functions/${name}/aliases/prod`, { version: 1, weights: { "2": 0.1 } })).status, 200);
+  assert.equal((await call("PUT", `/v1/functions/${name}/aliases/prod`, { version: 99 })).status, 404);
+  assert.equal((await call("PUT", `/v1/functions/${name}/aliases/prod`, { version: 1, weights: { "2": 2 } })).status, 400);
+  assert.equal((await call("GET", `/v1/functions/${name}/aliases/prod`)).status, 200);
+  assert.equal((await call("GET", `/v1/functions/${name}/aliases`)).status, 200);
+  assert.equal((await call("POST", `/v1/functions/${name}/invoke?alias=prod`, { n: 3 })).status, 200);
+  assert.equal((await call("DELETE", `/v1/functions/${name}/versions/1`)).status, 409);
+  assert.equal((await call("DELETE", `/v1/functions/${name}/aliases/prod`)).status, 200);
+  assert.equal((await call("DELETE", `/v1/functions/${name}/aliases/prod`)).status, 404);
+  assert.equal((await call("DELETE", `/v1/functions/${name}/versions/1`)).status, 200);
+  assert.equal((await call("DELETE", `/v1/functions/${name}/versions/1`)).status, 404);
 
   assert.equal((await call("DELETE", `/v1/functions/${name}`)).status, 200);
   assert.equal((await call("DELETE", `/v1/functions/${name}`)).status, 404);

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type { ErrorBody } from "../errors.js";
 import { LIMITS } from "../limits.js";
+import { AliasName } from "./alias.js";
 import { FunctionName, FunctionSummary } from "./function.js";
 
 export const PutFunctionRequest = z.object({ name: FunctionName, spec: z.unknown() });
@@ -31,3 +32,9 @@ export const DeleteFunctionResult = z.object({ name: FunctionName, deleted: z.li
 export interface HealthResult {
   mongo: "ok" | "unavailable";
 }
+
+/** Aliases and single versions (controller ops aliases.* and versions.delete); the alias body is checked by the controller. */
+export const PutAliasRequest = z.object({ name: FunctionName, alias: AliasName, spec: z.unknown() });
+export const AliasRequest = z.object({ name: FunctionName, alias: AliasName });
+export const ListAliasesRequest = z.object({ name: FunctionName });
+export const DeleteVersionRequest = z.object({ name: FunctionName, version: z.number().int().min(1) });

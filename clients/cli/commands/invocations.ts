@@ -1,0 +1,298 @@
+// weft invoke, status, invocations, logs, metrics: running functions and reading what they did.
+import { Option, type Command } from "commander";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ApiError, isMissingRoute, type ApiClient } from "../api-client.js";
+import { parseDuration } from "../duration.js";
+import { eventText } from "../event-input.js";
+import { ms, showValue, type Column } from "../output.js";
+import { example, wholeNumber, type Context, type ContextOf } from "../program.js";
+import { serverEvents } from "../server-events.js";
+import { CallFailed, UsageError } from "../usage-error.js";
+import { functionPath } from "./functions.js";
+
+const FINAL = ["ok", "error", "timeout", "killed"];
+/** The most records one list call returns (the API's limit). */
+const LIST_MAX = 200;
+
+export interface InvocationRecord {
+  invocationId: string;
+  functionName: string;
+  version?: number;
+  alias?: string;
+  status: string;
+  output?: unknown;
+  error?: { code: string; message: string };
+  durationMs?: number;
+  coldStart?: boolean;
+  agent?: string;
+  logs?: string;
+  enqueuedAt?: string;
+  finishedAt?: string;
+}
+
+const RECORD_COLUMNS: Column<InvocationRecord>[] = [
+  { header: "INVOCATION", value: (r) => r.invocationId },
+  { header: "STATUS", value: (r) => r.status },
+  { header: "VERSION", value: (r) => r.version },
+  { header: "DURATION", value: (r) => ms(r.durationMs) },
+  { header: "COLD", value: (r) => r.coldStart },
+  { header: "AGENT", value: (r) => r.agent },
+  { header: "ENQUEUED", value: (r) => r.enqueuedAt },
+];
+
+export function invocationCommands(program: Command, ctx: ContextOf): void {
+  example(
+    program
+      .command("invoke")
+      .description("Invoke a function and print its output (the event from --data, a file, or stdin)")
+      .argument("NAME", "the function")
+      .option("--data <json|@file>", "the event as JSON, or @file to read it from a file (default: stdin, else {})")
+      .option("--async", "queue it and print the invocation id instead of waiting")
+      .option("--version <N>", "run this version", wholeNumber("--version"))
+      .option("--alias <alias>", "run the version this alias points to")
+      .option("--verbose", "also print logs, duration, cold/warm and agent (to stderr)")
+      .action(async (name: string, o: InvokeOptions, cmd: Command) => invoke(ctx(cmd), name, o)),
+    "weft invoke hello --data '{\"name\":\"weft\"}'",
+    "echo '{\"name\":\"weft\"}' | weft invoke hello --verbose",
+    "weft invoke hello --data @event.json --async",
+  );
+  example(
+    program
+      .command("status")
+      .description("Show an invocation's record: queued, running, or how it ended")
+      .argument("INVOCATION_ID", "the invocation")
+      .option("--wait", "wait until it has ended")
+      .action(async (id: string, o: { wait?: boolean }, cmd: Command) => status(ctx(cmd), id, o.wait === true)),
+    "weft status 7c0e… --wait",
+  );
+  example(
+    program
+      .command("invocations")
+      .description("List a function's newest invocations")
+      .argument("NAME", "the function")
+      .option("--limit <N>", "how many (default 20)", wholeNumber("--limit"))
+      .action(async (name: string, o: { limit?: number }, cmd: Command) => invocations(ctx(cmd), name, o.limit)),
+    "weft invocations hello --limit 5",
+  );
+  example(
+    program
+      .command("logs")
+      .description("Print a function's recent log lines, with invocation id and time")
+      .argument("NAME", "the function")
+      .option("--follow", "keep printing the lines of new invocations as they finish")
+      .option("--since <duration>", "only invocations of this recent window (90s, 10m, 1h)")
+      .addOption(new Option("--status <status>", "only invocations that ended so").choices(FINAL))
+      .option("--limit <N>", "at most this many invocations' lines", wholeNumber("--limit"))
+      .action(async (name: string, o: LogsOptions, cmd: Command) => logs(ctx(cmd), name, o)),
+    "weft logs hello --since 10m --status error",
+    "weft logs hello --follow",
+  );
+  example(
+    program
+      .command("metrics")
+      .description("Counts, errors, cold starts and duration percentiles over a recent window")
+      .argument("NAME", "the function")
+      .option("--window <duration>", "the window, up to now (default: the gateway's, 24h)")
+      .action(async (name: string, o: { window?: string }, cmd: Command) => metrics(ctx(cmd), name, o.window)),
+    "weft metrics hello --window 1h",
+  );
+}
+
+interface InvokeOptions {
+  data?: string;
+  async?: boolean;
+  version?: number;
+  alias?: string;
+  verbose?: boolean;
+}
+
+async function invoke({ api, out, stdin }: Context, name: string, o: InvokeOptions): Promise<void> {
+  if (o.version !== undefined && o.alias !== undefined) throw new UsageError("--version and --alias cannot be combined");
+  const json = await eventText(o.data, stdin);
+  const query = { async: o.async ? "true" : undefined, version: o.version, alias: o.alias };
+  const reply = await api.call<Record<string, unknown>>("POST", `${functionPath(name)}/invoke`, { query, json });
+  if (reply.status === 202) return accepted(out, reply.body as { invocationId: string; status: string });
+  const result = reply.body as unknown as InvocationRecord;
+  if (o.verbose) describe(out, result);
+  if (out.json) out.data(result);
+  else if (result.status === "ok") out.line(showValue(result.output ?? null));
+  if (result.status !== "ok") throw new CallFailed(failure(result));
+}
+
+function accepted(out: Context["out"], body: { invocationId: string; status: string }): void {
+  if (out.json) return out.data(body);
+  out.line(body.invocationId);
+  out.note(body.status === "queued" ? `queued; see it with: weft status ${body.invocationId} --wait` : `still running; see it with: weft status ${body.invocationId} --wait`);
+}
+
+function describe(out: Context["out"], r: InvocationRecord): void {
+  if (r.logs) out.note(r.logs.replace(/\n$/, ""));
+  const parts = [`invocation ${r.invocationId}`, `version ${r.version ?? "-"}`, ms(r.durationMs), r.coldStart ? "cold" : "warm", `agent ${r.agent ?? "-"}`];
+  out.note(`-- ${parts.join(" · ")}`);
+}
+
+function failure(r: InvocationRecord): string {
+  return `error: ${r.status}${r.error ? `: ${r.error.code}: ${r.error.message}` : ""} (invocation ${r.invocationId})`;
+}
+
+async function status({ api, out }: Context, id: string, wait: boolean): Promise<void> {
+  const path = `/v1/invocations/${encodeURIComponent(id)}`;
+  let record = await api.get<InvocationRecord>(path);
+  // Polling is what the API offers for one invocation; the interval grows to a second.
+  for (let delay = 100; wait && !FINAL.includes(record.status); delay = Math.min(delay * 2, 1000)) {
+    await sleep(delay);
+    record = await api.get<InvocationRecord>(path);
+  }
+  out.fields(record, [
+    ["invocation", record.invocationId],
+    ["function", record.functionName],
+    ["version", record.version],
+    ["status", record.status],
+    ["error", record.error ? `${record.error.code}: ${record.error.message}` : undefined],
+    ["duration", record.durationMs === undefined ? undefined : ms(record.durationMs)],
+    ["cold start", record.coldStart],
+    ["agent", record.agent],
+    ["enqueued", record.enqueuedAt],
+    ["finished", record.finishedAt],
+    ["output", record.output === undefined ? undefined : JSON.stringify(record.output)],
+  ]);
+  if (!out.json && record.logs) out.line(`logs:\n${record.logs.replace(/\n$/, "")}`);
+  if (FINAL.includes(record.status) && record.status !== "ok") throw new CallFailed(failure(record));
+}
+
+async function invocations({ api, out }: Context, name: string, limit: number | undefined): Promise<void> {
+  const body = await api.get<{ invocations: InvocationRecord[] }>(`${functionPath(name)}/invocations`, { limit });
+  out.table(body, body.invocations, RECORD_COLUMNS, `${name} has no invocations`);
+}
+
+interface LogsOptions {
+  follow?: boolean;
+  since?: string;
+  status?: string;
+  limit?: number;
+}
+
+/** One log line as printed: when, which invocation, the text. */
+interface LogLine {
+  time: string;
+  invocationId: string;
+  line: string;
+}
+
+async function logs(c: Context, name: string, o: LogsOptions): Promise<void> {
+  const sinceMs = o.since === undefined ? undefined : parseDuration(o.since, "--since");
+  if (o.follow) {
+    if (sinceMs !== undefined || o.limit !== undefined) throw new UsageError("--follow prints what happens from now on: it takes no --since or --limit");
+    return followLogs(c, name, o.status);
+  }
+  const lines = await recentLines(c.api, name, { since: sinceMs === undefined ? undefined : new Date(Date.now() - sinceMs).toISOString(), status: o.status, limit: o.limit });
+  if (c.out.json) return c.out.data({ lines });
+  if (lines.length === 0) return c.out.note(`no log lines from ${name}`);
+  for (const l of lines) printLine(c, l);
+}
+
+function printLine({ out }: Context, l: LogLine): void {
+  if (out.json) out.raw(`${JSON.stringify(l)}\n`);
+  else out.line(`${l.time}  ${l.invocationId}  ${l.line}`);
+}
+
+/** GET /v1/functions/{name}/logs; a gateway without it gives the lines of the newest invocation records. */
+async function recentLines(api: ApiClient, name: string, q: { since?: string; status?: string; limit?: number }): Promise<LogLine[]> {
+  try {
+    const body = await api.get<{ lines: LogLine[] }>(`${functionPath(name)}/logs`, q);
+    return body.lines;
+  } catch (err) {
+    if (!isMissingRoute(err)) throw err;
+  }
+  const { invocations } = await api.get<{ invocations: InvocationRecord[] }>(`${functionPath(name)}/invocations`, { limit: LIST_MAX });
+  const since = q.since === undefined ? undefined : Date.parse(q.since);
+  const chosen = invocations
+    .filter((r) => FINAL.includes(r.status) && (q.status === undefined || r.status === q.status))
+    .filter((r) => since === undefined || Date.parse(r.finishedAt ?? r.enqueuedAt ?? "") >= since)
+    .slice(0, q.limit ?? LIST_MAX)
+    .reverse();
+  return chosen.flatMap(linesOf);
+}
+
+function linesOf(r: InvocationRecord): LogLine[] {
+  const time = r.finishedAt ?? r.enqueuedAt ?? "";
+  return (r.logs ?? "").split("\n").filter((l) => l !== "").map((line) => ({ time, invocationId: r.invocationId, line }));
+}
+
+/**
+ * GET /v1/functions/{name}/logs?follow=true (Server-Sent Events of log lines). A gateway without it but with the
+ * invocation stream (GET /v1/invocations?follow=true) is followed there, and each finished invocation's lines read.
+ */
+async function followLogs(c: Context, name: string, status: string | undefined): Promise<void> {
+  let res: Response;
+  try {
+    res = await c.api.stream(`${functionPath(name)}/logs`, { follow: "true", status });
+  } catch (err) {
+    if (!isMissingRoute(err)) throw err;
+    return followInvocations(c, name, status);
+  }
+  for await (const message of serverEvents(res.body!)) {
+    const value = parseData(message.data);
+    for (const l of asLines(value)) printLine(c, l);
+  }
+}
+
+async function followInvocations(c: Context, name: string, status: string | undefined): Promise<void> {
+  const res = await c.api.stream("/v1/invocations", { function: name, follow: "true", status });
+  for await (const message of serverEvents(res.body!)) {
+    const change = parseData(message.data) as Partial<InvocationRecord> | undefined;
+    if (message.event !== "invocation" || !change?.invocationId || !FINAL.includes(change.status ?? "")) continue;
+    const record = await c.api.get<InvocationRecord>(`/v1/invocations/${encodeURIComponent(change.invocationId)}`).catch((err: unknown) => {
+      if (err instanceof ApiError && err.code === "NOT_FOUND") return undefined;
+      throw err;
+    });
+    if (record) for (const l of linesOf(record)) printLine(c, l);
+  }
+}
+
+function parseData(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A stream message: one line, several, or an invocation with its logs. */
+function asLines(v: unknown): LogLine[] {
+  if (typeof v !== "object" || v === null) return [];
+  const o = v as Partial<LogLine> & { lines?: unknown; logs?: unknown };
+  if (typeof o.line === "string") return [{ time: o.time ?? "", invocationId: o.invocationId ?? "", line: o.line }];
+  if (Array.isArray(o.lines)) return o.lines.flatMap(asLines);
+  if (typeof o.logs === "string") return linesOf(o as InvocationRecord);
+  return [];
+}
+
+interface Metrics {
+  functionName: string;
+  windowMs: number;
+  count: number;
+  ok: number;
+  errors: number;
+  timeouts: number;
+  killed: number;
+  coldStarts: number;
+  durationMs: Record<"p50" | "p95" | "p99" | "mean" | "max", number | null>;
+}
+
+async function metrics({ api, out }: Context, name: string, window: string | undefined): Promise<void> {
+  const windowMs = window === undefined ? undefined : parseDuration(window, "--window");
+  const m = await api.get<Metrics>(`${functionPath(name)}/metrics`, { windowMs });
+  const d = m.durationMs;
+  out.fields(m, [
+    ["function", m.functionName],
+    ["window", `${m.windowMs / 1000}s`],
+    ["invocations", m.count],
+    ["ok", m.ok],
+    ["errors", m.errors],
+    ["timeouts", m.timeouts],
+    ["killed", m.killed],
+    ["cold starts", m.coldStarts],
+    ["duration", `p50 ${ms(d.p50)} · p95 ${ms(d.p95)} · p99 ${ms(d.p99)} · mean ${ms(d.mean)} · max ${ms(d.max)}`],
+  ]);
+}

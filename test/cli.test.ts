@@ -1,0 +1,301 @@
+// The `weft` CLI, driven as users drive it: the real binary spawned as a process, against a real fabric.
+// Asserts on what it prints and on its exit codes (0 done, 1 the call failed, 2 usage).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { eventually, startFabric, type Fabric } from "./harness/fabric.js";
+import { buildProgram } from "../clients/cli/program.js";
+import { PassThrough } from "node:stream";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BIN = join(ROOT, "clients/cli/bin/weft.js");
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let fabric: Fabric;
+let dir: string;
+
+/** Runs `weft args…` with WEFT_URL pointing at the fabric; `stdin` is written and closed (none: /dev/null). */
+function weft(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<Ran> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, WEFT_URL: fabric.httpUrl, ...opts.env },
+    stdio: [opts.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+  });
+  if (opts.stdin !== undefined) child.stdin!.end(opts.stdin);
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const ok = (r: Ran, what: string) => assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}${r.stdout}`);
+const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString("hex")}`;
+
+before(async () => {
+  fabric = await startFabric();
+  dir = await mkdtemp(join(tmpdir(), "weft-cli-"));
+});
+
+after(async () => {
+  await fabric?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("weft: usage", () => {
+  test("every command's --help has an example", () => {
+    const io = { env: {}, stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough() };
+    const program = buildProgram(io);
+    const walk = (cmd: typeof program, prefix: string): string[] =>
+      cmd.commands.flatMap((c) => [`${prefix}${c.name()}`, ...walk(c, `${prefix}${c.name()} `)]);
+    const names = walk(program, "");
+    for (const expected of ["deploy", "invoke", "ls", "get", "versions", "rm", "logs", "invocations", "status", "metrics", "exec", "agents", "alias", "alias set", "alias ls", "alias rm"]) {
+      assert.ok(names.includes(expected), `weft ${expected} exists`);
+    }
+    for (const name of names) {
+      let cmd = program;
+      for (const part of name.split(" ")) cmd = cmd.commands.find((c) => c.name() === part)!;
+      let help = "";
+      cmd.configureOutput({ writeOut: (s) => (help += s) }).outputHelp();
+      assert.match(help, /Examples?:\n {2}\$ weft /, `weft ${name} --help shows an example`);
+    }
+  });
+
+  test("--help exits 0 and prints usage; usage errors exit 2 and say what is wrong", async () => {
+    const help = await weft(["invoke", "--help"]);
+    ok(help, "invoke --help");
+    assert.match(help.stdout, /Usage: weft invoke \[options\] <NAME>/);
+    assert.match(help.stdout, /\$ weft invoke hello --data/);
+
+    const missing = await weft(["invoke"]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /missing required argument 'NAME'/);
+
+    const unknown = await weft(["frobnicate"]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+
+    const badJson = await weft(["invoke", "x", "--data", "{nope"]);
+    assert.equal(badJson.code, 2);
+    assert.match(badJson.stderr, /--data: not JSON/);
+
+    const badVersion = await weft(["get", "x", "--version", "two"]);
+    assert.equal(badVersion.code, 2);
+    assert.match(badVersion.stderr, /--version: "two" is not a whole number/);
+
+    const badWindow = await weft(["metrics", "x", "--window", "soon"]);
+    assert.equal(badWindow.code, 2);
+    assert.match(badWindow.stderr, /--window: "soon" is not a duration/);
+  });
+
+  test("API errors print the code and message and exit 1; --url overrides WEFT_URL", async () => {
+    const missing = await weft(["get", "no-such-fn"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^error: NOT_FOUND: function no-such-fn/m);
+
+    const unreachable = await weft(["ls"], { env: { WEFT_URL: "http://127.0.0.1:1" } });
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /error: UNAVAILABLE: cannot reach http:\/\/127\.0\.0\.1:1/);
+
+    const viaFlag = await weft(["ls", "--url", fabric.httpUrl], { env: { WEFT_URL: "http://127.0.0.1:1" } });
+    ok(viaFlag, "ls --url");
+  });
+});
+
+describe("weft: functions and invocations", () => {
+  test("deploy a folder with weft.yaml, invoke it (--data, @file, stdin, --verbose), list, get, versions", async () => {
+    const name = uniqueName("cli");
+    const folder = join(dir, name);
+    await mkdir(folder);
+    await writeFile(join(folder, "main.py"), 'def handler(event, context):\n    print("log line from", context.function_name)\n    return {"hello": event.get("name"), "v": 1}\n');
+    await writeFile(join(folder, "weft.yaml"), `name: ${name}\nhandler: main.py\nlimits:\n  timeoutMs: 5000\nenv:\n  GREETING: hi\n`);
+
+    const deployed = await weft(["deploy", folder]);
+    ok(deployed, "deploy");
+    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (python3, runc)`);
+
+    const withData = await weft(["invoke", name, "--data", '{"name":"flag"}']);
+    ok(withData, "invoke --data");
+    assert.deepEqual(JSON.parse(withData.stdout), { hello: "flag", v: 1 });
+
+    await writeFile(join(dir, "event.json"), '{"name":"file"}');
+    const fromFile = await weft(["invoke", name, "--data", "@event.json", "--verbose"]);
+    ok(fromFile, "invoke --data @file");
+    assert.deepEqual(JSON.parse(fromFile.stdout), { hello: "file", v: 1 });
+    assert.match(fromFile.stderr, new RegExp(`log line from ${name}`));
+    assert.match(fromFile.stderr, /-- invocation \S+ · version 1 · [\d.]+ms · (cold|warm) · agent \S+/);
+
+    const fromStdin = await weft(["invoke", name, "--json"], { stdin: '{"name":"stdin"}' });
+    ok(fromStdin, "invoke from stdin");
+    const result = JSON.parse(fromStdin.stdout);
+    assert.equal(result.status, "ok");
+    assert.deepEqual(result.output, { hello: "stdin", v: 1 });
+
+    await writeFile(join(folder, "main.py"), 'def handler(event, context):\n    return {"v": 2}\n');
+    const updated = await weft(["deploy", folder]);
+    ok(updated, "deploy again");
+    assert.equal(updated.stdout.trim(), `updated ${name} version 2 (python3, runc)`);
+
+    const listed = await weft(["ls"]);
+    ok(listed, "ls");
+    assert.match(listed.stdout, /^NAME\s+VERSION\s+RUNTIME\s+ISOLATION\s+MEMORY\s+TIMEOUT\s+CREATED$/m);
+    assert.match(listed.stdout, new RegExp(`^${name}\\s+2\\s+python3\\s+runc\\s+256MB\\s+5000ms`, "m"));
+    const listedJson = JSON.parse((await weft(["ls", "--json"])).stdout);
+    assert.equal(listedJson.functions.find((f: { name: string }) => f.name === name).version, 2);
+
+    const code = await weft(["get", name, "--version", "1", "--code"]);
+    ok(code, "get --code");
+    assert.equal(code.stdout, 'def handler(event, context):\n    print("log line from", context.function_name)\n    return {"hello": event.get("name"), "v": 1}\n');
+    const got = await weft(["get", name]);
+    assert.match(got.stdout, /^version:\s+2$/m);
+    assert.match(got.stdout, /^env:\s+GREETING$/m);
+
+    const versions = await weft(["versions", name, "--json"]);
+    ok(versions, "versions");
+    assert.deepEqual(JSON.parse(versions.stdout).versions.map((v: { version: number }) => v.version), [2, 1]);
+
+    const pinned = await weft(["invoke", name, "--version", "1", "--data", '{"name":"pinned"}']);
+    assert.deepEqual(JSON.parse(pinned.stdout), { hello: "pinned", v: 1 });
+  });
+
+  test("an invocation that ends in error or timeout exits 1 and prints its code; a single .js file deploys with its runtime", async () => {
+    const name = uniqueName("cli-js");
+    await writeFile(join(dir, "fails.js"), 'exports.handler = async (event) => { if (event.sleep) await new Promise((r) => setTimeout(r, 5000)); throw new Error("boom " + event.n); };\n');
+    await writeFile(join(dir, "weft.json"), JSON.stringify({ handler: "fails.js", limits: { timeoutMs: 500 } }));
+    const deployed = await weft(["deploy", "fails.js", "--name", name]);
+    ok(deployed, "deploy a file");
+    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (nodejs, runc)`);
+
+    const failed = await weft(["invoke", name, "--data", '{"n":7}']);
+    assert.equal(failed.code, 1);
+    assert.equal(failed.stdout, "");
+    assert.match(failed.stderr, /^error: error: HANDLER_ERROR: .*boom 7/m);
+
+    const timedOut = await weft(["invoke", name, "--data", '{"sleep":true}']);
+    assert.equal(timedOut.code, 1);
+    assert.match(timedOut.stderr, /^error: timeout: TIMEOUT: /m);
+  });
+
+  test("--async prints the id; status --wait, invocations, logs and metrics read what ran; rm deletes", async () => {
+    const name = uniqueName("cli-async");
+    await writeFile(join(dir, `${name}.py`), 'def handler(event, context):\n    print("line one", event["n"])\n    print("line two", event["n"])\n    return event["n"]\n');
+    ok(await weft(["deploy", `${name}.py`]), "deploy");
+
+    const queued = await weft(["invoke", name, "--async", "--data", '{"n":1}']);
+    ok(queued, "invoke --async");
+    const id = queued.stdout.trim();
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.match(queued.stderr, new RegExp(`weft status ${id} --wait`));
+
+    const waited = await weft(["status", id, "--wait"]);
+    ok(waited, "status --wait");
+    assert.match(waited.stdout, /^status:\s+ok$/m);
+    assert.match(waited.stdout, /^output:\s+1$/m);
+    assert.match(waited.stdout, /line one 1\nline two 1/);
+
+    ok(await weft(["invoke", name, "--data", '{"n":2}']), "invoke");
+    const records = await eventually(async () => {
+      const r = JSON.parse((await weft(["invocations", name, "--json"])).stdout);
+      return r.invocations.filter((i: { status: string }) => i.status === "ok").length === 2 ? r : undefined;
+    }, "two records");
+    assert.equal(records.invocations.length, 2);
+    const table = await weft(["invocations", name]);
+    assert.match(table.stdout, /^INVOCATION\s+STATUS\s+VERSION\s+DURATION\s+COLD\s+AGENT\s+ENQUEUED$/m);
+    assert.match(table.stdout, new RegExp(`^${id}\\s+ok\\s+1\\s`, "m"));
+
+    const logs = await weft(["logs", name, "--since", "10m"]);
+    ok(logs, "logs");
+    const lines = logs.stdout.trim().split("\n");
+    assert.equal(lines.length, 4, logs.stdout);
+    assert.match(lines[0]!, new RegExp(`^\\S+  ${id}  line one 1$`));
+    assert.match(lines[3]!, /^\S+ {2}\S+ {2}line two 2$/);
+    const errorsOnly = await weft(["logs", name, "--status", "error"]);
+    ok(errorsOnly, "logs --status error");
+    assert.equal(errorsOnly.stdout, "");
+    assert.match(errorsOnly.stderr, /no log lines/);
+    const badStatus = await weft(["logs", name, "--status", "meh"]);
+    assert.equal(badStatus.code, 2);
+
+    const metrics = await weft(["metrics", name, "--window", "1h", "--json"]);
+    ok(metrics, "metrics");
+    const m = JSON.parse(metrics.stdout);
+    assert.equal(m.windowMs, 3_600_000);
+    assert.equal(m.count, 2);
+    assert.equal(m.ok, 2);
+    const human = await weft(["metrics", name]);
+    assert.match(human.stdout, /^invocations:\s+2$/m);
+
+    const removed = await weft(["rm", name]);
+    ok(removed, "rm");
+    assert.equal(removed.stdout.trim(), `deleted ${name}`);
+    const gone = await weft(["invoke", name]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /^error: NOT_FOUND: /m);
+  });
+});
+
+describe("weft: aliases and versions", () => {
+  test("alias set | ls | rm, invoke --alias, rm --version (refused while an alias points to it)", async () => {
+    const name = uniqueName("cli-alias");
+    for (const v of [1, 2, 3]) {
+      await writeFile(join(dir, `${name}.py`), `def handler(event, context):\n    return ${v}\n`);
+      ok(await weft(["deploy", `${name}.py`]), `deploy v${v}`);
+    }
+    const set = await weft(["alias", "set", name, "prod", "1"]);
+    ok(set, "alias set");
+    assert.equal(set.stdout.trim(), `${name}:prod → version 1`);
+    const canary = await weft(["alias", "set", name, "beta", "2", "--weight", "3=0.25"]);
+    ok(canary, "alias set --weight");
+    assert.equal(canary.stdout.trim(), `${name}:beta → version 2, 25% to version 3`);
+    const badWeight = await weft(["alias", "set", name, "beta", "2", "--weight", "3:0.25"]);
+    assert.equal(badWeight.code, 2);
+
+    const listed = await weft(["alias", "ls", name]);
+    ok(listed, "alias ls");
+    assert.match(listed.stdout, /^ALIAS\s+VERSION\s+WEIGHTS\s+UPDATED$/m);
+    assert.match(listed.stdout, /^beta\s+2\s+3=0\.25\s/m);
+    assert.match(listed.stdout, /^prod\s+1\s+-\s/m);
+
+    const viaAlias = await weft(["invoke", name, "--alias", "prod", "--json"]);
+    ok(viaAlias, "invoke --alias");
+    assert.equal(JSON.parse(viaAlias.stdout).version, 1);
+    assert.equal((await weft(["invoke", name, "--alias", "prod", "--version", "1"])).code, 2);
+
+    const refused = await weft(["rm", name, "--version", "1"]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^error: CONFLICT: version 1 of .* alias prod/m);
+    ok(await weft(["alias", "rm", name, "prod"]), "alias rm");
+    const removed = await weft(["rm", name, "--version", "1"]);
+    ok(removed, "rm --version");
+    assert.equal(removed.stdout.trim(), `deleted ${name} version 1`);
+    const versions = JSON.parse((await weft(["versions", name, "--json"])).stdout);
+    assert.deepEqual(versions.versions.map((v: { version: number }) => v.version), [3, 2]);
+    const gone = await weft(["alias", "rm", name, "prod"]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /^error: NOT_FOUND: alias prod/m);
+  });
+});
+
+describe("weft: the fabric", () => {
+  test("agents lists the live agent", async () => {
+    const table = await weft(["agents"]);
+    ok(table, "agents");
+    assert.match(table.stdout, /^AGENT\s+HOST\s+STATE\s+SLOTS\s+CONTAINERS\s+STEM CELLS\s+MEMORY\s+UPTIME\s+SEEN$/m);
+    const json = JSON.parse((await weft(["agents", "--json"])).stdout);
+    assert.equal(json.agents.length, 1);
+    assert.match(table.stdout, new RegExp(`^${json.agents[0].agentId}\\s+\\S+\\s+running\\s+\\d+/${json.agents[0].slots}\\s`, "m"));
+  });
+});
