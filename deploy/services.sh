@@ -149,7 +149,13 @@ use_debian_runsc() {
   warn runsc "running Debian's old runsc: build the current one with CGO_ENABLED=0 go install $RUNSC_MODULE@$RUNSC_VERSION"
 }
 
-runsc_has_flag() { "$RUNSC_BIN" flags 2>&1 | grep -qE "^[[:space:]]+-$1([[:space:]]|$)"; }
+# The flag list is read whole first: with pipefail, `grep -q` closing the pipe early would make runsc die of
+# SIGPIPE and the test fail at random.
+runsc_has_flag() {
+  local flags
+  flags=$("$RUNSC_BIN" flags 2>&1) || true
+  grep -qE "^[[:space:]]+-$1([[:space:]]|$)" <<<"$flags"
+}
 
 # --oci-seccomp makes the sandbox apply the container's seccomp profile (without it gVisor ignores it);
 # --host-uds=open lets a sandbox connect to a Unix socket bind-mounted into it, and create none.
