@@ -32,7 +32,6 @@ import type { FunctionStore } from "./function-store.js";
 import type { AliasStore } from "./alias-store.js";
 import { AliasSpec, type Alias, type DeleteAliasResult, type DeleteVersionResult } from "../shared/schemas/alias.js";
 import type { Incarnated, InvocationRecords } from "./invocation-records.js";
-import { functionMetrics } from "./metrics.js";
 import type { SyntaxChecker } from "./syntax-check.js";
 import { WriteQueue } from "./write-queue.js";
 import { withDeadline } from "../shared/lifecycle.js";
@@ -49,7 +48,6 @@ export interface ApiDeps {
   /** Asks for the bucket to be re-mirrored from MongoDB (after a publish failed). */
   requestReconcile: () => void;
   metricsWindowMs: number;
-  metricsMaxRecords: number;
   log: Logger;
 }
 
@@ -286,8 +284,7 @@ export class ControllerApi {
   private async metrics(body: unknown): Promise<FunctionMetrics> {
     const { name, windowMs } = parse(MetricsRequest, body);
     const fn = await this.live(name);
-    const { records, metricsWindowMs, metricsMaxRecords } = this.deps;
-    return functionMetrics(records, fn, windowMs ?? metricsWindowMs, metricsMaxRecords);
+    return this.deps.records.metrics(fn, windowMs ?? this.deps.metricsWindowMs);
   }
 
   /** A record is shown only while the incarnation it belongs to is live: a deleted function's are NOT_FOUND. */

@@ -15,6 +15,7 @@ import { AliasStore } from "./alias-store.js";
 import { InvocationRecords } from "./invocation-records.js";
 import { JobReaper } from "./job-reaper.js";
 import { RecordIngest } from "./record-ingest.js";
+import { RecordRetention } from "./record-retention.js";
 import { Reconciler } from "./reconciler.js";
 import { SyntaxChecker } from "./syntax-check.js";
 
@@ -25,6 +26,9 @@ export interface Controller {
   reconcile(): Promise<ReconcileReport>;
   /** Records written, terminated as invalid, refused by MongoDB, and write retries since start. */
   readonly ingestStats: Readonly<RecordIngest["stats"]>;
+  /** The record store, for tests and the records benchmark (plans, retention steps). */
+  readonly records: InvocationRecords;
+  readonly retention: RecordRetention;
 }
 
 export async function startController(config: ControllerConfig, log: Logger): Promise<Controller> {
@@ -43,7 +47,18 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
 
 async function assemble(config: ControllerConfig, log: Logger, database: Database, nc: NatsConnection): Promise<Controller> {
   const store = new FunctionStore(database.db);
-  const records = new InvocationRecords(database.db);
+  const records = new InvocationRecords(database.db, { rollupFlushMs: config.rollupFlushMs }, log);
+  const retention = new RecordRetention(
+    records,
+    {
+      recordMaxAgeMs: config.recordMaxAgeMs,
+      recordMaxPerFunction: config.recordMaxPerFunction,
+      rollupMaxAgeMs: config.rollupMaxAgeMs,
+      intervalMs: config.retentionIntervalMs,
+      batch: config.retentionBatch,
+    },
+    log,
+  );
   const publisher = new FunctionPublisher(() => openFunctionsBucket(nc), log);
   const ingest = new RecordIngest(jetstream(nc), records, { batchSize: config.recordBatch, flushMs: config.recordFlushMs }, log);
   const reconciler = new Reconciler({
@@ -66,7 +81,6 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
     syntax: config.syntaxCheck ? new SyntaxChecker({ pythonBin: config.pythonBin }, log) : undefined,
     requestReconcile: () => reconciler.request(),
     metricsWindowMs: config.metricsWindowMs,
-    metricsMaxRecords: config.metricsMaxRecords,
     log,
   });
 
@@ -75,6 +89,8 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
   reconciler.start();
   ingest.start();
   reaper.start();
+  records.rollups.start();
+  retention.start();
   api.start();
   // The server has the subscriptions once a flush returns: from here on a request finds a responder.
   await nc.flush();
@@ -86,11 +102,13 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
       ["api", () => api.stop()],
       ["record ingest", () => ingest.stop()],
       ["job reaper", () => reaper.stop()],
+      ["record retention", () => retention.stop()],
+      ["metrics rollups", () => records.rollups.stop()],
       ["reconciler", () => reconciler.stop()],
       ["nats", () => closeNats(nc, log)],
       ["mongodb", () => database.client.close()],
     ]));
-  return { stop, reconcile: () => reconciler.runOnce(), ingestStats: ingest.stats };
+  return { stop, reconcile: () => reconciler.runOnce(), ingestStats: ingest.stats, records, retention };
 }
 
 /** MongoDB may be down at start: the controller still starts, and the reconciler keeps trying. */

@@ -4,7 +4,7 @@ const TIMEOUT = Symbol("timeout");
 
 export interface Batch<T> {
   items: T[];
-  /** The stream ended; no more batches follow. */
+  /** The stream ended (or went quiet past `firstWithinMs`); no more batches follow. */
   done: boolean;
 }
 
@@ -14,8 +14,13 @@ export class BatchReader<T> {
 
   constructor(private readonly source: AsyncIterator<T>) {}
 
-  async read(maxItems: number, flushMs: number): Promise<Batch<T>> {
-    const first = await this.peek();
+  /**
+   * Waits for a first item (at most `firstWithinMs`, when given: a source that should have ended by then is
+   * treated as ended), then gathers more for up to `flushMs`.
+   */
+  async read(maxItems: number, flushMs: number, firstWithinMs?: number): Promise<Batch<T>> {
+    const first = firstWithinMs === undefined ? await this.peek() : await this.peekWithin(firstWithinMs);
+    if (first === TIMEOUT) return { items: [], done: true };
     this.pending = undefined;
     if (first.done) return { items: [], done: true };
     const items = [first.value];
@@ -30,6 +35,15 @@ export class BatchReader<T> {
         items.push(next.value);
       }
       return { items, done: false };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async peekWithin(ms: number): Promise<IteratorResult<T> | typeof TIMEOUT> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([this.peek(), new Promise<typeof TIMEOUT>((resolve) => (timer = setTimeout(resolve, ms, TIMEOUT)))]);
     } finally {
       clearTimeout(timer);
     }

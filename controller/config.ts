@@ -2,6 +2,7 @@
 import { commonFields, topologyFields, envField, intFromEnv, boolFromEnv, parseEnv, stringFromEnv, type ConfigOf } from "../shared/config.js";
 
 const HOUR_MS = 3600_000;
+const DAY_MS = 24 * HOUR_MS;
 
 export const controllerFields = {
   ...commonFields,
@@ -24,10 +25,35 @@ export const controllerFields = {
     intFromEnv(24 * HOUR_MS, 1000, 30 * 24 * HOUR_MS),
     "default window of GET /v1/functions/{name}/metrics",
   ),
-  metricsMaxRecords: envField(
-    "WEFT_METRICS_MAX_RECORDS",
-    intFromEnv(1_000_000, 1),
-    "metrics read at most this many of the newest records in the window",
+  rollupFlushMs: envField(
+    "WEFT_ROLLUP_FLUSH_MS",
+    intFromEnv(1000, 10, 60_000),
+    "metrics rollups are written at most this often (a crash loses the counts not yet written; records are unaffected)",
+  ),
+  recordMaxAgeMs: envField(
+    "WEFT_RECORD_MAX_AGE_MS",
+    intFromEnv(7 * DAY_MS, 60_000),
+    "invocation records are purged once this old (by the time they were last written)",
+  ),
+  recordMaxPerFunction: envField(
+    "WEFT_RECORD_MAX_PER_FUNCTION",
+    intFromEnv(100_000, 100),
+    "a function keeps about this many of its newest invocation records (in whole listing pages of 50); older ones are purged",
+  ),
+  rollupMaxAgeMs: envField(
+    "WEFT_ROLLUP_MAX_AGE_MS",
+    intFromEnv(90 * DAY_MS, 3600_000),
+    "per-minute metrics rollups are kept this long (metrics outlive the records they count)",
+  ),
+  retentionIntervalMs: envField(
+    "WEFT_RETENTION_INTERVAL_MS",
+    intFromEnv(60_000, 0),
+    "look for expired records and rollups this often (0: never purge)",
+  ),
+  retentionBatch: envField(
+    "WEFT_RETENTION_BATCH",
+    intFromEnv(1000, 100, 100_000),
+    "records purged per step; a step is followed by a pause as long as it took, so reads and ingest keep their share",
   ),
   reconcileIntervalMs: envField(
     "WEFT_RECONCILE_INTERVAL_MS",

@@ -17,9 +17,18 @@
 //
 // Event and output are stored as JSON text (eventJson, outputJson): user keys such as "$x" or "a.b" can never
 // break a write, and a payload cut at its limit stays representable.
+//
+// Every read is a look-up by _id, the one filter FerretDB on SQLite answers from an index: a record is its three
+// documents by _id; a function's newest records come from its listing pages (invocation-pages.ts) and its metrics
+// from per-minute rollups (metrics-rollups.ts), both written here as records are stored.
 import { MongoBulkWriteError, type Collection, type Db, type OptionalUnlessRequiredId } from "mongodb";
+import type { Logger } from "pino";
 import { DUPLICATE_KEY, dropIndexIfPresent, isDuplicateKey } from "./database.js";
-import type { FinalStatus, InvocationError, InvocationRecord, RecordEvent } from "../shared/schemas/invocation.js";
+import { InvocationPages, scopeOf, type Listed, type PageDoc } from "./invocation-pages.js";
+import { MetricsRollups, ROLLUP_BLOCK_MS, blockOf } from "./metrics-rollups.js";
+import { inParallel } from "./owned-documents.js";
+import { RecordHeads } from "./record-heads.js";
+import type { FinalStatus, FunctionMetrics, InvocationError, InvocationRecord, RecordEvent } from "../shared/schemas/invocation.js";
 
 /** The fields a phase document may hold; the final document is the whole record of a finished invocation. */
 export interface InvocationDoc {
@@ -53,14 +62,25 @@ export type PhaseDoc = Omit<InvocationDoc, "status" | "outputJson" | "outputTrun
   phase: EarlyPhase;
 };
 
-/** The fields metrics read from a finished invocation. */
-export type OutcomeDoc = Pick<InvocationDoc, "status" | "coldStart" | "durationMs">;
-
 export interface ApplyOutcome {
   /** Indexes of the events MongoDB refused to store (the rest are stored). */
   rejected: number[];
   reason?: string;
 }
+
+interface InsertOutcome extends ApplyOutcome {
+  /** Indexes of the planned documents this insert stored (not refused, not already there). */
+  inserted: number[];
+}
+
+export interface RecordViewsOptions {
+  /** Metrics rollups are written at most this often. */
+  rollupFlushMs: number;
+}
+
+const HYDRATE_WIDTH = 8;
+/** Delete statements per command: FerretDB runs them one by one, and a long command holds its write lock. */
+const DELETES_PER_COMMAND = 100;
 
 type Fields = Partial<Omit<InvocationDoc, "_id" | "enqueuedAt">>;
 
@@ -76,8 +96,8 @@ export interface StoredRecord {
   incarnation: string | undefined;
 }
 
-/** Indexes of the record collections before incarnations: reads no longer use them. */
-const LEGACY_INDEX = "functionName_1_enqueuedAt_-1";
+/** Indexes earlier versions created for scans nobody makes any more. */
+const LEGACY_INDEXES = ["functionName_1_enqueuedAt_-1", "functionName_1_incarnation_1_enqueuedAt_-1"];
 
 const EARLY_PHASES: readonly EarlyPhase[] = ["queued", "running"];
 
@@ -86,92 +106,111 @@ export const phaseId = (invocationId: string, phase: EarlyPhase): string => `${i
 export class InvocationRecords {
   readonly finals: Collection<InvocationDoc>;
   readonly phases: Collection<PhaseDoc>;
+  readonly heads: RecordHeads;
+  readonly pages: InvocationPages;
+  readonly rollups: MetricsRollups;
 
-  constructor(db: Db) {
+  constructor(db: Db, opts: RecordViewsOptions, log: Logger) {
     this.finals = db.collection<InvocationDoc>("invocations");
     this.phases = db.collection<PhaseDoc>("invocation_phases");
+    this.heads = new RecordHeads(db);
+    this.pages = new InvocationPages(db, this.heads, log);
+    this.rollups = new MetricsRollups(db, this.heads, opts.rollupFlushMs, log);
   }
 
+  /** Every collection is read by _id only, so the _id index is the only one needed. */
   async ensureIndexes(): Promise<void> {
-    await this.finals.createIndex({ functionName: 1, incarnation: 1, enqueuedAt: -1 });
-    await this.phases.createIndex({ functionName: 1, incarnation: 1, enqueuedAt: -1 });
-    // Each index costs every insert: the old one goes once the new one is there.
-    await dropIndexIfPresent(this.finals, LEGACY_INDEX);
-    await dropIndexIfPresent(this.phases, LEGACY_INDEX);
+    // Each index costs every insert, and nothing reads by them any more.
+    for (const name of LEGACY_INDEXES) {
+      await dropIndexIfPresent(this.finals, name);
+      await dropIndexIfPresent(this.phases, name);
+    }
   }
 
   /**
    * Stores a batch with one unordered insert per collection. Phases already stored are skipped; a document
-   * MongoDB refuses does not stop the others, and the indexes of its events come back in `rejected`.
-   * MongoDB being unreachable throws.
+   * MongoDB refuses does not stop the others, and the indexes of its events come back in `rejected`. Finals
+   * stored for the first time are counted in the metrics rollups, and every stored event is copied to its
+   * function's listing page. MongoDB being unreachable throws; calling again with the same events is safe.
    */
   async apply(events: readonly RecordEvent[]): Promise<ApplyOutcome> {
     const { finals, phases } = documentsFor(events);
-    const a = await insertNew(this.finals, finals);
-    const b = await insertNew(this.phases, phases);
-    return { rejected: [...a.rejected, ...b.rejected], reason: a.reason ?? b.reason };
+    const [a, b] = await Promise.all([insertNew(this.finals, finals), insertNew(this.phases, phases)]);
+    this.rollups.add(a.inserted.map((i) => events[finals[i]!.events[0]!]!));
+    const rejected = new Set([...a.rejected, ...b.rejected]);
+    await this.pages.write(events.filter((_, i) => !rejected.has(i)));
+    return { rejected: [...rejected], reason: a.reason ?? b.reason };
   }
 
   async get(invocationId: string): Promise<StoredRecord | undefined> {
-    const [final, phases] = await Promise.all([
+    const [final, queued, running] = await Promise.all([
       this.finals.findOne({ _id: invocationId }),
-      this.phases.find({ _id: { $in: EARLY_PHASES.map((p) => phaseId(invocationId, p)) } }).toArray(),
+      ...EARLY_PHASES.map((p) => this.phases.findOne({ _id: phaseId(invocationId, p) })),
     ]);
-    const doc = mergeDoc(invocationId, phases, final ?? undefined);
+    const doc = mergeDoc(invocationId, [queued, running].filter((d): d is PhaseDoc => d !== null), final ?? undefined);
     return doc && { record: toRecord(doc), incarnation: doc.incarnation };
   }
 
   /** The newest records of one incarnation of a function by enqueue time, finished or not. */
   async list(fn: Incarnated, limit: number): Promise<InvocationRecord[]> {
-    const newest = { sort: { enqueuedAt: -1, _id: -1 }, limit } as const;
-    const scope = { functionName: fn.functionName, incarnation: fn.incarnation };
-    const [finals, recent] = await Promise.all([
-      this.finals.find(scope, newest).toArray(),
-      // Up to two phase documents per invocation: 2 × limit of them cover `limit` unfinished invocations.
-      this.phases.find(scope, { ...newest, limit: 2 * limit }).toArray(),
-    ]);
-    const enqueued = new Map<string, number>();
-    for (const d of [...finals, ...recent]) {
-      const id = idOf(d);
-      enqueued.set(id, Math.min(enqueued.get(id) ?? Infinity, d.enqueuedAt.getTime()));
+    const listed = await this.pages.newest(scopeOf(fn), limit);
+    const records = await inParallel(listed, HYDRATE_WIDTH, async (l) => (complete(l) ? fromPages(l) : (await this.get(l.invocationId))?.record));
+    return records.filter((r): r is InvocationRecord => r !== undefined);
+  }
+
+  /** Metrics of one incarnation over the last `windowMs`, from the per-minute rollups. */
+  async metrics(fn: Incarnated, windowMs: number, now?: number): Promise<FunctionMetrics> {
+    return { ...(await this.rollups.read(scopeOf(fn), windowMs, now)), functionName: fn.functionName };
+  }
+
+  /**
+   * Removes an ended incarnation's records, listing pages and rollups, page by page by _id (what an invocation
+   * still finishing writes later is never read, and retention removes it). Returns the records removed.
+   */
+  async purge(fn: Incarnated, now = Date.now()): Promise<number> {
+    const scope = scopeOf(fn);
+    const head = await this.heads.get(scope);
+    if (!head) return 0;
+    let purged = 0;
+    for (let n = head.tail; n <= head.head + 1; n++) {
+      const page = await this.pages.page(scope, n);
+      if (page) purged += await this.purgePage(page);
+      await this.heads.purged(scope, { tail: n + 1 });
     }
-    const top = [...enqueued.entries()]
-      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? 1 : -1))
-      .slice(0, limit)
-      .map(([id]) => id);
-    const phases = await this.phasesOf(top);
-    const finalById = new Map(finals.map((d) => [d._id, d]));
-    return top.flatMap((id) => merge(id, phases.get(id) ?? [], finalById.get(id)) ?? []);
+    for (let b = head.rollupsFrom?.getTime() ?? blockOf(now); b <= now; b += ROLLUP_BLOCK_MS) await this.rollups.purgeBlock(scope, b);
+    await this.heads.collection.deleteOne({ _id: scope });
+    return purged;
   }
 
-  /** Finished invocations of one incarnation enqueued since `since`, newest first, with only the fields metrics need. */
-  outcomesSince(fn: Incarnated, since: Date, max: number): AsyncIterable<OutcomeDoc> {
-    return this.finals
-      .find(
-        { functionName: fn.functionName, incarnation: fn.incarnation, enqueuedAt: { $gte: since } },
-        { projection: { _id: 0, status: 1, coldStart: 1, durationMs: 1 } },
-      )
-      .sort({ enqueuedAt: -1 })
-      .limit(max);
-  }
-
-  /** Removes an ended incarnation's records (what an invocation still finishing writes later is never read). */
-  async purge(fn: Incarnated): Promise<number> {
-    const scope = { functionName: fn.functionName, incarnation: fn.incarnation };
-    const [finals, phases] = await Promise.all([this.finals.deleteMany(scope), this.phases.deleteMany(scope)]);
-    return finals.deletedCount + phases.deletedCount;
-  }
-
-  private async phasesOf(ids: string[]): Promise<Map<string, PhaseDoc[]>> {
-    const byId = new Map<string, PhaseDoc[]>();
-    if (ids.length === 0) return byId;
-    const docs = await this.phases.find({ _id: { $in: ids.flatMap((id) => EARLY_PHASES.map((p) => phaseId(id, p))) } }).toArray();
-    for (const d of docs) byId.set(d.invocationId, [...(byId.get(d.invocationId) ?? []), d]);
-    return byId;
+  /** Deletes a listing page's invocations (their three documents), then the page; returns how many it held. */
+  async purgePage(page: PageDoc): Promise<number> {
+    const ids = (JSON.parse(page.entriesJson) as Array<[string, unknown]>).map(([id]) => id);
+    await deleteByIds(this.finals as unknown as Collection<{ _id: string }>, ids);
+    await deleteByIds(
+      this.phases as unknown as Collection<{ _id: string }>,
+      ids.flatMap((id) => EARLY_PHASES.map((p) => phaseId(id, p))),
+    );
+    await this.pages.collection.deleteOne({ _id: page._id });
+    return ids.length;
   }
 }
 
-const idOf = (d: InvocationDoc | PhaseDoc): string => ("invocationId" in d ? d.invocationId : d._id);
+/** Found whole in pages: finished, and its event is at hand (a sync call's final carries it, else the queued phase). */
+function complete(l: Listed): boolean {
+  return l.phases.final !== undefined && (l.phases.queued !== undefined || l.phases.final.event !== undefined);
+}
+
+async function deleteByIds(collection: Collection<{ _id: string }>, ids: string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += DELETES_PER_COMMAND) {
+    const chunk = ids.slice(i, i + DELETES_PER_COMMAND);
+    await collection.bulkWrite(chunk.map((id) => ({ deleteOne: { filter: { _id: id } } })), { ordered: false });
+  }
+}
+
+function fromPages(l: Listed): InvocationRecord | undefined {
+  const { finals, phases } = documentsFor(Object.values(l.phases));
+  return merge(l.invocationId, phases.map((p) => p.doc), finals[0]?.doc);
+}
 
 interface Planned<D> {
   doc: D;
@@ -202,22 +241,28 @@ export function documentsFor(events: readonly RecordEvent[]): { finals: Planned<
 }
 
 /** Inserts what is not stored yet; a duplicate _id means that phase is already stored, which is success. */
-async function insertNew<D extends { _id: string }>(collection: Collection<D>, planned: Planned<D>[]): Promise<ApplyOutcome> {
-  if (planned.length === 0) return { rejected: [] };
+async function insertNew<D extends { _id: string }>(collection: Collection<D>, planned: Planned<D>[]): Promise<InsertOutcome> {
+  const all = planned.map((_, i) => i);
+  if (planned.length === 0) return { rejected: [], inserted: [] };
   try {
     await collection.insertMany(
       planned.map((p) => p.doc as OptionalUnlessRequiredId<D>),
       { ordered: false },
     );
-    return { rejected: [] };
+    return { rejected: [], inserted: all };
   } catch (err) {
     const writeErrors = err instanceof MongoBulkWriteError ? [err.writeErrors].flat() : [];
     if (writeErrors.length === 0) {
-      if (isDuplicateKey(err)) return { rejected: [] };
+      if (isDuplicateKey(err)) return { rejected: [], inserted: [] };
       throw err;
     }
+    const failed = new Set(writeErrors.map((e) => e.index));
     const refused = writeErrors.filter((e) => e.code !== DUPLICATE_KEY);
-    return { rejected: refused.flatMap((e) => planned[e.index]?.events ?? []), reason: refused[0]?.errmsg };
+    return {
+      rejected: refused.flatMap((e) => planned[e.index]?.events ?? []),
+      reason: refused[0]?.errmsg,
+      inserted: all.filter((i) => !failed.has(i)),
+    };
   }
 }
 

@@ -1,12 +1,18 @@
 // Moves invocation records from the WEFT_RECORDS stream into MongoDB in batches.
 //
-// A record is acked only after MongoDB stored it. While MongoDB is unreachable the batch in hand is retried
-// with growing waits (its messages kept alive with +WPI) and nothing new is fetched, so records wait in the
-// stream, not in memory. A record that is not a valid RecordEvent is terminated; one MongoDB refuses is
-// redelivered later and terminated after a few refusals, so no single record can block the stream.
+// A record is acked only after MongoDB stored it (and its listing page). While MongoDB is unreachable the batch
+// in hand is retried every WRITE_RETRY_MAX_MS at most (its messages kept alive with +WPI within the consumer's
+// short ack wait) and nothing new is fetched, so records wait in the stream, not in memory. A record that is
+// not a valid RecordEvent is terminated; one MongoDB refuses is redelivered later and terminated after a few
+// refusals, so no single record can block the stream.
+//
+// Recovery within seconds: MongoDB back → the batch in hand is written at the next retry (≤ 2 s); a controller
+// that died → what it held is redelivered after the ack wait (RECORDS_ACK_WAIT_MS); a pull request that never
+// ends (its expiry lost, e.g. across an outage) is abandoned FETCH_GRACE_MS after it should have ended.
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { RecordEvent } from "../shared/schemas/invocation.js";
+import { RECORDS_ACK_WAIT_MS } from "../shared/nats.js";
 import { RECORDS_CONSUMER, RECORDS_STREAM } from "../shared/subjects.js";
 import { untilAborted } from "./abortable.js";
 import { Backoff } from "./backoff.js";
@@ -23,8 +29,12 @@ export interface RecordIngestOptions {
 const FETCH_EXPIRES_MS = 5000;
 /** Refusals by MongoDB after which a record is given up (terminated and logged). */
 const POISON_DELIVERIES = 5;
-/** The records consumer's ack_wait is 60 s; progress is signalled well within it. */
-const WORKING_EVERY_MS = 20_000;
+/** A fetch that has neither delivered nor ended this long after its expiry is abandoned. */
+const FETCH_GRACE_MS = 2000;
+/** Messages in hand are kept alive well within the consumer's ack wait, however long their write takes. */
+const WORKING_EVERY_MS = Math.floor(RECORDS_ACK_WAIT_MS / 4);
+/** Retries of a write while MongoDB is away are at most this far apart, so records land soon after it is back. */
+const WRITE_RETRY_MAX_MS = 2000;
 
 interface Pending {
   msg: JsMsg;
@@ -40,7 +50,7 @@ export class RecordIngest {
   private loop: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
   private readonly fetchBackoff = new Backoff(250, 5000);
-  private readonly writeBackoff = new Backoff(250, 5000);
+  private readonly writeBackoff = new Backoff(250, WRITE_RETRY_MAX_MS);
   /** Set while MongoDB is unreachable, so a stopping controller hands records back without waiting on it. */
   private mongoDown = false;
   /** Counters for tests and logs. */
@@ -101,10 +111,17 @@ export class RecordIngest {
 
   private async drain(fetch: ConsumerMessages): Promise<void> {
     const reader = new BatchReader<JsMsg>(fetch[Symbol.asyncIterator]());
+    let expiresAt = Date.now() + FETCH_EXPIRES_MS;
     for (;;) {
-      const batch = await reader.read(this.opts.batchSize, this.opts.flushMs);
+      const batch = await reader.read(this.opts.batchSize, this.opts.flushMs, Math.max(0, expiresAt - Date.now()) + FETCH_GRACE_MS);
       if (batch.items.length) await this.process(batch.items);
-      if (batch.done) return;
+      if (batch.done) {
+        // Ended, or stranded: either way this pull is over, and the next fetch asks again.
+        await fetch.close();
+        return;
+      }
+      // A pull asks for a whole batch; once it delivered, its expiry no longer bounds how long the rest takes.
+      expiresAt = Date.now() + FETCH_EXPIRES_MS;
     }
   }
 
@@ -141,7 +158,17 @@ export class RecordIngest {
 
   /** Writes until MongoDB answers; hands the batch back to the stream if the controller stops first. */
   private async store(batch: Pending[]): Promise<void> {
-    let lastProgress = Date.now();
+    const keepAlive = setInterval(() => {
+      for (const p of batch) p.msg.working();
+    }, WORKING_EVERY_MS);
+    try {
+      await this.storeUntilDone(batch);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  private async storeUntilDone(batch: Pending[]): Promise<void> {
     for (;;) {
       try {
         const outcome = await this.records.apply(batch.map((p) => p.event));
@@ -158,10 +185,6 @@ export class RecordIngest {
       }
       if (this.stopping) return this.handBack(batch);
       await this.writeBackoff.wait(this.abort.signal);
-      if (Date.now() - lastProgress > WORKING_EVERY_MS) {
-        for (const p of batch) p.msg.working();
-        lastProgress = Date.now();
-      }
     }
   }
 
@@ -177,7 +200,7 @@ export class RecordIngest {
         const outcome = await this.records.apply([p.event]);
         this.settle([p], new Set(outcome.rejected), outcome.reason);
       } catch (err) {
-        if (isMongoUnavailable(err)) return this.store(batch.slice(i));
+        if (isMongoUnavailable(err)) return this.storeUntilDone(batch.slice(i));
         this.settle([p], new Set([0]), (err as Error).message);
       }
     }

@@ -373,10 +373,16 @@ install_nats_package() {
 
 # ---- MongoDB wire-protocol server ------------------------------------------------------------------------
 FERRET_BIN=""
+# FerretDB 1.24's SQLite backend looks _id up with `->'$._id'` while its _id index is built on `->"_id"`, so
+# SQLite never uses the index and every find, update or delete by _id scans the whole table. Weft builds it
+# with the look-up written as the index is (`->'_id'`, the same JSON path), and marks the build in its version.
+FERRETDB_PATCH=weft.1
+ferretdb_is_patched() { "$1" --version 2>/dev/null | grep -q -- "-$FERRETDB_PATCH"; }
 find_ferretdb() {
   local c
-  for c in "${WEFT_FERRETDB_BIN:-}" "$(command -v ferretdb 2>/dev/null || true)" "$(gopath_bin)/ferretdb"; do
-    [[ -n $c && -x $c ]] && { FERRET_BIN=$c; return 0; }
+  for c in "${WEFT_FERRETDB_BIN:-}" "$(command -v ferretdb 2>/dev/null || true)" "$(gopath_bin)/ferretdb" \
+    "$(gopath_bin)/ferretdb-$FERRETDB_PATCH"; do
+    [[ -n $c && -x $c ]] && ferretdb_is_patched "$c" && { FERRET_BIN=$c; return 0; }
   done
   return 1
 }
@@ -390,8 +396,15 @@ build_ferretdb() {
   build=$(mktemp -d "${TMPDIR:-/tmp}/weft-ferretdb-build.XXXXXX")
   cp -r "$src/." "$build/"
   chmod -R u+w "$build"
-  echo "$version" >"$build/build/version/version.txt" # FerretDB panics at start without it
-  out="$(gopath_bin)/ferretdb"
+  echo "$version-$FERRETDB_PATCH" >"$build/build/version/version.txt" # FerretDB panics at start without it
+  sed -i "s|IDColumn = DefaultColumn + \"->'\\\$._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" \
+    "$build/internal/backends/sqlite/metadata/metadata.go"
+  grep -q "IDColumn = DefaultColumn + \"->'_id'\"" "$build/internal/backends/sqlite/metadata/metadata.go" || {
+    rm -rf "$build"
+    return 1
+  }
+  # A new name: an unpatched build may be running (a binary in use cannot be overwritten).
+  out="$(gopath_bin)/ferretdb-$FERRETDB_PATCH"
   mkdir -p "$(dirname "$out")"
   (cd "$build" && CGO_ENABLED=0 "$GO_BIN" build -o "$out" ./cmd/ferretdb) >&2
   local rc=$?

@@ -40,6 +40,7 @@ export interface TopologyOptions {
   jobAckWaitMs: number;
   /** Records wait this long for the controller (e.g. through a MongoDB outage) before they expire. */
   recordMaxAgeMs: number;
+  /** Past this the stream refuses new records (publishers hold and retry them); it never drops stored ones. */
   recordMaxBytes: number;
   /** Copies of every stream, consumer and bucket in a NATS cluster (1 on a single server, 3 on a cluster of 3). */
   replicas: number;
@@ -50,9 +51,15 @@ export const DEFAULT_TOPOLOGY: TopologyOptions = {
   jobMaxDeliver: 3,
   jobAckWaitMs: 30_000,
   recordMaxAgeMs: 7 * 24 * 3600_000,
-  recordMaxBytes: 2 * 1024 ** 3,
+  recordMaxBytes: 16 * 1024 ** 3,
   replicas: 1,
 };
+
+/**
+ * The records consumer's ack wait: what a controller that died held is redelivered this soon, so records land
+ * within seconds of a restart. A live controller keeps a slow write's messages alive with +WPI.
+ */
+export const RECORDS_ACK_WAIT_MS = 4000;
 
 export async function connectNats(servers: string, name: string, log: Logger): Promise<NatsConnection> {
   const nc = await connect({
@@ -120,7 +127,8 @@ export function recordsStreamConfig(t: TopologyOptions): Partial<StreamConfig> &
     subjects: [`${RECORDS_SUBJECT_PREFIX}.>`],
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
-    discard: DiscardPolicy.Old,
+    // Limits by age: a full stream refuses new records rather than dropping stored ones (finals included).
+    discard: DiscardPolicy.New,
     max_age: t.recordMaxAgeMs * 1_000_000,
     max_bytes: t.recordMaxBytes,
     max_msg_size: LIMITS.natsMaxPayloadBytes,
@@ -147,7 +155,7 @@ export function recordsConsumerConfig(): Partial<ConsumerConfig> {
     durable_name: RECORDS_CONSUMER,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: 60 * SECOND_NS,
+    ack_wait: RECORDS_ACK_WAIT_MS * 1_000_000,
     // Records are retried for as long as MongoDB is away; they are never dropped for being retried.
     max_deliver: -1,
     max_ack_pending: 100_000,
