@@ -11,10 +11,10 @@
 // its writer), so once the limit-th newest enqueue time collected is later than that of the oldest page read, no
 // older page can hold a newer record; reading stops. A listed invocation whose pages lack its final phase, or the
 // queued phase that carries an async call's event, is read from the record collections instead.
-import type { Collection, Db } from "mongodb";
+import { MongoBulkWriteError, type Collection, type Db } from "mongodb";
 import type { Logger } from "pino";
 import type { RecordEvent } from "../shared/schemas/invocation.js";
-import { isMongoUnavailable } from "./database.js";
+import { DUPLICATE_KEY, isMongoUnavailable } from "./database.js";
 import { claimSlot, slotId } from "./owned-documents.js";
 import type { RecordHeads } from "./record-heads.js";
 
@@ -110,7 +110,8 @@ export class InvocationPages {
     const touched: OpenPage[] = [];
     for (const ev of events) {
       if (!page || (isFull(page) && !page.entries.has(ev.invocationId))) {
-        const maxBefore = page ? Math.max(page.maxBefore ?? 0, page.maxEnqueuedAt) : undefined;
+        // Unknown until the page before is saved, when that one's own is not known yet.
+        const maxBefore = page?.maxBefore === undefined ? undefined : Math.max(page.maxBefore, page.maxEnqueuedAt);
         page = { n: undefined, openedAt: now, maxBefore, maxEnqueuedAt: 0, entries: new Map(), bytes: 0, touchedAt: now };
         this.open.set(fn, page);
       }
@@ -118,24 +119,43 @@ export class InvocationPages {
       addTo(page, ev);
       page.touchedAt = now;
     }
-    // In order: a page is claimed after the ones before it, so page numbers follow storing order.
-    for (const p of touched) await this.save(fn, p);
+    const fresh = touched.filter((p) => p.n === undefined);
+    await Promise.all([
+      ...touched.filter((p) => p.n !== undefined).map((p) => this.save(fn, p)),
+      this.claimInOrder(fn, fresh),
+    ]);
+  }
+
+  /**
+   * Claims new pages in storing order. A writer that knows the next free number inserts them all at once, in
+   * order; a page number taken meanwhile (another writer) sends it, and the pages after, one at a time.
+   */
+  private async claimInOrder(fn: string, pages: OpenPage[]): Promise<void> {
+    if (pages.length === 0) return;
+    const next = this.known.get(fn);
+    let claimed = 0;
+    if (next !== undefined && pages[0]!.maxBefore !== undefined) {
+      const docs = pages.map((p, i) => pageDoc(fn, next + 1 + i, p));
+      try {
+        await this.collection.insertMany(docs, { ordered: true });
+        claimed = pages.length;
+      } catch (err) {
+        if (!(err instanceof MongoBulkWriteError) || [err.writeErrors].flat().some((e) => e.code !== DUPLICATE_KEY)) throw err;
+        claimed = err.result.insertedCount;
+      }
+      pages.slice(0, claimed).forEach((p, i) => (p.n = next + 1 + i));
+      if (claimed > 0) {
+        this.known.set(fn, next + claimed);
+        await this.heads.pageClaimed(fn, next + claimed);
+      }
+    }
+    for (const p of pages.slice(claimed)) await this.save(fn, p);
   }
 
   private async save(fn: string, page: OpenPage): Promise<void> {
     const from = page.n === undefined ? (this.known.get(fn) ?? (await this.heads.get(fn))?.head ?? -1) + 1 : page.n;
     page.maxBefore ??= await this.latestBefore(fn, from);
-    const doc = (n: number): PageDoc => ({
-      _id: slotId(fn, n),
-      scope: fn,
-      n,
-      openedAt: new Date(page.openedAt),
-      updatedAt: new Date(),
-      count: page.entries.size,
-      maxEnqueuedAt: page.maxEnqueuedAt,
-      maxBefore: page.maxBefore!,
-      entriesJson: JSON.stringify([...page.entries]),
-    });
+    const doc = (n: number): PageDoc => pageDoc(fn, n, page);
     if (page.n !== undefined) {
       const r = await this.collection.replaceOne({ _id: slotId(fn, page.n) }, doc(page.n));
       if (r.matchedCount === 1) return;
@@ -197,6 +217,20 @@ export class InvocationPages {
     }
     return newestFirst([...found.values()]).slice(0, limit);
   }
+}
+
+function pageDoc(scope: string, n: number, page: OpenPage): PageDoc {
+  return {
+    _id: slotId(scope, n),
+    scope,
+    n,
+    openedAt: new Date(page.openedAt),
+    updatedAt: new Date(),
+    count: page.entries.size,
+    maxEnqueuedAt: page.maxEnqueuedAt,
+    maxBefore: page.maxBefore!,
+    entriesJson: JSON.stringify([...page.entries]),
+  };
 }
 
 function isFull(p: OpenPage): boolean {
