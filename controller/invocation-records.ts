@@ -129,17 +129,17 @@ export class InvocationRecords {
 
   /**
    * Stores a batch with one unordered insert per collection. Phases already stored are skipped; a document
-   * MongoDB refuses does not stop the others, and the indexes of its events come back in `rejected`. Finals
-   * stored for the first time are counted in the metrics rollups, and every stored event is copied to its
-   * function's listing page. MongoDB being unreachable throws; calling again with the same events is safe.
+   * MongoDB refuses does not stop the others, and the indexes of its events come back in `rejected`. Every
+   * event is first copied to its function's listing page (so a record GET finds is always listed), and finals
+   * stored for the first time are counted in the metrics rollups. MongoDB being unreachable throws; calling
+   * again with the same events is safe.
    */
   async apply(events: readonly RecordEvent[]): Promise<ApplyOutcome> {
+    await this.pages.write(events);
     const { finals, phases } = documentsFor(events);
     const [a, b] = await Promise.all([insertNew(this.finals, finals), insertNew(this.phases, phases)]);
     this.rollups.add(a.inserted.map((i) => events[finals[i]!.events[0]!]!));
-    const rejected = new Set([...a.rejected, ...b.rejected]);
-    await this.pages.write(events.filter((_, i) => !rejected.has(i)));
-    return { rejected: [...rejected], reason: a.reason ?? b.reason };
+    return { rejected: [...a.rejected, ...b.rejected], reason: a.reason ?? b.reason };
   }
 
   async get(invocationId: string): Promise<StoredRecord | undefined> {

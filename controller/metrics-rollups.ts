@@ -49,9 +49,8 @@ function totalOf(minutes: Iterable<OutcomeSummary>): OutcomeSummary {
   return total;
 }
 
-function addMinutes(total: OutcomeSummary, doc: RollupDoc, since: number, now: number): void {
-  const start = doc.block.getTime();
-  for (const [m, summary] of Object.entries(JSON.parse(doc.minutesJson) as Record<string, OutcomeSummary>)) {
+function addMinutes(total: OutcomeSummary, start: number, minutes: Record<string, OutcomeSummary>, since: number, now: number): void {
+  for (const [m, summary] of Object.entries(minutes)) {
     const at = start + Number(m) * MINUTE_MS;
     if (at >= since && at <= now) addSummary(total, summary);
   }
@@ -159,10 +158,15 @@ export class MetricsRollups {
     const total = emptySummary();
     await inParallel(blocks, READ_WIDTH, async (b) => {
       const whole = b >= since;
+      // This controller's own slot is read from memory: counts not written yet are included.
+      const mine = this.owned.get(blockKey(scope, b));
       for (const doc of await this.blockDocs(blockKey(scope, b), whole)) {
+        if (mine && doc.slot === mine.slot) continue;
         if (whole) addSummary(total, JSON.parse(doc.totalJson) as OutcomeSummary);
-        else addMinutes(total, doc, since, now);
+        else addMinutes(total, doc.block.getTime(), JSON.parse(doc.minutesJson) as Record<string, OutcomeSummary>, since, now);
       }
+      if (mine && whole) addSummary(total, totalOf(mine.minutes.values()));
+      else if (mine) addMinutes(total, mine.block, Object.fromEntries(mine.minutes), since, now);
     });
     return toFunctionMetrics(total, scope, windowMs);
   }
