@@ -93,18 +93,6 @@ export interface Figures {
   n: number;
 }
 
-export async function timeIt(n: number, op: (i: number) => Promise<unknown>): Promise<Figures> {
-  const xs: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await op(i);
-    xs.push(performance.now() - t);
-  }
-  xs.sort((a, b) => a - b);
-  const at = (q: number) => round2(xs[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)]!);
-  return { p50: at(0.5), p99: at(0.99), n };
-}
-
 export interface ReadFigures {
   floor: Figures;
   get: Figures;
