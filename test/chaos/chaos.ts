@@ -62,7 +62,7 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
   const failures: string[] = [];
   const result: ScenarioResult = {
     name: s.name, what: s.what, passed: false, failures, accepted: 0, lost: 0, duplicates: 0, provenDuplicates: 0, wrong: 0,
-    orphans: 0, stuckJobs: 0, recoveryMs: 0, asyncRefused: 0, sync: { ok: 0, failedOutcome: 0, failedRetryable: 0, wrong: 0 }, notes,
+    orphans: 0, stuckJobs: 0, recoveryMs: 0, asyncRefused: 0, sync: { ok: 0, failedOutcome: 0, failedRetryable: 0, wrong: 0, late: 0 }, notes,
   };
   log(`[chaos] ${s.name}: ${s.what}`);
   const f = await ChaosFabric.start(SETTINGS, join(logRoot, s.name));
@@ -74,10 +74,12 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
     load.start();
     await s.run({ f, load, short: opts.short, note: (k, v) => { notes[k] = v; }, fail: (why) => failures.push(why) });
     const recoveredAt = Date.now();
-    await load.finish();
-    const ids = [...load.accepted.keys()];
-    const stored = await waitAllFinal(f, ids, opts.recoveryBoundMs ?? 60_000);
+    await load.stopSubmitting();
+    const bound = opts.recoveryBoundMs ?? 60_000;
+    await waitAllFinal(f, [...load.accepted.keys()], bound);
     result.recoveryMs = Date.now() - recoveredAt;
+    await load.finish();
+    const stored = await waitAllFinal(f, [...load.accepted.keys()], Math.max(5000, bound - (Date.now() - recoveredAt)));
     const counts = audit(load.accepted, stored, f.finalsSeen);
     Object.assign(result, counts);
     result.asyncRefused = load.asyncRefused;
@@ -100,12 +102,12 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
   return result;
 }
 
-const COLUMNS = ["scenario", "accepted", "lost", "dup", "dup!", "wrong", "orphans", "stuck", "recovery", "sync ok/fail/retry", "result"] as const;
+const COLUMNS = ["scenario", "accepted", "lost", "dup", "dup!", "wrong", "orphans", "stuck", "recovery", "sync ok/fail/retry/202", "result"] as const;
 
 function row(r: ScenarioResult): string[] {
   return [
     r.name, String(r.accepted), String(r.lost), String(r.duplicates), String(r.provenDuplicates), String(r.wrong), String(r.orphans), String(r.stuckJobs),
-    `${(r.recoveryMs / 1000).toFixed(1)} s`, `${r.sync.ok}/${r.sync.failedOutcome}/${r.sync.failedRetryable}`, r.passed ? "pass" : `FAIL: ${r.failures.join("; ")}`,
+    `${(r.recoveryMs / 1000).toFixed(1)} s`, `${r.sync.ok}/${r.sync.failedOutcome}/${r.sync.failedRetryable}/${r.sync.late}`, r.passed ? "pass" : `FAIL: ${r.failures.join("; ")}`,
   ];
 }
 

@@ -145,7 +145,7 @@ export class ChaosFabric {
       WEFT_JOB_MAX_DELIVER: String(this.settings.maxDeliver),
       WEFT_SYNTAX_CHECK: "false",
     });
-    node("gateway", "gateway", { WEFT_NATS_URL: this.natsUrl, WEFT_HTTP_PORT: String(this.ports.http), WEFT_GRPC_PORT: String(this.ports.grpc), WEFT_AGENT_SEEN_MS: "3000" }, this.ports.http);
+    node("gateway", "gateway", { WEFT_NATS_URL: this.natsUrl, WEFT_HTTP_PORT: String(this.ports.http), WEFT_GRPC_PORT: String(this.ports.grpc), WEFT_AGENT_SEEN_MS: "3000", WEFT_SYNC_WAIT_MS: "15000" }, this.ports.http);
     for (const a of AGENTS) {
       node(`agent-${a}`, "agents", {
         WEFT_NATS_URL: a === "b" ? `nats://127.0.0.1:${this.ports.proxy}` : this.natsUrl,

@@ -29,6 +29,9 @@ export const CHAOS_FUNCTIONS = {
   ].join("\n"),
 } as const;
 
+/** A call not answered within this counts as failed (retryable); the gateway answers a sync call 202 before it. */
+const CALL_TIMEOUT_MS = 25_000;
+
 export type Runtime = keyof typeof CHAOS_FUNCTIONS;
 export type Isolation = "runc" | "gvisor";
 export type ClientKind = "http" | "grpc" | "nats";
@@ -80,6 +83,8 @@ export interface SyncStats {
   failedRetryable: number;
   /** answered 200/ok with an output that is not this invocation's */
   wrong: number;
+  /** answered 202: the sync wait ran out; the call is accepted and audited like an async one */
+  late: number;
 }
 
 export interface LoadSettings {
@@ -140,7 +145,7 @@ export class Clients {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(event),
-      signal: AbortSignal.timeout(90_000),
+      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
     });
     const body = (await res.json().catch(() => ({}))) as Result & { error?: { code?: string } };
     if (res.status === 202) return { invocationId: body.invocationId, status: async ? "queued" : "accepted" };
@@ -151,7 +156,7 @@ export class Clients {
   private grpcCall(fn: string, event: Event, async: boolean): Promise<Result> {
     return new Promise((resolve, reject) => {
       const method = async ? this.grpc.InvokeAsync! : this.grpc.Invoke!;
-      method.call(this.grpc, { name: fn, event: toProtoValue(event) }, { deadline: Date.now() + 90_000 }, (err: ServiceError | null, out: any) => {
+      method.call(this.grpc, { name: fn, event: toProtoValue(event) }, { deadline: Date.now() + CALL_TIMEOUT_MS }, (err: ServiceError | null, out: any) => {
         if (err) return reject(err);
         if (async) return resolve({ invocationId: out.invocationId, status: "queued" });
         resolve({ invocationId: out.invocationId, status: out.status, output: fromProtoValue(out.output), errorCode: out.error?.code || undefined });
@@ -162,7 +167,7 @@ export class Clients {
   private async nats(fn: string, event: Event, async: boolean): Promise<Result> {
     const h = natsHeaders();
     if (async) h.set("Weft-Async", "true");
-    const msg = await this.f.bus.request(invokeSubject(fn), JSON.stringify(event), { timeout: 90_000, headers: h });
+    const msg = await this.f.bus.request(invokeSubject(fn), JSON.stringify(event), { timeout: CALL_TIMEOUT_MS, headers: h });
     if (msg.headers?.get("Weft-Error-Code")) throw new Error(`NATS ${msg.headers.get("Weft-Error-Code")}`);
     const body = msg.json<Result & { error?: { code?: string } }>();
     if (async) return { invocationId: body.invocationId, status: "queued" };
@@ -173,7 +178,7 @@ export class Clients {
 /** Drives a scenario's load and keeps its ledger: every accepted invocation id and what it should end as. */
 export class Load {
   readonly accepted = new Map<string, Accepted>();
-  readonly sync: SyncStats = { ok: 0, failedOutcome: 0, failedRetryable: 0, wrong: 0 };
+  readonly sync: SyncStats = { ok: 0, failedOutcome: 0, failedRetryable: 0, wrong: 0, late: 0 };
   asyncRefused = 0;
   private stopSync = false;
   private running: Promise<unknown>[] = [];
@@ -195,6 +200,12 @@ export class Load {
     let n = 0;
     for (const [id, a] of this.accepted) if (a.mode === "async" && !this.f.finalsSeen.has(id)) n++;
     return n;
+  }
+
+  /** Stops starting sync calls and waits for the async submissions; sync calls in flight go on. */
+  async stopSubmitting(): Promise<void> {
+    this.stopSync = true;
+    await this.running[0];
   }
 
   async finish(): Promise<void> {
@@ -248,6 +259,7 @@ export class Load {
         if (r.status === "accepted") {
           // The sync wait ran out (202): the call is accepted and must still end, ok.
           this.accepted.set(r.invocationId, { fn, client: kind, mode: "sync", expect: { status: "ok" }, acceptedAt: Date.now() });
+          this.sync.late++;
           continue;
         }
         // The record must say what the caller was told.
