@@ -23,6 +23,8 @@ export interface ScenarioResult extends Omit<AuditCounts, "examples"> {
   asyncRefused: number;
   sync: SyncStats;
   notes: Record<string, number | string>;
+  /** the invocations whose final record was stored last: when (ms after recovery) it was published and stored */
+  slowest?: string[];
   examples?: AuditCounts["examples"];
   error?: string;
 }
@@ -37,10 +39,14 @@ export interface ChaosOptions {
 
 export const SETTINGS: FabricSettings = { ackWaitMs: 3000, maxDeliver: 3, agentSlots: 40 };
 
+/** When the runner first found each invocation's final record in MongoDB. */
+const storedAt = new Map<string, number>();
+
 async function waitAllFinal(f: ChaosFabric, ids: string[], boundMs: number) {
   const deadline = Date.now() + boundMs;
   for (;;) {
     const stored = await f.storedFinals(ids).catch(() => undefined);
+    for (const id of stored?.keys() ?? []) if (!storedAt.has(id)) storedAt.set(id, Date.now());
     if (stored && (stored.size === ids.length || Date.now() > deadline)) return stored;
     if (!stored && Date.now() > deadline) return new Map();
     await new Promise((r) => setTimeout(r, 250));
@@ -78,6 +84,15 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
     const bound = opts.recoveryBoundMs ?? 60_000;
     await waitAllFinal(f, [...load.accepted.keys()], bound);
     result.recoveryMs = Date.now() - recoveredAt;
+    result.slowest = [...load.accepted.keys()]
+      .filter((id) => storedAt.has(id))
+      .sort((x, y) => storedAt.get(y)! - storedAt.get(x)!)
+      .slice(0, 3)
+      .map((id) => {
+        const seen = f.finalsSeen.get(id) ?? [];
+        const published = seen.length ? `${Math.min(...seen.map((t) => t.at)) - recoveredAt} ms` : "not seen";
+        return `${id} (${load!.accepted.get(id)!.fn}): published ${published}, stored ${storedAt.get(id)! - recoveredAt} ms after recovery`;
+      });
     await load.finish();
     const stored = await waitAllFinal(f, [...load.accepted.keys()], Math.max(5000, bound - (Date.now() - recoveredAt)));
     const counts = audit(load.accepted, stored, f.finalsSeen);
@@ -130,6 +145,7 @@ export async function runChaos(opts: ChaosOptions): Promise<{ results: ScenarioR
     const r = await runScenario(s, opts, logRoot);
     results.push(r);
     log(formatTable([r]).split("\n")[1]!);
+    if (r.recoveryMs > 5000 && r.slowest) log(`    slowest: ${r.slowest.join(" | ")}`);
     if (!r.passed && r.examples) for (const [k, v] of Object.entries(r.examples)) if (v.length) log(`    ${k}: ${v.join(" | ")}`);
   }
   const passed = results.filter((r) => r.passed).length;

@@ -32,6 +32,8 @@ export interface FabricSettings {
 
 /** A final record as an agent (or the controller) published it, seen on the records subject. */
 export interface TappedFinal {
+  /** when the runner saw it published */
+  at: number;
   attempt?: number;
   status?: string;
   agent?: string;
@@ -170,7 +172,7 @@ export class ChaosFabric {
           if (r.phase === "running") this.runningOn.set(r.invocationId, { agent: r.agent, attempt: r.attempt });
           if (r.phase !== "final") return;
           const list = this.finalsSeen.get(r.invocationId) ?? [];
-          list.push({ attempt: r.attempt, status: r.status, agent: r.agent, output: r.output, errorCode: r.error?.code });
+          list.push({ at: Date.now(), attempt: r.attempt, status: r.status, agent: r.agent, output: r.output, errorCode: r.error?.code });
           this.finalsSeen.set(r.invocationId, list);
         } catch {
           // Not a record: nothing to audit.
