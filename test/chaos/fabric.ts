@@ -1,0 +1,285 @@
+// The chaos suite's private fabric: its own nats-server (own port and store), its own FerretDB (own port and
+// SQLite files), one controller, one gateway and two agents, each a separate process the runner controls.
+// Agent "b" reaches NATS through a PartitionProxy so it can be cut off while it keeps running.
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { MongoClient } from "mongodb";
+import { freePort, natsServerBinary } from "../harness/nats.js";
+import { ferretdbBinary } from "../harness/ferretdb.js";
+import { LIMITS } from "../../shared/limits.js";
+import { AGENT_HEARTBEAT_SUBJECT, JOBS_STREAM, RECORDS_SUBJECT_PREFIX } from "../../shared/subjects.js";
+import { Proc } from "./processes.js";
+import { PartitionProxy } from "./partition-proxy.js";
+
+const run = promisify(execFile);
+export const ROOT = resolve(import.meta.dirname, "../..");
+
+export const AGENTS = ["a", "b"] as const;
+export type AgentName = (typeof AGENTS)[number];
+export type Component = "nats" | "mongo" | "controller" | "gateway" | `agent-${AgentName}`;
+
+export interface FabricSettings {
+  ackWaitMs: number;
+  maxDeliver: number;
+  agentSlots: number;
+}
+
+/** A final record as an agent (or the controller) published it, seen on the records subject. */
+export interface TappedFinal {
+  /** when the runner saw it published */
+  at: number;
+  attempt?: number;
+  status?: string;
+  agent?: string;
+  output?: string;
+  errorCode?: string;
+}
+
+export interface StoredFinal {
+  _id: string;
+  status?: string;
+  attempt?: number;
+  outputJson?: string;
+  error?: { code?: string };
+  agent?: string;
+}
+
+export class ChaosFabric {
+  readonly procs = new Map<Component, Proc>();
+  readonly finalsSeen = new Map<string, TappedFinal[]>();
+  /** invocation id → agent id of its newest running record (which agent holds it). */
+  readonly runningOn = new Map<string, { agent?: string; attempt?: number }>();
+  readonly heartbeats = new Map<string, { busy: number; containers: number; at: number }>();
+  readonly agentIds: Record<AgentName, string>;
+  private nc!: NatsConnection;
+  private mongo!: MongoClient;
+  private proxy!: PartitionProxy;
+  private subs: Subscription[] = [];
+
+  private constructor(
+    readonly settings: FabricSettings,
+    readonly dir: string,
+    readonly logDir: string,
+    readonly ports: { nats: number; mongo: number; http: number; grpc: number; proxy: number },
+    readonly dbName: string,
+  ) {
+    const tag = randomBytes(3).toString("hex");
+    this.agentIds = { a: `chaos-${tag}-a`, b: `chaos-${tag}-b` };
+  }
+
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.ports.http}`;
+  }
+  get grpcAddress(): string {
+    return `127.0.0.1:${this.ports.grpc}`;
+  }
+  get natsUrl(): string {
+    return `nats://127.0.0.1:${this.ports.nats}`;
+  }
+  get mongoUrl(): string {
+    return `mongodb://127.0.0.1:${this.ports.mongo}`;
+  }
+  get bus(): NatsConnection {
+    return this.nc;
+  }
+  get partition(): PartitionProxy {
+    return this.proxy;
+  }
+
+  proc(c: Component): Proc {
+    const p = this.procs.get(c);
+    if (!p) throw new Error(`no component ${c}`);
+    return p;
+  }
+
+  static async start(settings: FabricSettings, logDir: string): Promise<ChaosFabric> {
+    const dir = await mkdtemp(join(tmpdir(), "weft-chaos-"));
+    await mkdir(logDir, { recursive: true });
+    const ports = { nats: await freePort(), mongo: await freePort(), http: await freePort(), grpc: await freePort(), proxy: await freePort() };
+    const f = new ChaosFabric(settings, dir, logDir, ports, `weft_chaos_${randomBytes(3).toString("hex")}`);
+    await f.define();
+    await f.proc("nats").start();
+    await f.proc("mongo").start();
+    f.proxy = await PartitionProxy.start(ports.proxy, ports.nats);
+    await f.connectObservers();
+    // The controller declares the streams and consumer; the others wait for it.
+    await f.proc("controller").start();
+    await Promise.all([f.proc("gateway").start(), f.proc("agent-a").start(), f.proc("agent-b").start()]);
+    await f.waitHealthy();
+    await f.waitAgentsBeating();
+    return f;
+  }
+
+  private async define(): Promise<void> {
+    const natsConf = join(this.dir, "nats.conf");
+    await writeFile(
+      natsConf,
+      [`listen: 127.0.0.1:${this.ports.nats}`, `max_payload: ${LIMITS.natsMaxPayloadBytes}`, `jetstream { store_dir: "${join(this.dir, "js")}" }`].join("\n"),
+    );
+    const ferretDir = join(this.dir, "ferret");
+    await mkdir(ferretDir, { recursive: true });
+    const node = (name: Component, dirName: string, env: Record<string, string>, readyPort?: number) =>
+      this.procs.set(name, new Proc({ name, command: process.execPath, args: ["--import", "tsx", join(ROOT, dirName, "main.ts")], cwd: ROOT, env: { WEFT_LOG_LEVEL: "info", ...env }, readyPort }, this.logDir));
+    this.procs.set("nats", new Proc({ name: "nats", command: natsServerBinary(), args: ["-c", natsConf], readyPort: this.ports.nats }, this.logDir));
+    this.procs.set(
+      "mongo",
+      new Proc(
+        {
+          name: "mongo",
+          command: ferretdbBinary(),
+          args: ["--handler=sqlite", `--sqlite-url=file:${ferretDir}/`, `--state-dir=${ferretDir}`, `--listen-addr=127.0.0.1:${this.ports.mongo}`, "--debug-addr=-", "--telemetry=disable", "--log-level=error"],
+          readyPort: this.ports.mongo,
+        },
+        this.logDir,
+      ),
+    );
+    node("controller", "controller", {
+      WEFT_NATS_URL: this.natsUrl,
+      WEFT_MONGO_URL: this.mongoUrl,
+      WEFT_MONGO_DB: this.dbName,
+      WEFT_JOB_ACK_WAIT_MS: String(this.settings.ackWaitMs),
+      WEFT_JOB_MAX_DELIVER: String(this.settings.maxDeliver),
+      WEFT_SYNTAX_CHECK: "false",
+    });
+    node("gateway", "gateway", { WEFT_NATS_URL: this.natsUrl, WEFT_HTTP_PORT: String(this.ports.http), WEFT_GRPC_PORT: String(this.ports.grpc), WEFT_AGENT_SEEN_MS: "3000", WEFT_SYNC_WAIT_MS: "15000" }, this.ports.http);
+    for (const a of AGENTS) {
+      node(`agent-${a}`, "agents", {
+        WEFT_NATS_URL: a === "b" ? `nats://127.0.0.1:${this.ports.proxy}` : this.natsUrl,
+        WEFT_AGENT_ID: this.agentIds[a],
+        WEFT_AGENT_OUTBOX_DIR: join(this.dir, `outbox-${a}`),
+        WEFT_AGENT_SLOTS: String(this.settings.agentSlots),
+        WEFT_STEM_CELLS: "0",
+        WEFT_BUILD_IMAGES: "false",
+        WEFT_HEARTBEAT_MS: "500",
+        WEFT_RUNNING_RECORD_AFTER_MS: "100",
+        WEFT_DRAIN_TIMEOUT_MS: "10000",
+      });
+    }
+  }
+
+  private async connectObservers(): Promise<void> {
+    this.nc = await connect({ servers: this.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100, name: "chaos-observer" });
+    const records = this.nc.subscribe(`${RECORDS_SUBJECT_PREFIX}.>`, {
+      callback: (_e, m) => {
+        try {
+          const r = m.json<{ invocationId: string; phase: string; attempt?: number; status?: string; agent?: string; output?: string; error?: { code?: string } }>();
+          if (r.phase === "running") this.runningOn.set(r.invocationId, { agent: r.agent, attempt: r.attempt });
+          if (r.phase !== "final") return;
+          const list = this.finalsSeen.get(r.invocationId) ?? [];
+          list.push({ at: Date.now(), attempt: r.attempt, status: r.status, agent: r.agent, output: r.output, errorCode: r.error?.code });
+          this.finalsSeen.set(r.invocationId, list);
+        } catch {
+          // Not a record: nothing to audit.
+        }
+      },
+    });
+    const beats = this.nc.subscribe(AGENT_HEARTBEAT_SUBJECT, {
+      callback: (_e, m) => {
+        try {
+          const s = m.json<{ agentId: string; busy: number; containers: number }>();
+          this.heartbeats.set(s.agentId, { busy: s.busy, containers: s.containers, at: Date.now() });
+        } catch {
+          // ignore
+        }
+      },
+    });
+    this.subs = [records, beats];
+    this.mongo = new MongoClient(this.mongoUrl, { serverSelectionTimeoutMS: 2000 });
+  }
+
+  /** Busy slots an agent announced within the last 2 s (0 when it is silent). */
+  busy(a: AgentName): number {
+    const hb = this.heartbeats.get(this.agentIds[a]);
+    return hb && Date.now() - hb.at < 2000 ? hb.busy : 0;
+  }
+
+  async waitHealthy(timeoutMs = 90_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "";
+    while (Date.now() < deadline) {
+      const res = await fetch(`${this.httpUrl}/healthz`).then(async (r) => ({ status: r.status, text: await r.text() }), (e: Error) => ({ status: 0, text: e.message }));
+      if (res.status === 200) return;
+      last = res.text;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`fabric not healthy: ${last}`);
+  }
+
+  async waitAgentsBeating(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const since = Date.now();
+    while (Date.now() < deadline) {
+      if (AGENTS.every((a) => (this.heartbeats.get(this.agentIds[a])?.at ?? 0) > since)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error("agents did not announce themselves");
+  }
+
+  /** Restarts a component after a kill (or starts it again after a stop) and waits for it to be serving. */
+  async restart(c: Component): Promise<void> {
+    const p = this.proc(c);
+    if (p.running) await p.stop();
+    await p.start();
+    if (c.startsWith("agent-")) await this.waitAgentBeating(c.slice("agent-".length) as AgentName);
+    if (c === "gateway") await this.waitHealthy();
+  }
+
+  async waitAgentBeating(a: AgentName, timeoutMs = 60_000): Promise<void> {
+    const since = Date.now();
+    const deadline = since + timeoutMs;
+    while ((this.heartbeats.get(this.agentIds[a])?.at ?? 0) <= since) {
+      if (Date.now() > deadline) throw new Error(`agent ${a} did not come back`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async storedFinals(ids: string[]): Promise<Map<string, StoredFinal>> {
+    const out = new Map<string, StoredFinal>();
+    const col = this.mongo.db(this.dbName).collection<StoredFinal>("invocations");
+    for (let i = 0; i < ids.length; i += 500) {
+      const docs = await col.find({ _id: { $in: ids.slice(i, i + 500) } }, { projection: { status: 1, attempt: 1, outputJson: 1, error: 1, agent: 1 } }).toArray();
+      for (const d of docs) out.set(d._id, d);
+    }
+    return out;
+  }
+
+  /** Messages left in WEFT_JOBS. */
+  async jobsLeft(): Promise<number> {
+    const jsm = await jetstreamManager(this.nc);
+    const info = await jsm.streams.info(JOBS_STREAM);
+    return info.state.messages;
+  }
+
+  /** Containers labelled with this fabric's agent ids. */
+  async containers(): Promise<string[]> {
+    const ids: string[] = [];
+    for (const a of AGENTS) {
+      const { stdout } = await run("docker", ["ps", "-aq", "--filter", `label=weft.agent=${this.agentIds[a]}`]);
+      ids.push(...stdout.split("\n").filter(Boolean));
+    }
+    return ids;
+  }
+
+  /** Stops every component gracefully; returns the containers the agents left behind (then removes them). */
+  async stop(): Promise<{ orphans: number }> {
+    for (const c of ["gateway", "agent-a", "agent-b", "controller"] as const) await this.proc(c).stop().catch(() => undefined);
+    const left = await this.containers().catch(() => []);
+    // Only this fabric's own containers (labelled with its agent ids) are removed.
+    if (left.length > 0) await run("docker", ["rm", "-f", ...left]).catch(() => undefined);
+    for (const s of this.subs) s.unsubscribe();
+    await this.nc.close().catch(() => undefined);
+    await this.mongo.close().catch(() => undefined);
+    await this.proxy.close();
+    await this.proc("mongo").stop();
+    await this.proc("nats").stop();
+    for (const p of this.procs.values()) p.close();
+    await rm(this.dir, { recursive: true, force: true });
+    return { orphans: left.length };
+  }
+}

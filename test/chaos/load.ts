@@ -1,0 +1,278 @@
+// Load for a chaos scenario: async calls whose invocation ids are recorded (HTTP, gRPC and NATS clients), and
+// sync calls in loops (the same three clients) whose answers are recorded. Every call names a handler that
+// returns its own invocation id and attempt, or raises when asked to, so the audit can judge every outcome.
+import { randomBytes } from "node:crypto";
+import { Agent as HttpAgent } from "node:http";
+import { credentials, type Client, type ServiceError } from "@grpc/grpc-js";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { loadWeftProto, toProtoValue } from "../bench/grpc-client.js";
+import { invokeSubject } from "../../shared/subjects.js";
+import type { ChaosFabric } from "./fabric.js";
+
+export const CHAOS_FUNCTIONS = {
+  python3: [
+    "import time",
+    "def handler(event, context):",
+    "    time.sleep(event.get('sleepMs', 0) / 1000)",
+    "    if event.get('fail'):",
+    "        raise ValueError('asked to fail')",
+    "    return {'id': context.invocation_id, 'attempt': context.attempt}",
+    "",
+  ].join("\n"),
+  nodejs: [
+    "exports.handler = async (event, context) => {",
+    "  await new Promise((r) => setTimeout(r, event.sleepMs || 0));",
+    "  if (event.fail) throw new Error('asked to fail');",
+    "  return { id: context.invocationId, attempt: context.attempt };",
+    "};",
+    "",
+  ].join("\n"),
+} as const;
+
+/** A call not answered within this counts as failed (retryable); the gateway answers a sync call 202 before it. */
+const CALL_TIMEOUT_MS = 25_000;
+
+export type Runtime = keyof typeof CHAOS_FUNCTIONS;
+export type Isolation = "runc" | "gvisor";
+export type ClientKind = "http" | "grpc" | "nats";
+
+export interface ChaosFunction {
+  name: string;
+  runtime: Runtime;
+  isolation: Isolation;
+}
+
+export function chaosFunctions(isolations: Isolation[]): ChaosFunction[] {
+  const out: ChaosFunction[] = [];
+  for (const isolation of isolations) {
+    for (const runtime of ["python3", "nodejs"] as const) out.push({ name: `chaos-${runtime === "python3" ? "py" : "js"}-${isolation}`, runtime, isolation });
+  }
+  return out;
+}
+
+export async function deployFunctions(f: ChaosFabric, fns: ChaosFunction[]): Promise<void> {
+  for (const fn of fns) {
+    const res = await fetch(`${f.httpUrl}/v1/functions/${fn.name}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ runtime: fn.runtime, isolation: fn.isolation, code: CHAOS_FUNCTIONS[fn.runtime], concurrency: 16, limits: { timeoutMs: 120_000, memoryMb: 256 } }),
+    });
+    if (res.status >= 300) throw new Error(`deploy ${fn.name}: ${res.status} ${await res.text()}`);
+  }
+}
+
+/** What the audit expects of one accepted invocation's final record. */
+export interface Expectation {
+  status: "ok" | "error" | "killed" | "timeout";
+  errorCode?: string;
+}
+
+export interface Accepted {
+  fn: string;
+  client: ClientKind;
+  mode: "async" | "sync";
+  expect: Expectation;
+  acceptedAt: number;
+}
+
+export interface SyncStats {
+  ok: number;
+  /** answered with an outcome other than ok (e.g. killed / PLATFORM_ERROR): a failure the caller sees */
+  failedOutcome: number;
+  /** refused or cut (503, 429, connection error, timeout): retryable, and not accepted */
+  failedRetryable: number;
+  /** answered 200/ok with an output that is not this invocation's */
+  wrong: number;
+  /** answered 202: the sync wait ran out; the call is accepted and audited like an async one */
+  late: number;
+}
+
+export interface LoadSettings {
+  asyncCount: number;
+  /** async calls are spread over this long */
+  spreadMs: number;
+  sleepMs: number;
+  /** every n-th async call asks its handler to fail (0: none) */
+  failEvery: number;
+  syncWorkers: number;
+}
+
+type Event = { sleepMs: number; fail?: boolean; tag: string };
+
+interface Result {
+  invocationId?: string;
+  status?: string;
+  output?: unknown;
+  errorCode?: string;
+}
+
+export function fromProtoValue(v: any): unknown {
+  if (!v || typeof v !== "object") return v;
+  switch (v.kind) {
+    case "nullValue": return null;
+    case "numberValue": return v.numberValue;
+    case "stringValue": return v.stringValue;
+    case "boolValue": return v.boolValue;
+    case "structValue": return Object.fromEntries(Object.entries(v.structValue?.fields ?? {}).map(([k, x]) => [k, fromProtoValue(x)]));
+    case "listValue": return (v.listValue?.values ?? []).map(fromProtoValue);
+    default: return undefined;
+  }
+}
+
+/** The three clients of one gateway (HTTP and gRPC) and of NATS. */
+export class Clients {
+  private readonly agent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  private grpc: Client & Record<string, Function>;
+
+  constructor(private readonly f: ChaosFabric) {
+    const weft = loadWeftProto();
+    this.grpc = new weft.InvocationService(f.grpcAddress, credentials.createInsecure());
+  }
+
+  close(): void {
+    this.grpc.close();
+    this.agent.destroy();
+  }
+
+  async call(kind: ClientKind, fn: string, event: Event, async: boolean): Promise<Result> {
+    if (kind === "http") return this.http(fn, event, async);
+    if (kind === "grpc") return this.grpcCall(fn, event, async);
+    return this.nats(fn, event, async);
+  }
+
+  private async http(fn: string, event: Event, async: boolean): Promise<Result> {
+    const res = await fetch(`${this.f.httpUrl}/v1/functions/${fn}/invoke${async ? "?async=true" : ""}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(event),
+      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+    });
+    const body = (await res.json().catch(() => ({}))) as Result & { error?: { code?: string } };
+    if (res.status === 202) return { invocationId: body.invocationId, status: async ? "queued" : "accepted" };
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+    return { invocationId: body.invocationId, status: body.status, output: body.output, errorCode: body.error?.code };
+  }
+
+  private grpcCall(fn: string, event: Event, async: boolean): Promise<Result> {
+    return new Promise((resolve, reject) => {
+      const method = async ? this.grpc.InvokeAsync! : this.grpc.Invoke!;
+      method.call(this.grpc, { name: fn, event: toProtoValue(event) }, { deadline: Date.now() + CALL_TIMEOUT_MS }, (err: ServiceError | null, out: any) => {
+        if (err) return reject(err);
+        if (async) return resolve({ invocationId: out.invocationId, status: "queued" });
+        resolve({ invocationId: out.invocationId, status: out.status, output: fromProtoValue(out.output), errorCode: out.error?.code || undefined });
+      });
+    });
+  }
+
+  private async nats(fn: string, event: Event, async: boolean): Promise<Result> {
+    const h = natsHeaders();
+    if (async) h.set("Weft-Async", "true");
+    const msg = await this.f.bus.request(invokeSubject(fn), JSON.stringify(event), { timeout: CALL_TIMEOUT_MS, headers: h });
+    if (msg.headers?.get("Weft-Error-Code")) throw new Error(`NATS ${msg.headers.get("Weft-Error-Code")}`);
+    const body = msg.json<Result & { error?: { code?: string } }>();
+    if (async) return { invocationId: body.invocationId, status: "queued" };
+    return { invocationId: body.invocationId, status: body.status, output: body.output, errorCode: body.error?.code };
+  }
+}
+
+/** Drives a scenario's load and keeps its ledger: every accepted invocation id and what it should end as. */
+export class Load {
+  readonly accepted = new Map<string, Accepted>();
+  readonly sync: SyncStats = { ok: 0, failedOutcome: 0, failedRetryable: 0, wrong: 0, late: 0 };
+  asyncRefused = 0;
+  private stopSync = false;
+  private running: Promise<unknown>[] = [];
+  private readonly clients: Clients;
+  private readonly kinds: ClientKind[] = ["http", "grpc", "nats"];
+  private n = 0;
+
+  constructor(private readonly f: ChaosFabric, private readonly fns: string[], private readonly s: LoadSettings) {
+    this.clients = new Clients(f);
+  }
+
+  start(): void {
+    this.running.push(this.submitAsync());
+    for (let w = 0; w < this.s.syncWorkers; w++) this.running.push(this.syncLoop(w));
+  }
+
+  /** Async calls in flight or queued: accepted and not yet seen final on the bus. */
+  pendingAsync(): number {
+    let n = 0;
+    for (const [id, a] of this.accepted) if (a.mode === "async" && !this.f.finalsSeen.has(id)) n++;
+    return n;
+  }
+
+  /** Stops starting sync calls and waits for the async submissions; sync calls in flight go on. */
+  async stopSubmitting(): Promise<void> {
+    this.stopSync = true;
+    await this.running[0];
+  }
+
+  async finish(): Promise<void> {
+    this.stopSync = true;
+    await Promise.all(this.running);
+    this.clients.close();
+  }
+
+  private async submitAsync(): Promise<void> {
+    const started = Date.now();
+    const inflight: Promise<void>[] = [];
+    for (let i = 0; i < this.s.asyncCount; i++) {
+      const due = started + (this.s.spreadMs * i) / this.s.asyncCount;
+      if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+      const fail = this.s.failEvery > 0 && i % this.s.failEvery === this.s.failEvery - 1;
+      const fn = this.fns[i % this.fns.length]!;
+      const kind = this.kinds[Math.floor(i / this.fns.length) % this.kinds.length]!;
+      inflight.push(this.submitOne(kind, fn, { sleepMs: this.s.sleepMs, fail, tag: `a${i}` }));
+    }
+    await Promise.all(inflight);
+  }
+
+  /** Submits one async call; a refusal (the fabric is down) is retried a few times, as a client would. */
+  private async submitOne(kind: ClientKind, fn: string, event: Event): Promise<void> {
+    for (let tries = 0; tries < 20; tries++) {
+      try {
+        const r = await this.clients.call(kind, fn, event, true);
+        if (!r.invocationId) throw new Error("no invocation id");
+        this.accepted.set(r.invocationId, { fn, client: kind, mode: "async", expect: { status: event.fail ? "error" : "ok", errorCode: event.fail ? "HANDLER_ERROR" : undefined }, acceptedAt: Date.now() });
+        return;
+      } catch {
+        this.asyncRefused++;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  /** Adds one invocation the scenario submitted itself. */
+  add(id: string, a: Accepted): void {
+    this.accepted.set(id, a);
+  }
+
+  private async syncLoop(w: number): Promise<void> {
+    while (!this.stopSync) {
+      const i = this.n++;
+      const fn = this.fns[(i + w) % this.fns.length]!;
+      const kind = this.kinds[i % this.kinds.length]!;
+      try {
+        const r = await this.clients.call(kind, fn, { sleepMs: 20, tag: `s${i}-${randomBytes(2).toString("hex")}` }, false);
+        if (!r.invocationId) throw new Error("no invocation id");
+        if (r.status === "accepted") {
+          // The sync wait ran out (202): the call is accepted and must still end, ok.
+          this.accepted.set(r.invocationId, { fn, client: kind, mode: "sync", expect: { status: "ok" }, acceptedAt: Date.now() });
+          this.sync.late++;
+          continue;
+        }
+        // The record must say what the caller was told.
+        this.accepted.set(r.invocationId, { fn, client: kind, mode: "sync", expect: { status: r.status as Expectation["status"], errorCode: r.errorCode }, acceptedAt: Date.now() });
+        if (r.status === "ok") {
+          const out = r.output as { id?: string } | undefined;
+          if (out?.id === r.invocationId) this.sync.ok++;
+          else this.sync.wrong++;
+        } else this.sync.failedOutcome++;
+      } catch {
+        this.sync.failedRetryable++;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+}

@@ -1,0 +1,34 @@
+// The chaos suite's audit (test/chaos/audit.ts): what counts as lost, duplicated and wrong.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { audit } from "../chaos/audit.js";
+import type { Accepted } from "../chaos/load.js";
+import type { StoredFinal, TappedFinal } from "../chaos/fabric.js";
+
+const okCall: Accepted = { fn: "f", client: "http", mode: "async", expect: { status: "ok" }, acceptedAt: 0 };
+const ok = (id: string, attempt: number): StoredFinal => ({ _id: id, status: "ok", attempt, outputJson: JSON.stringify({ id, attempt }) });
+
+test("a stored ok naming its own invocation and attempt is right; a missing final is lost", () => {
+  const accepted = new Map([["a", okCall], ["b", okCall]]);
+  const c = audit(accepted, new Map([["a", ok("a", 1)]]), new Map());
+  assert.deepEqual([c.accepted, c.lost, c.wrong, c.duplicates], [2, 1, 0, 0]);
+});
+
+test("a later attempt counts as a duplicate; two attempts with handler outcomes prove one", () => {
+  const accepted = new Map([["a", okCall], ["b", okCall]]);
+  const seen = new Map<string, TappedFinal[]>([["b", [{ at: 0, attempt: 1, status: "ok" }, { at: 1, attempt: 2, status: "ok" }]]]);
+  const c = audit(accepted, new Map([["a", ok("a", 2)], ["b", ok("b", 1)]]), seen);
+  assert.deepEqual([c.duplicates, c.provenDuplicates, c.wrong], [2, 1, 0]);
+});
+
+test("wrong outcomes: another status, another invocation's output, or not ok although an attempt published ok", () => {
+  const accepted = new Map([["a", okCall], ["b", okCall], ["c", { ...okCall, expect: { status: "killed" as const, errorCode: "PLATFORM_ERROR" } }]]);
+  const stored = new Map<string, StoredFinal>([
+    ["a", { _id: "a", status: "timeout", attempt: 1 }],
+    ["b", { _id: "b", status: "ok", attempt: 1, outputJson: JSON.stringify({ id: "x", attempt: 1 }) }],
+    ["c", { _id: "c", status: "killed", error: { code: "PLATFORM_ERROR" } }],
+  ]);
+  const c = audit(accepted, stored, new Map([["c", [{ at: 0, attempt: 2, status: "ok" }]]]));
+  assert.equal(c.wrong, 3);
+  assert.equal(c.examples.wrong.length, 3);
+});
