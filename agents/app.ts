@@ -123,6 +123,9 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
     const executions = new ExecutionRunner(nc, execPool, outbox, { agentId: config.agentId, kinds: execKinds, slots: config.execSlots, cpus: config.defaultCpus }, log);
     const heartbeat = new Heartbeat(nc, status, config.heartbeatMs, log);
     consumer.start();
+    void (async () => {
+      for await (const s of nc.status()) if (s.type === "reconnect") consumer.renewPulls();
+    })().catch(() => {});
     executions.start();
     state = "running";
     heartbeat.start();

@@ -42,6 +42,15 @@ export class JobConsumer {
     this.pump();
   }
 
+  /**
+   * After a reconnect the pull requests sent to the old connection are gone, but their credit would stay
+   * claimed until they expire (30 s): end them now, so fresh pulls go out at once.
+   */
+  renewPulls(): void {
+    if (this.stopping) return;
+    for (const f of this.fetches) f.stop();
+  }
+
   /** Stops pulling and waits for the jobs in flight to finish. */
   async stop(): Promise<void> {
     this.stopping = true;
