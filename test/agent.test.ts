@@ -7,6 +7,10 @@ import { headers } from "@nats-io/transport-node";
 import { startAgentFixture, uniqueName, type AgentFixture } from "./fixtures/agent-fixture.js";
 import { jobSubject } from "../shared/subjects.js";
 import { LABELS } from "../agents/docker-driver.js";
+import { until } from "./harness/eventually.js";
+
+/** One stem cell per runtime × isolation (the agent's defaults). */
+const STEM_CELLS_AT_START = 4;
 
 const PY_HELLO = `def handler(event, context):\n    return {"hello": event["name"]}\n`;
 const JS_HELLO = `exports.handler = async (event) => ({ hello: event.name })\n`;
@@ -49,6 +53,8 @@ describe("runtimes and isolations", () => {
 describe("stem cells", () => {
   test("a new function's first call takes a pre-started container: no container is created for it", async () => {
     for (const [runtime, code] of [["python3", PY_HELLO], ["nodejs", JS_HELLO]] as const) {
+      // An earlier test may have just taken a stem cell: the claim is about a ready one.
+      await until(() => f.agent.status().stemCells >= STEM_CELLS_AT_START, "every stem cell ready again", 60_000);
       const name = uniqueName("stem");
       await f.deploy(name, { runtime, code });
       const first = await f.invoke(name, { name: "s" });
