@@ -57,6 +57,7 @@ async function prepareDocker(config: AgentConfig, log: Logger): Promise<DockerDr
     nofileLimit: config.nofileLimit,
     tmpfsMb: config.tmpfsMb,
     callTimeoutMs: config.dockerTimeoutMs,
+    cpuShares: config.containerCpuShares,
     seccomp,
   });
   await driver.ping();

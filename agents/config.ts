@@ -40,6 +40,8 @@ export const agentFields = {
   buildImages: envField("WEFT_BUILD_IMAGES", boolFromEnv(true), "build the runtime images at start when missing or stale"),
   baseImage: envField("WEFT_BASE_IMAGE", stringFromEnv(DEFAULT_BASE_IMAGE), "base the runtime images are built from"),
   dockerSocket: envField("WEFT_DOCKER_SOCKET", stringFromEnv("/var/run/docker.sock"), "Docker engine socket"),
+  containerCpuShares: envField("WEFT_CONTAINER_CPU_SHARES", intFromEnv(256, 2, 262_144),
+    "CPU weight of a function container (a process's is 1024): under contention the agent, gateway and NATS come first"),
   dockerTimeoutMs: envField("WEFT_DOCKER_TIMEOUT_MS", intFromEnv(60_000, 1000),
     "a Docker call (create, start, remove, ...) not answered within this is abandoned and the job handed back"),
   defaultCpus: envField("WEFT_DEFAULT_CPUS", z.coerce.number().min(0.05).max(64).default(1),

@@ -44,6 +44,8 @@ export interface DriverOptions {
   tmpfsMb: number;
   /** The `seccomp=<profile JSON>` security option (agents/seccomp.ts), applied on runc and gVisor alike. */
   seccomp: string;
+  /** CPU weight of a function container relative to the host's processes (1024); WEFT_CONTAINER_CPU_SHARES. */
+  cpuShares?: number;
   /** Every Docker call is abandoned after this (WEFT_DOCKER_TIMEOUT_MS): a stalled engine must not hold a job for ever. */
   callTimeoutMs?: number;
 }
@@ -114,6 +116,9 @@ export class DockerDriver {
         Memory: memory,
         MemorySwap: memory,
         ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
+        // Under contention the fabric's own processes (agent, gateway, NATS) come first: a tenant's container
+        // weighs a quarter of a default process, so a flood of busy functions cannot starve the agent.
+        CpuShares: this.opts.cpuShares ?? 256,
         PidsLimit: this.opts.pidsLimit,
         Ulimits: [
           { Name: "nofile", Soft: this.opts.nofileLimit, Hard: this.opts.nofileLimit },
