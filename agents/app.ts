@@ -69,6 +69,7 @@ async function prepareDocker(config: AgentConfig, log: Logger): Promise<DockerDr
 export async function startAgent(config: AgentConfig, parentLog: Logger): Promise<Agent> {
   const log = parentLog.child({ agentId: config.agentId });
   let state: AgentState = "starting";
+  const startedAt = Date.now();
   const driver = await prepareDocker(config, log);
   const pool = new Pool(
     driver,
@@ -119,7 +120,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
     );
     const status = (): AgentStatus => {
       const s = pool.stats();
-      return { agentId: config.agentId, host: hostname(), state, slots: config.slots, busy: consumer.inFlight, containers: s.containers, stemCells: s.stemCells, outbox: outbox.size, at: Date.now() };
+      return { agentId: config.agentId, host: hostname(), state, slots: config.slots, busy: consumer.inFlight, startedAt, ...s, outbox: outbox.size, at: Date.now() };
     };
     const executions = new ExecutionRunner(nc, execPool, outbox, { agentId: config.agentId, kinds: execKinds, slots: config.execSlots, cpus: config.defaultCpus }, log);
     const heartbeat = new Heartbeat(nc, status, config.heartbeatMs, log);

@@ -4,6 +4,7 @@
 // idle containers expire after the keep-alive; minWarm versions are kept pre-started.
 import type { Logger } from "../shared/logger.js";
 import type { FunctionDefinition } from "../shared/schemas/function.js";
+import type { PoolStatus } from "../shared/schemas/agent.js";
 import { Container, type InitOutcome } from "./container.js";
 import type { DockerDriver, Isolation } from "./docker-driver.js";
 import {
@@ -130,11 +131,30 @@ export class Pool {
     this.timer.unref();
   }
 
-  stats(): { containers: number; stemCells: number } {
+  stats(): { containers: number; stemCells: number; memoryMb: { used: number; total: number }; pools: PoolStatus[] } {
     let stemCells = 0;
-    // Only ready stem cells count: one still starting would make a first call wait for its start.
-    for (const c of this.containers.values()) if (c.isStem && c.state === "ready") stemCells++;
-    return { containers: this.containers.size, stemCells };
+    let usedMb = 0;
+    const pools = new Map<string, PoolStatus>();
+    for (const c of this.containers.values()) {
+      if (c.state === "dead") continue;
+      usedMb += c.memoryMb;
+      const key = `${c.runtime}/${c.isolation}`;
+      const pool = pools.get(key) ?? { runtime: c.runtime, isolation: c.isolation, idle: 0, busy: 0, starting: 0, stemCells: 0 };
+      pools.set(key, pool);
+      // Only ready stem cells count: one still starting would make a first call wait for its start.
+      if (c.state === "starting") pool.starting++;
+      else if (c.state !== "ready") continue;
+      else if (c.isStem) pool.stemCells++;
+      else if (c.leases > 0) pool.busy++;
+      else pool.idle++;
+    }
+    for (const p of pools.values()) stemCells += p.stemCells;
+    return {
+      containers: this.containers.size,
+      stemCells,
+      memoryMb: { used: usedMb, total: this.opts.memoryBudgetMb },
+      pools: [...pools.values()].sort((a, b) => (a.runtime + a.isolation).localeCompare(b.runtime + b.isolation)),
+    };
   }
 
   /**

@@ -12,16 +12,20 @@ import {
   DeleteVersionRequest,
   ListAliasesRequest,
   PutAliasRequest,
+  FunctionVersionsRequest,
   GetFunctionRequest,
   GetInvocationRequest,
   ListFunctionsRequest,
   ListInvocationsRequest,
   MetricsRequest,
+  MetricsSeriesRequest,
   PutFunctionRequest,
+  QueryInvocationsRequest,
   type ControllerReply,
   type DeleteFunctionResult,
   type HealthResult,
   type PutFunctionResult,
+  type QueryInvocationsResult,
 } from "../shared/schemas/controller-api.js";
 import { FunctionSpec, summarize, type FunctionDefinition, type FunctionSummary } from "../shared/schemas/function.js";
 import type { FunctionMetrics, InvocationRecord } from "../shared/schemas/invocation.js";
@@ -32,6 +36,11 @@ import type { FunctionStore } from "./function-store.js";
 import type { AliasStore } from "./alias-store.js";
 import { AliasSpec, type Alias, type DeleteAliasResult, type DeleteVersionResult } from "../shared/schemas/alias.js";
 import type { Incarnated, InvocationRecords } from "./invocation-records.js";
+import { queryInvocations } from "./invocation-query.js";
+import { metricsSeries } from "./metrics-series.js";
+import { LIMITS } from "../shared/limits.js";
+import type { FunctionVersions } from "../shared/schemas/function-versions.js";
+import type { MetricsSeries } from "../shared/schemas/metrics-series.js";
 import type { SyntaxChecker } from "./syntax-check.js";
 import { WriteQueue } from "./write-queue.js";
 import { withDeadline } from "../shared/lifecycle.js";
@@ -82,6 +91,9 @@ export class ControllerApi {
     "aliases.list": (b) => this.listAliases(b),
     "aliases.delete": (b) => this.deleteAlias(b),
     "versions.delete": (b) => this.deleteVersion(b),
+    "invocations.query": (b) => this.queryInvocations(b),
+    "functions.versions": (b) => this.functionVersions(b),
+    "metrics.series": (b) => this.metricsSeries(b),
     health: () => this.health(),
   };
 
@@ -301,6 +313,28 @@ export class ControllerApi {
   private async listInvocations(body: unknown): Promise<InvocationRecord[]> {
     const { name, limit } = parse(ListInvocationsRequest, body);
     return this.deps.records.list(await this.live(name), limit);
+  }
+
+  private async queryInvocations(body: unknown): Promise<QueryInvocationsResult> {
+    const { name, ...query } = parse(QueryInvocationsRequest, body);
+    return queryInvocations(this.deps.records, { ...query, scopes: await this.scopes(name) });
+  }
+
+  private async functionVersions(body: unknown): Promise<FunctionVersions> {
+    const { name } = parse(FunctionVersionsRequest, body);
+    return { name, ...(await this.deps.store.versionList(name, LIMITS.listLimit.max)) };
+  }
+
+  private async metricsSeries(body: unknown): Promise<MetricsSeries> {
+    const { name, windowMs } = parse(MetricsSeriesRequest, body);
+    const { records, metricsWindowMs, metricsMaxRecords } = this.deps;
+    return metricsSeries(records, { name, scopes: await this.scopes(name) }, windowMs ?? metricsWindowMs, metricsMaxRecords);
+  }
+
+  /** The live incarnation of one function (NOT_FOUND when deleted), or of every live function. */
+  private async scopes(name: string | undefined): Promise<Incarnated[]> {
+    if (name !== undefined) return [await this.live(name)];
+    return (await this.deps.store.liveFunctions()).map((f) => ({ functionName: f.name, incarnation: f.incarnation }));
   }
 
   private async health(): Promise<HealthResult> {

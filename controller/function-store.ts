@@ -125,6 +125,18 @@ export class FunctionStore {
     return docs.map((d) => toSummary(d)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /** The live incarnation's versions up to its latest, newest first, without code (at most `limit`). */
+  async versionList(name: string, limit: number): Promise<{ latestVersion: number; versions: FunctionSummary[] }> {
+    const fn = await this.load(name);
+    if (!isLive(fn)) throw notFound(`function ${name}`);
+    const docs = await this.versions
+      .find({ name, incarnation: fn.incarnation, version: { $lte: fn.latestVersion } }, { projection: { code: 0 } })
+      .sort({ version: -1 })
+      .limit(limit)
+      .toArray();
+    return { latestVersion: fn.latestVersion, versions: docs.map((d) => toSummary(d)) };
+  }
+
   /** Marks the function deleted and answers the incarnation that ended; NOT_FOUND when there is no live function of that name. */
   async delete(name: string): Promise<string> {
     await this.load(name);

@@ -9,12 +9,12 @@ usage() {
 usage: deploy/services.sh [options] [-- args for deploy/images.ts]
   --no-images     skip the base and runtime images
   --images-only   only Docker and the images (no NATS, no MongoDB)
-  --for-tests     also make sure a ferretdb binary exists (tests start private ones), grpcurl, and
-                  schemathesis in a venv under .weft/
+  --for-tests     also make sure a ferretdb binary exists (tests start private ones), grpcurl,
+                  schemathesis in a venv under .weft/, and chromium
   --with-compose  also Docker Compose v2 (built through the Go module proxy; npm run compose and its test use it)
   --quiet         print only what changed, problems and the summary
 Environment: MONGO_URL (use this MongoDB), WEFT_MONGO_PORT (else 27017), WEFT_NATS_SERVER_BIN,
-  WEFT_FERRETDB_BIN, WEFT_COMPOSE_BIN, WEFT_STATE_DIR, WEFT_BASE_IMAGE (default weft/base:bookworm),
+  WEFT_FERRETDB_BIN, WEFT_COMPOSE_BIN, WEFT_CHROMIUM_BIN, WEFT_STATE_DIR, WEFT_BASE_IMAGE (default weft/base:bookworm),
   WEFT_DEBIAN_MIRROR.
 EOF
 }
@@ -526,6 +526,22 @@ ensure_compose() {
   say compose "ok ($COMPOSE_BIN, $("$COMPOSE_BIN" version --short))"
 }
 
+# ---- Chromium (the console's browser tests drive Debian's package; no browser download site is needed) ---------
+CHROMIUM_BIN=""
+find_chromium() {
+  local c
+  for c in "${WEFT_CHROMIUM_BIN:-}" /usr/bin/chromium /usr/bin/chromium-browser; do
+    [[ -n $c && -x $c ]] && { CHROMIUM_BIN=$c; return 0; }
+  done
+  return 1
+}
+
+ensure_chromium() {
+  find_chromium && return 0
+  apt_install chromium || return 1
+  find_chromium
+}
+
 start_ferretdb() {
   local dir=$STATE_DIR/ferretdb
   mkdir -p "$dir"
@@ -619,6 +635,7 @@ write_env_file() {
     [[ -n $GRPCURL_BIN ]] && echo "WEFT_GRPCURL_BIN=$GRPCURL_BIN"
     [[ -n $SCHEMATHESIS_BIN ]] && echo "WEFT_SCHEMATHESIS_BIN=$SCHEMATHESIS_BIN"
     [[ -n $COMPOSE_BIN ]] && echo "WEFT_COMPOSE_BIN=$COMPOSE_BIN"
+    [[ -n $CHROMIUM_BIN ]] && echo "WEFT_CHROMIUM_BIN=$CHROMIUM_BIN"
     [[ -n $MONGO_IN_USE ]] && echo "MONGO_URL=$MONGO_IN_USE" && echo "WEFT_MONGO_URL=$MONGO_IN_USE"
     true
   } >"$tmp"
@@ -638,6 +655,7 @@ main() {
       ensure_ferretdb_bin || true
       ensure_grpcurl || true
       ensure_schemathesis || true
+      ensure_chromium || true
     else
       find_ferretdb || true
     fi

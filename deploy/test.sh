@@ -10,7 +10,7 @@ files=("$@")
 if ((${#files[@]} == 0)); then
   # Node 20's runner takes no globs, and a folder may have no tests yet.
   shopt -s nullglob
-  files=(test/unit/*.test.ts test/*.test.ts test/hostile/*.test.ts)
+  files=(test/unit/*.test.ts test/*.test.ts test/hostile/*.test.ts test/console/*.test.ts)
   shopt -u nullglob
 fi
 ((${#files[@]})) || { echo "weft: no test files found under test/" >&2; exit 1; }
@@ -20,4 +20,9 @@ fi
 exec bash deploy/with-services.sh --for-tests --quiet -- bash -c 'set -e
   echo "weft: typecheck" >&2
   node_modules/.bin/tsc --noEmit -p .
+  node_modules/.bin/tsc --noEmit -p clients/console
+  # The browser tests drive the built console: build it now if its sources changed (a few seconds).
+  for f in "$@"; do
+    if [[ $f == test/console/* ]]; then node --import tsx clients/console/build.ts; break; fi
+  done
   exec node --import tsx --test --test-concurrency=1 "$@"' weft-test "${files[@]}"

@@ -25,6 +25,7 @@ import { stopGraceMs } from "./stop-grace.js";
 import { Supervisor } from "./supervisor.js";
 import { parseUpArgs, restartPolicy, upFields, type UpArgs, type UpConfig } from "./up-config.js";
 import { WEFT_DIR, readWeftEnv } from "./weft-env.js";
+import { ensureConsoleBuilt } from "../clients/console/build.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const NATS_START_TIMEOUT_MS = 30_000;
@@ -134,6 +135,7 @@ async function waitUntilHealthy(url: string, supervisor: Supervisor): Promise<bo
 function banner(config: UpConfig, plan: NatsPlan, mongoUrl: string | undefined): string {
   const http = `http://${NATS_HOST}:${config.httpPort}`;
   const rows: Array<[string, string, string]> = [
+    ["Console", `${http}/`, "open it in a browser"],
     ["HTTP", http, `curl ${http}/healthz`],
     ["gRPC", `${NATS_HOST}:${config.grpcPort}`, `grpcurl -plaintext ${NATS_HOST}:${config.grpcPort} list`],
     ["NATS", plan.url, `nats req weft.invoke.<name> '{}'`],
@@ -189,12 +191,22 @@ function componentEnv(config: UpConfig, services: Record<string, string>, plan: 
   };
 }
 
+/** The web console the gateway serves at /, built when missing or stale; the API runs without it. */
+async function buildConsole(): Promise<void> {
+  try {
+    await ensureConsoleBuilt({ log: note });
+  } catch (err) {
+    note(`the web console could not be built (${(err as Error).message}); the API works without it`);
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseUpArgs(process.argv.slice(2));
   const config = parseEnv(upFields, process.env);
   const absent = COMPONENTS.filter((c) => !existsSync(join(ROOT, c.entry))).map((c) => c.entry);
   if (absent.length) throw new Error(`missing ${absent.join(", ")}: this checkout cannot run the fabric yet`);
   if (!config.skipServices) runServicesScript();
+  await buildConsole();
   const services = readWeftEnv();
   const stateDir = config.stateDir ?? services.WEFT_STATE_DIR ?? join(WEFT_DIR, "state");
   mkdirSync(stateDir, { recursive: true });

@@ -7,6 +7,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../shared/logger.js";
 import { awaitTopology, connectNats, openFunctionsBucket } from "../shared/nats.js";
 import { AgentRegistry } from "./agent-registry.js";
+import { agentRoutes } from "./agent-routes.js";
+import { ConsoleAssets } from "./console-assets.js";
+import { InvocationFeed } from "./invocation-feed.js";
+import { invocationRoutes } from "./invocation-routes.js";
+import { metricsSeriesRoutes } from "./metrics-series-routes.js";
+import { versionRoutes } from "./version-routes.js";
 import type { GatewayConfig } from "./config.js";
 import { ControlPlane } from "./control-plane.js";
 import { ControllerClient } from "./controller-client.js";
@@ -70,6 +76,7 @@ interface Parts {
   invoker: Invoker;
   ingress: NatsIngress;
   executeIngress: ExecuteIngress;
+  feed: InvocationFeed;
   http: HttpApi;
   grpc: GrpcApi;
   state: { value: GatewayState };
@@ -109,11 +116,25 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   steps.push({ name: "nats ingress", run: () => ingress.stop(link.up) });
   const executeIngress = new ExecuteIngress(nc, executor, log);
   steps.push({ name: "nats execute ingress", run: () => executeIngress.stop(link.up) });
-  const http = await startHttpApi(config.httpHost, config.httpPort, { invoker, executor, plane, health, metrics, log });
+  const feed = new InvocationFeed(nc, (name, incarnation) => {
+    const fn = cache.get(name);
+    return fn !== undefined && (incarnation === undefined || fn.incarnation === incarnation);
+  }, log);
+  steps.push({ name: "invocation feed", run: () => feed.stop() });
+  const http = await startHttpApi(config.httpHost, config.httpPort, {
+    invoker,
+    executor,
+    plane,
+    health,
+    metrics,
+    log,
+    moreRoutes: [...agentRoutes(agents), ...invocationRoutes(controller, feed), ...versionRoutes(controller), ...metricsSeriesRoutes(controller)],
+    fallback: new ConsoleAssets(config.consoleDir, log).serve,
+  });
   steps.push({ name: "http", run: () => { http.stopAccepting(); http.closeConnections(); } });
   const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, executor, plane, log });
   state.value = "running";
-  return { nc, link, cache, inbox, agents, metrics, invoker, ingress, executeIngress, http, grpc, state };
+  return { nc, link, cache, inbox, agents, metrics, invoker, ingress, executeIngress, feed, http, grpc, state };
 }
 
 async function waitForCache(cache: FunctionCache, log: Logger): Promise<void> {
@@ -138,6 +159,8 @@ async function stop(p: Parts, graceMs: number, log: Logger): Promise<void> {
   p.http.stopAccepting();
   const grpcDrained = p.grpc.drain(); // refuses new calls at once; resolves when the running ones finish
   const steps = [
+    // Live streams end first: their clients reconnect elsewhere, and they would hold the HTTP server open.
+    { name: "invocation feed", run: () => p.feed.stop() },
     { name: "drain nats ingress", run: () => withDeadline(p.ingress.stop(p.link.up), NATS_DRAIN_MS) },
     { name: "drain nats execute ingress", run: () => withDeadline(p.executeIngress.stop(p.link.up), NATS_DRAIN_MS) },
     { name: "refuse new invocations", run: () => p.invoker.close() },

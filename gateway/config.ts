@@ -38,6 +38,11 @@ export const gatewayFields = {
     "ad-hoc executions (POST /v1/execute) a client address may start per second on average (past it: 429 with Retry-After)"),
   executeBurst: envField("WEFT_EXECUTE_BURST", intFromEnv(20, 1, 100_000), "ad-hoc executions a client address may start at once before the rate applies"),
   agentSeenMs: envField("WEFT_AGENT_SEEN_MS", intFromEnv(6000, 100), "an agent heard from within this counts as ready"),
+  consoleDir: envField(
+    "WEFT_CONSOLE_DIR",
+    stringFromEnv("clients/console/dist"),
+    "the built web console served at / (relative to the checkout unless absolute)",
+  ),
   shutdownGraceMs: envField(
     "WEFT_SHUTDOWN_GRACE_MS",
     intFromEnv(10_000, 0),

@@ -2,10 +2,19 @@
 // A controller that is absent, slow or cut off by a NATS outage is UNAVAILABLE; its own errors come back intact.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { WeftError, unavailable, type ErrorBody } from "../shared/errors.js";
-import type { ControllerReply, DeleteFunctionResult, HealthResult, PutFunctionResult } from "../shared/schemas/controller-api.js";
+import type {
+  ControllerReply,
+  DeleteFunctionResult,
+  HealthResult,
+  PutFunctionResult,
+  QueryInvocationsInput,
+  QueryInvocationsResult,
+} from "../shared/schemas/controller-api.js";
 import type { FunctionDefinition, FunctionSummary } from "../shared/schemas/function.js";
 import type { FunctionMetrics, InvocationRecord } from "../shared/schemas/invocation.js";
 import type { Alias, DeleteAliasResult, DeleteVersionResult } from "../shared/schemas/alias.js";
+import type { FunctionVersions } from "../shared/schemas/function-versions.js";
+import type { MetricsSeries } from "../shared/schemas/metrics-series.js";
 import { controllerSubject, type ControllerOp } from "../shared/subjects.js";
 import type { NatsLink } from "./nats-link.js";
 
@@ -63,6 +72,18 @@ export class ControllerClient {
 
   deleteVersion(name: string, version: number): Promise<DeleteVersionResult> {
     return this.call("versions.delete", { name, version });
+  }
+
+  queryInvocations(query: QueryInvocationsInput): Promise<QueryInvocationsResult> {
+    return this.call("invocations.query", query);
+  }
+
+  functionVersions(name: string): Promise<FunctionVersions> {
+    return this.call("functions.versions", { name });
+  }
+
+  metricsSeries(name: string | undefined, windowMs: number | undefined): Promise<MetricsSeries> {
+    return this.call("metrics.series", { name, windowMs });
   }
 
   health(timeoutMs: number): Promise<HealthResult> {

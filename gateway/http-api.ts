@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { once } from "node:events";
-import { asWeftError, type WeftError } from "../shared/errors.js";
+import { WeftError, asWeftError } from "../shared/errors.js";
 import type { Logger } from "../shared/logger.js";
 import { ApiDocs } from "./api-docs.js";
 import type { ControlPlane } from "./control-plane.js";
@@ -21,7 +21,13 @@ export interface HttpDeps {
   health: Health;
   metrics: FabricMetrics;
   log: Logger;
+  /** Routes declared in files of their own (agents, history, versions, metrics series), served and documented too. */
+  moreRoutes?: Route[];
+  /** Answers a GET no route matches (the web console's files); false leaves it a 404. */
+  fallback?: Fallback;
 }
+
+export type Fallback = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
 
 export interface HttpApi {
   readonly port: number;
@@ -35,7 +41,7 @@ export interface HttpApi {
 
 export async function startHttpApi(host: string, port: number, deps: HttpDeps): Promise<HttpApi> {
   const router = buildRouter(deps);
-  const server = createServer((req, res) => void serve(router, req, res, deps.log));
+  const server = createServer((req, res) => void serve(router, req, res, deps));
   // Clients keep connections alive between calls; a sync call may wait up to its function's timeout.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -56,23 +62,36 @@ export async function startHttpApi(host: string, port: number, deps: HttpDeps): 
 /** The router serves the route table, and the docs describe that same table. */
 function buildRouter(deps: HttpDeps): Router<Route> {
   const docs = new ApiDocs();
-  const table = routeTable({ ...deps, docs });
+  // Concrete paths first: GET /v1/invocations/live must win over GET /v1/invocations/{id}.
+  const table = [...(deps.moreRoutes ?? []), ...routeTable({ ...deps, docs })];
   docs.describe(table);
   const router = new Router<Route>();
   for (const r of table) router.add(r.method, r.path, r);
   return router;
 }
 
-async function serve(router: Router<Route>, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+async function serve(router: Router<Route>, req: IncomingMessage, res: ServerResponse, d: HttpDeps): Promise<void> {
   try {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
-    const { handler: route, params: raw } = router.match(req.method ?? "GET", q < 0 ? url : url.slice(0, q));
+    const matched = await matchOrFallback(router, req, res, q < 0 ? url : url.slice(0, q), d.fallback);
+    if (!matched) return;
+    const { handler: route, params: raw } = matched;
     const { params, query } = argumentsOf(route, raw, new URLSearchParams(q < 0 ? "" : url.slice(q + 1)));
     const reply = await route.handle({ req, res, params, query });
     send(res, reply.status, reply.body, reply.headers);
   } catch (err) {
-    sendError(res, asWeftError(err), req, log);
+    sendError(res, asWeftError(err), req, d.log);
+  }
+}
+
+/** The route for the request; undefined when the fallback answered a path no route matches. */
+async function matchOrFallback(router: Router<Route>, req: IncomingMessage, res: ServerResponse, path: string, fallback?: Fallback) {
+  try {
+    return router.match(req.method ?? "GET", path);
+  } catch (err) {
+    if (fallback && err instanceof WeftError && err.code === "NOT_FOUND" && (await fallback(req, res, path))) return undefined;
+    throw err;
   }
 }
 

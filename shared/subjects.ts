@@ -58,6 +58,9 @@ export type ControllerOp =
   | "aliases.list"
   | "aliases.delete"
   | "versions.delete"
+  | "invocations.query"
+  | "functions.versions"
+  | "metrics.series"
   | "health";
 
 /** Agents announce themselves every few seconds and answer pings. */

@@ -244,7 +244,8 @@ describe("bad input", () => {
       ["GET", `/v1/invocations/${"x".repeat(200)}`, undefined, 400, "id"],
       ["GET", "/v1/invocations/does-not-exist", undefined, 404, undefined],
       ["GET", "/v1/functions/%E0%A4%A", undefined, 400, "name"],
-      ["GET", "/nowhere", undefined, 404, undefined],
+      // Unknown API paths; other unknown paths are the web console's pages (its index.html).
+      ["GET", "/v1/nowhere", undefined, 404, undefined],
     ];
     for (const [method, path, body, status, field] of cases) {
       const res = await http(g.httpUrl, method, path, body);

@@ -136,6 +136,28 @@ test("real responses of every operation, successes and errors, validate against 
   await eventually(async () => ((await fetch(`${fabric.httpUrl}/v1/invocations/${script.body.invocationId}`)).status === 200 ? true : undefined), "the execute record");
   assert.equal((await call("GET", `/v1/invocations/${script.body.invocationId}`)).body.kind, "execute");
 
+  // The console's routes (gateway/*-routes.ts).
+  const agents = await call("GET", "/v1/agents");
+  assert.equal(agents.status, 200);
+  assert.equal((await call("GET", `/v1/agents/${encodeURIComponent(agents.body.agents[0].agentId)}`)).status, 200);
+  assert.equal((await call("GET", "/v1/agents/nope")).status, 404);
+  assert.equal((await call("GET", `/v1/functions/${name}/versions`)).status, 200);
+  assert.equal((await call("GET", `/v1/functions/nope-${name}/versions`)).status, 404);
+  assert.equal((await call("GET", `/v1/invocations?function=${name}&limit=2`)).status, 200);
+  assert.equal((await call("GET", "/v1/invocations?status=done")).status, 400);
+  assert.equal((await call("GET", "/v1/metrics?windowMs=3600000")).status, 200);
+  assert.equal((await call("GET", "/v1/metrics?windowMs=5")).status, 400);
+  assert.equal((await call("GET", `/v1/functions/${name}/metrics/series`)).status, 200);
+  assert.equal((await call("GET", "/v1/invocations/live?status=done")).status, 400);
+  // The live stream never ends: its documented status and content type are checked, then it is left.
+  const live = new AbortController();
+  const stream = await fetch(`${fabric.httpUrl}/v1/invocations/live`, { signal: live.signal });
+  assert.equal(stream.status, 200);
+  assert.equal(doc.paths["/v1/invocations/live"].get.responses["200"].content["text/event-stream"] !== undefined, true);
+  assert.match(stream.headers.get("content-type") ?? "", /^text\/event-stream/);
+  live.abort();
+  seen.push({ method: "GET", template: "/v1/invocations/live", status: 200 });
+
   assert.equal((await call("GET", "/openapi.json")).status, 200);
   assert.equal((await call("GET", "/metrics")).status, 200);
   assert.equal((await call("GET", "/docs")).status, 200);
