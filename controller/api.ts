@@ -327,8 +327,7 @@ export class ControllerApi {
 
   private async metricsSeries(body: unknown): Promise<MetricsSeries> {
     const { name, windowMs } = parse(MetricsSeriesRequest, body);
-    const { records, metricsWindowMs, metricsMaxRecords } = this.deps;
-    return metricsSeries(records, { name, scopes: await this.scopes(name) }, windowMs ?? metricsWindowMs, metricsMaxRecords);
+    return metricsSeries(this.deps.records, { name, scopes: await this.scopes(name) }, windowMs ?? this.deps.metricsWindowMs);
   }
 
   /** The live incarnation of one function (NOT_FOUND when deleted), or of every live function. */

@@ -171,6 +171,33 @@ export class MetricsRollups {
     return toFunctionMetrics(total, scope, windowMs);
   }
 
+  /**
+   * One scope's finished invocations minute by minute, from `since` (the start of a minute) up to now: each
+   * minute's start (ms) and summary. Metrics over time (GET /v1/metrics) add these up into their steps.
+   */
+  async minutes(scope: string, since: number, now = Date.now()): Promise<Map<number, OutcomeSummary>> {
+    const out = new Map<number, OutcomeSummary>();
+    const take = (start: number, minutes: Record<string, OutcomeSummary>) => {
+      for (const [m, summary] of Object.entries(minutes)) {
+        const at = start + Number(m) * MINUTE_MS;
+        if (at < since || at > now) continue;
+        const into = out.get(at) ?? emptySummary();
+        addSummary(into, summary);
+        out.set(at, into);
+      }
+    };
+    const blocks: number[] = [];
+    for (let b = blockOf(since); b <= now; b += ROLLUP_BLOCK_MS) blocks.push(b);
+    const read = await inParallel(blocks, READ_WIDTH, (b) => this.blockDocs(blockKey(scope, b), false));
+    blocks.forEach((b, i) => {
+      // This controller's own slot is read from memory: counts not written yet are included.
+      const mine = this.owned.get(blockKey(scope, b));
+      for (const doc of read[i]!) if (!mine || doc.slot !== mine.slot) take(doc.block.getTime(), JSON.parse(doc.minutesJson) as Record<string, OutcomeSummary>);
+      if (mine) take(mine.block, Object.fromEntries(mine.minutes));
+    });
+    return out;
+  }
+
   /** Every writer's document of one block: slots are taken from 0 up, so the first missing one ends them. */
   private async blockDocs(key: string, totalOnly: boolean): Promise<RollupDoc[]> {
     const options = totalOnly ? { projection: { minutesJson: 0 } } : {};

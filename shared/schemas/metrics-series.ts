@@ -1,5 +1,6 @@
 // Wire shapes of metrics over time: GET /v1/metrics (the whole fabric, with a line per function) and
-// GET /v1/functions/{name}/metrics/series (one function). Both come from finished invocation records.
+// GET /v1/functions/{name}/metrics/series (one function). Both come from the per-minute rollups of finished
+// invocations (by enqueue time); percentiles are within 1% of the exact value.
 import { z } from "zod";
 import { FunctionName } from "./function.js";
 
@@ -34,7 +35,7 @@ export const FunctionActivity = z.object({
   failed: z.number().int(),
   p50: Ms,
   p99: Ms,
-  /** Newest invocation in the window, ISO 8601; null when it had none. */
+  /** The start of the minute of the newest invocation in the window, ISO 8601; null when it had none. */
   lastInvokedAt: z.string().nullable(),
 });
 export type FunctionActivity = z.infer<typeof FunctionActivity>;
@@ -51,8 +52,6 @@ export const MetricsSeries = z.object({
   buckets: z.array(MetricsBucket),
   /** Per function, busiest first (GET /v1/metrics only). */
   functions: z.array(FunctionActivity).optional(),
-  /** True when the window held more records than the controller reads (WEFT_METRICS_MAX_RECORDS). */
-  truncated: z.boolean(),
 });
 export type MetricsSeries = z.infer<typeof MetricsSeries>;
 

@@ -2,8 +2,10 @@
 // stream's changes, and which encoding the console's files are sent in.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { baseFilter, newestFirst } from "../../controller/invocation-query.js";
-import { SeriesAccumulator, windowSteps } from "../../controller/metrics-series.js";
+import { matches, newestFirst } from "../../controller/invocation-query.js";
+import { seriesOf, windowSteps } from "../../controller/metrics-series.js";
+import { addOutcome, emptySummary, type Outcome, type OutcomeSummary } from "../../controller/metrics.js";
+import type { InvocationRecord } from "../../shared/schemas/invocation.js";
 import { preferredEncoding } from "../../gateway/console-assets.js";
 import { changeOf } from "../../gateway/invocation-feed.js";
 import { InvocationListQuery, formatCursor, parseCursor } from "../../shared/schemas/invocation-list.js";
@@ -24,21 +26,27 @@ describe("history cursor", () => {
     assert.deepEqual(parsed.error.issues[0]?.path, ["before"]);
   });
 
-  test("ordering is newest first, then by id descending, as MongoDB sorts", () => {
-    const sorted = newestFirst([{ at: 1, id: "a" }, { at: 2, id: "a" }, { at: 2, id: "b" }, { at: 1, id: "c" }]);
+  test("ordering is newest first, then by id descending", () => {
+    const sorted = [{ at: 1, id: "a" }, { at: 2, id: "a" }, { at: 2, id: "b" }, { at: 1, id: "c" }].sort(newestFirst);
     assert.deepEqual(sorted, [{ at: 2, id: "b" }, { at: 2, id: "a" }, { at: 1, id: "c" }, { at: 1, id: "a" }]);
   });
 
-  test("the filter reads the live incarnations only, and the cursor takes lower ids of the same millisecond", () => {
-    const one = { functionName: "fn", incarnation: "i1" };
-    const two = { functionName: "other", incarnation: "i2" };
-    assert.deepEqual(baseFilter({ scopes: [one], before: { at: 5, id: "m" } }, "invocationId"), {
-      $and: [one, { $or: [{ enqueuedAt: { $lt: new Date(5) } }, { enqueuedAt: new Date(5), invocationId: { $lt: "m" } }] }],
+  test("a record matches by status, time bounds and cursor; the cursor takes lower ids of its own millisecond", () => {
+    const rec = (at: number, id: string, status: InvocationRecord["status"] = "ok"): InvocationRecord => ({
+      invocationId: id,
+      functionName: "fn",
+      status,
+      enqueuedAt: new Date(at).toISOString(),
     });
-    assert.deepEqual(baseFilter({ scopes: [one, two] }, "_id"), { $or: [one, two] });
-    assert.deepEqual(baseFilter({ scopes: [one], before: { at: 5 }, since: 1 }, "_id"), {
-      $and: [one, { enqueuedAt: { $gte: new Date(1) } }, { enqueuedAt: { $lt: new Date(5) } }],
-    });
+    assert.ok(matches({}, rec(5, "m")));
+    assert.ok(!matches({ status: "error" }, rec(5, "m")));
+    assert.ok(matches({ status: "running" }, rec(5, "m", "running")));
+    assert.ok(!matches({ since: 6 }, rec(5, "m")));
+    assert.ok(matches({ since: 5 }, rec(5, "m")));
+    assert.ok(matches({ before: { at: 5, id: "n" } }, rec(5, "m")), "same ms, lower id");
+    assert.ok(!matches({ before: { at: 5, id: "m" } }, rec(5, "m")), "the cursor's own record is on the page before");
+    assert.ok(!matches({ before: { at: 5 } }, rec(5, "m")), "a time alone: strictly before");
+    assert.ok(matches({ before: { at: 6 } }, rec(5, "m")));
   });
 });
 
@@ -58,20 +66,40 @@ describe("metrics steps", () => {
     assert.ok(from + (steps - 1) * stepMs <= now && now < from + steps * stepMs);
   });
 
-  test("outcomes land in their step; totals, failures, cold starts and percentiles add up", () => {
-    const acc = new SeriesAccumulator(0, 60_000, 3, true);
-    const at = (ms: number) => new Date(ms);
-    acc.add({ functionName: "a", status: "ok", coldStart: true, durationMs: 10, enqueuedAt: at(1000) });
-    acc.add({ functionName: "a", status: "error", coldStart: false, durationMs: 30, enqueuedAt: at(2000) });
-    acc.add({ functionName: "b", status: "timeout", coldStart: false, durationMs: 100, enqueuedAt: at(130_000) });
-    acc.add({ functionName: "b", status: "ok", coldStart: false, durationMs: 1, enqueuedAt: at(999_999) }); // outside
-    const buckets = acc.bucketList();
-    assert.deepEqual(buckets.map((b) => [b.t, b.count, b.failed, b.coldStarts]), [[0, 2, 1, 1], [60_000, 0, 0, 0], [120_000, 1, 1, 0]]);
-    assert.deepEqual([buckets[0]!.p50, buckets[0]!.p99, buckets[1]!.p50], [10, 30, null]);
-    assert.deepEqual(acc.totalsOf(), { count: 3, ok: 1, failed: 2, coldStarts: 1, durationMs: { p50: 30, p95: 100, p99: 100 } });
-    const fns = acc.functions();
-    assert.deepEqual(fns.map((f) => [f.functionName, f.count, f.failed]), [["a", 2, 1], ["b", 1, 1]]);
-    assert.equal(fns[0]!.lastInvokedAt, new Date(2000).toISOString());
+  test("minutes land in their step; totals, failures, cold starts, percentiles and lines per function add up", () => {
+    const minute = (...outcomes: Outcome[]): OutcomeSummary => {
+      const s = emptySummary();
+      for (const o of outcomes) addOutcome(s, o);
+      return s;
+    };
+    const w = { from: 0, stepMs: 120_000, steps: 3 };
+    const { buckets, totals, functions } = seriesOf(
+      [
+        {
+          functionName: "a",
+          minutes: new Map([
+            [0, minute({ status: "ok", coldStart: true, durationMs: 10 })],
+            [60_000, minute({ status: "error", durationMs: 30 })],
+          ]),
+        },
+        {
+          functionName: "b",
+          minutes: new Map([
+            [240_000, minute({ status: "timeout", durationMs: 100 })],
+            [999_999_000, minute({ status: "ok", durationMs: 1 })], // outside the window
+          ]),
+        },
+      ],
+      w,
+    );
+    assert.deepEqual(buckets.map((b) => [b.t, b.count, b.failed, b.coldStarts]), [[0, 2, 1, 1], [120_000, 0, 0, 0], [240_000, 1, 1, 0]]);
+    assert.ok(Math.abs(buckets[0]!.p50! - 10) <= 0.1 && Math.abs(buckets[0]!.p99! - 30) <= 0.3, JSON.stringify(buckets[0]));
+    assert.equal(buckets[1]!.p50, null);
+    assert.equal(totals.count, 3);
+    assert.equal(totals.failed, 2);
+    assert.equal(totals.coldStarts, 1);
+    assert.deepEqual(functions.map((f) => [f.functionName, f.count, f.failed]), [["a", 2, 1], ["b", 1, 1]]);
+    assert.equal(functions[0]!.lastInvokedAt, new Date(60_000).toISOString());
   });
 });
 

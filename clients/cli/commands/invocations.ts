@@ -221,7 +221,7 @@ function linesOf(r: InvocationRecord): LogLine[] {
 
 /**
  * GET /v1/functions/{name}/logs?follow=true (Server-Sent Events of log lines). A gateway without it but with the
- * invocation stream (GET /v1/invocations?follow=true) is followed there, and each finished invocation's lines read.
+ * invocation stream (GET /v1/invocations/live) is followed there, and each finished invocation's lines read.
  */
 async function followLogs(c: Context, name: string, status: string | undefined): Promise<void> {
   let res: Response;
@@ -238,7 +238,7 @@ async function followLogs(c: Context, name: string, status: string | undefined):
 }
 
 async function followInvocations(c: Context, name: string, status: string | undefined): Promise<void> {
-  const res = await c.api.stream("/v1/invocations", { function: name, follow: "true", status });
+  const res = await c.api.stream("/v1/invocations/live", { function: name, status });
   for await (const message of serverEvents(res.body!)) {
     const change = parseData(message.data) as Partial<InvocationRecord> | undefined;
     if (message.event !== "invocation" || !change?.invocationId || !FINAL.includes(change.status ?? "")) continue;

@@ -6,10 +6,13 @@ import type { FunctionVersions } from "../../../shared/schemas/function-versions
 import type { InvocationAccepted, InvocationRecord, InvocationResult, InvocationStatus } from "../../../shared/schemas/invocation.js";
 import type { InvocationPage } from "../../../shared/schemas/invocation-list.js";
 import type { MetricsSeries } from "../../../shared/schemas/metrics-series.js";
+import type { ExecuteRequest, ExecutionResult } from "../../../shared/schemas/execution.js";
+
+type ExecuteRequestInput = Pick<ExecuteRequest, "runtime" | "code" | "isolation" | "mode"> & { stdin?: string };
 import { fabric } from "./fabric-status.js";
 
 export type { AgentList, FunctionDefinition, FunctionSpecInput, FunctionSummary, FunctionVersions, InvocationPage };
-export type { InvocationAccepted, InvocationRecord, InvocationResult, InvocationStatus, MetricsSeries };
+export type { InvocationAccepted, InvocationRecord, InvocationResult, InvocationStatus, MetricsSeries, ExecutionResult };
 export type { AgentView, PoolStatus } from "../../../shared/schemas/agent.js";
 export type { InvocationChange } from "../../../shared/schemas/invocation-list.js";
 
@@ -102,7 +105,7 @@ export const api = {
   functionMetrics: (name: string, windowMs: number, signal?: AbortSignal) =>
     get<MetricsSeries>(`${fn(name)}/metrics/series${qs({ windowMs })}`, signal),
   agents: (signal?: AbortSignal) => get<AgentList>("/v1/agents", signal),
-  execute: async (body: unknown) => (await call<Record<string, unknown>>("POST", "/v1/execute", { body: JSON.stringify(body) })).body,
+  execute: async (body: ExecuteRequestInput) => (await call<ExecutionResult>("POST", "/v1/execute", { body: JSON.stringify(body) })).body,
   /** The live stream's URL (EventSource). */
   followUrl: (q: { function?: string; status?: string }) => `/v1/invocations/live${qs({ function: q.function, status: q.status })}`,
 };

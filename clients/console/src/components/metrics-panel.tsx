@@ -67,7 +67,6 @@ function Totals({ m }: { m: MetricsSeries }) {
           <dd>{v}</dd>
         </div>
       ))}
-      {m.truncated && <p class="hint">Only the newest records of the window were read.</p>}
     </dl>
   );
 }

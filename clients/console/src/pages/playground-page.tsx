@@ -1,9 +1,10 @@
-// Run ad-hoc code once (POST /v1/execute): output, stdout, stderr, exit code and timing. Until the gateway
-// has that API the page says so, and nothing is lost: the code stays in the editor.
+// Run ad-hoc code once (POST /v1/execute), in a fresh sandbox with every limit a function has: stdout, stderr,
+// exit code and timing. A gateway without that API is said to lack it; the code stays in the editor.
 import { useState } from "preact/hooks";
-import { ApiError, api } from "../api.js";
+import { ApiError, api, type ExecutionResult } from "../api.js";
 import { CodeEditor } from "../components/code-editor.js";
 import { FieldError, errorFor } from "../components/field.js";
+import { Link } from "../components/link.js";
 import { StatusBadge } from "../components/status.js";
 import { ms } from "../format.js";
 import { ISOLATIONS, RUNTIMES, RUNTIME_LABELS, type Isolation, type Runtime } from "../templates.js";
@@ -13,7 +14,7 @@ const SCRIPTS: Record<Runtime, string> = {
   nodejs: `let input = "";\nprocess.stdin.on("data", (d) => (input += d));\nprocess.stdin.on("end", () => {\n  console.log("hello from the playground");\n  console.log("read", input.length, "bytes of stdin");\n});\n`,
 };
 
-type Outcome = { kind: "done"; body: Record<string, unknown> } | { kind: "error"; error: ApiError } | { kind: "missing" };
+type Outcome = { kind: "done"; result: ExecutionResult } | { kind: "error"; error: ApiError } | { kind: "missing" };
 
 export function PlaygroundPage() {
   const [runtime, setRuntime] = useState<Runtime>("python3");
@@ -26,7 +27,7 @@ export function PlaygroundPage() {
   async function run() {
     setBusy(true);
     try {
-      setOutcome({ kind: "done", body: await api.execute({ runtime, isolation, code, stdin, mode: "script" }) });
+      setOutcome({ kind: "done", result: await api.execute({ runtime, isolation, code, stdin, mode: "script" }) });
     } catch (err) {
       const e = err instanceof ApiError ? err : new ApiError("CLIENT_ERROR", String(err), 0);
       // No route at all (404 without a field) means this gateway has no execute API yet.
@@ -37,7 +38,7 @@ export function PlaygroundPage() {
   }
 
   const error = outcome?.kind === "error" ? outcome.error : undefined;
-  const body = outcome?.kind === "done" ? outcome.body : undefined;
+  const result = outcome?.kind === "done" ? outcome.result : undefined;
   return (
     <>
       <div class="page-head">
@@ -99,37 +100,53 @@ export function PlaygroundPage() {
             </p>
           )}
           {error && !errorFor(error, "code") && <FieldError id="pg-error" error={error} />}
-          {body && <ExecuteResult body={body} />}
+          {result && <ExecuteResult r={result} />}
         </section>
       </div>
     </>
   );
 }
 
-function ExecuteResult({ body }: { body: Record<string, unknown> }) {
-  const text = (k: string) => (typeof body[k] === "string" ? (body[k] as string) : "");
+function ExecuteResult({ r }: { r: ExecutionResult }) {
   return (
     <div class="result">
       <dl class="facts">
         <div>
           <dt>Status</dt>
           <dd>
-            <StatusBadge status={String(body.status ?? "?")} />
+            <StatusBadge status={r.status} />
           </dd>
         </div>
         <div>
           <dt>Exit code</dt>
-          <dd>{String(body.exitCode ?? "—")}</dd>
+          <dd>{r.exitCode ?? "—"}</dd>
         </div>
         <div>
           <dt>Duration</dt>
-          <dd>{ms(typeof body.durationMs === "number" ? body.durationMs : undefined)}</dd>
+          <dd>{ms(r.durationMs)}</dd>
+        </div>
+        <div>
+          <dt>Agent</dt>
+          <dd>{r.agent}</dd>
+        </div>
+        <div>
+          <dt>Invocation</dt>
+          <dd>
+            <Link href={`/invocations/${encodeURIComponent(r.invocationId)}`} class="mono">
+              {r.invocationId.slice(0, 8)}
+            </Link>
+          </dd>
         </div>
       </dl>
-      <h3>stdout</h3>
-      <pre class="code">{text("stdout")}</pre>
-      <h3>stderr</h3>
-      <pre class="code">{text("stderr")}</pre>
+      {r.error && (
+        <div class="error-box">
+          <strong>{r.error.code}</strong>: {r.error.message}
+        </div>
+      )}
+      <h3>stdout{r.stdoutTruncated ? " (cut)" : ""}</h3>
+      <pre class="code" aria-label="stdout">{r.stdout}</pre>
+      <h3>stderr{r.stderrTruncated ? " (cut)" : ""}</h3>
+      <pre class="code" aria-label="stderr">{r.stderr}</pre>
     </div>
   );
 }
