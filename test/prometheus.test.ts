@@ -81,7 +81,9 @@ test("GET /metrics counts what ran, by function, status and isolation, with dura
   const health = await http(fabric.httpUrl, "GET", "/healthz");
   assert.equal(slots, health.body.agents[0].slots);
   // Heartbeats come every few seconds: the warm container shows in the next one.
-  await eventually(async () => ((value(await scrape(), "weft_containers", { state: "idle" }) ?? 0) >= 1 ? true : undefined), "the warm container counted");
+  // Summed over runtime × isolation: agents report their containers per pool.
+  const idle = (x: Scrape) => x.samples.filter((v) => v.name === "weft_containers" && v.labels.state === "idle").reduce((n, v) => n + v.value, 0);
+  await eventually(async () => (idle(await scrape()) >= 1 ? true : undefined), "the warm container counted");
   assert.equal(value(s, "weft_queue_depth"), 0);
   assert.equal(value(s, "weft_nats_up"), 1);
   assert.equal(value(s, "weft_mongodb_up"), 1);
