@@ -228,6 +228,13 @@ describe("console", { timeout: 120_000 }, () => {
     await invokeInUi({ name: "back" });
     await result().getByText('"hello": "back"').waitFor();
     assert.match(await result().innerText(), /version\s*3/i);
+
+    // An alias (made through the API) is offered beside the versions, and runs the version it points to.
+    assert.equal((await http(fabric.httpUrl, "PUT", `/v1/functions/${name}/aliases/prod`, { version: 2 })).status, 200);
+    await page.reload();
+    await page.getByLabel("Version", { exact: true }).selectOption({ label: "prod" });
+    await invokeInUi({ name: "alias" });
+    await result().getByText('"bonjour": "alias"').waitFor();
   });
 
   uiTest("a bad setting is refused by the API and its error shows next to that field", async () => {

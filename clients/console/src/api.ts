@@ -7,6 +7,7 @@ import type { InvocationAccepted, InvocationRecord, InvocationResult, Invocation
 import type { InvocationPage } from "../../../shared/schemas/invocation-list.js";
 import type { MetricsSeries } from "../../../shared/schemas/metrics-series.js";
 import type { ExecuteRequest, ExecutionResult } from "../../../shared/schemas/execution.js";
+import type { Alias } from "../../../shared/schemas/alias.js";
 
 type ExecuteRequestInput = Pick<ExecuteRequest, "runtime" | "code" | "isolation" | "mode"> & { stdin?: string };
 import { fabric } from "./fabric-status.js";
@@ -94,8 +95,9 @@ export const api = {
     (await call<FunctionSummary & { created: boolean }>("PUT", fn(name), { body: JSON.stringify(spec) })).body,
   deleteFunction: async (name: string) => (await call<{ name: string; deleted: true }>("DELETE", fn(name))).body,
   versions: (name: string, signal?: AbortSignal) => get<FunctionVersions>(`${fn(name)}/versions`, signal),
-  invoke: async (name: string, eventJson: string, opts: { async: boolean; version?: number }): Promise<InvokeAnswer> => {
-    const path = `${fn(name)}/invoke${qs({ async: opts.async || undefined, version: opts.version })}`;
+  aliases: (name: string, signal?: AbortSignal) => get<{ aliases: Alias[] }>(`${fn(name)}/aliases`, signal),
+  invoke: async (name: string, eventJson: string, opts: { async: boolean; version?: number; alias?: string }): Promise<InvokeAnswer> => {
+    const path = `${fn(name)}/invoke${qs({ async: opts.async || undefined, version: opts.version, alias: opts.alias })}`;
     const { status, body } = await call<InvocationResult | InvocationAccepted>("POST", path, { body: eventJson });
     return status === 202 ? { kind: "accepted", accepted: body as InvocationAccepted } : { kind: "result", result: body as InvocationResult };
   },

@@ -23,6 +23,7 @@ export function FunctionPage({ name }: { name: string }) {
   const loc = useLocation();
   const def = useData((s) => api.getFunction(name, undefined, s), [name]);
   const versions = useData((s) => api.versions(name, s), [name]);
+  const aliases = useData((s) => api.aliases(name, s), [name]);
   const [form, setForm] = useState<FunctionForm | undefined>();
   const [error, setError] = useState<ApiError | undefined>();
   const [notice, setNotice] = useState<string | undefined>(() => {
@@ -153,7 +154,12 @@ export function FunctionPage({ name }: { name: string }) {
             <FieldError id="fn-form-error" error={other} />
           </div>
         </section>
-        <InvokePanel name={name} versions={(versions.data?.versions ?? []).map((v) => v.version)} lastChange={lastChange} />
+        <InvokePanel
+          name={name}
+          versions={(versions.data?.versions ?? []).map((v) => v.version)}
+          aliases={(aliases.data?.aliases ?? []).map((a) => a.name)}
+          lastChange={lastChange}
+        />
       </div>
       <VersionsPanel name={name} current={d} versions={versions.data} onDeployed={(m) => void afterDeploy(m)} />
       <MetricsPanel name={name} nudge={finished} />

@@ -17,7 +17,7 @@ type Outcome =
   | { kind: "record"; record: InvocationRecord }
   | { kind: "error"; error: ApiError };
 
-export function InvokePanel({ name, versions, lastChange }: { name: string; versions: number[]; lastChange: InvocationChange | undefined }) {
+export function InvokePanel({ name, versions, aliases, lastChange }: { name: string; versions: number[]; aliases: string[]; lastChange: InvocationChange | undefined }) {
   const [event, setEvent] = useState(() => localStorage.getItem(`weft.event.${name}`) ?? '{\n  "name": "weft"\n}');
   const [mode, setMode] = useState<"sync" | "async">("sync");
   const [version, setVersion] = useState("");
@@ -60,7 +60,13 @@ export function InvokePanel({ name, versions, lastChange }: { name: string; vers
     if (problem || busy) return;
     setBusy(true);
     try {
-      const answer = await api.invoke(name, event, { async: mode === "async", version: version ? Number(version) : undefined });
+      // "v:3" runs version 3, "a:prod" the alias prod, "" the latest.
+      const [kind, target] = version.split(":");
+      const answer = await api.invoke(name, event, {
+        async: mode === "async",
+        version: kind === "v" ? Number(target) : undefined,
+        alias: kind === "a" ? target : undefined,
+      });
       setOutcome(answer.kind === "result" ? { kind: "result", result: answer.result } : { kind: "pending", ...answer.accepted });
     } catch (err) {
       setOutcome({ kind: "error", error: err instanceof ApiError ? err : new ApiError("CLIENT_ERROR", String(err), 0) });
@@ -104,17 +110,28 @@ export function InvokePanel({ name, versions, lastChange }: { name: string; vers
             <input type="radio" name="mode" value="async" checked={mode === "async"} onChange={() => setMode("async")} /> Async
           </label>
         </fieldset>
-        <label class="inline">
-          Version{" "}
-          <select value={version} onChange={(e) => setVersion(e.currentTarget.value)}>
+        <span class="inline">
+          <label for="invoke-version">Version</label>
+          <select id="invoke-version" value={version} onChange={(e) => setVersion(e.currentTarget.value)}>
             <option value="">latest</option>
-            {versions.map((v) => (
-              <option value={String(v)} key={v}>
-                {v}
-              </option>
-            ))}
+            <optgroup label="Versions">
+              {versions.map((v) => (
+                <option value={`v:${v}`} key={v}>
+                  {v}
+                </option>
+              ))}
+            </optgroup>
+            {aliases.length > 0 && (
+              <optgroup label="Aliases">
+                {aliases.map((a) => (
+                  <option value={`a:${a}`} key={a}>
+                    {a}
+                  </option>
+                ))}
+              </optgroup>
+            )}
           </select>
-        </label>
+        </span>
         <button type="button" class="primary" onClick={() => void invoke()} disabled={busy || problem !== undefined}>
           Invoke
         </button>
