@@ -2,7 +2,7 @@
 // and the invocation id linking to its record. Used for results and for stored records alike.
 import type { InvocationRecord, InvocationResult } from "../api.js";
 import { ms, pretty } from "../format.js";
-import { Link } from "./link.js";
+import { ErrorBox, Fact, InvocationLink } from "./facts.js";
 import { StatusBadge } from "./status.js";
 
 type Shown = Pick<InvocationResult, "invocationId"> & { status: string } & Partial<Pick<InvocationRecord, "output" | "error" | "durationMs" | "coldStart" | "agent" | "logs" | "version" | "outputTruncated" | "logsTruncated">>;
@@ -11,44 +11,18 @@ export function ResultView({ r }: { r: Shown }) {
   return (
     <div class="result">
       <dl class="facts">
-        <div>
-          <dt>Status</dt>
-          <dd>
-            <StatusBadge status={r.status} />
-          </dd>
-        </div>
-        <div>
-          <dt>Duration</dt>
-          <dd>{ms(r.durationMs)}</dd>
-        </div>
-        <div>
-          <dt>Start</dt>
-          <dd>{r.coldStart === undefined ? "—" : r.coldStart ? "cold" : "warm"}</dd>
-        </div>
-        <div>
-          <dt>Version</dt>
-          <dd>{r.version ?? "—"}</dd>
-        </div>
-        <div>
-          <dt>Agent</dt>
-          <dd>{r.agent ?? "—"}</dd>
-        </div>
-        <div>
-          <dt>Invocation</dt>
-          <dd>
-            <Link href={`/invocations/${encodeURIComponent(r.invocationId)}`} class="mono">
-              {r.invocationId}
-            </Link>
-          </dd>
-        </div>
+        <Fact label="Status">
+          <StatusBadge status={r.status} />
+        </Fact>
+        <Fact label="Duration">{ms(r.durationMs)}</Fact>
+        <Fact label="Start">{r.coldStart === undefined ? "—" : r.coldStart ? "cold" : "warm"}</Fact>
+        <Fact label="Version">{r.version ?? "—"}</Fact>
+        <Fact label="Agent">{r.agent ?? "—"}</Fact>
+        <Fact label="Invocation">
+          <InvocationLink id={r.invocationId} />
+        </Fact>
       </dl>
-      {r.error && (
-        <div class="error-box">
-          <strong>{r.error.code}</strong>
-          {r.error.type && <span> ({r.error.type})</span>}: {r.error.message}
-          {r.error.stack && <pre class="code small">{r.error.stack}</pre>}
-        </div>
-      )}
+      {r.error && <ErrorBox error={r.error} />}
       {r.output !== undefined && (
         <>
           <h3>Output{r.outputTruncated ? " (cut at 256 KiB)" : ""}</h3>

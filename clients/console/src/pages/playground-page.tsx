@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { ApiError, api, type ExecutionResult } from "../api.js";
 import { CodeEditor } from "../components/code-editor.js";
 import { FieldError, errorFor } from "../components/field.js";
-import { Link } from "../components/link.js";
+import { ErrorBox, Fact, InvocationLink } from "../components/facts.js";
 import { StatusBadge } from "../components/status.js";
 import { ms } from "../format.js";
 import { ISOLATIONS, RUNTIMES, RUNTIME_LABELS, type Isolation, type Runtime } from "../templates.js";
@@ -111,38 +111,17 @@ function ExecuteResult({ r }: { r: ExecutionResult }) {
   return (
     <div class="result">
       <dl class="facts">
-        <div>
-          <dt>Status</dt>
-          <dd>
-            <StatusBadge status={r.status} />
-          </dd>
-        </div>
-        <div>
-          <dt>Exit code</dt>
-          <dd>{r.exitCode ?? "—"}</dd>
-        </div>
-        <div>
-          <dt>Duration</dt>
-          <dd>{ms(r.durationMs)}</dd>
-        </div>
-        <div>
-          <dt>Agent</dt>
-          <dd>{r.agent}</dd>
-        </div>
-        <div>
-          <dt>Invocation</dt>
-          <dd>
-            <Link href={`/invocations/${encodeURIComponent(r.invocationId)}`} class="mono">
-              {r.invocationId.slice(0, 8)}
-            </Link>
-          </dd>
-        </div>
+        <Fact label="Status">
+          <StatusBadge status={r.status} />
+        </Fact>
+        <Fact label="Exit code">{r.exitCode ?? "—"}</Fact>
+        <Fact label="Duration">{ms(r.durationMs)}</Fact>
+        <Fact label="Agent">{r.agent}</Fact>
+        <Fact label="Invocation">
+          <InvocationLink id={r.invocationId} short />
+        </Fact>
       </dl>
-      {r.error && (
-        <div class="error-box">
-          <strong>{r.error.code}</strong>: {r.error.message}
-        </div>
-      )}
+      {r.error && <ErrorBox error={r.error} />}
       <h3>stdout{r.stdoutTruncated ? " (cut)" : ""}</h3>
       <pre class="code" aria-label="stdout">{r.stdout}</pre>
       <h3>stderr{r.stderrTruncated ? " (cut)" : ""}</h3>
