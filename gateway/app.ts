@@ -11,6 +11,7 @@ import { agentRoutes } from "./agent-routes.js";
 import { ConsoleAssets } from "./console-assets.js";
 import { InvocationFeed } from "./invocation-feed.js";
 import { invocationRoutes } from "./invocation-routes.js";
+import { logRoutes } from "./log-routes.js";
 import { metricsSeriesRoutes } from "./metrics-series-routes.js";
 import { versionRoutes } from "./version-routes.js";
 import type { GatewayConfig } from "./config.js";
@@ -128,7 +129,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     health,
     metrics,
     log,
-    moreRoutes: [...agentRoutes(agents), ...invocationRoutes(controller, feed), ...versionRoutes(controller), ...metricsSeriesRoutes(controller)],
+    moreRoutes: [...agentRoutes(agents), ...invocationRoutes(controller, feed), ...logRoutes(controller, feed), ...versionRoutes(controller), ...metricsSeriesRoutes(controller)],
     fallback: new ConsoleAssets(config.consoleDir, log).serve,
   });
   steps.push({ name: "http", run: () => { http.stopAccepting(); http.closeConnections(); } });

@@ -41,6 +41,8 @@ export interface ResponseSpec {
   description: string;
   schema?: z.ZodType;
   contentType?: string;
+  /** A second content type the same status answers with when asked (a live stream: text/event-stream). */
+  streamContentType?: string;
   headers?: Record<string, string>;
 }
 

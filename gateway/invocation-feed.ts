@@ -1,12 +1,14 @@
-// The live stream of invocations (GET /v1/invocations/live): one core NATS subscription to the records
-// subjects, held only while someone follows, fanned out to Server-Sent Events responses. The records are
-// published for the controller anyway, and a gateway nobody follows does not subscribe, so the stream costs the
-// invocation path nothing; many followers share one subscription and one encoding of each event.
+// The live streams: GET /v1/invocations/live (every change of an invocation) and GET /v1/functions/{name}/logs?follow=true
+// (each ended invocation's log lines). One core NATS subscription to the records subjects, held only while someone
+// follows, fanned out to Server-Sent Events responses. The records are published for the controller anyway, and a
+// gateway nobody follows does not subscribe, so the streams cost the invocation path nothing; many followers share
+// one subscription, one parse and one encoding of each event.
 import type { ServerResponse } from "node:http";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { WeftError, unavailable } from "../shared/errors.js";
 import { withDeadline } from "../shared/lifecycle.js";
 import type { Logger } from "../shared/logger.js";
+import { LOG_EVENTS, linesOf } from "../shared/schemas/function-logs.js";
 import { FEED_EVENTS, type InvocationChange } from "../shared/schemas/invocation-list.js";
 import { RecordEvent, type InvocationStatus } from "../shared/schemas/invocation.js";
 import { RECORDS_SUBJECT_PREFIX } from "../shared/subjects.js";
@@ -15,6 +17,9 @@ export interface FeedFilter {
   functionName?: string;
   status?: InvocationStatus;
 }
+
+/** What a follower receives: every change of an invocation, or the log lines of each one that ends. */
+export type FeedKind = "changes" | "logs";
 
 /** Whether a record belongs to a live function (its live incarnation): a deleted function's never stream. */
 export type IsLive = (functionName: string, incarnation: string | undefined) => boolean;
@@ -39,11 +44,13 @@ class Follower {
   constructor(
     readonly res: ServerResponse,
     readonly filter: FeedFilter,
+    readonly kind: FeedKind,
   ) {}
 
-  wants(change: InvocationChange): boolean {
+  wants(ev: RecordEvent): boolean {
     const { functionName, status } = this.filter;
-    return (functionName === undefined || change.functionName === functionName) && (status === undefined || change.status === status);
+    if (this.kind === "logs" && ev.phase !== "final") return false;
+    return (functionName === undefined || ev.functionName === functionName) && (status === undefined || statusOf(ev) === status);
   }
 
   write(chunk: string): void {
@@ -79,8 +86,13 @@ export class InvocationFeed {
     return this.followers.size;
   }
 
-  /** Streams matching changes to `res` until the client goes away or the gateway stops. */
-  async follow(res: ServerResponse, filter: FeedFilter): Promise<void> {
+  /** Whether a function is live here (known to this gateway's function cache). */
+  knows(functionName: string): boolean {
+    return this.isLive(functionName, undefined);
+  }
+
+  /** Streams matching changes (or log lines) to `res` until the client goes away or the gateway stops. */
+  async follow(res: ServerResponse, filter: FeedFilter, kind: FeedKind = "changes"): Promise<void> {
     if (this.stopped) throw unavailable("the live stream (the gateway is stopping)");
     if (this.followers.size >= this.options.maxFollowers) {
       throw new WeftError("RESOURCE_EXHAUSTED", `this gateway already serves ${this.options.maxFollowers} live streams`);
@@ -105,7 +117,7 @@ export class InvocationFeed {
       "x-accel-buffering": "no",
     });
     res.write(`retry: ${RETRY_MS}\n: following\n\n`);
-    const follower = new Follower(res, filter);
+    const follower = new Follower(res, filter, kind);
     const closed = new Promise<void>((resolve) => res.once("close", resolve));
     this.followers.add(follower);
     try {
@@ -152,34 +164,72 @@ export class InvocationFeed {
   }
 
   private publish(data: Uint8Array): void {
-    const parsed = changeOf(data);
-    if (!parsed || !this.isLive(parsed.change.functionName, parsed.incarnation)) return;
-    const { change } = parsed;
-    let chunk: string | undefined;
+    const ev = recordEventOf(data);
+    if (!ev || !this.isLive(ev.functionName, ev.incarnation)) return;
+    const chunks = new Chunks(ev);
     for (const f of this.followers) {
-      if (!f.wants(change)) continue;
-      chunk ??= `event: ${FEED_EVENTS.invocation}\ndata: ${JSON.stringify(change)}\n\n`;
-      f.write(chunk);
+      if (!f.wants(ev)) continue;
+      const chunk = chunks.of(f.kind);
+      if (chunk) f.write(chunk);
     }
   }
 }
 
-/** A record phase as a change; anything that is not a valid record is skipped (the controller logs those). */
-export function changeOf(data: Uint8Array): { change: InvocationChange; incarnation: string | undefined } | undefined {
+/** The SSE chunks of one record event, each encoded at most once however many followers take it. */
+class Chunks {
+  private readonly done = new Map<FeedKind, string | undefined>();
+
+  constructor(private readonly ev: RecordEvent) {}
+
+  of(kind: FeedKind): string | undefined {
+    if (!this.done.has(kind)) this.done.set(kind, kind === "logs" ? logsChunk(this.ev) : changeChunk(this.ev));
+    return this.done.get(kind);
+  }
+}
+
+const changeChunk = (ev: RecordEvent) => `event: ${FEED_EVENTS.invocation}\ndata: ${JSON.stringify(changeOfEvent(ev))}\n\n`;
+
+/** An ended invocation's lines as one `logs` event; none when it logged nothing. */
+function logsChunk(ev: RecordEvent): string | undefined {
+  const lines = linesOf({
+    invocationId: ev.invocationId,
+    version: ev.version,
+    status: ev.status ?? "killed",
+    logs: ev.logs,
+    finishedAt: new Date(ev.finishedAt ?? Date.now()).toISOString(),
+  });
+  return lines.length ? `event: ${LOG_EVENTS.logs}\ndata: ${JSON.stringify({ lines })}\n\n` : undefined;
+}
+
+/** The status a phase stands for: queued, running, or how it ended. */
+function statusOf(ev: RecordEvent): InvocationStatus {
+  return ev.phase === "final" ? (ev.status ?? "killed") : ev.phase;
+}
+
+/** A record phase as published; anything that is not a valid record is skipped (the controller logs those). */
+function recordEventOf(data: Uint8Array): RecordEvent | undefined {
   let parsed: ReturnType<typeof RecordEvent.safeParse>;
   try {
     parsed = RecordEvent.safeParse(JSON.parse(Buffer.from(data).toString("utf8")));
   } catch {
     return undefined;
   }
-  if (!parsed.success) return undefined;
-  const ev = parsed.data;
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** A record phase as a change; anything that is not a valid record is skipped. */
+export function changeOf(data: Uint8Array): { change: InvocationChange; incarnation: string | undefined } | undefined {
+  const ev = recordEventOf(data);
+  return ev ? { change: changeOfEvent(ev), incarnation: ev.incarnation } : undefined;
+}
+
+function changeOfEvent(ev: RecordEvent): InvocationChange {
   const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
   const change: InvocationChange = {
     invocationId: ev.invocationId,
     functionName: ev.functionName,
     version: ev.version,
-    status: ev.phase === "final" ? (ev.status ?? "killed") : ev.phase,
+    status: statusOf(ev),
     async: ev.async,
     traceId: ev.traceId,
     error: ev.error,
@@ -191,5 +241,5 @@ export function changeOf(data: Uint8Array): { change: InvocationChange; incarnat
     startedAt: iso(ev.startedAt),
     finishedAt: iso(ev.finishedAt),
   };
-  return { change: Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) as InvocationChange, incarnation: ev.incarnation };
+  return Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) as InvocationChange;
 }

@@ -87,6 +87,7 @@ function operation(r: Route, inputs: Registry, outputs: Registry): Record<string
     const content = spec.schema
       ? { [spec.contentType ?? "application/json"]: { schema: ref(outputs.add(spec.schema, `${pascal(r.operationId)}${status}`)) } }
       : { [spec.contentType ?? "application/octet-stream"]: {} };
+    if (spec.streamContentType) Object.assign(content, { [spec.streamContentType]: {} });
     const headers = spec.headers
       ? Object.fromEntries(Object.entries(spec.headers).map(([name, description]) => [name, { description, schema: { type: "string" } }]))
       : undefined;

@@ -1,7 +1,6 @@
 // weft invoke, status, invocations, logs, metrics: running functions and reading what they did.
 import { Option, type Command } from "commander";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ApiError, isMissingRoute, type ApiClient } from "../api-client.js";
 import { parseDuration } from "../duration.js";
 import { eventText } from "../event-input.js";
 import { ms, showValue, type Column } from "../output.js";
@@ -11,8 +10,6 @@ import { CallFailed, UsageError } from "../usage-error.js";
 import { functionPath } from "./functions.js";
 
 const FINAL = ["ok", "error", "timeout", "killed"];
-/** The most records one list call returns (the API's limit). */
-const LIST_MAX = 200;
 
 export interface InvocationRecord {
   invocationId: string;
@@ -80,9 +77,9 @@ export function invocationCommands(program: Command, ctx: ContextOf): void {
       .description("Print a function's recent log lines, with invocation id and time")
       .argument("NAME", "the function")
       .option("--follow", "keep printing the lines of new invocations as they finish")
-      .option("--since <duration>", "only invocations of this recent window (90s, 10m, 1h)")
+      .option("--since <duration|time>", "only invocations of this recent window (90s, 10m, 1h) or since an RFC 3339 time")
       .addOption(new Option("--status <status>", "only invocations that ended so").choices(FINAL))
-      .option("--limit <N>", "at most this many invocations' lines", wholeNumber("--limit"))
+      .option("--limit <N>", "the newest N lines (default 100)", wholeNumber("--limit"))
       .action(async (name: string, o: LogsOptions, cmd: Command) => logs(ctx(cmd), name, o)),
     "weft logs hello --since 10m --status error",
     "weft logs hello --follow",
@@ -172,20 +169,30 @@ interface LogsOptions {
   limit?: number;
 }
 
-/** One log line as printed: when, which invocation, the text. */
+/** One log line as the API gives it: when its invocation ended, which one, the text. */
 interface LogLine {
   time: string;
   invocationId: string;
   line: string;
 }
 
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** --since as the API takes it: a duration (90s, 10m, 1h, 2d) or an RFC 3339 time. */
+function sinceOf(text: string): string {
+  if (RFC3339.test(text)) return text;
+  const ms = parseDuration(text, "--since");
+  return /^\d+(ms|s|m|h|d)$/.test(text) ? text : `${ms}ms`;
+}
+
+/** GET /v1/functions/{name}/logs; with --follow its Server-Sent Events stream. */
 async function logs(c: Context, name: string, o: LogsOptions): Promise<void> {
-  const sinceMs = o.since === undefined ? undefined : parseDuration(o.since, "--since");
+  const since = o.since === undefined ? undefined : sinceOf(o.since);
   if (o.follow) {
-    if (sinceMs !== undefined || o.limit !== undefined) throw new UsageError("--follow prints what happens from now on: it takes no --since or --limit");
+    if (since !== undefined || o.limit !== undefined) throw new UsageError("--follow prints what happens from now on: it takes no --since or --limit");
     return followLogs(c, name, o.status);
   }
-  const lines = await recentLines(c.api, name, { since: sinceMs === undefined ? undefined : new Date(Date.now() - sinceMs).toISOString(), status: o.status, limit: o.limit });
+  const { lines } = await c.api.get<{ lines: LogLine[] }>(`${functionPath(name)}/logs`, { since, status: o.status, limit: o.limit });
   if (c.out.json) return c.out.data({ lines });
   if (lines.length === 0) return c.out.note(`no log lines from ${name}`);
   for (const l of lines) printLine(c, l);
@@ -196,76 +203,23 @@ function printLine({ out }: Context, l: LogLine): void {
   else out.line(`${l.time}  ${l.invocationId}  ${l.line}`);
 }
 
-/** GET /v1/functions/{name}/logs; a gateway without it gives the lines of the newest invocation records. */
-async function recentLines(api: ApiClient, name: string, q: { since?: string; status?: string; limit?: number }): Promise<LogLine[]> {
-  try {
-    const body = await api.get<{ lines: LogLine[] }>(`${functionPath(name)}/logs`, q);
-    return body.lines;
-  } catch (err) {
-    if (!isMissingRoute(err)) throw err;
-  }
-  const { invocations } = await api.get<{ invocations: InvocationRecord[] }>(`${functionPath(name)}/invocations`, { limit: LIST_MAX });
-  const since = q.since === undefined ? undefined : Date.parse(q.since);
-  const chosen = invocations
-    .filter((r) => FINAL.includes(r.status) && (q.status === undefined || r.status === q.status))
-    .filter((r) => since === undefined || Date.parse(r.finishedAt ?? r.enqueuedAt ?? "") >= since)
-    .slice(0, q.limit ?? LIST_MAX)
-    .reverse();
-  return chosen.flatMap(linesOf);
-}
-
-function linesOf(r: InvocationRecord): LogLine[] {
-  const time = r.finishedAt ?? r.enqueuedAt ?? "";
-  return (r.logs ?? "").split("\n").filter((l) => l !== "").map((line) => ({ time, invocationId: r.invocationId, line }));
-}
-
-/**
- * GET /v1/functions/{name}/logs?follow=true (Server-Sent Events of log lines). A gateway without it but with the
- * invocation stream (GET /v1/invocations/live) is followed there, and each finished invocation's lines read.
- */
+/** Each `logs` event carries one ended invocation's lines; `lagged` says some were missed. */
 async function followLogs(c: Context, name: string, status: string | undefined): Promise<void> {
-  let res: Response;
-  try {
-    res = await c.api.stream(`${functionPath(name)}/logs`, { follow: "true", status });
-  } catch (err) {
-    if (!isMissingRoute(err)) throw err;
-    return followInvocations(c, name, status);
-  }
+  const res = await c.api.stream(`${functionPath(name)}/logs`, { follow: "true", status });
   for await (const message of serverEvents(res.body!)) {
-    const value = parseData(message.data);
-    for (const l of asLines(value)) printLine(c, l);
+    if (message.event === "lagged") c.out.note("(some lines were missed: this terminal read too slowly)");
+    if (message.event !== "logs") continue;
+    for (const l of linesIn(message.data)) printLine(c, l);
   }
 }
 
-async function followInvocations(c: Context, name: string, status: string | undefined): Promise<void> {
-  const res = await c.api.stream("/v1/invocations/live", { function: name, status });
-  for await (const message of serverEvents(res.body!)) {
-    const change = parseData(message.data) as Partial<InvocationRecord> | undefined;
-    if (message.event !== "invocation" || !change?.invocationId || !FINAL.includes(change.status ?? "")) continue;
-    const record = await c.api.get<InvocationRecord>(`/v1/invocations/${encodeURIComponent(change.invocationId)}`).catch((err: unknown) => {
-      if (err instanceof ApiError && err.code === "NOT_FOUND") return undefined;
-      throw err;
-    });
-    if (record) for (const l of linesOf(record)) printLine(c, l);
-  }
-}
-
-function parseData(data: string): unknown {
+function linesIn(data: string): LogLine[] {
   try {
-    return JSON.parse(data);
+    const parsed = JSON.parse(data) as { lines?: unknown };
+    return Array.isArray(parsed.lines) ? parsed.lines.filter((l): l is LogLine => typeof (l as LogLine)?.line === "string") : [];
   } catch {
-    return undefined;
+    return [];
   }
-}
-
-/** A stream message: one line, several, or an invocation with its logs. */
-function asLines(v: unknown): LogLine[] {
-  if (typeof v !== "object" || v === null) return [];
-  const o = v as Partial<LogLine> & { lines?: unknown; logs?: unknown };
-  if (typeof o.line === "string") return [{ time: o.time ?? "", invocationId: o.invocationId ?? "", line: o.line }];
-  if (Array.isArray(o.lines)) return o.lines.flatMap(asLines);
-  if (typeof o.logs === "string") return linesOf(o as InvocationRecord);
-  return [];
 }
 
 interface Metrics {
