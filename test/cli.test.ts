@@ -228,6 +228,18 @@ describe("weft: functions and invocations", () => {
     assert.match(errorsOnly.stderr, /no log lines/);
     const badStatus = await weft(["logs", name, "--status", "meh"]);
     assert.equal(badStatus.code, 2);
+    const newest = await weft(["logs", name, "--limit", "1", "--json"]);
+    ok(newest, "logs --limit 1 --json");
+    assert.deepEqual(JSON.parse(newest.stdout).lines.map((l: { line: string }) => l.line), ["line two 2"]);
+    const future = await weft(["logs", name, "--since", new Date(Date.now() + 60_000).toISOString()]);
+    ok(future, "logs --since <RFC 3339>");
+    assert.match(future.stderr, /no log lines/);
+    const badSince = await weft(["logs", name, "--since", "soon"]);
+    assert.equal(badSince.code, 2);
+    assert.match(badSince.stderr, /--since/);
+    const tooFar = await weft(["logs", name, "--since", "90d"]);
+    assert.equal(tooFar.code, 1, "the API refuses it, naming the field");
+    assert.match(tooFar.stderr, /INVALID_ARGUMENT: since/);
 
     const metrics = await weft(["metrics", name, "--window", "1h", "--json"]);
     ok(metrics, "metrics");
@@ -238,6 +250,8 @@ describe("weft: functions and invocations", () => {
     const human = await weft(["metrics", name]);
     assert.match(human.stdout, /^invocations:\s+2$/m);
 
+    await followLogs(name);
+
     const removed = await weft(["rm", name]);
     ok(removed, "rm");
     assert.equal(removed.stdout.trim(), `deleted ${name}`);
@@ -246,6 +260,30 @@ describe("weft: functions and invocations", () => {
     assert.match(gone.stderr, /^error: NOT_FOUND: /m);
   });
 });
+
+/** `weft logs NAME --follow` prints the lines of an invocation that ends while it runs, then is stopped with SIGINT. */
+async function followLogs(name: string): Promise<void> {
+  const child = spawn(process.execPath, [BIN, "logs", name, "--follow"], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, WEFT_URL: fabric.httpUrl },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  try {
+    await eventually(async () => (stderr.includes("following") ? true : undefined), "the follow stream open", 15_000);
+    const r = await weft(["invoke", name, "--data", '{"n":3}']);
+    ok(r, "invoke while following");
+    await eventually(async () => (/line two 3\n/.test(stdout) ? true : undefined), "the new lines printed", 15_000);
+    assert.match(stdout, /^\S+ {2}[0-9a-f-]{36} {2}line one 3\n\S+ {2}[0-9a-f-]{36} {2}line two 3\n$/);
+  } finally {
+    child.kill("SIGINT");
+  }
+  await exited;
+}
 
 describe("weft: aliases and versions", () => {
   test("alias set | ls | rm, invoke --alias, rm --version (refused while an alias points to it)", async () => {

@@ -158,6 +158,18 @@ test("real responses of every operation, successes and errors, validate against 
   live.abort();
   seen.push({ method: "GET", template: "/v1/invocations/live", status: 200 });
 
+  const logs = await call("GET", `/v1/functions/${name}/logs?since=10m&limit=5`);
+  assert.equal(logs.status, 200);
+  assert.ok(logs.body.lines.length > 0, "the function printed");
+  assert.equal((await call("GET", `/v1/functions/${name}/logs?status=queued`)).status, 400);
+  assert.equal((await call("GET", `/v1/functions/nope-${name}/logs`)).status, 404);
+  const following = new AbortController();
+  const logStream = await fetch(`${fabric.httpUrl}/v1/functions/${name}/logs?follow=true`, { signal: following.signal });
+  assert.equal(logStream.status, 200);
+  assert.ok(doc.paths["/v1/functions/{name}/logs"].get.responses["200"].content["text/event-stream"], "the stream is documented");
+  assert.match(logStream.headers.get("content-type") ?? "", /^text\/event-stream/);
+  following.abort();
+
   assert.equal((await call("GET", "/openapi.json")).status, 200);
   assert.equal((await call("GET", "/metrics")).status, 200);
   assert.equal((await call("GET", "/docs")).status, 200);

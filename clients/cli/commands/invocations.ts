@@ -206,6 +206,8 @@ function printLine({ out }: Context, l: LogLine): void {
 /** Each `logs` event carries one ended invocation's lines; `lagged` says some were missed. */
 async function followLogs(c: Context, name: string, status: string | undefined): Promise<void> {
   const res = await c.api.stream(`${functionPath(name)}/logs`, { follow: "true", status });
+  // The gateway answers once it is subscribed: what ends from here on is printed.
+  c.out.note(`following ${name}'s logs (Ctrl-C to stop)`);
   for await (const message of serverEvents(res.body!)) {
     if (message.event === "lagged") c.out.note("(some lines were missed: this terminal read too slowly)");
     if (message.event !== "logs") continue;
