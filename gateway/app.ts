@@ -122,6 +122,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     return fn !== undefined && (incarnation === undefined || fn.incarnation === incarnation);
   }, log);
   steps.push({ name: "invocation feed", run: () => feed.stop() });
+  const moreRoutes = [...agentRoutes(agents), ...invocationRoutes(controller, feed), ...logRoutes(controller, feed), ...versionRoutes(controller), ...metricsSeriesRoutes(controller)];
   const http = await startHttpApi(config.httpHost, config.httpPort, {
     invoker,
     executor,
@@ -129,11 +130,11 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     health,
     metrics,
     log,
-    moreRoutes: [...agentRoutes(agents), ...invocationRoutes(controller, feed), ...logRoutes(controller, feed), ...versionRoutes(controller), ...metricsSeriesRoutes(controller)],
+    moreRoutes,
     fallback: new ConsoleAssets(config.consoleDir, log).serve,
   });
   steps.push({ name: "http", run: () => { http.stopAccepting(); http.closeConnections(); } });
-  const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, executor, plane, log });
+  const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, executor, plane, log, routes: moreRoutes, feed });
   state.value = "running";
   return { nc, link, cache, inbox, agents, metrics, invoker, ingress, executeIngress, feed, http, grpc, state };
 }

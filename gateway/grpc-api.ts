@@ -6,12 +6,13 @@ import {
   ServerCredentials,
   status as GrpcStatus,
   type ServerUnaryCall,
+  type ServerWritableStream,
   type ServiceDefinition,
   type UntypedServiceImplementation,
   type sendUnaryData,
 } from "@grpc/grpc-js";
 import type { MethodDefinition } from "@grpc/proto-loader";
-import { WeftError, asWeftError, invalid } from "../shared/errors.js";
+import { WeftError, asWeftError, fromZodError, invalid, notFound } from "../shared/errors.js";
 import { LIMITS } from "../shared/limits.js";
 import type { Logger } from "../shared/logger.js";
 import type { InvocationResult } from "../shared/schemas/invocation.js";
@@ -25,12 +26,20 @@ import { executeFromMessage, executionToMessage, type ExecuteRequestMsg } from "
 import { PROTO_PACKAGE, loadWeftProto } from "./proto.js";
 import { protoValueDepth } from "./proto-value-depth.js";
 import { addReflection } from "./reflection.js";
+import { routeCaller, surfaceServices } from "./grpc-routes.js";
+import type { Route } from "./http-routes.js";
+import type { InvocationFeed } from "./invocation-feed.js";
+import { LogsQuery } from "../shared/schemas/function-logs.js";
 
 export interface GrpcDeps {
   invoker: Invoker;
   executor: Executor;
   plane: ControlPlane;
   log: Logger;
+  /** The HTTP routes whose reads the gRPC API also serves (grpc-routes.ts). */
+  routes: Route[];
+  /** The live streams (FollowLogs). */
+  feed: InvocationFeed;
 }
 
 export interface GrpcApi {
@@ -56,8 +65,11 @@ type Call = ServerUnaryCall<Record<string, any>, unknown>;
 export async function startGrpcApi(host: string, port: number, deps: GrpcDeps): Promise<GrpcApi> {
   const pkg = loadWeftProto();
   const server = new Server({ "grpc.max_receive_message_length": MAX_RECEIVE_BYTES });
-  server.addService(guarded(pkg[`${PROTO_PACKAGE}.FunctionService`] as ServiceDefinition), functionService(deps));
-  server.addService(guarded(pkg[`${PROTO_PACKAGE}.InvocationService`] as ServiceDefinition), invocationService(deps));
+  const more = surfaceServices(routeCaller(deps.routes), deps.plane, unary, deps.log);
+  server.addService(guarded(pkg[`${PROTO_PACKAGE}.FunctionService`] as ServiceDefinition), { ...functionService(deps), ...more.functions });
+  server.addService(guarded(pkg[`${PROTO_PACKAGE}.InvocationService`] as ServiceDefinition), { ...invocationService(deps), ...more.invocations, FollowLogs: followLogs(deps) });
+  server.addService(guarded(pkg[`${PROTO_PACKAGE}.AliasService`] as ServiceDefinition), more.aliases);
+  server.addService(guarded(pkg[`${PROTO_PACKAGE}.AgentService`] as ServiceDefinition), more.agents);
   server.addService(guarded(pkg[`${PROTO_PACKAGE}.ExecutionService`] as ServiceDefinition), {
     Execute: unary(deps.log, async (req, call) => {
       const result = await deps.executor.execute(executeFromMessage(req as ExecuteRequestMsg), peerAddress(call.getPeer()), "grpc");
@@ -108,6 +120,26 @@ function invocationService({ invoker, plane, log }: GrpcDeps): UntypedServiceImp
     ListInvocations: unary(log, async (req) => ({
       invocations: (await plane.listInvocations(req.name, req.limit)).map(recordToMessage),
     })),
+  };
+}
+
+/** FollowLogs: the log stream of GET /v1/functions/{name}/logs?follow=true, one LogPage per ended invocation. */
+function followLogs({ feed, log }: GrpcDeps) {
+  return (call: ServerWritableStream<Record<string, any>, unknown>) => {
+    Promise.resolve(call.request as unknown)
+      .then(async (req) => {
+        if (req instanceof Refused) throw req.error;
+        const { name, status } = req as { name?: string; status?: string };
+        const fn = args.functionName(name);
+        const parsed = LogsQuery.pick({ status: true }).safeParse({ status });
+        if (!parsed.success) throw fromZodError(parsed.error);
+        if (!feed.knows(fn)) throw notFound(`function ${fn}`);
+        await feed.followLogs(call, { functionName: fn, status: parsed.data.status });
+      })
+      .then(
+        () => call.end(),
+        (err: unknown) => call.emit("error", toStatus(err, call as unknown as Call, log)),
+      );
   };
 }
 

@@ -8,7 +8,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { WeftError, unavailable } from "../shared/errors.js";
 import { withDeadline } from "../shared/lifecycle.js";
 import type { Logger } from "../shared/logger.js";
-import { LOG_EVENTS, linesOf } from "../shared/schemas/function-logs.js";
+import { LOG_EVENTS, linesOf, type LogLine, type LogPage } from "../shared/schemas/function-logs.js";
 import { FEED_EVENTS, type InvocationChange } from "../shared/schemas/invocation-list.js";
 import { RecordEvent, type InvocationStatus } from "../shared/schemas/invocation.js";
 import { RECORDS_SUBJECT_PREFIX } from "../shared/subjects.js";
@@ -37,14 +37,39 @@ const RETRY_MS = 2000;
 /** How long a new follower waits for the server to confirm the subscription before streaming anyway. */
 const FLUSH_TIMEOUT_MS = 2000;
 
-/** One SSE response. A client that reads too slowly misses events and is told so once it catches up. */
+/** Where a follower's messages go: an SSE response (text chunks) or a gRPC server stream (messages). */
+export interface FeedOutput {
+  readonly destroyed: boolean;
+  write(message: unknown): boolean;
+  once(event: "drain", listener: () => void): unknown;
+  end(): void;
+}
+
+/** How a follower's output takes the feed: the message for a record (none: skip it), and the extra messages, if any. */
+interface Format {
+  encode(chunks: Chunks, kind: FeedKind): unknown;
+  lagged?: unknown;
+  keepAlive?: unknown;
+}
+
+const SSE: Format = {
+  encode: (chunks, kind) => chunks.of(kind),
+  lagged: `event: ${FEED_EVENTS.lagged}\ndata: {}\n\n`,
+  keepAlive: ": keep-alive\n\n",
+};
+
+/** A gRPC stream of log pages (FollowLogs): flow control is the stream's; it has no lagged or keep-alive message. */
+const LOG_PAGES: Format = { encode: (chunks) => chunks.page() };
+
+/** One follower. A client that reads too slowly misses messages and is told so (where its format can) once it catches up. */
 class Follower {
   private lagging = false;
 
   constructor(
-    readonly res: ServerResponse,
+    readonly out: FeedOutput,
     readonly filter: FeedFilter,
     readonly kind: FeedKind,
+    readonly format: Format,
   ) {}
 
   wants(ev: RecordEvent): boolean {
@@ -53,13 +78,13 @@ class Follower {
     return (functionName === undefined || ev.functionName === functionName) && (status === undefined || statusOf(ev) === status);
   }
 
-  write(chunk: string): void {
-    if (this.lagging || this.res.destroyed) return;
-    if (this.res.write(chunk)) return;
+  write(message: unknown): void {
+    if (this.lagging || this.out.destroyed) return;
+    if (this.out.write(message)) return;
     this.lagging = true;
-    this.res.once("drain", () => {
+    this.out.once("drain", () => {
       this.lagging = false;
-      this.res.write(`event: ${FEED_EVENTS.lagged}\ndata: {}\n\n`);
+      if (this.format.lagged !== undefined) this.out.write(this.format.lagged);
     });
   }
 }
@@ -91,13 +116,36 @@ export class InvocationFeed {
     return this.isLive(functionName, undefined);
   }
 
-  /** Streams matching changes (or log lines) to `res` until the client goes away or the gateway stops. */
+  /** Streams matching changes (or log lines) to `res` as Server-Sent Events until the client goes away or the gateway stops. */
   async follow(res: ServerResponse, filter: FeedFilter, kind: FeedKind = "changes"): Promise<void> {
+    await this.join();
+    if (this.stopped || res.destroyed) return this.idleIfUnused();
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
+    res.write(`retry: ${RETRY_MS}\n: following\n\n`);
+    await this.attach(new Follower(res, filter, kind, SSE), new Promise<void>((resolve) => res.once("close", resolve)));
+  }
+
+  /** Streams each matching invocation's log lines to a gRPC server stream (one LogPage each) until it is cancelled. */
+  async followLogs(call: FeedOutput & { once(event: "cancelled" | "close" | "error", listener: () => void): unknown }, filter: FeedFilter): Promise<void> {
+    const gone = new Promise<void>((resolve) => {
+      for (const event of ["cancelled", "close", "error"] as const) call.once(event, resolve);
+    });
+    await this.join();
+    if (this.stopped || call.destroyed) return this.idleIfUnused();
+    await this.attach(new Follower(call, filter, "logs", LOG_PAGES), gone);
+  }
+
+  /** Subscribes (once for everyone) and waits for the server to confirm, so what happens after the answer is in the stream. */
+  private async join(): Promise<void> {
     if (this.stopped) throw unavailable("the live stream (the gateway is stopping)");
     if (this.followers.size >= this.options.maxFollowers) {
       throw new WeftError("RESOURCE_EXHAUSTED", `this gateway already serves ${this.options.maxFollowers} live streams`);
     }
-    // The stream answers once the server has the subscription, so what happens after the answer is in it.
     this.joining++;
     try {
       this.subscribe();
@@ -106,22 +154,12 @@ export class InvocationFeed {
     } finally {
       this.joining--;
     }
-    if (this.stopped || res.destroyed) {
-      this.idleIfUnused();
-      return;
-    }
-    res.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-    });
-    res.write(`retry: ${RETRY_MS}\n: following\n\n`);
-    const follower = new Follower(res, filter, kind);
-    const closed = new Promise<void>((resolve) => res.once("close", resolve));
+  }
+
+  private async attach(follower: Follower, gone: Promise<void>): Promise<void> {
     this.followers.add(follower);
     try {
-      await closed;
+      await gone;
     } finally {
       this.followers.delete(follower);
       this.idleIfUnused();
@@ -131,7 +169,7 @@ export class InvocationFeed {
   /** Ends every stream (clients reconnect, to another gateway if there is one) and drops the subscription. */
   stop(): void {
     this.stopped = true;
-    for (const f of this.followers) f.res.end();
+    for (const f of this.followers) f.out.end();
     this.followers.clear();
     this.idle();
   }
@@ -144,7 +182,7 @@ export class InvocationFeed {
         else this.publish(msg.data);
       },
     });
-    this.keepAlive = setInterval(() => this.broadcast(": keep-alive\n\n"), this.options.keepAliveMs);
+    this.keepAlive = setInterval(() => this.keepAllAlive(), this.options.keepAliveMs);
     this.log.debug("live stream: subscribed to the records");
   }
 
@@ -159,8 +197,8 @@ export class InvocationFeed {
     this.sub = undefined;
   }
 
-  private broadcast(chunk: string): void {
-    for (const f of this.followers) f.write(chunk);
+  private keepAllAlive(): void {
+    for (const f of this.followers) if (f.format.keepAlive !== undefined) f.write(f.format.keepAlive);
   }
 
   private publish(data: Uint8Array): void {
@@ -169,8 +207,8 @@ export class InvocationFeed {
     const chunks = new Chunks(ev);
     for (const f of this.followers) {
       if (!f.wants(ev)) continue;
-      const chunk = chunks.of(f.kind);
-      if (chunk) f.write(chunk);
+      const message = f.format.encode(chunks, f.kind);
+      if (message !== undefined) f.write(message);
     }
   }
 }
@@ -178,27 +216,35 @@ export class InvocationFeed {
 /** The SSE chunks of one record event, each encoded at most once however many followers take it. */
 class Chunks {
   private readonly done = new Map<FeedKind, string | undefined>();
+  private lines: LogLine[] | undefined;
 
   constructor(private readonly ev: RecordEvent) {}
 
   of(kind: FeedKind): string | undefined {
-    if (!this.done.has(kind)) this.done.set(kind, kind === "logs" ? logsChunk(this.ev) : changeChunk(this.ev));
+    if (!this.done.has(kind)) this.done.set(kind, kind === "logs" ? logsChunk(this.page()) : changeChunk(this.ev));
     return this.done.get(kind);
+  }
+
+  /** The ended invocation's lines as a LogPage; none when it logged nothing. */
+  page(): LogPage | undefined {
+    this.lines ??= linesOfEvent(this.ev);
+    return this.lines.length ? { lines: this.lines } : undefined;
   }
 }
 
 const changeChunk = (ev: RecordEvent) => `event: ${FEED_EVENTS.invocation}\ndata: ${JSON.stringify(changeOfEvent(ev))}\n\n`;
 
-/** An ended invocation's lines as one `logs` event; none when it logged nothing. */
-function logsChunk(ev: RecordEvent): string | undefined {
-  const lines = linesOf({
+/** An ended invocation's lines as one `logs` event. */
+const logsChunk = (page: LogPage | undefined) => (page ? `event: ${LOG_EVENTS.logs}\ndata: ${JSON.stringify(page)}\n\n` : undefined);
+
+function linesOfEvent(ev: RecordEvent): LogLine[] {
+  return linesOf({
     invocationId: ev.invocationId,
     version: ev.version,
     status: ev.status ?? "killed",
     logs: ev.logs,
     finishedAt: new Date(ev.finishedAt ?? Date.now()).toISOString(),
   });
-  return lines.length ? `event: ${LOG_EVENTS.logs}\ndata: ${JSON.stringify({ lines })}\n\n` : undefined;
 }
 
 /** The status a phase stands for: queued, running, or how it ended. */
