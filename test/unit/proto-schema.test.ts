@@ -22,6 +22,12 @@ import {
   PutFunctionRequest,
 } from "../../shared/schemas/controller-api.js";
 import { ExecuteLimits, ExecuteRequest, ExecutionResult } from "../../shared/schemas/execution.js";
+import { LogLine, LogPage, LogsQuery } from "../../shared/schemas/function-logs.js";
+import { FunctionVersions } from "../../shared/schemas/function-versions.js";
+import { Alias, AliasSpec, DeleteAliasResult, DeleteVersionResult } from "../../shared/schemas/alias.js";
+import { AgentIdParams, AgentView, PoolStatus } from "../../shared/schemas/agent.js";
+import { FunctionActivity, MetricsBucket, MetricsSeries, MetricsTotals } from "../../shared/schemas/metrics-series.js";
+import { InvocationListQuery, InvocationPage } from "../../shared/schemas/invocation-list.js";
 
 // Shapes that are TypeScript interfaces rather than zod schemas: listing their keys here is checked by the
 // compiler (`satisfies` refuses a missing or an extra key), so these lists cannot drift from the types.
@@ -66,6 +72,27 @@ const pairs: Array<[string, string[]]> = [
   ["ExecuteRequest", zodKeys(ExecuteRequest)],
   ["ExecuteLimits", zodKeys(ExecuteLimits)],
   ["ExecutionResult", zodKeys(ExecutionResult)],
+  // The gRPC versions of the newer routes (grpc-routes.ts): answers, and requests as their query strings.
+  ["LogLine", zodKeys(LogLine)],
+  ["LogPage", zodKeys(LogPage)],
+  ["GetLogsRequest", sorted(["name", ...Object.keys(LogsQuery.shape).filter((k) => k !== "follow")])],
+  ["FollowLogsRequest", ["name", "status"]],
+  ["QueryInvocationsRequest", zodKeys(InvocationListQuery)],
+  ["InvocationPage", zodKeys(InvocationPage)],
+  ["FunctionVersions", zodKeys(FunctionVersions)],
+  ["DeleteVersionResponse", zodKeys(DeleteVersionResult)],
+  ["AliasSpec", zodKeys(AliasSpec as unknown as z.ZodObject)],
+  ["Alias", zodKeys(Alias)],
+  ["DeleteAliasResponse", zodKeys(DeleteAliasResult)],
+  ["GetAgentRequest", zodKeys(AgentIdParams)],
+  ["Agent", zodKeys(AgentView)],
+  ["PoolStatus", zodKeys(PoolStatus)],
+  ["MemoryUse", zodKeys(AgentView.shape.memoryMb.unwrap())],
+  ["MetricsSeries", zodKeys(MetricsSeries)],
+  ["MetricsBucket", zodKeys(MetricsBucket)],
+  ["MetricsTotals", zodKeys(MetricsTotals)],
+  ["MetricsTotalsDuration", zodKeys(MetricsTotals.shape.durationMs)],
+  ["FunctionActivity", zodKeys(FunctionActivity)],
 ];
 
 for (const [name, expected] of pairs) {
@@ -98,8 +125,11 @@ for (const [name, schema] of [
 
 test("every rpc of the brief is in the contract", () => {
   const methods = (service: string) => Object.keys(root.lookupService(`weft.v1.${service}`).methods).sort();
-  assert.deepEqual(methods("FunctionService"), ["DeleteFunction", "GetFunction", "GetMetrics", "ListFunctions", "PutFunction"]);
-  assert.deepEqual(methods("InvocationService"), ["GetInvocation", "Invoke", "InvokeAsync", "ListInvocations"]);
+  assert.deepEqual(methods("FunctionService"), ["DeleteFunction", "DeleteVersion", "GetFunction", "GetMetrics", "GetMetricsSeries", "ListFunctions", "ListVersions", "PutFunction"]);
+  assert.deepEqual(methods("InvocationService"), ["FollowLogs", "GetInvocation", "GetLogs", "Invoke", "InvokeAsync", "ListInvocations", "QueryInvocations"]);
+  assert.deepEqual(methods("AliasService"), ["DeleteAlias", "GetAlias", "ListAliases", "PutAlias"]);
+  assert.deepEqual(methods("AgentService"), ["GetAgent", "ListAgents"]);
+  assert.deepEqual(methods("ExecutionService"), ["Execute"]);
 });
 
 test("events and outputs are google.protobuf.Value, so they are plain JSON to grpcurl", () => {
