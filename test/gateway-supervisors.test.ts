@@ -64,6 +64,38 @@ test("a status that is not JSON, or not the schema, is ignored and the gateway k
   g.nc.publish(SUPERVISOR_STATUS_SUBJECT, JSON.stringify(status(good, "stopped", false)));
 });
 
+test("garbage of every kind on the status subject is ignored: the gateway keeps serving HTTP and shows the next good status", async () => {
+  const before = await health();
+  const id = uniqueName("up");
+  const valid = status(id, "running", false);
+  const garbage: Array<string | Uint8Array> = [
+    "",
+    new Uint8Array([0xff, 0xfe, 0xfd, 0x00, 0x80]),
+    "null",
+    "42",
+    '"running"',
+    "[]",
+    "[".repeat(200_000) + "]".repeat(200_000),
+    JSON.stringify({ ...valid, host: "h".repeat(4 * 1024 * 1024) }),
+    JSON.stringify({ ...valid, state: "exploded" }),
+    JSON.stringify({ ...valid, components: [{ ...valid.components[0], restarts: "many" }] }),
+    JSON.stringify({ ...valid, components: Array.from({ length: 100_000 }, () => valid.components[0]) }),
+    JSON.stringify({ ...valid, at: "now" }),
+    '{"__proto__": {"polluted": true}, "supervisorId": "x"}',
+    JSON.stringify({ ...valid, supervisorId: "" }),
+  ];
+  for (const g0 of garbage) g.nc.publish(SUPERVISOR_STATUS_SUBJECT, g0);
+  g.nc.publish(SUPERVISOR_STATUS_SUBJECT, JSON.stringify(valid));
+  await until(async () => (await health()).body.supervisors?.some((s: SupervisorStatus) => s.supervisorId === id) === true, "the good status shown");
+  const shown = await health();
+  assert.equal(shown.status, before.status, "the garbage changed nothing the gateway serves");
+  assert.deepEqual(shown.body.supervisors.map((s: SupervisorStatus) => s.supervisorId), [id], "none of the garbage was taken for a supervisor");
+  assert.equal(({} as Record<string, unknown>).polluted, undefined, "no prototype was polluted");
+  assert.equal((await http(g.httpUrl, "GET", "/openapi.json")).status, 200, "the HTTP API still answers");
+  g.nc.publish(SUPERVISOR_STATUS_SUBJECT, JSON.stringify(status(id, "stopped", false)));
+  await until(async () => (await health()).body.supervisors === undefined, "the stopped supervisor forgotten");
+});
+
 test("a flood of made-up supervisor ids keeps at most 64", async () => {
   for (let i = 0; i < 200; i++) g.nc.publish(SUPERVISOR_STATUS_SUBJECT, JSON.stringify(status(`flood-${i}`, "running", false)));
   const last = "flood-199";
