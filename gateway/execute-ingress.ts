@@ -1,34 +1,27 @@
 // The NATS front door of ad-hoc execution: a request to weft.execute with the JSON body of POST /v1/execute gets the
 // result object, or {error} with header Weft-Error-Code. The rate limit's client is the requester's inbox prefix
 // (its connection), since NATS does not tell a subscriber the client's address.
-import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { asWeftError, WeftError } from "../shared/errors.js";
 import { HEADERS } from "../shared/headers.js";
 import type { Logger } from "../shared/logger.js";
-import { EXECUTE_SUBJECT, GATEWAY_QUEUE } from "../shared/subjects.js";
+import { EXECUTE_SUBJECT } from "../shared/subjects.js";
 import type { Executor } from "./executor.js";
+import { QueueSubscription } from "./queue-subscription.js";
 
 export class ExecuteIngress {
-  private readonly sub: Subscription;
+  private readonly sub: QueueSubscription;
 
   constructor(
     nc: NatsConnection,
     private readonly executor: Executor,
     private readonly log: Logger,
   ) {
-    this.sub = nc.subscribe(EXECUTE_SUBJECT, {
-      queue: GATEWAY_QUEUE,
-      callback: (err, msg) => {
-        if (err) this.log.warn({ err }, "NATS execute subscription error");
-        else void this.handle(msg);
-      },
-    });
+    this.sub = new QueueSubscription(nc, EXECUTE_SUBJECT, (msg) => this.handle(msg), log, "NATS execute");
   }
 
-  async stop(connected: boolean): Promise<void> {
-    if (this.sub.isClosed()) return;
-    if (connected) await this.sub.drain();
-    else this.sub.unsubscribe();
+  stop(connected: boolean): Promise<void> {
+    return this.sub.stop(connected);
   }
 
   private async handle(msg: Msg): Promise<void> {

@@ -1,39 +1,29 @@
 // The NATS front door: any client publishing a JSON event to weft.invoke.{name} runs the function. A request
 // (with a reply subject) gets the result object from the agent directly; with header Weft-Async: true it gets
 // {invocationId, status: "queued"} once the job is stored; a plain publish is queued like an async call.
-import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { asWeftError, invalid } from "../shared/errors.js";
 import { HEADERS } from "../shared/headers.js";
 import type { Logger } from "../shared/logger.js";
-import { GATEWAY_QUEUE, INVOKE_SUBJECT_PREFIX, INVOKE_WILDCARD } from "../shared/subjects.js";
+import { INVOKE_SUBJECT_PREFIX, INVOKE_WILDCARD } from "../shared/subjects.js";
 import * as args from "./arguments.js";
 import type { InvocationInput, Invoker } from "./invoker.js";
+import { QueueSubscription } from "./queue-subscription.js";
 
 export class NatsIngress {
-  private readonly sub: Subscription;
+  private readonly sub: QueueSubscription;
 
   constructor(
     nc: NatsConnection,
     private readonly invoker: Invoker,
     private readonly log: Logger,
   ) {
-    this.sub = nc.subscribe(INVOKE_WILDCARD, {
-      queue: GATEWAY_QUEUE,
-      callback: (err, msg) => {
-        if (err) this.log.warn({ err }, "NATS ingress subscription error");
-        else void this.handle(msg);
-      },
-    });
+    this.sub = new QueueSubscription(nc, INVOKE_WILDCARD, (msg) => this.handle(msg), log, "NATS ingress");
   }
 
-  /**
-   * Stops taking new messages (other gateways in the queue group take them) after those received are handled.
-   * Draining needs the server; with NATS down there is nothing left to drain, so it just unsubscribes.
-   */
-  async stop(connected: boolean): Promise<void> {
-    if (this.sub.isClosed()) return;
-    if (connected) await this.sub.drain();
-    else this.sub.unsubscribe();
+  /** Stops taking new invocations (other gateways in the queue group take them) after those received are handled. */
+  stop(connected: boolean): Promise<void> {
+    return this.sub.stop(connected);
   }
 
   private async handle(msg: Msg): Promise<void> {
