@@ -294,11 +294,11 @@ export class Container {
         resolve({ kind: "timeout" });
         void this.kill({ kind: "retired" });
       }, timeoutMs);
+      // Removed by the caller once it has answered (ExecSandbox.release): the removal would compete with the answer.
       this.execWaiter = (outcome) => {
         clearTimeout(timer);
         this.execWaiter = undefined;
         resolve(outcome);
-        void this.kill({ kind: "retired" });
       };
       this.write(encodeExec(code, stdin, this.limits.logBytes));
     });

@@ -19,7 +19,16 @@ export interface ExecPoolOptions {
 export interface ExecSandbox {
   container: Container;
   coldStart: boolean;
+  /** Removes the sandbox (it never runs other code) and starts the pool's replacement; call once its run is answered. */
+  release(): void;
 }
+
+/**
+ * A taken sandbox's replacement starts when the run is answered, or after this long if it is still running: on a
+ * machine with few cores a container start (hundreds of ms of CPU in dockerd, containerd and runc or runsc) beside
+ * a short program is what made the program slow, while a long program must not hold the pool back.
+ */
+export const REFILL_AFTER_MS = 250;
 
 interface KindState {
   kind: ExecKind;
@@ -67,13 +76,41 @@ export class ExecPool {
     const how = takeFor(kind.isolation, this.opts.memoryMb, memoryMb);
     if (how.kind === "fresh") return this.fresh(kind, how.memoryMb);
     const pooled = state.ready.shift();
-    this.refill(state);
-    if (!pooled) return this.fresh(kind, memoryMb ?? this.opts.memoryMb);
+    const release = this.releaser(state, pooled);
+    if (!pooled) {
+      const started = await this.fresh(kind, memoryMb ?? this.opts.memoryMb);
+      return { ...started, release: () => { started.release(); release(); } };
+    }
     if (how.kind === "resize") {
-      await this.driver.update(pooled.id, { memoryMb: how.memoryMb, cpus: this.opts.cpus });
+      try {
+        await this.driver.update(pooled.id, { memoryMb: how.memoryMb, cpus: this.opts.cpus });
+      } catch (err) {
+        release();
+        throw err;
+      }
       pooled.memoryMb = how.memoryMb;
     }
-    return { container: pooled, coldStart: false };
+    return { container: pooled, coldStart: false, release };
+  }
+
+  /** Retires the taken container and refills its kind, once: when the run is answered, or REFILL_AFTER_MS after the take. */
+  private releaser(state: KindState, taken: Container | undefined): () => void {
+    let refilled = false;
+    const refill = () => {
+      if (refilled) return;
+      refilled = true;
+      clearTimeout(timer);
+      this.refill(state);
+    };
+    const timer = setTimeout(refill, REFILL_AFTER_MS);
+    timer.unref();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      void taken?.retire();
+      refill();
+    };
   }
 
   /** Removes every container, pooled or handed out (a program running in one ends as killed). */
@@ -85,7 +122,7 @@ export class ExecPool {
   private async fresh(kind: ExecKind, memoryMb: number): Promise<ExecSandbox> {
     const c = this.create(kind, memoryMb);
     await c.started;
-    return { container: c, coldStart: true };
+    return { container: c, coldStart: true, release: () => void c.retire() };
   }
 
   private create(kind: ExecKind, memoryMb: number): Container {

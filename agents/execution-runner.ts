@@ -77,8 +77,13 @@ export class ExecutionRunner {
       } catch {
         return this.refuse(msg, new WeftError("INVALID_ARGUMENT", "the execute job is malformed"));
       }
-      const result = await this.execute(job);
-      msg.respond(JSON.stringify(result));
+      const { result, release } = await this.execute(job);
+      try {
+        msg.respond(JSON.stringify(result));
+      } finally {
+        // After the answer: removing the sandbox and starting its replacement would compete with it for the cores.
+        release();
+      }
       await this.record(job, result);
     } catch (err) {
       this.log.error({ err }, "an ad-hoc run failed inside the agent");
@@ -95,7 +100,8 @@ export class ExecutionRunner {
     msg.respond(JSON.stringify({ error: e.toBody() }), { headers: h });
   }
 
-  private async execute(job: ExecuteJob): Promise<ExecutionResult> {
+  /** Runs the job; `release` removes its sandbox (and lets the pool refill), to be called once the answer is sent. */
+  private async execute(job: ExecuteJob): Promise<{ result: ExecutionResult; release: () => void }> {
     const log = this.log.child({ invocationId: job.invocationId, traceId: job.traceId, runtime: job.runtime, isolation: job.isolation, mode: job.mode });
     const base = { invocationId: job.invocationId, runtime: job.runtime, isolation: job.isolation, mode: job.mode, agent: this.opts.agentId };
     let sandbox: ExecSandbox;
@@ -104,16 +110,17 @@ export class ExecutionRunner {
     } catch (err) {
       log.warn({ err }, "no sandbox for an ad-hoc run");
       const error: InvocationError = { code: "PLATFORM_ERROR", message: `no sandbox could be started: ${(err as Error).message}` };
-      return { ...base, status: "killed", error, durationMs: 0, coldStart: true, stdout: "", stderr: "", exitCode: null };
+      return { result: { ...base, status: "killed", error, durationMs: 0, coldStart: true, stdout: "", stderr: "", exitCode: null }, release: () => {} };
     }
     const started = performance.now();
     try {
       const produced = job.mode === "script" ? scriptResult(await sandbox.container.exec(job.code, job.stdin, job.timeoutMs), job.timeoutMs) : await this.runHandler(job, sandbox);
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       log.debug({ status: produced.status, durationMs, coldStart: sandbox.coldStart }, "ad-hoc run finished");
-      return { ...base, ...produced, durationMs, coldStart: sandbox.coldStart };
-    } finally {
-      void sandbox.container.retire();
+      return { result: { ...base, ...produced, durationMs, coldStart: sandbox.coldStart }, release: sandbox.release };
+    } catch (err) {
+      sandbox.release();
+      throw err;
     }
   }
 
