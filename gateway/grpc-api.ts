@@ -137,7 +137,8 @@ function followLogs({ feed, log }: GrpcDeps) {
         await feed.followLogs(call, { functionName: fn, status: parsed.data.status });
       })
       .then(
-        () => call.end(),
+        // The client cancelled, or the gateway is stopping (the feed ended the stream already).
+        () => void (call.writableEnded || call.end()),
         (err: unknown) => call.emit("error", toStatus(err, call as unknown as Call, log)),
       );
   };
