@@ -1,6 +1,6 @@
 // Runs one job end to end: resolve the function's definition, take a container, run the event, reply to
 // the caller, publish the final record, then ack, nak or term the job (outcome.ts decides which).
-import { directJobId, queuedRecord, recordMsgId } from "../shared/records.js";
+import { directJobId, finalMsgId, queuedRecord, recordMsgId } from "../shared/records.js";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
@@ -8,11 +8,15 @@ import { randomBytes } from "node:crypto";
 import { HEADERS } from "../shared/headers.js";
 import { invocationLogger, type Logger } from "../shared/logger.js";
 import { FUNCTION_NAME_PATTERN, type FunctionDefinition } from "../shared/schemas/function.js";
-import type { RecordEvent } from "../shared/schemas/invocation.js";
+import { AttemptList, type Attempt, type RecordEvent } from "../shared/schemas/invocation.js";
+import type { AsyncConfig } from "../shared/schemas/function.js";
+import { afterAttempt, asyncConfigOf, isExpired } from "./async-policy.js";
+import { AsyncFollowup, followable } from "./async-followup.js";
 import { JOBS_SUBJECT_PREFIX, recordSubject } from "../shared/subjects.js";
 import { extractTraceContext, tracer } from "../shared/telemetry.js";
 import type { FunctionCache } from "./function-cache.js";
 import {
+  expired,
   finalRecord,
   fromInitFailure,
   fromRun,
@@ -53,7 +57,16 @@ export interface Job {
   event: Uint8Array;
   /** Published by a gateway, which has already checked the event is JSON and within its size limit. */
   fromGateway: boolean;
+  /** The user attempt (context.attempt): retries after handler failures count, platform redeliveries do not. */
   attempt: number;
+  /** JetStream's delivery of this job (platform redeliveries), bounded by the consumer's max deliveries. */
+  delivery: number;
+  /** Earlier user attempts (on a retry). */
+  attempts: Attempt[];
+  chainDepth: number;
+  traceparent: string | undefined;
+  /** The function's async policy, once its definition is resolved. */
+  asyncConfig?: AsyncConfig;
 }
 
 export function parseJob(msg: JsMsg): Job {
@@ -71,8 +84,28 @@ export function parseJob(msg: JsMsg): Job {
     enqueuedAt: Number.isFinite(enqueuedAt) ? enqueuedAt : Date.now(),
     event: msg.data,
     fromGateway: Boolean(h?.get(HEADERS.invocationId)),
-    attempt: msg.info.deliveryCount,
+    attempt: positiveInt(h?.get(HEADERS.attempt)) ?? 1,
+    delivery: msg.info.deliveryCount,
+    attempts: attemptsOf(h?.get(HEADERS.attempts)),
+    chainDepth: positiveInt(h?.get(HEADERS.chainDepth)) ?? 0,
+    traceparent: h?.get(HEADERS.traceparent) || undefined,
   };
+}
+
+function positiveInt(text: string | undefined): number | undefined {
+  const n = Number(text || NaN);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** Only retries carry the header; a malformed one (a hand-made job) just loses the history. */
+function attemptsOf(text: string | undefined): Attempt[] {
+  if (!text) return [];
+  try {
+    const parsed = AttemptList.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : [];
+  } catch {
+    return [];
+  }
 }
 
 
@@ -83,6 +116,7 @@ function traceIdOf(span: Span): string {
 
 export class InvocationRunner {
   private readonly tracer = tracer("agent");
+  private readonly followup: AsyncFollowup;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -92,14 +126,16 @@ export class InvocationRunner {
     private readonly stalls: StallWatch,
     private readonly opts: InvocationRunnerOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.followup = new AsyncFollowup(nc, outbox);
+  }
 
   async handle(msg: JsMsg): Promise<void> {
     const job = parseJob(msg);
     const extracted = extractTraceContext(msg.headers);
     const span = this.tracer.startSpan(
       `invoke ${job.functionName}`,
-      { attributes: { "weft.invocation_id": job.invocationId, "weft.function": job.functionName, "weft.attempt": job.attempt } },
+      { attributes: { "weft.invocation_id": job.invocationId, "weft.function": job.functionName, "weft.attempt": job.attempt, "weft.delivery": job.delivery } },
       extracted.ctx,
     );
     // A job published straight into the stream carries no trace context: its logs still share one trace id.
@@ -144,6 +180,9 @@ export class InvocationRunner {
     }
     if (!def) return refused("FUNCTION_DELETED", this.missing(job));
     meta.version = def.version;
+    job.asyncConfig = asyncConfigOf(def);
+    // An async event past its function's maximum age is not started (Lambda's MaximumEventAgeInSeconds).
+    if (!job.replyTo && isExpired(job.enqueuedAt, job.asyncConfig, Date.now())) return expired(Date.now() - job.enqueuedAt, job.asyncConfig.maxEventAgeMs);
     if (!job.fromGateway) {
       const scan = job.event.length === 0 ? undefined : scanJson(job.event, LIMITS.jsonDepth);
       if (scan && !scan.ok) {
@@ -213,13 +252,21 @@ export class InvocationRunner {
   }
 
   private async conclude(msg: JsMsg, job: Job, meta: InvocationMeta, ending: Ending, span: Span, log: Logger): Promise<void> {
-    const step = nextStep(ending, job.attempt, this.opts.jobs.maxDeliver);
+    const step = nextStep(ending, job.delivery, this.opts.jobs.maxDeliver);
     if (step === "nak") {
       log.warn({ attempt: job.attempt, reason: ending.kind === "platform" ? ending.message : undefined }, "invocation handed back for retry");
       msg.nak(this.opts.retryDelayMs);
       return;
     }
-    const final = ending.kind === "final" ? ending : givenUp(ending, job.attempt);
+    const final = ending.kind === "final" ? ending : givenUp(ending, job.delivery);
+    const attempts = [...job.attempts, this.attemptOf(job, meta, final.status, final.error?.code)];
+    const after = this.asyncStep(job, final);
+    if (after.kind === "retry") {
+      await this.followup.scheduleRetry(job, meta.version, attempts, after.dueAt);
+      log.info({ attempt: job.attempt, status: final.status, error: final.error?.code, retryInMs: after.dueAt - Date.now() }, "async invocation failed; retry scheduled");
+      msg.ack();
+      return;
+    }
     if (job.replyTo) this.nc.publish(job.replyTo, resultJson(final, meta));
     span.setAttributes({ "weft.status": final.status, "weft.cold_start": final.coldStart, "weft.version": meta.version });
     if (final.status !== "ok") span.setStatus({ code: SpanStatusCode.ERROR, message: final.error?.code });
@@ -227,8 +274,10 @@ export class InvocationRunner {
     if (final.status === "ok") log.debug(fields, "invocation finished");
     else log.info(fields, "invocation finished");
     // The record is stored before the job is acked: a crash in between re-runs the job rather than lose its record.
-    const record = { ...finalRecord(final, meta, Date.now(), job.replyTo && eventIsValid(job) ? job.event : undefined), incarnation: job.incarnation };
-    await this.publishRecord(record, log, recordMsgId(job.invocationId, "final", job.attempt));
+    const record = { ...finalRecord(final, meta, Date.now(), job.replyTo && eventIsValid(job) ? job.event : undefined), incarnation: job.incarnation, attempts };
+    await this.publishRecord(record, log, finalMsgId(job.invocationId, job.attempt, job.delivery));
+    if (after.kind === "dead") await this.endAsync(job, meta, record, after.reason, log);
+    else if (final.status === "ok" && job.asyncConfig?.onSuccess && !job.replyTo && followable(job.invocationId)) await this.followup.send(job.asyncConfig.onSuccess, record, job, log);
     if (step === "term") msg.term("platform failure on the last attempt");
     else msg.ack();
   }
@@ -271,7 +320,7 @@ export class InvocationRunner {
   private async salvage(msg: JsMsg, job: Job, meta: InvocationMeta, ending: Ending | undefined, err: Error, log: Logger): Promise<void> {
     try {
       const ran = ending !== undefined && ending.kind === "final";
-      if (!ran && !isLastDelivery(job.attempt, this.opts.jobs.maxDeliver)) {
+      if (!ran && !isLastDelivery(job.delivery, this.opts.jobs.maxDeliver)) {
         msg.nak(this.opts.retryDelayMs);
         return;
       }
@@ -291,13 +340,33 @@ export class InvocationRunner {
           log.warn({ err: replyErr }, "replying to the caller failed");
         }
       }
-      await this.publishRecord(finalRecord(final, meta, Date.now()), log, recordMsgId(job.invocationId, "final", job.attempt));
+      await this.publishRecord(finalRecord(final, meta, Date.now()), log, finalMsgId(job.invocationId, job.attempt, job.delivery));
       if (ran) msg.ack();
       else msg.term("platform failure on the last attempt");
     } catch (salvageErr) {
       log.error({ err: salvageErr }, "salvaging a failed invocation failed; acking it so it does not run again");
       msg.ack();
     }
+  }
+
+  /** What follows an attempt of an async invocation (a sync caller retries for itself, as on Lambda). */
+  private asyncStep(job: Job, final: FinalEnding): ReturnType<typeof afterAttempt> {
+    if (job.replyTo || !job.asyncConfig || !followable(job.invocationId)) return { kind: "done" };
+    return afterAttempt(final, job.attempt, job.asyncConfig, Date.now());
+  }
+
+  /** An async invocation failed for good or expired: its event is dead-lettered, its record sent to onFailure. */
+  private async endAsync(job: Job, meta: InvocationMeta, record: RecordEvent, reason: "failed" | "expired", log: Logger): Promise<void> {
+    await this.followup.deadLetter({
+      invocationId: job.invocationId, functionName: job.functionName, version: meta.version, reason, status: record.status ?? "error",
+      ...(record.error ? { error: record.error } : {}), attempts: record.attempts ?? [], enqueuedAt: job.enqueuedAt, chainDepth: job.chainDepth,
+    }, job.event);
+    log.warn({ reason, attempts: record.attempts?.length, error: record.error?.code }, "async invocation dead-lettered");
+    if (job.asyncConfig?.onFailure) await this.followup.send(job.asyncConfig.onFailure, record, job, log);
+  }
+
+  private attemptOf(job: Job, meta: InvocationMeta, status: Attempt["status"], errorCode: Attempt["errorCode"]): Attempt {
+    return { attempt: job.attempt, delivery: job.delivery, agent: this.opts.agentId, startedAt: meta.startedAt, finishedAt: Date.now(), status, ...(errorCode ? { errorCode } : {}) };
   }
 
   private runningRecord(job: Job, meta: InvocationMeta): RecordEvent {

@@ -76,6 +76,10 @@ export function fromRun(run: RunOutcome, coldStart: boolean, durationMs: number,
   }
 }
 
+/** An async event older than its function's maximum age: never started (README "Async semantics"). */
+export const expired = (ageMs: number, maxAgeMs: number): FinalEnding =>
+  final("killed", { error: { code: "EVENT_EXPIRED", message: `the event waited ${ageMs} ms, longer than async.maxEventAgeMs (${maxAgeMs}); it was not started` } });
+
 /** A platform failure on the last allowed attempt: reported as killed, never retried again. */
 export const givenUp = (e: Extract<Ending, { kind: "platform" }>, attempts: number): FinalEnding =>
   final("killed", {

@@ -14,6 +14,7 @@ import { FunctionStore } from "./function-store.js";
 import { AliasStore } from "./alias-store.js";
 import { InvocationRecords } from "./invocation-records.js";
 import { JobReaper } from "./job-reaper.js";
+import { RetryScheduler } from "./retry-scheduler.js";
 import { RecordIngest } from "./record-ingest.js";
 import { RecordRetention } from "./record-retention.js";
 import { Reconciler } from "./reconciler.js";
@@ -85,10 +86,12 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
   });
 
   const reaper = new JobReaper(nc, jetstream(nc), log);
+  const retries = new RetryScheduler(jetstream(nc), log);
   await firstReconcile(reconciler, log);
   reconciler.start();
   ingest.start();
   reaper.start();
+  retries.start();
   records.rollups.start();
   retention.start();
   api.start();
@@ -102,6 +105,7 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
       ["api", () => api.stop()],
       ["record ingest", () => ingest.stop()],
       ["job reaper", () => reaper.stop()],
+      ["retry scheduler", () => retries.stop()],
       ["record retention", () => retention.stop()],
       ["metrics rollups", () => records.rollups.stop()],
       ["reconciler", () => reconciler.stop()],

@@ -54,10 +54,11 @@ export interface InvocationDoc {
   logs?: string;
   logsTruncated?: boolean;
   finishedAt?: Date;
+  attempts?: RecordEvent["attempts"];
 }
 
 type EarlyPhase = "queued" | "running";
-export type PhaseDoc = Omit<InvocationDoc, "status" | "outputJson" | "outputTruncated" | "error" | "durationMs" | "logs" | "logsTruncated" | "finishedAt"> & {
+export type PhaseDoc = Omit<InvocationDoc, "status" | "attempts" | "outputJson" | "outputTruncated" | "error" | "durationMs" | "logs" | "logsTruncated" | "finishedAt"> & {
   invocationId: string;
   phase: EarlyPhase;
 };
@@ -302,6 +303,7 @@ function finalFields(ev: RecordEvent): Fields {
     logs: ev.logs,
     logsTruncated: ev.logsTruncated,
     finishedAt: ev.finishedAt === undefined ? undefined : new Date(ev.finishedAt),
+    attempts: ev.attempts,
   };
 }
 
@@ -347,6 +349,7 @@ export function toRecord(doc: InvocationDoc): InvocationRecord {
     coldStart: doc.coldStart,
     agent: doc.agent,
     attempt: doc.attempt,
+    attempts: doc.attempts?.map((a) => ({ ...a, startedAt: new Date(a.startedAt).toISOString(), finishedAt: new Date(a.finishedAt).toISOString() })),
     logs: doc.logs,
     logsTruncated: doc.logsTruncated,
     enqueuedAt: doc.enqueuedAt.toISOString(),

@@ -8,9 +8,10 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { HEADERS } from "../shared/headers.js";
-import { directJobId, recordMsgId } from "../shared/records.js";
-import type { InvocationResult, RecordEvent } from "../shared/schemas/invocation.js";
-import { JOBS_STREAM, JOBS_SUBJECT_PREFIX, JOB_ADVISORIES_CONSUMER, JOB_ADVISORIES_STREAM, recordSubject } from "../shared/subjects.js";
+import { directJobId, finalMsgId } from "../shared/records.js";
+import { AttemptList, type Attempt, type InvocationResult, type RecordEvent } from "../shared/schemas/invocation.js";
+import { InvocationIdToken, summaryError, withEvent } from "../shared/async-jobs.js";
+import { deadLetterSubject, JOBS_STREAM, JOBS_SUBJECT_PREFIX, JOB_ADVISORIES_CONSUMER, JOB_ADVISORIES_STREAM, recordSubject } from "../shared/subjects.js";
 import { FUNCTION_NAME_PATTERN } from "../shared/schemas/function.js";
 
 /** The fields of io.nats.jetstream.advisory.v1.max_deliver this reaper uses. */
@@ -96,16 +97,25 @@ export class JobReaper {
     const functionName = job.subject.slice(JOBS_SUBJECT_PREFIX.length + 1);
     const invocationId = h?.get(HEADERS.invocationId) || directJobId(seq, job.time.getTime());
     const version = Number(h?.get(HEADERS.version) || 0) || 0;
+    // The user attempt the job was (a retry's header says; 1 otherwise): platform redeliveries do not count.
+    const attempt = Number(h?.get(HEADERS.attempt) || 1) || 1;
+    const replyTo = h?.get(HEADERS.replyTo);
+    const enqueuedAt = Number(h?.get(HEADERS.enqueuedAt)) || job.time.getTime();
+    const attempts: Attempt[] = [
+      ...earlierAttempts(h?.get(HEADERS.attempts)),
+      { attempt, delivery: deliveries, agent: REAPER_AGENT, startedAt: Date.now(), finishedAt: Date.now(), status: "killed", errorCode: "PLATFORM_ERROR" },
+    ];
     const message = `every delivery of the invocation failed (${deliveries} attempts; the agents holding it stopped or stalled)`;
     const record: RecordEvent = {
       invocationId,
       functionName,
       phase: "final",
-      enqueuedAt: Number(h?.get(HEADERS.enqueuedAt)) || job.time.getTime(),
+      enqueuedAt,
       ...(version ? { version } : {}),
       ...(h?.get(HEADERS.incarnation) ? { incarnation: h.get(HEADERS.incarnation) } : {}),
       agent: REAPER_AGENT,
-      attempt: deliveries,
+      attempt,
+      attempts,
       status: "killed",
       error: { code: "PLATFORM_ERROR", message },
       coldStart: false,
@@ -116,9 +126,16 @@ export class JobReaper {
     };
     if (FUNCTION_NAME_PATTERN.test(functionName)) {
       // The same de-duplication id an agent's final record for that attempt would have: one of them is kept.
-      await this.js.publish(recordSubject(functionName), JSON.stringify(record), { msgID: recordMsgId(invocationId, "final", deliveries) });
+      await this.js.publish(recordSubject(functionName), JSON.stringify(record), { msgID: finalMsgId(invocationId, attempt, deliveries) });
+      // An async invocation the platform gave up on is a failed one: its event is dead-lettered for a re-drive.
+      if (!replyTo && InvocationIdToken.safeParse(invocationId).success) {
+        const letter = {
+          invocationId, functionName, ...(version ? { version } : {}), reason: "failed", status: "killed", error: summaryError(record.error),
+          attempts, enqueuedAt, deadAt: Date.now(), chainDepth: Number(h?.get(HEADERS.chainDepth) || 0) || 0,
+        };
+        await this.js.publish(deadLetterSubject(functionName, invocationId), withEvent(letter, job.data), { msgID: `dead.${invocationId}` });
+      }
     }
-    const replyTo = h?.get(HEADERS.replyTo);
     if (replyTo) {
       const result: InvocationResult = {
         invocationId, functionName, version, status: "killed", error: record.error, durationMs: 0, coldStart: false, logs: "", agent: REAPER_AGENT,
@@ -131,6 +148,12 @@ export class JobReaper {
     this.stats.ended++;
     this.log.warn({ invocationId, fn: functionName, deliveries }, "ended an invocation whose every delivery failed");
   }
+}
+
+function earlierAttempts(text: string | undefined): Attempt[] {
+  if (!text) return [];
+  const parsed = AttemptList.safeParse(safeJson(new TextEncoder().encode(text)));
+  return parsed.success ? parsed.data.slice(0, 7) : [];
 }
 
 function safeJson(data: Uint8Array): unknown {

@@ -20,6 +20,22 @@ export const HEADERS = {
   msgId: "Nats-Msg-Id",
   traceparent: "traceparent",
   tracestate: "tracestate",
+  /**
+   * The user attempt a job is (1 for the first; README "Async semantics"): a retry after a handler failure is a new
+   * job with the next number, while a platform redelivery of the same job keeps it.
+   */
+  attempt: "Weft-Attempt",
+  /** JSON list of the earlier attempts' outcomes (AttemptList), carried on a retry so the final record shows all. */
+  attempts: "Weft-Attempts",
+  /** On a scheduled retry (WEFT_RETRIES): epoch ms before which it must not start. */
+  dueAt: "Weft-Due-At",
+  /** Functions invoked one from another's destination so far (0 for a call from a client): loop detection. */
+  chainDepth: "Weft-Chain-Depth",
+  /** On a destination message and a dead letter: the function, its version, the invocation and its status. */
+  functionName: "Weft-Function",
+  status: "Weft-Status",
+  /** On a dead letter: why it is there (DeadLetterReason) and the error code of the last attempt. */
+  deadReason: "Weft-Dead-Reason",
   /** Set by a NATS service reply carrying an error object instead of a result. */
   errorCode: "Weft-Error-Code",
 } as const;

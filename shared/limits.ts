@@ -33,6 +33,12 @@ export const LIMITS = {
   /** Variables per function, and the UTF-8 bytes of each value. */
   envVars: { max: 100, valueBytes: 4 * KiB },
   listLimit: { default: 20, max: 1000 },
+  /** Retries of a failed async invocation (Lambda's range and default). */
+  asyncRetries: { min: 0, default: 2, max: 2 },
+  /** An async event older than this is not started (dead-lettered instead); the jobs stream keeps jobs 6 h. */
+  eventAgeMs: { min: 1000, default: 6 * 3600_000, max: 6 * 3600_000 },
+  /** Functions invoked one from another's destination: a deeper chain is refused and dead-lettered. */
+  chainDepth: 8,
 } as const;
 
 /** Cuts a string to at most `maxBytes` UTF-8 bytes; says whether it cut. */

@@ -23,6 +23,11 @@ import {
   JOBS_CONSUMER,
   JOBS_STREAM,
   JOBS_SUBJECT_PREFIX,
+  DEAD_LETTERS_STREAM,
+  DEAD_LETTERS_SUBJECT_PREFIX,
+  RETRIES_CONSUMER,
+  RETRIES_STREAM,
+  RETRIES_SUBJECT_PREFIX,
   RECORDS_CONSUMER,
   RECORDS_STREAM,
   RECORDS_SUBJECT_PREFIX,
@@ -245,15 +250,66 @@ export function jobAdvisoriesConsumerConfig(): Partial<ConsumerConfig> {
   };
 }
 
+/** How long dead letters are kept (README "Dead letters"). */
+export const DEAD_LETTER_MAX_AGE_MS = 14 * 24 * 3600_000;
+/** Past this the oldest dead letters are dropped: a flood of failures cannot fill the server's disk. */
+export const DEAD_LETTER_MAX_BYTES = 8 * 1024 ** 3;
+
+/** Scheduled jobs: a work queue the controller's retry scheduler drains as they fall due (at most 6 h ahead). */
+export function retriesStreamConfig(t: TopologyOptions): Partial<StreamConfig> & { name: string } {
+  return {
+    name: RETRIES_STREAM,
+    subjects: [`${RETRIES_SUBJECT_PREFIX}.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_age: t.jobMaxAgeMs * 1_000_000,
+    max_msg_size: LIMITS.natsMaxPayloadBytes,
+    duplicate_window: 120 * SECOND_NS,
+    num_replicas: t.replicas,
+  };
+}
+
+export function retriesConsumerConfig(): Partial<ConsumerConfig> {
+  return {
+    durable_name: RETRIES_CONSUMER,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: 30 * SECOND_NS,
+    // A job waits by being handed back (a delayed nak) until it is due: it must never run out of deliveries.
+    max_deliver: -1,
+    max_ack_pending: 100_000,
+  };
+}
+
+/** Dead letters: kept for DEAD_LETTER_MAX_AGE_MS, read, re-driven and purged through the gateway's API. */
+export function deadLettersStreamConfig(t: TopologyOptions): Partial<StreamConfig> & { name: string } {
+  return {
+    name: DEAD_LETTERS_STREAM,
+    subjects: [`${DEAD_LETTERS_SUBJECT_PREFIX}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: DEAD_LETTER_MAX_AGE_MS * 1_000_000,
+    max_bytes: DEAD_LETTER_MAX_BYTES,
+    max_msg_size: LIMITS.natsMaxPayloadBytes,
+    duplicate_window: 120 * SECOND_NS,
+    num_replicas: t.replicas,
+  };
+}
+
 /** Declares every stream and consumer: the controller's job alone (or a test's, standing in for it). */
 export async function ensureTopology(nc: NatsConnection, t: TopologyOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
   await ensureStream(jsm, jobsStreamConfig(t));
   await ensureStream(jsm, recordsStreamConfig(t));
   await ensureStream(jsm, jobAdvisoriesStreamConfig(t));
+  await ensureStream(jsm, retriesStreamConfig(t));
+  await ensureStream(jsm, deadLettersStreamConfig(t));
   await ensureConsumer(jsm, JOBS_STREAM, jobsConsumerConfig(t));
   await ensureConsumer(jsm, RECORDS_STREAM, recordsConsumerConfig());
   await ensureConsumer(jsm, JOB_ADVISORIES_STREAM, jobAdvisoriesConsumerConfig());
+  await ensureConsumer(jsm, RETRIES_STREAM, retriesConsumerConfig());
   await ensureFunctionsBucket(nc, jsm, t.replicas);
 }
 

@@ -28,6 +28,21 @@ export const JOB_ADVISORIES_STREAM = "WEFT_JOB_ADVISORIES";
 export const JOB_ADVISORIES_SUBJECT = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${JOBS_STREAM}.${JOBS_CONSUMER}`;
 export const JOB_ADVISORIES_CONSUMER = "weft-controller-reaper";
 
+/**
+ * Async retries waiting for their time (README "Async semantics"): an agent publishes the next attempt here, the
+ * controller's retry scheduler holds it with a delayed nak and moves it to WEFT_JOBS when it is due.
+ */
+export const RETRIES_STREAM = "WEFT_RETRIES";
+export const RETRIES_SUBJECT_PREFIX = "weft.retries";
+export const retrySubject = (fn: string): string => `${RETRIES_SUBJECT_PREFIX}.${fn}`;
+export const RETRIES_CONSUMER = "weft-controller-retries";
+
+/** Dead letters: one message per failed or expired async invocation, subject weft.dead.{function}.{invocation id}. */
+export const DEAD_LETTERS_STREAM = "WEFT_DEAD_LETTERS";
+export const DEAD_LETTERS_SUBJECT_PREFIX = "weft.dead";
+export const deadLetterSubject = (fn: string, invocationId: string): string => `${DEAD_LETTERS_SUBJECT_PREFIX}.${fn}.${invocationId}`;
+export const deadLettersOf = (fn: string): string => `${DEAD_LETTERS_SUBJECT_PREFIX}.${fn}.*`;
+
 /** Function definitions: the controller writes, gateways and agents read and watch. */
 export const FUNCTIONS_BUCKET = "weft-functions";
 /** Key of the latest definition (deleted when the function is). */

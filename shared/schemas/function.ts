@@ -60,6 +60,33 @@ const EnvVars = z
     `names starting with ${RESERVED_ENV_PREFIXES.join(", ")} are reserved`,
   );
 
+/**
+ * Where an async invocation's record goes once it ends (README "Async semantics"): a NATS subject the record is
+ * published to, or a function invoked async with the record as its event. Weft's own subjects (`weft.`), inboxes
+ * and the server's (`$…`, which the token pattern excludes) are refused, so a destination cannot bypass the chain-depth check or forge internals.
+ */
+export const Destination = z.union([
+  z.strictObject({
+    subject: z
+      .string()
+      .max(255)
+      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "must be a NATS subject of tokens [A-Za-z0-9_-] (no wildcards)")
+      .refine((s) => !/^(weft|_INBOX)(\.|$)/i.test(s), "must not be one of Weft's subjects (weft.…) or an inbox (_INBOX.…)"),
+  }),
+  z.strictObject({ function: FunctionName }),
+]);
+export type Destination = z.infer<typeof Destination>;
+
+/** Retry policy and destinations of async invocations; the defaults are Lambda's. */
+export const AsyncConfig = z.strictObject({
+  maxRetries: integerIn(LIMITS.asyncRetries).default(LIMITS.asyncRetries.default),
+  maxEventAgeMs: integerIn(LIMITS.eventAgeMs).default(LIMITS.eventAgeMs.default),
+  onSuccess: Destination.optional(),
+  onFailure: Destination.optional(),
+});
+export type AsyncConfig = z.infer<typeof AsyncConfig>;
+export const DEFAULT_ASYNC: AsyncConfig = { maxRetries: LIMITS.asyncRetries.default, maxEventAgeMs: LIMITS.eventAgeMs.default };
+
 /** The body of PUT /v1/functions/{name} (and gRPC PutFunction). */
 export const FunctionSpec = z.strictObject({
   name: FunctionName.optional(),
@@ -71,6 +98,8 @@ export const FunctionSpec = z.strictObject({
   concurrency: integerIn(LIMITS.concurrency).default(LIMITS.concurrency.default),
   minWarm: integerIn(LIMITS.minWarm).default(LIMITS.minWarm.default),
   description: z.string().max(1024).optional(),
+  /** Unset: the defaults (DEFAULT_ASYNC); a definition stored before async existed has none either. */
+  async: AsyncConfig.optional(),
 });
 export type FunctionSpecInput = z.input<typeof FunctionSpec>;
 export type FunctionSpec = z.infer<typeof FunctionSpec>;

@@ -26,6 +26,10 @@ export const INVOCATION_ERROR_CODES = [
   "PLATFORM_ERROR",
   /** A job published straight to weft.jobs.{name} whose data is not JSON (the gateway refuses those itself). */
   "INVALID_EVENT",
+  /** An async event older than its function's async.maxEventAgeMs: it was not started (and was dead-lettered). */
+  "EVENT_EXPIRED",
+  /** A destination would have invoked a function deeper than LIMITS.chainDepth in a chain: refused, dead-lettered. */
+  "CHAIN_TOO_DEEP",
   /** Ad-hoc code in script mode (POST /v1/execute) exited with a code other than 0. */
   "NONZERO_EXIT",
 ] as const;
@@ -58,6 +62,22 @@ export const InvocationResult = z.object({
   agent: z.string(),
 });
 export type InvocationResult = z.infer<typeof InvocationResult>;
+
+/** One attempt of an invocation: when it ran, on which agent, and how it ended ("platform": handed back). */
+export const Attempt = z.object({
+  /** The user attempt (context.attempt): a retry after a handler failure counts, a platform redelivery does not. */
+  attempt: z.number().int().min(1),
+  /** JetStream's delivery of that attempt's job: above 1 after platform failures (agent lost, no container). */
+  delivery: z.number().int().min(1),
+  agent: z.string().max(256),
+  startedAt: z.number(),
+  finishedAt: z.number(),
+  status: z.enum(FINAL_STATUSES),
+  errorCode: z.enum(INVOCATION_ERROR_CODES).optional(),
+});
+export type Attempt = z.infer<typeof Attempt>;
+/** Bounded: at most 3 user attempts, each kept once. */
+export const AttemptList = z.array(Attempt).max(8);
 
 /**
  * A step in an invocation's life, published on the records stream. Each phase sets disjoint fields,
@@ -92,6 +112,8 @@ export const RecordEvent = z.object({
   logs: z.string().optional(),
   logsTruncated: z.boolean().optional(),
   finishedAt: z.number().optional(),
+  /** final: every attempt, the last one included (README "Async semantics"). */
+  attempts: AttemptList.optional(),
 });
 export type RecordEvent = z.infer<typeof RecordEvent>;
 
@@ -119,12 +141,27 @@ export const InvocationRecord = z.object({
   coldStart: z.boolean().optional(),
   agent: z.string().optional(),
   attempt: z.number().int().optional(),
+  attempts: z
+    .array(Attempt.omit({ startedAt: true, finishedAt: true }).extend({ startedAt: isoTime, finishedAt: isoTime }))
+    .optional()
+    .describe("every attempt: its number, delivery, agent, times and outcome"),
   logs: z.string().optional(),
   logsTruncated: z.boolean().optional(),
   enqueuedAt: isoTime,
   startedAt: isoTime.optional(),
   finishedAt: isoTime.optional(),
 });
+
+/** One attempt as the API returns it (ISO times). */
+export interface ApiAttempt {
+  attempt: number;
+  delivery: number;
+  agent: string;
+  startedAt: string;
+  finishedAt: string;
+  status: FinalStatus;
+  errorCode?: InvocationErrorCode;
+}
 
 /** An invocation record as the API returns it (GET /v1/invocations/{id}). */
 export interface InvocationRecord {
@@ -144,6 +181,7 @@ export interface InvocationRecord {
   coldStart?: boolean;
   agent?: string;
   attempt?: number;
+  attempts?: ApiAttempt[];
   logs?: string;
   logsTruncated?: boolean;
   enqueuedAt: string;
