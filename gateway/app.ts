@@ -14,6 +14,8 @@ import { invocationRoutes } from "./invocation-routes.js";
 import { logRoutes } from "./log-routes.js";
 import { metricsSeriesRoutes } from "./metrics-series-routes.js";
 import { versionRoutes } from "./version-routes.js";
+import { deadLetterRoutes } from "./dead-letter-routes.js";
+import { DeadLetters } from "./dead-letters.js";
 import type { GatewayConfig } from "./config.js";
 import { ControlPlane } from "./control-plane.js";
 import { ControllerClient } from "./controller-client.js";
@@ -122,7 +124,8 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     return fn !== undefined && (incarnation === undefined || fn.incarnation === incarnation);
   }, log);
   steps.push({ name: "invocation feed", run: () => feed.stop() });
-  const moreRoutes = [...agentRoutes(agents), ...invocationRoutes(controller, feed), ...logRoutes(controller, feed), ...versionRoutes(controller), ...metricsSeriesRoutes(controller)];
+  const moreRoutes = [...agentRoutes(agents), ...invocationRoutes(controller, feed), ...logRoutes(controller, feed), ...versionRoutes(controller), ...metricsSeriesRoutes(controller),
+    ...deadLetterRoutes(new DeadLetters(nc, invoker, log, (fn, n) => metrics.redriven(fn, n)))];
   const http = await startHttpApi(config.httpHost, config.httpPort, {
     invoker,
     executor,

@@ -20,6 +20,28 @@ export interface FunctionSpecMsg {
   concurrency?: number;
   minWarm?: number;
   description?: string;
+  async?: AsyncConfigMsg;
+}
+
+export interface DestinationMsg {
+  subject?: string;
+  function?: string;
+}
+
+export interface AsyncConfigMsg {
+  maxRetries?: number;
+  maxEventAgeMs?: number;
+  onSuccess?: DestinationMsg | null;
+  onFailure?: DestinationMsg | null;
+}
+
+/** A Destination message as JSON: the one target set (proto-loader's oneof marker left out). */
+function destinationFrom(d: DestinationMsg | null | undefined): Record<string, unknown> | undefined {
+  return d ? defined({ subject: d.subject, function: d.function }) : undefined;
+}
+
+function asyncFrom(a: AsyncConfigMsg | undefined): Record<string, unknown> | undefined {
+  return a ? defined({ maxRetries: a.maxRetries, maxEventAgeMs: a.maxEventAgeMs, onSuccess: destinationFrom(a.onSuccess), onFailure: destinationFrom(a.onFailure) }) : undefined;
 }
 
 export interface InvokeRequestMsg {
@@ -48,6 +70,7 @@ export function specFromMessage(spec: FunctionSpecMsg | undefined | null): Recor
     concurrency: spec.concurrency,
     minWarm: spec.minWarm,
     description: spec.description,
+    async: asyncFrom(spec.async),
   });
 }
 

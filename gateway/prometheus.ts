@@ -9,7 +9,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { z } from "zod";
 import type { Logger } from "../shared/logger.js";
 import { RecordEvent } from "../shared/schemas/invocation.js";
-import { JOBS_CONSUMER, JOBS_STREAM, RECORDS_SUBJECT_PREFIX } from "../shared/subjects.js";
+import { DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECT_PREFIX, JOBS_CONSUMER, JOBS_STREAM, RECORDS_SUBJECT_PREFIX } from "../shared/subjects.js";
+import { DEAD_LETTER_REASONS } from "../shared/async-jobs.js";
 import type { AgentRegistry } from "./agent-registry.js";
 import type { ControllerClient } from "./controller-client.js";
 import type { FunctionCache } from "./function-cache.js";
@@ -47,6 +48,9 @@ export class FabricMetrics {
   private readonly invocations: Counter<"function" | "status" | "isolation">;
   private readonly durations: Histogram<"function">;
   private readonly coldStarts: Counter<"function">;
+  private readonly deadSub: Subscription;
+  private readonly deadLetters: Counter<"function" | "reason">;
+  private readonly redrives: Counter<"function">;
 
   constructor(private readonly d: PrometheusDeps) {
     const registers = [this.registry];
@@ -65,8 +69,12 @@ export class FabricMetrics {
       registers,
     });
     this.coldStarts = new Counter({ name: "weft_cold_starts_total", help: "Invocations that waited for a container to start", labelNames: ["function"], registers });
+    this.deadLetters = new Counter({ name: "weft_dead_letters_total", help: "Async invocations dead-lettered, by function and reason (failed, expired, chain-too-deep)", labelNames: ["function", "reason"], registers });
+    this.redrives = new Counter({ name: "weft_dead_letters_redriven_total", help: "Dead letters re-driven through this gateway", labelNames: ["function"], registers });
     this.gauges(registers);
     this.sub = d.nc.subscribe(`${RECORDS_SUBJECT_PREFIX}.*`, { callback: (err, msg) => { if (!err) this.heard(msg.data); } });
+    // Dead letters are heard as they are stored, like records: a plain subscription beside the stream.
+    this.deadSub = d.nc.subscribe(`${DEAD_LETTERS_SUBJECT_PREFIX}.*.*`, { callback: (err, msg) => { if (!err) this.heardDeadLetter(msg.subject, msg.data); } });
   }
 
   async text(): Promise<string> {
@@ -76,6 +84,23 @@ export class FabricMetrics {
 
   stop(): void {
     this.sub.unsubscribe();
+    this.deadSub.unsubscribe();
+  }
+
+  redriven(fn: string, n: number): void {
+    this.redrives.inc({ function: fn }, n);
+  }
+
+  /** The reason is read from the document's head: the event after it may be megabytes and is not needed here. */
+  private heardDeadLetter(subject: string, data: Uint8Array): void {
+    const [, , fn, id] = subject.split(".");
+    if (!fn || !id || this.seen.has(`dead.${id}`)) return;
+    this.remember(`dead.${id}`);
+    const head = Buffer.from(data.buffer, data.byteOffset, Math.min(data.length, 512)).toString("utf8");
+    const reason = /"reason":"([a-z-]+)"/.exec(head)?.[1];
+    const known = DEAD_LETTER_REASONS.find((r) => r === reason) ?? "failed";
+    this.deadLetters.inc({ function: fn, reason: known });
+    this.labelled(fn);
   }
 
   private heard(data: Uint8Array): void {
@@ -111,6 +136,8 @@ export class FabricMetrics {
       for (const labels of sets) this.invocations.remove({ function: fn, ...(JSON.parse(labels) as { status: string; isolation: string }) });
       this.durations.remove({ function: fn });
       this.coldStarts.remove({ function: fn });
+      for (const reason of DEAD_LETTER_REASONS) this.deadLetters.remove({ function: fn, reason });
+      this.redrives.remove({ function: fn });
       this.series.delete(fn);
     }
   }
@@ -164,6 +191,12 @@ export class FabricMetrics {
       async collect() { this.set(await self.queueDepth()); },
     });
     new Gauge({
+      name: "weft_dead_letters",
+      help: "Dead letters stored in WEFT_DEAD_LETTERS now (all functions)",
+      registers,
+      async collect() { this.set(await self.deadLettersStored()); },
+    });
+    new Gauge({
       name: "weft_mongodb_up",
       help: "1 when the controller reaches MongoDB (0 also when no controller answers)",
       registers,
@@ -178,6 +211,17 @@ export class FabricMetrics {
       return (await jsm.consumers.info(JOBS_STREAM, JOBS_CONSUMER)).num_pending;
     } catch (err) {
       this.d.log.debug({ err }, "queue depth unavailable for /metrics");
+      return Number.NaN;
+    }
+  }
+
+  private async deadLettersStored(): Promise<number> {
+    if (!this.d.link.up) return Number.NaN;
+    try {
+      const jsm = await jetstreamManager(this.d.nc, { timeout: SCRAPE_PROBE_MS });
+      return (await jsm.streams.info(DEAD_LETTERS_STREAM)).state.messages;
+    } catch (err) {
+      this.d.log.debug({ err }, "dead letters unavailable for /metrics");
       return Number.NaN;
     }
   }

@@ -291,6 +291,8 @@ export function deadLettersStreamConfig(t: TopologyOptions): Partial<StreamConfi
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
     max_age: DEAD_LETTER_MAX_AGE_MS * 1_000_000,
+    // Listing pages through them with the direct get API (gateway/dead-letters.ts).
+    allow_direct: true,
     max_bytes: DEAD_LETTER_MAX_BYTES,
     max_msg_size: LIMITS.natsMaxPayloadBytes,
     duplicate_window: 120 * SECOND_NS,

@@ -5,8 +5,9 @@ import assert from "node:assert/strict";
 import protobuf from "protobufjs";
 import type { z } from "zod";
 import { PROTO_FILE } from "../../gateway/proto.js";
-import { FunctionDefinition, FunctionSpec, Limits, type FunctionSummary } from "../../shared/schemas/function.js";
+import { AsyncConfig, FunctionDefinition, FunctionSpec, Limits, type FunctionSummary } from "../../shared/schemas/function.js";
 import {
+  Attempt,
   InvocationError,
   InvocationResult,
   type FunctionMetrics,
@@ -33,12 +34,12 @@ import { InvocationListQuery, InvocationPage } from "../../shared/schemas/invoca
 // compiler (`satisfies` refuses a missing or an extra key), so these lists cannot drift from the types.
 const summaryKeys = {
   name: true, version: true, runtime: true, limits: true, isolation: true, env: true, concurrency: true, minWarm: true,
-  description: true, codeSha256: true, createdAt: true, codeBytes: true, incarnation: true,
+  description: true, codeSha256: true, createdAt: true, codeBytes: true, incarnation: true, async: true,
 } satisfies Record<keyof FunctionSummary, true>;
 const recordKeys = {
   invocationId: true, functionName: true, version: true, status: true, async: true, traceId: true, event: true,
   eventTruncated: true, output: true, outputTruncated: true, error: true, durationMs: true, coldStart: true, agent: true,
-  attempt: true, logs: true, logsTruncated: true, enqueuedAt: true, startedAt: true, finishedAt: true, kind: true,
+  attempt: true, logs: true, logsTruncated: true, enqueuedAt: true, startedAt: true, finishedAt: true, kind: true, attempts: true,
 } satisfies Record<keyof InvocationRecord, true>;
 const metricsKeys = {
   functionName: true, windowMs: true, count: true, ok: true, errors: true, timeouts: true, killed: true, coldStarts: true, durationMs: true,
@@ -55,6 +56,9 @@ const zodKeys = (schema: z.ZodObject) => sorted(Object.keys(schema.shape));
 const pairs: Array<[string, string[]]> = [
   ["FunctionSpec", zodKeys(FunctionSpec)],
   ["Limits", zodKeys(Limits)],
+  ["AsyncConfig", zodKeys(AsyncConfig)],
+  ["Destination", ["function", "subject"]],
+  ["Attempt", zodKeys(Attempt)],
   ["Function", zodKeys(FunctionDefinition)],
   ["FunctionSummary", sorted(Object.keys(summaryKeys))],
   ["InvocationResult", zodKeys(InvocationResult)],
@@ -108,6 +112,7 @@ const hasPresence = (field: protobuf.Field) =>
 for (const [name, schema] of [
   ["FunctionSpec", FunctionSpec],
   ["Limits", Limits],
+  ["AsyncConfig", AsyncConfig],
   ["InvocationResult", InvocationResult],
   ["InvocationError", InvocationError],
   ["GetFunctionRequest", GetFunctionRequest],

@@ -1,0 +1,58 @@
+// The dead-letter routes (README "Dead letters"): list and inspect, re-drive one or all, purge.
+import { z } from "zod";
+import { InvocationIdToken } from "../shared/async-jobs.js";
+import { LIMITS } from "../shared/limits.js";
+import { DeadLetterPage, DeadLetterView, PurgeResult, RedriveRequest, RedriveResult } from "../shared/schemas/dead-letter.js";
+import { fromZodError } from "../shared/errors.js";
+import type { DeadLetters } from "./dead-letters.js";
+import { parseJson, readBody } from "./http-body.js";
+import { NameParams, NoQuery } from "./http-params.js";
+import { route, type Route } from "./http-routes.js";
+
+const REDRIVE_BODY_BYTES = 4096;
+const wholeNumber = (max: number) => z.string().regex(/^\d{1,15}$/, "must be a whole number").transform(Number).pipe(z.number().int().min(0).max(max));
+
+const ListDeadLettersQuery = z.object({
+  limit: wholeNumber(LIMITS.listLimit.max).pipe(z.number().min(1)).optional().describe(`how many (default ${LIMITS.listLimit.default}, at most ${LIMITS.listLimit.max})`),
+  after: wholeNumber(Number.MAX_SAFE_INTEGER).optional().describe("the `next` of the previous page"),
+});
+const DeadLetterParams = z.object({ name: NameParams.shape.name, id: InvocationIdToken.describe("the dead letter's id (the failed invocation's id)") });
+
+export function deadLetterRoutes(deadLetters: DeadLetters): Route[] {
+  return [
+    route({
+      method: "GET", path: "/v1/functions/{name}/dead-letters", operationId: "listDeadLetters", tag: "dead letters", params: NameParams, query: ListDeadLettersQuery,
+      summary: "A function's dead letters, oldest first: async invocations that failed after their retries, expired, or were refused by loop detection",
+      responses: { 200: { description: "a page of dead letters", schema: DeadLetterPage } },
+      errors: ["INVALID_ARGUMENT", "UNAVAILABLE"],
+      handle: async ({ params, query }) => ({ status: 200, body: await deadLetters.list(params.name, query.limit ?? LIMITS.listLimit.default, query.after ?? 0) }),
+    }),
+    route({
+      method: "GET", path: "/v1/functions/{name}/dead-letters/{id}", operationId: "getDeadLetter", tag: "dead letters", params: DeadLetterParams, query: NoQuery,
+      summary: "One dead letter, with its event, attempts and last error",
+      responses: { 200: { description: "the dead letter", schema: DeadLetterView } },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
+      handle: async ({ params }) => ({ status: 200, body: await deadLetters.get(params.name, params.id) }),
+    }),
+    route({
+      method: "POST", path: "/v1/functions/{name}/dead-letters/redrive", operationId: "redriveDeadLetters", tag: "dead letters", params: NameParams, query: NoQuery,
+      summary: "Re-drive one dead letter ({\"id\": …}) or all ({\"all\": true}) as new async invocations of the function's latest version",
+      description: "Each dead letter is removed once its new invocation is queued. `all` re-drives at most 1000 per call.",
+      body: { description: "which dead letters", schema: RedriveRequest, maxBytes: REDRIVE_BODY_BYTES, example: { all: true } },
+      responses: { 200: { description: "the dead letters re-driven and their new invocations", schema: RedriveResult } },
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "UNAVAILABLE"],
+      handle: async ({ params, req }) => {
+        const parsed = RedriveRequest.safeParse(parseJson(await readBody(req, REDRIVE_BODY_BYTES, "body"), "body"));
+        if (!parsed.success) throw fromZodError(parsed.error);
+        return { status: 200, body: { redriven: await deadLetters.redrive(params.name, parsed.data.id) } };
+      },
+    }),
+    route({
+      method: "DELETE", path: "/v1/functions/{name}/dead-letters", operationId: "purgeDeadLetters", tag: "dead letters", params: NameParams, query: NoQuery,
+      summary: "Purge a function's dead letters",
+      responses: { 200: { description: "how many were purged", schema: PurgeResult } },
+      errors: ["INVALID_ARGUMENT", "UNAVAILABLE"],
+      handle: async ({ params }) => ({ status: 200, body: { purged: await deadLetters.purge(params.name) } }),
+    }),
+  ];
+}
