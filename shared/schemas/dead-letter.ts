@@ -30,7 +30,7 @@ export const DeadLetterPage = z.object({
 export const RedriveRequest = z.strictObject({
   id: InvocationIdToken.optional().describe("the dead letter to re-drive; unset with all: true for every one"),
   all: z.boolean().optional(),
-}).refine((r) => (r.id === undefined) !== (r.all === true), { message: "give either id or all: true", path: ["id"] });
+}).refine((r) => (r.id !== undefined) !== (r.all === true), { message: "give either id or all: true", path: ["id"] });
 
 export const RedriveResult = z.object({
   redriven: z.array(z.object({ id: z.string().describe("the dead letter"), invocationId: z.string().describe("the new async invocation of its event") })),
