@@ -17,7 +17,7 @@ import type { RecordOutbox } from "./record-outbox.js";
 export interface FollowedJob {
   invocationId: string;
   functionName: string;
-  attempt: number;
+  retry: number;
   enqueuedAt: number;
   incarnation: string | undefined;
   chainDepth: number;
@@ -37,12 +37,12 @@ export class AsyncFollowup {
     private readonly outbox: RecordOutbox,
   ) {}
 
-  /** The next attempt, due at `dueAt`, with the attempts so far; the same version and incarnation run it. */
+  /** The next try, due at `dueAt`, with the attempts so far; the same version and incarnation run it. */
   async scheduleRetry(job: FollowedJob, version: number, attempts: Attempt[], dueAt: number): Promise<void> {
     const next: Omit<ScheduledJob, "event"> = {
       invocationId: job.invocationId,
       functionName: job.functionName,
-      attempt: job.attempt + 1,
+      retry: job.retry + 1,
       attempts,
       dueAt,
       enqueuedAt: job.enqueuedAt,
@@ -51,7 +51,7 @@ export class AsyncFollowup {
       ...(job.traceparent ? { traceparent: job.traceparent } : {}),
       chainDepth: job.chainDepth,
     };
-    await this.outbox.publish(retrySubject(job.functionName), withEvent(next, job.event), `${job.invocationId}.retry.${next.attempt}`);
+    await this.outbox.publish(retrySubject(job.functionName), withEvent(next, job.event), `${job.invocationId}.retry.${next.retry}`);
   }
 
   async deadLetter(letter: Omit<DeadLetter, "event" | "deadAt">, event: Uint8Array): Promise<void> {
@@ -87,9 +87,9 @@ export class AsyncFollowup {
     const queued = queuedRecord({ invocationId, functionName: dest.function, enqueuedAt, async: true, traceId: "", eventText: body });
     await this.outbox.publish(recordSubject(dest.function), JSON.stringify(queued), recordMsgId(invocationId, "queued"));
     const first: Omit<ScheduledJob, "event"> = {
-      invocationId, functionName: dest.function, attempt: 1, attempts: [], dueAt: enqueuedAt, enqueuedAt, chainDepth: depth,
+      invocationId, functionName: dest.function, retry: 0, attempts: [], dueAt: enqueuedAt, enqueuedAt, chainDepth: depth,
       ...(job.traceparent ? { traceparent: job.traceparent } : {}),
     };
-    await this.outbox.publish(retrySubject(dest.function), withEvent(first, event), `${invocationId}.retry.1`);
+    await this.outbox.publish(retrySubject(dest.function), withEvent(first, event), `${invocationId}.retry.0`);
   }
 }

@@ -35,12 +35,12 @@ export function isExpired(enqueuedAt: number, cfg: AsyncConfig, now: number): bo
   return now - enqueuedAt > cfg.maxEventAgeMs;
 }
 
-/** After attempt `attempt` (1-based, user attempts) of an async invocation ended with `final`. */
-export function afterAttempt(final: Pick<FinalEnding, "status" | "error">, attempt: number, cfg: AsyncConfig, now: number, random?: number): AsyncStep {
+/** After try `retry` (0 for the first, n for the nth retry) of an async invocation ended with `final`. */
+export function afterAttempt(final: Pick<FinalEnding, "status" | "error">, retry: number, cfg: AsyncConfig, now: number, random?: number): AsyncStep {
   if (final.status === "ok") return { kind: "done" };
   const code = final.error?.code;
   if (code && NOT_DEAD_LETTERED.has(code)) return { kind: "done" };
   if (code === "EVENT_EXPIRED") return { kind: "dead", reason: "expired" };
-  if ((code && NOT_RETRIED.has(code)) || attempt > cfg.maxRetries) return { kind: "dead", reason: "failed" };
-  return { kind: "retry", dueAt: now + retryDelayMs(attempt, random) };
+  if ((code && NOT_RETRIED.has(code)) || retry >= cfg.maxRetries) return { kind: "dead", reason: "failed" };
+  return { kind: "retry", dueAt: now + retryDelayMs(retry + 1, random) };
 }

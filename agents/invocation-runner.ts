@@ -1,6 +1,6 @@
 // Runs one job end to end: resolve the function's definition, take a container, run the event, reply to
 // the caller, publish the final record, then ack, nak or term the job (outcome.ts decides which).
-import { directJobId, finalMsgId, queuedRecord, recordMsgId } from "../shared/records.js";
+import { directJobId, queuedRecord, recordMsgId } from "../shared/records.js";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
@@ -57,11 +57,16 @@ export interface Job {
   event: Uint8Array;
   /** Published by a gateway, which has already checked the event is JSON and within its size limit. */
   fromGateway: boolean;
-  /** The user attempt (context.attempt): retries after handler failures count, platform redeliveries do not. */
+  /**
+   * context.attempt: every attempt counts, of either kind (a platform redelivery, a retry after a handler failure),
+   * so a handler can tell a re-run from the first run: the earlier tries' attempts, plus this job's delivery.
+   */
   attempt: number;
+  /** Which retry after a handler failure this is (0: the first try); bounded by async.maxRetries. */
+  retry: number;
   /** JetStream's delivery of this job (platform redeliveries), bounded by the consumer's max deliveries. */
   delivery: number;
-  /** Earlier user attempts (on a retry). */
+  /** Earlier tries' attempts (on a retry). */
   attempts: Attempt[];
   chainDepth: number;
   traceparent: string | undefined;
@@ -71,6 +76,7 @@ export interface Job {
 
 export function parseJob(msg: JsMsg): Job {
   const h = msg.headers;
+  const attempts = attemptsOf(h?.get(HEADERS.attempts));
   const invocationId = h?.get(HEADERS.invocationId) || directJobId(msg.seq, msg.info.timestampNanos / 1e6);
   const version = Number(h?.get(HEADERS.version) || NaN);
   const enqueuedAt = Number(h?.get(HEADERS.enqueuedAt) || NaN);
@@ -84,9 +90,10 @@ export function parseJob(msg: JsMsg): Job {
     enqueuedAt: Number.isFinite(enqueuedAt) ? enqueuedAt : Date.now(),
     event: msg.data,
     fromGateway: Boolean(h?.get(HEADERS.invocationId)),
-    attempt: positiveInt(h?.get(HEADERS.attempt)) ?? 1,
+    attempt: (attempts.at(-1)?.attempt ?? 0) + msg.info.deliveryCount,
+    retry: positiveInt(h?.get(HEADERS.retry)) ?? 0,
     delivery: msg.info.deliveryCount,
-    attempts: attemptsOf(h?.get(HEADERS.attempts)),
+    attempts,
     chainDepth: positiveInt(h?.get(HEADERS.chainDepth)) ?? 0,
     traceparent: h?.get(HEADERS.traceparent) || undefined,
   };
@@ -263,7 +270,7 @@ export class InvocationRunner {
     const after = this.asyncStep(job, final);
     if (after.kind === "retry") {
       await this.followup.scheduleRetry(job, meta.version, attempts, after.dueAt);
-      log.info({ attempt: job.attempt, status: final.status, error: final.error?.code, retryInMs: after.dueAt - Date.now() }, "async invocation failed; retry scheduled");
+      log.info({ attempt: job.attempt, retry: job.retry, status: final.status, error: final.error?.code, retryInMs: after.dueAt - Date.now() }, "async invocation failed; retry scheduled");
       msg.ack();
       return;
     }
@@ -275,7 +282,7 @@ export class InvocationRunner {
     else log.info(fields, "invocation finished");
     // The record is stored before the job is acked: a crash in between re-runs the job rather than lose its record.
     const record = { ...finalRecord(final, meta, Date.now(), job.replyTo && eventIsValid(job) ? job.event : undefined), incarnation: job.incarnation, attempts };
-    await this.publishRecord(record, log, finalMsgId(job.invocationId, job.attempt, job.delivery));
+    await this.publishRecord(record, log, recordMsgId(job.invocationId, "final", job.attempt));
     if (after.kind === "dead") await this.endAsync(job, meta, record, after.reason, log);
     else if (final.status === "ok" && job.asyncConfig?.onSuccess && !job.replyTo && followable(job.invocationId)) await this.followup.send(job.asyncConfig.onSuccess, record, job, log);
     if (step === "term") msg.term("platform failure on the last attempt");
@@ -340,7 +347,7 @@ export class InvocationRunner {
           log.warn({ err: replyErr }, "replying to the caller failed");
         }
       }
-      await this.publishRecord(finalRecord(final, meta, Date.now()), log, finalMsgId(job.invocationId, job.attempt, job.delivery));
+      await this.publishRecord(finalRecord(final, meta, Date.now()), log, recordMsgId(job.invocationId, "final", job.attempt));
       if (ran) msg.ack();
       else msg.term("platform failure on the last attempt");
     } catch (salvageErr) {
@@ -352,7 +359,7 @@ export class InvocationRunner {
   /** What follows an attempt of an async invocation (a sync caller retries for itself, as on Lambda). */
   private asyncStep(job: Job, final: FinalEnding): ReturnType<typeof afterAttempt> {
     if (job.replyTo || !job.asyncConfig || !followable(job.invocationId)) return { kind: "done" };
-    return afterAttempt(final, job.attempt, job.asyncConfig, Date.now());
+    return afterAttempt(final, job.retry, job.asyncConfig, Date.now());
   }
 
   /** An async invocation failed for good or expired: its event is dead-lettered, its record sent to onFailure. */
@@ -366,7 +373,7 @@ export class InvocationRunner {
   }
 
   private attemptOf(job: Job, meta: InvocationMeta, status: Attempt["status"], errorCode: Attempt["errorCode"]): Attempt {
-    return { attempt: job.attempt, delivery: job.delivery, agent: this.opts.agentId, startedAt: meta.startedAt, finishedAt: Date.now(), status, ...(errorCode ? { errorCode } : {}) };
+    return { attempt: job.attempt, retry: Math.min(job.retry, 2), delivery: job.delivery, agent: this.opts.agentId, startedAt: meta.startedAt, finishedAt: Date.now(), status, ...(errorCode ? { errorCode } : {}) };
   }
 
   private runningRecord(job: Job, meta: InvocationMeta): RecordEvent {

@@ -8,7 +8,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { HEADERS } from "../shared/headers.js";
-import { directJobId, finalMsgId } from "../shared/records.js";
+import { directJobId, recordMsgId } from "../shared/records.js";
 import { AttemptList, type Attempt, type InvocationResult, type RecordEvent } from "../shared/schemas/invocation.js";
 import { InvocationIdToken, summaryError, withEvent } from "../shared/async-jobs.js";
 import { deadLetterSubject, JOBS_STREAM, JOBS_SUBJECT_PREFIX, JOB_ADVISORIES_CONSUMER, JOB_ADVISORIES_STREAM, recordSubject } from "../shared/subjects.js";
@@ -97,13 +97,15 @@ export class JobReaper {
     const functionName = job.subject.slice(JOBS_SUBJECT_PREFIX.length + 1);
     const invocationId = h?.get(HEADERS.invocationId) || directJobId(seq, job.time.getTime());
     const version = Number(h?.get(HEADERS.version) || 0) || 0;
-    // The user attempt the job was (a retry's header says; 1 otherwise): platform redeliveries do not count.
-    const attempt = Number(h?.get(HEADERS.attempt) || 1) || 1;
+    // Numbered as the agents number attempts: the earlier tries' attempts, then this job's deliveries.
+    const earlier = earlierAttempts(h?.get(HEADERS.attempts));
+    const attempt = (earlier.at(-1)?.attempt ?? 0) + deliveries;
+    const retry = Math.min(2, Math.max(0, Number(h?.get(HEADERS.retry) || 0) || 0));
     const replyTo = h?.get(HEADERS.replyTo);
     const enqueuedAt = Number(h?.get(HEADERS.enqueuedAt)) || job.time.getTime();
     const attempts: Attempt[] = [
-      ...earlierAttempts(h?.get(HEADERS.attempts)),
-      { attempt, delivery: deliveries, agent: REAPER_AGENT, startedAt: Date.now(), finishedAt: Date.now(), status: "killed", errorCode: "PLATFORM_ERROR" },
+      ...earlier,
+      { attempt, retry, delivery: deliveries, agent: REAPER_AGENT, startedAt: Date.now(), finishedAt: Date.now(), status: "killed", errorCode: "PLATFORM_ERROR" },
     ];
     const message = `every delivery of the invocation failed (${deliveries} attempts; the agents holding it stopped or stalled)`;
     const record: RecordEvent = {
@@ -126,7 +128,7 @@ export class JobReaper {
     };
     if (FUNCTION_NAME_PATTERN.test(functionName)) {
       // The same de-duplication id an agent's final record for that attempt would have: one of them is kept.
-      await this.js.publish(recordSubject(functionName), JSON.stringify(record), { msgID: finalMsgId(invocationId, attempt, deliveries) });
+      await this.js.publish(recordSubject(functionName), JSON.stringify(record), { msgID: recordMsgId(invocationId, "final", attempt) });
       // An async invocation the platform gave up on is a failed one: its event is dead-lettered for a re-drive.
       if (!replyTo && InvocationIdToken.safeParse(invocationId).success) {
         const letter = {

@@ -75,17 +75,17 @@ export class RetryScheduler {
     const h = natsHeaders();
     h.set(HEADERS.invocationId, job.invocationId);
     h.set(HEADERS.enqueuedAt, String(job.enqueuedAt));
-    h.set(HEADERS.attempt, String(job.attempt));
+    if (job.retry > 0) h.set(HEADERS.retry, String(job.retry));
     if (job.attempts.length > 0) h.set(HEADERS.attempts, JSON.stringify(job.attempts));
     if (job.chainDepth > 0) h.set(HEADERS.chainDepth, String(job.chainDepth));
     if (job.version !== undefined) h.set(HEADERS.version, String(job.version));
     if (job.incarnation) h.set(HEADERS.incarnation, job.incarnation);
     if (job.traceparent) h.set(HEADERS.traceparent, job.traceparent);
     await this.js.publish(jobSubject(job.functionName), JSON.stringify(job.event ?? null), {
-      msgID: `${job.invocationId}.a${job.attempt}`,
+      msgID: `${job.invocationId}.r${job.retry}`,
       headers: h,
       timeout: 5000,
     });
-    this.log.debug({ invocationId: job.invocationId, attempt: job.attempt, lateMs: Date.now() - job.dueAt }, "scheduled job released");
+    this.log.debug({ invocationId: job.invocationId, retry: job.retry, lateMs: Date.now() - job.dueAt }, "scheduled job released");
   }
 }

@@ -13,8 +13,8 @@ export const InvocationIdToken = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "mus
 export const ScheduledJob = z.object({
   invocationId: InvocationIdToken,
   functionName: FunctionName,
-  /** The user attempt this job is (context.attempt). */
-  attempt: z.number().int().min(1),
+  /** Which retry this job is (0: the first try, e.g. of a destination's invocation). */
+  retry: z.number().int().min(0),
   /** Earlier attempts, for the final record. */
   attempts: AttemptList,
   dueAt: z.number(),

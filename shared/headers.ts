@@ -21,10 +21,10 @@ export const HEADERS = {
   traceparent: "traceparent",
   tracestate: "tracestate",
   /**
-   * The user attempt a job is (1 for the first; README "Async semantics"): a retry after a handler failure is a new
-   * job with the next number, while a platform redelivery of the same job keeps it.
+   * Which retry after a handler failure a job is (absent: 0, the first try; README "Async semantics"). A retry is a
+   * new job; a platform redelivery of the same job keeps its number, so it never counts against async.maxRetries.
    */
-  attempt: "Weft-Attempt",
+  retry: "Weft-Retry",
   /** JSON list of the earlier attempts' outcomes (AttemptList), carried on a retry so the final record shows all. */
   attempts: "Weft-Attempts",
   /** On a scheduled retry (WEFT_RETRIES): epoch ms before which it must not start. */

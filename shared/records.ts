@@ -10,14 +10,6 @@ export function recordMsgId(invocationId: string, phase: RecordEvent["phase"], a
   return `${invocationId}.${phase}.${attempt}`;
 }
 
-/**
- * De-duplication id of a final record: one per delivery of one user attempt, the same whoever writes it (an agent,
- * or the controller's reaper when every delivery died), so only one of them is stored.
- */
-export function finalMsgId(invocationId: string, attempt: number, delivery: number): string {
-  return attempt <= 1 ? recordMsgId(invocationId, "final", delivery) : `${invocationId}.final.${attempt}.${delivery}`;
-}
-
 /** The queued phase: it carries the event (cut at LIMITS.recordPayloadBytes). */
 export function queuedRecord(q: {
   invocationId: string;

@@ -85,10 +85,10 @@ describe("retries and dead letters", () => {
     // The handler saw its user attempt as context.attempt: the last one was the third.
     assert.match(record.error.message, /failing attempt 3/);
     assert.equal(record.attempt, 3);
-    assert.deepEqual(record.attempts.map((a: any) => [a.attempt, a.delivery, a.status, a.errorCode]), [
-      [1, 1, "error", "HANDLER_ERROR"],
-      [2, 1, "error", "HANDLER_ERROR"],
-      [3, 1, "error", "HANDLER_ERROR"],
+    assert.deepEqual(record.attempts.map((a: any) => [a.attempt, a.retry, a.delivery, a.status, a.errorCode]), [
+      [1, 0, 1, "error", "HANDLER_ERROR"],
+      [2, 1, 1, "error", "HANDLER_ERROR"],
+      [3, 2, 1, "error", "HANDLER_ERROR"],
     ]);
     for (const a of record.attempts) assert.ok(typeof a.agent === "string" && a.agent.length > 0);
     // Backoff: retry k waits 1 s × 2^(k-1) × (1 + up to 0.5 jitter) after attempt k ended; the rest is the

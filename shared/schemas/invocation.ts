@@ -65,9 +65,11 @@ export type InvocationResult = z.infer<typeof InvocationResult>;
 
 /** One attempt of an invocation: when it ran, on which agent, and how it ended ("platform": handed back). */
 export const Attempt = z.object({
-  /** The user attempt (context.attempt): a retry after a handler failure counts, a platform redelivery does not. */
+  /** The attempt's number as the handler saw it (context.attempt): every attempt counts, of either kind. */
   attempt: z.number().int().min(1),
-  /** JetStream's delivery of that attempt's job: above 1 after platform failures (agent lost, no container). */
+  /** 0 for the first try, n for the nth retry after a handler failure (what async.maxRetries bounds). */
+  retry: z.number().int().min(0).max(2),
+  /** JetStream's delivery of that try's job: above 1 after platform failures (agent lost, no container). */
   delivery: z.number().int().min(1),
   agent: z.string().max(256),
   startedAt: z.number(),
@@ -155,6 +157,7 @@ export const InvocationRecord = z.object({
 /** One attempt as the API returns it (ISO times). */
 export interface ApiAttempt {
   attempt: number;
+  retry: number;
   delivery: number;
   agent: string;
   startedAt: string;
