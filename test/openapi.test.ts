@@ -188,6 +188,22 @@ test("real responses of every operation, successes and errors, validate against 
   assert.equal((await call("DELETE", `/v1/functions/${name}/versions/1`)).status, 200);
   assert.equal((await call("DELETE", `/v1/functions/${name}/versions/1`)).status, 404);
 
+  // Dead letters (README "Dead letters"): a function that fails at once, without retries.
+  const dl = `${name}-dl`;
+  assert.equal((await call("PUT", `/v1/functions/${dl}`, { ...python, async: { maxRetries: 0 } })).status, 201);
+  assert.equal((await call("PUT", `/v1/functions/${dl}`, { ...python, async: { maxRetries: 3 } })).status, 400);
+  const doomed = await call("POST", `/v1/functions/${dl}/invoke?async=true`, { fail: true });
+  await eventually(async () => ((await fetch(`${fabric.httpUrl}/v1/functions/${dl}/dead-letters`).then((r) => r.json())).deadLetters.length ? true : undefined), "the dead letter");
+  assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters?limit=5`)).status, 200);
+  assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters?limit=0`)).status, 400);
+  assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters/${doomed.body.invocationId}`)).status, 200);
+  assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters/nope`)).status, 404);
+  assert.equal((await call("POST", `/v1/functions/${dl}/dead-letters/redrive`, {})).status, 400);
+  assert.equal((await call("POST", `/v1/functions/${dl}/dead-letters/redrive`, { id: "nope" })).status, 404);
+  assert.equal((await call("POST", `/v1/functions/${dl}/dead-letters/redrive`, { id: doomed.body.invocationId })).status, 200);
+  assert.equal((await call("DELETE", `/v1/functions/${dl}/dead-letters`)).status, 200);
+  assert.equal((await call("DELETE", `/v1/functions/${dl}`)).status, 200);
+
   assert.equal((await call("DELETE", `/v1/functions/${name}`)).status, 200);
   assert.equal((await call("DELETE", `/v1/functions/${name}`)).status, 404);
 
