@@ -34,6 +34,7 @@ import { fromMongoError, pingMongo } from "./database.js";
 import { MAX_DEFINITION_BYTES, type FunctionPublisher } from "./function-publisher.js";
 import type { FunctionStore } from "./function-store.js";
 import type { AliasStore } from "./alias-store.js";
+import type { DeadLetterPurge } from "./dead-letters.js";
 import { AliasSpec, type Alias, type DeleteAliasResult, type DeleteVersionResult } from "../shared/schemas/alias.js";
 import type { Incarnated, InvocationRecords } from "./invocation-records.js";
 import { queryInvocations } from "./invocation-query.js";
@@ -50,6 +51,8 @@ export interface ApiDeps {
   db: Db;
   store: FunctionStore;
   aliases: AliasStore;
+  /** Purges a deleted function's dead letters with the rest of its data (absent: they age out after 14 days). */
+  deadLetters?: DeadLetterPurge;
   records: InvocationRecords;
   publisher: FunctionPublisher;
   /** Absent when deploy-time syntax checks are turned off. */
@@ -220,6 +223,7 @@ export class ControllerApi {
       ["MongoDB versions", () => store.purgeVersions(name, incarnation)],
       ["records", () => records.purge(fn)],
       ["aliases", () => this.deps.aliases.purge(fn)],
+      ["dead letters", async () => (await this.deps.deadLetters?.purge(name)) ?? 0],
     ];
     let complete = true;
     for (const [what, step] of steps) {

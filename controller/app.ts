@@ -15,6 +15,7 @@ import { AliasStore } from "./alias-store.js";
 import { InvocationRecords } from "./invocation-records.js";
 import { JobReaper } from "./job-reaper.js";
 import { RetryScheduler } from "./retry-scheduler.js";
+import { DeadLetterPurge } from "./dead-letters.js";
 import { RecordIngest } from "./record-ingest.js";
 import { RecordRetention } from "./record-retention.js";
 import { Reconciler } from "./reconciler.js";
@@ -77,6 +78,7 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
     db: database.db,
     store,
     aliases: new AliasStore(database.db),
+    deadLetters: new DeadLetterPurge(nc),
     records,
     publisher,
     syntax: config.syntaxCheck ? new SyntaxChecker({ pythonBin: config.pythonBin }, log) : undefined,

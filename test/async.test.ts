@@ -5,6 +5,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { credentials, Metadata, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
+import { loadWeftProto } from "./bench/grpc-client.js";
 import { eventually, http, startFabric, type Fabric } from "./harness/fabric.js";
 import { LIMITS } from "../shared/limits.js";
 
@@ -71,6 +73,27 @@ describe("async configuration", () => {
     }
     const ok = await deploy(name, { runtime: "python3", code: PY_ECHO, async: { maxRetries: 1, onSuccess: { subject: "orders.done" } } });
     assert.deepEqual(ok.async, { maxRetries: 1, maxEventAgeMs: LIMITS.eventAgeMs.default, onSuccess: { subject: "orders.done" } });
+  });
+
+  test("over gRPC too: PutFunction takes it, GetFunction returns it, a bad field is INVALID_ARGUMENT naming it", async () => {
+    const weft = loadWeftProto();
+    const functions = new weft.FunctionService(fabric.grpcAddress, credentials.createInsecure());
+    const call = (method: string, req: unknown) =>
+      new Promise<{ err: ServiceError | null; res: any }>((resolve) => functions[method](req, new Metadata(), (err: ServiceError | null, res: any) => resolve({ err, res })));
+    try {
+      const name = uniqueName("grpc-async");
+      const put = await call("PutFunction", { name, spec: { runtime: "python3", code: PY_ECHO, async: { maxRetries: 0, onFailure: { function: "repair" } } } });
+      assert.equal(put.err, null, put.err?.message);
+      const got = await call("GetFunction", { name });
+      assert.equal(got.res.async.maxRetries, 0);
+      assert.equal(got.res.async.maxEventAgeMs, LIMITS.eventAgeMs.default);
+      assert.equal(got.res.async.onFailure.function, "repair");
+      const bad = await call("PutFunction", { name, spec: { runtime: "python3", code: PY_ECHO, async: { maxRetries: 5 } } });
+      assert.equal(bad.err?.code, GrpcStatus.INVALID_ARGUMENT);
+      assert.equal(bad.err?.metadata.get("weft-error-field")[0], "async.maxRetries");
+    } finally {
+      functions.close();
+    }
   });
 });
 
@@ -183,6 +206,9 @@ describe("retries and dead letters", () => {
       return l.length > 0 ? l : undefined;
     }, "the expired dead letter");
     assert.equal(letters[0]!.reason, "expired");
+    // Deleted means deleted: the function's dead letters go with it.
+    assert.equal((await http(fabric.httpUrl, "DELETE", `/v1/functions/${name}`)).status, 200);
+    await eventually(async () => ((await deadLetters(name)).length === 0 ? true : undefined), "the dead letters purged with the function");
   });
 });
 

@@ -193,7 +193,7 @@ test("real responses of every operation, successes and errors, validate against 
   assert.equal((await call("PUT", `/v1/functions/${dl}`, { ...python, async: { maxRetries: 0 } })).status, 201);
   assert.equal((await call("PUT", `/v1/functions/${dl}`, { ...python, async: { maxRetries: 3 } })).status, 400);
   const doomed = await call("POST", `/v1/functions/${dl}/invoke?async=true`, { fail: true });
-  await eventually(async () => ((await fetch(`${fabric.httpUrl}/v1/functions/${dl}/dead-letters`).then((r) => r.json())).deadLetters.length ? true : undefined), "the dead letter");
+  await eventually(async () => ((await fetch(`${fabric.httpUrl}/v1/functions/${dl}/dead-letters`).then((r) => r.json()) as { deadLetters: unknown[] }).deadLetters.length ? true : undefined), "the dead letter");
   assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters?limit=5`)).status, 200);
   assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters?limit=0`)).status, 400);
   assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters/${doomed.body.invocationId}`)).status, 200);
