@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { InvocationIdToken } from "../shared/async-jobs.js";
 import { LIMITS } from "../shared/limits.js";
-import { DeadLetterPage, DeadLetterView, PurgeResult, RedriveRequest, RedriveResult } from "../shared/schemas/dead-letter.js";
+import { DeadLetterPage, PurgeResult, RedriveRequest, RedriveResult } from "../shared/schemas/dead-letter.js";
 import { fromZodError } from "../shared/errors.js";
 import type { DeadLetters } from "./dead-letters.js";
 import { parseJson, readBody } from "./http-body.js";
@@ -15,24 +15,21 @@ const wholeNumber = (max: number) => z.string().regex(/^\d{1,15}$/, "must be a w
 const ListDeadLettersQuery = z.object({
   limit: wholeNumber(LIMITS.listLimit.max).pipe(z.number().min(1)).optional().describe(`how many (default ${LIMITS.listLimit.default}, at most ${LIMITS.listLimit.max})`),
   after: wholeNumber(Number.MAX_SAFE_INTEGER).optional().describe("the `next` of the previous page"),
+  id: InvocationIdToken.optional().describe("inspect this one dead letter (the failed invocation's id): a page of it alone, 404 if there is none"),
 });
-const DeadLetterParams = z.object({ name: NameParams.shape.name, id: InvocationIdToken.describe("the dead letter's id (the failed invocation's id)") });
 
 export function deadLetterRoutes(deadLetters: DeadLetters): Route[] {
   return [
     route({
       method: "GET", path: "/v1/functions/{name}/dead-letters", operationId: "listDeadLetters", tag: "dead letters", params: NameParams, query: ListDeadLettersQuery,
       summary: "A function's dead letters, oldest first: async invocations that failed after their retries, expired, or were refused by loop detection",
-      responses: { 200: { description: "a page of dead letters", schema: DeadLetterPage } },
-      errors: ["INVALID_ARGUMENT", "UNAVAILABLE"],
-      handle: async ({ params, query }) => ({ status: 200, body: await deadLetters.list(params.name, query.limit ?? LIMITS.listLimit.default, query.after ?? 0) }),
-    }),
-    route({
-      method: "GET", path: "/v1/functions/{name}/dead-letters/{id}", operationId: "getDeadLetter", tag: "dead letters", params: DeadLetterParams, query: NoQuery,
-      summary: "One dead letter, with its event, attempts and last error",
-      responses: { 200: { description: "the dead letter", schema: DeadLetterView } },
+      description: "With `id`, the one dead letter of that invocation (inspect), or 404.",
+      responses: { 200: { description: "a page of dead letters, with their events, attempts and last errors", schema: DeadLetterPage } },
       errors: ["INVALID_ARGUMENT", "NOT_FOUND", "UNAVAILABLE"],
-      handle: async ({ params }) => ({ status: 200, body: await deadLetters.get(params.name, params.id) }),
+      handle: async ({ params, query }) => {
+        if (query.id !== undefined) return { status: 200, body: { deadLetters: [await deadLetters.get(params.name, query.id)] } };
+        return { status: 200, body: await deadLetters.list(params.name, query.limit ?? LIMITS.listLimit.default, query.after ?? 0) };
+      },
     }),
     route({
       method: "POST", path: "/v1/functions/{name}/dead-letters/redrive", operationId: "redriveDeadLetters", tag: "dead letters", params: NameParams, query: NoQuery,

@@ -132,10 +132,10 @@ describe("retries and dead letters", () => {
     assert.equal(letter.status, "error");
     assert.deepEqual(letter.event, { n: 7 });
     assert.equal(letter.attempts.length, 3);
-    const one = await http(fabric.httpUrl, "GET", `/v1/functions/${name}/dead-letters/${id}`);
+    const one = await http(fabric.httpUrl, "GET", `/v1/functions/${name}/dead-letters?id=${id}`);
     assert.equal(one.status, 200);
-    assert.equal(one.body.error.code, "HANDLER_ERROR");
-    assert.equal((await http(fabric.httpUrl, "GET", `/v1/functions/${name}/dead-letters/nope`)).status, 404);
+    assert.equal(one.body.deadLetters[0].error.code, "HANDLER_ERROR");
+    assert.equal((await http(fabric.httpUrl, "GET", `/v1/functions/${name}/dead-letters?id=nope`)).status, 404);
 
     const metrics = await (await fetch(`${fabric.httpUrl}/metrics`)).text();
     assert.match(metrics, new RegExp(`weft_dead_letters_total\\{function="${name}",reason="failed"\\} 1`));

@@ -196,8 +196,8 @@ test("real responses of every operation, successes and errors, validate against 
   await eventually(async () => ((await fetch(`${fabric.httpUrl}/v1/functions/${dl}/dead-letters`).then((r) => r.json()) as { deadLetters: unknown[] }).deadLetters.length ? true : undefined), "the dead letter");
   assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters?limit=5`)).status, 200);
   assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters?limit=0`)).status, 400);
-  assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters/${doomed.body.invocationId}`)).status, 200);
-  assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters/nope`)).status, 404);
+  assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters?id=${doomed.body.invocationId}`)).status, 200);
+  assert.equal((await call("GET", `/v1/functions/${dl}/dead-letters?id=nope`)).status, 404);
   assert.equal((await call("POST", `/v1/functions/${dl}/dead-letters/redrive`, {})).status, 400);
   assert.equal((await call("POST", `/v1/functions/${dl}/dead-letters/redrive`, { id: "nope" })).status, 404);
   assert.equal((await call("POST", `/v1/functions/${dl}/dead-letters/redrive`, { id: doomed.body.invocationId })).status, 200);
