@@ -9,6 +9,10 @@ import { credentials, Metadata, status as GrpcStatus, type ServiceError } from "
 import { loadWeftProto } from "./bench/grpc-client.js";
 import { eventually, http, startFabric, type Fabric } from "./harness/fabric.js";
 import { LIMITS } from "../shared/limits.js";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { HEADERS } from "../shared/headers.js";
+import { jobSubject } from "../shared/subjects.js";
 
 const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString("hex")}`;
 
@@ -180,6 +184,25 @@ describe("retries and dead letters", () => {
     const all = await http(fabric.httpUrl, "POST", `/v1/functions/${name}/dead-letters/redrive`, { all: true });
     assert.equal(all.body.redriven.length, 1);
     assert.equal((await finalRecord(all.body.redriven[0].invocationId)).status, "ok");
+  });
+
+  test("context.attempt counts both kinds: a retry after a try that took two deliveries is attempt 3", async () => {
+    const name = uniqueName("count");
+    await deploy(name, { runtime: "nodejs", code: JS_OK });
+    // The retry as the scheduler releases it, after a first try whose first delivery was lost with its agent.
+    const id = `count-${randomBytes(4).toString("hex")}`;
+    const first = { attempt: 2, retry: 0, delivery: 2, agent: "lost-then-ran", startedAt: Date.now() - 2000, finishedAt: Date.now() - 1900, status: "error", errorCode: "HANDLER_ERROR" };
+    const h = natsHeaders();
+    h.set(HEADERS.invocationId, id);
+    h.set(HEADERS.enqueuedAt, String(Date.now() - 3000));
+    h.set(HEADERS.retry, "1");
+    h.set(HEADERS.attempts, JSON.stringify([first]));
+    await jetstream(nc).publish(jobSubject(name), JSON.stringify({ name: "n" }), { headers: h, msgID: `${id}.r1` });
+    const record = await finalRecord(id);
+    assert.equal(record.status, "ok");
+    assert.deepEqual(record.output, { hello: "n", attempt: 3 });
+    assert.equal(record.attempt, 3);
+    assert.deepEqual(record.attempts.map((a: any) => [a.attempt, a.retry, a.delivery, a.status]), [[2, 0, 2, "error"], [3, 1, 1, "ok"]]);
   });
 
   test("a synchronous call is never retried", async () => {
