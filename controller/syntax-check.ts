@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { compileFunction } from "node:vm";
 import type { Logger } from "pino";
-import type { FunctionSpec } from "../shared/schemas/function.js";
+import { RUNTIME_INFO, languageOf, type Runtime } from "../shared/runtimes.js";
 
 export interface SyntaxCheckOptions {
   pythonBin: string;
@@ -14,18 +14,27 @@ export interface SyntaxCheckOptions {
 /** What a runner process concluded: a syntax problem, no problem, or that it could not tell. */
 type Verdict = { kind: "ok" } | { kind: "syntax"; message: string } | { kind: "unknown"; reason: string };
 
+/**
+ * Parses as the runtime's Python (argv[1] is its minor version): an interpreter newer than the runtime parses with
+ * that grammar (feature_version, best effort); one older than it cannot tell, as newer syntax would look wrong.
+ */
 const PY_CHECK = [
   "import ast, sys",
+  "minor = int(sys.argv[1])",
+  "if sys.version_info[:2] < (3, minor): sys.exit(4)",
   "try:",
-  "    ast.parse(sys.stdin.buffer.read())",
+  "    ast.parse(sys.stdin.buffer.read(), feature_version=(3, minor))",
   "except SyntaxError as e:",
   "    print(f'line {e.lineno}: {e.msg}')",
   "    sys.exit(3)",
 ].join("\n");
 const PY_SYNTAX_EXIT = 3;
+const PY_TOO_OLD_EXIT = 4;
 
 export class SyntaxChecker {
   private pythonMissing = false;
+  /** Python versions newer than the interpreter here: their code is left to the agent (said once, not per PUT). */
+  private readonly pythonTooOld = new Set<string>();
 
   constructor(
     private readonly opts: SyntaxCheckOptions,
@@ -33,8 +42,8 @@ export class SyntaxChecker {
   ) {}
 
   /** The problem in words ("line 3: ..."), or null when the code parses or cannot be checked here. */
-  async check(runtime: FunctionSpec["runtime"], code: string): Promise<string | null> {
-    const verdict = runtime === "python3" ? await this.checkPython(code) : await checkNode(code, this.timeoutMs);
+  async check(runtime: Runtime, code: string): Promise<string | null> {
+    const verdict = await this.verdict(runtime, code);
     if (verdict.kind === "syntax") return verdict.message;
     if (verdict.kind === "unknown") this.log.warn({ runtime, reason: verdict.reason }, "syntax check skipped");
     return null;
@@ -44,9 +53,22 @@ export class SyntaxChecker {
     return this.opts.timeoutMs ?? 5000;
   }
 
-  private async checkPython(code: string): Promise<Verdict> {
-    if (this.pythonMissing) return { kind: "ok" };
-    const run = await runWithStdin(this.opts.pythonBin, ["-c", PY_CHECK], code, this.timeoutMs);
+  private verdict(runtime: Runtime, code: string): Promise<Verdict> {
+    switch (languageOf(runtime)) {
+      case "python":
+        return this.checkPython(code, RUNTIME_INFO[runtime].version);
+      case "javascript":
+        return checkNode(code, this.timeoutMs);
+      case "typescript":
+        // Parsed by the transpiler at deploy (shared/typescript.ts), which names the file, line and column.
+        return Promise.resolve({ kind: "ok" });
+    }
+  }
+
+  private async checkPython(code: string, version: string): Promise<Verdict> {
+    if (this.pythonMissing || this.pythonTooOld.has(version)) return { kind: "ok" };
+    const minor = version.split(".")[1] ?? "0";
+    const run = await runWithStdin(this.opts.pythonBin, ["-c", PY_CHECK, minor], code, this.timeoutMs);
     if (run.spawnError) {
       // Without an interpreter here the agent's INIT_ERROR is the answer; say so once, not on every PUT.
       this.pythonMissing = true;
@@ -54,6 +76,10 @@ export class SyntaxChecker {
     }
     if (run.code === 0) return { kind: "ok" };
     if (run.code === PY_SYNTAX_EXIT) return { kind: "syntax", message: run.stdout.trim() || "invalid syntax" };
+    if (run.code === PY_TOO_OLD_EXIT) {
+      this.pythonTooOld.add(version);
+      return { kind: "unknown", reason: `${this.opts.pythonBin} is older than Python ${version}` };
+    }
     return { kind: "unknown", reason: `${this.opts.pythonBin} exited ${run.code ?? run.signal}: ${run.stderr.slice(0, 300)}` };
   }
 }
