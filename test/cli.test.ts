@@ -125,7 +125,7 @@ describe("weft: functions and invocations", () => {
 
     const deployed = await weft(["deploy", folder]);
     ok(deployed, "deploy");
-    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (python3, runc)`);
+    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (python3.13, runc)`);
 
     const withData = await weft(["invoke", name, "--data", '{"name":"flag"}']);
     ok(withData, "invoke --data");
@@ -147,7 +147,7 @@ describe("weft: functions and invocations", () => {
     await writeFile(join(folder, "main.py"), 'def handler(event, context):\n    return {"v": 2}\n');
     const updated = await weft(["deploy", folder]);
     ok(updated, "deploy again");
-    assert.equal(updated.stdout.trim(), `updated ${name} version 2 (python3, runc)`);
+    assert.equal(updated.stdout.trim(), `updated ${name} version 2 (python3.13, runc)`);
 
     const listed = await weft(["ls"]);
     ok(listed, "ls");
@@ -177,7 +177,7 @@ describe("weft: functions and invocations", () => {
     await writeFile(join(dir, "weft.json"), JSON.stringify({ handler: "fails.js", limits: { timeoutMs: 500 } }));
     const deployed = await weft(["deploy", "fails.js", "--name", name]);
     ok(deployed, "deploy a file");
-    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (nodejs, runc)`);
+    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (nodejs20, runc)`);
 
     const failed = await weft(["invoke", name, "--data", '{"n":7}']);
     assert.equal(failed.code, 1);
