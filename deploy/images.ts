@@ -1,7 +1,7 @@
 // Builds the runtime images (weft/runtime-python3.13, weft/runtime-nodejs20, ...) from deploy/images/<language>/
 // through the engine's classic builder, with no registry: the Debian base comes in as the BASE build argument.
 // One Dockerfile per language serves every version of it; the base (bookworm or trixie) picks the version.
-// As a script: npx tsx deploy/images.ts [--force] [RUNTIME...]
+// As a script: npx tsx deploy/images.ts [--force [--no-cache]] [RUNTIME...]
 //   (bases: WEFT_BASE_IMAGE, default weft/base:bookworm; WEFT_BASE_IMAGE_TRIXIE, default weft/base:trixie)
 import Dockerode from "dockerode";
 import { createHash } from "node:crypto";
@@ -51,6 +51,8 @@ export interface EnsureImagesOptions {
   /** The Debian base of each suite (see deploy/services.sh, which makes them with debootstrap). */
   bases: BaseImages;
   force?: boolean;
+  /** Build without the engine's layer cache (with force: a cold build, to time one). */
+  noCache?: boolean;
   log: Logger;
   /** Tags to build; defaults to RUNTIME_IMAGES. */
   images?: Partial<Record<Runtime, string>>;
@@ -107,14 +109,14 @@ async function buildRunner(dir: string): Promise<void> {
 }
 
 /** A build context of the runtime's files plus the runner binary. */
-async function buildContext(runtime: Runtime): Promise<{ dir: string; files: string[] }> {
+async function buildContext(runtime: Runtime, runner: () => Promise<string>): Promise<{ dir: string; files: string[] }> {
   const dir = await mkdtemp(join(tmpdir(), `weft-image-${runtime}-`));
   const sources = sourcesOf(runtime);
   for (const file of sources.files) {
     await mkdir(dirname(join(dir, file)), { recursive: true });
     await copyFile(join(IMAGES_DIR, sources.dir, file), join(dir, file));
   }
-  await buildRunner(dir);
+  await copyFile(await runner(), join(dir, RUNNER_BINARY));
   return { dir, files: [...sources.files, RUNNER_BINARY] };
 }
 
@@ -140,19 +142,36 @@ async function baseImageId(docker: Dockerode, base: string): Promise<string> {
   }
 }
 
-async function build(docker: Dockerode, runtime: Runtime, image: string, base: string, hash: string): Promise<void> {
-  const context = await buildContext(runtime);
+/** The runner, built at most once per ensureRuntimeImages call, however many images need it. */
+function runnerOnce(): { get: () => Promise<string>; cleanup: () => Promise<void> } {
+  let built: Promise<string> | undefined;
+  let dir: string | undefined;
+  return {
+    get: () =>
+      (built ??= (async () => {
+        dir = await mkdtemp(join(tmpdir(), "weft-runner-"));
+        await buildRunner(dir);
+        return join(dir, RUNNER_BINARY);
+      })()),
+    cleanup: async () => {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function build(docker: Dockerode, runtime: Runtime, image: string, base: string, hash: string, runner: () => Promise<string>, noCache: boolean): Promise<void> {
+  const context = await buildContext(runtime, runner);
   try {
-    await buildFrom(docker, context, image, base, hash, runtime);
+    await buildFrom(docker, context, image, base, hash, runtime, noCache);
   } finally {
     await rm(context.dir, { recursive: true, force: true });
   }
 }
 
-async function buildFrom(docker: Dockerode, context: { dir: string; files: string[] }, image: string, base: string, hash: string, runtime: Runtime): Promise<void> {
+async function buildFrom(docker: Dockerode, context: { dir: string; files: string[] }, image: string, base: string, hash: string, runtime: Runtime, noCache = false): Promise<void> {
   const stream = await docker.buildImage(
     { context: context.dir, src: context.files },
-    { t: image, buildargs: { BASE: base }, labels: { [HASH_LABEL]: hash, "weft.runtime": runtime }, rm: true, forcerm: true, version: "1" },
+    { t: image, buildargs: { BASE: base }, nocache: noCache, labels: { [HASH_LABEL]: hash, "weft.runtime": runtime }, rm: true, forcerm: true, version: "1" },
   );
   await new Promise<void>((resolve, reject) => {
     docker.modem.followProgress(
@@ -187,26 +206,33 @@ export async function ensureRuntimeImages(docker: Dockerode, opts: EnsureImagesO
   const images = { ...RUNTIME_IMAGES, ...opts.images };
   const baseIds = new Map<string, string>();
   const outcomes: ImageOutcome[] = [];
-  for (const runtime of opts.only ?? IMAGE_RUNTIMES) {
-    const started = Date.now();
-    const image = images[runtime];
-    const base = opts.bases[suiteOf(runtime)];
-    if (!baseIds.has(base)) baseIds.set(base, await baseImageId(docker, base));
-    const hash = await sourceHash(runtime, base, baseIds.get(base)!);
-    const pinned = pinnedTag(image, hash);
-    if (!opts.force && (await imageLabel(docker, pinned)) === hash) {
-      if ((await imageLabel(docker, image)) !== hash) await tag(docker, pinned, image);
-      outcomes.push({ runtime, image, pinned, action: "up-to-date", ms: Date.now() - started });
-      continue;
-    }
-    opts.log.info({ runtime, image, base }, "building runtime image");
-    await build(docker, runtime, pinned, base, hash);
-    await tag(docker, pinned, image);
-    const outcome: ImageOutcome = { runtime, image, pinned, action: "built", ms: Date.now() - started };
-    opts.log.info(outcome, "runtime image built");
-    outcomes.push(outcome);
+  const runner = runnerOnce();
+  try {
+    for (const runtime of opts.only ?? IMAGE_RUNTIMES) outcomes.push(await ensureImage(docker, opts, runtime, images[runtime], baseIds, runner.get));
+  } finally {
+    await runner.cleanup();
   }
   return outcomes;
+}
+
+async function ensureImage(
+  docker: Dockerode, opts: EnsureImagesOptions, runtime: Runtime, image: string, baseIds: Map<string, string>, runner: () => Promise<string>,
+): Promise<ImageOutcome> {
+  const started = Date.now();
+  const base = opts.bases[suiteOf(runtime)];
+  if (!baseIds.has(base)) baseIds.set(base, await baseImageId(docker, base));
+  const hash = await sourceHash(runtime, base, baseIds.get(base)!);
+  const pinned = pinnedTag(image, hash);
+  if (!opts.force && (await imageLabel(docker, pinned)) === hash) {
+    if ((await imageLabel(docker, image)) !== hash) await tag(docker, pinned, image);
+    return { runtime, image, pinned, action: "up-to-date", ms: Date.now() - started };
+  }
+  opts.log.info({ runtime, image, base }, "building runtime image");
+  await build(docker, runtime, pinned, base, hash, runner, opts.noCache ?? false);
+  await tag(docker, pinned, image);
+  const outcome: ImageOutcome = { runtime, image, pinned, action: "built", ms: Date.now() - started };
+  opts.log.info(outcome, "runtime image built");
+  return outcome;
 }
 
 /** The bases named by the environment (WEFT_BASE_IMAGE for bookworm, WEFT_BASE_IMAGE_TRIXIE), else the defaults. */
@@ -222,7 +248,7 @@ async function main(): Promise<void> {
   const unknown = named.filter((n) => !(IMAGE_RUNTIMES as readonly string[]).includes(n));
   if (unknown.length) throw new Error(`unknown runtime ${unknown.join(", ")} (one of ${IMAGE_RUNTIMES.join(", ")})`);
   const only = named.length ? (named as Runtime[]) : undefined;
-  const outcomes = await ensureRuntimeImages(docker, { bases, force: process.argv.includes("--force"), log, only });
+  const outcomes = await ensureRuntimeImages(docker, { bases, force: process.argv.includes("--force"), noCache: process.argv.includes("--no-cache"), log, only });
   for (const o of outcomes) console.log(`${o.pinned}: ${o.action} (${o.ms} ms, base ${bases[suiteOf(o.runtime)]}; also tagged ${o.image})`);
 }
 
