@@ -19,7 +19,7 @@ const listOf = <T extends string>(allowed: readonly T[], def: string) =>
 const runtimeList = (def: string) =>
   listOf(RUNTIME_NAMES, def).transform((names) => [...new Set(names.map((n) => imageRuntimeOf(resolveRuntime(n))))]);
 
-/** Stem cells and ad-hoc sandboxes are pre-started for the newest runtimes; older ones start on demand. */
+/** By default only the newest runtimes get stem cells and run ad-hoc code: an older runtime's function costs a cold start, and its ad-hoc code needs WEFT_EXEC_RUNTIMES. */
 const NEWEST_RUNTIMES = "python3.13,nodejs20";
 
 const AGENT_ID = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, "must match [A-Za-z0-9][A-Za-z0-9_.-]{0,127}");
