@@ -264,6 +264,22 @@ describe("typescript", () => {
   });
 });
 
+describe("ES modules in JavaScript", () => {
+  test("nodejs20 loads an ES module handler (Node 20.19 detects the syntax); nodejs18 answers INIT_ERROR", async () => {
+    const code = `import { EOL } from "node:os";\nexport const handler = async (e) => ({ n: e.n + 1, eol: EOL });\n`;
+    const modern = `conf-esm-20-${randomBytes(3).toString("hex")}`;
+    await deploy(modern, { runtime: "nodejs20", code });
+    const r = await invoke(modern, { n: 1 });
+    ok(r);
+    assert.deepEqual(r.output, { n: 2, eol: "\n" });
+    const old = `conf-esm-18-${randomBytes(3).toString("hex")}`;
+    await deploy(old, { runtime: "nodejs18", code });
+    const e = await invoke(old, { n: 1 });
+    assert.equal(e.status, "error");
+    assert.equal(e.error.code, "INIT_ERROR");
+  });
+});
+
 describe("runtime names", () => {
   test("python3 and nodejs resolve at deploy to the newest, and the version keeps what they resolved to", async () => {
     for (const [alias, exact] of [["python3", "python3.13"], ["nodejs", "nodejs20"]] as const) {
