@@ -152,7 +152,7 @@ describe("weft: functions and invocations", () => {
     const listed = await weft(["ls"]);
     ok(listed, "ls");
     assert.match(listed.stdout, /^NAME\s+VERSION\s+RUNTIME\s+ISOLATION\s+MEMORY\s+TIMEOUT\s+CREATED$/m);
-    assert.match(listed.stdout, new RegExp(`^${name}\\s+2\\s+python3\\s+runc\\s+256MB\\s+5000ms`, "m"));
+    assert.match(listed.stdout, new RegExp(`^${name}\\s+2\\s+python3\\.13\\s+runc\\s+256MB\\s+5000ms`, "m"));
     const listedJson = JSON.parse((await weft(["ls", "--json"])).stdout);
     assert.equal(listedJson.functions.find((f: { name: string }) => f.name === name).version, 2);
 
