@@ -15,26 +15,28 @@ export interface SyntaxCheckOptions {
 type Verdict = { kind: "ok" } | { kind: "syntax"; message: string } | { kind: "unknown"; reason: string };
 
 /**
- * Parses as the runtime's Python (argv[1] is its minor version): an interpreter newer than the runtime parses with
- * that grammar (feature_version, best effort); one older than it cannot tell, as newer syntax would look wrong.
+ * Parses as the runtime's Python (argv[1] is its minor version): an interpreter as new as the runtime parses with
+ * its grammar (feature_version, best effort). An older one parses with its own and refuses what fails, except a
+ * line that uses syntax newer Pythons added (PEP 695 type parameters and `type` statements, PEP 701 f-strings):
+ * that code is left to the agent rather than refused wrongly.
  */
 const PY_CHECK = [
-  "import ast, sys",
+  "import ast, re, sys",
   "minor = int(sys.argv[1])",
-  "if sys.version_info[:2] < (3, minor): sys.exit(4)",
   "try:",
-  "    ast.parse(sys.stdin.buffer.read(), feature_version=(3, minor))",
+  "    ast.parse(sys.stdin.buffer.read(), feature_version=(3, min(minor, sys.version_info[1])))",
   "except SyntaxError as e:",
+  "    newer = r\"^\\s*type\\s+\\w|^\\s*(async\\s+)?def\\s+\\w+\\s*\\[|^\\s*class\\s+\\w+\\s*\\[|\\bf['\\\"]\"",
+  "    if sys.version_info[:2] < (3, minor) and re.search(newer, e.text or ''):",
+  "        sys.exit(4)",
   "    print(f'line {e.lineno}: {e.msg}')",
   "    sys.exit(3)",
 ].join("\n");
 const PY_SYNTAX_EXIT = 3;
-const PY_TOO_OLD_EXIT = 4;
+const PY_NEWER_SYNTAX_EXIT = 4;
 
 export class SyntaxChecker {
   private pythonMissing = false;
-  /** Python versions newer than the interpreter here: their code is left to the agent (said once, not per PUT). */
-  private readonly pythonTooOld = new Set<string>();
 
   constructor(
     private readonly opts: SyntaxCheckOptions,
@@ -66,7 +68,7 @@ export class SyntaxChecker {
   }
 
   private async checkPython(code: string, version: string): Promise<Verdict> {
-    if (this.pythonMissing || this.pythonTooOld.has(version)) return { kind: "ok" };
+    if (this.pythonMissing) return { kind: "ok" };
     const minor = version.split(".")[1] ?? "0";
     const run = await runWithStdin(this.opts.pythonBin, ["-c", PY_CHECK, minor], code, this.timeoutMs);
     if (run.spawnError) {
@@ -76,10 +78,7 @@ export class SyntaxChecker {
     }
     if (run.code === 0) return { kind: "ok" };
     if (run.code === PY_SYNTAX_EXIT) return { kind: "syntax", message: run.stdout.trim() || "invalid syntax" };
-    if (run.code === PY_TOO_OLD_EXIT) {
-      this.pythonTooOld.add(version);
-      return { kind: "unknown", reason: `${this.opts.pythonBin} is older than Python ${version}` };
-    }
+    if (run.code === PY_NEWER_SYNTAX_EXIT) return { kind: "unknown", reason: `${this.opts.pythonBin} is older than Python ${version}` };
     return { kind: "unknown", reason: `${this.opts.pythonBin} exited ${run.code ?? run.signal}: ${run.stderr.slice(0, 300)}` };
   }
 }
