@@ -10,7 +10,7 @@ import type { AgentStatus } from "../shared/schemas/agent.js";
 import { JOBS_CONSUMER, JOBS_STREAM } from "../shared/subjects.js";
 import { ensureRuntimeImages } from "../deploy/images.js";
 import { runStopSteps } from "../shared/lifecycle.js";
-import type { AgentConfig } from "./config.js";
+import { runtimeImages, type AgentConfig } from "./config.js";
 import { DockerDriver } from "./docker-driver.js";
 import { FunctionCache } from "./function-cache.js";
 import { Heartbeat } from "./heartbeat.js";
@@ -43,10 +43,11 @@ function memoryBudgetMb(config: AgentConfig): number {
 
 async function prepareDocker(config: AgentConfig, log: Logger): Promise<DockerDriver> {
   const docker = new Dockerode({ socketPath: config.dockerSocket });
-  const images = { python3: config.imagePython3, nodejs: config.imageNodejs };
+  const images = runtimeImages(config);
   if (config.buildImages) {
     // Run the image built from this checkout's sources, under its source-hash tag (see ImageOutcome.pinned).
-    for (const built of await ensureRuntimeImages(docker, { base: config.baseImage, images, log })) images[built.runtime] = built.pinned;
+    const bases = { bookworm: config.baseImage, trixie: config.baseImageTrixie };
+    for (const built of await ensureRuntimeImages(docker, { bases, images, log })) images[built.runtime] = built.pinned;
   }
   const seccomp = loadSeccompOption(config.seccompProfile);
   log.info({ seccompProfile: config.seccompProfile }, "containers run under this seccomp profile");

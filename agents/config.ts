@@ -3,8 +3,9 @@ import { homedir, hostname } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { ConfigError, boolFromEnv, commonFields, envField, intFromEnv, parseEnv, stringFromEnv, type ConfigOf } from "../shared/config.js";
-import { ISOLATIONS, RUNTIMES } from "../shared/schemas/function.js";
-import { DEFAULT_BASE_IMAGE, RUNTIME_IMAGES } from "../deploy/images.js";
+import { ISOLATIONS } from "../shared/schemas/function.js";
+import { imageRuntimeOf, resolveRuntime, RUNTIME_NAMES, type ImageRuntime } from "../shared/runtimes.js";
+import { DEFAULT_BASE_IMAGE, DEFAULT_TRIXIE_BASE_IMAGE, RUNTIME_IMAGES } from "../deploy/images.js";
 import { DEFAULT_SECCOMP_PROFILE } from "./seccomp.js";
 
 const listOf = <T extends string>(allowed: readonly T[], def: string) =>
@@ -13,6 +14,13 @@ const listOf = <T extends string>(allowed: readonly T[], def: string) =>
     .default(def)
     .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
     .pipe(z.array(z.enum(allowed as [T, ...T[]])));
+
+/** A list of runtime names (aliases allowed: python3 means python3.13), as the image runtimes they run on. */
+const runtimeList = (def: string) =>
+  listOf(RUNTIME_NAMES, def).transform((names) => [...new Set(names.map((n) => imageRuntimeOf(resolveRuntime(n))))]);
+
+/** By default only the newest runtimes get stem cells and run ad-hoc code: an older runtime's function costs a cold start, and its ad-hoc code needs WEFT_EXEC_RUNTIMES. */
+const NEWEST_RUNTIMES = "python3.13,nodejs20";
 
 const AGENT_ID = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, "must match [A-Za-z0-9][A-Za-z0-9_.-]{0,127}");
 
@@ -24,21 +32,24 @@ export const agentFields = {
   memoryMb: envField("WEFT_AGENT_MEMORY_MB", intFromEnv(0, 0), "memory budget for containers; 0 = 75% of the host's memory"),
   keepAliveMs: envField("WEFT_KEEP_ALIVE_MS", intFromEnv(600_000, 1000), "an idle warm container is stopped after this"),
   stemCells: envField("WEFT_STEM_CELLS", intFromEnv(1, 0, 32), "pre-started runtime containers per runtime × isolation"),
-  stemRuntimes: envField("WEFT_STEM_RUNTIMES", listOf(RUNTIMES, RUNTIMES.join(",")), "runtimes that get stem cells"),
+  stemRuntimes: envField("WEFT_STEM_RUNTIMES", runtimeList(NEWEST_RUNTIMES), "runtimes that get stem cells (names or aliases)"),
   stemIsolations: envField("WEFT_STEM_ISOLATIONS", listOf(ISOLATIONS, "runc,gvisor"), "isolations that get stem cells"),
   stemMemoryMb: envField("WEFT_STEM_MEMORY_MB", intFromEnv(256, 64, 8192),
     "memory of a stem cell; gVisor cannot resize a running container, so its stem cells serve only functions of this size"),
   execPoolSize: envField("WEFT_EXEC_POOL_SIZE", intFromEnv(1, 0, 32),
     "pre-started sandboxes for ad-hoc code (POST /v1/execute) per runtime × isolation; each serves one run, then a replacement starts"),
-  execRuntimes: envField("WEFT_EXEC_RUNTIMES", listOf(RUNTIMES, RUNTIMES.join(",")), "runtimes this agent runs ad-hoc code in"),
+  execRuntimes: envField("WEFT_EXEC_RUNTIMES", runtimeList(NEWEST_RUNTIMES), "runtimes this agent runs ad-hoc code in (names or aliases)"),
   execIsolations: envField("WEFT_EXEC_ISOLATIONS", listOf(ISOLATIONS, "runc,gvisor"), "isolations this agent runs ad-hoc code in"),
   execMemoryMb: envField("WEFT_EXEC_MEMORY_MB", intFromEnv(256, 64, 8192),
     "memory of an ad-hoc sandbox; another size asked for is a resize on runc and a container start on gVisor"),
   execSlots: envField("WEFT_EXEC_SLOTS", intFromEnv(8, 1, 1000), "ad-hoc runs this agent takes at once (past it: RESOURCE_EXHAUSTED)"),
-  imagePython3: envField("WEFT_IMAGE_PYTHON3", stringFromEnv(RUNTIME_IMAGES.python3), "python3 runtime image"),
-  imageNodejs: envField("WEFT_IMAGE_NODEJS", stringFromEnv(RUNTIME_IMAGES.nodejs), "nodejs runtime image"),
+  imagePython311: envField("WEFT_IMAGE_PYTHON3_11", stringFromEnv(RUNTIME_IMAGES["python3.11"]), "python3.11 runtime image"),
+  imagePython313: envField("WEFT_IMAGE_PYTHON3_13", stringFromEnv(RUNTIME_IMAGES["python3.13"]), "python3.13 runtime image"),
+  imageNodejs18: envField("WEFT_IMAGE_NODEJS18", stringFromEnv(RUNTIME_IMAGES.nodejs18), "nodejs18 runtime image"),
+  imageNodejs20: envField("WEFT_IMAGE_NODEJS20", stringFromEnv(RUNTIME_IMAGES.nodejs20), "nodejs20 (and typescript) runtime image"),
   buildImages: envField("WEFT_BUILD_IMAGES", boolFromEnv(true), "build the runtime images at start when missing or stale"),
-  baseImage: envField("WEFT_BASE_IMAGE", stringFromEnv(DEFAULT_BASE_IMAGE), "base the runtime images are built from"),
+  baseImage: envField("WEFT_BASE_IMAGE", stringFromEnv(DEFAULT_BASE_IMAGE), "Debian 12 base of python3.11 and nodejs18"),
+  baseImageTrixie: envField("WEFT_BASE_IMAGE_TRIXIE", stringFromEnv(DEFAULT_TRIXIE_BASE_IMAGE), "Debian 13 base of python3.13 and nodejs20"),
   dockerSocket: envField("WEFT_DOCKER_SOCKET", stringFromEnv("/var/run/docker.sock"), "Docker engine socket"),
   containerCpuShares: envField("WEFT_CONTAINER_CPU_SHARES", intFromEnv(256, 2, 262_144),
     "CPU weight of a function container (a process's is 1024): under contention the agent, gateway and NATS come first"),
@@ -67,8 +78,19 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   const parsed = parseEnv(agentFields, env);
   const outboxDir = parsed.outboxDir || join(env.WEFT_STATE_DIR || join(homedir(), ".weft"), "outbox");
   const config = Object.freeze({ ...parsed, outboxDir });
-  if (config.imagePython3 === config.imageNodejs) {
-    throw new ConfigError("invalid configuration:\n  WEFT_IMAGE_PYTHON3 and WEFT_IMAGE_NODEJS must differ");
+  const images = Object.values(runtimeImages(config));
+  if (new Set(images).size !== images.length) {
+    throw new ConfigError("invalid configuration:\n  WEFT_IMAGE_PYTHON3_11, WEFT_IMAGE_PYTHON3_13, WEFT_IMAGE_NODEJS18 and WEFT_IMAGE_NODEJS20 must differ");
   }
   return config;
+}
+
+/** The image of each runtime, as configured. */
+export function runtimeImages(config: AgentConfig): Record<ImageRuntime, string> {
+  return {
+    "python3.11": config.imagePython311,
+    "python3.13": config.imagePython313,
+    nodejs18: config.imageNodejs18,
+    nodejs20: config.imageNodejs20,
+  };
 }

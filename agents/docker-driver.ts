@@ -3,9 +3,11 @@
 import type Dockerode from "dockerode";
 import type { Duplex } from "node:stream";
 import { randomBytes } from "node:crypto";
-import type { ISOLATIONS, RUNTIMES } from "../shared/schemas/function.js";
+import type { ISOLATIONS } from "../shared/schemas/function.js";
+import type { ImageRuntime } from "../shared/runtimes.js";
 
-export type Runtime = (typeof RUNTIMES)[number];
+/** What a container runs: an image's runtime (a typescript function runs on nodejs20's). */
+export type Runtime = ImageRuntime;
 export type Isolation = (typeof ISOLATIONS)[number];
 
 const MiB = 1024 * 1024;

@@ -4,7 +4,7 @@
 import type { KV, KvEntry } from "@nats-io/kv";
 import { FunctionWatch } from "../shared/function-watch.js";
 import type { Logger } from "../shared/logger.js";
-import { FunctionDefinition } from "../shared/schemas/function.js";
+import { StoredDefinition, type FunctionDefinition } from "../shared/schemas/function.js";
 import { latestKey, versionKey } from "../shared/subjects.js";
 
 export interface FunctionEvents {
@@ -101,7 +101,7 @@ export class FunctionCache {
 
   private parse(entry: KvEntry): FunctionDefinition | undefined {
     try {
-      return FunctionDefinition.parse(entry.json());
+      return StoredDefinition.parse(entry.json()); // keeps what TypeScript compiled to
     } catch (err) {
       this.log.error({ err, key: entry.key, revision: entry.revision }, "invalid function definition in the bucket");
       return undefined;

@@ -2,6 +2,7 @@
 // one function version of one incarnation (a function deleted and created again under its name never gets
 // the old one's containers); stem cells (pre-started runtime containers) take a function's code on first use;
 // idle containers expire after the keep-alive; minWarm versions are kept pre-started.
+import { imageRuntimeOf } from "../shared/runtimes.js";
 import type { Logger } from "../shared/logger.js";
 import type { FunctionDefinition } from "../shared/schemas/function.js";
 import type { PoolStatus } from "../shared/schemas/agent.js";
@@ -88,7 +89,7 @@ const STEM_RETRY_MS = [1000, 5000, 30_000];
 
 export const needOf = (def: FunctionDefinition, defaultCpus: number): Need => ({
   key: versionKeyOf(def),
-  runtime: def.runtime,
+  runtime: imageRuntimeOf(def.runtime),
   isolation: def.isolation,
   memoryMb: def.limits.memoryMb,
   cpus: def.limits.cpus ?? defaultCpus,
@@ -411,7 +412,7 @@ export class Pool {
     const c = this.add(
       new Container(
         this.driver,
-        { runtime: def.runtime, isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus ?? this.opts.defaultCpus, bindTo: def, startTimeoutMs: this.opts.startTimeoutMs },
+        { runtime: imageRuntimeOf(def.runtime), isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus ?? this.opts.defaultCpus, bindTo: def, startTimeoutMs: this.opts.startTimeoutMs },
         this.log,
       ),
     );
@@ -489,7 +490,7 @@ export class Pool {
     const c = this.add(
       new Container(
         this.driver,
-        { runtime: def.runtime, isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus ?? this.opts.defaultCpus, bindTo: def, startTimeoutMs: this.opts.startTimeoutMs },
+        { runtime: imageRuntimeOf(def.runtime), isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus ?? this.opts.defaultCpus, bindTo: def, startTimeoutMs: this.opts.startTimeoutMs },
         this.log,
       ),
     );

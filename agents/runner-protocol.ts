@@ -6,7 +6,7 @@
 // treats every byte as untrusted: headers are parsed with zod, sizes are bounded before anything is kept,
 // and any violation ends the calls in flight as RUNTIME_PROTOCOL_ERROR and retires the container.
 import { z } from "zod";
-import type { FunctionDefinition } from "../shared/schemas/function.js";
+import type { StoredDefinition } from "../shared/schemas/function.js";
 
 export interface RunContext {
   invocationId: string;
@@ -89,8 +89,8 @@ export interface ReceivedFrame {
 
 const line = (header: object): Buffer => Buffer.from(`${JSON.stringify(header)}\n`);
 
-export function encodeInit(def: FunctionDefinition, limits: FrameLimits): Buffer[] {
-  const code = Buffer.from(def.code, "utf8");
+export function encodeInit(def: StoredDefinition, limits: FrameLimits): Buffer[] {
+  const code = Buffer.from(def.compiled ?? def.code, "utf8"); // compiled: TypeScript's JavaScript
   const header = {
     t: "init",
     codeBytes: code.length,

@@ -27,7 +27,9 @@ import {
   type PutFunctionResult,
   type QueryInvocationsResult,
 } from "../shared/schemas/controller-api.js";
-import { FunctionSpec, summarize, type FunctionDefinition, type FunctionSummary } from "../shared/schemas/function.js";
+import { FunctionSpec, summarize, type DeployedSpec, type FunctionDefinition, type FunctionSummary } from "../shared/schemas/function.js";
+import { languageOf, resolveRuntime } from "../shared/runtimes.js";
+import { describeTranspileError, transpileTypeScript } from "../shared/typescript.js";
 import type { FunctionMetrics, InvocationRecord } from "../shared/schemas/invocation.js";
 import { CONTROLLER_QUEUE, controllerSubject, type ControllerOp } from "../shared/subjects.js";
 import { fromMongoError, pingMongo } from "./database.js";
@@ -166,13 +168,11 @@ export class ControllerApi {
     const { name, spec: raw } = parse(PutFunctionRequest, body);
     const spec = parse(FunctionSpec, raw);
     if (spec.name !== undefined && spec.name !== name) throw invalid("name", `is ${spec.name} in the body but ${name} in the path`);
-    if (Buffer.byteLength(JSON.stringify(spec)) + DEFINITION_OVERHEAD_BYTES > MAX_DEFINITION_BYTES) {
-      throw new WeftError("PAYLOAD_TOO_LARGE", `code: the definition is over ${MAX_DEFINITION_BYTES} bytes once encoded`, "code");
-    }
-    const problem = await this.deps.syntax?.check(spec.runtime, spec.code);
-    if (problem) throw invalid("code", `does not parse as ${spec.runtime}: ${problem}`);
+    checkDefinitionSize(spec);
+    const deployed = await this.deployable(spec);
+    if (deployed.compiled !== undefined) checkDefinitionSize(deployed);
     const { definition, created } = await this.writes.run(name, async () => {
-      const stored = await this.deps.store.put(name, spec);
+      const stored = await this.deps.store.put(name, deployed);
       await this.mirror(() => this.deps.publisher.publish(stored.definition), name, stored.definition.version);
       return stored;
     });
@@ -180,9 +180,27 @@ export class ControllerApi {
     return { ...summarize(definition), created };
   }
 
+  /**
+   * The spec as stored: its runtime resolved to the exact one it is built for (python3 → python3.13 today; the
+   * version keeps it whatever the alias means later), its code checked, and TypeScript compiled to JavaScript.
+   */
+  private async deployable(spec: FunctionSpec): Promise<DeployedSpec> {
+    const runtime = resolveRuntime(spec.runtime);
+    if (languageOf(runtime) === "typescript") {
+      const out = await transpileTypeScript(spec.code);
+      if (!out.ok) throw invalid("code", `does not parse as typescript: ${describeTranspileError(out)}`);
+      return { ...spec, runtime, compiled: out.code };
+    }
+    const problem = await this.deps.syntax?.check(runtime, spec.code);
+    if (problem) throw invalid("code", `does not parse as ${runtime}: ${problem}`);
+    return { ...spec, runtime };
+  }
+
+  /** The user's code, not what Weft compiled from it (which only the agents load, from the functions bucket). */
   private async getFunction(body: unknown): Promise<FunctionDefinition> {
     const { name, version } = parse(GetFunctionRequest, body);
-    return this.deps.store.get(name, version);
+    const { compiled: _compiled, ...def } = await this.deps.store.get(name, version);
+    return def;
   }
 
   private async listFunctions(body: unknown): Promise<FunctionSummary[]> {
@@ -385,4 +403,10 @@ function parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
 
 function toWeftError(err: unknown): WeftError {
   return asWeftError(fromMongoError(err));
+}
+
+function checkDefinitionSize(spec: FunctionSpec | DeployedSpec): void {
+  if (Buffer.byteLength(JSON.stringify(spec)) + DEFINITION_OVERHEAD_BYTES > MAX_DEFINITION_BYTES) {
+    throw new WeftError("PAYLOAD_TOO_LARGE", `code: the definition is over ${MAX_DEFINITION_BYTES} bytes once encoded`, "code");
+  }
 }

@@ -4,7 +4,7 @@ import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { LIMITS } from "../shared/limits.js";
-import type { FunctionDefinition } from "../shared/schemas/function.js";
+import type { StoredDefinition } from "../shared/schemas/function.js";
 import { latestKey, parseVersionKey, versionKey } from "../shared/subjects.js";
 import { WeftError } from "../shared/errors.js";
 import type { FunctionStore, LiveFunction } from "./function-store.js";
@@ -42,7 +42,7 @@ export class FunctionPublisher {
   }
 
   /** Writes the version key, then moves the latest key forward to it. */
-  async publish(def: FunctionDefinition): Promise<void> {
+  async publish(def: StoredDefinition): Promise<void> {
     const kv = await this.bucket();
     const data = JSON.stringify(def);
     await kv.put(versionKey(def.name, def.incarnation, def.version), data);
@@ -144,7 +144,7 @@ export class FunctionPublisher {
    * are serialised (write-queue.ts), so it is an earlier life. `force` lets reconcile move it back when
    * MongoDB says so (e.g. a database restored).
    */
-  private async advanceLatest(kv: KV, def: FunctionDefinition, data: string, force = false): Promise<boolean> {
+  private async advanceLatest(kv: KV, def: StoredDefinition, data: string, force = false): Promise<boolean> {
     const key = latestKey(def.name);
     for (let attempt = 1; ; attempt++) {
       const current = await kv.get(key);

@@ -1,7 +1,7 @@
 // Functions and their immutable versions in MongoDB, the source of truth.
 //
 // `functions`: one document per name: { _id: name, incarnation, versionSeq, latestVersion?, deleted, createdAt, updatedAt, deletedAt? }.
-// `function_versions`: one document per version: { _id: "<name>.<incarnation>.v<n>", name, incarnation, version, ...FunctionDefinition, codeBytes }.
+// `function_versions`: one document per version: { _id: "<name>.<incarnation>.v<n>", name, incarnation, version, ...StoredDefinition, codeBytes }.
 //
 // A name lives one incarnation at a time. Its first PUT, and the first PUT after each DELETE, mint a new
 // incarnation (a random id) and its version numbers start again at 1. Every read goes through the live
@@ -23,7 +23,8 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Collection, Db } from "mongodb";
 import { dropIndexIfPresent, isDuplicateKey } from "./database.js";
 import { WeftError, notFound } from "../shared/errors.js";
-import type { FunctionDefinition, FunctionSpec, FunctionSummary } from "../shared/schemas/function.js";
+import type { DeployedSpec, StoredDefinition, FunctionSummary } from "../shared/schemas/function.js";
+import { storedRuntime, type Runtime } from "../shared/runtimes.js";
 import { versionKey } from "../shared/subjects.js";
 
 interface FunctionDoc {
@@ -40,10 +41,10 @@ interface FunctionDoc {
 
 type Adopted = FunctionDoc & { incarnation: string };
 
-type VersionDoc = Omit<FunctionDefinition, "createdAt"> & { _id: string; codeBytes: number; createdAt: Date };
+type VersionDoc = Omit<StoredDefinition, "createdAt"> & { _id: string; codeBytes: number; createdAt: Date };
 
 export interface PutOutcome {
-  definition: FunctionDefinition;
+  definition: StoredDefinition;
   /** True when no live function had this name before (first PUT, or PUT after DELETE). */
   created: boolean;
 }
@@ -89,7 +90,7 @@ export class FunctionStore {
   }
 
   /** Stores a new version. The caller serialises writes to one name (see the note at the top of this file). */
-  async put(name: string, spec: FunctionSpec): Promise<PutOutcome> {
+  async put(name: string, spec: DeployedSpec): Promise<PutOutcome> {
     const incarnation = await this.openIncarnation(name);
     const definition = await this.insertNextVersion(name, incarnation, spec);
     const before = await this.functions.findOneAndUpdate(
@@ -106,7 +107,7 @@ export class FunctionStore {
   }
 
   /** The latest version of the live incarnation, or a given one; NOT_FOUND when the function is absent or deleted. */
-  async get(name: string, version?: number): Promise<FunctionDefinition> {
+  async get(name: string, version?: number): Promise<StoredDefinition> {
     const fn = await this.load(name);
     if (!isLive(fn)) throw notFound(`function ${name}`);
     const wanted = version ?? fn.latestVersion;
@@ -121,7 +122,7 @@ export class FunctionStore {
     const live = await this.liveFunctions();
     if (live.length === 0) return [];
     const ids = live.map((f) => versionKey(f.name, f.incarnation, f.latestVersion));
-    const docs = await this.versions.find({ _id: { $in: ids } }, { projection: { code: 0 } }).toArray();
+    const docs = await this.versions.find({ _id: { $in: ids } }, { projection: { code: 0, compiled: 0 } }).toArray();
     return docs.map((d) => toSummary(d)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -130,7 +131,7 @@ export class FunctionStore {
     const fn = await this.load(name);
     if (!isLive(fn)) throw notFound(`function ${name}`);
     const docs = await this.versions
-      .find({ name, incarnation: fn.incarnation, version: { $lte: fn.latestVersion } }, { projection: { code: 0 } })
+      .find({ name, incarnation: fn.incarnation, version: { $lte: fn.latestVersion } }, { projection: { code: 0, compiled: 0 } })
       .sort({ version: -1 })
       .limit(limit)
       .toArray();
@@ -239,7 +240,7 @@ export class FunctionStore {
   }
 
   /** Reserves a number and stores the version under it; a collision (another writer, a lost $inc) reserves again. */
-  private async insertNextVersion(name: string, incarnation: string, spec: FunctionSpec): Promise<FunctionDefinition> {
+  private async insertNextVersion(name: string, incarnation: string, spec: DeployedSpec): Promise<StoredDefinition> {
     for (let attempt = 1; ; attempt++) {
       try {
         const definition = buildDefinition(name, incarnation, await this.reserveVersion(name, incarnation), spec);
@@ -283,12 +284,12 @@ export class FunctionStore {
   }
 }
 
-function buildDefinition(name: string, incarnation: string, version: number, spec: FunctionSpec): FunctionDefinition {
+function buildDefinition(name: string, incarnation: string, version: number, spec: DeployedSpec): StoredDefinition {
   const { name: _ignored, ...rest } = spec;
   return { ...rest, name, incarnation, version, codeSha256: sha256(spec.code), createdAt: new Date().toISOString() };
 }
 
-function toVersionDoc(def: FunctionDefinition): VersionDoc {
+function toVersionDoc(def: StoredDefinition): VersionDoc {
   return {
     ...def,
     _id: versionKey(def.name, def.incarnation, def.version),
@@ -297,13 +298,13 @@ function toVersionDoc(def: FunctionDefinition): VersionDoc {
   };
 }
 
-function fromVersionDoc(doc: VersionDoc): FunctionDefinition {
+function fromVersionDoc(doc: VersionDoc): StoredDefinition {
   const { _id, codeBytes, createdAt, ...rest } = doc;
-  return { ...rest, createdAt: createdAt.toISOString() };
+  return { ...rest, runtime: storedRuntime(rest.runtime) as Runtime, createdAt: createdAt.toISOString() };
 }
 
 /** The driver does not narrow projected documents: `code` is typed but absent here. */
 function toSummary(doc: VersionDoc): FunctionSummary {
-  const { _id, createdAt, code: _absent, ...rest } = doc;
-  return { ...rest, createdAt: createdAt.toISOString() };
+  const { _id, createdAt, code: _absent, compiled: _alsoAbsent, ...rest } = doc;
+  return { ...rest, runtime: storedRuntime(rest.runtime) as Runtime, createdAt: createdAt.toISOString() };
 }

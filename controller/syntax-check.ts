@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { compileFunction } from "node:vm";
 import type { Logger } from "pino";
-import type { FunctionSpec } from "../shared/schemas/function.js";
+import { RUNTIME_INFO, languageOf, type Runtime } from "../shared/runtimes.js";
 
 export interface SyntaxCheckOptions {
   pythonBin: string;
@@ -14,15 +14,26 @@ export interface SyntaxCheckOptions {
 /** What a runner process concluded: a syntax problem, no problem, or that it could not tell. */
 type Verdict = { kind: "ok" } | { kind: "syntax"; message: string } | { kind: "unknown"; reason: string };
 
+/**
+ * Parses as the runtime's Python (argv[1] is its minor version): an interpreter as new as the runtime parses with
+ * its grammar (feature_version, best effort). An older one parses with its own and refuses what fails, except a
+ * line that uses syntax newer Pythons added (PEP 695 type parameters and `type` statements, PEP 701 f-strings):
+ * that code is left to the agent rather than refused wrongly.
+ */
 const PY_CHECK = [
-  "import ast, sys",
+  "import ast, re, sys",
+  "minor = int(sys.argv[1])",
   "try:",
-  "    ast.parse(sys.stdin.buffer.read())",
+  "    ast.parse(sys.stdin.buffer.read(), feature_version=(3, min(minor, sys.version_info[1])))",
   "except SyntaxError as e:",
+  "    newer = r\"^\\s*type\\s+\\w|^\\s*(async\\s+)?def\\s+\\w+\\s*\\[|^\\s*class\\s+\\w+\\s*\\[|\\bf['\\\"]\"",
+  "    if sys.version_info[:2] < (3, minor) and re.search(newer, e.text or ''):",
+  "        sys.exit(4)",
   "    print(f'line {e.lineno}: {e.msg}')",
   "    sys.exit(3)",
 ].join("\n");
 const PY_SYNTAX_EXIT = 3;
+const PY_NEWER_SYNTAX_EXIT = 4;
 
 export class SyntaxChecker {
   private pythonMissing = false;
@@ -33,8 +44,8 @@ export class SyntaxChecker {
   ) {}
 
   /** The problem in words ("line 3: ..."), or null when the code parses or cannot be checked here. */
-  async check(runtime: FunctionSpec["runtime"], code: string): Promise<string | null> {
-    const verdict = runtime === "python3" ? await this.checkPython(code) : await checkNode(code, this.timeoutMs);
+  async check(runtime: Runtime, code: string): Promise<string | null> {
+    const verdict = await this.verdict(runtime, code);
     if (verdict.kind === "syntax") return verdict.message;
     if (verdict.kind === "unknown") this.log.warn({ runtime, reason: verdict.reason }, "syntax check skipped");
     return null;
@@ -44,9 +55,22 @@ export class SyntaxChecker {
     return this.opts.timeoutMs ?? 5000;
   }
 
-  private async checkPython(code: string): Promise<Verdict> {
+  private verdict(runtime: Runtime, code: string): Promise<Verdict> {
+    switch (languageOf(runtime)) {
+      case "python":
+        return this.checkPython(code, RUNTIME_INFO[runtime].version);
+      case "javascript":
+        return checkNode(code, this.timeoutMs);
+      case "typescript":
+        // Parsed by the transpiler at deploy (shared/typescript.ts), which names the file, line and column.
+        return Promise.resolve({ kind: "ok" });
+    }
+  }
+
+  private async checkPython(code: string, version: string): Promise<Verdict> {
     if (this.pythonMissing) return { kind: "ok" };
-    const run = await runWithStdin(this.opts.pythonBin, ["-c", PY_CHECK], code, this.timeoutMs);
+    const minor = version.split(".")[1] ?? "0";
+    const run = await runWithStdin(this.opts.pythonBin, ["-c", PY_CHECK, minor], code, this.timeoutMs);
     if (run.spawnError) {
       // Without an interpreter here the agent's INIT_ERROR is the answer; say so once, not on every PUT.
       this.pythonMissing = true;
@@ -54,6 +78,7 @@ export class SyntaxChecker {
     }
     if (run.code === 0) return { kind: "ok" };
     if (run.code === PY_SYNTAX_EXIT) return { kind: "syntax", message: run.stdout.trim() || "invalid syntax" };
+    if (run.code === PY_NEWER_SYNTAX_EXIT) return { kind: "unknown", reason: `${this.opts.pythonBin} is older than Python ${version}` };
     return { kind: "unknown", reason: `${this.opts.pythonBin} exited ${run.code ?? run.signal}: ${run.stderr.slice(0, 300)}` };
   }
 }

@@ -15,7 +15,7 @@ usage: deploy/services.sh [options] [-- args for deploy/images.ts]
   --quiet         print only what changed, problems and the summary
 Environment: MONGO_URL (use this MongoDB), WEFT_MONGO_PORT (else 27017), WEFT_NATS_SERVER_BIN,
   WEFT_FERRETDB_BIN, WEFT_COMPOSE_BIN, WEFT_CHROMIUM_BIN, WEFT_STATE_DIR, WEFT_BASE_IMAGE (default weft/base:bookworm),
-  WEFT_DEBIAN_MIRROR.
+  WEFT_BASE_IMAGE_TRIXIE (default weft/base:trixie), WEFT_DEBIAN_MIRROR.
 EOF
 }
 
@@ -38,6 +38,8 @@ FERRETDB_VERSIONS=(v1.24.1 v1.24.0)
 # The toolchain fetched (as a Go module) when the distribution's Go is too old to build nats-server.
 GO_BOOTSTRAP_VERSION=1.26.0
 BASE_IMAGE=${WEFT_BASE_IMAGE:-weft/base:bookworm}
+# Debian 13 (trixie) is the base of the current runtimes (python3.13, nodejs20); bookworm keeps python3.11 and nodejs18.
+TRIXIE_BASE_IMAGE=${WEFT_BASE_IMAGE_TRIXIE:-weft/base:trixie}
 DEBIAN_MIRROR=${WEFT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 MONGO_PORT=${WEFT_MONGO_PORT:-27017}
 
@@ -585,40 +587,48 @@ ensure_mongo() {
 # ---- images ---------------------------------------------------------------------------------------------
 # The base is a minimal Debian made by debootstrap and imported, so no container registry is needed; it has
 # the full python3 (not python3-minimal, which lacks json and asyncio) so building the runtimes needs no network.
-build_base_image() {
+build_base_image() { # SUITE IMAGE
+  local suite=$1 image=$2
   if ! $IS_ROOT; then
-    need "build the base image (needs root for debootstrap): sudo bash deploy/services.sh --images-only"
+    need "build the base image $image (needs root for debootstrap): sudo bash deploy/services.sh --images-only"
     return 1
   fi
   have debootstrap || apt_install debootstrap
-  local rootfs
+  [[ -f /usr/share/debootstrap/scripts/$suite ]] || apt_install debootstrap
+  local rootfs log="$LOG_DIR/weft-debootstrap-$suite.log"
   mkdir -p "$STATE_DIR"
   rootfs=$(mktemp -d "$STATE_DIR/rootfs.XXXXXX")
-  act image "debootstrap bookworm into $rootfs (about a minute)"
-  debootstrap --variant=minbase --include=python3,nodejs bookworm "$rootfs" "$DEBIAN_MIRROR" >"$LOG_DIR/weft-debootstrap.log" 2>&1 ||
-    { rm -rf "$rootfs"; die image "debootstrap failed; see $LOG_DIR/weft-debootstrap.log"; }
+  act image "debootstrap $suite into $rootfs (about a minute)"
+  debootstrap --variant=minbase --include=python3,nodejs "$suite" "$rootfs" "$DEBIAN_MIRROR" >"$log" 2>&1 ||
+    { rm -rf "$rootfs"; die image "debootstrap $suite failed; see $log"; }
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  act image "docker import $BASE_IMAGE"
+  act image "docker import $image"
   tar -C "$rootfs" -c . | docker import \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$BASE_IMAGE" >/dev/null ||
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$image" >/dev/null ||
     { rm -rf "$rootfs"; die image "docker import failed"; }
   rm -rf "$rootfs"
 }
 
+# A base is built once and then found by its tag in the engine, as a cache: delete the tag to rebuild it.
+ensure_base_image() { # SUITE IMAGE
+  if docker image inspect "$2" >/dev/null 2>&1 || build_base_image "$1" "$2"; then
+    say image "ok ($2)"
+  else
+    return 1
+  fi
+}
+
 ensure_images() {
   docker_ready || return 0 # Docker's absence is already reported
-  if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || build_base_image; then
-    say image "ok ($BASE_IMAGE)"
-  else
-    return 0
-  fi
+  ensure_base_image bookworm "$BASE_IMAGE" || return 0
+  ensure_base_image trixie "$TRIXIE_BASE_IMAGE" || return 0
   if [[ ! -f $ROOT_DIR/deploy/images.ts ]]; then
     warn image "deploy/images.ts not found: runtime images not built"
     return 0
   fi
   [[ -d $ROOT_DIR/node_modules/tsx ]] || die image "node_modules missing: run npm ci first"
-  (cd "$ROOT_DIR" && WEFT_BASE_IMAGE=$BASE_IMAGE node --import tsx deploy/images.ts "${IMAGE_ARGS[@]}") >&2 ||
-    die image "deploy/images.ts failed"
+  (cd "$ROOT_DIR" && WEFT_BASE_IMAGE=$BASE_IMAGE WEFT_BASE_IMAGE_TRIXIE=$TRIXIE_BASE_IMAGE \
+    node --import tsx deploy/images.ts "${IMAGE_ARGS[@]}") >&2 || die image "deploy/images.ts failed"
   say image "ok (runtime images)"
 }
 
@@ -630,6 +640,7 @@ write_env_file() {
     echo "# Written by deploy/services.sh; read by npm test, npm run up and npm run bench."
     echo "WEFT_STATE_DIR=$STATE_DIR"
     echo "WEFT_BASE_IMAGE=$BASE_IMAGE"
+    echo "WEFT_BASE_IMAGE_TRIXIE=$TRIXIE_BASE_IMAGE"
     [[ -n $NATS_BIN ]] && echo "WEFT_NATS_SERVER_BIN=$NATS_BIN"
     [[ -n $FERRET_BIN ]] && echo "WEFT_FERRETDB_BIN=$FERRET_BIN"
     [[ -n $GRPCURL_BIN ]] && echo "WEFT_GRPCURL_BIN=$GRPCURL_BIN"

@@ -1,6 +1,8 @@
 // Ad-hoc code execution at the gateway: validates the request, applies the per-client rate limit, and hands the job
 // to an agent holding pre-started sandboxes of its runtime × isolation (a core NATS request; the agent answers with
 // the result object). Synchronous only: a run is bounded by its timeout, at most a minute.
+import { imageRuntimeOf, languageOf, resolveRuntime, type Runtime } from "../shared/runtimes.js";
+import { describeTranspileError, transpileTypeScript } from "../shared/typescript.js";
 import { randomUUID } from "node:crypto";
 import { NoRespondersError, RequestError, TimeoutError, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { WeftError, fromZodError, unavailable, type ErrorBody } from "../shared/errors.js";
@@ -50,7 +52,7 @@ export class Executor {
    */
   async execute(body: unknown, client: string, via: Via): Promise<Uint8Array> {
     this.admit(client);
-    const job = this.jobOf(body, via);
+    const job = await this.jobOf(body, via);
     const data = Buffer.from(JSON.stringify(job));
     // The job travels as one NATS message: code, stdin and event together must fit in it.
     if (data.byteLength > LIMITS.natsMaxPayloadBytes - JOB_ENVELOPE_BYTES) {
@@ -79,7 +81,7 @@ export class Executor {
     }
   }
 
-  private jobOf(body: unknown, via: Via): ExecuteJob {
+  private async jobOf(body: unknown, via: Via): Promise<ExecuteJob> {
     const parsed = ExecuteRequest.safeParse(body);
     if (!parsed.success) throw fromZodError(parsed.error);
     const r = parsed.data;
@@ -87,8 +89,9 @@ export class Executor {
     if (r.mode === "handler" && r.stdin !== undefined) throw new WeftError("INVALID_ARGUMENT", "stdin: is for mode script; a handler gets event", "stdin");
     const event = r.event === undefined ? "{}" : JSON.stringify(r.event);
     if (r.mode === "handler") checkEvent(Buffer.from(event));
+    const runtime = resolveRuntime(r.runtime);
     return {
-      invocationId: randomUUID(), runtime: r.runtime, isolation: r.isolation, mode: r.mode, code: r.code, stdin: r.stdin ?? "", event,
+      invocationId: randomUUID(), runtime: imageRuntimeOf(runtime), isolation: r.isolation, mode: r.mode, code: await runnableCode(runtime, r.code), stdin: r.stdin ?? "", event,
       timeoutMs: r.limits.timeoutMs, ...(r.limits.memoryMb === undefined ? {} : { memoryMb: r.limits.memoryMb }), enqueuedAt: Date.now(), via,
     };
   }
@@ -121,4 +124,12 @@ function errorOf(headers: MsgHdrs | undefined, data: Uint8Array): WeftError | un
   } catch {
     return new WeftError("INTERNAL", "an agent refused the run with a malformed error");
   }
+}
+
+/** TypeScript runs as the JavaScript it transpiles to; code that does not parse is refused with its line and column. */
+async function runnableCode(runtime: Runtime, code: string): Promise<string> {
+  if (languageOf(runtime) !== "typescript") return code;
+  const out = await transpileTypeScript(code);
+  if (!out.ok) throw new WeftError("INVALID_ARGUMENT", `code: does not parse as typescript: ${describeTranspileError(out)}`, "code");
+  return out.code;
 }

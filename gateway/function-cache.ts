@@ -6,7 +6,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { FunctionWatch, LATEST_KEYS } from "../shared/function-watch.js";
-import { FunctionDefinition, summarize, type FunctionSummary } from "../shared/schemas/function.js";
+import { StoredDefinition, summarize, type FunctionSummary } from "../shared/schemas/function.js";
 import { FUNCTIONS_BUCKET, versionKey } from "../shared/subjects.js";
 import type { Logger } from "../shared/logger.js";
 
@@ -108,7 +108,7 @@ export class FunctionCache {
 
   private parse(value: Uint8Array, key: string): CachedFunction | undefined {
     try {
-      const def = FunctionDefinition.safeParse(JSON.parse(Buffer.from(value).toString("utf8")));
+      const def = StoredDefinition.safeParse(JSON.parse(Buffer.from(value).toString("utf8")));
       if (def.success) return summarize(def.data);
       this.log.error({ key, issue: def.error.issues[0] }, "function definition in the bucket does not match the schema; ignored");
     } catch (err) {

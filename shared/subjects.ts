@@ -1,5 +1,6 @@
 // Every NATS subject, stream, consumer, bucket and queue group Weft uses, in one place.
 // README "NATS subjects, streams and consumers" documents the same table for users.
+import { runtimeToken } from "./runtimes.js";
 
 /** Users publish or request here (core NATS); gateways listen in a queue group. */
 export const INVOKE_SUBJECT_PREFIX = "weft.invoke";
@@ -88,5 +89,6 @@ export const SUPERVISOR_STATUS_SUBJECT = "weft.supervisor.status";
 /** Ad-hoc execution: users request weft.execute (gateways answer); gateways request an agent's pool on the job subject. */
 export const EXECUTE_SUBJECT = "weft.execute";
 export const EXECUTE_JOBS_PREFIX = "weft.execute.jobs";
-export const executeJobSubject = (runtime: string, isolation: string): string => `${EXECUTE_JOBS_PREFIX}.${runtime}.${isolation}`;
+/** The runtime is one token (python3.13 → python3_13), so the subject stays prefix.runtime.isolation. */
+export const executeJobSubject = (runtime: string, isolation: string): string => `${EXECUTE_JOBS_PREFIX}.${runtimeToken(runtime)}.${isolation}`;
 export const EXECUTE_AGENTS_QUEUE = "weft-agents-execute";

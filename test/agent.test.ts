@@ -198,7 +198,8 @@ describe("outcomes", () => {
       ["python3", "def handler(:\n", /SyntaxError/],
       ["nodejs", "exports.handler = async (e) => {", /SyntaxError/],
       ["python3", "x = 1\n", /HandlerNotFound/],
-      ["nodejs", "export const handler = () => 1", /SyntaxError/],
+      // Node 18 loads CommonJS only; Node 20.19 (nodejs, nodejs20) detects and loads an ES module.
+      ["nodejs18", "export const handler = () => 1", /SyntaxError/],
     ] as const;
     for (const [runtime, code, type] of cases) {
       const name = uniqueName("syntax");

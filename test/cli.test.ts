@@ -125,7 +125,7 @@ describe("weft: functions and invocations", () => {
 
     const deployed = await weft(["deploy", folder]);
     ok(deployed, "deploy");
-    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (python3, runc)`);
+    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (python3.13, runc)`);
 
     const withData = await weft(["invoke", name, "--data", '{"name":"flag"}']);
     ok(withData, "invoke --data");
@@ -147,12 +147,12 @@ describe("weft: functions and invocations", () => {
     await writeFile(join(folder, "main.py"), 'def handler(event, context):\n    return {"v": 2}\n');
     const updated = await weft(["deploy", folder]);
     ok(updated, "deploy again");
-    assert.equal(updated.stdout.trim(), `updated ${name} version 2 (python3, runc)`);
+    assert.equal(updated.stdout.trim(), `updated ${name} version 2 (python3.13, runc)`);
 
     const listed = await weft(["ls"]);
     ok(listed, "ls");
     assert.match(listed.stdout, /^NAME\s+VERSION\s+RUNTIME\s+ISOLATION\s+MEMORY\s+TIMEOUT\s+CREATED$/m);
-    assert.match(listed.stdout, new RegExp(`^${name}\\s+2\\s+python3\\s+runc\\s+256MB\\s+5000ms`, "m"));
+    assert.match(listed.stdout, new RegExp(`^${name}\\s+2\\s+python3\\.13\\s+runc\\s+256MB\\s+5000ms`, "m"));
     const listedJson = JSON.parse((await weft(["ls", "--json"])).stdout);
     assert.equal(listedJson.functions.find((f: { name: string }) => f.name === name).version, 2);
 
@@ -177,7 +177,7 @@ describe("weft: functions and invocations", () => {
     await writeFile(join(dir, "weft.json"), JSON.stringify({ handler: "fails.js", limits: { timeoutMs: 500 } }));
     const deployed = await weft(["deploy", "fails.js", "--name", name]);
     ok(deployed, "deploy a file");
-    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (nodejs, runc)`);
+    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (nodejs20, runc)`);
 
     const failed = await weft(["invoke", name, "--data", '{"n":7}']);
     assert.equal(failed.code, 1);

@@ -41,7 +41,7 @@ test("gRPC: put twice makes v1 then v2, get/list, invoke latest and pinned, asyn
 
   const got = await call(functions, "GetFunction", { name });
   assert.equal(got.res.version, 2);
-  assert.equal(got.res.runtime, "nodejs");
+  assert.equal(got.res.runtime, "nodejs20", "the alias resolved to the exact runtime at deploy");
   const list = await call(functions, "ListFunctions", {});
   assert.ok(list.res.functions.some((f: any) => f.name === name && f.version === 2));
 

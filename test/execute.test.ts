@@ -91,7 +91,7 @@ for (const isolation of ISOLATIONS) {
   });
 
   test(`${isolation}: a sandbox runs one program only: it is removed afterwards and the next run gets another`, async () => {
-    const pooled = await sandboxes("python3", isolation);
+    const pooled = await sandboxes("python3.13", isolation);
     assert.ok(pooled.length > 0, "a pre-started sandbox");
     // The first run leaves a file behind in /tmp; the second must not see it: it runs in another container.
     const first = await ok({ runtime: "python3", isolation, code: "import os\nopen('/tmp/left-behind', 'w').write('x')\nprint(os.path.exists('/tmp/left-behind'))" });
@@ -99,7 +99,7 @@ for (const isolation of ISOLATIONS) {
     const second = await ok({ runtime: "python3", isolation, code: "import os\nprint(os.path.exists('/tmp/left-behind'))" });
     assert.equal(second.stdout, "False\n");
     await eventually(async () => {
-      const now = await sandboxes("python3", isolation);
+      const now = await sandboxes("python3.13", isolation);
       return pooled.every((id) => !now.includes(id));
     }, "the sandboxes that ran the programs removed");
   });

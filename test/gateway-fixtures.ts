@@ -18,6 +18,7 @@ import { directJobId } from "../shared/records.js";
 import { openFunctionsBucket, ensureTopology, DEFAULT_TOPOLOGY } from "../shared/nats.js";
 import { HEADERS } from "../shared/headers.js";
 import { FunctionSpec, summarize, type FunctionDefinition } from "../shared/schemas/function.js";
+import { resolveRuntime, type RuntimeName } from "../shared/runtimes.js";
 import type { AgentStatus } from "../shared/schemas/agent.js";
 import type { InvocationResult, RecordEvent } from "../shared/schemas/invocation.js";
 import { fromZodError, type ErrorBody } from "../shared/errors.js";
@@ -105,11 +106,13 @@ export async function startGatewayProcess(natsUrl: string, env: Record<string, s
 }
 
 /** A definition as the controller would store it. */
-export function definition(name: string, spec: Partial<FunctionDefinition> = {}, version = 1): FunctionDefinition {
+export function definition(name: string, spec: Partial<Omit<FunctionDefinition, "runtime">> & { runtime?: RuntimeName } = {}, version = 1): FunctionDefinition {
   const { name: _name, version: _version, codeSha256: _sha, createdAt: _at, incarnation, ...fields } = spec;
   const code = spec.code ?? "exports.handler = async (e) => e";
+  const parsed = FunctionSpec.parse({ runtime: "nodejs", ...fields, code });
   return {
-    ...FunctionSpec.parse({ runtime: "nodejs", ...fields, code }),
+    ...parsed,
+    runtime: resolveRuntime(parsed.runtime), // as the controller stores it
     name,
     incarnation: incarnation ?? incarnationOf(name),
     version,

@@ -71,7 +71,7 @@ describe("FunctionService", () => {
     assert.equal(latest.version, 2);
     assert.equal(latest.code, JS);
     const v1 = await grpcCall(grpc.functions, "GetFunction", { name, version: 1 });
-    assert.equal(v1.runtime, "python3");
+    assert.equal(v1.runtime, "python3.13", "the alias resolved to the exact runtime at deploy");
     const list = await grpcCall(grpc.functions, "ListFunctions", {});
     assert.ok(list.functions.some((f: { name: string; version: number }) => f.name === name && f.version === 2));
 

@@ -72,7 +72,7 @@ describe("functions", () => {
     assert.equal(latest.body.version, 2);
     assert.equal(latest.body.code, JS);
     const v1 = await http(g.httpUrl, "GET", `/v1/functions/${name}?version=1`);
-    assert.equal(v1.body.runtime, "python3");
+    assert.equal(v1.body.runtime, "python3.13", "the alias resolved to the exact runtime at deploy");
     const list = await http(g.httpUrl, "GET", "/v1/functions");
     assert.ok(list.body.functions.some((f: { name: string; version: number }) => f.name === name && f.version === 2));
 

@@ -4,8 +4,7 @@ import { readFile, stat } from "node:fs/promises";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { UsageError } from "./usage-error.js";
-
-const RUNTIME_BY_EXTENSION: Record<string, string> = { ".py": "python3", ".js": "nodejs", ".cjs": "nodejs", ".mjs": "nodejs" };
+import { RUNTIME_BY_EXTENSION } from "../../shared/runtimes.js";
 const MANIFESTS = ["weft.json", "weft.yaml", "weft.yml"];
 
 /** The manifest's fields besides name and handler go to the API as they are: it validates them and names a bad one. */
@@ -34,7 +33,7 @@ export async function readDeploySource(path: string, nameOverride?: string): Pro
     throw new UsageError(`handler: ${handlerPath} cannot be read`);
   });
   const runtime = manifest.runtime ?? RUNTIME_BY_EXTENSION[extname(handlerPath)];
-  if (!runtime) throw new UsageError(`runtime: cannot be inferred from "${extname(handlerPath) || handler}"; name it in weft.json (python3 or nodejs)`);
+  if (!runtime) throw new UsageError(`runtime: cannot be inferred from "${extname(handlerPath) || handler}"; name it in weft.json (python3, nodejs, typescript, python3.11, ...)`);
   const name = nameOverride ?? manifest.name ?? nameFromFile(handlerPath, info.isDirectory() ? full : undefined);
   const { name: _n, handler: _h, runtime: _r, ...settings } = manifest;
   return { name, spec: { ...settings, runtime, code } };

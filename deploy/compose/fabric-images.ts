@@ -8,7 +8,7 @@ import { copyFile, mkdtemp, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Logger } from "../../shared/logger.js";
-import { ensureRuntimeImages } from "../images.js";
+import { baseImagesFromEnv, ensureRuntimeImages } from "../images.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const IMAGES_DIR = join(ROOT, "deploy/compose/images");
@@ -21,8 +21,10 @@ export interface ComposeImages {
   WEFT_NATS_IMAGE: string;
   WEFT_FERRETDB_IMAGE: string;
   WEFT_FABRIC_IMAGE: string;
-  WEFT_IMAGE_PYTHON3: string;
-  WEFT_IMAGE_NODEJS: string;
+  WEFT_IMAGE_PYTHON3_11: string;
+  WEFT_IMAGE_PYTHON3_13: string;
+  WEFT_IMAGE_NODEJS18: string;
+  WEFT_IMAGE_NODEJS20: string;
 }
 
 export interface BuildOptions {
@@ -93,13 +95,15 @@ async function buildFabricImage(o: BuildOptions): Promise<string> {
 
 /** Builds (or finds up to date, through the builder's cache) every image the Compose file runs. */
 export async function buildComposeImages(o: BuildOptions): Promise<ComposeImages> {
-  const runtimes = await ensureRuntimeImages(o.docker, { base: o.base, log: o.log });
+  const runtimes = await ensureRuntimeImages(o.docker, { bases: { ...baseImagesFromEnv(process.env), bookworm: o.base }, log: o.log });
   const pinned = (runtime: string) => runtimes.find((r) => r.runtime === runtime)!.pinned;
   return {
     WEFT_NATS_IMAGE: await buildBinaryImage(o, "nats", o.natsServerBin, "nats-server"),
     WEFT_FERRETDB_IMAGE: await buildBinaryImage(o, "ferretdb", o.ferretdbBin, "ferretdb"),
     WEFT_FABRIC_IMAGE: await buildFabricImage(o),
-    WEFT_IMAGE_PYTHON3: pinned("python3"),
-    WEFT_IMAGE_NODEJS: pinned("nodejs"),
+    WEFT_IMAGE_PYTHON3_11: pinned("python3.11"),
+    WEFT_IMAGE_PYTHON3_13: pinned("python3.13"),
+    WEFT_IMAGE_NODEJS18: pinned("nodejs18"),
+    WEFT_IMAGE_NODEJS20: pinned("nodejs20"),
   };
 }

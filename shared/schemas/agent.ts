@@ -1,11 +1,12 @@
 // What an agent announces on weft.agents.heartbeat and answers on weft.agents.ping, and how the HTTP API
 // lists the agents a gateway has heard from (GET /v1/agents).
 import { z } from "zod";
-import { ISOLATIONS, RUNTIMES } from "./function.js";
+import { ISOLATIONS } from "./function.js";
+import { IMAGE_RUNTIMES } from "../runtimes.js";
 
 /** One runtime × isolation on an agent: its containers by state, and its ready stem cells. */
 export const PoolStatus = z.object({
-  runtime: z.enum(RUNTIMES),
+  runtime: z.enum(IMAGE_RUNTIMES),
   isolation: z.enum(ISOLATIONS),
   /** Warm containers bound to a function and free for another call. */
   idle: z.number().int(),

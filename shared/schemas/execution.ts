@@ -4,6 +4,7 @@ import { z } from "zod";
 import { LIMITS } from "../limits.js";
 import { FINAL_STATUSES, InvocationError } from "./invocation.js";
 import { ISOLATIONS, RUNTIMES } from "./function.js";
+import { IMAGE_RUNTIMES, RUNTIME_NAMES } from "../runtimes.js";
 
 export const EXECUTE_MODES = ["script", "handler"] as const;
 
@@ -23,7 +24,7 @@ export const ExecuteLimits = z.strictObject({
 });
 
 export const ExecuteRequest = z.strictObject({
-  runtime: z.enum(RUNTIMES),
+  runtime: z.enum(RUNTIME_NAMES).describe("an exact runtime or an alias (python3, nodejs: the newest); typescript is transpiled first"),
   code: z.string().min(1).max(LIMITS.codeBytes).pipe(utf8Max(LIMITS.codeBytes, "code")),
   mode: z.enum(EXECUTE_MODES).default("script")
     .describe("script: the code runs as a program with stdin; handler: handler(event, context) runs as for functions"),
@@ -37,7 +38,8 @@ export type ExecuteRequest = z.infer<typeof ExecuteRequest>;
 /** What a gateway sends an agent (core NATS request on weft.execute.jobs.{runtime}.{isolation}). */
 export const ExecuteJob = z.strictObject({
   invocationId: z.string().max(64),
-  runtime: z.enum(RUNTIMES),
+  /** The image's runtime: the request's, resolved (typescript code arrives here transpiled, for nodejs20). */
+  runtime: z.enum(IMAGE_RUNTIMES),
   isolation: z.enum(ISOLATIONS),
   mode: z.enum(EXECUTE_MODES),
   code: z.string(),

@@ -2,13 +2,19 @@
 // HTTP, gRPC, the controller API and the KV bucket all use these schemas.
 import { z } from "zod";
 import { LIMITS } from "../limits.js";
+import { RUNTIMES, RUNTIME_NAMES, storedRuntime, type Runtime } from "../runtimes.js";
+
+export { RUNTIMES, RUNTIME_NAMES } from "../runtimes.js";
 
 export const FUNCTION_NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Names the platform sets itself in the container; a user may not override them. */
 const RESERVED_ENV_PREFIXES = ["WEFT_", "NODE_OPTIONS", "PYTHONPATH", "PYTHONHOME", "LD_"];
 
-export const RUNTIMES = ["python3", "nodejs"] as const;
+/** What a client names: an exact runtime or a moving alias (python3, nodejs), resolved at deploy. */
+export const RuntimeName = z.enum(RUNTIME_NAMES);
+/** What a version records: the exact runtime it was built for (see shared/runtimes.ts). */
+export const StoredRuntime = z.preprocess(storedRuntime, z.enum(RUNTIMES));
 export const ISOLATIONS = ["runc", "gvisor"] as const;
 
 export const FunctionName = z
@@ -90,7 +96,7 @@ export const DEFAULT_ASYNC: AsyncConfig = { maxRetries: LIMITS.asyncRetries.defa
 /** The body of PUT /v1/functions/{name} (and gRPC PutFunction). */
 export const FunctionSpec = z.strictObject({
   name: FunctionName.optional(),
-  runtime: z.enum(RUNTIMES),
+  runtime: RuntimeName,
   code: utf8String(LIMITS.codeBytes).min(1, "must not be empty"),
   limits: Limits.default({ timeoutMs: LIMITS.timeoutMs.default, memoryMb: LIMITS.memoryMb.default }),
   isolation: z.enum(ISOLATIONS).default("runc"),
@@ -103,10 +109,13 @@ export const FunctionSpec = z.strictObject({
 });
 export type FunctionSpecInput = z.input<typeof FunctionSpec>;
 export type FunctionSpec = z.infer<typeof FunctionSpec>;
+/** A spec as the controller stores it: its runtime resolved to the exact one, its code compiled if it must be. */
+export type DeployedSpec = Omit<FunctionSpec, "runtime"> & { runtime: Runtime; compiled?: string };
 
 /** One immutable version, as stored in MongoDB and in the functions bucket. */
 export const FunctionDefinition = FunctionSpec.omit({ name: true }).extend({
   name: FunctionName,
+  runtime: StoredRuntime,
   incarnation: Incarnation,
   /** Numbered from 1 within the incarnation. */
   version: z.number().int().min(1),
@@ -115,12 +124,20 @@ export const FunctionDefinition = FunctionSpec.omit({ name: true }).extend({
 });
 export type FunctionDefinition = z.infer<typeof FunctionDefinition>;
 
-/** What list and put answers carry: everything but the code itself. */
+/**
+ * A version as the controller stores and publishes it in the functions bucket (what agents read): the definition
+ * and, for code transpiled at deploy (typescript), the JavaScript the agent loads, with an inline source map.
+ * API answers carry the user's code only.
+ */
+export const StoredDefinition = FunctionDefinition.extend({ compiled: z.string().optional() });
+export type StoredDefinition = z.infer<typeof StoredDefinition>;
+
+/** What list and put answers carry: everything but the code itself (and what was compiled from it). */
 export type FunctionSummary = Omit<FunctionDefinition, "code"> & { codeBytes: number };
 /** The schema of FunctionSummary (the API's responses are validated against it in tests). */
 export const FunctionSummary = FunctionDefinition.omit({ code: true }).extend({ codeBytes: z.number().int().min(0) });
 
-export function summarize(def: FunctionDefinition): FunctionSummary {
-  const { code, ...rest } = def;
+export function summarize(def: StoredDefinition): FunctionSummary {
+  const { code, compiled: _compiled, ...rest } = def;
   return { ...rest, codeBytes: Buffer.byteLength(code) };
 }

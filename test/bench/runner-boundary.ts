@@ -13,17 +13,20 @@ import type { Duplex } from "node:stream";
 import { AttachDemuxer } from "../../agents/runner-protocol.js";
 import { DockerDriver, type Isolation, type Runtime } from "../../agents/docker-driver.js";
 import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
-import { ensureRuntimeImages, DEFAULT_BASE_IMAGE } from "../../deploy/images.js";
+import { baseImagesFromEnv, ensureRuntimeImages, RUNTIME_IMAGES } from "../../deploy/images.js";
 import { createLogger } from "../../shared/logger.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const CALLS = Number(process.env.WEFT_BENCH_CALLS ?? 2000);
 const ROUNDS = 4;
-const CODE: Record<Runtime, string> = {
-  python3: `def handler(event, context):\n    return {"hello": event.get("name")}\n`,
-  nodejs: `exports.handler = async (event) => ({ hello: event.name })\n`,
+/** The newest runtime of each language. */
+const BENCH_RUNTIMES = ["python3.13", "nodejs20"] as const satisfies readonly Runtime[];
+type BenchRuntime = (typeof BENCH_RUNTIMES)[number];
+const CODE: Record<BenchRuntime, string> = {
+  "python3.13": `def handler(event, context):\n    return {"hello": event.get("name")}\n`,
+  nodejs20: `exports.handler = async (event) => ({ hello: event.name })\n`,
 };
-const WORKER: Record<Runtime, string> = { python3: "python3 -u /opt/weft/worker.py", nodejs: "node /opt/weft/worker.js" };
+const WORKER: Record<BenchRuntime, string> = { "python3.13": "python3 -u /opt/weft/worker.py", nodejs20: "node /opt/weft/worker.js" };
 type Variant = "worker alone" | "runner, no settle" | "runner, checks, no freeze" | "runner";
 const VARIANTS: Variant[] = ["worker alone", "runner, no settle", "runner, checks, no freeze", "runner"];
 
@@ -62,7 +65,7 @@ class Client {
   }
 }
 
-async function start(docker: Dockerode, driver: DockerDriver, runtime: Runtime, isolation: Isolation, variant: Variant) {
+async function start(docker: Dockerode, driver: DockerDriver, runtime: BenchRuntime, isolation: Isolation, variant: Variant) {
   const opts = driver.createOptions({ runtime, isolation, memoryMb: 256, cpus: 1 }, `weft-bench-boundary-${randomBytes(4).toString("hex")}`);
   if (variant === "worker alone") {
     opts.User = "65534:65534";
@@ -104,11 +107,11 @@ const pct = (s: number[], q: number) => s[Math.min(s.length - 1, Math.floor(q * 
 async function main(): Promise<void> {
   const docker = new Dockerode();
   const log = createLogger("bench", "warn");
-  const images = { python3: "weft/runtime-python3:latest", nodejs: "weft/runtime-nodejs:latest" };
-  for (const built of await ensureRuntimeImages(docker, { base: process.env.WEFT_BASE_IMAGE || DEFAULT_BASE_IMAGE, images, log })) images[built.runtime] = built.pinned;
+  const images = { ...RUNTIME_IMAGES };
+  for (const built of await ensureRuntimeImages(docker, { bases: baseImagesFromEnv(process.env), images, log, only: BENCH_RUNTIMES })) images[built.runtime] = built.pinned;
   const driver = new DockerDriver(docker, { agentId: "bench-boundary", images, pidsLimit: 128, nofileLimit: 1024, tmpfsMb: 64, seccomp: loadSeccompOption(DEFAULT_SECCOMP_PROFILE) });
   const rows: Array<{ runtime: Runtime; isolation: Isolation; variant: Variant; n: number; p50: number; p99: number }> = [];
-  for (const runtime of ["python3", "nodejs"] as const) {
+  for (const runtime of BENCH_RUNTIMES) {
     for (const isolation of ["runc", "gvisor"] as const) {
       const samples: Record<Variant, number[]> = { "worker alone": [], "runner, no settle": [], "runner, checks, no freeze": [], runner: [] };
       const started = await Promise.all(VARIANTS.map((v) => start(docker, driver, runtime, isolation, v)));

@@ -78,7 +78,7 @@ describe("agents", () => {
     assert.ok(withPools.lastSeenMs >= 0);
     assert.deepEqual(
       withPools.pools.map((p: any) => `${p.runtime}/${p.isolation}`),
-      ["nodejs/runc"],
+      ["nodejs20/runc"],
       "stem cells only for the runtimes and isolations configured",
     );
     const one = await http(fabric.httpUrl, "GET", `/v1/agents/${encodeURIComponent(id)}`);

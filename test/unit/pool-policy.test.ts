@@ -18,7 +18,7 @@ const budget = (memoryMb = 4096): Budget => ({ memoryMb, resizable: (i) => i ===
 
 const need = (over: Partial<Need> = {}): Need => ({
   key: "f@1",
-  runtime: "python3",
+  runtime: "python3.13",
   isolation: "runc",
   memoryMb: 256,
   cpus: undefined,
@@ -29,7 +29,7 @@ let seq = 0;
 const view = (over: Partial<ContainerView> = {}): ContainerView => ({
   ref: `c${++seq}`,
   key: "f@1",
-  runtime: "python3",
+  runtime: "python3.13",
   isolation: "runc",
   memoryMb: 256,
   cpus: undefined,
@@ -67,7 +67,7 @@ describe("decide", () => {
   });
 
   test("a stem cell of the same runtime and isolation is used before a cold start", () => {
-    const wrongRuntime = stem({ runtime: "nodejs" });
+    const wrongRuntime = stem({ runtime: "nodejs20" });
     const wrongIsolation = stem({ isolation: "gvisor" });
     const right = stem();
     assert.deepEqual(decide(need(), [wrongRuntime, wrongIsolation, right], budget()), { kind: "stem", ref: right.ref, resize: false });
@@ -99,7 +99,7 @@ describe("decide", () => {
   test("over budget: the least recently used idle containers of other versions are evicted, stem cells last", () => {
     const a = view({ key: "g@1", lastUsedAt: 10 });
     const b = view({ key: "h@1", lastUsedAt: 5 });
-    const s = stem({ lastUsedAt: 1, runtime: "nodejs" });
+    const s = stem({ lastUsedAt: 1, runtime: "nodejs20" });
     const busy = view({ key: "k@1", leases: 1 });
     const views = [a, b, s, busy];
     assert.deepEqual(decide(need(), views, budget(1024)), { kind: "cold", evict: [b.ref] });
@@ -188,15 +188,15 @@ describe("pre-starting", () => {
 
   test("stem deficit per runtime × isolation, within the budget", () => {
     const targets = [
-      { runtime: "python3", isolation: "runc", count: 2, memoryMb: 256 },
-      { runtime: "nodejs", isolation: "gvisor", count: 1, memoryMb: 256 },
+      { runtime: "python3.13", isolation: "runc", count: 2, memoryMb: 256 },
+      { runtime: "nodejs20", isolation: "gvisor", count: 1, memoryMb: 256 },
     ] as const;
     assert.deepEqual(
       stemDeficit(targets, [stem()], budget()).map((t) => [t.runtime, t.isolation, t.count]),
-      [["python3", "runc", 1], ["nodejs", "gvisor", 1]],
+      [["python3.13", "runc", 1], ["nodejs20", "gvisor", 1]],
     );
     assert.deepEqual(stemDeficit(targets, [stem()], budget(512)).map((t) => t.count), [1]);
-    assert.deepEqual(stemDeficit(targets, [stem(), stem(), stem({ runtime: "nodejs", isolation: "gvisor" })], budget()), []);
+    assert.deepEqual(stemDeficit(targets, [stem(), stem(), stem({ runtime: "nodejs20", isolation: "gvisor" })], budget()), []);
   });
 
   test("memory in use sums every live container", () => {

@@ -1,4 +1,5 @@
 // weft agents and weft exec: the fabric's agents, and code run once without deploying it.
+import { RUNTIME_BY_EXTENSION, RUNTIME_NAMES } from "../../../shared/runtimes.js";
 import { Option, type Command } from "commander";
 import { extname } from "node:path";
 import { ApiError, isMissingRoute } from "../api-client.js";
@@ -32,7 +33,6 @@ const AGENT_COLUMNS: Column<Agent>[] = [
   { header: "SEEN", value: (a) => `${ms(a.lastSeenMs)} ago` },
 ];
 
-const RUNTIME_BY_EXTENSION: Record<string, string> = { ".py": "python3", ".js": "nodejs", ".cjs": "nodejs", ".mjs": "nodejs" };
 
 export function fabricCommands(program: Command, ctx: ContextOf): void {
   example(
@@ -44,7 +44,7 @@ export function fabricCommands(program: Command, ctx: ContextOf): void {
       .command("exec")
       .description("Run code once in a fresh sandbox, without deploying it; prints its stdout and stderr")
       .argument("FILE", "the code, or - to read it from stdin")
-      .addOption(new Option("--runtime <runtime>", "python3 or nodejs (default: from the file's extension)").choices(["python3", "nodejs"]))
+      .addOption(new Option("--runtime <runtime>", "python3, nodejs, typescript or an exact one (python3.11, nodejs18, ...; default: from the file's extension)").choices(RUNTIME_NAMES))
       .option("--stdin <text|@file>", "what the program reads on stdin")
       .addOption(new Option("--mode <mode>", "script: run it as a program; handler: call its handler(event)").choices(["script", "handler"]))
       .option("--data <json|@file>", "the event, in handler mode")
@@ -95,7 +95,7 @@ interface Execution {
 
 async function exec(c: Context, file: string, o: ExecOptions): Promise<void> {
   const runtime = o.runtime ?? RUNTIME_BY_EXTENSION[extname(file)];
-  if (!runtime) throw new UsageError("--runtime: required when the code comes from stdin or a file without a .py or .js extension");
+  if (!runtime) throw new UsageError("--runtime: required when the code comes from stdin or a file without a .py, .js or .ts extension");
   if (file === "-" && o.stdin === undefined && o.data === undefined && c.stdin.isTTY) throw new UsageError("FILE: - reads the code from stdin, which is a terminal");
   const code = file === "-" ? await readAll(c.stdin) : await readFileOr(file, "FILE");
   const stdin = o.stdin === undefined ? undefined : o.stdin.startsWith("@") ? await readFileOr(o.stdin.slice(1), "--stdin") : o.stdin;

@@ -1,22 +1,45 @@
-// The code a new function starts with, per runtime.
-export const RUNTIMES = ["python3", "nodejs"] as const;
+// The runtimes the console offers and the code a new function starts with, per runtime's language.
+import type { RuntimeName } from "../../../shared/runtimes.js";
+
+/** The moving names first (python3, nodejs: the newest), then the exact versions a function records. */
+export const RUNTIMES = ["python3", "nodejs", "typescript", "python3.13", "python3.11", "nodejs20", "nodejs18"] as const satisfies readonly RuntimeName[];
 export const ISOLATIONS = ["runc", "gvisor"] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 export type Isolation = (typeof ISOLATIONS)[number];
+export type Language = "python" | "javascript" | "typescript";
 
-export const TEMPLATES: Record<Runtime, string> = {
-  python3: `def handler(event, context):
+export const languageOf = (r: Runtime): Language => (r.startsWith("python") ? "python" : r === "typescript" ? "typescript" : "javascript");
+
+const TEMPLATE_OF: Record<Language, string> = {
+  python: `def handler(event, context):
     name = event.get("name", "world") if isinstance(event, dict) else "world"
     print("hello from", context.function_name)
     return {"hello": name}
 `,
-  nodejs: `exports.handler = async (event, context) => {
+  javascript: `exports.handler = async (event, context) => {
   const name = (event && event.name) || "world";
   console.log("hello from", context.functionName);
   return { hello: name };
 };
 `,
+  typescript: `interface Event { name?: string }
+
+export const handler = async (event: Event, context: { functionName: string }) => {
+  console.log("hello from", context.functionName);
+  return { hello: event?.name ?? "world" };
+};
+`,
 };
 
-export const RUNTIME_LABELS: Record<Runtime, string> = { python3: "Python 3", nodejs: "Node.js" };
+export const TEMPLATES = Object.fromEntries(RUNTIMES.map((r) => [r, TEMPLATE_OF[languageOf(r)]])) as Record<Runtime, string>;
+
+export const RUNTIME_LABELS: Record<Runtime, string> = {
+  python3: "Python 3 (newest)",
+  nodejs: "Node.js (newest)",
+  typescript: "TypeScript (Node.js 20)",
+  "python3.13": "Python 3.13",
+  "python3.11": "Python 3.11",
+  nodejs20: "Node.js 20",
+  nodejs18: "Node.js 18",
+};
 export const ISOLATION_LABELS: Record<Isolation, string> = { runc: "runc (containers)", gvisor: "gVisor (user-space kernel)" };

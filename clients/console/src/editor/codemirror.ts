@@ -8,7 +8,10 @@ import { Compartment, EditorState, type Extension } from "@codemirror/state";
 import { EditorView, keymap } from "@codemirror/view";
 import { oneDark } from "@codemirror/theme-one-dark";
 
-export type Language = "python3" | "nodejs";
+import { languageOf as languageOfRuntime, type Runtime } from "../templates.js";
+
+/** The editor highlights a function's runtime's language. */
+export type Language = Runtime;
 
 export interface CodeEditorOptions {
   doc: string;
@@ -28,7 +31,10 @@ export interface CodeEditor {
   destroy(): void;
 }
 
-const languageOf = (l: Language): Extension => (l === "python3" ? python() : javascript());
+const languageOf = (l: Language): Extension => {
+  const language = languageOfRuntime(l);
+  return language === "python" ? python() : javascript({ typescript: language === "typescript" });
+};
 
 const darkQuery = matchMedia("(prefers-color-scheme: dark)");
 

@@ -7,12 +7,14 @@ import { FieldError, errorFor } from "../components/field.js";
 import { ErrorBox, Fact, InvocationLink } from "../components/facts.js";
 import { StatusBadge } from "../components/status.js";
 import { ms } from "../format.js";
-import { ISOLATIONS, RUNTIMES, RUNTIME_LABELS, type Isolation, type Runtime } from "../templates.js";
+import { ISOLATIONS, RUNTIMES, RUNTIME_LABELS, languageOf, type Isolation, type Language, type Runtime } from "../templates.js";
 
-const SCRIPTS: Record<Runtime, string> = {
-  python3: `import sys\nprint("hello from the playground")\nprint("read", len(sys.stdin.read()), "bytes of stdin")\n`,
-  nodejs: `let input = "";\nprocess.stdin.on("data", (d) => (input += d));\nprocess.stdin.on("end", () => {\n  console.log("hello from the playground");\n  console.log("read", input.length, "bytes of stdin");\n});\n`,
+const SCRIPT_OF: Record<Language, string> = {
+  python: `import sys\nprint("hello from the playground")\nprint("read", len(sys.stdin.read()), "bytes of stdin")\n`,
+  javascript: `let input = "";\nprocess.stdin.on("data", (d) => (input += d));\nprocess.stdin.on("end", () => {\n  console.log("hello from the playground");\n  console.log("read", input.length, "bytes of stdin");\n});\n`,
+  typescript: `let input: string = "";\nprocess.stdin.on("data", (d: Buffer) => (input += d));\nprocess.stdin.on("end", () => {\n  console.log("hello from the playground");\n  console.log("read", input.length, "bytes of stdin");\n});\n`,
 };
+const SCRIPTS = Object.fromEntries(RUNTIMES.map((r) => [r, SCRIPT_OF[languageOf(r)]])) as Record<Runtime, string>;
 
 type Outcome = { kind: "done"; result: ExecutionResult } | { kind: "error"; error: ApiError } | { kind: "missing" };
 

@@ -106,8 +106,12 @@ function errorOf(err) {
   }
 }
 
+/** TypeScript arrives transpiled with an inline source map (shared/typescript.ts); with maps on, a stack names its lines. */
+const INLINE_SOURCE_MAP = "\n//# sourceMappingURL=data:application/json;base64,";
+
 function loadHandler(code) {
   const filename = "/tmp/handler.js";
+  if (code.includes(INLINE_SOURCE_MAP)) process.setSourceMapsEnabled(true);
   const mod = new Module(filename, null);
   mod.filename = filename;
   mod.paths = Module._nodeModulePaths(path.dirname(filename));
