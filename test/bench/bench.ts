@@ -1,5 +1,7 @@
-// npm run bench: latency, throughput and first-call figures of the fabric, with the floors measured in the
-// same run (raw NATS request-reply, a container per call). Prints a table and writes a JSON report.
+// npm run bench: latency, throughput, CPU per call (per process, from /proc), 100 warm functions, overload and
+// first-call figures of the fabric, with the floors measured in the same run (raw NATS request-reply, a raw
+// container start, a container per call) and the peers' published figures quoted beside them. Prints tables and
+// writes a JSON report. WEFT_BENCH_QUICK=1 runs a short version; WEFT_BENCH_SECTIONS picks sections.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
@@ -10,7 +12,9 @@ import { join, resolve } from "node:path";
 import Dockerode from "dockerode";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { freePort, startNats, type NatsServer } from "../harness/nats.js";
-import { mongoUrl, uniqueDbName } from "../harness/mongo.js";
+import { uniqueDbName } from "../harness/mongo.js";
+import { startPrivateFerretDb, type PrivateMongo } from "../harness/ferretdb.js";
+import { accountCpu, agentContainers, containerMemory, fabricGroups, type CpuReport } from "./cpu-accounting.js";
 import { AGENT_PING_SUBJECT, invokeSubject } from "../../shared/subjects.js";
 import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
 import { createGrpcInvoker, type GrpcInvoker } from "./grpc-client.js";
@@ -23,6 +27,35 @@ const THROUGHPUT_MS = QUICK ? 3000 : 10_000;
 const CONCURRENCY = 64;
 const FIRST_CALL_TRIALS = QUICK ? 2 : 5;
 const FLOOR_CONTAINER_TRIALS = QUICK ? 3 : 8;
+/** Calls the CPU-accounting mode charges (at CONCURRENCY clients). */
+const CPU_CALLS = Number(process.env.WEFT_BENCH_CPU_CALLS ?? (QUICK ? 3000 : 10_000));
+const MANY_FUNCTIONS = Number(process.env.WEFT_BENCH_FUNCTIONS ?? (QUICK ? 20 : 100));
+const OVERLOAD_MS = QUICK ? 5000 : 30_000;
+const OVERLOAD_FACTOR = 4;
+const SECTIONS = new Set((process.env.WEFT_BENCH_SECTIONS ?? "floors,warm,cpu,many,overload,first").split(",").map((x) => x.trim()));
+
+/** Published or measured-beside figures of the systems users compare Weft with (issue 8), quoted as reference. */
+const PEERS = [
+  { system: "OpenFaaS of-watchdog, http mode, Flask", warmP50Ms: 0.72, throughput: "1,700/s", cpuMsPerCall: 0.9 },
+  { system: "Nuclio processor, 1 Python worker", warmP50Ms: 0.27, throughput: "3,400/s", cpuMsPerCall: 0.37 },
+  { system: "bare FastAPI/uvicorn in the container", warmP50Ms: 0.2, throughput: "7,100-7,700/s", cpuMsPerCall: null },
+  { system: "raw NATS request-reply from Node", warmP50Ms: 0.28, throughput: "~20,000/s", cpuMsPerCall: null },
+  { system: "Fission (published warm p50)", warmP50Ms: 9.1, throughput: null, cpuMsPerCall: null },
+] as const;
+
+/** Issue 8's targets, for the report. */
+const TARGETS = {
+  cpuMsPerCall: 1.0,
+  warmHttpP50Ms: 0.7,
+  warmHttpP99Ms: 3,
+  grpcNatsWithinPctOfHttp: 10,
+  ratioToBusFloor: 2.5,
+  throughputPerSec: 2500,
+  manyFunctionsThroughputRatio: 0.8,
+  manyFunctionsHostMemoryGiB: 3,
+  firstCallRuncMs: 25,
+  firstCallGvisorMs: 50,
+};
 
 const FUNCTIONS = {
   python3: `def handler(event, context):\n    return {"hello": event.get("name")}\n`,
@@ -58,6 +91,8 @@ const now = () => performance.now();
 
 interface Fabric {
   nats: NatsServer;
+  mongo: PrivateMongo;
+  mongoPort: number;
   httpPort: number;
   grpcPort: number;
   procs: Map<string, ChildProcess>;
@@ -69,7 +104,7 @@ function spawnComponent(name: string, env: Record<string, string>): ChildProcess
   const nodeArgs = process.env.WEFT_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
   const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", join(ROOT, name, "main.ts")], {
     cwd: ROOT,
-    env: { ...process.env, ...env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? "warn" },
+    env: { ...process.env, ...env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? "info" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   // Component logs go to a file beside the report, for when a figure needs explaining.
@@ -92,10 +127,13 @@ async function stopProcess(child: ChildProcess | undefined): Promise<void> {
 async function startFabric(): Promise<Fabric> {
   await mkdir(RESULTS, { recursive: true });
   const nats = await startNats();
+  // A private FerretDB, so its CPU is the fabric's alone (the shared one serves every engineer's tests).
+  const mongo = await startPrivateFerretDb();
+  const mongoPort = Number(new URL(mongo.url).port);
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
   const env = {
     WEFT_NATS_URL: nats.url,
-    WEFT_MONGO_URL: mongoUrl(),
+    WEFT_MONGO_URL: mongo.url,
     WEFT_MONGO_DB: uniqueDbName("bench"),
     WEFT_HTTP_PORT: String(httpPort),
     WEFT_GRPC_PORT: String(grpcPort),
@@ -104,7 +142,7 @@ async function startFabric(): Promise<Fabric> {
   const procs = new Map<string, ChildProcess>();
   for (const c of ["controller", "agents", "gateway"]) procs.set(c, spawnComponent(c, env));
   await waitHealthy(httpPort);
-  return { nats, httpPort, grpcPort, procs, env };
+  return { nats, mongo, mongoPort, httpPort, grpcPort, procs, env };
 }
 
 async function restartAgent(f: Fabric, extraEnv: Record<string, string>): Promise<void> {
@@ -254,6 +292,196 @@ async function firstCalls(f: Fabric, nc: NatsConnection, runtime: Runtime, isola
   return stats(samples);
 }
 
+/** `count` calls, `concurrency` at a time; resolves with their latencies (ms) and the failures. */
+async function runCalls(count: number, concurrency: number, call: (i: number) => Promise<number>): Promise<{ latencies: number[]; errors: number; elapsedMs: number }> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let next = 0;
+  const t0 = now();
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      try {
+        latencies.push(await call(i));
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { latencies, errors, elapsedMs: now() - t0 };
+}
+
+/** Create and start a container until it runs (no exec, no wait): what a container start costs at the least. */
+async function containerStartFloor(docker: Dockerode, runtime: Runtime): Promise<Stats> {
+  const samples: number[] = [];
+  for (let i = 0; i < FLOOR_CONTAINER_TRIALS; i++) {
+    const t0 = now();
+    const c = await docker.createContainer({
+      Image: IMAGES[runtime],
+      Cmd: ["sleep", "30"],
+      User: "65534:65534",
+      HostConfig: { NetworkMode: "none", Runtime: "runc", SecurityOpt: [loadSeccompOption(DEFAULT_SECCOMP_PROFILE)] },
+    });
+    await c.start();
+    samples.push(now() - t0);
+    await c.remove({ force: true });
+  }
+  return stats(samples);
+}
+
+async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promise<CpuReport> {
+  const groups = fabricGroups({ components: f.procs, natsPort: f.nats.port, mongoPort: f.mongoPort, agentId: f.env.WEFT_AGENT_ID!, docker });
+  return accountCpu(groups, CPU_CALLS, CONCURRENCY, async () => {
+    const r = await runCalls(CPU_CALLS, CONCURRENCY, () => invokeHttp(f.httpPort, name));
+    if (r.errors > 0) console.error(`[bench] cpu accounting: ${r.errors} calls failed`);
+  });
+}
+
+function printCpu(label: string, r: CpuReport): void {
+  console.log(`\n[bench] CPU per call, ${label}: ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)`);
+  for (const row of r.rows) {
+    console.log(`  ${row.process.padEnd(16)} ${row.msPerCall.toFixed(3).padStart(7)} ms  ${String(row.share).padStart(5)} %  (raw ${row.rawMsPerCall.toFixed(3)} ms, ${row.pids} pids)`);
+  }
+}
+
+interface ManyFunctionsReport {
+  functions: number;
+  rps: number;
+  oneFunctionRps: number;
+  ratio: number;
+  errors: number;
+  coldStartsDuringLoad: number;
+  stats: Stats;
+  memory: ReturnType<typeof containerMemory>;
+  hostMemoryFor100GiB: number;
+}
+
+/** N functions, each warmed by one call, then round-robin load across all of them at CONCURRENCY clients. */
+async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: number): Promise<ManyFunctionsReport> {
+  const tag = randomBytes(2).toString("hex");
+  const names = Array.from({ length: MANY_FUNCTIONS }, (_, i) => `many-${tag}-${i}`);
+  const deployOne = async (name: string) => {
+    const res = await httpCall(f.httpPort, "PUT", `/v1/functions/${name}`, JSON.stringify({ runtime: "python3", code: FUNCTIONS.python3, isolation: "runc", limits: { memoryMb: 128 } }));
+    if (res.status >= 300) throw new Error(`deploy ${name}: ${res.status} ${res.body}`);
+  };
+  await runCalls(names.length, 4, async (i) => { await deployOne(names[i]!); return 0; });
+  console.log(`[bench] ${names.length} functions deployed; warming each`);
+  const warm = await runCalls(names.length, 4, (i) => invokeHttp(f.httpPort, names[i]!));
+  if (warm.errors > 0) throw new Error(`${warm.errors} functions did not warm`);
+  let cold = 0;
+  const deadline = now() + THROUGHPUT_MS;
+  const latencies: number[] = [];
+  let errors = 0;
+  let turn = 0;
+  const t0 = now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (now() < deadline) {
+      const name = names[turn++ % names.length]!;
+      const s = now();
+      try {
+        const res = await httpCall(f.httpPort, "POST", `/v1/functions/${name}/invoke`, '{"name":"bench"}');
+        if (res.status !== 200 || !res.body.includes('"ok"')) throw new Error(res.body);
+        if (res.body.includes('"coldStart":true')) cold++;
+        latencies.push(now() - s);
+      } catch {
+        errors++;
+      }
+    }
+  }));
+  const rps = Math.round(latencies.length / ((now() - t0) / 1000));
+  const ours = new Set(names);
+  const memory = containerMemory((await agentContainers(docker, f.env.WEFT_AGENT_ID!)).filter((c) => c.fn && ours.has(c.fn)));
+  return {
+    functions: names.length,
+    rps,
+    oneFunctionRps,
+    ratio: Math.round((rps / oneFunctionRps) * 100) / 100,
+    errors,
+    coldStartsDuringLoad: cold,
+    stats: stats(latencies),
+    memory,
+    hostMemoryFor100GiB: Math.round(((memory.meanMiB * 100) / 1024) * 100) / 100,
+  };
+}
+
+interface OverloadReport {
+  offeredPerSec: number;
+  sentPerSec: number;
+  durationMs: number;
+  sent: number;
+  admitted: number;
+  shed: number;
+  retryAfterSeen: number;
+  running: number;
+  failed: number;
+  admittedStats: Stats;
+  shedStats: Stats;
+  /** Warm p50 at one client right after the overload ended, and the one before it. */
+  recoveryP50Ms: number;
+  beforeP50Ms: number;
+}
+
+/**
+ * Open-loop load at OVERLOAD_FACTOR times the sustainable rate (the one-function throughput) for OVERLOAD_MS: a call
+ * is sent on schedule whatever the answers. Admitted calls must all end ok, the rest must be 429s (with
+ * Retry-After), and one client right afterwards must see the warm latency again.
+ */
+async function overload(f: Fabric, name: string, sustainable: number, beforeP50Ms: number): Promise<OverloadReport> {
+  const rate = sustainable * OVERLOAD_FACTOR;
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 4096 });
+  const admitted: number[] = [];
+  const shedLat: number[] = [];
+  let shed = 0, retryAfter = 0, running = 0, failed = 0, sent = 0;
+  const inflight: Promise<void>[] = [];
+  const one = () => new Promise<void>((done) => {
+    const t0 = now();
+    const body = '{"name":"bench"}';
+    const req = httpRequest({ host: "127.0.0.1", port: f.httpPort, method: "POST", path: `/v1/functions/${name}/invoke`, agent, headers: { "content-type": "application/json", "content-length": body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const ms = now() - t0;
+        const text = Buffer.concat(chunks).toString();
+        if (res.statusCode === 200 && text.includes('"ok"')) admitted.push(ms);
+        else if (res.statusCode === 429) { shed++; shedLat.push(ms); if (res.headers["retry-after"]) retryAfter++; }
+        else if (res.statusCode === 202) running++;
+        else failed++;
+        done();
+      });
+    });
+    req.on("error", () => { failed++; done(); });
+    req.end(body);
+  });
+  const t0 = now();
+  const end = t0 + OVERLOAD_MS;
+  // A tick every 5 ms sends what the schedule owes by then.
+  while (now() < end) {
+    const owed = Math.floor(((now() - t0) / 1000) * rate) - sent;
+    for (let i = 0; i < owed; i++) { sent++; inflight.push(one()); }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const sendMs = now() - t0;
+  await Promise.all(inflight);
+  agent.destroy();
+  const recovery = await sample(50, () => invokeHttp(f.httpPort, name));
+  return {
+    offeredPerSec: Math.round(rate),
+    sentPerSec: Math.round(sent / (sendMs / 1000)),
+    durationMs: OVERLOAD_MS,
+    sent,
+    admitted: admitted.length,
+    shed,
+    retryAfterSeen: retryAfter,
+    running,
+    failed,
+    admittedStats: stats(admitted),
+    shedStats: stats(shedLat),
+    recoveryP50Ms: stats(recovery).p50,
+    beforeP50Ms,
+  };
+}
+
 // ---------- report ----------
 
 function fmt(s: Stats): string {
@@ -273,59 +501,97 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const add = (metric: string, s: Stats, runtime?: string, isolation?: string) =>
     rows.push({ metric, runtime, isolation, value: fmt(s), stats: s });
+  const cpu: Record<string, CpuReport> = {};
+  let many: ManyFunctionsReport | undefined;
+  let over: OverloadReport | undefined;
   const docker = new Dockerode();
-  console.log(`[bench] starting fabric (quick=${QUICK})`);
+  console.log(`[bench] starting fabric (quick=${QUICK}, sections=${[...SECTIONS].join(",")})`);
   const f = await startFabric();
   const nc = await connect({ servers: f.nats.url });
   let grpc: GrpcInvoker | undefined;
   try {
     grpc = await createGrpcInvoker(`127.0.0.1:${f.grpcPort}`);
-    console.log("[bench] floors: NATS request-reply");
+    console.log("[bench] floors: NATS request-reply, raw container start");
     add("floor: raw NATS request-reply", await natsFloor(nc));
+    if (SECTIONS.has("floors")) add("floor: raw container start (create+start)", await containerStartFloor(docker, "python3"), "python3", "runc");
 
+    const rps: Partial<Record<Runtime, number>> = {};
+    const warmP50: Partial<Record<Runtime, number>> = {};
+    const warmNames: Partial<Record<Runtime, string>> = {};
     for (const runtime of ["python3", "nodejs"] as const) {
       const name = `warm-${runtime === "python3" ? "py" : "js"}-${randomBytes(3).toString("hex")}`;
+      warmNames[runtime] = name;
       await deploy(f.httpPort, name, runtime, "runc");
-      console.log(`[bench] warm latency ${runtime}`);
-      add("warm invoke over HTTP", stats(await sample(N_WARM, () => invokeHttp(f.httpPort, name))), runtime, "runc");
-      add("warm invoke over gRPC", stats(await sample(N_WARM, () => grpc!.invoke(name, { name: "bench" }))), runtime, "runc");
-      add(
-        "warm invoke over NATS request",
-        stats(
-          await sample(N_WARM, async () => {
-            const t0 = now();
-            const r = await nc.request(invokeSubject(name), '{"name":"bench"}', { timeout: 10_000 });
-            const ms = now() - t0;
-            if (!r.string().includes('"ok"')) throw new Error(r.string());
-            return ms;
-          }),
-        ),
-        runtime,
-        "runc",
-      );
-      console.log(`[bench] throughput ${runtime} at ${CONCURRENCY} HTTP clients`);
-      const tp = await throughput(f.httpPort, name);
-      rows.push({ metric: `throughput, ${CONCURRENCY} HTTP clients`, runtime, isolation: "runc", value: `${tp.rps} inv/s  p50 ${tp.stats.p50.toFixed(2)} ms  p99 ${tp.stats.p99.toFixed(2)} ms  errors ${tp.errors}`, stats: tp.stats, extra: { rps: tp.rps, errors: tp.errors } });
+      await invokeHttp(f.httpPort, name);
+      if (SECTIONS.has("warm")) {
+        console.log(`[bench] warm latency ${runtime}`);
+        const http = stats(await sample(N_WARM, () => invokeHttp(f.httpPort, name)));
+        warmP50[runtime] = http.p50;
+        add("warm invoke over HTTP", http, runtime, "runc");
+        add("warm invoke over gRPC", stats(await sample(N_WARM, () => grpc!.invoke(name, { name: "bench" }))), runtime, "runc");
+        add(
+          "warm invoke over NATS request",
+          stats(
+            await sample(N_WARM, async () => {
+              const t0 = now();
+              const r = await nc.request(invokeSubject(name), '{"name":"bench"}', { timeout: 10_000 });
+              const ms = now() - t0;
+              if (!r.string().includes('"ok"')) throw new Error(r.string());
+              return ms;
+            }),
+          ),
+          runtime,
+          "runc",
+        );
+        console.log(`[bench] throughput ${runtime} at ${CONCURRENCY} HTTP clients`);
+        const tp = await throughput(f.httpPort, name);
+        rps[runtime] = tp.rps;
+        rows.push({ metric: `throughput, ${CONCURRENCY} HTTP clients`, runtime, isolation: "runc", value: `${tp.rps} inv/s  p50 ${tp.stats.p50.toFixed(2)} ms  p99 ${tp.stats.p99.toFixed(2)} ms  errors ${tp.errors}`, stats: tp.stats, extra: { rps: tp.rps, errors: tp.errors } });
+      }
+      if (SECTIONS.has("cpu") && (runtime === "python3" || !QUICK)) {
+        console.log(`[bench] CPU accounting ${runtime}: ${CPU_CALLS} calls`);
+        cpu[runtime] = await cpuAccounting(f, docker, name);
+        printCpu(runtime, cpu[runtime]);
+        rows.push({ metric: `CPU per call, all processes (${CPU_CALLS} calls)`, runtime, isolation: "runc", value: `${cpu[runtime].totalMsPerCall.toFixed(3)} ms  (${cpu[runtime].callsPerSec}/s)`, extra: { msPerCall: cpu[runtime].totalMsPerCall } });
+      }
     }
 
-    for (const isolation of ["runc", "gvisor"] as const) {
-      for (const runtime of ["python3", "nodejs"] as const) {
-        console.log(`[bench] first call with a stem cell ${runtime}/${isolation}`);
-        add("first call, new function, stem cell ready", await firstCalls(f, nc, runtime, isolation, 4), runtime, isolation);
-      }
+    if (SECTIONS.has("many")) {
+      const base = rps.python3 ?? (await throughput(f.httpPort, warmNames.python3!)).rps;
+      console.log(`[bench] ${MANY_FUNCTIONS} functions, each warm, round-robin`);
+      many = await manyFunctions(f, docker, base);
+      rows.push({ metric: `${many.functions} warm functions, round-robin, ${CONCURRENCY} clients`, runtime: "python3", isolation: "runc", value: `${many.rps} inv/s = ${many.ratio} x one function; errors ${many.errors}; cold during load ${many.coldStartsDuringLoad}`, stats: many.stats, extra: { rps: many.rps, ratio: many.ratio } });
+      rows.push({ metric: "host memory per warm container (runner + shim RSS)", runtime: "python3", isolation: "runc", value: `${many.memory.meanMiB} MiB (shim ${many.memory.shimMeanMiB}); x100 = ${many.hostMemoryFor100GiB} GiB`, extra: { meanMiB: many.memory.meanMiB } });
     }
-    console.log("[bench] restarting the agent without stem cells");
-    await restartAgent(f, { WEFT_STEM_CELLS: "0" });
-    for (const isolation of ["runc", "gvisor"] as const) {
-      for (const runtime of ["python3", "nodejs"] as const) {
-        console.log(`[bench] first call, cold ${runtime}/${isolation}`);
-        add("first call, new function, cold container", await firstCalls(f, nc, runtime, isolation, 0), runtime, isolation);
-      }
+
+    if (SECTIONS.has("overload")) {
+      const base = rps.python3 ?? (await throughput(f.httpPort, warmNames.python3!)).rps;
+      const before = warmP50.python3 ?? stats(await sample(100, () => invokeHttp(f.httpPort, warmNames.python3!))).p50;
+      console.log(`[bench] overload: ${OVERLOAD_FACTOR} x ${base}/s for ${OVERLOAD_MS} ms`);
+      over = await overload(f, warmNames.python3!, base, before);
+      rows.push({ metric: `overload ${OVERLOAD_FACTOR}x (${over.offeredPerSec}/s offered, ${over.sentPerSec}/s sent)`, runtime: "python3", isolation: "runc", value: `admitted ${over.admitted} p50 ${over.admittedStats.p50.toFixed(1)} p99 ${over.admittedStats.p99.toFixed(1)} ms; shed ${over.shed} (429, p99 ${over.shedStats.p99.toFixed(1)} ms); 202 ${over.running}; failed ${over.failed}; after: p50 ${over.recoveryP50Ms.toFixed(2)} ms`, stats: over.admittedStats });
     }
-    for (const isolation of ["runc", "gvisor"] as const) {
-      for (const runtime of ["python3", "nodejs"] as const) {
-        console.log(`[bench] floor: container per call ${runtime}/${isolation}`);
-        add("floor: container per call (create+start+run+wait+remove)", await containerPerCallFloor(docker, runtime, isolation), runtime, isolation);
+
+    if (SECTIONS.has("first")) {
+      for (const isolation of ["runc", "gvisor"] as const) {
+        for (const runtime of ["python3", "nodejs"] as const) {
+          console.log(`[bench] first call with a stem cell ${runtime}/${isolation}`);
+          add("first call, new function, stem cell ready", await firstCalls(f, nc, runtime, isolation, 4), runtime, isolation);
+        }
+      }
+      console.log("[bench] restarting the agent without stem cells");
+      await restartAgent(f, { WEFT_STEM_CELLS: "0" });
+      for (const isolation of ["runc", "gvisor"] as const) {
+        for (const runtime of ["python3", "nodejs"] as const) {
+          console.log(`[bench] first call, cold ${runtime}/${isolation}`);
+          add("first call, new function, cold container", await firstCalls(f, nc, runtime, isolation, 0), runtime, isolation);
+        }
+      }
+      for (const isolation of ["runc", "gvisor"] as const) {
+        for (const runtime of ["python3", "nodejs"] as const) {
+          console.log(`[bench] floor: container per call ${runtime}/${isolation}`);
+          add("floor: container per call (create+start+run+wait+remove)", await containerPerCallFloor(docker, runtime, isolation), runtime, isolation);
+        }
       }
     }
   } finally {
@@ -333,22 +599,33 @@ async function main(): Promise<void> {
     await nc.close();
     for (const c of ["gateway", "agents", "controller"]) await stopProcess(f.procs.get(c));
     await f.nats.cleanup();
+    await f.mongo.cleanup();
     keepAlive.destroy();
   }
 
   const natsP50 = rows[0]?.stats?.p50 ?? NaN;
   for (const r of rows) if (r.metric.startsWith("warm") && r.stats) r.extra = { ratioToNatsFloorP50: Math.round((r.stats.p50 / natsP50) * 10) / 10 };
+  console.log("");
   printTable(rows);
+  for (const [runtime, r] of Object.entries(cpu)) printCpu(runtime, r);
+  console.log("\n[bench] peers, quoted as reference (issue 8; same machine class, not re-measured here):");
+  for (const p of PEERS) console.log(`  ${p.system.padEnd(42)} warm p50 ${p.warmP50Ms} ms  throughput ${p.throughput ?? "-"}  CPU/call ${p.cpuMsPerCall ?? "-"} ms`);
   const file = join(RESULTS, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
   const report = {
     at: new Date().toISOString(),
     host: hostname(),
     cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
     loadavg: loadavg(),
     quick: QUICK,
-    settings: { N_WARM, THROUGHPUT_MS, CONCURRENCY, FIRST_CALL_TRIALS, FLOOR_CONTAINER_TRIALS },
-    targets: { warmHttpP50Ms: 2, warmHttpP99Ms: 10, throughputPerSec: 2000, firstCallWithStemMs: 100 },
+    commit: process.env.WEFT_BENCH_COMMIT,
+    settings: { N_WARM, THROUGHPUT_MS, CONCURRENCY, FIRST_CALL_TRIALS, FLOOR_CONTAINER_TRIALS, CPU_CALLS, MANY_FUNCTIONS, OVERLOAD_MS, OVERLOAD_FACTOR, sections: [...SECTIONS] },
+    targets: TARGETS,
+    peers: PEERS,
     rows,
+    cpu,
+    manyFunctions: many,
+    overload: over,
   };
   await writeFile(file, JSON.stringify(report, null, 2));
   console.log(`\n[bench] report written to ${file}`);

@@ -1,0 +1,163 @@
+// The bench's CPU-accounting mode: every process one invocation touches, its CPU (from /proc) over a fixed number
+// of calls, per call. Shared processes (dockerd, containerd) also serve other work on the machine, so each
+// group's idle rate, measured just before over the same processes, is subtracted: the figure is what the calls added.
+import type { ChildProcess } from "node:child_process";
+import type Dockerode from "dockerode";
+import { childrenMap, commOf, cpuMs, parentOf, pidListeningOn, pidsByComm, rssKb, withDescendants } from "./proc-stat.js";
+
+export interface ProcessGroups {
+  /** Group name → the pids it is made of now. */
+  resolve(): Promise<Map<string, number[]>>;
+}
+
+export interface FabricProcesses {
+  components: Map<string, ChildProcess>;
+  natsPort: number;
+  mongoPort: number;
+  agentId: string;
+  docker: Dockerode;
+}
+
+/** The order of the table: the path of a call, then the engine's processes, then the function's container. */
+export const GROUPS = ["gateway", "agent", "nats-server", "controller", "ferretdb", "dockerd", "containerd", "containerd-shim", "containers"] as const;
+
+export interface AgentContainer {
+  id: string;
+  pid: number;
+  fn: string | undefined;
+}
+
+/** The agent's running containers with their init pid (function containers, stem cells, the ad-hoc pool). */
+export async function agentContainers(docker: Dockerode, agentId: string): Promise<AgentContainer[]> {
+  const list = await docker.listContainers({ filters: { label: [`weft.agent=${agentId}`], status: ["running"] } });
+  const out: AgentContainer[] = [];
+  for (const c of list) {
+    const info = await docker.getContainer(c.Id).inspect().catch(() => undefined);
+    if (info?.State.Pid) out.push({ id: c.Id, pid: info.State.Pid, fn: c.Labels["weft.fn"] });
+  }
+  return out;
+}
+
+/** containerd-shim is the parent of a container's init process (runc: one shim per container). */
+export function shimOf(containerPid: number): number | undefined {
+  const p = parentOf(containerPid);
+  return p !== undefined && commOf(p).startsWith("containerd-shim") ? p : undefined;
+}
+
+export function fabricGroups(f: FabricProcesses): ProcessGroups {
+  return {
+    async resolve() {
+      const pidOf = (name: string) => f.components.get(name)?.pid;
+      const containers = await agentContainers(f.docker, f.agentId);
+      const children = childrenMap();
+      const groups = new Map<string, number[]>([
+        ["gateway", [pidOf("gateway")].filter(isPid)],
+        ["agent", [pidOf("agents")].filter(isPid)],
+        ["controller", [pidOf("controller")].filter(isPid)],
+        ["nats-server", [pidListeningOn(f.natsPort)].filter(isPid)],
+        ["ferretdb", [pidListeningOn(f.mongoPort)].filter(isPid)],
+        ["dockerd", pidsByComm("dockerd")],
+        ["containerd", pidsByComm("containerd")],
+        ["containerd-shim", [...new Set(containers.map((c) => shimOf(c.pid)).filter(isPid))]],
+        ["containers", containers.flatMap((c) => withDescendants(c.pid, children))],
+      ]);
+      return groups;
+    },
+  };
+}
+
+const isPid = (p: number | undefined): p is number => typeof p === "number" && p > 0;
+
+function snapshot(groups: Map<string, number[]>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, pids] of groups) out.set(name, pids.reduce((sum, p) => sum + cpuMs(p), 0));
+  return out;
+}
+
+export interface CpuRow {
+  process: string;
+  /** CPU per call in ms, the group's idle rate subtracted. */
+  msPerCall: number;
+  /** CPU per call in ms as read, idle included. */
+  rawMsPerCall: number;
+  /** Share of the summed per-call CPU, in %. */
+  share: number;
+  pids: number;
+}
+
+export interface CpuReport {
+  calls: number;
+  concurrency: number;
+  elapsedMs: number;
+  callsPerSec: number;
+  totalMsPerCall: number;
+  /** The bench process itself (the load generator), not counted in the total. */
+  loadGeneratorMsPerCall: number;
+  rows: CpuRow[];
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * Runs `calls` calls through `run` (which makes them, `concurrency` at a time) and charges each process group its
+ * CPU over them. The groups are resolved once, before the idle window, so both windows read the same pids.
+ */
+export async function accountCpu(
+  groups: ProcessGroups,
+  calls: number,
+  concurrency: number,
+  run: () => Promise<void>,
+  idleMs = 2000,
+): Promise<CpuReport> {
+  const pids = await groups.resolve();
+  const idle0 = snapshot(pids);
+  const tIdle = performance.now();
+  await new Promise((r) => setTimeout(r, idleMs));
+  const idle1 = snapshot(pids);
+  const idleElapsed = performance.now() - tIdle;
+
+  const self0 = process.cpuUsage();
+  const before = snapshot(pids);
+  const t0 = performance.now();
+  await run();
+  const elapsedMs = performance.now() - t0;
+  const after = snapshot(pids);
+  const self = process.cpuUsage(self0);
+
+  const rows: CpuRow[] = [];
+  for (const name of GROUPS) {
+    const list = pids.get(name) ?? [];
+    const raw = (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    const idleRate = ((idle1.get(name) ?? 0) - (idle0.get(name) ?? 0)) / idleElapsed;
+    const net = Math.max(0, raw - idleRate * elapsedMs);
+    rows.push({ process: name, msPerCall: round3(net / calls), rawMsPerCall: round3(raw / calls), share: 0, pids: list.length });
+  }
+  const total = rows.reduce((s, r) => s + r.msPerCall, 0);
+  for (const r of rows) r.share = total > 0 ? Math.round((r.msPerCall / total) * 1000) / 10 : 0;
+  return {
+    calls,
+    concurrency,
+    elapsedMs: Math.round(elapsedMs),
+    callsPerSec: Math.round((calls / elapsedMs) * 1000),
+    totalMsPerCall: round3(total),
+    loadGeneratorMsPerCall: round3((self.user + self.system) / 1000 / calls),
+    rows,
+  };
+}
+
+/** Host memory of function containers: RSS of each container's processes plus its shim, in MiB. */
+export function containerMemory(containers: AgentContainer[]): { containers: number; meanMiB: number; totalMiB: number; shimMeanMiB: number } {
+  const children = childrenMap();
+  let total = 0;
+  let shims = 0;
+  for (const c of containers) {
+    const inside = withDescendants(c.pid, children).reduce((s, p) => s + rssKb(p), 0);
+    const shim = shimOf(c.pid);
+    const shimKb = shim === undefined ? 0 : rssKb(shim);
+    shims += shimKb;
+    total += inside + shimKb;
+  }
+  const n = containers.length || 1;
+  const mib = (kb: number) => Math.round((kb / 1024) * 10) / 10;
+  return { containers: containers.length, meanMiB: mib(total / n), totalMiB: mib(total), shimMeanMiB: mib(shims / n) };
+}
