@@ -23,7 +23,11 @@ export const gatewayFields = {
     boolFromEnv(false),
     "synchronous calls also send a queued record (the agent's final record already carries a sync call's event; true adds one NATS and one MongoDB write per call)",
   ),
-  maxInflight: envField("WEFT_MAX_INFLIGHT", intFromEnv(10_000, 1), "invocations this gateway handles at once before it answers 429"),
+  maxInflight: envField(
+    "WEFT_MAX_INFLIGHT",
+    intFromEnv(512, 1),
+    "invocations this gateway handles at once; past it a call is shed at once with 429 and Retry-After (size it to calls/s × seconds a call may take: slow functions need more)",
+  ),
   publishTimeoutMs: envField(
     "WEFT_PUBLISH_TIMEOUT_MS",
     intFromEnv(3000, 100, 60_000),

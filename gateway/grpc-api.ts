@@ -20,7 +20,7 @@ import type { ControlPlane } from "./control-plane.js";
 import * as args from "./arguments.js";
 import { eventTooDeep } from "./event.js";
 import { eventFromMessage, recordToMessage, resultToMessage, specFromMessage, type FunctionSpecMsg, type InvokeRequestMsg } from "./grpc-mapping.js";
-import type { Invoker } from "./invoker.js";
+import { Overloaded, type Invoker } from "./invoker.js";
 import type { Executor } from "./executor.js";
 import { executeFromMessage, executionToMessage, type ExecuteRequestMsg } from "./grpc-execute.js";
 import { PROTO_PACKAGE, loadWeftProto } from "./proto.js";
@@ -53,6 +53,8 @@ export interface GrpcApi {
 /** Metadata keys that carry the Weft error code, the field at fault and (for a sync wait that ran out) the invocation. */
 export const GRPC_METADATA = {
   errorCode: "weft-error-code",
+  /** Seconds to wait before retrying, on a call refused because the gateway is overloaded. */
+  retryAfter: "retry-after",
   errorField: "weft-error-field",
   invocationId: "weft-invocation-id",
 } as const;
@@ -226,5 +228,6 @@ function toStatus(err: unknown, call: Call, log: Logger) {
   metadata.set(GRPC_METADATA.errorCode, e.code);
   if (e.field) metadata.set(GRPC_METADATA.errorField, e.field);
   if (e.invocationId !== undefined) metadata.set(GRPC_METADATA.invocationId, e.invocationId);
+  if (e instanceof Overloaded) metadata.set(GRPC_METADATA.retryAfter, String(e.retryAfterS));
   return { code: e.grpcStatus ?? GrpcStatus.INTERNAL, details: e.message, metadata };
 }

@@ -10,7 +10,7 @@ import type { Health } from "./health.js";
 import { BodyAbandoned } from "./http-body.js";
 import { MethodNotAllowed, Router } from "./http-router.js";
 import { argumentsOf, routeTable, type Route } from "./http-routes.js";
-import type { Invoker } from "./invoker.js";
+import { Overloaded, type Invoker } from "./invoker.js";
 import type { Executor } from "./executor.js";
 import type { FabricMetrics } from "./prometheus.js";
 
@@ -112,5 +112,6 @@ function sendError(res: ServerResponse, err: WeftError, req: IncomingMessage, lo
   if (err instanceof MethodNotAllowed) headers.allow = err.allowed.join(", ");
   // The rest of an over-limit body is never read, so this connection cannot carry another request.
   if (err instanceof BodyAbandoned) headers.connection = "close";
+  if (err instanceof Overloaded) headers["retry-after"] = String(err.retryAfterS);
   send(res, err.httpStatus, { error: err.toBody() }, headers);
 }

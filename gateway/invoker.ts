@@ -152,9 +152,8 @@ export class Invoker {
 
   private async admitted<T>(work: () => Promise<T>): Promise<T> {
     if (this.closed) throw unavailable("this gateway (shutting down)");
-    if (this.inflight >= this.deps.options.maxInflight) {
-      throw new WeftError("RESOURCE_EXHAUSTED", `too many invocations in flight on this gateway (${this.deps.options.maxInflight}); retry`);
-    }
+    // Shed before any work: a refusal costs microseconds, so an overloaded gateway keeps its admitted calls fast.
+    if (this.inflight >= this.deps.options.maxInflight) throw new Overloaded(this.deps.options.maxInflight);
     this.inflight++;
     try {
       return await work();
@@ -290,6 +289,14 @@ export class Invoker {
       );
     }
     return unavailable("the invocation queue (NATS JetStream)", err);
+  }
+}
+
+/** More calls in flight than this gateway admits: 429 with Retry-After over HTTP, the same in gRPC metadata. */
+export class Overloaded extends WeftError {
+  readonly retryAfterS = 1;
+  constructor(maxInflight: number) {
+    super("RESOURCE_EXHAUSTED", `too many invocations in flight on this gateway (${maxInflight}); retry in 1 s`);
   }
 }
 

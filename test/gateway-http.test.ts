@@ -196,6 +196,7 @@ describe("invocation", () => {
       const second = await http(other.url, "POST", `/v1/functions/${name}/invoke`, {});
       assert.equal(second.status, 429);
       assert.equal(second.body.error.code, "RESOURCE_EXHAUSTED");
+      assert.equal(second.headers.get("retry-after"), "1", "a shed call says when to retry");
       assert.equal((await first).status, 200);
 
       const hangUp = new AbortController();

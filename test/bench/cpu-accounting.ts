@@ -33,7 +33,7 @@ export async function agentContainers(docker: Dockerode, agentId: string): Promi
   const out: AgentContainer[] = [];
   for (const c of list) {
     const info = await docker.getContainer(c.Id).inspect().catch(() => undefined);
-    if (info?.State.Pid) out.push({ id: c.Id, pid: info.State.Pid, fn: c.Labels["weft.fn"] });
+    if (info?.State.Pid) out.push({ id: c.Id, pid: info.State.Pid, fn: c.Labels["weft.function"] });
   }
   return out;
 }
