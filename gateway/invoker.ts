@@ -4,7 +4,7 @@
 import { queuedRecord, recordMsgId } from "../shared/records.js";
 import { randomUUID } from "node:crypto";
 import { ROOT_CONTEXT, SpanKind, propagation, type Span } from "@opentelemetry/api";
-import { JetStreamApiError, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { WeftError, invalid, notFound, unavailable } from "../shared/errors.js";
 import { HEADERS } from "../shared/headers.js";
@@ -16,7 +16,7 @@ import { injectTraceContext, tracer } from "../shared/telemetry.js";
 import { checkEvent } from "./event.js";
 import type { CachedFunction, FunctionCache } from "./function-cache.js";
 import type { NatsLink } from "./nats-link.js";
-import type { ReplyInbox } from "./reply-inbox.js";
+import { PubAckRefused, type PendingResult, type ReplyInbox } from "./reply-inbox.js";
 import type { AliasResolver } from "./alias-resolver.js";
 
 /** A job may wait this long in the queue for a free agent slot, on top of the function's own timeout. */
@@ -84,7 +84,10 @@ export class Invoker {
     return this.inflight;
   }
 
-  /** Runs the function and waits for its result, or answers "running" when the wait runs out. */
+  /**
+   * Runs the function and waits for its result, or answers "running" when the wait runs out. The caller waits for
+   * the result, not for the job's PubAck: the ack only matters when no result comes (publish()'s retry and 503).
+   */
   async invokeSync(input: InvocationInput, signal?: AbortSignal): Promise<SyncOutcome> {
     return this.admitted(async () => {
       const job = await this.accept(input);
@@ -95,7 +98,7 @@ export class Invoker {
       job.headers.set(HEADERS.replyTo, this.deps.inbox.subjectFor(invocationId));
       try {
         this.sendQueuedRecord(job);
-        const [result] = await Promise.all([pending.result, this.publish(job).catch((err: unknown) => { pending.cancel(); throw err; })]);
+        const result = await this.publish(job, pending);
         return result ? { kind: "result", invocationId, result } : { kind: "running", invocationId };
       } finally {
         signal?.removeEventListener("abort", onAbort);
@@ -222,23 +225,36 @@ export class Invoker {
   }
 
   /**
-   * Stores the job. A publish that timed out may have been stored all the same, so it is retried with the
-   * same Nats-Msg-Id (the stream de-duplicates within its window) before the caller hears anything; a 503
-   * after an ambiguous attempt says so and carries the invocation id (REVIEW C7).
+   * Stores the job: a core publish whose PubAck comes back to this gateway's inbox (no request and promise of its
+   * own per publish). A publish that got no PubAck in time may have been stored all the same, so it is retried
+   * with the same Nats-Msg-Id (the stream de-duplicates within its window) before the caller hears anything; a
+   * 503 after an ambiguous attempt says so and carries the invocation id (REVIEW C7).
+   *
+   * With `pending` (a sync call) it resolves with the result as soon as the agent answers, stored ack or not: an
+   * answer proves the job was stored. Without, it resolves once JetStream has stored the job.
    */
-  private async publish(job: Job): Promise<PubAck> {
-    let ambiguous = false;
+  private async publish(job: Job, pending?: PendingResult): Promise<Uint8Array | undefined> {
+    job.headers.set(HEADERS.msgId, job.invocationId);
+    const answered = pending?.result.then((result) => ({ kind: "answered" as const, result }));
     for (let attempt = 1; ; attempt++) {
+      const ack = this.deps.inbox.expectAck(job.invocationId, this.deps.options.publishTimeoutMs);
       try {
-        return await this.deps.js.publish(jobSubject(job.fn.name), job.event, {
-          msgID: job.invocationId,
-          headers: job.headers,
-          timeout: this.deps.options.publishTimeoutMs,
-        });
+        this.deps.link.nc.publish(jobSubject(job.fn.name), job.event, { headers: job.headers, reply: this.deps.inbox.ackSubjectFor(job.invocationId) });
       } catch (err) {
-        const timedOut = isTimeout(err);
-        ambiguous ||= timedOut;
-        if (!timedOut || attempt >= PUBLISH_ATTEMPTS) throw this.publishFailure(job, "job", err, ambiguous);
+        ack.cancel();
+        pending?.cancel();
+        throw this.publishFailure(job, "job", err, attempt > 1);
+      }
+      const first = answered ? await Promise.race([answered, ack.outcome]) : await ack.outcome;
+      if (first.kind === "answered") {
+        ack.cancel();
+        return first.result;
+      }
+      if (first.kind === "stored") return pending?.result;
+      if (first.kind === "refused" || attempt >= PUBLISH_ATTEMPTS) {
+        pending?.cancel();
+        const err = first.kind === "refused" ? first.error : new Error(`no PubAck within ${this.deps.options.publishTimeoutMs} ms (timeout)`);
+        throw this.publishFailure(job, "job", err, attempt > 1 || first.kind === "timeout");
       }
     }
   }
@@ -277,7 +293,8 @@ export class Invoker {
   private publishFailure(job: Job, what: string, err: unknown, ambiguous = false): WeftError {
     const log = invocationLogger(this.deps.log, job.invocationId, job.traceId, job.fn.name);
     log.warn({ err, ambiguous }, `publishing the ${what} failed`);
-    if (err instanceof JetStreamApiError && (err.code === STREAM_FULL_CODE || /maximum (messages|bytes)/i.test(err.message))) {
+    const full = (err instanceof JetStreamApiError && err.code === STREAM_FULL_CODE) || (err instanceof PubAckRefused && err.errCode === STREAM_FULL_CODE);
+    if (full || (err instanceof Error && /maximum (messages|bytes)/i.test(err.message))) {
       return new WeftError("RESOURCE_EXHAUSTED", "the invocation queue is full; retry later", undefined, { cause: err });
     }
     if (ambiguous) {
@@ -305,10 +322,6 @@ const PUBLISH_ATTEMPTS = 3;
 /** JetStream's "maximum messages exceeded" (a DiscardNew stream at its limit). */
 const STREAM_FULL_CODE = 10077;
 
-function isTimeout(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; message?: string };
-  return e?.name === "TimeoutError" || e?.code === "TIMEOUT" || /timeout/i.test(e?.message ?? "");
-}
 
 function queuedRecordOf(job: Job, async: boolean): RecordEvent {
   return queuedRecord({

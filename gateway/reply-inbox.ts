@@ -1,6 +1,8 @@
 // One wildcard subscription per gateway receives every synchronous result: agents publish the result object
 // to `<prefix>.<invocationId>` (the job's Weft-Reply-To), and the waiting call is found by its invocation id.
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+// A second one receives JetStream's PubAcks of the jobs this gateway publishes (`<prefix>.ack.<invocationId>`),
+// so a job is published without a request of its own and a sync call need not wait for its ack.
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 
 export interface PendingResult {
   /** The raw InvocationResult JSON, or undefined when the wait ran out first. */
@@ -9,15 +11,40 @@ export interface PendingResult {
   cancel(): void;
 }
 
-interface Waiting {
-  resolve: (data: Uint8Array | undefined) => void;
+/** What became of one job publish: stored by JetStream, refused by it (or no stream answered), or no answer in time. */
+export type PubAckOutcome =
+  | { kind: "stored" }
+  | { kind: "refused"; error: PubAckRefused }
+  | { kind: "timeout" };
+
+export interface PendingAck {
+  readonly outcome: Promise<PubAckOutcome>;
+  cancel(): void;
+}
+
+/** JetStream's refusal of a publish, from its PubAck ({error: {code, err_code, description}}) or a no-responders status. */
+export class PubAckRefused extends Error {
+  constructor(
+    message: string,
+    /** JetStream's err_code (10077: the stream is full); 0 when no stream answered. */
+    readonly errCode: number,
+  ) {
+    super(message);
+    this.name = "PubAckRefused";
+  }
+}
+
+interface Waiting<T> {
+  resolve: (value: T) => void;
   timer: NodeJS.Timeout;
 }
 
 export class ReplyInbox {
   readonly prefix: string;
-  private readonly waiting = new Map<string, Waiting>();
+  private readonly waiting = new Map<string, Waiting<Uint8Array | undefined>>();
+  private readonly acks = new Map<string, Waiting<PubAckOutcome>>();
   private readonly sub: Subscription;
+  private readonly ackSub: Subscription;
 
   constructor(nc: NatsConnection, gatewayId: string) {
     this.prefix = `_INBOX.weft.${gatewayId}`;
@@ -27,10 +54,21 @@ export class ReplyInbox {
         if (!err) this.settle(msg.subject.slice(start), msg.data);
       },
     });
+    const ackStart = `${this.prefix}.ack.`.length;
+    this.ackSub = nc.subscribe(`${this.prefix}.ack.*`, {
+      callback: (err, msg) => {
+        if (!err) this.settleAck(msg.subject.slice(ackStart), pubAckOf(msg));
+      },
+    });
   }
 
   subjectFor(invocationId: string): string {
     return `${this.prefix}.${invocationId}`;
+  }
+
+  /** Where JetStream sends the PubAck of a job published with this reply subject. */
+  ackSubjectFor(invocationId: string): string {
+    return `${this.prefix}.ack.${invocationId}`;
   }
 
   get size(): number {
@@ -46,10 +84,21 @@ export class ReplyInbox {
     return { result, cancel: () => this.settle(invocationId, undefined) };
   }
 
+  /** Registers interest in a job's PubAck before it is published; after `timeoutMs` without one: timeout. */
+  expectAck(invocationId: string, timeoutMs: number): PendingAck {
+    const outcome = new Promise<PubAckOutcome>((resolve) => {
+      const timer = setTimeout(() => this.settleAck(invocationId, TIMED_OUT), timeoutMs);
+      this.acks.set(invocationId, { resolve, timer });
+    });
+    return { outcome, cancel: () => this.settleAck(invocationId, TIMED_OUT) };
+  }
+
   /** Releases every waiting call (on shutdown); their callers answer "running". */
   stop(): void {
     for (const id of [...this.waiting.keys()]) this.settle(id, undefined);
+    for (const id of [...this.acks.keys()]) this.settleAck(id, TIMED_OUT);
     this.sub.unsubscribe();
+    this.ackSub.unsubscribe();
   }
 
   private settle(invocationId: string, data: Uint8Array | undefined): void {
@@ -59,4 +108,40 @@ export class ReplyInbox {
     clearTimeout(w.timer);
     w.resolve(data);
   }
+
+  private settleAck(invocationId: string, outcome: PubAckOutcome): void {
+    const w = this.acks.get(invocationId);
+    if (!w) return; // the ack of a publish retried (de-duplicated), or one nobody waits for any more
+    this.acks.delete(invocationId);
+    clearTimeout(w.timer);
+    w.resolve(outcome);
+  }
+}
+
+const TIMED_OUT: PubAckOutcome = { kind: "timeout" };
+const STORED: PubAckOutcome = { kind: "stored" };
+
+/** A PubAck is {"stream":…,"seq":…} or {"error":{…}}; a status message (503) means no stream listens on the subject. */
+function pubAckOf(msg: Msg): PubAckOutcome {
+  if (msg.headers?.hasError || (msg.data.length === 0 && msg.headers)) {
+    const code = msg.headers?.code ?? 0;
+    return { kind: "refused", error: new PubAckRefused(`no stream stored the job (status ${code} ${msg.headers?.description ?? ""})`.trim(), 0) };
+  }
+  // Only a refusal needs parsing: a stored ack starts {"stream" and never holds "error".
+  if (!includesError(msg.data)) return STORED;
+  try {
+    const body = JSON.parse(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength).toString("utf8")) as {
+      error?: { err_code?: number; description?: string };
+    };
+    if (!body.error) return STORED;
+    return { kind: "refused", error: new PubAckRefused(body.error.description ?? "refused", body.error.err_code ?? 0) };
+  } catch {
+    return { kind: "refused", error: new PubAckRefused("an unreadable PubAck", 0) };
+  }
+}
+
+const ERROR_KEY = Buffer.from('"error"');
+
+function includesError(data: Uint8Array): boolean {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).includes(ERROR_KEY);
 }
