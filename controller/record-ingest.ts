@@ -13,7 +13,7 @@ import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstrea
 import type { Logger } from "pino";
 import { RecordEvent } from "../shared/schemas/invocation.js";
 import { RECORDS_ACK_WAIT_MS } from "../shared/nats.js";
-import { RECORDS_CONSUMER, RECORDS_STREAM } from "../shared/subjects.js";
+import { RECORD_BATCH_SUBJECT, RECORDS_CONSUMER, RECORDS_STREAM } from "../shared/subjects.js";
 import { untilAborted } from "./abortable.js";
 import { Backoff } from "./backoff.js";
 import { BatchReader } from "./batch-reader.js";
@@ -36,6 +36,7 @@ const WORKING_EVERY_MS = Math.floor(RECORDS_ACK_WAIT_MS / 4);
 /** Retries of a write while MongoDB is away are at most this far apart, so records land soon after it is back. */
 const WRITE_RETRY_MAX_MS = 2000;
 
+/** One record in hand; the records of an agent's batch message share its msg, which is acked once all are stored. */
 interface Pending {
   msg: JsMsg;
   event: RecordEvent;
@@ -128,38 +129,58 @@ export class RecordIngest {
   private async process(msgs: JsMsg[]): Promise<void> {
     const pending: Pending[] = [];
     for (const msg of msgs) {
-      const event = this.parse(msg);
-      if (event) pending.push({ msg, event });
+      for (const event of this.parse(msg)) pending.push({ msg, event });
     }
     if (pending.length === 0) return;
     if (this.stopping && this.mongoDown) return this.handBack(pending);
     await this.store(pending);
   }
 
-  private parse(msg: JsMsg): RecordEvent | undefined {
+  private parse(msg: JsMsg): RecordEvent[] {
     let data: unknown;
     try {
       data = msg.json();
     } catch (err) {
       return this.discard(msg, `not JSON: ${(err as Error).message}`);
     }
+    if (msg.subject !== RECORD_BATCH_SUBJECT) {
+      const event = this.validate(data);
+      return typeof event === "string" ? this.discard(msg, event) : [event];
+    }
+    if (!Array.isArray(data)) return this.discard(msg, "a record batch is not an array");
+    const events: RecordEvent[] = [];
+    for (const item of data) {
+      const event = this.validate(item);
+      if (typeof event !== "string") events.push(event);
+      else {
+        // The rest of the batch is good: only this record is dropped (the message is acked with the others).
+        this.stats.invalid++;
+        this.log.warn({ seq: msg.seq, subject: msg.subject, reason: event }, "invalid invocation record in a batch dropped");
+      }
+    }
+    if (events.length === 0) msg.ack();
+    return events;
+  }
+
+  /** The record, or why it is not one. */
+  private validate(data: unknown): RecordEvent | string {
     const parsed = RecordEvent.safeParse(data);
     if (parsed.success) return parsed.data;
     const issue = parsed.error.issues[0];
-    return this.discard(msg, `${issue?.path.join(".") || "record"}: ${issue?.message ?? "invalid"}`);
+    return `${issue?.path.join(".") || "record"}: ${issue?.message ?? "invalid"}`;
   }
 
-  private discard(msg: JsMsg, reason: string): undefined {
+  private discard(msg: JsMsg, reason: string): [] {
     this.stats.invalid++;
     this.log.warn({ seq: msg.seq, subject: msg.subject, reason }, "invalid invocation record terminated");
     msg.term(`invalid record: ${reason}`.slice(0, 200));
-    return undefined;
+    return [];
   }
 
   /** Writes until MongoDB answers; hands the batch back to the stream if the controller stops first. */
   private async store(batch: Pending[]): Promise<void> {
     const keepAlive = setInterval(() => {
-      for (const p of batch) p.msg.working();
+      for (const msg of messagesOf(batch)) msg.working();
     }, WORKING_EVERY_MS);
     try {
       await this.storeUntilDone(batch);
@@ -194,40 +215,77 @@ export class RecordIngest {
    */
   private async storeOneByOne(batch: Pending[], cause: unknown): Promise<void> {
     this.log.warn({ err: cause, records: batch.length }, "bulk write refused; writing records one by one");
-    for (let i = 0; i < batch.length; i++) {
-      const p = batch[i]!;
-      try {
-        const outcome = await this.records.apply([p.event]);
-        this.settle([p], new Set(outcome.rejected), outcome.reason);
-      } catch (err) {
-        if (isMongoUnavailable(err)) return this.storeUntilDone(batch.slice(i));
-        this.settle([p], new Set([0]), (err as Error).message);
+    // Settled message by message, so a batch message is acked only once all its records were tried.
+    const groups = groupByMessage(batch);
+    for (let g = 0; g < groups.length; g++) {
+      const group = groups[g]!;
+      const rejected = new Set<number>();
+      let reason: string | undefined;
+      for (let i = 0; i < group.length; i++) {
+        try {
+          const outcome = await this.records.apply([group[i]!.event]);
+          if (outcome.rejected.length > 0) {
+            rejected.add(i);
+            reason ??= outcome.reason;
+          }
+        } catch (err) {
+          if (isMongoUnavailable(err)) return this.storeUntilDone(groups.slice(g).flat());
+          rejected.add(i);
+          reason ??= (err as Error).message;
+        }
+      }
+      this.settle(group, rejected, reason);
+    }
+  }
+
+  /**
+   * Acks each message whose records are all stored. A message with a refused record goes back whole (its stored
+   * records are duplicates next time, which count as stored), and after POISON_DELIVERIES it is given up.
+   */
+  private settle(batch: Pending[], rejected: ReadonlySet<number>, reason: string | undefined): void {
+    const refusedOf = new Map<JsMsg, Pending | undefined>();
+    batch.forEach((p, i) => {
+      if (rejected.has(i)) {
+        this.stats.rejected++;
+        if (!refusedOf.get(p.msg)) refusedOf.set(p.msg, p);
+      } else {
+        this.stats.written++;
+        if (!refusedOf.has(p.msg)) refusedOf.set(p.msg, undefined);
+      }
+    });
+    for (const [msg, refused] of refusedOf) {
+      if (!refused) {
+        msg.ack();
+        continue;
+      }
+      const deliveries = msg.info.deliveryCount;
+      const log = { invocationId: refused.event.invocationId, fn: refused.event.functionName, deliveries, reason };
+      if (deliveries >= POISON_DELIVERIES) {
+        this.log.error(log, "MongoDB keeps refusing an invocation record; giving it up");
+        msg.term(`refused by MongoDB: ${reason ?? "unknown"}`.slice(0, 200));
+      } else {
+        this.log.warn(log, "MongoDB refused an invocation record; redelivering later");
+        msg.nak(1000 * 2 ** deliveries);
       }
     }
   }
 
-  private settle(batch: Pending[], rejected: ReadonlySet<number>, reason: string | undefined): void {
-    batch.forEach((p, i) => {
-      if (!rejected.has(i)) {
-        p.msg.ack();
-        this.stats.written++;
-        return;
-      }
-      this.stats.rejected++;
-      const deliveries = p.msg.info.deliveryCount;
-      const log = { invocationId: p.event.invocationId, fn: p.event.functionName, deliveries, reason };
-      if (deliveries >= POISON_DELIVERIES) {
-        this.log.error(log, "MongoDB keeps refusing an invocation record; giving it up");
-        p.msg.term(`refused by MongoDB: ${reason ?? "unknown"}`.slice(0, 200));
-      } else {
-        this.log.warn(log, "MongoDB refused an invocation record; redelivering later");
-        p.msg.nak(1000 * 2 ** deliveries);
-      }
-    });
-  }
-
   /** Lets another controller (or the next start) take the records at once. */
   private handBack(batch: Pending[]): void {
-    for (const p of batch) p.msg.nak();
+    for (const msg of messagesOf(batch)) msg.nak();
   }
+}
+
+function messagesOf(batch: Pending[]): Set<JsMsg> {
+  return new Set(batch.map((p) => p.msg));
+}
+
+function groupByMessage(batch: Pending[]): Pending[][] {
+  const groups = new Map<JsMsg, Pending[]>();
+  for (const p of batch) {
+    const group = groups.get(p.msg);
+    if (group) group.push(p);
+    else groups.set(p.msg, [p]);
+  }
+  return [...groups.values()];
 }

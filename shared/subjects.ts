@@ -18,6 +18,8 @@ export const JOBS_CONSUMER = "weft-agents";
 export const RECORDS_STREAM = "WEFT_RECORDS";
 export const RECORDS_SUBJECT_PREFIX = "weft.records";
 export const recordSubject = (fn: string): string => `${RECORDS_SUBJECT_PREFIX}.${fn}`;
+/** An agent's batch of records (a JSON array of RecordEvent); `_batch` is not a valid function name, so it names none. */
+export const RECORD_BATCH_SUBJECT = `${RECORDS_SUBJECT_PREFIX}._batch`;
 export const RECORDS_CONSUMER = "weft-controller";
 
 /**

@@ -105,8 +105,9 @@ describe("records and the jobs consumer's settings", () => {
         const m = await consumer.next({ expires: 1000 });
         if (!m) return undefined;
         m.ack();
-        const r = m.json<RecordEvent>();
-        if (r.invocationId === `inv-${name}` && r.phase === "final") return r;
+        const data = m.json<RecordEvent | RecordEvent[]>();
+        const r = (Array.isArray(data) ? data : [data]).find((x) => x.invocationId === `inv-${name}` && x.phase === "final");
+        if (r) return r;
       }
     }, "the outbox record stored", 20_000);
     assert.equal(record.status, "ok");

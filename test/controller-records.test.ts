@@ -12,7 +12,7 @@ import { mongoUrl, uniqueDbName } from "./harness/mongo.js";
 import { startController, type Controller } from "../controller/app.js";
 import { loadControllerConfig } from "../controller/config.js";
 import { DEFAULT_TOPOLOGY, ensureTopology } from "../shared/nats.js";
-import { RECORDS_CONSUMER, RECORDS_STREAM, controllerSubject, recordSubject, type ControllerOp } from "../shared/subjects.js";
+import { RECORD_BATCH_SUBJECT, RECORDS_CONSUMER, RECORDS_STREAM, controllerSubject, recordSubject, type ControllerOp } from "../shared/subjects.js";
 import type { ControllerReply } from "../shared/schemas/controller-api.js";
 import type { RecordEvent } from "../shared/schemas/invocation.js";
 import { eventually } from "./harness/eventually.js";
@@ -184,6 +184,22 @@ describe("record ingestion", () => {
     await eventually(
       async () => ((await jsm.consumers.info(RECORDS_STREAM, RECORDS_CONSUMER)).num_ack_pending === 0 ? true : undefined),
       "nothing left unacknowledged",
+    );
+  });
+
+  test("an agent's batch message stores every record in it; an invalid one is dropped alone and the batch is acked", async () => {
+    const name = uniqueName("batch");
+    const incarnation = await deploy(name);
+    const before = controller.ingestStats.invalid;
+    const good = Array.from({ length: 3 }, () => finalEvent(name, { incarnation }));
+    const batch = [good[0], { invocationId: "x", phase: "final" }, good[1], good[2]];
+    await js.publish(RECORD_BATCH_SUBJECT, JSON.stringify(batch), { msgID: randomUUID() });
+    for (const g of good) await recordWhen(g.invocationId, (r) => r.status === "ok");
+    assert.equal(controller.ingestStats.invalid - before, 1);
+    const jsm = await jetstreamManager(nc);
+    await eventually(
+      async () => ((await jsm.consumers.info(RECORDS_STREAM, RECORDS_CONSUMER)).num_ack_pending === 0 ? true : undefined),
+      "the batch acknowledged",
     );
   });
 });

@@ -20,8 +20,12 @@ export class RecordTap {
     const sub = nc.subscribe(`${RECORDS_SUBJECT_PREFIX}.>`, {
       callback: (err, msg) => {
         if (err || !tap) return;
-        const parsed = RecordEvent.safeParse(msg.json());
-        if (parsed.success && parsed.data.phase === "final") tap.add(parsed.data);
+        // An agent's batch (weft.records._batch) is an array of records; a gateway's queued record is one.
+        const data = msg.json<unknown>();
+        for (const item of Array.isArray(data) ? data : [data]) {
+          const parsed = RecordEvent.safeParse(item);
+          if (parsed.success && parsed.data.phase === "final") tap.add(parsed.data);
+        }
       },
     });
     tap = new RecordTap(nc, sub);
