@@ -25,7 +25,7 @@ export const gatewayFields = {
   ),
   maxInflight: envField(
     "WEFT_MAX_INFLIGHT",
-    intFromEnv(512, 1),
+    intFromEnv(256, 1),
     "invocations this gateway handles at once; past it a call is shed at once with 429 and Retry-After (size it to calls/s × seconds a call may take: slow functions need more)",
   ),
   publishTimeoutMs: envField(

@@ -360,6 +360,9 @@ interface ManyFunctionsReport {
 /** N functions, each warmed by one call, then round-robin load across all of them at CONCURRENCY clients. */
 async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: number): Promise<ManyFunctionsReport> {
   const tag = randomBytes(2).toString("hex");
+  // Containers that take a function's code from a stem cell keep the stem cell's labels: the scenario's containers
+  // are those the agent did not have before it.
+  const before = new Set((await agentContainers(docker, f.env.WEFT_AGENT_ID!)).map((c) => c.id));
   const names = Array.from({ length: MANY_FUNCTIONS }, (_, i) => `many-${tag}-${i}`);
   const deployOne = async (name: string) => {
     const res = await httpCall(f.httpPort, "PUT", `/v1/functions/${name}`, JSON.stringify({ runtime: "python3", code: FUNCTIONS.python3, isolation: "runc", limits: { memoryMb: 128 } }));
@@ -390,8 +393,7 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
     }
   }));
   const rps = Math.round(latencies.length / ((now() - t0) / 1000));
-  const ours = new Set(names);
-  const memory = containerMemory((await agentContainers(docker, f.env.WEFT_AGENT_ID!)).filter((c) => c.fn && ours.has(c.fn)));
+  const memory = containerMemory((await agentContainers(docker, f.env.WEFT_AGENT_ID!)).filter((c) => !before.has(c.id)));
   return {
     functions: names.length,
     rps,
@@ -561,7 +563,7 @@ async function main(): Promise<void> {
       console.log(`[bench] ${MANY_FUNCTIONS} functions, each warm, round-robin`);
       many = await manyFunctions(f, docker, base);
       rows.push({ metric: `${many.functions} warm functions, round-robin, ${CONCURRENCY} clients`, runtime: "python3", isolation: "runc", value: `${many.rps} inv/s = ${many.ratio} x one function; errors ${many.errors}; cold during load ${many.coldStartsDuringLoad}`, stats: many.stats, extra: { rps: many.rps, ratio: many.ratio } });
-      rows.push({ metric: "host memory per warm container (runner + shim RSS)", runtime: "python3", isolation: "runc", value: `${many.memory.meanMiB} MiB (shim ${many.memory.shimMeanMiB}); x100 = ${many.hostMemoryFor100GiB} GiB`, extra: { meanMiB: many.memory.meanMiB } });
+      rows.push({ metric: "host memory per warm container (runner + shim RSS)", runtime: "python3", isolation: "runc", value: `${many.memory.meanMiB} MiB (shim ${many.memory.shimMeanMiB}) over ${many.memory.containers} containers; x100 = ${many.hostMemoryFor100GiB} GiB`, extra: { meanMiB: many.memory.meanMiB } });
     }
 
     if (SECTIONS.has("overload")) {
