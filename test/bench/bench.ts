@@ -339,7 +339,7 @@ async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promis
 }
 
 function printCpu(label: string, r: CpuReport): void {
-  console.log(`\n[bench] CPU per call, ${label}: ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)`);
+  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)`);
   for (const row of r.rows) {
     console.log(`  ${row.process.padEnd(16)} ${row.msPerCall.toFixed(3).padStart(7)} ms  ${String(row.share).padStart(5)} %  (raw ${row.rawMsPerCall.toFixed(3)} ms, ${row.pids} pids)`);
   }
@@ -355,6 +355,7 @@ interface ManyFunctionsReport {
   stats: Stats;
   memory: ReturnType<typeof containerMemory>;
   hostMemoryFor100GiB: number;
+  hostPssFor100GiB: number;
 }
 
 /** N functions, each warmed by one call, then round-robin load across all of them at CONCURRENCY clients. */
@@ -404,6 +405,7 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
     stats: stats(latencies),
     memory,
     hostMemoryFor100GiB: Math.round(((memory.meanMiB * 100) / 1024) * 100) / 100,
+    hostPssFor100GiB: Math.round(((memory.pssMeanMiB * 100) / 1024) * 100) / 100,
   };
 }
 
@@ -563,7 +565,7 @@ async function main(): Promise<void> {
       console.log(`[bench] ${MANY_FUNCTIONS} functions, each warm, round-robin`);
       many = await manyFunctions(f, docker, base);
       rows.push({ metric: `${many.functions} warm functions, round-robin, ${CONCURRENCY} clients`, runtime: "python3", isolation: "runc", value: `${many.rps} inv/s = ${many.ratio} x one function; errors ${many.errors}; cold during load ${many.coldStartsDuringLoad}`, stats: many.stats, extra: { rps: many.rps, ratio: many.ratio } });
-      rows.push({ metric: "host memory per warm container (runner + shim RSS)", runtime: "python3", isolation: "runc", value: `${many.memory.meanMiB} MiB (shim ${many.memory.shimMeanMiB}) over ${many.memory.containers} containers; x100 = ${many.hostMemoryFor100GiB} GiB`, extra: { meanMiB: many.memory.meanMiB } });
+      rows.push({ metric: "host memory per warm container (runner + shim RSS)", runtime: "python3", isolation: "runc", value: `RSS ${many.memory.meanMiB} MiB (shim ${many.memory.shimMeanMiB}), PSS ${many.memory.pssMeanMiB} MiB, over ${many.memory.containers} containers; x100 = ${many.hostMemoryFor100GiB} GiB RSS, ${many.hostPssFor100GiB} GiB PSS`, extra: { meanMiB: many.memory.meanMiB } });
     }
 
     if (SECTIONS.has("overload")) {

@@ -2,8 +2,9 @@
 // of calls, per call. Shared processes (dockerd, containerd) also serve other work on the machine, so each
 // group's idle rate, measured just before over the same processes, is subtracted: the figure is what the calls added.
 import type { ChildProcess } from "node:child_process";
+import { loadavg } from "node:os";
 import type Dockerode from "dockerode";
-import { childrenMap, commOf, cpuMs, parentOf, pidListeningOn, pidsByComm, rssKb, withDescendants } from "./proc-stat.js";
+import { childrenMap, commOf, cpuMs, parentOf, pidListeningOn, pidsByComm, pssKb, rssKb, withDescendants } from "./proc-stat.js";
 
 export interface ProcessGroups {
   /** Group name → the pids it is made of now. */
@@ -86,6 +87,8 @@ export interface CpuRow {
 }
 
 export interface CpuReport {
+  /** The machine's 1-minute load average before and after: a shared machine's contention inflates CPU per call. */
+  loadavg: [number, number];
   calls: number;
   concurrency: number;
   elapsedMs: number;
@@ -109,6 +112,7 @@ export async function accountCpu(
   run: () => Promise<void>,
   idleMs = 2000,
 ): Promise<CpuReport> {
+  const load0 = loadavg()[0]!;
   const pids = await groups.resolve();
   const idle0 = snapshot(pids);
   const tIdle = performance.now();
@@ -135,6 +139,7 @@ export async function accountCpu(
   const total = rows.reduce((s, r) => s + r.msPerCall, 0);
   for (const r of rows) r.share = total > 0 ? Math.round((r.msPerCall / total) * 1000) / 10 : 0;
   return {
+    loadavg: [load0, loadavg()[0]!],
     calls,
     concurrency,
     elapsedMs: Math.round(elapsedMs),
@@ -145,19 +150,24 @@ export async function accountCpu(
   };
 }
 
-/** Host memory of function containers: RSS of each container's processes plus its shim, in MiB. */
-export function containerMemory(containers: AgentContainer[]): { containers: number; meanMiB: number; totalMiB: number; shimMeanMiB: number } {
+/**
+ * Host memory of function containers: RSS of each container's processes plus its shim, in MiB, and the same as PSS
+ * (shared pages divided among their users: what 100 containers really add to the host).
+ */
+export function containerMemory(containers: AgentContainer[]): { containers: number; meanMiB: number; totalMiB: number; shimMeanMiB: number; pssMeanMiB: number } {
   const children = childrenMap();
   let total = 0;
   let shims = 0;
+  let pss = 0;
   for (const c of containers) {
-    const inside = withDescendants(c.pid, children).reduce((s, p) => s + rssKb(p), 0);
+    const procs = withDescendants(c.pid, children);
     const shim = shimOf(c.pid);
     const shimKb = shim === undefined ? 0 : rssKb(shim);
     shims += shimKb;
-    total += inside + shimKb;
+    total += procs.reduce((s, p) => s + rssKb(p), 0) + shimKb;
+    pss += procs.reduce((s, p) => s + pssKb(p), 0) + (shim === undefined ? 0 : pssKb(shim));
   }
   const n = containers.length || 1;
   const mib = (kb: number) => Math.round((kb / 1024) * 10) / 10;
-  return { containers: containers.length, meanMiB: mib(total / n), totalMiB: mib(total), shimMeanMiB: mib(shims / n) };
+  return { containers: containers.length, meanMiB: mib(total / n), totalMiB: mib(total), shimMeanMiB: mib(shims / n), pssMeanMiB: mib(pss / n) };
 }

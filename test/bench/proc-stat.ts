@@ -27,6 +27,19 @@ export function rssKb(pid: number): number {
   }
 }
 
+/**
+ * Proportional set size in KiB (smaps_rollup): shared pages (a shim's Go text, the runtime image's libraries) are
+ * divided among the processes that map them, so summing it over processes gives the host memory they take.
+ */
+export function pssKb(pid: number): number {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 function pids(): number[] {
   return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number);
 }
