@@ -12,6 +12,7 @@ import { LOG_EVENTS, linesOf, type LogLine, type LogPage } from "../shared/schem
 import { FEED_EVENTS, type InvocationChange } from "../shared/schemas/invocation-list.js";
 import { RecordEvent, type InvocationStatus } from "../shared/schemas/invocation.js";
 import { RECORDS_SUBJECT_PREFIX } from "../shared/subjects.js";
+import { recordsIn } from "../shared/records.js";
 
 export interface FeedFilter {
   functionName?: string;
@@ -201,8 +202,12 @@ export class InvocationFeed {
     for (const f of this.followers) if (f.format.keepAlive !== undefined) f.write(f.format.keepAlive);
   }
 
+  /** Sends the records of one message (an agent's batch holds several) to the followers that want them. */
   private publish(data: Uint8Array): void {
-    const ev = recordEventOf(data);
+    for (const item of recordsIn(data)) this.publishOne(recordEventOf(item));
+  }
+
+  private publishOne(ev: RecordEvent | undefined): void {
     if (!ev || !this.isLive(ev.functionName, ev.incarnation)) return;
     const chunks = new Chunks(ev);
     for (const f of this.followers) {
@@ -252,20 +257,16 @@ function statusOf(ev: RecordEvent): InvocationStatus {
   return ev.phase === "final" ? (ev.status ?? "killed") : ev.phase;
 }
 
-/** A record phase as published; anything that is not a valid record is skipped (the controller logs those). */
-function recordEventOf(data: Uint8Array): RecordEvent | undefined {
-  let parsed: ReturnType<typeof RecordEvent.safeParse>;
-  try {
-    parsed = RecordEvent.safeParse(JSON.parse(Buffer.from(data).toString("utf8")));
-  } catch {
-    return undefined;
-  }
+/** One record phase of a message, parsed; anything that is not a valid record is skipped (the controller logs those). */
+function recordEventOf(item: unknown): RecordEvent | undefined {
+  const parsed = RecordEvent.safeParse(item);
   return parsed.success ? parsed.data : undefined;
 }
 
-/** A record phase as a change; anything that is not a valid record is skipped. */
+/** A message's (first) record phase as a change; anything that is not a valid record is skipped. */
 export function changeOf(data: Uint8Array): { change: InvocationChange; incarnation: string | undefined } | undefined {
-  const ev = recordEventOf(data);
+  const [item] = recordsIn(data);
+  const ev = item === undefined ? undefined : recordEventOf(item);
   return ev ? { change: changeOfEvent(ev), incarnation: ev.incarnation } : undefined;
 }
 

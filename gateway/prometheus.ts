@@ -11,6 +11,7 @@ import type { Logger } from "../shared/logger.js";
 import { RecordEvent } from "../shared/schemas/invocation.js";
 import { DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECT_PREFIX, JOBS_CONSUMER, JOBS_STREAM, RECORDS_SUBJECT_PREFIX } from "../shared/subjects.js";
 import { DEAD_LETTER_REASONS } from "../shared/async-jobs.js";
+import { recordsIn } from "../shared/records.js";
 import type { AgentRegistry } from "./agent-registry.js";
 import type { ControllerClient } from "./controller-client.js";
 import type { FunctionCache } from "./function-cache.js";
@@ -103,13 +104,14 @@ export class FabricMetrics {
     this.labelled(fn);
   }
 
+  /** Counts the final records of one message (an agent's batch holds several). */
   private heard(data: Uint8Array): void {
-    let parsed: ReturnType<typeof RecordEvent.safeParse>;
-    try {
-      parsed = RecordEvent.safeParse(JSON.parse(Buffer.from(data).toString("utf8")));
-    } catch {
-      return; // not JSON: the controller's ingest reports it; metrics only count what they can read
-    }
+    for (const item of recordsIn(data)) this.count(item);
+  }
+
+  private count(item: unknown): void {
+    // Not a record: the controller's ingest reports it; metrics only count what they can read.
+    const parsed = RecordEvent.safeParse(item);
     if (!parsed.success || parsed.data.phase !== "final" || !parsed.data.status) return;
     const r = parsed.data;
     if (this.seen.has(r.invocationId)) return;

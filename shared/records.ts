@@ -44,3 +44,17 @@ export function queuedRecord(q: {
 export function directJobId(streamSeq: number, storedAtMs: number): string {
   return `js-${streamSeq}-${Math.floor(storedAtMs).toString(36)}`;
 }
+
+/**
+ * The records one WEFT_RECORDS message carries, parsed once: an agent's batch (a JSON array, on
+ * weft.records._batch) or a single record (from a gateway or the controller). Not JSON: none. Unvalidated.
+ */
+export function recordsIn(data: Uint8Array): unknown[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"));
+  } catch {
+    return [];
+  }
+  return Array.isArray(value) ? value : [value];
+}

@@ -168,12 +168,16 @@ export class ChaosFabric {
     const records = this.nc.subscribe(`${RECORDS_SUBJECT_PREFIX}.>`, {
       callback: (_e, m) => {
         try {
-          const r = m.json<{ invocationId: string; phase: string; attempt?: number; status?: string; agent?: string; output?: string; error?: { code?: string } }>();
-          if (r.phase === "running") this.runningOn.set(r.invocationId, { agent: r.agent, attempt: r.attempt });
-          if (r.phase !== "final") return;
-          const list = this.finalsSeen.get(r.invocationId) ?? [];
-          list.push({ at: Date.now(), attempt: r.attempt, status: r.status, agent: r.agent, output: r.output, errorCode: r.error?.code });
-          this.finalsSeen.set(r.invocationId, list);
+          type Seen = { invocationId: string; phase: string; attempt?: number; status?: string; agent?: string; output?: string; error?: { code?: string } };
+          // An agent's records come in batches (a JSON array on weft.records._batch).
+          const data = m.json<Seen | Seen[]>();
+          for (const r of Array.isArray(data) ? data : [data]) {
+            if (r.phase === "running") this.runningOn.set(r.invocationId, { agent: r.agent, attempt: r.attempt });
+            if (r.phase !== "final") continue;
+            const list = this.finalsSeen.get(r.invocationId) ?? [];
+            list.push({ at: Date.now(), attempt: r.attempt, status: r.status, agent: r.agent, output: r.output, errorCode: r.error?.code });
+            this.finalsSeen.set(r.invocationId, list);
+          }
         } catch {
           // Not a record: nothing to audit.
         }
