@@ -17,6 +17,9 @@ import type { ControllerClient } from "./controller-client.js";
 import type { FunctionCache } from "./function-cache.js";
 import type { NatsLink } from "./nats-link.js";
 
+/** The fields of a record the metrics count: the event, output and logs it also carries are not validated here. */
+const RecordCounted = RecordEvent.pick({ invocationId: true, functionName: true, phase: true, status: true, durationMs: true, coldStart: true });
+
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 /** Seconds: from a warm call's overhead to the longest timeout (900 s). */
@@ -111,7 +114,7 @@ export class FabricMetrics {
 
   private count(item: unknown): void {
     // Not a record: the controller's ingest reports it; metrics only count what they can read.
-    const parsed = RecordEvent.safeParse(item);
+    const parsed = RecordCounted.safeParse(item);
     if (!parsed.success || parsed.data.phase !== "final" || !parsed.data.status) return;
     const r = parsed.data;
     if (this.seen.has(r.invocationId)) return;
