@@ -21,7 +21,9 @@ interface Queued {
 }
 
 export class RecordBatcher {
+  /** The batch filling now, and full ones waiting for their turn (at most one batch is being stored at a time). */
   private queue: Queued[] = [];
+  private ready: Queued[][] = [];
   private bytes = 0;
   private flushing: Promise<void> | undefined;
   private scheduled = false;
@@ -51,17 +53,6 @@ export class RecordBatcher {
       this.schedule();
     });
   }
-
-  /** Stores whatever is queued now (on stop). */
-  async flush(): Promise<void> {
-    while (this.queue.length > 0 || this.flushing || this.ready.length > 0) {
-      this.cut();
-      await this.pump();
-    }
-  }
-
-  /** Full batches waiting for their turn. */
-  private ready: Queued[][] = [];
 
   private cut(): void {
     if (this.queue.length === 0) return;
