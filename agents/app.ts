@@ -79,6 +79,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
       keepAliveMs: config.keepAliveMs,
       startTimeoutMs: config.containerStartTimeoutMs,
       defaultCpus: config.defaultCpus,
+      buildDir: config.buildDir,
       stemTargets: config.stemRuntimes.flatMap((runtime) =>
         config.stemIsolations.map((isolation) => ({ runtime, isolation, count: config.stemCells, memoryMb: config.stemMemoryMb })),
       ),

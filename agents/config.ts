@@ -2,7 +2,7 @@
 import { homedir, hostname } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { ConfigError, boolFromEnv, commonFields, envField, intFromEnv, parseEnv, stringFromEnv, type ConfigOf } from "../shared/config.js";
+import { ConfigError, buildDirField, resolveBuildDir, boolFromEnv, commonFields, envField, intFromEnv, parseEnv, stringFromEnv, type ConfigOf } from "../shared/config.js";
 import { ISOLATIONS } from "../shared/schemas/function.js";
 import { imageRuntimeOf, resolveRuntime, RUNTIME_NAMES, type ImageRuntime } from "../shared/runtimes.js";
 import { DEFAULT_BASE_IMAGE, DEFAULT_TRIXIE_BASE_IMAGE, RUNTIME_IMAGES } from "../deploy/images.js";
@@ -69,6 +69,7 @@ export const agentFields = {
   retryDelayMs: envField("WEFT_JOB_RETRY_DELAY_MS", intFromEnv(2000, 0), "delay before a job that failed for a platform reason is redelivered"),
   outboxDir: envField("WEFT_AGENT_OUTBOX_DIR", stringFromEnv(""),
     "where records JetStream did not store wait, fsynced, until it does (default: $WEFT_STATE_DIR/outbox, else ~/.weft/outbox)"),
+  ...buildDirField,
   drainTimeoutMs: envField("WEFT_DRAIN_TIMEOUT_MS", intFromEnv(30_000, 0), "on stop, in-flight invocations get this long before they are handed back"),
 };
 
@@ -77,7 +78,7 @@ export type AgentConfig = ConfigOf<typeof agentFields>;
 export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   const parsed = parseEnv(agentFields, env);
   const outboxDir = parsed.outboxDir || join(env.WEFT_STATE_DIR || join(homedir(), ".weft"), "outbox");
-  const config = Object.freeze({ ...parsed, outboxDir });
+  const config = Object.freeze({ ...parsed, outboxDir, buildDir: resolveBuildDir(parsed.buildDir, env, homedir()) });
   const images = Object.values(runtimeImages(config));
   if (new Set(images).size !== images.length) {
     throw new ConfigError("invalid configuration:\n  WEFT_IMAGE_PYTHON3_11, WEFT_IMAGE_PYTHON3_13, WEFT_IMAGE_NODEJS18 and WEFT_IMAGE_NODEJS20 must differ");

@@ -52,6 +52,8 @@ export interface ContainerOptions {
   cpus?: number;
   /** Created for one function version (cold start) rather than as a stem cell. */
   bindTo?: FunctionDefinition;
+  /** Read-only mounts of a bundle's build (only ever with bindTo). */
+  mounts?: ReadonlyArray<{ source: string; target: string }>;
   startTimeoutMs: number;
   logBytes?: number;
 }
@@ -169,6 +171,7 @@ export class Container {
       memoryMb: this.memoryMb,
       cpus: this.cpus,
       binding: bind ? { functionName: bind.name, version: bind.version } : undefined,
+      ...(this.opts.mounts ? { mounts: this.opts.mounts } : {}),
     });
     this.id = attached.id;
     this.stream = attached.stream;

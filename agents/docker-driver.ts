@@ -36,6 +36,8 @@ export interface ContainerSpec {
   cpus?: number;
   /** Set when the container is created for one function version (not for a stem cell). */
   binding?: { functionName: string; version: number };
+  /** Read-only bind mounts: a bundle's files and dependency layer (shared/bundle.ts versionMounts). */
+  mounts?: ReadonlyArray<{ source: string; target: string }>;
 }
 
 export interface DriverOptions {
@@ -112,6 +114,9 @@ export class DockerDriver {
         NetworkMode: "none",
         ReadonlyRootfs: true,
         Tmpfs: { "/tmp": `rw,nosuid,nodev,size=${this.opts.tmpfsMb}m` },
+        ...(spec.mounts?.length
+          ? { Mounts: spec.mounts.map((m) => ({ Type: "bind" as const, Source: m.source, Target: m.target, ReadOnly: true, BindOptions: { Propagation: "rprivate" as const } })) }
+          : {}),
         CapDrop: ["ALL"],
         CapAdd: RUNNER_CAPABILITIES,
         SecurityOpt: ["no-new-privileges", this.opts.seccomp],

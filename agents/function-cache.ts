@@ -63,11 +63,14 @@ export class FunctionCache {
     const cached = this.versions.get(key);
     if (cached) return cached;
     const latest = this.latestDefs.get(name)?.def;
-    if (latest?.incarnation === incarnation && latest.version === version) return latest;
+    // A latest still building here may be ready in the bucket already (the gateway saw it so): read the bucket then.
+    if (latest?.incarnation === incarnation && latest.version === version && latest.build?.status !== "building") return latest;
     const entry = await this.kv.get(key);
     if (!entry || entry.operation !== "PUT") return undefined;
     const def = this.parse(entry);
     if (!def) return undefined;
+    // A bundle's version changes once, when its build ends: only then is it kept.
+    if (def.build?.status === "building") return def;
     if (this.versions.size >= MAX_VERSIONS) this.versions.delete(this.versions.keys().next().value!);
     this.versions.set(key, def);
     return def;

@@ -28,6 +28,8 @@ export interface Need {
   isolation: Isolation;
   memoryMb: number;
   cpus: number | undefined;
+  /** Its containers need the version's build mounted at creation: a stem cell (created without) cannot serve it. */
+  mounted?: boolean;
 }
 
 /**
@@ -85,6 +87,7 @@ function stemFits(stem: ContainerView, need: Need, budget: Budget): { fits: bool
 }
 
 function pickStem(need: Need, views: readonly ContainerView[], budget: Budget, used: number): Decision | undefined {
+  if (need.mounted) return undefined;
   const stems = views.filter(
     (v) => isStem(v) && v.state !== "removing" && v.leases === 0 && v.runtime === need.runtime && v.isolation === need.isolation,
   );

@@ -3,6 +3,7 @@
 // the old one's containers); stem cells (pre-started runtime containers) take a function's code on first use;
 // idle containers expire after the keep-alive; minWarm versions are kept pre-started.
 import { imageRuntimeOf } from "../shared/runtimes.js";
+import { isBuilt, versionMounts, type VersionMount } from "../shared/bundle.js";
 import type { Logger } from "../shared/logger.js";
 import type { FunctionDefinition } from "../shared/schemas/function.js";
 import type { PoolStatus } from "../shared/schemas/agent.js";
@@ -32,6 +33,8 @@ export interface PoolOptions {
   defaultCpus: number;
   /** How often expiry, minWarm and stem cells are checked. */
   tickMs?: number;
+  /** Where bundles' builds are (WEFT_BUILD_DIR): a bundle's container mounts its files and layer from here. */
+  buildDir?: string;
 }
 
 /** A job's hold on a container; release it exactly once. */
@@ -93,6 +96,7 @@ export const needOf = (def: FunctionDefinition, defaultCpus: number): Need => ({
   isolation: def.isolation,
   memoryMb: def.limits.memoryMb,
   cpus: def.limits.cpus ?? defaultCpus,
+  mounted: def.build !== undefined,
 });
 
 export class Pool {
@@ -172,6 +176,8 @@ export class Pool {
       if (this.stopping) throw new PlatformError("the agent is shutting down");
       if (this.draining) throw new PlatformError("the agent is draining; another agent will take the job");
       if (!this.isLive(def)) return DELETED;
+      // Gateways hold a version's calls until its build is ready; a job that got here anyway is handed back.
+      if (!isBuilt(def)) throw new PlatformError(`version ${def.version} of ${def.name} is not built yet (build ${def.build?.status})`);
       if (Date.now() >= deadline) throw new PlatformError("no container became free in time on this agent");
       const load = this.loadOf(need, def.isolation, parkedTooLong);
       const decision = decide(need, this.views(), this.budget, load);
@@ -412,7 +418,7 @@ export class Pool {
     const c = this.add(
       new Container(
         this.driver,
-        { runtime: imageRuntimeOf(def.runtime), isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus ?? this.opts.defaultCpus, bindTo: def, startTimeoutMs: this.opts.startTimeoutMs },
+        { runtime: imageRuntimeOf(def.runtime), isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus ?? this.opts.defaultCpus, bindTo: def, mounts: this.mountsOf(def), startTimeoutMs: this.opts.startTimeoutMs },
         this.log,
       ),
     );
@@ -476,9 +482,15 @@ export class Pool {
     return c;
   }
 
+  private mountsOf(def: FunctionDefinition): VersionMount[] {
+    if (def.build && !this.opts.buildDir) throw new PlatformError("this agent has no build directory (WEFT_BUILD_DIR) to mount a bundle from");
+    return versionMounts(def, this.opts.buildDir ?? "");
+  }
+
   private ensureMinWarm(): void {
     if (this.stopping) return;
     for (const def of this.minWarm.values()) {
+      if (!isBuilt(def)) continue;
       const need = needOf(def, this.opts.defaultCpus);
       if (this.initFailed.has(need.key)) continue;
       const n = minWarmDeficit(need, def.minWarm, this.views(), this.budget);
@@ -490,7 +502,7 @@ export class Pool {
     const c = this.add(
       new Container(
         this.driver,
-        { runtime: imageRuntimeOf(def.runtime), isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus ?? this.opts.defaultCpus, bindTo: def, startTimeoutMs: this.opts.startTimeoutMs },
+        { runtime: imageRuntimeOf(def.runtime), isolation: def.isolation, memoryMb: def.limits.memoryMb, cpus: def.limits.cpus ?? this.opts.defaultCpus, bindTo: def, mounts: this.mountsOf(def), startTimeoutMs: this.opts.startTimeoutMs },
         this.log,
       ),
     );

@@ -7,6 +7,7 @@
 // and any violation ends the calls in flight as RUNTIME_PROTOCOL_ERROR and retires the container.
 import { z } from "zod";
 import type { StoredDefinition } from "../shared/schemas/function.js";
+import { bundleEnv } from "../shared/bundle.js";
 
 export interface RunContext {
   invocationId: string;
@@ -94,7 +95,7 @@ export function encodeInit(def: StoredDefinition, limits: FrameLimits): Buffer[]
   const header = {
     t: "init",
     codeBytes: code.length,
-    env: def.env,
+    env: { ...def.env, ...bundleEnv(def) },
     concurrency: def.concurrency,
     logLimit: limits.logBytes,
     outputLimit: limits.outputBytes,

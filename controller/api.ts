@@ -30,6 +30,10 @@ import {
 import { FunctionSpec, summarize, type DeployedSpec, type FunctionDefinition, type FunctionSummary } from "../shared/schemas/function.js";
 import { languageOf, resolveRuntime } from "../shared/runtimes.js";
 import { describeTranspileError, transpileTypeScript } from "../shared/typescript.js";
+import { type Build } from "../shared/schemas/function.js";
+import { BuildLogRequest, type BuildReport } from "../shared/schemas/build.js";
+import { languageOf as bundleLanguageOf, normalizeBundle, type NormalizedSpec } from "../shared/bundle.js";
+import { Builds } from "./builds/builds.js";
 import type { FunctionMetrics, InvocationRecord } from "../shared/schemas/invocation.js";
 import { CONTROLLER_QUEUE, controllerSubject, type ControllerOp } from "../shared/subjects.js";
 import { fromMongoError, pingMongo } from "./database.js";
@@ -59,6 +63,8 @@ export interface ApiDeps {
   publisher: FunctionPublisher;
   /** Absent when deploy-time syntax checks are turned off. */
   syntax: SyntaxChecker | undefined;
+  /** Builds bundles' versions; without it a bundle is refused. */
+  builds?: Builds | undefined;
   /** Asks for the bucket to be re-mirrored from MongoDB (after a publish failed). */
   requestReconcile: () => void;
   metricsWindowMs: number;
@@ -98,6 +104,7 @@ export class ControllerApi {
     "versions.delete": (b) => this.deleteVersion(b),
     "invocations.query": (b) => this.queryInvocations(b),
     "functions.versions": (b) => this.functionVersions(b),
+    "functions.build": (b) => this.buildReport(b),
     "metrics.series": (b) => this.metricsSeries(b),
     health: () => this.health(),
   };
@@ -168,15 +175,19 @@ export class ControllerApi {
     const { name, spec: raw } = parse(PutFunctionRequest, body);
     const spec = parse(FunctionSpec, raw);
     if (spec.name !== undefined && spec.name !== name) throw invalid("name", `is ${spec.name} in the body but ${name} in the path`);
+    const normalized = normalizeBundle(spec);
     checkDefinitionSize(spec);
-    const deployed = await this.deployable(spec);
+    const deployed = await this.deployable(normalized);
     if (deployed.compiled !== undefined) checkDefinitionSize(deployed);
+    const build = Builds.initial(deployed);
+    if (build && !this.deps.builds) throw new WeftError("UNAVAILABLE", "this controller builds no bundles (it has no Docker engine)", "files");
     const { definition, created } = await this.writes.run(name, async () => {
-      const stored = await this.deps.store.put(name, deployed);
+      const stored = await this.deps.store.put(name, deployed, build);
       await this.mirror(() => this.deps.publisher.publish(stored.definition), name, stored.definition.version);
       return stored;
     });
-    this.deps.log.info({ fn: name, incarnation: definition.incarnation, version: definition.version, created }, "function stored");
+    this.deps.log.info({ fn: name, incarnation: definition.incarnation, version: definition.version, created, build: build?.status }, "function stored");
+    if (definition.build) this.deps.builds?.start(definition);
     return { ...summarize(definition), created };
   }
 
@@ -184,16 +195,35 @@ export class ControllerApi {
    * The spec as stored: its runtime resolved to the exact one it is built for (python3 → python3.13 today; the
    * version keeps it whatever the alias means later), its code checked, and TypeScript compiled to JavaScript.
    */
-  private async deployable(spec: FunctionSpec): Promise<DeployedSpec> {
+  private async deployable(spec: NormalizedSpec): Promise<DeployedSpec & { code: string }> {
     const runtime = resolveRuntime(spec.runtime);
+    if (spec.files && languageOf(runtime) === "typescript") throw invalid("files", "a typescript function is one file (code) for now");
+    // A Node bundle's entry may be an ES module, which the CommonJS check would refuse: its errors show at init.
+    if (spec.files && bundleLanguageOf(runtime) === "node") return { ...spec, runtime };
     if (languageOf(runtime) === "typescript") {
       const out = await transpileTypeScript(spec.code);
       if (!out.ok) throw invalid("code", `does not parse as typescript: ${describeTranspileError(out)}`);
       return { ...spec, runtime, compiled: out.code };
     }
     const problem = await this.deps.syntax?.check(runtime, spec.code);
-    if (problem) throw invalid("code", `does not parse as ${runtime}: ${problem}`);
+    if (problem) throw invalid(spec.files ? "handler" : "code", `does not parse as ${runtime}: ${problem}`);
     return { ...spec, runtime };
+  }
+
+  /** A build's outcome: MongoDB first, then the bucket (gateways waiting on the version see it there). */
+  async recordBuild(def: FunctionDefinition, build: Build, log: string): Promise<void> {
+    await this.writes.run(def.name, async () => {
+      const stored = await this.deps.store.setBuild(def, build, log);
+      if (!stored) return; // deleted meanwhile
+      await this.mirror(() => this.deps.publisher.republish(stored), def.name, def.version);
+    });
+  }
+
+  private async buildReport(body: unknown): Promise<BuildReport> {
+    const { name, version } = parse(BuildLogRequest, body);
+    const { definition, log } = await this.deps.store.buildLog(name, version);
+    if (!definition.build) throw notFound(`build of function ${name} version ${version} (it is a single file, nothing is built)`);
+    return { name, version, build: definition.build, log };
   }
 
   /** The user's code, not what Weft compiled from it (which only the agents load, from the functions bucket). */

@@ -20,6 +20,9 @@ import { RecordIngest } from "./record-ingest.js";
 import { RecordRetention } from "./record-retention.js";
 import { Reconciler } from "./reconciler.js";
 import { SyntaxChecker } from "./syntax-check.js";
+import Dockerode from "dockerode";
+import { Builds, type BuildsDeps } from "./builds/builds.js";
+import { RUNTIME_IMAGES } from "../deploy/images.js";
 
 export interface Controller {
   /** Stops the API, finishes the record batch in hand, closes NATS and MongoDB; idempotent. */
@@ -73,7 +76,8 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
     onReconnect: () => ingest.restartFetch(),
     log,
   });
-  const api = new ControllerApi({
+  const builds = makeBuilds(config, log, (def, build, text) => api.recordBuild(def, build, text));
+  const api: ControllerApi = new ControllerApi({
     nc,
     db: database.db,
     store,
@@ -82,6 +86,7 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
     records,
     publisher,
     syntax: config.syntaxCheck ? new SyntaxChecker({ pythonBin: config.pythonBin }, log) : undefined,
+    builds,
     requestReconcile: () => reconciler.request(),
     metricsWindowMs: config.metricsWindowMs,
     log,
@@ -97,6 +102,7 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
   records.rollups.start();
   retention.start();
   api.start();
+  await resumeBuilds(builds, store, log);
   // The server has the subscriptions once a flush returns: from here on a request finds a responder.
   await nc.flush();
   log.info({ mongoDb: config.mongoDb, recordBatch: config.recordBatch }, "controller started");
@@ -105,6 +111,7 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
   const stop = () =>
     (stopped ??= shutdown(log, [
       ["api", () => api.stop()],
+      ["builds", () => builds.idle()],
       ["record ingest", () => ingest.stop()],
       ["job reaper", () => reaper.stop()],
       ["retry scheduler", () => retries.stop()],
@@ -115,6 +122,41 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
       ["mongodb", () => database.client.close()],
     ]));
   return { stop, reconcile: () => reconciler.runOnce(), ingestStats: ingest.stats, records, retention };
+}
+
+function makeBuilds(config: ControllerConfig, log: Logger, record: BuildsDeps["record"]): Builds {
+  return new Builds({
+    docker: new Dockerode({ socketPath: config.dockerSocket }),
+    dir: config.buildDir,
+    runtimeImages: RUNTIME_IMAGES,
+    install: {
+      network: config.buildNetwork,
+      memoryMb: config.buildMemoryMb,
+      cpus: config.buildCpus,
+      diskMb: config.buildDiskMb,
+      timeoutMs: config.buildTimeoutMs,
+      caFile: config.buildCaFile,
+      pipIndexUrl: config.pipIndexUrl,
+      pipExtraIndexUrl: config.pipExtraIndexUrl,
+      npmRegistry: config.npmRegistry,
+      httpProxy: config.buildHttpProxy,
+      httpsProxy: config.buildHttpsProxy,
+      noProxy: config.buildNoProxy,
+    },
+    record,
+    log,
+  });
+}
+
+/** Versions whose build a stopped controller left unfinished are built again. */
+async function resumeBuilds(builds: Builds, store: FunctionStore, log: Logger): Promise<void> {
+  try {
+    const unfinished = await store.unfinishedBuilds();
+    if (unfinished.length) log.info({ count: unfinished.length }, "resuming unfinished builds");
+    for (const def of unfinished) builds.start(def);
+  } catch (err) {
+    log.warn({ err }, "could not look for unfinished builds (MongoDB unavailable?); they resume at the next start");
+  }
 }
 
 /** MongoDB may be down at start: the controller still starts, and the reconciler keeps trying. */

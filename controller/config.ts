@@ -1,5 +1,9 @@
 // The controller's configuration, read once from the environment by main.ts (or a test) and passed down.
-import { commonFields, topologyFields, envField, intFromEnv, boolFromEnv, parseEnv, stringFromEnv, type ConfigOf } from "../shared/config.js";
+import { homedir } from "node:os";
+import { z } from "zod";
+import { buildDirField, commonFields, topologyFields, envField, intFromEnv, boolFromEnv, parseEnv, resolveBuildDir, stringFromEnv, type ConfigOf } from "../shared/config.js";
+
+const optionalString = z.string().default("");
 
 const HOUR_MS = 3600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -62,10 +66,27 @@ export const controllerFields = {
   ),
   syntaxCheck: envField("WEFT_SYNTAX_CHECK", boolFromEnv(true), "refuse code that does not parse at deploy time"),
   pythonBin: envField("WEFT_PYTHON_BIN", stringFromEnv("python3"), "interpreter used to parse Python code at deploy time"),
+  ...buildDirField,
+  dockerSocket: envField("WEFT_DOCKER_SOCKET", stringFromEnv("/var/run/docker.sock"), "Docker engine socket (controller: builder containers; agent: function containers)"),
+  buildNetwork: envField("WEFT_BUILD_NETWORK", stringFromEnv("bridge"),
+    "Docker network of the builder containers (the only containers with a network, and only while they install dependencies)"),
+  buildTimeoutMs: envField("WEFT_BUILD_TIMEOUT_MS", intFromEnv(600_000, 10_000), "a dependency install still running after this is stopped and the build fails"),
+  buildMemoryMb: envField("WEFT_BUILD_MEMORY_MB", intFromEnv(2048, 256, 65_536), "memory of a builder container (its build folder, a tmpfs, counts against it)"),
+  buildCpus: envField("WEFT_BUILD_CPUS", z.coerce.number().min(0.1).max(64).default(1), "CPUs of a builder container"),
+  buildDiskMb: envField("WEFT_BUILD_DISK_MB", intFromEnv(1024, 64, 65_536), "the most a dependency layer may take, and the size of the builder's build folder"),
+  buildCaFile: envField("WEFT_BUILD_CA_FILE", z.string().default("/etc/ssl/certs/ca-certificates.crt"),
+    "CA bundle mounted into builders (pip, npm trust it): the host's, so a TLS-inspecting proxy the host trusts works; empty: the image's own"),
+  pipIndexUrl: envField("WEFT_PIP_INDEX_URL", optionalString, "pip index URL for builds (PIP_INDEX_URL); empty: PyPI"),
+  pipExtraIndexUrl: envField("WEFT_PIP_EXTRA_INDEX_URL", optionalString, "extra pip index URLs for builds (PIP_EXTRA_INDEX_URL)"),
+  npmRegistry: envField("WEFT_NPM_REGISTRY", optionalString, "npm registry URL for builds (npm_config_registry); empty: the npm registry"),
+  buildHttpProxy: envField("WEFT_BUILD_HTTP_PROXY", optionalString, "HTTP_PROXY inside builder containers"),
+  buildHttpsProxy: envField("WEFT_BUILD_HTTPS_PROXY", optionalString, "HTTPS_PROXY inside builder containers"),
+  buildNoProxy: envField("WEFT_BUILD_NO_PROXY", optionalString, "NO_PROXY inside builder containers"),
 };
 
 export type ControllerConfig = ConfigOf<typeof controllerFields>;
 
 export function loadControllerConfig(env: NodeJS.ProcessEnv): ControllerConfig {
-  return parseEnv(controllerFields, env);
+  const parsed = parseEnv(controllerFields, env);
+  return Object.freeze({ ...parsed, buildDir: resolveBuildDir(parsed.buildDir, env, homedir()) });
 }

@@ -49,6 +49,28 @@ export class FunctionPublisher {
     await this.advanceLatest(kv, def, data);
   }
 
+  /**
+   * Writes a version again after its build changed (the only part of a version that changes): its version key,
+   * and the latest key when that still holds this very version.
+   */
+  async republish(def: StoredDefinition): Promise<void> {
+    const kv = await this.bucket();
+    const data = JSON.stringify(def);
+    await kv.put(versionKey(def.name, def.incarnation, def.version), data);
+    const key = latestKey(def.name);
+    for (let attempt = 1; ; attempt++) {
+      const current = await kv.get(key);
+      const held = heldIn(current);
+      if (!current || held?.incarnation !== def.incarnation || held?.version !== def.version) return;
+      try {
+        await kv.update(key, data, current.revision);
+        return;
+      } catch (err) {
+        if (!isWrongLastSequence(err) || attempt >= CAS_RETRIES) throw err;
+      }
+    }
+  }
+
   /** Removes the latest key: gateways and agents stop taking the function's invocations at once. */
   async unpublish(name: string): Promise<void> {
     const kv = await this.bucket();

@@ -23,7 +23,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Collection, Db } from "mongodb";
 import { dropIndexIfPresent, isDuplicateKey } from "./database.js";
 import { WeftError, notFound } from "../shared/errors.js";
-import type { DeployedSpec, StoredDefinition, FunctionSummary } from "../shared/schemas/function.js";
+import type { Build, BundleFile, DeployedSpec, StoredDefinition, FunctionSummary } from "../shared/schemas/function.js";
 import { storedRuntime, type Runtime } from "../shared/runtimes.js";
 import { versionKey } from "../shared/subjects.js";
 
@@ -41,7 +41,28 @@ interface FunctionDoc {
 
 type Adopted = FunctionDoc & { incarnation: string };
 
-type VersionDoc = Omit<StoredDefinition, "createdAt"> & { _id: string; codeBytes: number; createdAt: Date };
+/**
+ * A bundle's files as stored: a list, not a map, because file names hold dots and MongoDB-compatible servers
+ * (FerretDB) refuse dots in keys.
+ */
+type StoredFile = { path: string; content: BundleFile };
+
+type VersionDoc = Omit<StoredDefinition, "createdAt" | "files"> & {
+  _id: string;
+  codeBytes: number;
+  createdAt: Date;
+  files?: StoredFile[];
+  fileCount?: number;
+};
+
+/** A version's build log, apart from the version so that reads of versions never carry it. */
+interface BuildLogDoc {
+  _id: string;
+  name: string;
+  incarnation: string;
+  log: string;
+  updatedAt: Date;
+}
 
 export interface PutOutcome {
   definition: StoredDefinition;
@@ -75,10 +96,12 @@ const RESERVE_RETRIES = 10;
 export class FunctionStore {
   private readonly functions: Collection<FunctionDoc>;
   private readonly versions: Collection<VersionDoc>;
+  private readonly buildLogs: Collection<BuildLogDoc>;
 
   constructor(db: Db) {
     this.functions = db.collection<FunctionDoc>("functions");
     this.versions = db.collection<VersionDoc>("function_versions");
+    this.buildLogs = db.collection<BuildLogDoc>("build_logs");
   }
 
   /** Indexes, then documents from before incarnations are given one. */
@@ -90,9 +113,9 @@ export class FunctionStore {
   }
 
   /** Stores a new version. The caller serialises writes to one name (see the note at the top of this file). */
-  async put(name: string, spec: DeployedSpec): Promise<PutOutcome> {
+  async put(name: string, spec: DeployedSpec & { code: string }, build?: Build): Promise<PutOutcome> {
     const incarnation = await this.openIncarnation(name);
-    const definition = await this.insertNextVersion(name, incarnation, spec);
+    const definition = await this.insertNextVersion(name, incarnation, spec, build);
     const before = await this.functions.findOneAndUpdate(
       { _id: name, incarnation, deleted: false },
       { $max: { latestVersion: definition.version }, $set: { updatedAt: new Date() } },
@@ -122,7 +145,7 @@ export class FunctionStore {
     const live = await this.liveFunctions();
     if (live.length === 0) return [];
     const ids = live.map((f) => versionKey(f.name, f.incarnation, f.latestVersion));
-    const docs = await this.versions.find({ _id: { $in: ids } }, { projection: { code: 0, compiled: 0 } }).toArray();
+    const docs = await this.versions.find({ _id: { $in: ids } }, { projection: { code: 0, compiled: 0, files: 0 } }).toArray();
     return docs.map((d) => toSummary(d)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -131,7 +154,7 @@ export class FunctionStore {
     const fn = await this.load(name);
     if (!isLive(fn)) throw notFound(`function ${name}`);
     const docs = await this.versions
-      .find({ name, incarnation: fn.incarnation, version: { $lte: fn.latestVersion } }, { projection: { code: 0, compiled: 0 } })
+      .find({ name, incarnation: fn.incarnation, version: { $lte: fn.latestVersion } }, { projection: { code: 0, compiled: 0, files: 0 } })
       .sort({ version: -1 })
       .limit(limit)
       .toArray();
@@ -164,9 +187,31 @@ export class FunctionStore {
     return fn.incarnation;
   }
 
-  /** Removes every version (code, env) of an incarnation that has ended. */
+  /** Removes every version (code, env, build logs) of an incarnation that has ended. */
   async purgeVersions(name: string, incarnation: string): Promise<number> {
+    await this.buildLogs.deleteMany({ name, incarnation });
     return (await this.versions.deleteMany({ name, incarnation })).deletedCount;
+  }
+
+  /** Records a version's build outcome and log; answers the version as now stored (undefined when it is gone). */
+  async setBuild(def: StoredDefinition, build: Build, log: string): Promise<StoredDefinition | undefined> {
+    const _id = versionKey(def.name, def.incarnation, def.version);
+    await this.buildLogs.replaceOne({ _id }, { name: def.name, incarnation: def.incarnation, log, updatedAt: new Date() }, { upsert: true });
+    const after = await this.versions.findOneAndUpdate({ _id }, { $set: { build } }, { returnDocument: "after" });
+    return after ? fromVersionDoc(after) : undefined;
+  }
+
+  /** A version's build log (the live incarnation's); NOT_FOUND when the version is absent. */
+  async buildLog(name: string, version: number): Promise<{ definition: StoredDefinition; log: string }> {
+    const definition = await this.get(name, version);
+    const doc = await this.buildLogs.findOne({ _id: versionKey(name, definition.incarnation, version) });
+    return { definition, log: doc?.log ?? "" };
+  }
+
+  /** Versions whose build had not finished (a controller stopped midway): they are built again. */
+  async unfinishedBuilds(): Promise<StoredDefinition[]> {
+    const docs = await this.versions.find({ "build.status": "building" }).toArray();
+    return docs.map((d) => fromVersionDoc(d));
   }
 
   /** True when a function of this name was ever created (it may be deleted since). */
@@ -240,10 +285,10 @@ export class FunctionStore {
   }
 
   /** Reserves a number and stores the version under it; a collision (another writer, a lost $inc) reserves again. */
-  private async insertNextVersion(name: string, incarnation: string, spec: DeployedSpec): Promise<StoredDefinition> {
+  private async insertNextVersion(name: string, incarnation: string, spec: DeployedSpec & { code: string }, build: Build | undefined): Promise<StoredDefinition> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const definition = buildDefinition(name, incarnation, await this.reserveVersion(name, incarnation), spec);
+        const definition = buildDefinition(name, incarnation, await this.reserveVersion(name, incarnation), spec, build);
         await this.versions.insertOne(toVersionDoc(definition));
         return definition;
       } catch (err) {
@@ -284,14 +329,16 @@ export class FunctionStore {
   }
 }
 
-function buildDefinition(name: string, incarnation: string, version: number, spec: DeployedSpec): StoredDefinition {
+function buildDefinition(name: string, incarnation: string, version: number, spec: DeployedSpec & { code: string }, build: Build | undefined): StoredDefinition {
   const { name: _ignored, ...rest } = spec;
-  return { ...rest, name, incarnation, version, codeSha256: sha256(spec.code), createdAt: new Date().toISOString() };
+  return { ...rest, ...(build ? { build } : {}), name, incarnation, version, codeSha256: sha256(spec.code), createdAt: new Date().toISOString() };
 }
 
 function toVersionDoc(def: StoredDefinition): VersionDoc {
+  const { files, ...rest } = def;
   return {
-    ...def,
+    ...rest,
+    ...(files ? { files: Object.entries(files).map(([path, content]) => ({ path, content })), fileCount: Object.keys(files).length } : {}),
     _id: versionKey(def.name, def.incarnation, def.version),
     codeBytes: Buffer.byteLength(def.code),
     createdAt: new Date(def.createdAt),
@@ -299,12 +346,17 @@ function toVersionDoc(def: StoredDefinition): VersionDoc {
 }
 
 function fromVersionDoc(doc: VersionDoc): StoredDefinition {
-  const { _id, codeBytes, createdAt, ...rest } = doc;
-  return { ...rest, runtime: storedRuntime(rest.runtime) as Runtime, createdAt: createdAt.toISOString() };
+  const { _id, codeBytes, createdAt, files, fileCount: _count, ...rest } = doc;
+  return {
+    ...rest,
+    runtime: storedRuntime(rest.runtime) as Runtime,
+    ...(files ? { files: Object.fromEntries(files.map((f) => [f.path, f.content])) } : {}),
+    createdAt: createdAt.toISOString(),
+  };
 }
 
-/** The driver does not narrow projected documents: `code` is typed but absent here. */
+/** The driver does not narrow projected documents: `code` and `files` are typed but absent here. */
 function toSummary(doc: VersionDoc): FunctionSummary {
-  const { _id, createdAt, code: _absent, compiled: _alsoAbsent, ...rest } = doc;
+  const { _id, createdAt, code: _absent, compiled: _alsoAbsent, files: _none, ...rest } = doc;
   return { ...rest, runtime: storedRuntime(rest.runtime) as Runtime, createdAt: createdAt.toISOString() };
 }

@@ -24,6 +24,13 @@ const DYNAMIC_DEFAULTS: Record<string, string> = {
   WEFT_GATEWAY_ID: "random",
   WEFT_SECCOMP_PROFILE: "`deploy/seccomp/weft.json` of the checkout",
   WEFT_UP_STATE_DIR: "`WEFT_STATE_DIR` of `.weft/env`",
+  WEFT_BUILD_DIR: "`$WEFT_STATE_DIR/builds`, else `~/.weft/builds`",
+  WEFT_PIP_INDEX_URL: "none",
+  WEFT_PIP_EXTRA_INDEX_URL: "none",
+  WEFT_NPM_REGISTRY: "none",
+  WEFT_BUILD_HTTP_PROXY: "none",
+  WEFT_BUILD_HTTPS_PROXY: "none",
+  WEFT_BUILD_NO_PROXY: "none",
 };
 
 const DYNAMIC_BY_TEXT = Object.fromEntries(Object.values(DYNAMIC_DEFAULTS).map((d) => [d, true]));

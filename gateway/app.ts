@@ -108,7 +108,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     cache,
     inbox,
     log,
-    options: { recordSyncEvents: config.recordSyncEvents, syncWaitMs: config.syncWaitMs, maxInflight: config.maxInflight, publishTimeoutMs: config.publishTimeoutMs },
+    options: { recordSyncEvents: config.recordSyncEvents, syncWaitMs: config.syncWaitMs, maxInflight: config.maxInflight, publishTimeoutMs: config.publishTimeoutMs, buildWaitMs: config.buildWaitMs },
   });
   const executor = new Executor(nc, link, { ratePerSec: config.executeRatePerSec, burst: config.executeBurst }, log);
   const plane = new ControlPlane(controller, cache, log, aliases);

@@ -23,6 +23,8 @@ export const gatewayFields = {
     boolFromEnv(false),
     "synchronous calls also send a queued record (the agent's final record already carries a sync call's event; true adds one NATS and one MongoDB write per call)",
   ),
+  buildWaitMs: envField("WEFT_BUILD_WAIT_MS", intFromEnv(10_000, 0, 600_000),
+    "a call to a version whose build is still running waits at most this long for it, then answers 503 BUILD_PENDING"),
   maxInflight: envField(
     "WEFT_MAX_INFLIGHT",
     intFromEnv(256, 1),

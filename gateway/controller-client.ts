@@ -1,5 +1,6 @@
 // The controller's API as the gateway uses it: NATS request-reply on weft.ctl.*, one subject per operation.
 // A controller that is absent, slow or cut off by a NATS outage is UNAVAILABLE; its own errors come back intact.
+import type { BuildReport } from "../shared/schemas/build.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { WeftError, unavailable, type ErrorBody } from "../shared/errors.js";
 import type {
@@ -80,6 +81,10 @@ export class ControllerClient {
 
   functionVersions(name: string): Promise<FunctionVersions> {
     return this.call("functions.versions", { name });
+  }
+
+  buildReport(name: string, version: number): Promise<BuildReport> {
+    return this.call("functions.build", { name, version });
   }
 
   metricsSeries(name: string | undefined, windowMs: number | undefined): Promise<MetricsSeries> {

@@ -65,7 +65,8 @@ export class FunctionCache {
     const entry = await this.kv.get(key);
     if (!entry || entry.operation !== "PUT") return undefined;
     const fn = this.parse(entry.value, key);
-    if (fn) this.keepVersion(key, fn);
+    // A bundle's version changes once, when its build ends: only then is it kept.
+    if (fn && fn.build?.status !== "building") this.keepVersion(key, fn);
     return fn;
   }
 

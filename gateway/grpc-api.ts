@@ -19,7 +19,7 @@ import type { InvocationResult } from "../shared/schemas/invocation.js";
 import type { ControlPlane } from "./control-plane.js";
 import * as args from "./arguments.js";
 import { eventTooDeep } from "./event.js";
-import { eventFromMessage, recordToMessage, resultToMessage, specFromMessage, type FunctionSpecMsg, type InvokeRequestMsg } from "./grpc-mapping.js";
+import { eventFromMessage, functionToMessage, recordToMessage, resultToMessage, specFromMessage, type FunctionSpecMsg, type InvokeRequestMsg } from "./grpc-mapping.js";
 import { Overloaded, type Invoker } from "./invoker.js";
 import type { Executor } from "./executor.js";
 import { executeFromMessage, executionToMessage, type ExecuteRequestMsg } from "./grpc-execute.js";
@@ -99,7 +99,7 @@ function functionService({ plane, log }: GrpcDeps): UntypedServiceImplementation
       const { created, ...summary } = result;
       return { function: summary, created };
     }),
-    GetFunction: unary(log, (req) => plane.getFunction(req.name, req.version)),
+    GetFunction: unary(log, async (req) => functionToMessage(await plane.getFunction(req.name, req.version))),
     ListFunctions: unary(log, async () => ({ functions: await plane.listFunctions() })),
     DeleteFunction: unary(log, (req) => plane.deleteFunction(req.name)),
     GetMetrics: unary(log, (req) => plane.metrics(req.name, req.windowMs)),

@@ -21,6 +21,26 @@ export interface FunctionSpecMsg {
   minWarm?: number;
   description?: string;
   async?: AsyncConfigMsg;
+  files?: Record<string, BundleFileMsg>;
+  handler?: string;
+}
+
+export interface BundleFileMsg {
+  text?: string;
+  data?: Buffer;
+}
+
+/** Bundle files between the message (text or bytes) and the JSON shape (a string, or {base64}). */
+function filesFromMessage(files: Record<string, BundleFileMsg> | undefined): Record<string, unknown> | undefined {
+  if (!files || Object.keys(files).length === 0) return undefined;
+  return Object.fromEntries(Object.entries(files).map(([path, f]) => [path, f.data !== undefined && f.data !== null ? { base64: Buffer.from(f.data).toString("base64") } : (f.text ?? "")]));
+}
+
+/** A Function (a definition with a bundle) as the message. */
+export function functionToMessage<T extends { files?: Record<string, string | { base64: string }> | undefined }>(def: T): Record<string, unknown> {
+  if (!def.files) return def;
+  const files = Object.fromEntries(Object.entries(def.files).map(([path, f]) => [path, typeof f === "string" ? { text: f } : { data: Buffer.from(f.base64, "base64") }]));
+  return { ...def, files };
 }
 
 export interface DestinationMsg {
@@ -71,6 +91,8 @@ export function specFromMessage(spec: FunctionSpecMsg | undefined | null): Recor
     minWarm: spec.minWarm,
     description: spec.description,
     async: asyncFrom(spec.async),
+    files: filesFromMessage(spec.files),
+    handler: spec.handler || undefined,
   });
 }
 

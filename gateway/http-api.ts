@@ -1,4 +1,5 @@
 // The HTTP API (node:http, JSON everywhere): the routes of http-routes.ts, errors as {"error": {code, message, field?}}.
+import { BUILD_RETRY_AFTER_S } from "./invoker.js";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { once } from "node:events";
@@ -110,6 +111,7 @@ function sendError(res: ServerResponse, err: WeftError, req: IncomingMessage, lo
   if (err.code === "INTERNAL") log.error({ err: err.cause ?? err, method: req.method, url: req.url }, "unexpected error in the HTTP API");
   const headers: Record<string, string> = {};
   if (err instanceof MethodNotAllowed) headers.allow = err.allowed.join(", ");
+  if (err.code === "BUILD_PENDING") headers["retry-after"] = String(BUILD_RETRY_AFTER_S);
   // The rest of an over-limit body is never read, so this connection cannot carry another request.
   if (err instanceof BodyAbandoned) headers.connection = "close";
   if (err instanceof Overloaded) headers["retry-after"] = String(err.retryAfterS);

@@ -41,6 +41,20 @@ export const MetricsQuery = z.object({
 });
 export const NoQuery = z.object({});
 
+/**
+ * PUT /v1/functions/{name} with a zip or tar.gz body: the fields a JSON body would carry besides the files (the
+ * controller checks them as it checks a JSON body). Refused with a JSON body, which carries them itself.
+ */
+export const ArchiveQuery = z.object({
+  runtime: z.string().max(64).optional().describe("with an archive body: the runtime (required then)"),
+  handler: z.string().max(256).optional().describe("with an archive body: module.function, e.g. app.handler"),
+  isolation: z.string().max(16).optional().describe("with an archive body: runc or gvisor"),
+  timeoutMs: digits(z.number()).optional().describe("with an archive body: limits.timeoutMs"),
+  memoryMb: digits(z.number()).optional().describe("with an archive body: limits.memoryMb"),
+  description: z.string().max(1024).optional().describe("with an archive body: the description"),
+});
+export type ArchiveQuery = z.infer<typeof ArchiveQuery>;
+
 /** The values of `schema`'s keys in the query string (the first of each, as URLSearchParams.get gives). */
 export function queryValues(query: URLSearchParams, schema: z.ZodObject): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};

@@ -2,7 +2,8 @@
 // serves this table and the OpenAPI document (openapi.ts) is generated from it, so neither can drift from the other.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
-import { fromZodError, type ErrorCode } from "../shared/errors.js";
+import { fromZodError, invalid, type ErrorCode } from "../shared/errors.js";
+import { unpackArchive, type ArchiveKind } from "../shared/archive.js";
 import { HEADERS } from "../shared/headers.js";
 import { LIMITS } from "../shared/limits.js";
 import { DeleteFunctionResult, PutFunctionResult } from "../shared/schemas/controller-api.js";
@@ -13,7 +14,7 @@ import type { ApiDocs } from "./api-docs.js";
 import type { ControlPlane } from "./control-plane.js";
 import type { Health } from "./health.js";
 import { parseJson, readBody } from "./http-body.js";
-import { AliasParams, VersionParams, InvocationIdParams, InvokeQuery, ListQuery, MetricsQuery, NameParams, NoQuery, VersionQuery, queryValues } from "./http-params.js";
+import { AliasParams, ArchiveQuery, VersionParams, InvocationIdParams, InvokeQuery, ListQuery, MetricsQuery, NameParams, NoQuery, VersionQuery, queryValues } from "./http-params.js";
 import type { Invoker } from "./invoker.js";
 import { executeRoute } from "./execute-route.js";
 import type { Executor } from "./executor.js";
@@ -112,9 +113,12 @@ export function routeTable(d: RouteDeps): Route[] {
       handle: async () => ({ status: 200, body: { functions: await plane.listFunctions() } }),
     }),
     route({
-      method: "PUT", path: "/v1/functions/{name}", operationId: "putFunction", tag: "functions", params: NameParams, query: NoQuery,
+      method: "PUT", path: "/v1/functions/{name}", operationId: "putFunction", tag: "functions", params: NameParams, query: ArchiveQuery,
       summary: "Create a function, or update it to a new version",
-      description: "Every PUT makes a new, immutable version. Code that does not parse is refused with 400 and field code.",
+      description:
+        "Every PUT makes a new, immutable version. Code that does not parse is refused with 400 and field code. " +
+        "A bundle may also come as the body itself, a zip (content-type application/zip) or a tar.gz (application/gzip), " +
+        "with the other fields in the query string (runtime, handler, isolation, timeoutMs, memoryMb, description).",
       body: {
         description: "the function",
         schema: FunctionSpec,
@@ -123,8 +127,11 @@ export function routeTable(d: RouteDeps): Route[] {
       },
       responses: { 201: json("created: version 1 of a new function", PutFunctionResult), 200: json("updated: a new version", PutFunctionResult) },
       errors: ["INVALID_ARGUMENT", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "CONFLICT", "UNAVAILABLE"],
-      handle: async ({ params, req }) => {
-        const spec = parseJson(await readBody(req, LIMITS.functionBodyBytes, "body"), "body");
+      handle: async ({ params, query, req }) => {
+        const archive = archiveKindOf(req.headers["content-type"]);
+        const spec = archive
+          ? specFromArchive(unpackArchive(archive, await readBody(req, LIMITS.archiveBytes, "body")), query)
+          : specFromJson(parseJson(await readBody(req, LIMITS.functionBodyBytes, "body"), "body"), query);
         const result = await plane.putFunction(params.name, spec);
         return { status: result.created ? 201 : 200, body: result };
       },
@@ -281,4 +288,31 @@ async function invoke(d: RouteDeps, { params, query, req, res }: Parameters<Rout
   const headers = { [HEADERS.invocationId]: outcome.invocationId };
   if (outcome.kind === "result") return { status: 200, body: outcome.result, headers };
   return { status: 202, body: { invocationId: outcome.invocationId, status: "running" }, headers };
+}
+
+/** The archive a PUT body is, by its content type; undefined for JSON. */
+function archiveKindOf(contentType: string | undefined): ArchiveKind | undefined {
+  const type = contentType?.split(";")[0]?.trim().toLowerCase();
+  if (type === "application/zip" || type === "application/x-zip-compressed") return "zip";
+  if (type === "application/gzip" || type === "application/x-gzip" || type === "application/x-tar+gzip") return "tar.gz";
+  return undefined;
+}
+
+/** A PUT's JSON body carries every field itself: the archive's query parameters would be ignored, so they are refused. */
+function specFromJson(body: unknown, query: ArchiveQuery): unknown {
+  const given = Object.entries(query).find(([, v]) => v !== undefined);
+  if (given) throw invalid(given[0], "is a query parameter of an archive body (zip or tar.gz); a JSON body carries it itself");
+  return body;
+}
+
+function specFromArchive(files: Map<string, Buffer>, q: ArchiveQuery): Record<string, unknown> {
+  const limits = q.timeoutMs !== undefined || q.memoryMb !== undefined ? { ...(q.timeoutMs !== undefined ? { timeoutMs: q.timeoutMs } : {}), ...(q.memoryMb !== undefined ? { memoryMb: q.memoryMb } : {}) } : undefined;
+  return {
+    runtime: q.runtime,
+    files: Object.fromEntries([...files].map(([path, bytes]) => [path, { base64: bytes.toString("base64") }])),
+    ...(q.handler !== undefined ? { handler: q.handler } : {}),
+    ...(q.isolation !== undefined ? { isolation: q.isolation } : {}),
+    ...(q.description !== undefined ? { description: q.description } : {}),
+    ...(limits ? { limits } : {}),
+  };
 }

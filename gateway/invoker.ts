@@ -46,7 +46,14 @@ export interface InvokerOptions {
   syncWaitMs: number;
   maxInflight: number;
   publishTimeoutMs: number;
+  /** A call to a version still building waits this long for the build (WEFT_BUILD_WAIT_MS); default 10 s. */
+  buildWaitMs?: number;
 }
+
+/** What a BUILD_PENDING answer asks the client to wait (Retry-After, seconds). */
+export const BUILD_RETRY_AFTER_S = 5;
+/** How often a pinned version (not the latest, so not watched) is read again while it builds. */
+const BUILD_POLL_MS = 250;
 
 export interface InvokerDeps {
   js: JetStreamClient;
@@ -176,7 +183,7 @@ export class Invoker {
   private async accept(input: InvocationInput): Promise<Job> {
     const event = checkEvent(input.event);
     this.deps.link.ensureUp();
-    const fn = await this.resolve(input.name, await this.versionOf(input));
+    const fn = await this.built(await this.resolve(input.name, await this.versionOf(input)));
     const invocationId = randomUUID();
     const enqueuedAt = Date.now();
     const parent = input.traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent: input.traceparent }) : ROOT_CONTEXT;
@@ -205,6 +212,45 @@ export class Invoker {
     if (!latest) throw notFound(`function ${input.name}`);
     if (!this.deps.aliases) throw new WeftError("INTERNAL", "this gateway was built without an alias resolver");
     return this.deps.aliases.version(input.name, latest.incarnation, input.alias);
+  }
+
+  /** The version once its build is ready: waits (bounded) while it builds; BUILD_PENDING or BUILD_FAILED otherwise. */
+  private async built(fn: CachedFunction): Promise<CachedFunction> {
+    let current = fn;
+    const deadline = Date.now() + (this.deps.options.buildWaitMs ?? 10_000);
+    while (current.build?.status === "building" && Date.now() < deadline) {
+      current = (await this.afterBuildChange(current, deadline)) ?? current;
+    }
+    const build = current.build;
+    if (build?.status === "building") {
+      throw new WeftError("BUILD_PENDING", `version ${current.version} of ${current.name} is still building (since ${build.startedAt}); retry in ${BUILD_RETRY_AFTER_S} s`);
+    }
+    if (build?.status === "failed") {
+      throw new WeftError("BUILD_FAILED", `version ${current.version} of ${current.name} did not build:\n${build.error ?? "(no log)"}`);
+    }
+    return current;
+  }
+
+  /** The version again once the bucket shows a change (the latest is watched; a pinned one is read again). */
+  private async afterBuildChange(fn: CachedFunction, deadline: number): Promise<CachedFunction | undefined> {
+    const { cache } = this.deps;
+    const same = (f: CachedFunction | undefined) => f?.incarnation === fn.incarnation && f.version === fn.version;
+    const latest = cache.get(fn.name);
+    if (same(latest)) {
+      await cache.waitFor(fn.name, (f) => !same(f) || f?.build?.status !== "building", Math.max(0, deadline - Date.now()));
+      const now = cache.get(fn.name);
+      return same(now) ? now : this.pinned(fn);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(BUILD_POLL_MS, Math.max(0, deadline - Date.now()))));
+    return this.pinned(fn);
+  }
+
+  private async pinned(fn: CachedFunction): Promise<CachedFunction | undefined> {
+    try {
+      return await this.deps.cache.version(fn.name, fn.incarnation, fn.version);
+    } catch (err) {
+      throw unavailable("the functions bucket", err);
+    }
   }
 
   private async resolve(name: string, version: number | undefined): Promise<CachedFunction> {

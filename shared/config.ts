@@ -38,6 +38,19 @@ export function parseEnv<F extends Fields>(fields: F, env: NodeJS.ProcessEnv): C
   return Object.freeze(out) as ConfigOf<F>;
 }
 
+/**
+ * Where bundles' files and dependency layers live on the host (controller writes, agents mount read-only): the
+ * same folder for both, on one machine or a shared file system. Default: $WEFT_STATE_DIR/builds, else ~/.weft/builds.
+ */
+export const buildDirField = {
+  buildDir: envField("WEFT_BUILD_DIR", z.string().default(""),
+    "controller and agent: where bundles' files and dependency layers are kept (the controller writes them, agents mount them read-only); the same folder for both"),
+};
+
+/** The build directory a component uses: its setting, else under the state directory, else under ~/.weft. */
+export const resolveBuildDir = (configured: string, env: NodeJS.ProcessEnv, home: string): string =>
+  configured || `${env.WEFT_STATE_DIR || `${home}/.weft`}/builds`;
+
 /** Fields every component shares. */
 export const commonFields = {
   natsUrl: envField("WEFT_NATS_URL", stringFromEnv("nats://127.0.0.1:4222"), "NATS server URL(s), comma-separated"),

@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, doc: "the body is not JSON" },
   RESOURCE_EXHAUSTED: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, doc: "too many requests in flight" },
   UNAVAILABLE: { http: 503, grpc: GrpcStatus.UNAVAILABLE, doc: "a service the call needs (NATS, the controller, MongoDB, agents) is down" },
+  BUILD_PENDING: { http: 503, grpc: GrpcStatus.UNAVAILABLE, doc: "the version's dependencies are still being built; retry after Retry-After seconds" },
+  BUILD_FAILED: { http: 422, grpc: GrpcStatus.FAILED_PRECONDITION, doc: "the version's build failed; the message ends with its log's tail (GET /v1/functions/{name}/versions/{v}/build has all of it)" },
   DEADLINE_EXCEEDED: { http: 504, grpc: GrpcStatus.DEADLINE_EXCEEDED, doc: "the call did not finish within its wait" },
   INTERNAL: { http: 500, grpc: GrpcStatus.INTERNAL, doc: "a bug in Weft; the message says where" },
 } as const;

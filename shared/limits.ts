@@ -7,6 +7,13 @@ export const LIMITS = {
   payloadBytes: 6 * MiB,
   /** A function's source code, in UTF-8 bytes. */
   codeBytes: 4 * MiB,
+  /** A bundle (PUT `files` or an archive body): its files' bytes once decoded or unpacked, and how many. */
+  bundleBytes: 4 * MiB,
+  bundleFiles: 1000,
+  /** A bundle sent as a zip or tar.gz body, compressed. */
+  archiveBytes: 4 * MiB,
+  /** A bundle file's path, in bytes. */
+  bundlePathBytes: 512,
   /** A PUT body: the code plus the other fields, JSON-escaped. */
   functionBodyBytes: 10 * MiB,
   /**

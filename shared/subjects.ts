@@ -78,6 +78,7 @@ export type ControllerOp =
   | "versions.delete"
   | "invocations.query"
   | "functions.versions"
+  | "functions.build"
   | "metrics.series"
   | "health";
 

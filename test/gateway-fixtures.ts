@@ -1,6 +1,7 @@
 // What the gateway tests share: a gateway on a private nats-server, and small stand-ins for the other
 // components that speak their real NATS contracts (the real agent and controller are tested elsewhere and
 // end to end): a job responder pulling from the agents' consumer, agent heartbeats, and a controller.
+import { normalizeBundle } from "../shared/bundle.js";
 import { randomBytes, createHash } from "node:crypto";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -113,6 +114,7 @@ export function definition(name: string, spec: Partial<Omit<FunctionDefinition, 
   return {
     ...parsed,
     runtime: resolveRuntime(parsed.runtime), // as the controller stores it
+    code,
     name,
     incarnation: incarnation ?? incarnationOf(name),
     version,
@@ -287,6 +289,7 @@ export class FakeController {
   private async put(name: string, spec: unknown) {
     const parsed = FunctionSpec.safeParse(spec);
     if (!parsed.success) throw fromZodError(parsed.error);
+    normalizeBundle(parsed.data); // as the controller does: a spec without code (or files) is refused naming code
     const created = !this.live.has(name);
     // As the controller does: a name used again after DELETE is a new function, numbered from 1.
     const list = created ? [] : this.versions.get(name)!;

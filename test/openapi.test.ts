@@ -143,6 +143,7 @@ test("real responses of every operation, successes and errors, validate against 
   assert.equal((await call("GET", "/v1/agents/nope")).status, 404);
   assert.equal((await call("GET", `/v1/functions/${name}/versions`)).status, 200);
   assert.equal((await call("GET", `/v1/functions/nope-${name}/versions`)).status, 404);
+  assert.equal((await call("GET", `/v1/functions/${name}/versions/1/build`)).status, 404); // a single file: nothing built
   assert.equal((await call("GET", `/v1/invocations?function=${name}&limit=2`)).status, 200);
   assert.equal((await call("GET", "/v1/invocations?status=done")).status, 400);
   assert.equal((await call("GET", "/v1/metrics?windowMs=3600000")).status, 200);

@@ -115,7 +115,7 @@ for f in weft.env controller.env agent.env gateway.env ferretdb.env nats.conf; d
 done
 
 # ---- state directories ---------------------------------------------------------------------------------------
-mkdir -p "$STATE_DIR/nats" "$STATE_DIR/ferretdb" "$STATE_DIR/agent"
+mkdir -p "$STATE_DIR/nats" "$STATE_DIR/ferretdb" "$STATE_DIR/agent" "$STATE_DIR/builds"
 $RENDER_ONLY || chown -R "$SERVICE_USER:$SERVICE_GROUP" "$STATE_DIR"
 
 # ---- stop timeouts, from the same variables the programs read --------------------------------------------------

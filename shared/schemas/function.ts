@@ -93,11 +93,46 @@ export const AsyncConfig = z.strictObject({
 export type AsyncConfig = z.infer<typeof AsyncConfig>;
 export const DEFAULT_ASYNC: AsyncConfig = { maxRetries: LIMITS.asyncRetries.default, maxEventAgeMs: LIMITS.eventAgeMs.default };
 
+/** A bundle's file: UTF-8 text, or bytes as `{"base64": "..."}`. Paths and sizes are checked in shared/bundle.ts. */
+export const BundleFile = z.union([z.string(), z.strictObject({ base64: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "must be base64") })]);
+export type BundleFile = z.infer<typeof BundleFile>;
+
+/** `module.function` as Lambda writes it: `app.handler` is app.py's (or app.js's) `handler`; `lib/app.handler` a file in a folder. */
+export const HANDLER_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_-]*(\/[A-Za-z0-9_][A-Za-z0-9_-]*)*\.[A-Za-z_$][A-Za-z0-9_$]*$/;
+export const Handler = z.string().max(256).regex(HANDLER_PATTERN, "must be module.function, e.g. app.handler or lib/app.handler");
+export const DEFAULT_HANDLER = "handler.handler";
+
+export const BUILD_STATUSES = ["building", "ready", "failed"] as const;
+
+/**
+ * A bundle's build: its files laid out once per version (content-addressed by `bundleSha256`) and its
+ * dependencies installed once per dependency set (`layer`, content-addressed by the dependency files).
+ */
+export const Build = z.strictObject({
+  status: z.enum(BUILD_STATUSES),
+  bundleSha256: z.string(),
+  /** The dependency layer every container of the version mounts; absent when the bundle has no dependency files. */
+  layer: z.string().optional(),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  durationMs: z.number().int().min(0).optional(),
+  /** The layer already existed (another version with the same dependency files built it). */
+  cached: z.boolean().optional(),
+  layerBytes: z.number().int().min(0).optional(),
+  /** A failed build: why, with the tail of its log (the whole log: GET /v1/functions/{name}/versions/{v}/build). */
+  error: z.string().optional(),
+});
+export type Build = z.infer<typeof Build>;
+
 /** The body of PUT /v1/functions/{name} (and gRPC PutFunction). */
 export const FunctionSpec = z.strictObject({
   name: FunctionName.optional(),
   runtime: RuntimeName,
-  code: utf8String(LIMITS.codeBytes).min(1, "must not be empty"),
+  /** One file that defines `handler`; with `files`, the entry module's source (optional then). */
+  code: utf8String(LIMITS.codeBytes).min(1, "must not be empty").optional(),
+  /** A bundle: path → content. requirements.txt, package.json + package-lock.json are installed once per version. */
+  files: z.record(z.string(), BundleFile).optional(),
+  handler: Handler.optional(),
   limits: Limits.default({ timeoutMs: LIMITS.timeoutMs.default, memoryMb: LIMITS.memoryMb.default }),
   isolation: z.enum(ISOLATIONS).default("runc"),
   env: EnvVars.default({}),
@@ -116,6 +151,9 @@ export type DeployedSpec = Omit<FunctionSpec, "runtime"> & { runtime: Runtime; c
 export const FunctionDefinition = FunctionSpec.omit({ name: true }).extend({
   name: FunctionName,
   runtime: StoredRuntime,
+  /** The entry module's source (a bundle's too, so every reader of a version sees its handler's code). */
+  code: utf8String(LIMITS.codeBytes),
+  build: Build.optional(),
   incarnation: Incarnation,
   /** Numbered from 1 within the incarnation. */
   version: z.number().int().min(1),
@@ -132,12 +170,15 @@ export type FunctionDefinition = z.infer<typeof FunctionDefinition>;
 export const StoredDefinition = FunctionDefinition.extend({ compiled: z.string().optional() });
 export type StoredDefinition = z.infer<typeof StoredDefinition>;
 
-/** What list and put answers carry: everything but the code itself (and what was compiled from it). */
-export type FunctionSummary = Omit<FunctionDefinition, "code"> & { codeBytes: number };
+/** What list and put answers carry: everything but the code itself (and what was compiled from it; a bundle's file count instead of its files). */
+export type FunctionSummary = Omit<FunctionDefinition, "code" | "files"> & { codeBytes: number; fileCount?: number | undefined };
 /** The schema of FunctionSummary (the API's responses are validated against it in tests). */
-export const FunctionSummary = FunctionDefinition.omit({ code: true }).extend({ codeBytes: z.number().int().min(0) });
+export const FunctionSummary = FunctionDefinition.omit({ code: true, files: true }).extend({
+  codeBytes: z.number().int().min(0),
+  fileCount: z.number().int().min(0).optional(),
+});
 
 export function summarize(def: StoredDefinition): FunctionSummary {
-  const { code, compiled: _compiled, ...rest } = def;
-  return { ...rest, codeBytes: Buffer.byteLength(code) };
+  const { code, compiled: _compiled, files, ...rest } = def;
+  return { ...rest, codeBytes: Buffer.byteLength(code), ...(files ? { fileCount: Object.keys(files).length } : {}) };
 }

@@ -16,6 +16,7 @@ import { startAgent } from "../../agents/app.js";
 export interface FabricOptions {
   mongoUrl?: string;
   agentEnv?: Record<string, string>;
+  controllerEnv?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
 }
 
@@ -43,7 +44,7 @@ export async function startFabric(opts: FabricOptions = {}): Promise<Fabric> {
   const mongoDb = uniqueDbName("e2e");
   const common = { WEFT_NATS_URL: nats.url, WEFT_LOG_LEVEL: "info" };
   const controller = await startController(
-    loadControllerConfig({ ...common, WEFT_MONGO_URL: mongo, WEFT_MONGO_DB: mongoDb }),
+    loadControllerConfig({ ...common, WEFT_MONGO_URL: mongo, WEFT_MONGO_DB: mongoDb, ...opts.controllerEnv }),
     testLogger("controller"),
   );
   const agent = await startAgent(

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import protobuf from "protobufjs";
 import type { z } from "zod";
 import { PROTO_FILE } from "../../gateway/proto.js";
-import { AsyncConfig, FunctionDefinition, FunctionSpec, Limits, type FunctionSummary } from "../../shared/schemas/function.js";
+import { AsyncConfig, Build, FunctionDefinition, FunctionSpec, Limits, type FunctionSummary } from "../../shared/schemas/function.js";
 import {
   Attempt,
   InvocationError,
@@ -34,7 +34,7 @@ import { InvocationListQuery, InvocationPage } from "../../shared/schemas/invoca
 // compiler (`satisfies` refuses a missing or an extra key), so these lists cannot drift from the types.
 const summaryKeys = {
   name: true, version: true, runtime: true, limits: true, isolation: true, env: true, concurrency: true, minWarm: true,
-  description: true, codeSha256: true, createdAt: true, codeBytes: true, incarnation: true, async: true,
+  description: true, codeSha256: true, createdAt: true, codeBytes: true, incarnation: true, async: true, handler: true, build: true, fileCount: true,
 } satisfies Record<keyof FunctionSummary, true>;
 const recordKeys = {
   invocationId: true, functionName: true, version: true, status: true, async: true, traceId: true, event: true,
@@ -97,6 +97,7 @@ const pairs: Array<[string, string[]]> = [
   ["MetricsTotals", zodKeys(MetricsTotals)],
   ["MetricsTotalsDuration", zodKeys(MetricsTotals.shape.durationMs)],
   ["FunctionActivity", zodKeys(FunctionActivity)],
+  ["Build", zodKeys(Build)],
 ];
 
 for (const [name, expected] of pairs) {

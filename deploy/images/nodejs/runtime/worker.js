@@ -125,22 +125,62 @@ function loadHandler(code) {
   return exported;
 }
 
+function handlerNotFound(message) {
+  const err = new Error(message);
+  err.name = "HandlerNotFound";
+  return err;
+}
+
+function exportedHandler(mod, file, name) {
+  const fn = mod && (mod[name] || (mod.default && mod.default[name]));
+  if (typeof fn !== "function") throw handlerNotFound(`${file} does not export a function named ${name}`);
+  return fn;
+}
+
+/**
+ * A bundle (mounted read-only at WEFT_TASK_ROOT, its layer at node_modules beside it): WEFT_HANDLER is
+ * module.function as Lambda has it. CommonJS is required; an ES module is imported (the answer is a promise).
+ */
+function loadBundleHandler(root, spec) {
+  const dot = spec.lastIndexOf(".");
+  const name = spec.slice(dot + 1);
+  const base = path.join(root, spec.slice(0, dot));
+  const file = [".js", ".cjs", ".mjs"].map((ext) => base + ext).find((f) => fs.existsSync(f));
+  if (!file) throw handlerNotFound(`${spec}: none of ${base}.js, .cjs, .mjs exists`);
+  if (file.endsWith(".mjs")) return import(file).then((mod) => exportedHandler(mod, file, name));
+  try {
+    return exportedHandler(require(file), file, name);
+  } catch (err) {
+    // A .js file in a package with "type": "module" is an ES module.
+    if (err && err.code === "ERR_REQUIRE_ESM") return import(file).then((mod) => exportedHandler(mod, file, name));
+    throw err;
+  }
+}
+
 function init(header, code) {
   logLimit = Number(header.logLimit) || logLimit;
   outputLimit = Number(header.outputLimit) || outputLimit;
   Object.assign(process.env, header.env || {});
   const buf = new LogBuffer(logLimit);
-  let frame;
+  const answer = (frame) => {
+    const logs = buf.bytes();
+    frame.logBytes = logs.length;
+    frame.logsTruncated = buf.truncated;
+    writeFrame(frame, logs);
+  };
+  const failed = (err) => answer({ t: "init_error", error: errorOf(err) });
   try {
-    handler = logStore.run(buf, () => loadHandler(code.toString("utf8")));
-    frame = { t: "init_ok" };
+    const root = process.env.WEFT_TASK_ROOT;
+    const loaded = logStore.run(buf, () => (root ? loadBundleHandler(root, process.env.WEFT_HANDLER || "handler.handler") : loadHandler(code.toString("utf8"))));
+    if (loaded && typeof loaded.then === "function") {
+      logStore.run(buf, () => loaded.then((fn) => { handler = fn; answer({ t: "init_ok" }); }, failed));
+      return;
+    }
+    handler = loaded;
+    answer({ t: "init_ok" });
   } catch (err) {
-    frame = { t: "init_error", error: errorOf(err) };
+    failed(err);
   }
-  const logs = buf.bytes();
-  frame.logBytes = logs.length;
-  frame.logsTruncated = buf.truncated;
-  writeFrame(frame, logs);
 }
 
 function contextOf(ctx) {

@@ -2,6 +2,7 @@
 # the agent channel). Frames in on fd 3, frames out on fd 4, the user's stray output on fd 1 and 2; see
 # deploy/images/PROTOCOL.md. Nothing here is trusted by the runner: it re-checks every frame we write.
 import asyncio
+import importlib
 import inspect
 import json
 import os
@@ -227,7 +228,11 @@ class Worker:
         buf = LogBuffer(self.log_limit)
         _local.buf = buf
         try:
-            self.handler = load_handler(code.decode("utf-8", "replace"))
+            root = os.environ.get("WEFT_TASK_ROOT")
+            if root:
+                self.handler = load_bundle_handler(root, os.environ.get("WEFT_HANDLER") or "handler.handler", os.environ.get("WEFT_LAYER"))
+            else:
+                self.handler = load_handler(code.decode("utf-8", "replace"))
             frame = {"t": "init_ok"}
             record_signal_handlers()
         except BaseException as exc:  # the user's module may raise anything, SystemExit included
@@ -305,6 +310,19 @@ def load_handler(code):
     handler = module.__dict__.get("handler")
     if not callable(handler):
         raise HandlerNotFound("handler.py does not define a function named handler(event, context)")
+    return handler
+
+
+def load_bundle_handler(root, spec, layer):
+    """A bundle mounted read-only at root; spec is module.function as Lambda has it (lib/app.handler)."""
+    if layer:
+        sys.path.insert(0, layer)
+    sys.path.insert(0, root)
+    module_path, _, name = spec.rpartition(".")
+    module = importlib.import_module(module_path.replace("/", "."))
+    handler = getattr(module, name, None)
+    if not callable(handler):
+        raise HandlerNotFound("%s.py does not define a function named %s(event, context)" % (module_path, name))
     return handler
 
 

@@ -1,0 +1,72 @@
+// The builder images: a runtime image plus its package manager (pip, npm), so dependencies are installed by the
+// very interpreter that will import them (native wheels match). Made on the first build that needs one, never
+// at start: a fresh machine builds nothing until a function asks for it.
+import type Dockerode from "dockerode";
+import { createHash } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Language } from "../../shared/bundle.js";
+
+/** Debian's packages of the tools, from the mirror the runtime image's base already names. */
+const TOOLS: Record<Language, string> = { python: "python3-pip", node: "npm" };
+
+const dockerfile = (base: string, language: Language): string =>
+  [
+    `FROM ${base}`,
+    "USER 0:0",
+    `RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${TOOLS[language]} ca-certificates tar \\`,
+    "    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb",
+    "",
+  ].join("\n");
+
+export class BuilderImages {
+  private readonly making = new Map<string, Promise<string>>();
+
+  constructor(private readonly docker: Dockerode) {}
+
+  /** The builder image for a runtime image (made once per runtime image id; concurrent callers share the build). */
+  async ensure(runtimeImage: string, language: Language, log: (line: string) => void): Promise<string> {
+    const info = await this.docker.getImage(runtimeImage).inspect();
+    const text = dockerfile(runtimeImage, language);
+    const tag = `weft/builder-${language}:${createHash("sha256").update(info.Id).update(text).digest("hex").slice(0, 16)}`;
+    let pending = this.making.get(tag);
+    if (!pending) {
+      pending = this.makeIfMissing(tag, text, log).finally(() => this.making.delete(tag));
+      this.making.set(tag, pending);
+    }
+    return pending;
+  }
+
+  private async makeIfMissing(tag: string, text: string, log: (line: string) => void): Promise<string> {
+    try {
+      await this.docker.getImage(tag).inspect();
+      return tag;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+    log(`making the builder image ${tag} (once per runtime image)`);
+    const dir = await mkdtemp(join(tmpdir(), "weft-builder-"));
+    try {
+      await writeFile(join(dir, "Dockerfile"), text);
+      const stream = await this.docker.buildImage({ context: dir, src: ["Dockerfile"] }, { t: tag, rm: true, forcerm: true, version: "1" });
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(
+          stream,
+          (err: Error | null, events: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
+            const failed = events?.find((e) => e.error);
+            if (err) reject(err);
+            else if (failed) reject(new Error(`making ${tag}: ${failed.errorDetail?.message ?? failed.error}`));
+            else resolve();
+          },
+          (event: { stream?: string }) => {
+            if (event.stream?.trim()) log(event.stream.trimEnd());
+          },
+        );
+      });
+      return tag;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
