@@ -53,6 +53,30 @@ async function waitAllFinal(f: ChaosFabric, ids: string[], boundMs: number) {
   }
 }
 
+/** Notes when each accepted invocation's final record is first found in MongoDB, polling until stopped. */
+class StoreWatch {
+  private stopped = false;
+  private readonly loop: Promise<void>;
+
+  constructor(private readonly f: ChaosFabric, private readonly ids: () => string[]) {
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      const wanted = this.ids().filter((id) => !storedAt.has(id));
+      const stored = wanted.length ? await this.f.storedFinals(wanted).catch(() => undefined) : undefined;
+      for (const id of stored?.keys() ?? []) storedAt.set(id, Date.now());
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 async function jobsDrained(f: ChaosFabric, boundMs: number): Promise<number> {
   const deadline = Date.now() + boundMs;
   for (;;) {
@@ -80,18 +104,28 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
     load.start();
     await s.run({ f, load, short: opts.short, note: (k, v) => { notes[k] = v; }, fail: (why) => failures.push(why) });
     const recoveredAt = Date.now();
-    await load.stopSubmitting();
+    // Polled from recovery on, while the last submissions may still be waiting on their answers.
+    const watch = new StoreWatch(f, () => [...load!.accepted.keys()]);
     const bound = opts.recoveryBoundMs ?? 60_000;
-    await waitAllFinal(f, [...load.accepted.keys()], bound);
-    result.recoveryMs = Date.now() - recoveredAt;
-    result.slowest = [...load.accepted.keys()]
-      .filter((id) => storedAt.has(id))
-      .sort((x, y) => storedAt.get(y)! - storedAt.get(x)!)
+    try {
+      await load.stopSubmitting();
+      await waitAllFinal(f, [...load.accepted.keys()], bound);
+    } finally {
+      await watch.stop();
+    }
+    // A record cannot land before its call was accepted: one accepted after recovery is timed from its acceptance.
+    const lag = (id: string) => storedAt.get(id)! - Math.max(recoveredAt, load!.accepted.get(id)!.acceptedAt);
+    const landed = [...load.accepted.keys()].filter((id) => storedAt.has(id));
+    result.recoveryMs = Math.max(0, ...landed.map(lag));
+    notes.lastAcceptedAfterRecoveryMs = Math.max(0, ...[...load.accepted.values()].map((a) => a.acceptedAt - recoveredAt));
+    result.slowest = landed
+      .sort((x, y) => lag(y) - lag(x))
       .slice(0, 3)
       .map((id) => {
         const seen = f.finalsSeen.get(id) ?? [];
         const published = seen.length ? `${Math.min(...seen.map((t) => t.at)) - recoveredAt} ms` : "not seen";
-        return `${id} (${load!.accepted.get(id)!.fn}): published ${published}, stored ${storedAt.get(id)! - recoveredAt} ms after recovery`;
+        const a = load!.accepted.get(id)!;
+        return `${id} (${a.fn}, ${a.mode} via ${a.client}): accepted ${a.acceptedAt - recoveredAt} ms, published ${published}, stored ${storedAt.get(id)! - recoveredAt} ms after recovery`;
       });
     await load.finish();
     const stored = await waitAllFinal(f, [...load.accepted.keys()], Math.max(5000, bound - (Date.now() - recoveredAt)));
