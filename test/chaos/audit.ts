@@ -65,3 +65,16 @@ export function audit(accepted: Map<string, Accepted>, stored: Map<string, Store
   }
   return c;
 }
+
+/**
+ * How long after recovery each stored invocation's final record landed in MongoDB. A record cannot land before
+ * its call was accepted, so one accepted after recovery is timed from its acceptance. Longest first.
+ */
+export function recoveryLags(accepted: Map<string, Accepted>, storedAt: Map<string, number>, recoveredAt: number): Array<{ id: string; ms: number }> {
+  const out: Array<{ id: string; ms: number }> = [];
+  for (const [id, a] of accepted) {
+    const at = storedAt.get(id);
+    if (at !== undefined) out.push({ id, ms: Math.max(0, at - Math.max(recoveredAt, a.acceptedAt)) });
+  }
+  return out.sort((x, y) => y.ms - x.ms);
+}

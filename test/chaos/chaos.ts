@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { audit, type AuditCounts } from "./audit.js";
+import { audit, recoveryLags, type AuditCounts } from "./audit.js";
 import { ChaosFabric, ROOT, type FabricSettings } from "./fabric.js";
 import { chaosFunctions, deployFunctions, Load, type SyncStats } from "./load.js";
 import { SCENARIOS, type Scenario } from "./scenarios.js";
@@ -113,13 +113,11 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
     } finally {
       await watch.stop();
     }
-    // A record cannot land before its call was accepted: one accepted after recovery is timed from its acceptance.
-    const lag = (id: string) => storedAt.get(id)! - Math.max(recoveredAt, load!.accepted.get(id)!.acceptedAt);
-    const landed = [...load.accepted.keys()].filter((id) => storedAt.has(id));
-    result.recoveryMs = Math.max(0, ...landed.map(lag));
+    const lags = recoveryLags(load.accepted, storedAt, recoveredAt);
+    result.recoveryMs = lags[0]?.ms ?? 0;
     notes.lastAcceptedAfterRecoveryMs = Math.max(0, ...[...load.accepted.values()].map((a) => a.acceptedAt - recoveredAt));
-    result.slowest = landed
-      .sort((x, y) => lag(y) - lag(x))
+    result.slowest = lags
+      .map((l) => l.id)
       .slice(0, 3)
       .map((id) => {
         const seen = f.finalsSeen.get(id) ?? [];
