@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { audit, recoveryLags, type AuditCounts } from "./audit.js";
+import { audit, recordLags, recoveryLags, type AuditCounts } from "./audit.js";
 import { ChaosFabric, ROOT, type FabricSettings } from "./fabric.js";
 import { chaosFunctions, deployFunctions, Load, type SyncStats } from "./load.js";
 import { SCENARIOS, type Scenario } from "./scenarios.js";
@@ -18,8 +18,10 @@ export interface ScenarioResult extends Omit<AuditCounts, "examples"> {
   failures: string[];
   orphans: number;
   stuckJobs: number;
-  /** from the end of recovery until every accepted invocation had its final record */
+  /** from the end of recovery (or a later acceptance) until every accepted invocation had its final record */
   recoveryMs: number;
+  /** the records path alone: from the end of recovery (or a later first publish) until the final record was stored */
+  recordsMs: number;
   asyncRefused: number;
   sync: SyncStats;
   notes: Record<string, number | string>;
@@ -92,7 +94,7 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
   const failures: string[] = [];
   const result: ScenarioResult = {
     name: s.name, what: s.what, passed: false, failures, accepted: 0, lost: 0, duplicates: 0, provenDuplicates: 0, wrong: 0,
-    orphans: 0, stuckJobs: 0, recoveryMs: 0, asyncRefused: 0, sync: { ok: 0, failedOutcome: 0, failedRetryable: 0, wrong: 0, late: 0 }, notes,
+    orphans: 0, stuckJobs: 0, recoveryMs: 0, recordsMs: 0, asyncRefused: 0, sync: { ok: 0, failedOutcome: 0, failedRetryable: 0, wrong: 0, late: 0 }, notes,
   };
   log(`[chaos] ${s.name}: ${s.what}`);
   const f = await ChaosFabric.start(SETTINGS, join(logRoot, s.name));
@@ -115,6 +117,11 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
     }
     const lags = recoveryLags(load.accepted, storedAt, recoveredAt);
     result.recoveryMs = lags[0]?.ms ?? 0;
+    const publishedAt = new Map([...load.accepted.keys()].flatMap((id) => {
+      const seen = f.finalsSeen.get(id);
+      return seen?.length ? [[id, Math.min(...seen.map((t) => t.at))] as const] : [];
+    }));
+    result.recordsMs = recordLags(publishedAt, storedAt, recoveredAt)[0]?.ms ?? 0;
     notes.lastAcceptedAfterRecoveryMs = Math.max(0, ...[...load.accepted.values()].map((a) => a.acceptedAt - recoveredAt));
     result.slowest = lags
       .map((l) => l.id)
@@ -149,12 +156,12 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
   return result;
 }
 
-const COLUMNS = ["scenario", "accepted", "lost", "dup", "dup!", "wrong", "orphans", "stuck", "recovery", "sync ok/fail/retry/202", "result"] as const;
+const COLUMNS = ["scenario", "accepted", "lost", "dup", "dup!", "wrong", "orphans", "stuck", "recovery", "records", "sync ok/fail/retry/202", "result"] as const;
 
 function row(r: ScenarioResult): string[] {
   return [
     r.name, String(r.accepted), String(r.lost), String(r.duplicates), String(r.provenDuplicates), String(r.wrong), String(r.orphans), String(r.stuckJobs),
-    `${(r.recoveryMs / 1000).toFixed(1)} s`, `${r.sync.ok}/${r.sync.failedOutcome}/${r.sync.failedRetryable}/${r.sync.late}`, r.passed ? "pass" : `FAIL: ${r.failures.join("; ")}`,
+    `${(r.recoveryMs / 1000).toFixed(1)} s`, `${(r.recordsMs / 1000).toFixed(1)} s`, `${r.sync.ok}/${r.sync.failedOutcome}/${r.sync.failedRetryable}/${r.sync.late}`, r.passed ? "pass" : `FAIL: ${r.failures.join("; ")}`,
   ];
 }
 

@@ -1,7 +1,7 @@
 // The chaos suite's audit (test/chaos/audit.ts): what counts as lost, duplicated and wrong.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { audit, recoveryLags } from "../chaos/audit.js";
+import { audit, recordLags, recoveryLags } from "../chaos/audit.js";
 import type { Accepted } from "../chaos/load.js";
 import type { StoredFinal, TappedFinal } from "../chaos/fabric.js";
 
@@ -42,4 +42,10 @@ test("recovery is timed from recovery, or from acceptance for a call accepted la
   const storedAt = new Map([["early", 4000], ["late", 20_300]]);
   assert.deepEqual(recoveryLags(accepted, storedAt, 1000), [{ id: "early", ms: 3000 }, { id: "late", ms: 300 }]);
   assert.deepEqual(recoveryLags(new Map([["before", okCall]]), new Map([["before", 200]]), 1000), [{ id: "before", ms: 0 }]);
+});
+
+test("the records path is timed from recovery, or from the final's first publish if later", () => {
+  const published = new Map([["ran-late", 9000], ["held", 500]]);
+  const stored = new Map([["ran-late", 9400], ["held", 2500]]);
+  assert.deepEqual(recordLags(published, stored, 1000), [{ id: "held", ms: 1500 }, { id: "ran-late", ms: 400 }]);
 });
