@@ -170,12 +170,12 @@ export class InvocationRunner {
     try {
       if (!job.fromGateway) void this.publishRecord(this.directQueuedRecord(job, traceId));
       ending = await this.execute(job, meta, lease, log);
-      if (this.leaseLost(heldSince, lease, log)) return;
+      if (this.leaseLost(heldSince, lease, job, log)) return;
       await this.conclude(msg, job, meta, ending, span, log);
     } catch (err) {
       log.error({ err }, "invocation failed inside the agent");
       span.recordException(err as Error);
-      if (this.leaseLost(heldSince, lease, log)) return;
+      if (this.leaseLost(heldSince, lease, job, log)) return;
       await this.salvage(msg, job, meta, ending, err as Error, log);
     } finally {
       this.opts.leases.release(lease);
@@ -226,7 +226,7 @@ export class InvocationRunner {
     if (!acquired.ok && "deleted" in acquired) return refused("FUNCTION_DELETED", `function ${def.name} was deleted while this invocation waited`);
     if (!acquired.ok) return fromInitFailure(acquired.init, elapsedMs(acquireStarted));
     const { container, coldStart } = acquired.lease;
-    if (!lease.valid()) {
+    if (!lease.valid() && !isLastDelivery(job.attempt, this.opts.jobs.maxDeliver)) {
       // The job may be running elsewhere by now: do not run it here as well (handle() then drops this attempt).
       acquired.lease.release();
       return { kind: "platform", message: "the job's lease ran out while it waited for a container", coldStart };
@@ -322,17 +322,21 @@ export class InvocationRunner {
    * ack wait (the agent was cut off from NATS, or too slow), or this process stalled long enough while it held
    * the job. The attempt is then fenced: its outcome is not replied, recorded or acked, so it can never
    * overwrite the outcome of the attempt that now owns the job; if no other agent took it, the server
-   * redelivers it (at least once).
+   * redelivers it (at least once). On the last delivery no other attempt can follow, so the outcome stands:
+   * fencing it would only leave the controller's `killed` / PLATFORM_ERROR for a call that ran.
    */
-  private leaseLost(heldSince: number, lease: JobLease, log: Logger): boolean {
-    const stall = this.stalls.longestSince(heldSince);
+  private leaseLost(heldSince: number, lease: JobLease, job: Job, log: Logger): boolean {
+    const stallMs = Math.round(this.stalls.longestSince(heldSince));
     const ackWaitMs = this.opts.jobs.ackWaitMs;
-    if (stall >= ackWaitMs / 2) {
-      log.warn({ stallMs: Math.round(stall), ackWaitMs }, "the agent stalled while holding this job; its lease may be lost, so this attempt's outcome is dropped");
-      return true;
+    const stalled = stallMs >= ackWaitMs / 2;
+    if (!stalled && lease.valid()) return false;
+    const why = stalled ? { stallMs, ackWaitMs } : { expiredForMs: lease.expiredForMs(), ackWaitMs };
+    if (isLastDelivery(job.attempt, this.opts.jobs.maxDeliver)) {
+      log.warn({ ...why, attempt: job.attempt }, "this job's lease may be lost, but no delivery can follow this one: its outcome stands");
+      return false;
     }
-    if (lease.valid()) return false;
-    log.warn({ expiredForMs: lease.expiredForMs(), ackWaitMs }, "no progress ack for this job reached JetStream within the ack wait; its lease is lost, so this attempt's outcome is dropped");
+    if (stalled) log.warn(why, "the agent stalled while holding this job; its lease may be lost, so this attempt's outcome is dropped");
+    else log.warn(why, "no progress ack for this job reached JetStream within the ack wait; its lease is lost, so this attempt's outcome is dropped");
     return true;
   }
 
