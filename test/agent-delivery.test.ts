@@ -164,9 +164,10 @@ describe("an agent cut off from NATS while it holds a job (it keeps running: no 
     const cut = await f.startAnotherAgent({ WEFT_NATS_URL: `nats://127.0.0.1:${proxy.listenPort}`, WEFT_AGENT_ID: uniqueName("cut"), WEFT_RUNNING_RECORD_AFTER_MS: "50" });
     const name = uniqueName("partitioned");
     await f.deploy(name, { runtime: "python3", code: `import time\ndef handler(event, context):\n    time.sleep(event["sleep"])\n    return {"attempt": context.attempt}\n` });
-    await f.invoke(name, { sleep: 0 }); // warm
+    const warm = await f.invoke(name, { sleep: 0 });
     const call = f.invoke(name, { sleep: 3 }, { timeoutMs: 30_000 });
-    const id = await eventually(async () => [...f.records].find(([, rs]) => rs.some((r) => r.functionName === name && r.phase === "running" && r.attempt === 1))?.[0], "attempt 1 running", 10_000);
+    const running = (id: string, rs: RecordEvent[]) => id !== warm.result.invocationId && rs.some((r) => r.functionName === name && r.phase === "running" && r.attempt === 1);
+    const id = await eventually(async () => [...f.records].find(([k, rs]) => running(k, rs))?.[0], "attempt 1 running", 10_000);
     proxy.partition();
     // Attempt 1 ends (3 s) after its lease ran out (2 s ack wait, no progress ack confirmed): it must drop its
     // outcome. Unfenced, its reply and record would be the first bytes through once the partition heals.
