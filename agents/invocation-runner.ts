@@ -226,7 +226,7 @@ export class InvocationRunner {
     if (!acquired.ok && "deleted" in acquired) return refused("FUNCTION_DELETED", `function ${def.name} was deleted while this invocation waited`);
     if (!acquired.ok) return fromInitFailure(acquired.init, elapsedMs(acquireStarted));
     const { container, coldStart } = acquired.lease;
-    if (!lease.valid() && !isLastDelivery(job.attempt, this.opts.jobs.maxDeliver)) {
+    if (!lease.valid() && !isLastDelivery(job.delivery, this.opts.jobs.maxDeliver)) {
       // The job may be running elsewhere by now: do not run it here as well (handle() then drops this attempt).
       acquired.lease.release();
       return { kind: "platform", message: "the job's lease ran out while it waited for a container", coldStart };
@@ -331,8 +331,8 @@ export class InvocationRunner {
     const stalled = stallMs >= ackWaitMs / 2;
     if (!stalled && lease.valid()) return false;
     const why = stalled ? { stallMs, ackWaitMs } : { expiredForMs: lease.expiredForMs(), ackWaitMs };
-    if (isLastDelivery(job.attempt, this.opts.jobs.maxDeliver)) {
-      log.warn({ ...why, attempt: job.attempt }, "this job's lease may be lost, but no delivery can follow this one: its outcome stands");
+    if (isLastDelivery(job.delivery, this.opts.jobs.maxDeliver)) {
+      log.warn({ ...why, delivery: job.delivery }, "this job's lease may be lost, but no delivery can follow this one: its outcome stands");
       return false;
     }
     if (stalled) log.warn(why, "the agent stalled while holding this job; its lease may be lost, so this attempt's outcome is dropped");
