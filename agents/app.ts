@@ -19,6 +19,7 @@ import { JobConsumer } from "./job-consumer.js";
 import { LiveJobSettings } from "./job-settings.js";
 import { RecordOutbox } from "./record-outbox.js";
 import { StallWatch } from "./stall-watch.js";
+import { JobLeases } from "./job-lease.js";
 import { Pool } from "./pool.js";
 import { ExecPool } from "./exec-pool.js";
 import { ExecutionRunner } from "./execution-runner.js";
@@ -108,9 +109,12 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
     outbox.start();
     const stalls = new StallWatch(1000);
     stalls.start();
+    const leases = new JobLeases(nc, jobSettings, log);
+    leases.start();
     const runner = new InvocationRunner(nc, functions, pool, outbox, stalls, {
       agentId: config.agentId,
       jobs: jobSettings,
+      leases,
       runningRecordAfterMs: config.runningRecordAfterMs,
       retryDelayMs: config.retryDelayMs,
     }, log);
@@ -155,6 +159,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
             { name: "heartbeat", run: () => heartbeat.stop(status()) },
             { name: "settings", run: () => jobSettings.stop() },
             { name: "stall watch", run: () => stalls.stop() },
+            { name: "job leases", run: () => leases.stop() },
             { name: "outbox", run: () => outbox.stop() },
             { name: "containers", run: () => Promise.allSettled([pool.stop(), execPool.stop(), functions.stop()]) },
             { name: "nats", run: () => connection.drain() },

@@ -35,11 +35,14 @@ import type { JobSettings } from "../shared/nats.js";
 import type { RecordOutbox } from "./record-outbox.js";
 import { RecordBatcher } from "./record-batch.js";
 import type { StallWatch } from "./stall-watch.js";
+import type { JobLease, JobLeases } from "./job-lease.js";
 
 export interface InvocationRunnerOptions {
   agentId: string;
   /** The jobs consumer's settings as the server has them (job-settings.ts). */
   jobs: JobSettings;
+  /** Keeps each held job's lease alive with confirmed progress acks (job-lease.ts). */
+  leases: JobLeases;
   runningRecordAfterMs: number;
   retryDelayMs: number;
 }
@@ -151,7 +154,7 @@ export class InvocationRunner {
     const traceId = extracted.traceId || traceIdOf(span);
     const log = lazyLogger(this.log, () => invocationLogger(this.log, job.invocationId, traceId, job.functionName));
     // A long invocation tells JetStream it is alive, so the job is not handed to another agent meanwhile.
-    const working = setInterval(() => msg.working(), Math.max(500, this.opts.jobs.ackWaitMs / 2));
+    const lease = this.opts.leases.hold(msg);
     const meta: InvocationMeta = {
       invocationId: job.invocationId,
       functionName: job.functionName,
@@ -166,20 +169,21 @@ export class InvocationRunner {
     const heldSince = performance.now();
     try {
       if (!job.fromGateway) void this.publishRecord(this.directQueuedRecord(job, traceId));
-      ending = await this.execute(job, meta, log);
-      if (this.leaseLost(heldSince, log)) return;
+      ending = await this.execute(job, meta, lease, log);
+      if (this.leaseLost(heldSince, lease, job, log)) return;
       await this.conclude(msg, job, meta, ending, span, log);
     } catch (err) {
       log.error({ err }, "invocation failed inside the agent");
       span.recordException(err as Error);
+      if (this.leaseLost(heldSince, lease, job, log)) return;
       await this.salvage(msg, job, meta, ending, err as Error, log);
     } finally {
-      clearInterval(working);
+      this.opts.leases.release(lease);
       span.end();
     }
   }
 
-  private async execute(job: Job, meta: InvocationMeta, log: Logger): Promise<Ending> {
+  private async execute(job: Job, meta: InvocationMeta, lease: JobLease, log: Logger): Promise<Ending> {
     let def: FunctionDefinition | undefined;
     try {
       def = await this.resolve(job);
@@ -202,13 +206,13 @@ export class InvocationRunner {
       ? setTimeout(() => void this.publishRecord(this.runningRecord(job, meta)), this.opts.runningRecordAfterMs)
       : undefined;
     try {
-      return await this.runOn(def, job, meta, log);
+      return await this.runOn(def, job, meta, lease, log);
     } finally {
       clearTimeout(running);
     }
   }
 
-  private async runOn(def: FunctionDefinition, job: Job, meta: InvocationMeta, log: Logger): Promise<Ending> {
+  private async runOn(def: FunctionDefinition, job: Job, meta: InvocationMeta, lease: JobLease, log: Logger): Promise<Ending> {
     const acquireStarted = performance.now();
     let acquired;
     try {
@@ -222,6 +226,11 @@ export class InvocationRunner {
     if (!acquired.ok && "deleted" in acquired) return refused("FUNCTION_DELETED", `function ${def.name} was deleted while this invocation waited`);
     if (!acquired.ok) return fromInitFailure(acquired.init, elapsedMs(acquireStarted));
     const { container, coldStart } = acquired.lease;
+    if (!lease.valid() && !isLastDelivery(job.delivery, this.opts.jobs.maxDeliver)) {
+      // The job may be running elsewhere by now: do not run it here as well (handle() then drops this attempt).
+      acquired.lease.release();
+      return { kind: "platform", message: "the job's lease ran out while it waited for a container", coldStart };
+    }
     const started = Date.now();
     // Durations in fractional ms: a warm call takes well under one, and whole ms would record it as 0.
     const runStarted = performance.now();
@@ -309,15 +318,25 @@ export class InvocationRunner {
   }
 
   /**
-   * True when this process stalled long enough, while it held the job, for JetStream to hand the job to
-   * another agent (no "still working" reached the server). The attempt is then fenced: its outcome is not
-   * replied, recorded or acked, so it can never overwrite the outcome of the attempt that now owns the job;
-   * if no other agent took it, the server redelivers it (at least once).
+   * True when JetStream may have handed the job to another agent: no progress ack was confirmed within the
+   * ack wait (the agent was cut off from NATS, or too slow), or this process stalled long enough while it held
+   * the job. The attempt is then fenced: its outcome is not replied, recorded or acked, so it can never
+   * overwrite the outcome of the attempt that now owns the job; if no other agent took it, the server
+   * redelivers it (at least once). On the last delivery no other attempt can follow, so the outcome stands:
+   * fencing it would only leave the controller's `killed` / PLATFORM_ERROR for a call that ran.
    */
-  private leaseLost(heldSince: number, log: Logger): boolean {
-    const stall = this.stalls.longestSince(heldSince);
-    if (stall < this.opts.jobs.ackWaitMs / 2) return false;
-    log.warn({ stallMs: Math.round(stall), ackWaitMs: this.opts.jobs.ackWaitMs }, "the agent stalled while holding this job; its lease may be lost, so this attempt's outcome is dropped");
+  private leaseLost(heldSince: number, lease: JobLease, job: Job, log: Logger): boolean {
+    const stallMs = Math.round(this.stalls.longestSince(heldSince));
+    const ackWaitMs = this.opts.jobs.ackWaitMs;
+    const stalled = stallMs >= ackWaitMs / 2;
+    if (!stalled && lease.valid()) return false;
+    const why = stalled ? { stallMs, ackWaitMs } : { expiredForMs: lease.expiredForMs(), ackWaitMs };
+    if (isLastDelivery(job.delivery, this.opts.jobs.maxDeliver)) {
+      log.warn({ ...why, delivery: job.delivery }, "this job's lease may be lost, but no delivery can follow this one: its outcome stands");
+      return false;
+    }
+    if (stalled) log.warn(why, "the agent stalled while holding this job; its lease may be lost, so this attempt's outcome is dropped");
+    else log.warn(why, "no progress ack for this job reached JetStream within the ack wait; its lease is lost, so this attempt's outcome is dropped");
     return true;
   }
 

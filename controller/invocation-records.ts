@@ -144,10 +144,12 @@ export class InvocationRecords {
   }
 
   async get(invocationId: string): Promise<StoredRecord | undefined> {
-    const [final, queued, running] = await Promise.all([
+    const [final, queued] = await Promise.all([
       this.finals.findOne({ _id: invocationId }),
-      ...EARLY_PHASES.map((p) => this.phases.findOne({ _id: phaseId(invocationId, p) })),
+      this.phases.findOne({ _id: phaseId(invocationId, "queued") }),
     ]);
+    // A finished record usually carries everything its running phase had: one look-up fewer on the hot read.
+    const running = final && !runningPhaseAdds(final, queued) ? null : await this.phases.findOne({ _id: phaseId(invocationId, "running") });
     const doc = mergeDoc(invocationId, [queued, running].filter((d): d is PhaseDoc => d !== null), final ?? undefined);
     return doc && { record: toRecord(doc), incarnation: doc.incarnation };
   }
@@ -313,6 +315,15 @@ const PHASE_ORDER: Record<EarlyPhase, number> = { queued: 0, running: 1 };
 export function merge(invocationId: string, phases: PhaseDoc[], final: InvocationDoc | undefined): InvocationRecord | undefined {
   const doc = mergeDoc(invocationId, phases, final);
   return doc && toRecord(doc);
+}
+
+/**
+ * Whether the running phase can add to a final record and its queued phase: the agent's final carries the
+ * running phase's fields (agent, attempt, startedAt, version, trace id) except, when it was salvaged or ended by
+ * the controller, the start and the incarnation.
+ */
+function runningPhaseAdds(final: InvocationDoc, queued: PhaseDoc | null): boolean {
+  return final.startedAt === undefined || (final.incarnation === undefined && queued?.incarnation === undefined);
 }
 
 function mergeDoc(invocationId: string, phases: PhaseDoc[], final: InvocationDoc | undefined): InvocationDoc | undefined {

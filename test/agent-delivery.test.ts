@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { connect, createInbox, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { pino } from "pino";
-import { startNats, type NatsServer } from "./harness/nats.js";
+import { freePort, startNats, type NatsServer } from "./harness/nats.js";
+import { PartitionProxy } from "./chaos/partition-proxy.js";
 import { eventually, until } from "./harness/eventually.js";
 import { DEFAULT_TOPOLOGY, ensureTopology, readJobSettings } from "../shared/nats.js";
 import { HEADERS } from "../shared/headers.js";
@@ -141,5 +142,44 @@ describe("an agent that stalls while it holds a job", () => {
     assert.equal(record.attempt, 2);
     const finals = (f.records.get(result.invocationId) ?? []).filter((r) => r.phase === "final");
     assert.equal(finals.length, 1, "the stalled attempt wrote no final record");
+  });
+});
+
+describe("an agent cut off from NATS while it holds a job (it keeps running: no stall)", () => {
+  let f: AgentFixture;
+  let proxy: PartitionProxy;
+  before(async () => {
+    f = await startAgentFixture({ WEFT_STEM_ISOLATIONS: "runc" }, { jobAckWaitMs: 2000 });
+    // Only the agent behind the proxy takes jobs, so every attempt is its own.
+    await f.agent.stop();
+    proxy = await PartitionProxy.start(await freePort(), f.nats.port);
+  });
+  after(async () => {
+    proxy.heal();
+    await f.stop();
+    await proxy.close();
+  });
+
+  test("its attempt is fenced by its lease: no reply, no record from it once the ack wait passed unconfirmed", async () => {
+    const cut = await f.startAnotherAgent({ WEFT_NATS_URL: `nats://127.0.0.1:${proxy.listenPort}`, WEFT_AGENT_ID: uniqueName("cut"), WEFT_RUNNING_RECORD_AFTER_MS: "50" });
+    const name = uniqueName("partitioned");
+    await f.deploy(name, { runtime: "python3", code: `import time\ndef handler(event, context):\n    time.sleep(event["sleep"])\n    return {"attempt": context.attempt}\n` });
+    const warm = await f.invoke(name, { sleep: 0 });
+    const call = f.invoke(name, { sleep: 3 }, { timeoutMs: 30_000 });
+    const running = (id: string, rs: RecordEvent[]) => id !== warm.result.invocationId && rs.some((r) => r.functionName === name && r.phase === "running" && r.attempt === 1);
+    const id = await eventually(async () => [...f.records].find(([k, rs]) => running(k, rs))?.[0], "attempt 1 running", 10_000);
+    proxy.partition();
+    // Attempt 1 ends (3 s) after its lease ran out (2 s ack wait, no progress ack confirmed): it must drop its
+    // outcome. Unfenced, its reply and record would be the first bytes through once the partition heals.
+    await until(() => cut.status().busy === 0, "attempt 1 ended inside the cut-off agent", 10_000);
+    proxy.heal();
+    const { result } = await call;
+    assert.equal(result.invocationId, id);
+    assert.equal(result.status, "ok");
+    assert.deepEqual(result.output, { attempt: 2 }, "the answer is the redelivered attempt's");
+    const record = await f.finalRecord(id);
+    assert.equal(record.attempt, 2);
+    const finals = (f.records.get(id) ?? []).filter((r) => r.phase === "final");
+    assert.deepEqual(finals.map((r) => r.attempt), [2], "the fenced attempt wrote no final record");
   });
 });

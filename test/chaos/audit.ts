@@ -65,3 +65,29 @@ export function audit(accepted: Map<string, Accepted>, stored: Map<string, Store
   }
   return c;
 }
+
+/**
+ * How long after recovery each stored invocation's final record landed in MongoDB. A record cannot land before
+ * its call was accepted, so one accepted after recovery is timed from its acceptance. Longest first.
+ */
+export function recoveryLags(accepted: Map<string, Accepted>, storedAt: Map<string, number>, recoveredAt: number): Array<{ id: string; ms: number }> {
+  const out: Array<{ id: string; ms: number }> = [];
+  for (const [id, a] of accepted) {
+    const at = storedAt.get(id);
+    if (at !== undefined) out.push({ id, ms: Math.max(0, at - Math.max(recoveredAt, a.acceptedAt)) });
+  }
+  return out.sort((x, y) => y.ms - x.ms);
+}
+
+/**
+ * The records path alone: how long after recovery, or after an agent first published it if later, each final
+ * record landed in MongoDB (a job that ran late is not a record that landed late). Longest first.
+ */
+export function recordLags(publishedAt: Map<string, number>, storedAt: Map<string, number>, recoveredAt: number): Array<{ id: string; ms: number }> {
+  const out: Array<{ id: string; ms: number }> = [];
+  for (const [id, published] of publishedAt) {
+    const at = storedAt.get(id);
+    if (at !== undefined) out.push({ id, ms: Math.max(0, at - Math.max(recoveredAt, published)) });
+  }
+  return out.sort((x, y) => y.ms - x.ms);
+}

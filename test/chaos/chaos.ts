@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { audit, type AuditCounts } from "./audit.js";
+import { audit, recordLags, recoveryLags, type AuditCounts } from "./audit.js";
 import { ChaosFabric, ROOT, type FabricSettings } from "./fabric.js";
 import { chaosFunctions, deployFunctions, Load, type SyncStats } from "./load.js";
 import { SCENARIOS, type Scenario } from "./scenarios.js";
@@ -18,8 +18,10 @@ export interface ScenarioResult extends Omit<AuditCounts, "examples"> {
   failures: string[];
   orphans: number;
   stuckJobs: number;
-  /** from the end of recovery until every accepted invocation had its final record */
+  /** from the end of recovery (or a later acceptance) until every accepted invocation had its final record */
   recoveryMs: number;
+  /** the records path alone: from the end of recovery (or a later first publish) until the final record was stored */
+  recordsMs: number;
   asyncRefused: number;
   sync: SyncStats;
   notes: Record<string, number | string>;
@@ -53,6 +55,30 @@ async function waitAllFinal(f: ChaosFabric, ids: string[], boundMs: number) {
   }
 }
 
+/** Notes when each accepted invocation's final record is first found in MongoDB, polling until stopped. */
+class StoreWatch {
+  private stopped = false;
+  private readonly loop: Promise<void>;
+
+  constructor(private readonly f: ChaosFabric, private readonly ids: () => string[]) {
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      const wanted = this.ids().filter((id) => !storedAt.has(id));
+      const stored = wanted.length ? await this.f.storedFinals(wanted).catch(() => undefined) : undefined;
+      for (const id of stored?.keys() ?? []) storedAt.set(id, Date.now());
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 async function jobsDrained(f: ChaosFabric, boundMs: number): Promise<number> {
   const deadline = Date.now() + boundMs;
   for (;;) {
@@ -68,7 +94,7 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
   const failures: string[] = [];
   const result: ScenarioResult = {
     name: s.name, what: s.what, passed: false, failures, accepted: 0, lost: 0, duplicates: 0, provenDuplicates: 0, wrong: 0,
-    orphans: 0, stuckJobs: 0, recoveryMs: 0, asyncRefused: 0, sync: { ok: 0, failedOutcome: 0, failedRetryable: 0, wrong: 0, late: 0 }, notes,
+    orphans: 0, stuckJobs: 0, recoveryMs: 0, recordsMs: 0, asyncRefused: 0, sync: { ok: 0, failedOutcome: 0, failedRetryable: 0, wrong: 0, late: 0 }, notes,
   };
   log(`[chaos] ${s.name}: ${s.what}`);
   const f = await ChaosFabric.start(SETTINGS, join(logRoot, s.name));
@@ -80,18 +106,31 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
     load.start();
     await s.run({ f, load, short: opts.short, note: (k, v) => { notes[k] = v; }, fail: (why) => failures.push(why) });
     const recoveredAt = Date.now();
-    await load.stopSubmitting();
+    // Polled from recovery on, while the last submissions may still be waiting on their answers.
+    const watch = new StoreWatch(f, () => [...load!.accepted.keys()]);
     const bound = opts.recoveryBoundMs ?? 60_000;
-    await waitAllFinal(f, [...load.accepted.keys()], bound);
-    result.recoveryMs = Date.now() - recoveredAt;
-    result.slowest = [...load.accepted.keys()]
-      .filter((id) => storedAt.has(id))
-      .sort((x, y) => storedAt.get(y)! - storedAt.get(x)!)
+    try {
+      await load.stopSubmitting();
+      await waitAllFinal(f, [...load.accepted.keys()], bound);
+    } finally {
+      await watch.stop();
+    }
+    const lags = recoveryLags(load.accepted, storedAt, recoveredAt);
+    result.recoveryMs = lags[0]?.ms ?? 0;
+    const publishedAt = new Map([...load.accepted.keys()].flatMap((id) => {
+      const seen = f.finalsSeen.get(id);
+      return seen?.length ? [[id, Math.min(...seen.map((t) => t.at))] as const] : [];
+    }));
+    result.recordsMs = recordLags(publishedAt, storedAt, recoveredAt)[0]?.ms ?? 0;
+    notes.lastAcceptedAfterRecoveryMs = Math.max(0, ...[...load.accepted.values()].map((a) => a.acceptedAt - recoveredAt));
+    result.slowest = lags
+      .map((l) => l.id)
       .slice(0, 3)
       .map((id) => {
         const seen = f.finalsSeen.get(id) ?? [];
         const published = seen.length ? `${Math.min(...seen.map((t) => t.at)) - recoveredAt} ms` : "not seen";
-        return `${id} (${load!.accepted.get(id)!.fn}): published ${published}, stored ${storedAt.get(id)! - recoveredAt} ms after recovery`;
+        const a = load!.accepted.get(id)!;
+        return `${id} (${a.fn}, ${a.mode} via ${a.client}): accepted ${a.acceptedAt - recoveredAt} ms, published ${published}, stored ${storedAt.get(id)! - recoveredAt} ms after recovery`;
       });
     await load.finish();
     const stored = await waitAllFinal(f, [...load.accepted.keys()], Math.max(5000, bound - (Date.now() - recoveredAt)));
@@ -117,12 +156,12 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
   return result;
 }
 
-const COLUMNS = ["scenario", "accepted", "lost", "dup", "dup!", "wrong", "orphans", "stuck", "recovery", "sync ok/fail/retry/202", "result"] as const;
+const COLUMNS = ["scenario", "accepted", "lost", "dup", "dup!", "wrong", "orphans", "stuck", "recovery", "records", "sync ok/fail/retry/202", "result"] as const;
 
 function row(r: ScenarioResult): string[] {
   return [
     r.name, String(r.accepted), String(r.lost), String(r.duplicates), String(r.provenDuplicates), String(r.wrong), String(r.orphans), String(r.stuckJobs),
-    `${(r.recoveryMs / 1000).toFixed(1)} s`, `${r.sync.ok}/${r.sync.failedOutcome}/${r.sync.failedRetryable}/${r.sync.late}`, r.passed ? "pass" : `FAIL: ${r.failures.join("; ")}`,
+    `${(r.recoveryMs / 1000).toFixed(1)} s`, `${(r.recordsMs / 1000).toFixed(1)} s`, `${r.sync.ok}/${r.sync.failedOutcome}/${r.sync.failedRetryable}/${r.sync.late}`, r.passed ? "pass" : `FAIL: ${r.failures.join("; ")}`,
   ];
 }
 

@@ -13,7 +13,7 @@ import { MongoClient } from "mongodb";
 import { freePort, natsServerBinary } from "../harness/nats.js";
 import { ferretdbBinary } from "../harness/ferretdb.js";
 import { LIMITS } from "../../shared/limits.js";
-import { AGENT_HEARTBEAT_SUBJECT, JOBS_STREAM, RECORDS_SUBJECT_PREFIX } from "../../shared/subjects.js";
+import { AGENT_HEARTBEAT_SUBJECT, JOBS_STREAM, RECORDS_SUBJECT_PREFIX, controllerSubject } from "../../shared/subjects.js";
 import { Proc } from "./processes.js";
 import { PartitionProxy } from "./partition-proxy.js";
 
@@ -232,6 +232,24 @@ export class ChaosFabric {
     await p.start();
     if (c.startsWith("agent-")) await this.waitAgentBeating(c.slice("agent-".length) as AgentName);
     if (c === "gateway") await this.waitHealthy();
+    if (c === "controller") await this.waitControllerServing();
+  }
+
+  /**
+   * The controller has no port: it is back once its API answers on NATS, which it subscribes after its record
+   * ingest started (a start takes seconds on a loaded machine, and is not the records' delay).
+   */
+  async waitControllerServing(timeoutMs = 90_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await this.nc.request(controllerSubject("functions.list"), "{}", { timeout: 2000 });
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`the controller did not answer: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   async waitAgentBeating(a: AgentName, timeoutMs = 60_000): Promise<void> {

@@ -31,6 +31,11 @@ export const CHAOS_FUNCTIONS = {
 
 /** A call not answered within this counts as failed (retryable); the gateway answers a sync call 202 before it. */
 const CALL_TIMEOUT_MS = 25_000;
+/**
+ * An async call is answered once its job is stored (milliseconds). A request written into a connection the
+ * server dropped is lost without an answer; like a real client, the load gives up on it after this and retries.
+ */
+const ASYNC_CALL_TIMEOUT_MS = 5_000;
 
 export type Runtime = keyof typeof CHAOS_FUNCTIONS;
 export type Isolation = "runc" | "gvisor";
@@ -145,7 +150,7 @@ export class Clients {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(event),
-      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+      signal: AbortSignal.timeout(async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS),
     });
     const body = (await res.json().catch(() => ({}))) as Result & { error?: { code?: string } };
     if (res.status === 202) return { invocationId: body.invocationId, status: async ? "queued" : "accepted" };
@@ -156,7 +161,7 @@ export class Clients {
   private grpcCall(fn: string, event: Event, async: boolean): Promise<Result> {
     return new Promise((resolve, reject) => {
       const method = async ? this.grpc.InvokeAsync! : this.grpc.Invoke!;
-      method.call(this.grpc, { name: fn, event: toProtoValue(event) }, { deadline: Date.now() + CALL_TIMEOUT_MS }, (err: ServiceError | null, out: any) => {
+      method.call(this.grpc, { name: fn, event: toProtoValue(event) }, { deadline: Date.now() + (async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS) }, (err: ServiceError | null, out: any) => {
         if (err) return reject(err);
         if (async) return resolve({ invocationId: out.invocationId, status: "queued" });
         resolve({ invocationId: out.invocationId, status: out.status, output: fromProtoValue(out.output), errorCode: out.error?.code || undefined });
@@ -167,7 +172,7 @@ export class Clients {
   private async nats(fn: string, event: Event, async: boolean): Promise<Result> {
     const h = natsHeaders();
     if (async) h.set("Weft-Async", "true");
-    const msg = await this.f.bus.request(invokeSubject(fn), JSON.stringify(event), { timeout: CALL_TIMEOUT_MS, headers: h });
+    const msg = await this.f.bus.request(invokeSubject(fn), JSON.stringify(event), { timeout: async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS, headers: h });
     if (msg.headers?.get("Weft-Error-Code")) throw new Error(`NATS ${msg.headers.get("Weft-Error-Code")}`);
     const body = msg.json<Result & { error?: { code?: string } }>();
     if (async) return { invocationId: body.invocationId, status: "queued" };

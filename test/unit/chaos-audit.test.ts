@@ -1,7 +1,7 @@
 // The chaos suite's audit (test/chaos/audit.ts): what counts as lost, duplicated and wrong.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { audit } from "../chaos/audit.js";
+import { audit, recordLags, recoveryLags } from "../chaos/audit.js";
 import type { Accepted } from "../chaos/load.js";
 import type { StoredFinal, TappedFinal } from "../chaos/fabric.js";
 
@@ -31,4 +31,21 @@ test("wrong outcomes: another status, another invocation's output, or not ok alt
   const c = audit(accepted, stored, new Map([["c", [{ at: 0, attempt: 2, status: "ok" }]]]));
   assert.equal(c.wrong, 3);
   assert.equal(c.examples.wrong.length, 3);
+});
+
+test("recovery is timed from recovery, or from acceptance for a call accepted later; longest first", () => {
+  const accepted = new Map<string, Accepted>([
+    ["early", { ...okCall, acceptedAt: 500 }],
+    ["late", { ...okCall, acceptedAt: 20_000 }],
+    ["missing", { ...okCall, acceptedAt: 0 }],
+  ]);
+  const storedAt = new Map([["early", 4000], ["late", 20_300]]);
+  assert.deepEqual(recoveryLags(accepted, storedAt, 1000), [{ id: "early", ms: 3000 }, { id: "late", ms: 300 }]);
+  assert.deepEqual(recoveryLags(new Map([["before", okCall]]), new Map([["before", 200]]), 1000), [{ id: "before", ms: 0 }]);
+});
+
+test("the records path is timed from recovery, or from the final's first publish if later", () => {
+  const published = new Map([["ran-late", 9000], ["held", 500]]);
+  const stored = new Map([["ran-late", 9400], ["held", 2500]]);
+  assert.deepEqual(recordLags(published, stored, 1000), [{ id: "held", ms: 1500 }, { id: "ran-late", ms: 400 }]);
 });
