@@ -11,6 +11,7 @@
 // The attach channel (the container's stdin and stdout through dockerd) remains for an agent that is not root,
 // which could not make a directory only the container's uid 0 may enter, and for the runner-boundary benchmark.
 import { createHash, randomBytes } from "node:crypto";
+import { closeSync, constants, openSync } from "node:fs";
 import { chmod, mkdir, rm } from "node:fs/promises";
 import net from "node:net";
 import { join } from "node:path";
@@ -131,6 +132,7 @@ export class ChannelListener {
   private accepted: net.Socket | undefined;
   private waiters: Array<{ resolve(s: net.Socket): void; reject(e: Error): void }> = [];
   private failure: Error | undefined;
+  private dirFd: number | undefined;
 
   private constructor(readonly dir: string) {
     this.server.maxConnections = 1;
@@ -146,9 +148,13 @@ export class ChannelListener {
     await chmod(dir, 0o700); // whatever the umask
     const listener = new ChannelListener(dir);
     try {
+      // Bound through the directory's descriptor: the name a socket was bound with shows in /proc/net/unix of
+      // the connecting container's network namespace (where the accepted end lives), so it must not tell the
+      // host's layout. The container sees "/proc/self/fd/N/ch".
+      listener.dirFd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
       await new Promise<void>((resolve, reject) => {
         listener.server.once("error", reject);
-        listener.server.listen(join(dir, "ch"), () => {
+        listener.server.listen(`/proc/self/fd/${listener.dirFd}/ch`, () => {
           listener.server.off("error", reject);
           resolve();
         });
@@ -189,7 +195,10 @@ export class ChannelListener {
   /** Closes the listener (unlinking the socket) and removes the directory; the accepted socket lives on. */
   async dispose(): Promise<void> {
     this.fail(new Error("the channel was closed before the runner connected"));
+    // Closing unlinks the socket by the name it was bound with: the directory's descriptor must still be open.
     if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.dirFd !== undefined) closeSync(this.dirFd);
+    this.dirFd = undefined;
     await rm(this.dir, { recursive: true, force: true });
   }
 }
