@@ -61,6 +61,7 @@ async function prepareDocker(config: AgentConfig, log: Logger): Promise<DockerDr
     callTimeoutMs: config.dockerTimeoutMs,
     cpuShares: config.containerCpuShares,
     seccomp,
+    ...(config.runnerChannel === "auto" ? {} : { channel: config.runnerChannel }),
   });
   await driver.ping();
   const removed = await driver.removeLeftovers();

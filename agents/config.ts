@@ -53,6 +53,8 @@ export const agentFields = {
   dockerSocket: envField("WEFT_DOCKER_SOCKET", stringFromEnv("/var/run/docker.sock"), "Docker engine socket"),
   containerCpuShares: envField("WEFT_CONTAINER_CPU_SHARES", intFromEnv(256, 2, 262_144),
     "CPU weight of a function container (a process's is 1024): under contention the agent, gateway and NATS come first"),
+  runnerChannel: envField("WEFT_RUNNER_CHANNEL", z.enum(["auto", "socket", "attach"]).default("auto"),
+    "how the agent talks to a container's runner: socket (a Unix socket under /run/weft/channels, bind-mounted: needs root and the engine on this host), attach (stdin and stdout through dockerd); auto = socket when root"),
   dockerTimeoutMs: envField("WEFT_DOCKER_TIMEOUT_MS", intFromEnv(60_000, 1000),
     "a Docker call (create, start, remove, ...) not answered within this is abandoned and the job handed back"),
   defaultCpus: envField("WEFT_DEFAULT_CPUS", z.coerce.number().min(0.05).max(64).default(1),

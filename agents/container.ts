@@ -1,4 +1,4 @@
-// One runtime container: its state machine (starting → ready → removing → dead), its protocol stream,
+// One runtime container: its state machine (starting → ready → removing → dead), its runner channel,
 // the invocations in flight in it, their timeouts, and how its death is reported. Everything the container
 // writes is untrusted (runner-protocol.ts validates it); a violation ends only this container's calls.
 import { randomBytes } from "node:crypto";
@@ -7,8 +7,8 @@ import { LIMITS, cutUtf8 } from "../shared/limits.js";
 import { scanJson } from "../shared/json-scan.js";
 import type { FunctionDefinition } from "../shared/schemas/function.js";
 import type { DockerDriver, Isolation, Runtime } from "./docker-driver.js";
+import type { RunnerChannel } from "./runner-channel.js";
 import {
-  AttachDemuxer,
   FrameDecoder,
   ProtocolViolation,
   encodeExec,
@@ -109,7 +109,7 @@ export class Container {
   private readonly runs = new Map<string, PendingRun>();
   private readonly limits: FrameLimits;
   private readonly log: Logger;
-  private stream: NodeJS.ReadWriteStream | undefined;
+  private channel: RunnerChannel | undefined;
   private readyWaiter: { resolve(): void; reject(err: Error): void } | undefined;
   private initWaiter: ((reply: InitReply) => void) | undefined;
   private initLogs = "";
@@ -174,22 +174,20 @@ export class Container {
       ...(this.opts.mounts ? { mounts: this.opts.mounts } : {}),
     });
     this.id = attached.id;
-    this.stream = attached.stream;
+    this.channel = attached.channel;
     if (this.state !== "starting") {
       // Retired (the pool is stopping) while Docker was still creating it: nobody else knows its id.
-      attached.stream.destroy();
+      attached.channel.close();
       await this.driver.remove(attached.id);
       throw new Error("container retired while starting");
     }
     const decoder = new FrameDecoder(this.limits, (f) => this.onFrame(f));
-    const demux = new AttachDemuxer(
+    attached.channel.onData(
       (chunk) => this.feed(decoder, chunk),
       (chunk) => this.onRunnerStderr(chunk),
     );
-    attached.stream.on("data", (chunk: Buffer) => demux.feed(chunk));
-    attached.stream.on("close", () => void this.onExit());
-    attached.stream.on("end", () => void this.onExit());
-    attached.stream.on("error", (err) => this.log.warn({ err, containerId: this.id }, "container stream error"));
+    attached.channel.onClose(() => void this.onExit());
+    attached.channel.onError((err) => this.log.warn({ err, containerId: this.id }, "container channel error"));
     await this.waitReady();
     this.state = "ready";
     this.log.debug({ containerId: this.id, ms: Date.now() - started }, "container ready");
@@ -313,7 +311,7 @@ export class Container {
   }
 
   private write(parts: Buffer[]): void {
-    const s = this.stream;
+    const s = this.channel;
     if (!s) return;
     if (parts.length === 2 && parts[0]!.length + parts[1]!.length < 64 * 1024) s.write(Buffer.concat(parts));
     else for (const p of parts) s.write(p);
@@ -456,7 +454,7 @@ export class Container {
     this.execWaiter?.({ kind: "failed", message: reason?.kind === "violation" ? reason.message : "the container exited while the program ran" });
   }
 
-  /** The attached stream ended ("end" and "close" both say so; the first one counts). */
+  /** The runner's channel closed ("end" and "close" both say so; the first one counts). */
   private onExit(): Promise<void> {
     this.exiting ??= this.handleExit();
     return this.exiting;
@@ -487,9 +485,7 @@ export class Container {
   private markDead(): void {
     if (this.state === "dead") return;
     this.state = "dead";
-    this.stream?.end();
-    this.stream?.removeAllListeners("data");
-    (this.stream as { destroy?: () => void } | undefined)?.destroy?.();
+    this.channel?.close();
     for (const listener of this.deathListeners) listener(this);
   }
 }

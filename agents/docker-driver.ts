@@ -1,10 +1,25 @@
-// The only file that talks to Docker: creates hardened, attached runtime containers and removes them.
-// It decides nothing; the pool (pool.ts, pool-policy.ts) decides which container to create, reuse or remove.
+// The only file that talks to Docker: creates hardened runtime containers with their runner channel
+// (runner-channel.ts) and removes them. It decides nothing; the pool (pool.ts, pool-policy.ts) decides which
+// container to create, reuse or remove.
 import type Dockerode from "dockerode";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { randomBytes } from "node:crypto";
 import type { ISOLATIONS } from "../shared/schemas/function.js";
 import type { ImageRuntime } from "../shared/runtimes.js";
+import {
+  AttachChannel,
+  CHANNEL_MOUNT,
+  CHANNEL_PATH,
+  ChannelListener,
+  DEFAULT_CHANNEL_ROOT,
+  SocketChannel,
+  agentChannelDir,
+  clearChannelDirs,
+  defaultChannelKind,
+  type ChannelKind,
+  type RunnerChannel,
+} from "./runner-channel.js";
 
 /** What a container runs: an image's runtime (a typescript function runs on nodejs20's). */
 export type Runtime = ImageRuntime;
@@ -52,17 +67,21 @@ export interface DriverOptions {
   cpuShares?: number;
   /** Every Docker call is abandoned after this (WEFT_DOCKER_TIMEOUT_MS): a stalled engine must not hold a job for ever. */
   callTimeoutMs?: number;
+  /** How the agent talks to the runner: a Unix socket (default when the agent is root) or docker attach. */
+  channel?: ChannelKind;
+  /** Host directory of the per-container socket directories (default /run/weft/channels). */
+  channelRoot?: string;
 }
 
 export class DockerTimeout extends Error {
   override name = "DockerTimeout";
 }
 
-/** A created, attached and started container; `stream` is stdin in, multiplexed stdout/stderr out. */
+/** A created and started container whose runner holds the other end of `channel`. */
 export interface AttachedContainer {
   id: string;
   name: string;
-  stream: Duplex;
+  channel: RunnerChannel;
 }
 
 export interface ExitInfo {
@@ -73,17 +92,28 @@ export interface ExitInfo {
 const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
 
 export class DockerDriver {
+  readonly channel: ChannelKind;
+  /** This agent's socket directories (one per container being started), when the channel is a socket. */
+  private readonly channelDir: string;
+
   constructor(
     private readonly docker: Dockerode,
     private readonly opts: DriverOptions,
-  ) {}
+  ) {
+    this.channel = opts.channel ?? defaultChannelKind();
+    this.channelDir = agentChannelDir(opts.channelRoot ?? DEFAULT_CHANNEL_ROOT, opts.agentId);
+  }
 
   async ping(): Promise<void> {
     await this.docker.ping();
   }
 
-  /** Every hardening setting in one place (README "Container hardening" explains each). */
-  createOptions(spec: ContainerSpec, name: string): Dockerode.ContainerCreateOptions {
+  /**
+   * Every hardening setting in one place (README "Container hardening" explains each). `channelDir`, the host
+   * directory holding the socket the runner connects to, is mounted read-only; without it the runner speaks on
+   * its stdin and stdout (attach).
+   */
+  createOptions(spec: ContainerSpec, name: string, channelDir?: string): Dockerode.ContainerCreateOptions {
     const memory = spec.memoryMb * MiB;
     const labels: Record<string, string> = {
       [LABELS.managed]: "true",
@@ -102,13 +132,14 @@ export class DockerDriver {
       WorkingDir: "/tmp",
       Labels: labels,
       Hostname: "weft",
-      AttachStdin: true,
-      AttachStdout: true,
+      AttachStdin: !channelDir,
+      AttachStdout: !channelDir,
       AttachStderr: true,
-      OpenStdin: true,
+      OpenStdin: !channelDir,
       StdinOnce: false,
       Tty: false,
       NetworkDisabled: true,
+      ...(channelDir ? { Env: [`WEFT_CHANNEL=${CHANNEL_PATH}`] } : {}),
       HostConfig: {
         Runtime: spec.isolation === "gvisor" ? "runsc" : "runc",
         NetworkMode: "none",
@@ -117,6 +148,7 @@ export class DockerDriver {
         ...(spec.mounts?.length
           ? { Mounts: spec.mounts.map((m) => ({ Type: "bind" as const, Source: m.source, Target: m.target, ReadOnly: true, BindOptions: { Propagation: "rprivate" as const } })) }
           : {}),
+        ...(channelDir ? { Binds: [`${channelDir}:${CHANNEL_MOUNT}:ro`] } : {}),
         CapDrop: ["ALL"],
         CapAdd: RUNNER_CAPABILITIES,
         SecurityOpt: ["no-new-privileges", this.opts.seccomp],
@@ -132,7 +164,7 @@ export class DockerDriver {
           { Name: "core", Soft: 0, Hard: 0 },
         ],
         Init: true,
-        // Output reaches the agent through attach only; nothing is written to the host's disk.
+        // The runner's diagnostics reach the agent through attach only; nothing is written to the host's disk.
         LogConfig: { Type: "none", Config: {} },
         RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
         AutoRemove: false,
@@ -158,31 +190,62 @@ export class DockerDriver {
     }
   }
 
-  /** Creates, attaches (before start, so no output is missed) and starts a container. */
+  /**
+   * Creates, attaches (before start, so no output is missed) and starts a container, and returns once its runner
+   * holds the channel. Socket channel: the listener exists before the container (its directory is mounted), the
+   * runner connects first thing, and the socket and directory are gone before this returns.
+   */
   async create(spec: ContainerSpec): Promise<AttachedContainer> {
     const name = `weft-${spec.binding?.functionName ?? `stem-${spec.runtime}`}-${randomBytes(4).toString("hex")}`;
+    const listener = this.channel === "socket" ? await ChannelListener.open(this.channelDir) : undefined;
+    try {
+      return await this.createWith(spec, name, listener);
+    } finally {
+      await listener?.dispose();
+    }
+  }
+
+  private async createWith(spec: ContainerSpec, name: string, listener: ChannelListener | undefined): Promise<AttachedContainer> {
     let container: Dockerode.Container;
     try {
-      container = await this.bounded("create", (abortSignal) => this.docker.createContainer({ ...this.createOptions(spec, name), abortSignal }));
+      container = await this.bounded("create", (abortSignal) => this.docker.createContainer({ ...this.createOptions(spec, name, listener?.dir), abortSignal }));
     } catch (err) {
       // A create abandoned at its deadline may still happen in the engine: remove it by name, in the background.
       if (err instanceof DockerTimeout) void this.remove(name).catch(() => {});
       throw err;
     }
     try {
+      const socket = listener !== undefined;
       const stream = (await this.bounded("attach", (abortSignal) =>
-        container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true, abortSignal }),
+        container.attach({ stream: true, stdin: !socket, stdout: !socket, stderr: true, hijack: !socket, abortSignal }),
       )) as Duplex;
       try {
         await this.bounded("start", (abortSignal) => container.start({ abortSignal }));
+        if (!listener) return { id: container.id, name, channel: new AttachChannel(stream) };
+        return { id: container.id, name, channel: new SocketChannel(await this.connected(listener, stream), stream) };
       } catch (err) {
         stream.destroy();
         throw err;
       }
-      return { id: container.id, name, stream };
     } catch (err) {
       await this.remove(container.id).catch(() => {});
       throw err;
+    }
+  }
+
+  /** The runner's connection; fails when the container ends first or it does not come within the call deadline. */
+  private async connected(listener: ChannelListener, attach: Duplex): Promise<Socket> {
+    const ms = this.opts.callTimeoutMs ?? 60_000;
+    const gone = () => listener.fail(new Error("the container exited before its runner connected"));
+    const timer = setTimeout(() => listener.fail(new DockerTimeout(`the runner did not connect within ${ms} ms`)), ms);
+    attach.once("end", gone);
+    attach.once("close", gone);
+    try {
+      return await listener.connection();
+    } finally {
+      clearTimeout(timer);
+      attach.off("end", gone);
+      attach.off("close", gone);
     }
   }
 
@@ -232,10 +295,11 @@ export class DockerDriver {
     return found.map((c) => c.Id);
   }
 
-  /** Removes what a previous run of this agent left behind; returns how many. */
+  /** Removes what a previous run of this agent left behind (containers, socket directories); returns how many containers. */
   async removeLeftovers(): Promise<number> {
     const ids = await this.listOwn();
     await Promise.all(ids.map((id) => this.remove(id)));
+    await clearChannelDirs(this.channelDir);
     return ids.length;
   }
 }

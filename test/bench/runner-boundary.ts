@@ -1,17 +1,23 @@
-// npm run bench:runner — what the trusted-runner boundary and the between-calls checks cost per warm call,
-// measured on real containers with the agent's hardening, in the same run as their floor:
-//   worker alone  the language worker speaking straight over the attached stdin/stdout (no runner): the floor
-//   runner, no settle  weft-runner in between (uid boundary, pipes), checks between calls switched off
-//   runner, checks, no freeze  the leftovers checks without stopping the worker between calls
-//   runner  what production runs: boundary + SIGSTOP, then the leftovers checks; SIGCONT on the next call
-// Variants alternate in rounds so the shared machine's noise falls on all alike. Prints a table, writes JSON.
+// npm run bench:runner — what the agent ↔ runner channel, the trusted-runner boundary and the between-calls checks
+// cost per warm call, measured on real containers with the agent's hardening, in the same run as their floors:
+//   worker alone, attach   the language worker speaking straight over docker attach (no runner): the old floor
+//   worker alone, socket   the worker speaking straight over the agent's Unix socket (no runner): the new floor
+//   runner, attach         what production ran before: weft-runner + settle + SIGSTOP, over docker attach
+//   runner, socket, no settle / checks, no freeze   the socket channel, checks between calls off / no SIGSTOP
+//   runner, socket         what production runs: the socket channel, boundary + SIGSTOP, then the leftovers checks
+// Besides latency, each variant's CPU per call of dockerd and of its container's containerd-shim is read from
+// /proc/<pid>/stat over its calls (dockerd is shared with whatever else the engine does: read it as an upper
+// bound). Variants alternate in rounds so the shared machine's noise falls on all alike. Prints tables, writes JSON.
 import Dockerode from "dockerode";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Duplex } from "node:stream";
 import { AttachDemuxer } from "../../agents/runner-protocol.js";
 import { DockerDriver, type Isolation, type Runtime } from "../../agents/docker-driver.js";
+import { CHANNEL_PATH, ChannelListener, agentChannelDir, DEFAULT_CHANNEL_ROOT } from "../../agents/runner-channel.js";
 import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
 import { baseImagesFromEnv, ensureRuntimeImages, RUNTIME_IMAGES } from "../../deploy/images.js";
 import { createLogger } from "../../shared/logger.js";
@@ -27,20 +33,39 @@ const CODE: Record<BenchRuntime, string> = {
   nodejs20: `exports.handler = async (event) => ({ hello: event.name })\n`,
 };
 const WORKER: Record<BenchRuntime, string> = { "python3.13": "python3 -u /opt/weft/worker.py", nodejs20: "node /opt/weft/worker.js" };
-type Variant = "worker alone" | "runner, no settle" | "runner, checks, no freeze" | "runner";
-const VARIANTS: Variant[] = ["worker alone", "runner, no settle", "runner, checks, no freeze", "runner"];
+/** The worker alone on the socket: connect, put the socket on fds 3 and 4 (frames in, frames out), run the worker. */
+const SOCKET_WORKER: Record<BenchRuntime, string[]> = {
+  "python3.13": ["python3", "-c", `import os, socket
+s = socket.socket(socket.AF_UNIX); s.connect(${JSON.stringify(CHANNEL_PATH)})
+os.dup2(s.fileno(), 9); os.dup2(9, 3); os.dup2(9, 4); os.close(9)
+os.execvp("python3", ["python3", "-u", "/opt/weft/worker.py"])`],
+  nodejs20: ["node", "-e", `const s = require("net").connect(${JSON.stringify(CHANNEL_PATH)}, () => {
+  require("child_process").spawn("node", ["/opt/weft/worker.js"], { stdio: ["ignore", "inherit", "inherit", s, s] }).on("exit", (c) => process.exit(c ?? 1));
+});`],
+};
+const VARIANTS = [
+  "worker alone, attach",
+  "worker alone, socket",
+  "runner, attach",
+  "runner, socket, no settle",
+  "runner, socket, checks, no freeze",
+  "runner, socket",
+] as const;
+type Variant = (typeof VARIANTS)[number];
 
 /** A frame client: header line, then the payload its lengths name (worker and runner frames alike). */
 class Client {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private waiter: ((h: Record<string, unknown>) => void) | undefined;
   private frames: Array<Record<string, unknown>> = [];
-  constructor(private readonly stream: Duplex) {
-    const demux = new AttachDemuxer((c) => this.feed(c), () => {});
-    stream.on("data", (c: Buffer) => demux.feed(c));
+  constructor(private readonly out: { write(b: Buffer): unknown }, input: NodeJS.ReadableStream, demultiplex: boolean) {
+    if (demultiplex) {
+      const demux = new AttachDemuxer((c) => this.feed(c), () => {});
+      input.on("data", (c: Buffer) => demux.feed(c));
+    } else input.on("data", (c: Buffer) => this.feed(c));
   }
   private feed(chunk: Buffer): void {
-    this.buf = Buffer.concat([this.buf, chunk]);
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     for (;;) {
       const nl = this.buf.indexOf(10);
       if (nl < 0) return;
@@ -61,79 +86,171 @@ class Client {
     return new Promise((r) => (this.waiter = r));
   }
   send(header: object, payload: Buffer): void {
-    this.stream.write(Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), payload]));
+    this.out.write(Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), payload]));
   }
 }
 
-async function start(docker: Dockerode, driver: DockerDriver, runtime: BenchRuntime, isolation: Isolation, variant: Variant) {
-  const opts = driver.createOptions({ runtime, isolation, memoryMb: 256, cpus: 1 }, `weft-bench-boundary-${randomBytes(4).toString("hex")}`);
-  if (variant === "worker alone") {
+interface Started {
+  client: Client;
+  shimPid: number | undefined;
+  stop(): Promise<void>;
+}
+
+async function start(docker: Dockerode, driver: DockerDriver, channelDir: string, runtime: BenchRuntime, isolation: Isolation, variant: Variant): Promise<Started> {
+  const socket = variant.includes("socket");
+  const listener = socket ? await ChannelListener.open(channelDir) : undefined;
+  const opts = driver.createOptions({ runtime, isolation, memoryMb: 256, cpus: 1 }, `weft-bench-boundary-${randomBytes(4).toString("hex")}`, listener?.dir);
+  if (variant === "worker alone, attach") {
     opts.User = "65534:65534";
     opts.HostConfig!.CapAdd = [];
     opts.Cmd = ["/bin/sh", "-c", `exec ${WORKER[runtime]} 3<&0 4>&1`];
-  } else if (variant === "runner, no settle") {
-    opts.Env = ["WEFT_RUNNER_SETTLE=off"];
-  } else if (variant === "runner, checks, no freeze") {
-    opts.Env = ["WEFT_RUNNER_SETTLE=no-freeze"];
+  } else if (variant === "worker alone, socket") {
+    // Stays uid 0 (without capabilities) to enter the socket's directory, as the runner does.
+    opts.HostConfig!.CapAdd = [];
+    opts.Cmd = SOCKET_WORKER[runtime];
+  } else if (variant.endsWith("no settle")) {
+    opts.Env = [...(opts.Env ?? []), "WEFT_RUNNER_SETTLE=off"];
+  } else if (variant.endsWith("no freeze")) {
+    opts.Env = [...(opts.Env ?? []), "WEFT_RUNNER_SETTLE=no-freeze"];
   }
   const c = await docker.createContainer(opts);
-  const stream = (await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
+  const stream = (await c.attach({ stream: true, stdin: !socket, stdout: true, stderr: true, hijack: !socket })) as Duplex;
   await c.start();
-  const client = new Client(stream);
+  let client: Client;
+  let close: () => void;
+  if (listener) {
+    const conn = await listener.connection();
+    await listener.dispose();
+    client = new Client(conn, conn, false);
+    conn.resume();
+    close = () => conn.destroy();
+  } else {
+    client = new Client(stream, stream, true);
+    close = () => stream.destroy();
+  }
   const ready = await client.next();
   if (ready.t !== "up" && ready.t !== "ready") throw new Error(`unexpected first frame ${JSON.stringify(ready)}`);
   const code = Buffer.from(CODE[runtime]);
   client.send({ t: "init", codeBytes: code.length, env: {}, concurrency: 1, logLimit: 262144, outputLimit: 6 << 20 }, code);
   const init = await client.next();
   if (init.t !== "init_ok") throw new Error(`init failed: ${JSON.stringify(init)}`);
-  return { client, stop: async () => { stream.destroy(); await c.remove({ force: true }); } };
+  return {
+    client,
+    shimPid: shimOf(c.id),
+    stop: async () => {
+      close();
+      stream.destroy();
+      await c.remove({ force: true });
+    },
+  };
 }
 
-async function measure(client: Client, calls: number): Promise<number[]> {
+/** The containerd-shim serving one container (its command line names the container's id). */
+function shimOf(containerId: string): number | undefined {
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "latin1");
+      if (cmd.startsWith("/") && cmd.includes("containerd-shim") && cmd.includes(containerId)) return Number(pid);
+      if (cmd.includes("containerd-shim") && cmd.includes(`-id\0${containerId}`)) return Number(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+const TICK_MS = 1000 / Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim() || 100);
+
+/** utime + stime of a process, in ms (0 when it is gone). */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+const dockerdPid = (): number | undefined => {
+  try {
+    return Number(execFileSync("pidof", ["dockerd"]).toString().trim().split(" ")[0]) || undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+interface Cpu {
+  dockerd: number;
+  shim: number;
+  calls: number;
+}
+
+async function measure(s: Started, calls: number, cpu?: Cpu): Promise<number[]> {
   const event = Buffer.from('{"name":"x"}');
   const ms: number[] = [];
+  const dockerd = dockerdPid();
+  const d0 = cpuMs(dockerd);
+  const s0 = cpuMs(s.shimPid);
   for (let i = 0; i < calls; i++) {
     const t = performance.now();
-    client.send({ t: "run", id: String(i), ctx: { invocationId: `b${i}` }, eventBytes: event.length }, event);
-    const r = await client.next();
+    s.client.send({ t: "run", id: String(i), ctx: { invocationId: `b${i}` }, eventBytes: event.length }, event);
+    const r = await s.client.next();
     ms.push(performance.now() - t);
     if (r.ok !== true) throw new Error(`call failed: ${JSON.stringify(r)}`);
+  }
+  if (cpu) {
+    cpu.dockerd += cpuMs(dockerd) - d0;
+    cpu.shim += cpuMs(s.shimPid) - s0;
+    cpu.calls += calls;
   }
   return ms;
 }
 
 const pct = (s: number[], q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 
+type Row = { runtime: BenchRuntime; isolation: Isolation; variant: Variant; n: number; p50: number; p99: number; dockerdUsPerCall: number; shimUsPerCall: number };
+
 async function main(): Promise<void> {
   const docker = new Dockerode();
   const log = createLogger("bench", "warn");
   const images = { ...RUNTIME_IMAGES };
   for (const built of await ensureRuntimeImages(docker, { bases: baseImagesFromEnv(process.env), images, log, only: BENCH_RUNTIMES })) images[built.runtime] = built.pinned;
-  const driver = new DockerDriver(docker, { agentId: "bench-boundary", images, pidsLimit: 128, nofileLimit: 1024, tmpfsMb: 64, seccomp: loadSeccompOption(DEFAULT_SECCOMP_PROFILE) });
-  const rows: Array<{ runtime: Runtime; isolation: Isolation; variant: Variant; n: number; p50: number; p99: number }> = [];
-  for (const runtime of BENCH_RUNTIMES) {
-    for (const isolation of ["runc", "gvisor"] as const) {
-      const samples: Record<Variant, number[]> = { "worker alone": [], "runner, no settle": [], "runner, checks, no freeze": [], runner: [] };
-      const started = await Promise.all(VARIANTS.map((v) => start(docker, driver, runtime, isolation, v)));
+  const agentId = `bench-boundary-${randomBytes(4).toString("hex")}`;
+  const driver = new DockerDriver(docker, { agentId, images, pidsLimit: 128, nofileLimit: 1024, tmpfsMb: 64, seccomp: loadSeccompOption(DEFAULT_SECCOMP_PROFILE) });
+  const channelDir = agentChannelDir(DEFAULT_CHANNEL_ROOT, agentId);
+  const rows: Row[] = [];
+  const runtimes = (process.env.WEFT_BENCH_RUNTIMES?.split(",") ?? BENCH_RUNTIMES) as BenchRuntime[];
+  const isolations = (process.env.WEFT_BENCH_ISOLATIONS?.split(",") ?? ["runc", "gvisor"]) as Isolation[];
+  for (const runtime of runtimes) {
+    for (const isolation of isolations) {
+      const samples = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+      const cpu = Object.fromEntries(VARIANTS.map((v) => [v, { dockerd: 0, shim: 0, calls: 0 }])) as Record<Variant, Cpu>;
+      const started = await Promise.all(VARIANTS.map((v) => start(docker, driver, channelDir, runtime, isolation, v)));
       try {
-        for (const s of started) await measure(s.client, 200); // warm-up
+        for (const s of started) await measure(s, 200); // warm-up
         for (let round = 0; round < ROUNDS; round++) {
-          for (const [i, v] of VARIANTS.entries()) samples[v].push(...(await measure(started[i]!.client, CALLS / ROUNDS)));
+          for (const [i, v] of VARIANTS.entries()) samples[v].push(...(await measure(started[i]!, CALLS / ROUNDS, cpu[v])));
         }
       } finally {
         await Promise.all(started.map((s) => s.stop()));
       }
       for (const v of VARIANTS) {
         const s = samples[v].sort((a, b) => a - b);
-        rows.push({ runtime, isolation, variant: v, n: s.length, p50: +pct(s, 0.5).toFixed(3), p99: +pct(s, 0.99).toFixed(3) });
+        const perCall = (ms: number) => Math.round((ms * 1000) / Math.max(1, cpu[v].calls));
+        rows.push({ runtime, isolation, variant: v, n: s.length, p50: +pct(s, 0.5).toFixed(3), p99: +pct(s, 0.99).toFixed(3), dockerdUsPerCall: perCall(cpu[v].dockerd), shimUsPerCall: perCall(cpu[v].shim) });
       }
     }
   }
-  console.log("| runtime | isolation | variant | p50 ms | p99 ms | p50 − worker alone |");
-  console.log("|---|---|---|---|---|---|");
+  console.log(`CPU clock tick: ${TICK_MS} ms (per-call CPU is accumulated over ${CALLS} calls per variant)`);
+  console.log("| runtime | isolation | variant | p50 ms | p99 ms | p50 − worker alone (attach) | p50 − worker alone (socket) | dockerd µs/call | shim µs/call |");
+  console.log("|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
-    const floor = rows.find((x) => x.runtime === r.runtime && x.isolation === r.isolation && x.variant === "worker alone")!;
-    console.log(`| ${r.runtime} | ${r.isolation} | ${r.variant} | ${r.p50} | ${r.p99} | ${(r.p50 - floor.p50).toFixed(3)} |`);
+    const floor = (v: Variant) => rows.find((x) => x.runtime === r.runtime && x.isolation === r.isolation && x.variant === v)!.p50;
+    console.log(
+      `| ${r.runtime} | ${r.isolation} | ${r.variant} | ${r.p50} | ${r.p99} | ${(r.p50 - floor("worker alone, attach")).toFixed(3)} | ${(r.p50 - floor("worker alone, socket")).toFixed(3)} | ${r.dockerdUsPerCall} | ${r.shimUsPerCall} |`,
+    );
   }
   const dir = join(ROOT, "bench-results");
   await mkdir(dir, { recursive: true });

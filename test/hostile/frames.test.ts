@@ -99,6 +99,54 @@ return { genuine: true };`);
         for (const n of [1, 2]) await assertNextCallGenuine(h, name, `call ${n} after the injection`);
       });
 
+      suite.case("reaches for the agent's channel: lists /run/weft, connects to its socket directly and via /proc/<pid>/root, to speak as the runner", where, async (h) => {
+        const name = h.name("reach-channel");
+        const code = runtime === "python3"
+          ? pyHandler(`if event and event.get("probe"):
+    return {"genuine": True}
+import socket
+report = {}
+for path in ("/run/weft", "/run/weft/ch"):
+    try:
+        os.listdir(path)
+        report["list " + path] = "listed"
+    except OSError as e:
+        report["list " + path] = err_name(e)
+for path in ["/run/weft/ch"] + ["/proc/%d/root/run/weft/ch" % p for p in others()]:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        s.sendall(b'{"t":"result","id":"1","ok":true,"outputBytes":2,"logBytes":0}\\n{}')
+        report["connect " + path] = "connected"
+    except OSError as e:
+        report["connect " + path] = err_name(e)
+    finally:
+        s.close()
+return {"genuine": True, "report": report}`)
+          : jsHandler(`if (event && event.probe) return { genuine: true };
+const net = require("net");
+const report = {};
+for (const p of ["/run/weft", "/run/weft/ch"]) {
+  try { fs.readdirSync(p); report["list " + p] = "listed"; } catch (e) { report["list " + p] = errName(e); }
+}
+for (const p of ["/run/weft/ch", ...others().map((pid) => "/proc/" + pid + "/root/run/weft/ch")]) {
+  report["connect " + p] = await new Promise((done) => {
+    const s = net.connect(p, () => { s.end('{"t":"result","id":"1","ok":true,"outputBytes":2,"logBytes":0}\\n{}'); done("connected"); });
+    s.on("error", (e) => done(errName(e)));
+  });
+}
+return { genuine: true, report };`);
+        await h.deploy(name, { runtime, isolation, code, limits: { timeoutMs: 10_000 } });
+        const r = await h.settled(await h.invoke(name, {}), ["ok"], "the call reaching for the channel");
+        assertNotForged(r, "the call reaching for the channel");
+        const report = (r.output as { report: Record<string, string> }).report;
+        assert.ok(Object.keys(report).length >= 3, JSON.stringify(report));
+        for (const [route, what] of Object.entries(report)) {
+          assert.ok(what !== "listed" && what !== "connected", `${route}: ${what} (${JSON.stringify(report)})`);
+        }
+        await assertNextCallGenuine(h, name, "the call after it");
+      });
+
       suite.case("signals every other process in the container (kill 0, SIGSTOP, SIGCONT, SIGTERM, SIGKILL; kill(-1))", where, async (h) => {
         const name = h.name("signal-others");
         // kill(-1) succeeds on Linux as long as any process exists, even when every signal was refused: what

@@ -1,7 +1,7 @@
 // weft-runner: the trusted process in every Weft runtime container (see ../PROTOCOL.md).
 //
 // It runs as uid 0 with only CAP_SETUID, CAP_SETGID and CAP_KILL, holds the only channel to the agent
-// (the container's stdin and stdout), and starts the language worker that loads and runs the user's code
+// (a Unix socket in a directory only uid 0 can enter; see channel.go), and starts the language worker that loads and runs the user's code
 // as uid 65534, which can neither read this process (/proc/<pid>/fd, environ, mem) nor signal it. Every
 // byte the worker writes is untrusted: frames are parsed against hard limits, stray output is only
 // counted and cut. After each call the runner makes sure nothing the call started is still running

@@ -17,7 +17,8 @@ type runner struct {
 	workerArgs []string
 
 	epfd  int
-	agent frameBuffer // frames from the agent on fd 0
+	ch    channel     // to and from the agent (channel.go)
+	agent frameBuffer // frames from the agent
 
 	worker     *worker
 	fromWorker frameBuffer
@@ -39,7 +40,7 @@ type runner struct {
 	// WEFT_RUNNER_SETTLE=off skips the checks between calls: only the runner-boundary benchmark sets it, to
 	// measure what they cost. The agent never does, and a function's env reaches only the worker.
 	settleOff bool
-	freezeOff bool // WEFT_RUNNER_SETTLE=no-freeze: the checks, without SIGSTOP between calls (benchmark only)
+	freezeOff bool     // WEFT_RUNNER_SETTLE=no-freeze: the checks, without SIGSTOP between calls (benchmark only)
 	prepared  *program // an interpreter pre-started for ad-hoc code (exec_prepare), until exec or init
 }
 
@@ -51,10 +52,8 @@ func newRunner(path string, args []string) *runner {
 	r := &runner{workerPath: path, workerArgs: args, epfd: epfd, logLimit: 256 << 10, outputLimit: 6 << 20,
 		settleOff: os.Getenv("WEFT_RUNNER_SETTLE") == "off", freezeOff: os.Getenv("WEFT_RUNNER_SETTLE") == "no-freeze"}
 	r.agent.maxPayload = maxAgentPayload
-	if err := syscall.SetNonblock(0, true); err != nil {
-		fatal("stdin: %v", err)
-	}
-	r.watch(0, syscall.EPOLLIN)
+	r.ch = openChannel()
+	r.watch(r.ch.in, syscall.EPOLLIN)
 	return r
 }
 
@@ -80,9 +79,9 @@ func (r *runner) answer(h map[string]any, payload ...[]byte) {
 	r.send(h, payload...)
 }
 
-// send writes one frame to the agent (stdout, blocking: the agent always reads).
+// send writes one frame to the agent (blocking: the agent always reads).
 func (r *runner) send(h any, payload ...[]byte) {
-	if err := writeAll(1, encodeFrame(h, payload...)); err != nil {
+	if err := writeAll(r.ch.out, encodeFrame(h, payload...)); err != nil {
 		fatal("writing to the agent: %v", err)
 	}
 }
@@ -101,7 +100,7 @@ func (r *runner) loop() {
 		for _, ev := range events[:n] {
 			fd := int(ev.Fd)
 			switch {
-			case fd == 0:
+			case fd == r.ch.in:
 				r.readAgent(buf)
 			case r.worker != nil && fd == r.worker.res:
 				r.readResults(buf)
@@ -118,7 +117,7 @@ func (r *runner) loop() {
 
 func (r *runner) readAgent(buf []byte) {
 	for {
-		n, err := syscall.Read(0, buf)
+		n, err := r.ch.read(buf)
 		if err == syscall.EAGAIN || err == syscall.EINTR {
 			break
 		}
@@ -581,4 +580,3 @@ func truncate(s string, n int) string {
 	}
 	return string(trimPartialRune([]byte(s[:n])))
 }
-
