@@ -240,7 +240,9 @@ return { genuine: true };`);
 
     suite.case("forges a frame in an async call: its record still ends final, attempt 1, and its job leaves WEFT_JOBS", { isolation, runtime: "python3" }, async (h) => {
       const name = h.name("forge-async");
-      await h.deploy(name, { runtime: "python3", isolation, code: forger("python3", { tokens: "everywhere", routes: "everywhere", frames: ERROR_NULL }) });
+      // A forged frame kills the call, and an async kill is retried by the function's policy (issue 10); with no
+      // user retries the platform must not run it again either: one attempt, one final record.
+      await h.deploy(name, { runtime: "python3", isolation, async: { maxRetries: 0 }, code: forger("python3", { tokens: "everywhere", routes: "everywhere", frames: ERROR_NULL }) });
       const accepted = await h.invoke(name, {}, "?async=true");
       assert.equal(accepted.status, 202);
       const id = accepted.body.invocationId as string;
