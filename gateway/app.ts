@@ -31,6 +31,8 @@ import { ExecuteIngress } from "./execute-ingress.js";
 import { NatsLink } from "./nats-link.js";
 import { ReplyInbox } from "./reply-inbox.js";
 import { FabricMetrics } from "./prometheus.js";
+import { IdempotencyStore } from "./idempotency.js";
+import { openIdempotencyBucket } from "../shared/event-buckets.js";
 
 export interface Gateway {
   readonly gatewayId: string;
@@ -101,8 +103,10 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   const agents = new AgentRegistry(nc, config.agentSeenMs, log);
   const controller = new ControllerClient(nc, link, config.controllerTimeoutMs);
   const aliases = new AliasResolver(controller);
+  const idempotency = new IdempotencyStore(await openIdempotencyBucket(nc), (id) => controller.getInvocation(id));
   const invoker = new Invoker({
     aliases,
+    idempotency,
     js: jetstream(nc, { timeout: config.publishTimeoutMs }),
     link,
     cache,

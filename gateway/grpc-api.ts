@@ -30,6 +30,7 @@ import { routeCaller, surfaceServices } from "./grpc-routes.js";
 import type { Route } from "./http-routes.js";
 import type { InvocationFeed } from "./invocation-feed.js";
 import { LogsQuery } from "../shared/schemas/function-logs.js";
+import { idempotencyKey } from "./idempotency.js";
 
 export interface GrpcDeps {
   invoker: Invoker;
@@ -155,6 +156,7 @@ function invocationInput(req: InvokeRequestMsg, call: Call) {
     event: eventFromMessage(req),
     via: "grpc" as const,
     traceparent: typeof traceparent === "string" ? traceparent : undefined,
+    idempotencyKey: idempotencyKey(req.idempotencyKey, "idempotency_key"),
   };
 }
 

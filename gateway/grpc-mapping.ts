@@ -69,6 +69,7 @@ export interface InvokeRequestMsg {
   event?: ProtoValue | null;
   version?: number;
   alias?: string;
+  idempotencyKey?: string;
 }
 
 /** Drops unset fields, so the shared schema sees exactly what the client sent (and applies its defaults). */

@@ -16,6 +16,7 @@ import type { Health } from "./health.js";
 import { parseJson, readBody } from "./http-body.js";
 import { AliasParams, ArchiveQuery, VersionParams, InvocationIdParams, InvokeQuery, ListQuery, MetricsQuery, NameParams, NoQuery, VersionQuery, queryValues } from "./http-params.js";
 import type { Invoker } from "./invoker.js";
+import { MAX_KEY_LENGTH, idempotencyKey } from "./idempotency.js";
 import { executeRoute } from "./execute-route.js";
 import type { Executor } from "./executor.js";
 import { AliasList, AliasSpec, Alias, DeleteAliasResult, DeleteVersionResult } from "../shared/schemas/alias.js";
@@ -80,6 +81,11 @@ export function argumentsOf(r: Route, rawParams: Record<string, string>, query: 
 
 const TraceHeaders = z.object({
   traceparent: z.string().optional().describe("W3C trace context: the invocation's trace continues the caller's"),
+});
+const InvokeHeaders = TraceHeaders.extend({
+  "idempotency-key": z.string().max(MAX_KEY_LENGTH).optional().describe(
+    "Idempotency-Key: the same key for this function within 24 h answers the first call's invocation and never runs the handler again; with another event, 409 IDEMPOTENCY_MISMATCH",
+  ),
 });
 
 /** An alias body is a version and a few weights. */
@@ -199,13 +205,13 @@ export function routeTable(d: RouteDeps): Route[] {
         "Synchronous by default: answers 200 with the result once the function has run (a handler that failed is still 200, " +
         "with status error, timeout or killed). A call that outlives the gateway's wait answers 202 with status running. " +
         "With async=true it answers 202 with status queued once the invocation is stored.",
-      headers: TraceHeaders,
+      headers: InvokeHeaders,
       body: { description: EVENT_DOC, maxBytes: LIMITS.payloadBytes, example: { name: "weft" } },
       responses: {
         200: { ...json("the result", InvocationResult), headers: invocationIdHeader },
         202: { ...json("queued (async=true), or still running after the gateway's wait", InvocationAccepted), headers: invocationIdHeader },
       },
-      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "RESOURCE_EXHAUSTED", "UNAVAILABLE"],
+      errors: ["INVALID_ARGUMENT", "NOT_FOUND", "IDEMPOTENCY_MISMATCH", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "RESOURCE_EXHAUSTED", "UNAVAILABLE"],
       handle: (r) => invoke(d, r),
     }),
     executeRoute(d.executor),
@@ -274,6 +280,7 @@ async function invoke(d: RouteDeps, { params, query, req, res }: Parameters<Rout
     alias: query.alias,
     via: "http" as const,
     traceparent: typeof traceparent === "string" ? traceparent : undefined,
+    idempotencyKey: idempotencyKey(req.headers["idempotency-key"], "Idempotency-Key"),
   };
   if (query.async) {
     const accepted = await d.invoker.invokeAsync(input);

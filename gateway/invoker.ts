@@ -18,6 +18,7 @@ import type { CachedFunction, FunctionCache } from "./function-cache.js";
 import type { NatsLink } from "./nats-link.js";
 import { PubAckRefused, type PendingResult, type ReplyInbox } from "./reply-inbox.js";
 import type { AliasResolver } from "./alias-resolver.js";
+import type { IdempotencyStore } from "./idempotency.js";
 
 /** A job may wait this long in the queue for a free agent slot, on top of the function's own timeout. */
 export const QUEUE_ALLOWANCE_MS = 30_000;
@@ -34,6 +35,8 @@ export interface InvocationInput {
   via: Via;
   /** The caller's W3C traceparent, if it sent one: the invocation's trace then continues the caller's. */
   traceparent?: string | undefined;
+  /** The caller's idempotency key (gateway/idempotency.ts), already checked. */
+  idempotencyKey?: string | undefined;
 }
 
 export type SyncOutcome =
@@ -64,6 +67,8 @@ export interface InvokerDeps {
   options: InvokerOptions;
   /** Resolves `alias` to a version (a controller look-up, kept briefly); without it aliases are refused. */
   aliases?: AliasResolver;
+  /** Claims idempotency keys; without it a call carrying one is refused. */
+  idempotency?: IdempotencyStore;
 }
 
 /** One accepted invocation, between validation and publish. */
@@ -76,6 +81,8 @@ interface Job {
   headers: MsgHdrs;
   traceId: string;
   span: Span;
+  /** Set when the call claimed an idempotency key: records that its job is stored. */
+  keyQueued?: () => Promise<void>;
 }
 
 const gatewayTracer = tracer("gateway");
@@ -98,6 +105,8 @@ export class Invoker {
   async invokeSync(input: InvocationInput, signal?: AbortSignal): Promise<SyncOutcome> {
     return this.admitted(async () => {
       const job = await this.accept(input);
+      const replayed = await this.claimKey(job, input).catch((err: unknown) => { job.span.end(); throw err; });
+      if (replayed !== undefined) return this.storedOutcome(replayed, job, signal);
       const { invocationId } = job;
       const pending = this.deps.inbox.expect(invocationId, this.syncWaitMs(job.fn));
       const onAbort = () => pending.cancel();
@@ -122,6 +131,8 @@ export class Invoker {
     return this.admitted(async () => {
       const job = await this.accept(input);
       try {
+        const replayed = await this.claimKey(job, input);
+        if (replayed !== undefined) return { invocationId: replayed, status: "queued" };
         await this.publish(job);
         await this.storeQueuedRecord(job);
         return { invocationId: job.invocationId, status: "queued" };
@@ -137,6 +148,8 @@ export class Invoker {
       const job = await this.accept(input);
       job.headers.set(HEADERS.replyTo, replyTo);
       try {
+        const replayed = await this.claimKey(job, input);
+        if (replayed !== undefined) return await this.replyStored(replayed, job, replyTo);
         this.sendQueuedRecord(job);
         await this.publish(job);
         return job.invocationId;
@@ -270,6 +283,42 @@ export class Invoker {
     return pinned;
   }
 
+  // ---- Idempotency keys: the invoker's one step for them; the rules live in gateway/idempotency.ts. ----
+
+  /**
+   * Claims the call's key before anything is published. Undefined: publish as usual (the key, if any, is now this
+   * call's). An invocation id: an earlier call with this key and function owns it, and nothing is published.
+   */
+  private async claimKey(job: Job, input: InvocationInput): Promise<string | undefined> {
+    if (input.idempotencyKey === undefined) return undefined;
+    if (!this.deps.idempotency) throw new WeftError("INTERNAL", "this gateway was built without an idempotency store");
+    const claim = await this.deps.idempotency.claim(job.fn, input.idempotencyKey, job.invocationId, job.event);
+    if (claim.kind === "replay") return claim.invocationId;
+    if (claim.kind === "adopt") {
+      job.invocationId = claim.invocationId;
+      job.headers.set(HEADERS.invocationId, claim.invocationId);
+    }
+    job.keyQueued = claim.queued;
+    return undefined;
+  }
+
+  /** A sync call whose key names an earlier invocation: that invocation's stored result, or "running". */
+  private async storedOutcome(invocationId: string, job: Job, signal?: AbortSignal): Promise<SyncOutcome> {
+    try {
+      const result = await this.deps.idempotency!.storedResult(invocationId, this.syncWaitMs(job.fn), signal);
+      return result ? { kind: "result", invocationId, result } : { kind: "running", invocationId };
+    } finally {
+      job.span.end();
+    }
+  }
+
+  /** The same for a NATS request: the stored result goes to the requester's reply subject. */
+  private async replyStored(invocationId: string, job: Job, replyTo: string): Promise<string> {
+    const result = await this.deps.idempotency!.storedResult(invocationId, this.syncWaitMs(job.fn));
+    this.deps.link.nc.publish(replyTo, result ?? JSON.stringify({ invocationId, status: "running" }));
+    return invocationId;
+  }
+
   /**
    * Stores the job: a core publish whose PubAck comes back to this gateway's inbox (no request and promise of its
    * own per publish). A publish that got no PubAck in time may have been stored all the same, so it is retried
@@ -294,9 +343,13 @@ export class Invoker {
       const first = answered ? await Promise.race([answered, ack.outcome]) : await ack.outcome;
       if (first.kind === "answered") {
         ack.cancel();
+        void job.keyQueued?.();
         return first.result;
       }
-      if (first.kind === "stored") return pending?.result;
+      if (first.kind === "stored") {
+        void job.keyQueued?.();
+        return pending?.result;
+      }
       if (first.kind === "refused" || attempt >= PUBLISH_ATTEMPTS) {
         pending?.cancel();
         const err = first.kind === "refused" ? first.error : new Error(`no PubAck within ${this.deps.options.publishTimeoutMs} ms (timeout)`);

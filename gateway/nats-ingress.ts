@@ -9,6 +9,7 @@ import { INVOKE_SUBJECT_PREFIX, INVOKE_WILDCARD } from "../shared/subjects.js";
 import * as args from "./arguments.js";
 import type { InvocationInput, Invoker } from "./invoker.js";
 import { QueueSubscription } from "./queue-subscription.js";
+import { idempotencyKey } from "./idempotency.js";
 
 export class NatsIngress {
   private readonly sub: QueueSubscription;
@@ -67,7 +68,11 @@ function inputOf(msg: Msg): InvocationInput {
     version = args.version(Number(pinned), HEADERS.version);
   }
   const alias = args.optionalAlias(msg.headers?.get(HEADERS.alias) || undefined, HEADERS.alias);
-  return { name, event: msg.data, version, alias, via: "nats", traceparent: msg.headers?.get(HEADERS.traceparent) || undefined };
+  return {
+    name, event: msg.data, version, alias, via: "nats", traceparent: msg.headers?.get(HEADERS.traceparent) || undefined,
+    // JetStream's own de-duplication header names the idempotency key here (README "Idempotency keys").
+    idempotencyKey: idempotencyKey(msg.headers?.get(HEADERS.msgId) || undefined, HEADERS.msgId),
+  };
 }
 
 function isAsync(msg: Msg): boolean {

@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   NOT_FOUND: { http: 404, grpc: GrpcStatus.NOT_FOUND, doc: "no such function, version or invocation" },
   METHOD_NOT_ALLOWED: { http: 405, grpc: GrpcStatus.UNIMPLEMENTED, doc: "the HTTP method is not served on this path" },
   CONFLICT: { http: 409, grpc: GrpcStatus.ABORTED, doc: "the function changed concurrently; retry" },
+  IDEMPOTENCY_MISMATCH: { http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, doc: "the idempotency key was used within 24 h for the same function with a different event" },
   PAYLOAD_TOO_LARGE: { http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED, doc: "the body, event or code is over its documented limit" },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, doc: "the body is not JSON" },
   RESOURCE_EXHAUSTED: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, doc: "too many requests in flight" },

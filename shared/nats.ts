@@ -15,6 +15,7 @@ import {
 import { Kvm, type KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { LIMITS } from "./limits.js";
+import { ensureEventBuckets } from "./event-buckets.js";
 import {
   FUNCTIONS_BUCKET,
   JOB_ADVISORIES_CONSUMER,
@@ -313,6 +314,7 @@ export async function ensureTopology(nc: NatsConnection, t: TopologyOptions): Pr
   await ensureConsumer(jsm, JOB_ADVISORIES_STREAM, jobAdvisoriesConsumerConfig());
   await ensureConsumer(jsm, RETRIES_STREAM, retriesConsumerConfig());
   await ensureFunctionsBucket(nc, jsm, t.replicas);
+  await ensureEventBuckets(nc, t.replicas);
 }
 
 const FUNCTIONS_BUCKET_OPTIONS = { history: 1, storage: StorageType.File, maxValueSize: LIMITS.definitionBytes };

@@ -95,3 +95,19 @@ export const EXECUTE_JOBS_PREFIX = "weft.execute.jobs";
 /** The runtime is one token (python3.13 → python3_13), so the subject stays prefix.runtime.isolation. */
 export const executeJobSubject = (runtime: string, isolation: string): string => `${EXECUTE_JOBS_PREFIX}.${runtimeToken(runtime)}.${isolation}`;
 export const EXECUTE_AGENTS_QUEUE = "weft-agents-execute";
+
+/**
+ * Idempotency keys (README "Idempotency keys"): `{function}.{sha256 of the key}` → the first call's invocation id and
+ * the hash of its event, claimed with a create (atomic) before the job is published; entries expire after 24 h.
+ */
+export const IDEMPOTENCY_BUCKET = "weft-idempotency";
+export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
+
+/** Triggers (README "Triggers"): key `{id}` = the stored trigger; every gateway watches the bucket and runs them. */
+export const TRIGGERS_BUCKET = "weft-triggers";
+/** A trigger's counters (delivered, failed), one key per trigger, added to by every gateway with compare-and-set. */
+export const TRIGGER_STATS_BUCKET = "weft-trigger-stats";
+/** A subject trigger's queue group: each message goes to one gateway, so it runs once per trigger. */
+export const triggerQueue = (id: string): string => `weft-trigger-${id}`;
+/** A stream trigger's durable consumer on the user's stream (shared by every gateway). */
+export const triggerConsumer = (id: string): string => `weft-trigger-${id}`;
