@@ -33,6 +33,8 @@ import { ReplyInbox } from "./reply-inbox.js";
 import { FabricMetrics } from "./prometheus.js";
 import { IdempotencyStore } from "./idempotency.js";
 import { openIdempotencyBucket } from "../shared/event-buckets.js";
+import { startTriggers, type Triggers } from "./triggers.js";
+import { triggersRoutes } from "./triggers-routes.js";
 
 export interface Gateway {
   readonly gatewayId: string;
@@ -85,6 +87,7 @@ interface Parts {
   http: HttpApi;
   grpc: GrpcApi;
   state: { value: GatewayState };
+  triggers: Triggers;
 }
 
 /** Starts every part in order, pushing its undo step so a failure half-way releases what was started. */
@@ -103,7 +106,8 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   const agents = new AgentRegistry(nc, config.agentSeenMs, log);
   const controller = new ControllerClient(nc, link, config.controllerTimeoutMs);
   const aliases = new AliasResolver(controller);
-  const idempotency = new IdempotencyStore(await openIdempotencyBucket(nc), (id) => controller.getInvocation(id));
+  const idempotencyKv = await openIdempotencyBucket(nc);
+  const idempotency = new IdempotencyStore(idempotencyKv, (id) => controller.getInvocation(id));
   const invoker = new Invoker({
     aliases,
     idempotency,
@@ -114,6 +118,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     log,
     options: { recordSyncEvents: config.recordSyncEvents, syncWaitMs: config.syncWaitMs, maxInflight: config.maxInflight, publishTimeoutMs: config.publishTimeoutMs, buildWaitMs: config.buildWaitMs },
   });
+  const triggers = await startTriggers({ nc, invoker, cache, aliases, ticks: idempotencyKv, log }, steps);
   const executor = new Executor(nc, link, { ratePerSec: config.executeRatePerSec, burst: config.executeBurst }, log);
   const plane = new ControlPlane(controller, cache, log, aliases);
   const health = new Health({ link, cache, agents, controller, isStopping: () => state.value !== "running", log });
@@ -128,7 +133,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     return fn !== undefined && (incarnation === undefined || fn.incarnation === incarnation);
   }, log);
   steps.push({ name: "invocation feed", run: () => feed.stop() });
-  const moreRoutes = [...agentRoutes(agents), ...invocationRoutes(controller, feed), ...logRoutes(controller, feed), ...versionRoutes(controller), ...metricsSeriesRoutes(controller),
+  const moreRoutes = [...triggersRoutes(triggers.service), ...agentRoutes(agents), ...invocationRoutes(controller, feed), ...logRoutes(controller, feed), ...versionRoutes(controller), ...metricsSeriesRoutes(controller),
     ...deadLetterRoutes(new DeadLetters(nc, invoker, log, (fn, n) => metrics.redriven(fn, n)))];
   const http = await startHttpApi(config.httpHost, config.httpPort, {
     invoker,
@@ -141,9 +146,9 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     fallback: new ConsoleAssets(config.consoleDir, log).serve,
   });
   steps.push({ name: "http", run: () => { http.stopAccepting(); http.closeConnections(); } });
-  const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, executor, plane, log, routes: moreRoutes, feed });
+  const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, executor, plane, triggers: triggers.service, log, routes: moreRoutes, feed });
   state.value = "running";
-  return { nc, link, cache, inbox, agents, metrics, invoker, ingress, executeIngress, feed, http, grpc, state };
+  return { nc, link, cache, inbox, agents, metrics, invoker, ingress, executeIngress, feed, http, grpc, state, triggers };
 }
 
 async function waitForCache(cache: FunctionCache, log: Logger): Promise<void> {
@@ -171,10 +176,13 @@ async function stop(p: Parts, graceMs: number, log: Logger): Promise<void> {
     // Live streams end first: their clients reconnect elsewhere, and they would hold the HTTP server open.
     { name: "invocation feed", run: () => p.feed.stop() },
     { name: "drain nats ingress", run: () => withDeadline(p.ingress.stop(p.link.up), NATS_DRAIN_MS) },
+    // Trigger runners stop taking messages and finish those in hand (unacked stream messages go to other gateways).
+    { name: "trigger runners", run: () => p.triggers.runner.stop() },
     { name: "drain nats execute ingress", run: () => withDeadline(p.executeIngress.stop(p.link.up), NATS_DRAIN_MS) },
     { name: "refuse new invocations", run: () => p.invoker.close() },
     { name: "drain in-flight invocations", run: () => drainInvocations(p, graceMs, log) },
     { name: "release waiting calls", run: () => p.inbox.stop() },
+    { name: "trigger counters", run: () => p.triggers.counters.stop() },
     { name: "drain grpc", run: () => withDeadline(grpcDrained, 1000).then((ok) => ok || p.grpc.close()) },
     { name: "close http connections", run: () => p.http.closeConnections() },
     { name: "agent registry", run: () => p.agents.stop() },

@@ -31,11 +31,14 @@ import type { Route } from "./http-routes.js";
 import type { InvocationFeed } from "./invocation-feed.js";
 import { LogsQuery } from "../shared/schemas/function-logs.js";
 import { idempotencyKey } from "./idempotency.js";
+import { triggerService } from "./triggers-grpc.js";
+import type { TriggersService } from "./triggers-service.js";
 
 export interface GrpcDeps {
   invoker: Invoker;
   executor: Executor;
   plane: ControlPlane;
+  triggers: TriggersService;
   log: Logger;
   /** The HTTP routes whose reads the gRPC API also serves (grpc-routes.ts). */
   routes: Route[];
@@ -79,6 +82,7 @@ export async function startGrpcApi(host: string, port: number, deps: GrpcDeps): 
       return executionToMessage(JSON.parse(Buffer.from(result).toString("utf8")) as Record<string, unknown>);
     }),
   });
+  server.addService(guarded(pkg[`${PROTO_PACKAGE}.TriggerService`] as ServiceDefinition), triggerService(deps.triggers, (fn) => unary(deps.log, fn)));
   addReflection(server);
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>
