@@ -13,6 +13,8 @@ export const MAX_KEY_LENGTH = 255;
 
 /** A claim still pending after this was left by a gateway that died before publishing (or before saying it had). */
 export const PENDING_STALE_MS = 15_000;
+/** How often a call waiting on another's pending claim looks again. */
+const PENDING_POLL_MS = 50;
 
 const Claim = z.object({
   invocationId: z.string(),
@@ -66,14 +68,27 @@ export class IdempotencyStore {
         invocationId: held.invocationId,
       });
     }
-    if (held.state === "pending" && Date.now() - held.at > PENDING_STALE_MS) {
-      const adopted: Claim = { ...held, at: Date.now() };
-      const rev = await this.kv.update(entryKey, JSON.stringify(adopted), revision).catch(() => undefined);
-      // Lost the race to adopt it: whoever won publishes it.
-      if (rev === undefined) return { kind: "replay", invocationId: held.invocationId };
-      return { kind: "adopt", invocationId: held.invocationId, queued: () => this.markQueued(entryKey, adopted, rev) };
-    }
+    if (held.state === "pending") return this.settle(entryKey, held, revision);
     return { kind: "replay", invocationId: held.invocationId };
+  }
+
+  /**
+   * A claim whose job is not yet confirmed stored: answering with its id now could name an invocation that never
+   * exists (its gateway may have died before publishing). So wait until it is confirmed, or, once it is stale, adopt
+   * it: publish its job again under its id (JetStream de-duplicates a job that was stored after all).
+   */
+  private async settle(entryKey: string, held: Claim, revision: number): Promise<ClaimOutcome> {
+    for (;;) {
+      if (held.state === "queued") return { kind: "replay", invocationId: held.invocationId };
+      if (Date.now() - held.at > PENDING_STALE_MS) {
+        const adopted: Claim = { ...held, at: Date.now() };
+        const rev = await this.kv.update(entryKey, JSON.stringify(adopted), revision).catch(() => undefined);
+        if (rev !== undefined) return { kind: "adopt", invocationId: held.invocationId, queued: () => this.markQueued(entryKey, adopted, rev) };
+        // Another call adopted it first: wait for that one.
+      }
+      await new Promise((r) => setTimeout(r, PENDING_POLL_MS));
+      ({ value: held, revision } = await this.read(entryKey));
+    }
   }
 
   /**

@@ -14,7 +14,7 @@ import { StoredTrigger, type TriggerSpec } from "../shared/schemas/trigger.js";
 import { triggerConsumer, triggerQueue } from "../shared/subjects.js";
 import type { FunctionCache } from "./function-cache.js";
 import type { InvocationInput, Invoker } from "./invoker.js";
-import { triggerState } from "./triggers-service.js";
+import { STREAM_ACK_WAIT_MS, triggerState } from "./triggers-service.js";
 import type { TriggerCounters } from "./triggers-store.js";
 
 /** A missed tick (Weft down, the trigger paused) fires once on start if it was due within this; older ones are skipped. */
@@ -239,6 +239,8 @@ class StreamRunner implements Runner {
       idempotencyKey: `trigger:${this.t.id}:${this.t.createdAt}:${m.seq}`,
       traceparent: m.headers?.get("traceparent") || undefined,
     });
+    // An ordered message waits for its invocation to end: tell JetStream it is in progress meanwhile.
+    const progress = this.spec.ordered ? setInterval(() => m.working(), STREAM_ACK_WAIT_MS / 2) : undefined;
     try {
       if (this.spec.ordered) await this.d.invoker.invokeSync(input);
       else await this.d.invoker.invokeAsync(input);
@@ -253,6 +255,8 @@ class StreamRunner implements Runner {
         m.nak(RETRY_MS);
       }
       this.d.log.warn({ trigger: this.t.id, seq: m.seq, code: e.code, reason: e.message }, "stream trigger message not delivered");
+    } finally {
+      clearInterval(progress);
     }
   }
 }

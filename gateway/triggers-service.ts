@@ -11,8 +11,11 @@ import type { TriggerCounters, TriggersStore } from "./triggers-store.js";
 
 /** Messages a stream trigger has handed out and not yet seen stored, across every gateway, unless maxInFlight says. */
 export const DEFAULT_MAX_IN_FLIGHT = 100;
-/** A stream trigger's message not acknowledged within this (its gateway died mid-way) goes to another gateway. */
-const STREAM_ACK_WAIT_MS = 30_000;
+/**
+ * A stream trigger's message not acknowledged within this (its gateway died mid-way) goes to another gateway. Storing
+ * an invocation takes milliseconds; an ordered trigger, which waits for the invocation to end, reports progress.
+ */
+export const STREAM_ACK_WAIT_MS = 10_000;
 
 export interface TriggersDeps {
   store: TriggersStore;
