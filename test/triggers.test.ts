@@ -181,3 +181,39 @@ test("gRPC TriggerService: put, get, list, pause, resume, delete", async () => {
     client.close();
   }
 });
+
+test("weft trigger put | ls | get | pause | resume | rm, as users run it", async () => {
+  const { spawn } = await import("node:child_process");
+  const bin = new URL("../clients/cli/bin/weft.js", import.meta.url).pathname;
+  const weft = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, WEFT_URL: fabric.httpUrl }, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+  const fn = `cli-${uid()}`;
+  await deploy(fn);
+  const id = `c-${fn}`;
+  const put = await weft(["trigger", "put", id, "--function", fn, "--schedule", "rate(5 minutes)", "--event", '{"x":1}']);
+  assert.equal(put.code, 0, put.stderr);
+  assert.match(put.stdout, new RegExp(`trigger ${id}: schedule rate\\(5 minutes\\) → ${fn} \\(active\\)`));
+  const ls = await weft(["trigger", "ls", "--json"]);
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.deepEqual(JSON.parse(ls.stdout).triggers.find((t: { id: string }) => t.id === id).event, { x: 1 });
+  assert.match((await weft(["trigger", "ls"])).stdout, /ID\s+KIND\s+SOURCE\s+FUNCTION\s+STATE\s+DELIVERED\s+FAILED\s+LAG/);
+  assert.match((await weft(["trigger", "pause", id])).stdout, /paused/);
+  assert.match((await weft(["trigger", "get", id])).stdout, /state:\s+paused/);
+  assert.match((await weft(["trigger", "resume", id])).stdout, /active/);
+  assert.equal((await weft(["trigger", "rm", id])).code, 0);
+  const gone = await weft(["trigger", "get", id]);
+  assert.equal(gone.code, 1);
+  assert.match(gone.stderr, /NOT_FOUND/);
+  assert.equal((await weft(["trigger", "put", id, "--function", fn, "--subject", "a", "--stream", "S"])).code, 2, "two kinds: a usage error");
+  const bad = await weft(["trigger", "put", id, "--function", fn, "--schedule", "99 * * * *"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /INVALID_ARGUMENT.*minute: 99/);
+});

@@ -29,6 +29,7 @@ import { Alias, AliasSpec, DeleteAliasResult, DeleteVersionResult } from "../../
 import { AgentIdParams, AgentView, PoolStatus } from "../../shared/schemas/agent.js";
 import { FunctionActivity, MetricsBucket, MetricsSeries, MetricsTotals } from "../../shared/schemas/metrics-series.js";
 import { InvocationListQuery, InvocationPage } from "../../shared/schemas/invocation-list.js";
+import { ScheduleTriggerSpec, StreamTriggerSpec, SubjectTriggerSpec, Trigger, TriggerCounters } from "../../shared/schemas/trigger.js";
 
 // Shapes that are TypeScript interfaces rather than zod schemas: listing their keys here is checked by the
 // compiler (`satisfies` refuses a missing or an extra key), so these lists cannot drift from the types.
@@ -98,6 +99,9 @@ const pairs: Array<[string, string[]]> = [
   ["MetricsTotalsDuration", zodKeys(MetricsTotals.shape.durationMs)],
   ["FunctionActivity", zodKeys(FunctionActivity)],
   ["Build", zodKeys(Build)],
+  ["TriggerSpec", sorted(new Set([SubjectTriggerSpec, StreamTriggerSpec, ScheduleTriggerSpec].flatMap((k) => Object.keys(k.shape))))],
+  ["Trigger", zodKeys(Trigger)],
+  ["TriggerCounters", zodKeys(TriggerCounters)],
 ];
 
 for (const [name, expected] of pairs) {
