@@ -205,6 +205,25 @@ test("real responses of every operation, successes and errors, validate against 
   assert.equal((await call("DELETE", `/v1/functions/${dl}/dead-letters`)).status, 200);
   assert.equal((await call("DELETE", `/v1/functions/${dl}`)).status, 200);
 
+  // Triggers and idempotency keys (gateway/triggers-routes.ts, gateway/idempotency.ts).
+  const trigger = `t-${name}`;
+  assert.equal((await call("PUT", `/v1/triggers/${trigger}`, { function: name, schedule: "rate(1 hour)", event: { a: 1 } })).status, 201);
+  assert.equal((await call("PUT", `/v1/triggers/${trigger}`, { function: name, subject: `oapi.${name}.>` })).status, 200);
+  assert.equal((await call("PUT", `/v1/triggers/${trigger}`, { function: name, subject: "weft.x" })).status, 400);
+  assert.equal((await call("PUT", `/v1/triggers/${trigger}`, { function: `nope-${name}`, subject: "a" })).status, 404);
+  assert.equal((await call("GET", `/v1/triggers/${trigger}`)).status, 200);
+  assert.equal((await call("GET", "/v1/triggers/no-such-trigger")).status, 404);
+  assert.equal((await call("GET", "/v1/triggers")).status, 200);
+  assert.equal((await call("POST", `/v1/triggers/${trigger}/pause`)).status, 200);
+  assert.equal((await call("POST", `/v1/triggers/${trigger}/resume`)).status, 200);
+  assert.equal((await call("POST", "/v1/triggers/no-such-trigger/pause")).status, 404);
+  assert.equal((await call("POST", "/v1/triggers/no-such-trigger/resume")).status, 404);
+  assert.equal((await call("DELETE", `/v1/triggers/${trigger}`)).status, 200);
+  assert.equal((await call("DELETE", `/v1/triggers/${trigger}`)).status, 404);
+  const key = { "idempotency-key": `k-${name}` };
+  assert.equal((await call("POST", `/v1/functions/${name}/invoke?async=true`, { k: 1 }, key)).status, 202);
+  assert.equal((await call("POST", `/v1/functions/${name}/invoke?async=true`, { k: 2 }, key)).status, 409);
+
   assert.equal((await call("DELETE", `/v1/functions/${name}`)).status, 200);
   assert.equal((await call("DELETE", `/v1/functions/${name}`)).status, 404);
 

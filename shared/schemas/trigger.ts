@@ -15,6 +15,8 @@ const UserSubject = z
   .max(255)
   .regex(/^[^\s]+$/, "must have no spaces")
   .refine((s) => s.split(".").every((t, i, all) => t.length > 0 && (t !== ">" || i === all.length - 1)), "must be dot-separated tokens, with > only last")
+  // A wildcard first token (`>`, `*.x`) would also match Weft's own subjects: every job and record would trigger more.
+  .refine((s) => !/^[*>](\.|$)/.test(s), "must start with a literal token, not * or >")
   .refine((s) => !/^(weft|\$[A-Z]+|_INBOX)(\.|$)/.test(s), "must not be a weft.*, $JS/$KV/$SYS.* or _INBOX.* subject");
 
 const StreamName = z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, "must be a JetStream stream name");

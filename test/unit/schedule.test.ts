@@ -72,6 +72,8 @@ test("TriggerSpec takes exactly one kind and refuses subjects Weft owns", () => 
     { function: "f", subject: "weft.invoke.f" },
     { function: "f", subject: "$JS.API.>" },
     { function: "f", subject: "a.>.b" },
+    { function: "f", subject: ">" },
+    { function: "f", subject: "*.created" },
     { function: "f", schedule: "* * *" },
     { function: "f", schedule: "rate(1 minute)", timezone: "Mars/Olympus" },
     { function: "f", subject: "a", version: 2, alias: "prod" },
