@@ -28,6 +28,7 @@ before(async () => {
 });
 
 after(async () => {
+  await tap?.stop();
   await nc?.close();
   await fabric?.stop();
 });

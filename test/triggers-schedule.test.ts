@@ -37,6 +37,7 @@ before(async () => {
 });
 
 after(async () => {
+  await tap?.stop();
   for (const p of parts.reverse()) await p.stop().catch(() => undefined);
   await nats?.cleanup();
 });

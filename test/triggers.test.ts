@@ -21,6 +21,7 @@ before(async () => {
 });
 
 after(async () => {
+  await tap?.stop();
   await nc?.close();
   await fabric?.stop();
 });
