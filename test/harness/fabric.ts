@@ -66,10 +66,11 @@ export async function startFabric(opts: FabricOptions = {}): Promise<Fabric> {
     gateway,
     controller,
     agent,
+    // Stops the parts the fabric holds now: a test may have replaced one (a restarted gateway, say).
     stop: async () => {
-      await gateway.stop();
-      await agent.stop();
-      await controller.stop();
+      await fabric.gateway.stop();
+      await fabric.agent.stop();
+      await fabric.controller.stop();
       await nats.cleanup();
     },
   };
