@@ -3,7 +3,7 @@
 // max-deliveries advisory, which WEFT_JOB_ADVISORIES keeps until this reaper has handled it, even while no
 // controller runs. For each: the final record killed / PLATFORM_ERROR, a reply to a synchronous caller still
 // waiting, and the job removed from WEFT_JOBS (a work queue keeps such a message otherwise).
-import { jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg, type ConsumerMessages } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { z } from "zod";
@@ -13,6 +13,7 @@ import { AttemptList, type Attempt, type InvocationResult, type RecordEvent } fr
 import { InvocationIdToken, summaryError, withEvent } from "../shared/async-jobs.js";
 import { deadLetterSubject, JOBS_STREAM, JOBS_SUBJECT_PREFIX, JOB_ADVISORIES_CONSUMER, JOB_ADVISORIES_STREAM, recordSubject } from "../shared/subjects.js";
 import { FUNCTION_NAME_PATTERN } from "../shared/schemas/function.js";
+import { DurableReader } from "./durable-reader.js";
 
 /** The fields of io.nats.jetstream.advisory.v1.max_deliver this reaper uses. */
 const MaxDeliveriesAdvisory = z.object({
@@ -26,40 +27,25 @@ const NO_MESSAGE = 10037;
 const REAPER_AGENT = "controller";
 
 export class JobReaper {
-  private messages: ConsumerMessages | undefined;
-  private loop: Promise<void> | undefined;
-  private stopping = false;
+  private readonly reader: DurableReader;
+  private jsm: JetStreamManager | undefined;
   readonly stats = { ended: 0, alreadyGone: 0 };
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly log: Logger,
-  ) {}
+  ) {
+    const source = { stream: JOB_ADVISORIES_STREAM, consumer: JOB_ADVISORIES_CONSUMER, maxMessages: 64, what: "job advisories" };
+    this.reader = new DurableReader(js, source, async (m) => this.handle((this.jsm ??= await jetstreamManager(this.nc)), m), log);
+  }
 
   start(): void {
-    this.loop ??= this.run();
+    this.reader.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.messages?.close();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopping) {
-      try {
-        const jsm = await jetstreamManager(this.nc);
-        const consumer = await this.js.consumers.get(JOB_ADVISORIES_STREAM, JOB_ADVISORIES_CONSUMER);
-        this.messages = await consumer.consume({ max_messages: 64 });
-        for await (const m of this.messages) await this.handle(jsm, m);
-      } catch (err) {
-        if (this.stopping) return;
-        this.log.warn({ err }, "reading job advisories failed; retrying");
-      }
-      if (!this.stopping) await new Promise((r) => setTimeout(r, 1000));
-    }
+  stop(): Promise<void> {
+    return this.reader.stop();
   }
 
   private async handle(jsm: JetStreamManager, m: JsMsg): Promise<void> {

@@ -4,47 +4,33 @@
 // Why not nak the job itself on WEFT_JOBS: every nak is a delivery there, and deliveries are what bounds platform
 // retries (max deliveries); a retry is a new job whose deliveries start again at 1.
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { parseStored, ScheduledJob } from "../shared/async-jobs.js";
 import { HEADERS } from "../shared/headers.js";
 import { jobSubject, RETRIES_CONSUMER, RETRIES_STREAM } from "../shared/subjects.js";
+import { DurableReader } from "./durable-reader.js";
 
 const RETRY_AFTER_FAILURE_MS = 1000;
 
 export class RetryScheduler {
-  private messages: ConsumerMessages | undefined;
-  private loop: Promise<void> | undefined;
-  private stopping = false;
+  private readonly reader: DurableReader;
   readonly stats = { released: 0, refused: 0 };
 
   constructor(
     private readonly js: JetStreamClient,
     private readonly log: Logger,
-  ) {}
+  ) {
+    const source = { stream: RETRIES_STREAM, consumer: RETRIES_CONSUMER, maxMessages: 256, what: "scheduled jobs" };
+    this.reader = new DurableReader(js, source, (m) => this.handle(m), log);
+  }
 
   start(): void {
-    this.loop ??= this.run();
+    this.reader.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.messages?.close();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopping) {
-      try {
-        const consumer = await this.js.consumers.get(RETRIES_STREAM, RETRIES_CONSUMER);
-        this.messages = await consumer.consume({ max_messages: 256 });
-        for await (const m of this.messages) await this.handle(m);
-      } catch (err) {
-        if (this.stopping) return;
-        this.log.warn({ err }, "reading scheduled jobs failed; retrying");
-      }
-      if (!this.stopping) await new Promise((r) => setTimeout(r, RETRY_AFTER_FAILURE_MS));
-    }
+  stop(): Promise<void> {
+    return this.reader.stop();
   }
 
   private async handle(m: JsMsg): Promise<void> {
