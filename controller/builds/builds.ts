@@ -8,9 +8,17 @@ import { BuildLog, installDependencies, type InstallOptions } from "./dependency
 import { dependencyFilesOf, filesSha256, languageOf, layerIdOf, versionFiles } from "../../shared/bundle.js";
 import type { Logger } from "../../shared/logger.js";
 import type { Build, FunctionDefinition } from "../../shared/schemas/function.js";
+import { Semaphore } from "../../shared/semaphore.js";
 
 /** How much of a failed build's log its invocations and its `build.error` carry. */
 export const BUILD_ERROR_TAIL_BYTES = 2048;
+
+/**
+ * Dependency installs running at once. Each builder may take WEFT_BUILD_MEMORY_MB, a CPU and its disk; a burst of
+ * PUTs with new dependency files, or a restarted controller resuming every unfinished build, queues here instead
+ * of starting them all (the versions stay `building` meanwhile, and their calls answer BUILD_PENDING).
+ */
+export const MAX_CONCURRENT_INSTALLS = 2;
 
 export interface BuildsDeps {
   docker: Dockerode;
@@ -31,6 +39,7 @@ export class Builds {
   /** Layers being built now, by id: a second version with the same dependencies waits for the first. */
   private readonly layers = new Map<string, Promise<LayerResult>>();
   private readonly running = new Set<Promise<void>>();
+  private readonly installs = new Semaphore(MAX_CONCURRENT_INSTALLS);
 
   constructor(private readonly deps: BuildsDeps) {
     this.dir = new BuildDir(deps.dir);
@@ -123,7 +132,8 @@ export class Builds {
       // The image's own build output goes to the controller's log: the build log is about the function's dependencies.
       const image = await this.images.ensure(runtimeImage, language, (line) => this.deps.log.debug({ layer: id }, line));
       log.line(`weft: builder image ${image}`);
-      const result = await installDependencies(this.deps.docker, image, language, deps, staged, this.deps.install, log);
+      if (this.installs.full) log.line(`weft: waiting for one of ${MAX_CONCURRENT_INSTALLS} builders`);
+      const result = await this.installs.run(() => installDependencies(this.deps.docker, image, language, deps, staged, this.deps.install, log));
       if (!result.ok) return { ok: false, reason: result.reason, log: log.text() };
       await this.dir.commit(`${staged}/layer`, final);
       const bytes = await this.dir.sizeOf(final);
