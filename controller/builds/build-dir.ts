@@ -53,7 +53,15 @@ export class BuildDir {
   }
 
   async discard(staged: string): Promise<void> {
-    await rm(staged, { recursive: true, force: true });
+    try {
+      await rm(staged, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EACCES" && (err as NodeJS.ErrnoException).code !== "EPERM") throw err;
+      // The builder's tar stream decides its folders' modes: a read-only folder (0555) keeps its children from a
+      // controller that is not root. Open every folder to its owner, then remove again.
+      await openFolders(staged);
+      await rm(staged, { recursive: true, force: true });
+    }
   }
 
   /**
@@ -80,5 +88,13 @@ export class BuildDir {
       await this.discard(staged);
       throw err;
     }
+  }
+}
+
+/** Gives the owner rwx on `dir` and every folder below it (never following links). */
+async function openFolders(dir: string): Promise<void> {
+  await chmod(dir, 0o700);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) await openFolders(join(dir, entry.name));
   }
 }
