@@ -140,8 +140,11 @@ export function nextTick(s: Schedule, after: number, timeZone = "UTC"): number |
     const dayOk = s.month.has(w.month) && dayMatches(s, w);
     if (!dayOk || !s.hour.has(w.hour)) {
       // Nothing this hour can match: go to the next hour boundary (wall-clock minutes past it are the same in
-      // every zone offset of whole or half hours, and a quarter-hour zone only makes the step shorter).
-      const step = (60 - w.minute) * MINUTE;
+      // every zone offset of whole or half hours, and a quarter-hour zone only makes the step shorter). Nothing
+      // this day can match: go to 23:00 of it in one step, then on by the hour, so a jump across a DST change
+      // lands no later than the next day's midnight (a rare schedule, 0 0 29 2 *, costs ~3,700 looks in five
+      // years instead of ~44,000, on the gateway's event loop).
+      const step = (!dayOk && w.hour < 23 ? (23 - w.hour) * 60 - w.minute : 60 - w.minute) * MINUTE;
       t += step;
       searched += step / MINUTE;
       continue;

@@ -80,3 +80,13 @@ test("TriggerSpec takes exactly one kind and refuses subjects Weft owns", () => 
     { function: "F", subject: "a" },
   ]) assert.equal(TriggerSpec.safeParse(bad).success, false, JSON.stringify(bad));
 });
+
+test("a day-restricted cron skips whole days without missing a midnight across a DST change", () => {
+  const cron = parse;
+  // Europe/Berlin springs forward on 2027-03-28 (02:00 CET -> 03:00 CEST): that Sunday has 23 hours.
+  assert.equal(nextTick(cron("0 0 * * 1"), at("2027-03-27T23:30:00Z"), "Europe/Berlin"), at("2027-03-28T22:00:00Z"));
+  // ... and falls back on 2027-10-31: a 25-hour Sunday before Monday's midnight.
+  assert.equal(nextTick(cron("0 0 * * 1"), at("2027-10-30T22:30:00Z"), "Europe/Berlin"), at("2027-10-31T23:00:00Z"));
+  assert.equal(nextTick(cron("0 0 29 2 *"), at("2026-12-02T00:00:00Z"), "UTC"), at("2028-02-29T00:00:00Z"));
+  assert.equal(nextTick(cron("0 0 30 2 *"), at("2026-12-02T00:00:00Z"), "UTC"), undefined);
+});
