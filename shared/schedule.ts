@@ -149,11 +149,20 @@ export function nextTick(s: Schedule, after: number, timeZone = "UTC"): number |
       searched += step / MINUTE;
       continue;
     }
-    if (s.minute.has(w.minute)) return t;
+    if (s.minute.has(w.minute) && !repeatedWallTime(t, w, timeZone)) return t;
     t += MINUTE;
     searched++;
   }
   return undefined;
+}
+
+/**
+ * Whether this wall-clock minute already happened an hour earlier: the second pass through the hour a zone
+ * repeats when it falls back. A tick fires on the first pass only, as cron does.
+ */
+function repeatedWallTime(t: number, w: Wall, timeZone: string): boolean {
+  const before = wallClock(t - 60 * MINUTE, timeZone);
+  return before.hour === w.hour && before.minute === w.minute && before.dom === w.dom;
 }
 
 /** The last tick at or before `at`, if the schedule fired within `withinMs` of it. */

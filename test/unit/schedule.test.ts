@@ -88,5 +88,9 @@ test("a day-restricted cron skips whole days without missing a midnight across a
   // ... and falls back on 2027-10-31: a 25-hour Sunday before Monday's midnight.
   assert.equal(nextTick(cron("0 0 * * 1"), at("2027-10-30T22:30:00Z"), "Europe/Berlin"), at("2027-10-31T23:00:00Z"));
   assert.equal(nextTick(cron("0 0 29 2 *"), at("2026-12-02T00:00:00Z"), "UTC"), at("2028-02-29T00:00:00Z"));
+  // 02:30 happens twice in Berlin on 2027-10-31 (CEST, then CET): the tick fires on the first pass only.
+  const first = nextTick(cron("30 2 * * *"), at("2027-10-30T12:00:00Z"), "Europe/Berlin");
+  assert.equal(first, at("2027-10-31T00:30:00Z"));
+  assert.equal(nextTick(cron("30 2 * * *"), first!, "Europe/Berlin"), at("2027-11-01T01:30:00Z"));
   assert.equal(nextTick(cron("0 0 30 2 *"), at("2026-12-02T00:00:00Z"), "UTC"), undefined);
 });
