@@ -32,8 +32,8 @@ import { scanJson } from "../shared/json-scan.js";
 import { LIMITS } from "../shared/limits.js";
 import type { FinalEnding } from "./outcome.js";
 import type { JobSettings } from "../shared/nats.js";
-import type { RecordOutbox } from "./record-outbox.js";
-import { RecordBatcher } from "./record-batch.js";
+import { OutboxWriteError, type RecordOutbox } from "./record-outbox.js";
+import { batchBytesFor, RecordBatcher } from "./record-batch.js";
 import type { StallWatch } from "./stall-watch.js";
 import type { JobLease, JobLeases } from "./job-lease.js";
 
@@ -139,7 +139,7 @@ export class InvocationRunner {
     private readonly log: Logger,
   ) {
     this.followup = new AsyncFollowup(nc, outbox);
-    this.records = new RecordBatcher(outbox, opts.agentId);
+    this.records = new RecordBatcher(outbox, opts.agentId, { maxBytes: batchBytesFor(nc.info?.max_payload) });
   }
 
   async handle(msg: JsMsg): Promise<void> {
@@ -168,11 +168,17 @@ export class InvocationRunner {
     let ending: Ending | undefined;
     const heldSince = performance.now();
     try {
-      if (!job.fromGateway) void this.publishRecord(this.directQueuedRecord(job, traceId));
+      if (!job.fromGateway) this.publishRecordLater(this.directQueuedRecord(job, traceId), log);
       ending = await this.execute(job, meta, lease, log);
       if (this.leaseLost(heldSince, lease, job, log)) return;
       await this.conclude(msg, job, meta, ending, span, log);
     } catch (err) {
+      if (err instanceof OutboxWriteError) {
+        // Its record is neither in JetStream nor on disk: the job goes back rather than be acked without it.
+        log.error({ err }, "the invocation's record could not be stored; handing the job back");
+        msg.nak(this.opts.retryDelayMs);
+        return;
+      }
       log.error({ err }, "invocation failed inside the agent");
       span.recordException(err as Error);
       if (this.leaseLost(heldSince, lease, job, log)) return;
@@ -203,7 +209,7 @@ export class InvocationRunner {
       }
     }
     const running = this.opts.runningRecordAfterMs > 0
-      ? setTimeout(() => void this.publishRecord(this.runningRecord(job, meta)), this.opts.runningRecordAfterMs)
+      ? setTimeout(() => this.publishRecordLater(this.runningRecord(job, meta), log), this.opts.runningRecordAfterMs)
       : undefined;
     try {
       return await this.runOn(def, job, meta, lease, log);
@@ -372,6 +378,11 @@ export class InvocationRunner {
       if (ran) msg.ack();
       else msg.term("platform failure on the last attempt");
     } catch (salvageErr) {
+      if (salvageErr instanceof OutboxWriteError) {
+        log.error({ err: salvageErr }, "the salvaged invocation's record could not be stored; handing the job back");
+        msg.nak(this.opts.retryDelayMs);
+        return;
+      }
       log.error({ err: salvageErr }, "salvaging a failed invocation failed; acking it so it does not run again");
       msg.ack();
     }
@@ -415,11 +426,16 @@ export class InvocationRunner {
   /**
    * Stores a record, in a batch with those of the jobs finishing beside it (record-batch.ts), in JetStream or,
    * failing that, in the agent's outbox on disk: when this resolves the record is durable, so the job may be
-   * acked (REVIEW C3). Never throws.
+   * acked (REVIEW C3). Rejects with OutboxWriteError when it is neither (the job is then handed back, not acked).
    */
   private async publishRecord(record: RecordEvent): Promise<void> {
     if (!FUNCTION_NAME_PATTERN.test(record.functionName)) return;
     await this.records.add(record);
+  }
+
+  /** A queued or running record, which no ack waits for: a failure to store it is logged (the final one follows). */
+  private publishRecordLater(record: RecordEvent, log: Logger): void {
+    this.publishRecord(record).catch((err: unknown) => log.error({ err, phase: record.phase }, "an invocation's interim record could not be stored"));
   }
 }
 

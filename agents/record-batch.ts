@@ -11,13 +11,28 @@ import type { RecordOutbox } from "./record-outbox.js";
 export interface RecordBatchOptions {
   /** Records per message at most. */
   maxRecords?: number;
-  /** Bytes per message at most (well inside the NATS max payload; a record is at most a few hundred KiB). */
+  /** UTF-8 bytes per message at most (well inside the NATS max payload; a record is at most a few hundred KiB). */
   maxBytes?: number;
+}
+
+const KiB = 1024;
+const DEFAULT_MAX_BYTES = 4 * KiB * KiB;
+/** Room left in a message for its headers (Nats-Msg-Id, trace context). */
+const HEADER_ROOM = 64 * KiB;
+
+/**
+ * The bytes a batch may carry on a server whose max_payload is `maxPayload` (from the connection's INFO): 4 MiB,
+ * or less on a server that takes less, always leaving room for the headers.
+ */
+export function batchBytesFor(maxPayload: number | undefined): number {
+  if (!maxPayload || maxPayload <= 0) return DEFAULT_MAX_BYTES;
+  return Math.max(1, Math.min(DEFAULT_MAX_BYTES, Math.floor(maxPayload / 2), maxPayload - HEADER_ROOM));
 }
 
 interface Queued {
   json: string;
   stored: () => void;
+  failed: (err: unknown) => void;
 }
 
 export class RecordBatcher {
@@ -39,16 +54,22 @@ export class RecordBatcher {
     opts: RecordBatchOptions = {},
   ) {
     this.maxRecords = opts.maxRecords ?? 256;
-    this.maxBytes = opts.maxBytes ?? 4 * 1024 * 1024;
+    this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   }
 
-  /** Resolves once the record is durable (its batch stored by JetStream or written to the outbox). Never throws. */
+  /**
+   * Resolves once the record is durable (its batch stored by JetStream or written to the outbox); rejects
+   * (OutboxWriteError) when it is neither, so its job is not acked.
+   */
   add(record: RecordEvent): Promise<void> {
     const json = JSON.stringify(record);
-    return new Promise<void>((stored) => {
-      if (this.bytes + json.length > this.maxBytes) this.cut();
-      this.queue.push({ json, stored });
-      this.bytes += json.length;
+    // Bytes, not UTF-16 units: CJK text is 3 bytes a unit, and a batch counted in units could pass max_payload.
+    // The comma (or bracket) beside each record is counted too.
+    const bytes = Buffer.byteLength(json) + 1;
+    return new Promise<void>((stored, failed) => {
+      if (this.bytes + bytes > this.maxBytes) this.cut();
+      this.queue.push({ json, stored, failed });
+      this.bytes += bytes;
       if (this.queue.length >= this.maxRecords) this.cut();
       this.schedule();
     });
@@ -91,7 +112,13 @@ export class RecordBatcher {
 
   private async store(batch: Queued[]): Promise<void> {
     const data = `[${batch.map((q) => q.json).join(",")}]`;
-    await this.outbox.publish(RECORD_BATCH_SUBJECT, data, `${this.agentId}.${this.run}.${this.seq++}`);
+    try {
+      await this.outbox.publish(RECORD_BATCH_SUBJECT, data, `${this.agentId}.${this.run}.${this.seq++}`);
+    } catch (err) {
+      // Not durable: every job of the batch hears it (and is not acked); the next batch still goes out.
+      for (const q of batch) q.failed(err);
+      return;
+    }
     for (const q of batch) q.stored();
   }
 }

@@ -22,12 +22,46 @@ interface Entry {
   data: string;
 }
 
+/**
+ * Writing to the outbox file failed: the record is neither in JetStream nor on disk, so the job that produced it
+ * must not be acked (it is handed back and runs again, which is better than a job without its record).
+ */
+export class OutboxWriteError extends Error {
+  constructor(msgID: string, options: { cause: unknown }) {
+    super(`record ${msgID} could not be written to the outbox`, options);
+    this.name = "OutboxWriteError";
+  }
+}
+
+/** The client refused a message over the server's max_payload: retrying it as it is can never succeed. */
+export function isOverMaxPayload(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) if (/max_payload/i.test(e.message)) return true;
+  return false;
+}
+
+/**
+ * An entry too big to publish, split into one entry per record (a batch is a JSON array of records). A single
+ * record fits: its event, output and logs are each cut at 256 KiB (LIMITS), so even fully JSON-escaped it stays
+ * well under the 8 MiB max_payload. Undefined when the entry is not a batch of two or more records.
+ */
+export function splitEntry(e: Entry): Entry[] | undefined {
+  let records: unknown;
+  try {
+    records = JSON.parse(e.data);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(records) || records.length < 2) return undefined;
+  return records.map((r, i) => ({ subject: e.subject, msgID: `${e.msgID}.${i}`, data: JSON.stringify([r]) }));
+}
+
 export class RecordOutbox {
   private readonly file: string;
   private pending = 0;
   private timer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
   private stopped = false;
+  private unpublishable = 0;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -43,6 +77,11 @@ export class RecordOutbox {
     return this.pending;
   }
 
+  /** Records dropped because not even alone did they fit in a message (should never happen: see splitEntry). */
+  get dropped(): number {
+    return this.unpublishable;
+  }
+
   /** Picks up what a previous run left and starts the retry loop. */
   start(): void {
     this.pending = this.readAll().length;
@@ -52,7 +91,8 @@ export class RecordOutbox {
 
   /**
    * Stores a record in JetStream, or failing that in the outbox file: when this resolves the record is
-   * durable one way or the other. Never throws (a failing disk is logged; there is nothing better to do).
+   * durable one way or the other. Rejects with OutboxWriteError when the outbox file cannot be written: the
+   * record is not durable, and the caller must not ack the job that produced it.
    */
   async publish(subject: string, data: string, msgID: string): Promise<void> {
     if (this.pending === 0) {
@@ -60,11 +100,25 @@ export class RecordOutbox {
         await this.js.publish(subject, data, { msgID, timeout: this.opts.publishTimeoutMs ?? 5000 });
         return;
       } catch (err) {
+        if (isOverMaxPayload(err)) return this.publishSplit({ subject, msgID, data }, err);
         this.log.warn({ err, msgID }, "record not stored by JetStream; keeping it in the outbox");
       }
     }
     // While older records wait, a new one goes behind them, so records of one invocation keep their order.
     this.append({ subject, msgID, data });
+  }
+
+  /** A message over max_payload would wedge the outbox for ever: its records go one by one instead. */
+  private async publishSplit(entry: Entry, err: unknown): Promise<void> {
+    const parts = splitEntry(entry);
+    if (!parts) return this.drop(entry, err);
+    this.log.warn({ msgID: entry.msgID, records: parts.length, bytes: Buffer.byteLength(entry.data) }, "record batch over max_payload; publishing its records one by one");
+    for (const p of parts) await this.publish(p.subject, p.data, p.msgID);
+  }
+
+  private drop(entry: Entry, err: unknown): void {
+    this.unpublishable++;
+    this.log.error({ err, msgID: entry.msgID, subject: entry.subject, bytes: Buffer.byteLength(entry.data), dropped: this.unpublishable }, "a single record is over max_payload: it can never be stored and is dropped");
   }
 
   private append(entry: Entry): void {
@@ -79,7 +133,8 @@ export class RecordOutbox {
       this.pending++;
       this.schedule();
     } catch (err) {
-      this.log.error({ err, msgID: entry.msgID, file: this.file }, "writing a record to the outbox failed: it is lost");
+      this.log.error({ err, msgID: entry.msgID, file: this.file }, "writing a record to the outbox failed; its job is not acked");
+      throw new OutboxWriteError(entry.msgID, { cause: err });
     }
   }
 
@@ -101,7 +156,7 @@ export class RecordOutbox {
     if (this.stopped || this.timer || this.pending === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.draining ??= this.drain().finally(() => {
+      this.draining ??= this.drain().catch((err: unknown) => this.log.error({ err, file: this.file }, "draining the outbox failed; trying again later")).finally(() => {
         this.draining = undefined;
         this.schedule();
       });
@@ -109,22 +164,29 @@ export class RecordOutbox {
     this.timer.unref();
   }
 
-  /** Publishes the file's records in order; stops at the first failure and keeps the rest. */
+  /**
+   * Publishes the file's records in order; stops at the first failure and keeps the rest. An entry over
+   * max_payload never stops it: it is split into its records (those not stored yet stay at the head of the file),
+   * or, a single record, dropped and counted.
+   */
   private async drain(): Promise<void> {
     const entries = this.readAll();
     let done = 0;
+    let head: Entry[] = [];
+    let changed = false;
     for (const e of entries) {
-      try {
-        await this.js.publish(e.subject, e.data, { msgID: e.msgID, timeout: this.opts.publishTimeoutMs ?? 5000 });
-        done++;
-      } catch {
+      const left = await this.publishInOrder([e]);
+      if (left.length > 0) {
+        head = left;
+        changed = left.length !== 1 || left[0] !== e;
         break;
       }
+      done++;
     }
-    if (done === 0 && entries.length > 0) return;
+    if (done === 0 && !changed && entries.length > 0) return;
     // Records appended while we published stay: rewrite the file with everything after what was stored.
     const now = this.readAll();
-    const rest = now.slice(done);
+    const rest = [...head, ...now.slice(done + (head.length > 0 ? 1 : 0))];
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, rest.map((e) => `${JSON.stringify(e)}\n`).join(""));
     const fd = openSync(tmp, "r+");
@@ -133,6 +195,27 @@ export class RecordOutbox {
     renameSync(tmp, this.file);
     this.pending = rest.length;
     if (done > 0) this.log.info({ published: done, left: rest.length }, "outbox records stored");
+  }
+
+  /** Publishes entries in order, splitting those over max_payload; returns those not stored (from the first failure on). */
+  private async publishInOrder(entries: Entry[]): Promise<Entry[]> {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      try {
+        await this.js.publish(e.subject, e.data, { msgID: e.msgID, timeout: this.opts.publishTimeoutMs ?? 5000 });
+      } catch (err) {
+        if (!isOverMaxPayload(err)) return entries.slice(i);
+        const parts = splitEntry(e);
+        if (!parts) {
+          this.drop(e, err);
+          continue;
+        }
+        this.log.warn({ msgID: e.msgID, records: parts.length }, "outbox entry over max_payload; publishing its records one by one");
+        const left = await this.publishInOrder(parts);
+        if (left.length > 0) return [...left, ...entries.slice(i + 1)];
+      }
+    }
+    return [];
   }
 
   /** Tries once more to empty the outbox, then stops; what is left stays on disk for the next run. */
