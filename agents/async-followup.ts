@@ -68,6 +68,9 @@ export class AsyncFollowup {
       h.set(HEADERS.version, String(record.version ?? 0));
       h.set(HEADERS.invocationId, record.invocationId);
       h.set(HEADERS.status, record.status ?? "");
+      // The depth the next hop would have: a trigger on this subject (or on a stream capturing it) starts its
+      // invocation there, so a loop through a subject is stopped like one through a function destination.
+      h.set(HEADERS.chainDepth, String(job.chainDepth + 1));
       this.nc.publish(dest.subject, body, { headers: h });
       return;
     }

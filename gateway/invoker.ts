@@ -37,6 +37,8 @@ export interface InvocationInput {
   traceparent?: string | undefined;
   /** The caller's idempotency key (gateway/idempotency.ts), already checked. */
   idempotencyKey?: string | undefined;
+  /** Functions invoked one from another's destination before this one (a trigger's message carries it); 0 if absent. */
+  chainDepth?: number | undefined;
 }
 
 export type SyncOutcome =
@@ -212,6 +214,7 @@ export class Invoker {
     // lagging agent cannot run an older version, and a job of a deleted function never runs.
     h.set(HEADERS.version, String(fn.version));
     h.set(HEADERS.incarnation, fn.incarnation);
+    if (input.chainDepth) h.set(HEADERS.chainDepth, String(input.chainDepth));
     const traceId = injectTraceContext(span, h);
     this.deps.log.debug({ invocationId, traceId, fn: fn.name, version: fn.version, via: input.via }, "invocation accepted");
     return { invocationId, fn, event, enqueuedAt, headers: h, traceId, span };

@@ -6,8 +6,10 @@
 // A trigger whose function was deleted (its incarnation gone) or that is paused runs nowhere.
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
-import type { Msg, NatsConnection, QueuedIterator, Subscription } from "@nats-io/transport-node";
+import type { Msg, MsgHdrs, NatsConnection, QueuedIterator, Subscription } from "@nats-io/transport-node";
 import { asWeftError } from "../shared/errors.js";
+import { HEADERS } from "../shared/headers.js";
+import { LIMITS } from "../shared/limits.js";
 import type { Logger } from "../shared/logger.js";
 import { nextTick, parseSchedule, previousTick, type Schedule } from "../shared/schedule.js";
 import { StoredTrigger, type TriggerSpec } from "../shared/schemas/trigger.js";
@@ -148,14 +150,32 @@ function inputOf(t: StoredTrigger, event: Uint8Array, extra: Partial<InvocationI
   return { name: spec.function, version: spec.version, alias: spec.alias, event, via: "nats", ...extra };
 }
 
+/**
+ * The chain depth a message carries (Weft-Chain-Depth, set on a subject destination's message; 0 when absent or not
+ * a number): the invocation it starts runs at that depth, so a loop through a trigger ends like a destination loop.
+ */
+export function chainDepthOf(h: MsgHdrs | undefined): number {
+  const text = h?.get(HEADERS.chainDepth) ?? "";
+  return /^[0-9]{1,6}$/.test(text) ? Number(text) : 0;
+}
+
+/** Past LIMITS.chainDepth: the message is refused (counted as failed), never run. */
+export const tooDeep = (depth: number): boolean => depth > LIMITS.chainDepth;
+
 /** Core NATS: at most once until the gateway has stored the invocation (a message no gateway holds is gone). */
 class SubjectRunner implements Runner {
   private constructor(private readonly sub: Subscription) {}
 
   static async start(d: RunnerDeps, t: StoredTrigger, spec: Extract<TriggerSpec, { subject: string }>): Promise<SubjectRunner> {
     const handle = async (msg: Msg) => {
+      const chainDepth = chainDepthOf(msg.headers);
+      if (tooDeep(chainDepth)) {
+        d.counters.count(t.id, "failed");
+        d.log.warn({ trigger: t.id, subject: msg.subject, code: "CHAIN_TOO_DEEP", depth: chainDepth }, "subject trigger message refused: chain too deep");
+        return;
+      }
       try {
-        await d.invoker.invokeAsync(inputOf(t, msg.data, { traceparent: msg.headers?.get("traceparent") || undefined }));
+        await d.invoker.invokeAsync(inputOf(t, msg.data, { traceparent: msg.headers?.get("traceparent") || undefined, chainDepth }));
         d.counters.count(t.id, "delivered");
       } catch (err) {
         d.counters.count(t.id, "failed");
@@ -235,9 +255,17 @@ class StreamRunner implements Runner {
   }
 
   private async handle(m: JsMsg): Promise<void> {
+    const chainDepth = chainDepthOf(m.headers);
+    if (tooDeep(chainDepth)) {
+      m.term(`CHAIN_TOO_DEEP: depth ${chainDepth} is past ${LIMITS.chainDepth}`);
+      this.d.counters.count(this.t.id, "failed");
+      this.d.log.warn({ trigger: this.t.id, seq: m.seq, code: "CHAIN_TOO_DEEP", depth: chainDepth }, "stream trigger message refused: chain too deep");
+      return;
+    }
     const input = inputOf(this.t, m.data, {
       idempotencyKey: `trigger:${this.t.id}:${this.t.createdAt}:${m.seq}`,
       traceparent: m.headers?.get("traceparent") || undefined,
+      chainDepth,
     });
     // An ordered message waits for its invocation to end: tell JetStream it is in progress meanwhile.
     const progress = this.spec.ordered ? setInterval(() => m.working(), STREAM_ACK_WAIT_MS / 2) : undefined;

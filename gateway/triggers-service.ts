@@ -1,10 +1,10 @@
 // Trigger CRUD, pause and resume, shared by HTTP (triggers-routes.ts) and gRPC: checks the spec (fields named), the
 // function and its version or alias, and for a stream trigger declares its durable consumer on the user's stream.
-import { AckPolicy, DeliverPolicy, JetStreamApiError, type ConsumerConfig, type JetStreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, JetStreamApiError, type ConsumerConfig, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
 import { WeftError, fromZodError, invalid, notFound, unavailable } from "../shared/errors.js";
 import { nextTick, parseSchedule } from "../shared/schedule.js";
 import { TriggerId, TriggerSpec, kindOf, type StoredTrigger, type Trigger } from "../shared/schemas/trigger.js";
-import { triggerConsumer } from "../shared/subjects.js";
+import { INTERNAL_SUBJECTS, subjectsOverlap, triggerConsumer } from "../shared/subjects.js";
 import type { AliasResolver } from "./alias-resolver.js";
 import type { FunctionCache } from "./function-cache.js";
 import type { TriggerCounters, TriggersStore } from "./triggers-store.js";
@@ -129,12 +129,14 @@ export class TriggersService {
    */
   private async declareConsumer(id: string, spec: Extract<TriggerSpec, { stream: string }>, old: StoredTrigger | undefined): Promise<void> {
     const jsm = await this.d.jsm();
+    let info: StreamInfo;
     try {
-      await jsm.streams.info(spec.stream);
+      info = await jsm.streams.info(spec.stream);
     } catch (err) {
       if (err instanceof JetStreamApiError && err.code === 10059) throw invalid("stream", `no JetStream stream named ${spec.stream}`);
       throw unavailable("JetStream", err);
     }
+    refuseInternalStream(info);
     const was = old && "stream" in old.spec ? (old.spec as Extract<TriggerSpec, { stream: string }>) : undefined;
     if (was && (was.stream !== spec.stream || (was.deliverPolicy ?? "all") !== (spec.deliverPolicy ?? "all"))) await this.dropConsumer(id, old!);
     const cfg = consumerConfig(id, spec);
@@ -155,6 +157,18 @@ export class TriggersService {
     if (!stream) return;
     await (await this.d.jsm()).consumers.delete(stream, triggerConsumer(id)).catch(() => undefined);
   }
+}
+
+/**
+ * The name rule (shared/schemas/trigger.ts) catches Weft's streams by name; this catches a stream of any name that
+ * captures Weft's or NATS's own subjects, or mirrors or sources one of Weft's streams: its messages are not the user's.
+ */
+export function refuseInternalStream(info: Pick<StreamInfo, "config">): void {
+  const c = info.config;
+  const subject = (c.subjects ?? []).find((s) => INTERNAL_SUBJECTS.some((w) => subjectsOverlap(s, w)));
+  if (subject !== undefined) throw invalid("stream", `${c.name} captures ${subject}, which overlaps subjects Weft or NATS own (${INTERNAL_SUBJECTS.join(", ")})`);
+  const origin = [c.mirror?.name, ...(c.sources ?? []).map((s) => s.name)].find((n) => n !== undefined && /^(WEFT_|KV_|OBJ_)/.test(n));
+  if (origin !== undefined) throw invalid("stream", `${c.name} copies ${origin}, a Weft stream, KV bucket or object store`);
 }
 
 /** active, paused, or disabled: its function was deleted (or deleted and created again: a new function). */

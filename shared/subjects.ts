@@ -111,3 +111,23 @@ export const TRIGGER_STATS_BUCKET = "weft-trigger-stats";
 export const triggerQueue = (id: string): string => `weft-trigger-${id}`;
 /** A stream trigger's durable consumer on the user's stream (shared by every gateway). */
 export const triggerConsumer = (id: string): string => `weft-trigger-${id}`;
+
+/**
+ * Subjects only Weft and NATS itself publish on: a stream trigger on a stream capturing any of them would feed
+ * Weft's jobs, records, KV buckets or replies to a user's function (gateway/triggers-service.ts).
+ */
+export const INTERNAL_SUBJECTS = ["weft.>", "$KV.>", "$O.>", "$JS.>", "$SYS.>", "_INBOX.>"] as const;
+
+/** Whether some subject matches both patterns (NATS wildcards: * one token, > one or more tokens, last). */
+export function subjectsOverlap(a: string, b: string): boolean {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const s = x[i];
+    const t = y[i];
+    if (s === undefined || t === undefined) return false;
+    if (s === ">" || t === ">") return true;
+    if (s !== "*" && t !== "*" && s !== t) return false;
+  }
+  return true;
+}

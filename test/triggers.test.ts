@@ -9,6 +9,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { eventually, http, startFabric, type Fabric } from "./harness/fabric.js";
 import { RecordTap } from "./harness/record-tap.js";
 import { loadWeftProto } from "./bench/grpc-client.js";
+import { LIMITS } from "../shared/limits.js";
 
 let fabric: Fabric;
 let nc: NatsConnection;
@@ -136,6 +137,10 @@ test("bad trigger input is a 400 naming the field; unknown function or trigger a
     [{ function: fn, schedule: "61 * * * *" }, 400, "schedule"],
     [{ function: fn, schedule: "rate(1 minute)", timezone: "Nowhere/Land" }, 400, "timezone"],
     [{ function: fn, stream: "NO_SUCH_STREAM" }, 400, "stream"],
+    // Weft's own streams hold every function's code and env (KV_weft-functions), the dead letters, the jobs.
+    [{ function: fn, stream: "KV_weft-functions", deliverPolicy: "all" }, 400, "stream"],
+    [{ function: fn, stream: "WEFT_DEAD_LETTERS" }, 400, "stream"],
+    [{ function: fn, stream: "OBJ_anything" }, 400, "stream"],
     [{ function: "nope-nope", subject: "a.b" }, 404, /function nope-nope/],
     [{ function: fn, version: 9, subject: "a.b" }, 404, /version 9/],
   ];
@@ -155,6 +160,53 @@ test("bad trigger input is a 400 naming the field; unknown function or trigger a
   assert.equal(mine.kind, "schedule");
   assert.match(mine.nextTick, /T0[78]:00:00.000Z$/, "9:00 in Paris");
   assert.deepEqual(mine.event, { hi: 1 });
+});
+
+test("a stream of any name capturing Weft's subjects is refused: 400 naming stream, no consumer made", async () => {
+  const fn = `snoop-${uid()}`;
+  await deploy(fn);
+  const stream = `SNOOP${uid()}`;
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: stream, subjects: [`weft.snoop${uid()}.>`] });
+  try {
+    const res = await api("PUT", `/v1/triggers/t-${fn}`, { function: fn, stream, deliverPolicy: "all" });
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, "INVALID_ARGUMENT");
+    assert.equal(res.body.error.field, "stream");
+    assert.match(res.body.error.message, /overlaps/);
+    assert.equal((await api("GET", `/v1/triggers/t-${fn}`)).status, 404);
+    await assert.rejects(jsm.consumers.info(stream, `weft-trigger-t-${fn}`), "no consumer was made");
+  } finally {
+    await jsm.streams.delete(stream);
+  }
+});
+
+test("a loop through a subject destination and a trigger stops at the chain depth: limit + 1 runs, then refused", async () => {
+  const fn = `tloop-${uid()}`;
+  const subject = `tloop${uid()}.done`;
+  const res = await api("PUT", `/v1/functions/${fn}`, {
+    runtime: "python3",
+    code: "def handler(event, context):\n    return {'ok': True}\n",
+    async: { maxRetries: 0, onSuccess: { subject } },
+  });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  assert.equal((await api("PUT", `/v1/triggers/t-${fn}`, { function: fn, subject })).status, 201);
+  const started = await api("POST", `/v1/functions/${fn}/invoke?async=true`, { go: 1 });
+  assert.equal(started.status, 202, JSON.stringify(started.body));
+
+  // Depths 0..limit run; the message the run at the limit publishes carries limit + 1 and is refused.
+  const counters = await eventually(async () => {
+    const c = (await api("GET", `/v1/triggers/t-${fn}`)).body.counters;
+    return c.failed >= 1 ? c : undefined;
+  }, "the trigger refusing the too-deep message", 180_000, 200);
+  assert.deepEqual(counters, { delivered: LIMITS.chainDepth, failed: 1, lag: 0 });
+  const runs = await eventually(async () => {
+    const n = tap.idsStartingWith("").filter((id) => tap.finalsOf(id).some((r) => r.functionName === fn)).length;
+    return n >= LIMITS.chainDepth + 1 ? n : undefined;
+  }, "every run's final record");
+  assert.equal(runs, LIMITS.chainDepth + 1);
+  const again = (await api("GET", `/v1/triggers/t-${fn}`)).body.counters;
+  assert.deepEqual(again, counters, "nothing ran after the refusal");
 });
 
 test("gRPC TriggerService: put, get, list, pause, resume, delete", async () => {

@@ -19,7 +19,15 @@ const UserSubject = z
   .refine((s) => !/^[*>](\.|$)/.test(s), "must start with a literal token, not * or >")
   .refine((s) => !/^(weft|\$[A-Z]+|_INBOX)(\.|$)/.test(s), "must not be a weft.*, $JS/$KV/$SYS.* or _INBOX.* subject");
 
-const StreamName = z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, "must be a JetStream stream name");
+/**
+ * A user's stream: never Weft's own (WEFT_*) nor a KV bucket's or object store's (KV_*, OBJ_*). Those hold every
+ * function's definition (code and env secrets), the dead letters and the jobs: a trigger on them would hand all of it
+ * to one user's function. The gateway also refuses a stream whose subjects overlap Weft's (triggers-service.ts).
+ */
+const StreamName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,255}$/, "must be a JetStream stream name")
+  .refine((s) => !/^(WEFT_|KV_|OBJ_)/.test(s), "must not be a Weft stream, a KV bucket or an object store (WEFT_*, KV_*, OBJ_*)");
 
 export const DELIVER_POLICIES = ["all", "new", "last", "lastPerSubject"] as const;
 
