@@ -139,8 +139,10 @@ export class MetricsRollups {
     });
     try {
       if (o.slot === undefined) {
-        o.slot = await claimSlot(this.collection, key, 0, doc);
+        // The head first: retention purges a scope's blocks from its head's rollupsFrom on, so a block written
+        // before its head knew of it (the head's write failing after the block's) would never be purged.
         await this.heads.rollupWritten(o.scope, new Date(o.block));
+        o.slot = await claimSlot(this.collection, key, 0, doc);
       } else {
         await this.collection.replaceOne({ _id: slotId(key, o.slot) }, doc(o.slot), { upsert: true });
       }
