@@ -25,4 +25,5 @@ exec bash deploy/with-services.sh --for-tests --quiet -- bash -c 'set -e
   for f in "$@"; do
     if [[ $f == test/console/* ]]; then node --import tsx clients/console/build.ts; break; fi
   done
-  exec node --import tsx --test --test-concurrency=1 "$@"' weft-test "${files[@]}"
+  exec node --import tsx --test --test-concurrency=1 --test-reporter=tap --test-reporter-destination=stdout \
+    --test-reporter=./test/harness/failures-reporter.mjs --test-reporter-destination=stdout "$@"' weft-test "${files[@]}"

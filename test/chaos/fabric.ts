@@ -55,6 +55,10 @@ export class ChaosFabric {
   readonly finalsSeen = new Map<string, TappedFinal[]>();
   /** invocation id → agent id of its newest running record (which agent holds it). */
   readonly runningOn = new Map<string, { agent?: string; attempt?: number }>();
+  /** invocation id → every delivery seen running: which agent held it, and when. */
+  readonly deliveries = new Map<string, Array<{ agent?: string; attempt?: number; at: number }>>();
+  /** agent id → when the scenario SIGKILLed it. */
+  readonly agentKills = new Map<string, number[]>();
   readonly heartbeats = new Map<string, { busy: number; containers: number; at: number }>();
   readonly agentIds: Record<AgentName, string>;
   private nc!: NatsConnection;
@@ -96,6 +100,20 @@ export class ChaosFabric {
     const p = this.procs.get(c);
     if (!p) throw new Error(`no component ${c}`);
     return p;
+  }
+
+  /** SIGKILLs an agent and remembers when: a job whose every delivery died this way truly ends killed. */
+  async killAgent(a: AgentName): Promise<void> {
+    const id = this.agentIds[a];
+    this.agentKills.set(id, [...(this.agentKills.get(id) ?? []), Date.now()]);
+    await this.proc(`agent-${a}`).signal("SIGKILL");
+  }
+
+  /** Whether every delivery of a job was seen running on an agent the scenario SIGKILLed afterwards. */
+  everyDeliveryKilled(invocationId: string): boolean {
+    const seen = this.deliveries.get(invocationId) ?? [];
+    if (seen.length < this.settings.maxDeliver) return false;
+    return seen.every((d) => d.agent !== undefined && (this.agentKills.get(d.agent) ?? []).some((at) => at >= d.at));
   }
 
   static async start(settings: FabricSettings, logDir: string): Promise<ChaosFabric> {
@@ -172,7 +190,12 @@ export class ChaosFabric {
           // An agent's records come in batches (a JSON array on weft.records._batch).
           const data = m.json<Seen | Seen[]>();
           for (const r of Array.isArray(data) ? data : [data]) {
-            if (r.phase === "running") this.runningOn.set(r.invocationId, { agent: r.agent, attempt: r.attempt });
+            if (r.phase === "running") {
+              this.runningOn.set(r.invocationId, { agent: r.agent, attempt: r.attempt });
+              const list = this.deliveries.get(r.invocationId) ?? [];
+              list.push({ agent: r.agent, attempt: r.attempt, at: Date.now() });
+              this.deliveries.set(r.invocationId, list);
+            }
             if (r.phase !== "final") continue;
             const list = this.finalsSeen.get(r.invocationId) ?? [];
             list.push({ at: Date.now(), attempt: r.attempt, status: r.status, agent: r.agent, output: r.output, errorCode: r.error?.code });

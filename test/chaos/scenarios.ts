@@ -81,7 +81,7 @@ export const SCENARIOS: Scenario[] = [
       await waitFor(() => busyTotal(ctx.f) >= 50 && ctx.f.busy("a") >= 20, ">= 50 calls in flight, >= 20 on agent a", 90_000);
       ctx.note("inFlightAtKill", busyTotal(ctx.f));
       ctx.note("onKilledAgent", ctx.f.busy("a"));
-      await ctx.f.proc("agent-a").signal("SIGKILL");
+      await ctx.f.killAgent("a");
       await ctx.f.restart("agent-a");
     },
   },
@@ -111,7 +111,7 @@ export const SCENARIOS: Scenario[] = [
         await waitFor(() => (ctx.f.runningOn.get(id)?.attempt ?? 0) >= attempt, `attempt ${attempt} of the doomed job running`, 90_000);
         const holder = ctx.f.runningOn.get(id)!;
         const a = holder.agent === ctx.f.agentIds.a ? "a" : "b";
-        await ctx.f.proc(`agent-${a}`).signal("SIGKILL");
+        await ctx.f.killAgent(a);
         await ctx.f.restart(`agent-${a}`);
       }
       ctx.note("deliveriesKilled", ctx.f.settings.maxDeliver);
