@@ -405,12 +405,13 @@ build_ferretdb() {
     rm -rf "$build"
     return 1
   }
-  # A new name: an unpatched build may be running (a binary in use cannot be overwritten).
+  # A new name: an unpatched build may be running (a binary in use cannot be overwritten). Built beside it and
+  # renamed into place, so a running copy or a concurrent build never sees a half-written file.
   out="$(gopath_bin)/ferretdb-$FERRETDB_PATCH"
   mkdir -p "$(dirname "$out")"
-  (cd "$build" && CGO_ENABLED=0 "$GO_BIN" build -o "$out" ./cmd/ferretdb) >&2
+  (cd "$build" && CGO_ENABLED=0 "$GO_BIN" build -o "$out.$$" ./cmd/ferretdb) >&2 && mv -f "$out.$$" "$out"
   local rc=$?
-  rm -rf "$build"
+  rm -rf "$build" "$out.$$"
   return $rc
 }
 
@@ -420,11 +421,19 @@ ensure_ferretdb_bin() {
     need "install Go >= 1.21 (https://go.dev/doc/install) to build FerretDB, or install mongod, or set MONGO_URL"
     return 1
   fi
+  # One build at a time on the machine: several worktrees or test runs may start at once; the others wait for
+  # it and then find the binary.
+  mkdir -p "$(gopath_bin)"
+  exec {ferret_lock}>"$(gopath_bin)/.ferretdb-build.lock"
+  flock "$ferret_lock"
   local v
   for v in "${FERRETDB_VERSIONS[@]}"; do
-    build_ferretdb "$v" && find_ferretdb && return 0
+    find_ferretdb && break
+    build_ferretdb "$v" && find_ferretdb && break
   done
-  die ferretdb "could not build FerretDB (tried ${FERRETDB_VERSIONS[*]})"
+  flock -u "$ferret_lock"
+  exec {ferret_lock}>&-
+  [[ -n $FERRET_BIN ]] || die ferretdb "could not build FerretDB (tried ${FERRETDB_VERSIONS[*]})"
 }
 
 # ---- grpcurl (tests call the gateway through reflection exactly as the README shows) ------------------------
