@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { ConfigError, buildDirField, resolveBuildDir, boolFromEnv, commonFields, envField, intFromEnv, parseEnv, stringFromEnv, type ConfigOf } from "../shared/config.js";
 import { ISOLATIONS } from "../shared/schemas/function.js";
-import { imageRuntimeOf, resolveRuntime, RUNTIME_NAMES, type ImageRuntime } from "../shared/runtimes.js";
+import { imageRuntimeOf, isCompiled, resolveRuntime, RUNTIME_NAMES, type ImageRuntime } from "../shared/runtimes.js";
 import { DEFAULT_BASE_IMAGE, DEFAULT_TRIXIE_BASE_IMAGE, RUNTIME_IMAGES } from "../deploy/images.js";
 import { DEFAULT_SECCOMP_PROFILE } from "./seccomp.js";
 
@@ -17,7 +17,9 @@ const listOf = <T extends string>(allowed: readonly T[], def: string) =>
 
 /** A list of runtime names (aliases allowed: python3 means python3.13), as the image runtimes they run on. */
 const runtimeList = (def: string) =>
-  listOf(RUNTIME_NAMES, def).transform((names) => [...new Set(names.map((n) => imageRuntimeOf(resolveRuntime(n))))]);
+  listOf(RUNTIME_NAMES, def)
+    .refine((names) => !names.some(isCompiled), "rust has no stem cells or ad-hoc runs (a rust function's worker is its own compiled binary)")
+    .transform((names) => [...new Set(names.map((n) => imageRuntimeOf(resolveRuntime(n))))]);
 
 /** By default only the newest runtimes get stem cells and run ad-hoc code: an older runtime's function costs a cold start, and its ad-hoc code needs WEFT_EXEC_RUNTIMES. */
 const NEWEST_RUNTIMES = "python3.13,nodejs20";
@@ -47,6 +49,7 @@ export const agentFields = {
   imagePython313: envField("WEFT_IMAGE_PYTHON3_13", stringFromEnv(RUNTIME_IMAGES["python3.13"]), "python3.13 runtime image"),
   imageNodejs18: envField("WEFT_IMAGE_NODEJS18", stringFromEnv(RUNTIME_IMAGES.nodejs18), "nodejs18 runtime image"),
   imageNodejs20: envField("WEFT_IMAGE_NODEJS20", stringFromEnv(RUNTIME_IMAGES.nodejs20), "nodejs20 (and typescript) runtime image"),
+  imageRust: envField("WEFT_IMAGE_RUST", stringFromEnv(RUNTIME_IMAGES.rust), "rust runtime image (the runner; a function's compiled binary is mounted into it)"),
   buildImages: envField("WEFT_BUILD_IMAGES", boolFromEnv(true), "build the runtime images at start when missing or stale"),
   baseImage: envField("WEFT_BASE_IMAGE", stringFromEnv(DEFAULT_BASE_IMAGE), "Debian 12 base of python3.11 and nodejs18"),
   baseImageTrixie: envField("WEFT_BASE_IMAGE_TRIXIE", stringFromEnv(DEFAULT_TRIXIE_BASE_IMAGE), "Debian 13 base of python3.13 and nodejs20"),
@@ -83,7 +86,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   const config = Object.freeze({ ...parsed, outboxDir, buildDir: resolveBuildDir(parsed.buildDir, env, homedir()) });
   const images = Object.values(runtimeImages(config));
   if (new Set(images).size !== images.length) {
-    throw new ConfigError("invalid configuration:\n  WEFT_IMAGE_PYTHON3_11, WEFT_IMAGE_PYTHON3_13, WEFT_IMAGE_NODEJS18 and WEFT_IMAGE_NODEJS20 must differ");
+    throw new ConfigError("invalid configuration:\n  WEFT_IMAGE_PYTHON3_11, WEFT_IMAGE_PYTHON3_13, WEFT_IMAGE_NODEJS18, WEFT_IMAGE_NODEJS20 and WEFT_IMAGE_RUST must differ");
   }
   return config;
 }
@@ -95,5 +98,6 @@ export function runtimeImages(config: AgentConfig): Record<ImageRuntime, string>
     "python3.13": config.imagePython313,
     nodejs18: config.imageNodejs18,
     nodejs20: config.imageNodejs20,
+    rust: config.imageRust,
   };
 }

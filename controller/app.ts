@@ -139,6 +139,7 @@ function makeBuilds(config: ControllerConfig, log: Logger, record: BuildsDeps["r
       pipIndexUrl: config.pipIndexUrl,
       pipExtraIndexUrl: config.pipExtraIndexUrl,
       npmRegistry: config.npmRegistry,
+      cargoRegistry: config.cargoRegistry,
       httpProxy: config.buildHttpProxy,
       httpsProxy: config.buildHttpsProxy,
       noProxy: config.buildNoProxy,

@@ -79,6 +79,8 @@ export const controllerFields = {
   pipIndexUrl: envField("WEFT_PIP_INDEX_URL", optionalString, "pip index URL for builds (PIP_INDEX_URL); empty: PyPI"),
   pipExtraIndexUrl: envField("WEFT_PIP_EXTRA_INDEX_URL", optionalString, "extra pip index URLs for builds (PIP_EXTRA_INDEX_URL)"),
   npmRegistry: envField("WEFT_NPM_REGISTRY", optionalString, "npm registry URL for builds (npm_config_registry); empty: the npm registry"),
+  cargoRegistry: envField("WEFT_CARGO_REGISTRY", optionalString,
+    "crates.io mirror for rust builds, as cargo names a registry (sparse+https://host/index/), put in place of crates.io; empty: crates.io"),
   buildHttpProxy: envField("WEFT_BUILD_HTTP_PROXY", optionalString, "HTTP_PROXY inside builder containers"),
   buildHttpsProxy: envField("WEFT_BUILD_HTTPS_PROXY", optionalString, "HTTPS_PROXY inside builder containers"),
   buildNoProxy: envField("WEFT_BUILD_NO_PROXY", optionalString, "NO_PROXY inside builder containers"),

@@ -64,6 +64,9 @@ export class SyntaxChecker {
       case "typescript":
         // Parsed by the transpiler at deploy (shared/typescript.ts), which names the file, line and column.
         return Promise.resolve({ kind: "ok" });
+      case "rust":
+        // Compiled by cargo in the build, whose log names the file, line and column.
+        return Promise.resolve({ kind: "ok" });
     }
   }
 

@@ -28,6 +28,7 @@ export const RUNTIME_IMAGES: Record<Runtime, string> = {
   "python3.13": "weft/runtime-python3.13:latest",
   nodejs18: "weft/runtime-nodejs18:latest",
   nodejs20: "weft/runtime-nodejs20:latest",
+  rust: "weft/runtime-rust:latest",
 };
 /** Image label holding a hash of the Dockerfile, the runner and the base: a change to any rebuilds the image. */
 export const HASH_LABEL = "weft.runtime-hash";
@@ -37,10 +38,12 @@ const IMAGES_DIR = join(dirname(fileURLToPath(import.meta.url)), "images");
 const LANGUAGE_SOURCES = {
   python: { dir: "python3", files: ["Dockerfile", "runtime/worker.py"] },
   javascript: { dir: "nodejs", files: ["Dockerfile", "runtime/worker.js"] },
+  // The runner alone: a rust function's worker is its own binary, mounted from its build layer.
+  rust: { dir: "rust", files: ["Dockerfile"] },
 } as const;
 const sourcesOf = (runtime: Runtime) => {
   const language = RUNTIME_INFO[runtime].language;
-  return LANGUAGE_SOURCES[language === "python" ? "python" : "javascript"];
+  return LANGUAGE_SOURCES[language === "python" || language === "rust" ? language : "javascript"];
 };
 const suiteOf = (runtime: Runtime): Suite => RUNTIME_INFO[runtime].debian;
 /** The trusted runner (Go, no dependencies), the same binary in every runtime image. */

@@ -6,18 +6,23 @@ import { WeftError, invalid } from "./errors.js";
 import { LIMITS } from "./limits.js";
 import { DEFAULT_HANDLER, type BundleFile, type FunctionDefinition, type FunctionSpec } from "./schemas/function.js";
 
-export type Language = "python" | "node";
+export type Language = "python" | "node" | "rust";
 
-/** The language family of a runtime (python3, python3.13 → python; nodejs, nodejs20, typescript → node). */
-export const languageOf = (runtime: string): Language => (runtime.startsWith("python") ? "python" : "node");
+/** The language family of a runtime (python3, python3.13 → python; nodejs, nodejs20, typescript → node; rust). */
+export const languageOf = (runtime: string): Language => (runtime.startsWith("python") ? "python" : runtime === "rust" ? "rust" : "node");
 
 /** The files that name a bundle's dependencies, per language; their bytes alone address the layer. */
 export const DEPENDENCY_FILES: Record<Language, readonly string[]> = {
   python: ["requirements.txt"],
   node: ["package.json", "package-lock.json", "npm-shrinkwrap.json"],
+  rust: ["Cargo.toml", "Cargo.lock"],
 };
 
-const ENTRY_EXTENSIONS: Record<Language, readonly string[]> = { python: [".py"], node: [".js", ".cjs", ".mjs"] };
+const ENTRY_EXTENSIONS: Record<Language, readonly string[]> = { python: [".py"], node: [".js", ".cjs", ".mjs"], rust: [".rs"] };
+
+/** A rust function is a Cargo library package: these files, always, and `handler` in src/lib.rs. */
+export const RUST_ENTRY = "src/lib.rs";
+export const RUST_HANDLER = "src/lib.handler";
 
 /** A spec whose bundle is checked: `code` is the entry module's source, `files` every file (absent for one file). */
 export type NormalizedSpec = FunctionSpec & { code: string };
@@ -44,6 +49,7 @@ export function fileBytes(file: BundleFile): Buffer {
 
 /** The entry module's path for a handler (`lib/app.handler` → lib/app.py), picked among the files for Node. */
 export function entryPath(language: Language, handler: string, present: (path: string) => boolean): string {
+  if (language === "rust") return RUST_ENTRY;
   const module = handler.slice(0, handler.lastIndexOf("."));
   const candidates = ENTRY_EXTENSIONS[language].map((ext) => module + ext);
   return candidates.find(present) ?? candidates[0]!;
@@ -58,6 +64,7 @@ export const handlerFunction = (handler: string): string => handler.slice(handle
  */
 export function normalizeBundle(spec: FunctionSpec): NormalizedSpec {
   if (spec.files === undefined) {
+    if (languageOf(spec.runtime) === "rust") throw invalid("files", `a rust function is a Cargo package: files with Cargo.toml, Cargo.lock and ${RUST_ENTRY}`);
     if (spec.code === undefined) throw invalid("code", "is required (or files, a bundle)");
     if (spec.handler !== undefined && spec.handler !== DEFAULT_HANDLER) {
       throw invalid("handler", `names a module of a bundle; a function sent as code alone is ${DEFAULT_HANDLER}`);
@@ -65,7 +72,10 @@ export function normalizeBundle(spec: FunctionSpec): NormalizedSpec {
     return { ...spec, code: spec.code };
   }
   const language = languageOf(spec.runtime);
-  const handler = spec.handler ?? DEFAULT_HANDLER;
+  if (language === "rust" && spec.handler !== undefined && spec.handler !== RUST_HANDLER) {
+    throw invalid("handler", `a rust function's handler is always \`pub fn handler\` in ${RUST_ENTRY} (${RUST_HANDLER})`);
+  }
+  const handler = language === "rust" ? RUST_HANDLER : spec.handler ?? DEFAULT_HANDLER;
   const files = new Map<string, Buffer>();
   for (const [path, file] of Object.entries(spec.files)) {
     const problem = pathProblem(path);
@@ -108,6 +118,7 @@ function checkNoFileUnderFile(files: Map<string, Buffer>): void {
 }
 
 function checkDependencyFiles(language: Language, files: Map<string, Buffer>): void {
+  if (language === "rust") return checkCargoPackage(files);
   if (language !== "node" || !files.has("package.json")) return;
   if (!files.has("package-lock.json") && !files.has("npm-shrinkwrap.json")) {
     throw invalid("files.package-lock.json", "package.json needs its lockfile (package-lock.json or npm-shrinkwrap.json), so the build is repeatable");
@@ -117,6 +128,31 @@ function checkDependencyFiles(language: Language, files: Map<string, Buffer>): v
   } catch {
     throw invalid("files.package.json", "is not JSON");
   }
+}
+
+/** A Cargo library package Weft can wrap: a manifest naming the package, a lockfile (the build is repeatable). */
+function checkCargoPackage(files: Map<string, Buffer>): void {
+  for (const name of DEPENDENCY_FILES.rust) {
+    if (!files.has(name)) throw invalid(`files.${name}`, `is required: a rust function is a Cargo library package (Cargo.toml, Cargo.lock, ${RUST_ENTRY})`);
+  }
+  if (!cargoPackageName(files.get("Cargo.toml")!.toString("utf8"))) {
+    throw invalid("files.Cargo.toml", 'has no [package] name = "..." (a rust function is a Cargo library package)');
+  }
+}
+
+/** The package name in a Cargo manifest's [package] table (`name = "x"` or `name = 'x'`), or undefined. */
+export function cargoPackageName(manifest: string): string | undefined {
+  let inPackage = false;
+  for (const raw of manifest.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line.startsWith("[")) {
+      inPackage = /^\[\s*package\s*\]\s*(#.*)?$/.test(line);
+      continue;
+    }
+    const m = inPackage ? /^name\s*=\s*(?:"([A-Za-z0-9_-]{1,64})"|'([A-Za-z0-9_-]{1,64})')\s*(#.*)?$/.exec(line) : null;
+    if (m) return m[1] ?? m[2];
+  }
+  return undefined;
 }
 
 /** Every file of a stored bundle. */
@@ -138,6 +174,8 @@ export function filesSha256(files: Map<string, Buffer>, salt = ""): string {
 
 /** The dependency files among a version's files (empty when it has none). */
 export function dependencyFilesOf(runtime: string, files: Map<string, Buffer>): Map<string, Buffer> {
+  // A rust function's whole package is compiled into its layer (the binary): every file addresses it.
+  if (languageOf(runtime) === "rust") return new Map(files);
   const deps = new Map<string, Buffer>();
   for (const name of DEPENDENCY_FILES[languageOf(runtime)]) {
     const bytes = files.get(name);

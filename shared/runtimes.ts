@@ -3,7 +3,7 @@
 // version that already exists.
 
 /** Exact runtimes: what a stored version records. */
-export const RUNTIMES = ["python3.11", "python3.13", "nodejs18", "nodejs20", "typescript"] as const;
+export const RUNTIMES = ["python3.11", "python3.13", "nodejs18", "nodejs20", "typescript", "rust"] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
 /** Moving aliases: `python3` and `nodejs` mean the newest version. */
@@ -16,17 +16,18 @@ export type RuntimeName = Runtime | RuntimeAlias;
 
 /**
  * The runtimes an image exists for: each is an interpreter on a Debian base. TypeScript is transpiled at deploy
- * and runs on Node 20; the exact runtime `typescript` always means that, so its versions never move either.
+ * and runs on Node 20; the exact runtime `typescript` always means that, so its versions never move either. The
+ * `rust` image is Debian 13 and the runner only: a rust function's worker is its own compiled binary (its layer).
  */
-export const IMAGE_RUNTIMES = ["python3.11", "python3.13", "nodejs18", "nodejs20"] as const;
+export const IMAGE_RUNTIMES = ["python3.11", "python3.13", "nodejs18", "nodejs20", "rust"] as const;
 export type ImageRuntime = (typeof IMAGE_RUNTIMES)[number];
 
-export type Language = "python" | "javascript" | "typescript";
+export type Language = "python" | "javascript" | "typescript" | "rust";
 
 interface RuntimeInfo {
   image: ImageRuntime;
   language: Language;
-  /** The interpreter's version as built (Debian's package); `weft` reports it, a test checks it. */
+  /** The interpreter's (rust: the compiler's) version as built (Debian's package); `weft` reports it, a test checks it. */
   version: string;
   /** The Debian suite its image is built from. */
   debian: "bookworm" | "trixie";
@@ -38,7 +39,15 @@ export const RUNTIME_INFO: Record<Runtime, RuntimeInfo> = {
   nodejs18: { image: "nodejs18", language: "javascript", version: "18", debian: "bookworm" },
   nodejs20: { image: "nodejs20", language: "javascript", version: "20", debian: "trixie" },
   typescript: { image: "nodejs20", language: "typescript", version: "20", debian: "trixie" },
+  rust: { image: "rust", language: "rust", version: "1.85", debian: "trixie" },
 };
+
+/**
+ * Runtimes whose function is compiled at build into its own worker: a container has nothing to run before a version
+ * is mounted into it, so they get no stem cells and no ad-hoc execution.
+ */
+export const COMPILED_RUNTIMES: readonly Runtime[] = ["rust"];
+export const isCompiled = (runtime: string): boolean => (COMPILED_RUNTIMES as readonly string[]).includes(runtime);
 
 /**
  * Versions stored before runtimes had versions name `python3` or `nodejs`: they were built for Debian 12's

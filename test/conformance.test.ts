@@ -4,7 +4,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { http, startFabric, type Fabric } from "./harness/fabric.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { eventually, http, startFabric, type Fabric } from "./harness/fabric.js";
 import { RUNTIMES, type Runtime } from "../shared/runtimes.js";
 
 const ISOLATIONS = ["runc", "gvisor"] as const;
@@ -90,8 +92,16 @@ export async function handler(event: Event, context: Context): Promise<unknown> 
 }
 `;
 
+/** The rust probe: a Cargo library package using serde_json (its Cargo.lock pins versions Debian 13's rustc builds). */
+const RUST_DIR = join(import.meta.dirname, "fixtures", "rust", "probe");
+const RUST = Object.fromEntries(["Cargo.toml", "Cargo.lock", "src/lib.rs"].map((f) => [f, readFileSync(join(RUST_DIR, f), "utf8")]));
+/** A rust version answers once cargo has built it: the first build on a machine also makes the builder image. */
+const BUILD_MS = 900_000;
+
 interface Probe {
-  code: string;
+  /** A single file, or a bundle's files (compiled runtimes). */
+  code?: string;
+  files?: Record<string, string>;
   /** The exception class the error case raises. */
   errorType: string;
   /** What the version op answers: the interpreter's version the runtime promises. */
@@ -104,6 +114,7 @@ const PROBES: Record<Runtime, Probe> = {
   nodejs18: { code: JAVASCRIPT, errorType: "TypeError", version: "18" },
   nodejs20: { code: JAVASCRIPT, errorType: "TypeError", version: "20" },
   typescript: { code: TYPESCRIPT, errorType: "TypeError", version: "20" },
+  rust: { files: RUST, errorType: "Boom", version: "1.85" },
 };
 
 let fabric: Fabric;
@@ -139,6 +150,15 @@ async function invoke(name: string, event: unknown) {
   return { ...res.body, wallMs: performance.now() - started };
 }
 
+/** Waits for a bundle's build to end, and checks it is ready. */
+async function built(name: string): Promise<void> {
+  const def = await eventually(async () => {
+    const r = await http(fabric.httpUrl, "GET", `/v1/functions/${name}`);
+    return r.status === 200 && r.body.build?.status !== "building" ? r.body : undefined;
+  }, `the build of ${name}`, BUILD_MS, 500);
+  assert.equal(def.build.status, "ready", def.build.error);
+}
+
 const ok = (r: { status: string }) => assert.equal(r.status, "ok", JSON.stringify(r));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -149,8 +169,10 @@ for (const runtime of RUNTIMES) {
       const name = `conf-${runtime.replace(".", "")}-${isolation}-${randomBytes(3).toString("hex")}`;
 
       test("deploys, records its exact runtime, and runs on the interpreter it names", async () => {
-        const def = await deploy(name, { runtime, isolation, code: probe.code, concurrency: CONCURRENCY, limits: { timeoutMs: TIMEOUT_MS, memoryMb: MEMORY_MB } });
+        const source = probe.files ? { files: probe.files } : { code: probe.code };
+        const def = await deploy(name, { runtime, isolation, ...source, concurrency: CONCURRENCY, limits: { timeoutMs: TIMEOUT_MS, memoryMb: MEMORY_MB } });
         assert.equal(def.runtime, runtime);
+        if (probe.files) await built(name);
         const first = await invoke(name, { op: "version" });
         ok(first);
         assert.equal(first.output, probe.version);

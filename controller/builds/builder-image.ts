@@ -9,7 +9,12 @@ import { join } from "node:path";
 import type { Language } from "../../shared/bundle.js";
 
 /** Debian's packages of the tools, from the mirror the runtime image's base already names. */
-const TOOLS: Record<Language, string> = { python: "python3-pip", node: "npm" };
+const TOOLS: Record<Language, string> = {
+  python: "python3-pip",
+  node: "npm",
+  // Debian 13's rustc and cargo; cc links (rustc's default linker for the glibc target, which the runtime runs).
+  rust: "rustc cargo gcc libc6-dev",
+};
 
 const dockerfile = (base: string, language: Language): string =>
   [

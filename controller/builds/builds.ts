@@ -2,9 +2,11 @@
 // version with the same dependency files, and by builds running at the same time), then records the outcome
 // (ready or failed, with the log) through the caller. PUT never waits for this.
 import type Dockerode from "dockerode";
+import { join } from "node:path";
 import { BuildDir } from "./build-dir.js";
 import { BuilderImages } from "./builder-image.js";
 import { BuildLog, installDependencies, type InstallOptions } from "./dependency-install.js";
+import { cargoCacheKey, rustBuildInputs } from "./rust-build.js";
 import { dependencyFilesOf, filesSha256, languageOf, layerIdOf, versionFiles } from "../../shared/bundle.js";
 import type { Logger } from "../../shared/logger.js";
 import type { Build, FunctionDefinition } from "../../shared/schemas/function.js";
@@ -50,7 +52,7 @@ export class Builds {
   static initial(def: Pick<FunctionDefinition, "runtime" | "files">): Build | undefined {
     if (!def.files) return undefined;
     const files = versionFiles(def);
-    const deps = dependencyFilesOf(def.runtime, files);
+    const deps = buildInputsOf(def.runtime, files);
     return {
       status: "building",
       bundleSha256: filesSha256(files),
@@ -81,12 +83,12 @@ export class Builds {
     let outcome: Build;
     try {
       const files = versionFiles(def);
-      const deps = dependencyFilesOf(def.runtime, files);
+      const deps = buildInputsOf(def.runtime, files);
       const language = languageOf(def.runtime);
       // A node layer is mounted at <task root>/node_modules, so ES modules resolve it too: the folder is its mount point.
       await this.dir.writeCode(build.bundleSha256, files, build.layer && language === "node" ? ["node_modules"] : []);
       log.line(`weft: ${files.size} files laid out as ${build.bundleSha256.slice(0, 16)}`);
-      const layer = build.layer ? await this.layer(build.layer, def.runtime, deps) : undefined;
+      const layer = build.layer ? await this.layer(build.layer, def.runtime, deps, def.name) : undefined;
       if (layer) log.add(Buffer.from(layer.log));
       const done = { finishedAt: new Date().toISOString(), durationMs: Math.round(performance.now() - t0) };
       if (layer && !layer.ok) {
@@ -108,20 +110,20 @@ export class Builds {
   }
 
   /** The layer for a dependency set: already there, being built by another version, or built now. */
-  private layer(id: string, runtime: string, deps: Map<string, Buffer>): Promise<LayerResult> {
+  private layer(id: string, runtime: string, deps: Map<string, Buffer>, functionName: string): Promise<LayerResult> {
     const final = this.dir.layerPath(id);
     if (this.dir.has(final)) {
       return this.dir.sizeOf(final).then((bytes) => ({ ok: true, bytes, cached: true, log: `weft: layer ${id} already built; shared\n` }));
     }
     let pending = this.layers.get(id);
     if (!pending) {
-      pending = this.buildLayer(id, runtime, deps, final).finally(() => this.layers.delete(id));
+      pending = this.buildLayer(id, runtime, deps, final, functionName).finally(() => this.layers.delete(id));
       this.layers.set(id, pending);
     }
     return pending;
   }
 
-  private async buildLayer(id: string, runtime: string, deps: Map<string, Buffer>, final: string): Promise<LayerResult> {
+  private async buildLayer(id: string, runtime: string, deps: Map<string, Buffer>, final: string, functionName: string): Promise<LayerResult> {
     const log = new BuildLog();
     const language = languageOf(runtime);
     const runtimeImage = this.deps.runtimeImages[runtime];
@@ -133,7 +135,9 @@ export class Builds {
       const image = await this.images.ensure(runtimeImage, language, (line) => this.deps.log.debug({ layer: id }, line));
       log.line(`weft: builder image ${image}`);
       if (this.installs.full) log.line(`weft: waiting for one of ${MAX_CONCURRENT_INSTALLS} builders`);
-      const result = await this.installs.run(() => installDependencies(this.deps.docker, image, language, deps, staged, this.deps.install, log));
+      const cargoCache = language === "rust" ? join(this.dir.root, "cargo", cargoCacheKey(functionName, deps)) : undefined;
+      if (cargoCache) log.line(`weft: cargo cache ${cargoCache.slice(cargoCache.lastIndexOf("/") + 1)} (this function, this Cargo.lock)`);
+      const result = await this.installs.run(() => installDependencies(this.deps.docker, image, language, deps, staged, this.deps.install, log, cargoCache));
       if (!result.ok) return { ok: false, reason: result.reason, log: log.text() };
       await this.dir.commit(`${staged}/layer`, final);
       const bytes = await this.dir.sizeOf(final);
@@ -145,4 +149,9 @@ export class Builds {
       await this.dir.discard(staged);
     }
   }
+}
+
+/** What a version's layer is built from: its dependency files, or for rust its whole package and Weft's wrapper. */
+function buildInputsOf(runtime: string, files: Map<string, Buffer>): Map<string, Buffer> {
+  return languageOf(runtime) === "rust" ? rustBuildInputs(files) : dependencyFilesOf(runtime, files);
 }

@@ -7,10 +7,11 @@ import type Dockerode from "dockerode";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { PassThrough, Writable, type Readable } from "node:stream";
 import type { Language } from "../../shared/bundle.js";
+import { CARGO_CACHE_IN_BUILDER, RUST_SCRIPT, cargoEnv } from "./rust-build.js";
 
 export interface InstallOptions {
   network: string;
@@ -23,6 +24,8 @@ export interface InstallOptions {
   pipIndexUrl: string;
   pipExtraIndexUrl: string;
   npmRegistry: string;
+  /** A crates.io mirror (a source replacement: `sparse+https://…/index/`); empty: crates.io. */
+  cargoRegistry: string;
   httpProxy: string;
   httpsProxy: string;
   noProxy: string;
@@ -53,6 +56,7 @@ const SCRIPTS: Record<Language, string> = {
     // The layer is node_modules' content: it is mounted as <task root>/node_modules.
     "tar -C /build/work/node_modules -cf - .",
   ].join("\n"),
+  rust: RUST_SCRIPT,
 };
 
 /** A log kept to its last LOG_KEEP_BYTES, the part that says why a build failed. */
@@ -94,13 +98,23 @@ export async function installDependencies(
   staged: string,
   opts: InstallOptions,
   log: BuildLog,
+  /** rust: the host folder of the cargo cache this build uses (registry and target, kept between builds). */
+  cargoCache?: string,
 ): Promise<InstallOutcome> {
   const src = join(staged, ".src");
   await mkdir(src, { mode: 0o755 });
-  for (const [name, bytes] of deps) await writeFile(join(src, name), bytes, { mode: 0o644 });
+  for (const [name, bytes] of deps) {
+    await mkdir(dirname(join(src, name)), { recursive: true, mode: 0o755 });
+    await writeFile(join(src, name), bytes, { mode: 0o644 });
+  }
+  if (cargoCache) {
+    // The builder runs as uid 65534; a controller that is not root cannot give it the folder, so it is open.
+    await mkdir(cargoCache, { recursive: true, mode: 0o777 });
+    await chmod(cargoCache, 0o777);
+  }
   const out = join(staged, "layer");
   await mkdir(out, { mode: 0o755 });
-  const container = await docker.createContainer(createOptions(image, language, src, opts));
+  const container = await docker.createContainer(createOptions(image, language, src, opts, cargoCache));
   try {
     return await runToLayer(container, out, opts, log);
   } finally {
@@ -108,7 +122,7 @@ export async function installDependencies(
   }
 }
 
-function createOptions(image: string, language: Language, src: string, opts: InstallOptions): Dockerode.ContainerCreateOptions {
+function createOptions(image: string, language: Language, src: string, opts: InstallOptions, cargoCache?: string): Dockerode.ContainerCreateOptions {
   const memory = opts.memoryMb * 1024 * 1024;
   const ca = opts.caFile && existsSync(opts.caFile) ? opts.caFile : "";
   const env = [
@@ -121,6 +135,7 @@ function createOptions(image: string, language: Language, src: string, opts: Ins
     ...(opts.pipIndexUrl ? [`PIP_INDEX_URL=${opts.pipIndexUrl}`] : []),
     ...(opts.pipExtraIndexUrl ? [`PIP_EXTRA_INDEX_URL=${opts.pipExtraIndexUrl}`] : []),
     ...(opts.npmRegistry ? [`npm_config_registry=${opts.npmRegistry}`] : []),
+    ...(language === "rust" ? cargoEnv({ caInBuilder: ca ? CA_IN_BUILDER : "", registry: opts.cargoRegistry, cpus: opts.cpus }) : []),
     ...(opts.httpProxy ? [`HTTP_PROXY=${opts.httpProxy}`, `http_proxy=${opts.httpProxy}`] : []),
     ...(opts.httpsProxy ? [`HTTPS_PROXY=${opts.httpsProxy}`, `https_proxy=${opts.httpsProxy}`] : []),
     ...(opts.noProxy ? [`NO_PROXY=${opts.noProxy}`, `no_proxy=${opts.noProxy}`] : []),
@@ -140,7 +155,7 @@ function createOptions(image: string, language: Language, src: string, opts: Ins
       NetworkMode: opts.network,
       ReadonlyRootfs: true,
       Tmpfs: { "/build": `rw,exec,nosuid,nodev,size=${opts.diskMb}m,mode=1777` },
-      Binds: [`${src}:/src:ro`, ...(ca ? [`${ca}:${CA_IN_BUILDER}:ro`] : [])],
+      Binds: [`${src}:/src:ro`, ...(ca ? [`${ca}:${CA_IN_BUILDER}:ro`] : []), ...(cargoCache ? [`${cargoCache}:${CARGO_CACHE_IN_BUILDER}:rw`] : [])],
       CapDrop: ["ALL"],
       SecurityOpt: ["no-new-privileges"],
       Memory: memory,

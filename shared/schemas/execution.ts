@@ -4,7 +4,7 @@ import { z } from "zod";
 import { LIMITS } from "../limits.js";
 import { FINAL_STATUSES, InvocationError } from "./invocation.js";
 import { ISOLATIONS, RUNTIMES } from "./function.js";
-import { IMAGE_RUNTIMES, RUNTIME_NAMES } from "../runtimes.js";
+import { IMAGE_RUNTIMES, RUNTIME_NAMES, isCompiled } from "../runtimes.js";
 
 export const EXECUTE_MODES = ["script", "handler"] as const;
 
@@ -24,7 +24,9 @@ export const ExecuteLimits = z.strictObject({
 });
 
 export const ExecuteRequest = z.strictObject({
-  runtime: z.enum(RUNTIME_NAMES).describe("an exact runtime or an alias (python3, nodejs: the newest); typescript is transpiled first"),
+  runtime: z.enum(RUNTIME_NAMES)
+    .refine((r) => !isCompiled(r), "rust is compiled once per version (deploy it as a function); ad-hoc code runs on the interpreted runtimes")
+    .describe("an exact runtime or an alias (python3, nodejs: the newest); typescript is transpiled first; not rust"),
   code: z.string().min(1).max(LIMITS.codeBytes).pipe(utf8Max(LIMITS.codeBytes, "code")),
   mode: z.enum(EXECUTE_MODES).default("script")
     .describe("script: the code runs as a program with stdin; handler: handler(event, context) runs as for functions"),
