@@ -1,12 +1,18 @@
 // The builder images: a runtime image plus its package manager (pip, npm), so dependencies are installed by the
-// very interpreter that will import them (native wheels match). Made on the first build that needs one, never
-// at start: a fresh machine builds nothing until a function asks for it.
-import type Dockerode from "dockerode";
+// very interpreter that will import them (native wheels match); for rust, the runtime image plus Debian's rustc
+// and cargo, so the binary links against the glibc it runs on. Made on the first build that needs one, never at
+// start: a fresh machine builds nothing until a function asks for it. As a script, it makes one ahead of time:
+//   npm run builder -- rust        (or python3.13, nodejs20, ...: the runtime whose builder to make)
+import Dockerode from "dockerode";
 import { createHash } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Language } from "../../shared/bundle.js";
+import { pathToFileURL } from "node:url";
+import { languageOf, type Language } from "../../shared/bundle.js";
+import { baseImagesFromEnv, ensureRuntimeImages, RUNTIME_IMAGES } from "../../deploy/images.js";
+import { createLogger } from "../../shared/logger.js";
+import { IMAGE_RUNTIMES, type ImageRuntime } from "../../shared/runtimes.js";
 
 /** Debian's packages of the tools, from the mirror the runtime image's base already names. */
 const TOOLS: Record<Language, string> = {
@@ -74,4 +80,23 @@ export class BuilderImages {
       await rm(dir, { recursive: true, force: true });
     }
   }
+}
+
+/** The script: the runtime image (built if missing or stale), then its builder. */
+async function main(): Promise<void> {
+  const runtime = process.argv[2] as ImageRuntime;
+  if (!(IMAGE_RUNTIMES as readonly string[]).includes(runtime)) throw new Error(`usage: builder-image.ts RUNTIME (one of ${IMAGE_RUNTIMES.join(", ")})`);
+  const log = createLogger("builder", process.env.WEFT_LOG_LEVEL ?? "warn");
+  const docker = new Dockerode({ socketPath: process.env.WEFT_DOCKER_SOCKET ?? "/var/run/docker.sock" });
+  await ensureRuntimeImages(docker, { bases: baseImagesFromEnv(process.env), log, only: [runtime] });
+  const started = Date.now();
+  const tag = await new BuilderImages(docker).ensure(RUNTIME_IMAGES[runtime], languageOf(runtime), (line) => console.error(line));
+  console.log(`${tag}: ready (${Date.now() - started} ms)`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: Error) => {
+    console.error(`builder-image.ts: ${err.message}`);
+    process.exit(1);
+  });
 }
