@@ -149,24 +149,24 @@ describe("a rust function using serde_json", () => {
   });
 
   test("a compile error fails the build; its log and a call's BUILD_FAILED name the file and line", async () => {
-    const broken = uniqueName("rs-broken");
+    // Version 3 of the same function: the cargo cache has serde_json, so only the broken package compiles.
     const lib = "use serde_json::Value;\n\npub fn handler(event: Value) -> Result<Value, String> {\n    Ok(event +)\n}\n";
-    const put = await http("PUT", `/v1/functions/${broken}`, { runtime: "rust", files: { ...FILES, "src/lib.rs": lib } });
+    const put = await http("PUT", `/v1/functions/${name}`, { runtime: "rust", files: { ...FILES, "src/lib.rs": lib } });
     assert.ok(put.status === 200 || put.status === 201, JSON.stringify(put.body));
-    const def = await builtVersion(broken, 1);
+    const def = await builtVersion(name, 3);
     assert.equal(def.build.status, "failed");
     assert.match(def.build.error, /src\/lib\.rs:4/);
-    const r = await http("POST", `/v1/functions/${broken}/invoke`, {});
+    const r = await http("POST", `/v1/functions/${name}/invoke`, {});
     assert.equal(r.body.error.code, "BUILD_FAILED", JSON.stringify(r.body));
     assert.match(r.body.error.message, /src\/lib\.rs:4/);
   });
 
   test("a panic is a handler error of type Panic, and the container keeps serving", async () => {
-    const panicky = uniqueName("rs-panic");
     const lib = FILES["src/lib.rs"]!.replace('"echo" => Ok(event["value"].clone()),', '"echo" => Ok(event["value"].clone()),\n        "panic" => panic!("on purpose {}", event["n"]),');
-    const put = await http("PUT", `/v1/functions/${panicky}`, { runtime: "rust", files: { ...FILES, "src/lib.rs": lib } });
+    const put = await http("PUT", `/v1/functions/${name}`, { runtime: "rust", files: { ...FILES, "src/lib.rs": lib } });
     assert.ok(put.status === 200 || put.status === 201, JSON.stringify(put.body));
-    assert.equal((await builtVersion(panicky, 1)).build.status, "ready");
+    assert.equal((await builtVersion(name, 4)).build.status, "ready");
+    const panicky = name;
     const p = await http("POST", `/v1/functions/${panicky}/invoke`, { op: "panic", n: 3 });
     assert.equal(p.body.status, "error", JSON.stringify(p.body));
     assert.equal(p.body.error.code, "HANDLER_ERROR");
@@ -176,5 +176,16 @@ describe("a rust function using serde_json", () => {
     const after = await http("POST", `/v1/functions/${panicky}/invoke`, { op: "echo", value: "still" });
     assert.equal(after.body.status, "ok", JSON.stringify(after.body));
     assert.equal(after.body.coldStart, false);
+  });
+
+  test("a Cargo.lock that does not match Cargo.toml fails the build (it must be repeatable), before compiling", async () => {
+    const stale = uniqueName("rs-stale");
+    const manifest = FILES["Cargo.toml"]!.replace('serde_json = "1"', 'serde_json = "1"\nitoa = "1"');
+    const put = await http("PUT", `/v1/functions/${stale}`, { runtime: "rust", files: { ...FILES, "Cargo.toml": manifest } });
+    assert.ok(put.status === 200 || put.status === 201, JSON.stringify(put.body));
+    const def = await builtVersion(stale, 1);
+    assert.equal(def.build.status, "failed");
+    assert.match(def.build.error, /--locked/);
+    assert.doesNotMatch(def.build.error, /Compiling/);
   });
 });

@@ -34,6 +34,7 @@ export function rustBuildInputs(files: Map<string, Buffer>): Map<string, Buffer>
   inputs.set(`${WRAPPER_CRATE}/Cargo.toml`, Buffer.from(MANIFEST_TEMPLATE.replace("@PACKAGE@", name)));
   const lock = files.get("Cargo.lock");
   if (lock) inputs.set(`${WRAPPER_CRATE}/Cargo.lock`, lock);
+  inputs.set(SCRIPT_NAME, Buffer.from(BUILD_SCRIPT));
   return inputs;
 }
 
@@ -47,19 +48,28 @@ export function cargoCacheKey(functionName: string, inputs: Map<string, Buffer>)
 /** The cache's mount point in the builder. */
 export const CARGO_CACHE_IN_BUILDER = "/cargo";
 
-/** What runs in the builder: cargo's output to stderr (the build log), the layer (the binary) as a tar on stdout. */
-export const RUST_SCRIPT = [
+/**
+ * What runs in the builder: cargo's output to stderr (the build log), the layer (the binary) as a tar on stdout.
+ * It travels with the inputs (weft-build.sh), so a change to it addresses new layers too.
+ */
+const BUILD_SCRIPT = [
   "set -e",
   "mkdir -p /build/tmp /build/home /build/out /cargo/home /cargo/target",
   "cp -R /src/. /build/work",
   // An operator's mirror of crates.io (WEFT_CARGO_REGISTRY) is a source replacement, which only a config file says.
   'if [ -n "$WEFT_CARGO_REGISTRY" ]; then printf \'[source.crates-io]\\nreplace-with = "weft-mirror"\\n[source.weft-mirror]\\nregistry = "%s"\\n\' "$WEFT_CARGO_REGISTRY" > /cargo/home/config.toml; else rm -f /cargo/home/config.toml; fi',
-  "cd /build/work/weft-function",
   "echo \"$(rustc --version), $(cargo --version)\" >&2",
+  // The user's lockfile must match their manifest (a repeatable build): checked, and the crates fetched, first.
+  'cargo fetch --locked --target "$(rustc -vV | sed -n "s/^host: //p")" --manifest-path /build/work/function/Cargo.toml >&2',
+  // The wrapper's lockfile is the user's plus the two path packages; the versions locked stay as they are.
+  "cd /build/work/weft-function",
   "cargo build --release >&2",
   "cp /cargo/target/release/weft-function /build/out/weft-function",
   "tar -C /build/out -cf - .",
 ].join("\n");
+const SCRIPT_NAME = "weft-build.sh";
+/** The builder's command: the script among the inputs. */
+export const RUST_SCRIPT = `exec sh /src/${SCRIPT_NAME}`;
 
 /** The builder's environment for cargo: its home and target in the cache, the sparse index, the CA, the proxies. */
 export function cargoEnv(opts: { caInBuilder: string; registry: string; cpus: number }): string[] {
