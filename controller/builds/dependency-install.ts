@@ -7,7 +7,7 @@ import type Dockerode from "dockerode";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { PassThrough, Writable, type Readable } from "node:stream";
 import type { Language } from "../../shared/bundle.js";
@@ -34,6 +34,8 @@ export interface InstallOptions {
 export type InstallOutcome = { ok: true; bytes: number } | { ok: false; reason: string };
 
 const CA_IN_BUILDER = "/etc/weft/ca.crt";
+/** The unprivileged user every builder runs as. */
+const BUILDER_UID = 65534;
 const LOG_KEEP_BYTES = 256 * 1024;
 
 /** What runs in the builder. Output of the tools goes to stderr (the log); stdout carries only the tar stream. */
@@ -107,11 +109,7 @@ export async function installDependencies(
     await mkdir(dirname(join(src, name)), { recursive: true, mode: 0o755 });
     await writeFile(join(src, name), bytes, { mode: 0o644 });
   }
-  if (cargoCache) {
-    // The builder runs as uid 65534; a controller that is not root cannot give it the folder, so it is open.
-    await mkdir(cargoCache, { recursive: true, mode: 0o777 });
-    await chmod(cargoCache, 0o777);
-  }
+  if (cargoCache) await prepareCargoCache(cargoCache);
   const out = join(staged, "layer");
   await mkdir(out, { mode: 0o755 });
   const container = await docker.createContainer(createOptions(image, language, src, opts, cargoCache));
@@ -119,6 +117,20 @@ export async function installDependencies(
     return await runToLayer(container, out, opts, log);
   } finally {
     await container.remove({ force: true }).catch(() => {});
+  }
+}
+
+/**
+ * The builder runs as uid 65534: a root controller gives it the cache (mode 0700, no one else's to rewrite); one
+ * that is not root cannot, so the folder is left open (0777) for the builder to write.
+ */
+async function prepareCargoCache(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  if (process.getuid?.() === 0) {
+    await chown(dir, BUILDER_UID, BUILDER_UID);
+    await chmod(dir, 0o700);
+  } else {
+    await chmod(dir, 0o777);
   }
 }
 
@@ -143,7 +155,7 @@ function createOptions(image: string, language: Language, src: string, opts: Ins
   return {
     name: `weft-build-${randomBytes(5).toString("hex")}`,
     Image: image,
-    User: "65534:65534",
+    User: `${BUILDER_UID}:${BUILDER_UID}`,
     // No WorkingDir: Docker would make /build before the tmpfs is mounted and the tmpfs would lose its mode 1777.
     Env: env,
     Cmd: ["sh", "-c", SCRIPTS[language]],
