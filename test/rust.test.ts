@@ -162,7 +162,7 @@ describe("a rust function using serde_json", () => {
   });
 
   test("a panic is a handler error of type Panic, and the container keeps serving", async () => {
-    const lib = FILES["src/lib.rs"]!.replace('"echo" => Ok(event["value"].clone()),', '"echo" => Ok(event["value"].clone()),\n        "panic" => panic!("on purpose {}", event["n"]),');
+    const lib = FILES["src/lib.rs"]!.replace('"echo" => Ok(event["value"].clone()),', '"echo" => Ok(event["value"].clone()),\n        "panic" => panic!("on purpose {}", event["n"]),\n        "spawn" => { std::thread::spawn(|| loop { std::thread::sleep(Duration::from_secs(1)) }); Ok(json!("left")) }');
     const put = await http("PUT", `/v1/functions/${name}`, { runtime: "rust", files: { ...FILES, "src/lib.rs": lib } });
     assert.ok(put.status === 200 || put.status === 201, JSON.stringify(put.body));
     assert.equal((await builtVersion(name, 4)).build.status, "ready");
@@ -176,6 +176,17 @@ describe("a rust function using serde_json", () => {
     const after = await http("POST", `/v1/functions/${panicky}/invoke`, { op: "echo", value: "still" });
     assert.equal(after.body.status, "ok", JSON.stringify(after.body));
     assert.equal(after.body.coldStart, false);
+  });
+
+  test("a thread the handler leaves running retires its container (the runner's check holds for rust too)", async () => {
+    const warm = await http("POST", `/v1/functions/${name}/invoke`, { op: "echo", value: 1 });
+    assert.equal(warm.body.coldStart, false, JSON.stringify(warm.body));
+    const left = await http("POST", `/v1/functions/${name}/invoke`, { op: "spawn" });
+    assert.equal(left.body.status, "ok", JSON.stringify(left.body));
+    assert.equal(left.body.output, "left");
+    const next = await http("POST", `/v1/functions/${name}/invoke`, { op: "echo", value: 2 });
+    assert.equal(next.body.status, "ok", JSON.stringify(next.body));
+    assert.equal(next.body.coldStart, true, "the container with a leftover thread was removed");
   });
 
   test("a Cargo.lock that does not match Cargo.toml fails the build (it must be repeatable), before compiling", async () => {
