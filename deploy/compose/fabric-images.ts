@@ -25,6 +25,7 @@ export interface ComposeImages {
   WEFT_IMAGE_PYTHON3_13: string;
   WEFT_IMAGE_NODEJS18: string;
   WEFT_IMAGE_NODEJS20: string;
+  WEFT_IMAGE_RUST: string;
 }
 
 export interface BuildOptions {
@@ -105,5 +106,6 @@ export async function buildComposeImages(o: BuildOptions): Promise<ComposeImages
     WEFT_IMAGE_PYTHON3_13: pinned("python3.13"),
     WEFT_IMAGE_NODEJS18: pinned("nodejs18"),
     WEFT_IMAGE_NODEJS20: pinned("nodejs20"),
+    WEFT_IMAGE_RUST: pinned("rust"),
   };
 }
