@@ -194,10 +194,20 @@ def leftover_timers():
         pass
     for which in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
         try:
-            if signal.getitimer(which)[0] > 0:
+            # The interval too: Linux re-arms a periodic ITIMER_REAL only when a thread takes its SIGALRM, so
+            # while that signal waits (its thread not yet scheduled, on a loaded machine) the value reads 0.
+            if any(t > 0 for t in signal.getitimer(which)):
                 return "the call left an interval timer armed"
         except (OSError, ValueError):
             pass
+    try:
+        # A signal that arrived but was not yet taken (its handler runs once the worker runs again: after the
+        # answer, in the next call).
+        pending = signal.sigpending()
+    except (OSError, ValueError):
+        pending = ()
+    if pending:
+        return "the call left a signal pending (%s)" % ", ".join(sorted(getattr(s, "name", str(s)) for s in pending))
     return ""
 
 

@@ -1,0 +1,64 @@
+// The Python worker's check for timers a call left armed (deploy/images/python3/runtime/worker.py,
+// leftover_timers), run in the host's python3 on the worker's own code. Where calls run on a thread pool the
+// worker cannot reset interval timers between calls, so this check is what retires a container whose call
+// left a SIGALRM ticking. Linux re-arms a periodic ITIMER_REAL only when a thread takes its SIGALRM: while
+// the signal waits (its thread not yet scheduled, on a loaded machine) getitimer reads a value of 0. The
+// hostile case "arms setitimer with a SIGALRM handler in a function of concurrency 2" failed intermittently in
+// CI from that window; here the window is held open by blocking SIGALRM, so the check meets it every time.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+
+const WORKER = fileURLToPath(new URL("../../deploy/images/python3/runtime/worker.py", import.meta.url));
+const PYTHON = process.env.WEFT_PYTHON_BIN || "python3";
+
+/** Loads the worker as a module (fds 3 and 4 exist, as under the runner), runs `body`, prints its JSON. */
+async function inWorker(body: string): Promise<any> {
+  const script = `import importlib.util, json, signal, time
+spec = importlib.util.spec_from_file_location("weft_worker", ${JSON.stringify(WORKER)})
+w = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(w)
+${body}`;
+  const child = spawn(PYTHON, ["-c", script], { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  const [code] = (await once(child, "exit")) as [number | null];
+  assert.equal(code, 0, `python3 exited ${code}: ${err}`);
+  return JSON.parse(out);
+}
+
+test("an interval timer whose SIGALRM waits to be taken (getitimer reads 0) is still seen as armed", async () => {
+  const r = await inWorker(`signal.signal(signal.SIGALRM, lambda *_: None)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+signal.setitimer(signal.ITIMER_REAL, 0.005, 0.005)
+time.sleep(0.03)
+value, interval = signal.getitimer(signal.ITIMER_REAL)
+print(json.dumps({"value": value, "interval": interval, "dirty": w.leftover_timers()}))`);
+  assert.equal(r.value, 0, `the kernel's value while SIGALRM is pending: ${JSON.stringify(r)}`);
+  assert.equal(r.interval, 0.005);
+  assert.match(r.dirty, /interval timer armed/);
+});
+
+test("a one-shot timer that fired but whose signal was not yet taken is seen as a pending signal", async () => {
+  const r = await inWorker(`signal.signal(signal.SIGALRM, lambda *_: None)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+signal.setitimer(signal.ITIMER_REAL, 0.005)
+time.sleep(0.03)
+print(json.dumps({"timer": signal.getitimer(signal.ITIMER_REAL), "dirty": w.leftover_timers()}))`);
+  assert.deepEqual(r.timer, [0, 0]);
+  assert.match(r.dirty, /signal pending \(SIGALRM\)/);
+});
+
+test("an armed interval timer is seen; a cleared one, or none, leaves the worker clean", async () => {
+  const r = await inWorker(`signal.signal(signal.SIGALRM, lambda *_: None)
+signal.setitimer(signal.ITIMER_REAL, 10, 10)
+armed = w.leftover_timers()
+signal.setitimer(signal.ITIMER_REAL, 0)
+print(json.dumps({"armed": armed, "cleared": w.leftover_timers()}))`);
+  assert.match(r.armed, /interval timer armed/);
+  assert.equal(r.cleared, "");
+});
