@@ -37,15 +37,21 @@ const WATCHED = new Set([
   "KEYGENREQUEST", "ZLIB_ASYNC",
 ]);
 const callResources = new Map();
+/** The call's timers (Timeout objects), to tell one still armed from one that fired or was cleared. */
+const callTimers = new Map();
 let tracking = 0;
 /** Set while the worker creates its own immediate (the leftovers check), which is not the call's. */
 let ownWork = false;
 createHook({
-  init(id, type) {
-    if (tracking > 0 && !ownWork && WATCHED.has(type)) callResources.set(id, type);
+  init(id, type, _trigger, resource) {
+    if (tracking > 0 && !ownWork && WATCHED.has(type)) {
+      callResources.set(id, type);
+      if (type === "Timeout") callTimers.set(id, resource);
+    }
   },
   destroy(id) {
     callResources.delete(id);
+    callTimers.delete(id);
   },
 }).enable();
 
@@ -259,6 +265,15 @@ function posixTimers() {
   }
 }
 
+/**
+ * A timer of the call still armed (not cleared, and not a timeout that fired) that runs code later: an interval,
+ * or a timeout of more than 1 ms. A 0 or 1 ms timeout is the call finishing up: the turns still wait for it.
+ */
+function laterTimer() {
+  for (const t of callTimers.values()) if (!t._destroyed && t._idleTimeout >= 0 && (t._repeat || t._idleTimeout > 1)) return true;
+  return false;
+}
+
 /** Resources this call created that outlive it; destroy hooks run a turn late, so look twice. */
 async function leftovers(before) {
   // One macrotask turn first: every microtask the call queued (a promise chain of any length) runs before it,
@@ -269,6 +284,9 @@ async function leftovers(before) {
     // A call that arrived meanwhile owns resources too (its own timers): nothing can be blamed on the call
     // that ended. What it left stays in callResources and is judged when the worker is next idle.
     if (inFlight > 0) return "";
+    // Judged now: another turn would let the timer run first if it is due (on a starved CPU, 50 ms pass in a
+    // turn), and one that never yields (a microtask loop) would keep this answer from ever being written.
+    if (laterTimer()) break;
     await nextTurn();
   }
   if (inFlight > 0) return "";
@@ -291,7 +309,10 @@ function run(header, eventBytes) {
       // microtask that arms an interval) is the call's too.
       const dirty = inFlight === 0 ? await leftovers(0) : "";
       tracking--;
-      if (inFlight === 0) callResources.clear();
+      if (inFlight === 0) {
+        callResources.clear();
+        callTimers.clear();
+      }
       const logs = buf.bytes();
       const frame = { t: "result", id, ok: !outcome.error, logBytes: logs.length, logsTruncated: buf.truncated };
       if (dirty) frame.dirty = dirty;
