@@ -44,10 +44,10 @@ export class AgentContainers {
     this.docker = new Dockerode({ socketPath });
   }
 
-  /** Ids of the agent's running containers, optionally only those created for one function. */
-  async ids(fn?: string): Promise<string[]> {
+  /** Ids of the agent's running containers (or, with `all`, those not yet removed), optionally only one function's. */
+  async ids(fn?: string, all = false): Promise<string[]> {
     const label = [`${LABEL.agent}=${this.agentId}`, ...(fn ? [`${LABEL.fn}=${fn}`] : [])];
-    const found = await this.docker.listContainers({ filters: { label } });
+    const found = await this.docker.listContainers({ all, filters: { label } });
     return found.map((c) => c.Id);
   }
 
