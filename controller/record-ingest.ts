@@ -35,6 +35,8 @@ const FETCH_GRACE_MS = 2000;
 const WORKING_EVERY_MS = Math.floor(RECORDS_ACK_WAIT_MS / 4);
 /** Retries of a write while MongoDB is away are at most this far apart, so records land soon after it is back. */
 const WRITE_RETRY_MAX_MS = 2000;
+/** A batch that takes longer than this to store is logged: records landing late then say where the time went. */
+const SLOW_WRITE_MS = 10_000;
 
 /** One record in hand; the records of an agent's batch message share its msg, which is acked once all are stored. */
 interface Pending {
@@ -56,6 +58,8 @@ export class RecordIngest {
   private mongoDown = false;
   /** Counters for tests and logs. */
   readonly stats = { written: 0, invalid: 0, rejected: 0, retries: 0 };
+  private readonly startedAt = Date.now();
+  private firstStored = false;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -182,11 +186,23 @@ export class RecordIngest {
     const keepAlive = setInterval(() => {
       for (const msg of messagesOf(batch)) msg.working();
     }, WORKING_EVERY_MS);
+    const started = Date.now();
     try {
       await this.storeUntilDone(batch);
     } finally {
       clearInterval(keepAlive);
     }
+    this.noteStored(batch, Date.now() - started);
+  }
+
+  /** The first batch after start, and any slow one, are logged: a restart's backlog shows how it went. */
+  private noteStored(batch: Pending[], ms: number): void {
+    const fields = { records: batch.length, messages: messagesOf(batch).size, ms };
+    if (!this.firstStored) {
+      this.firstStored = true;
+      this.log.info({ ...fields, sinceStartMs: Date.now() - this.startedAt }, "first invocation records stored");
+    }
+    if (ms > SLOW_WRITE_MS) this.log.warn(fields, "storing a batch of invocation records was slow");
   }
 
   private async storeUntilDone(batch: Pending[]): Promise<void> {

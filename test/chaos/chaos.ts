@@ -46,11 +46,13 @@ const storedAt = new Map<string, number>();
 
 async function waitAllFinal(f: ChaosFabric, ids: string[], boundMs: number) {
   const deadline = Date.now() + boundMs;
+  let failure: unknown;
   for (;;) {
-    const stored = await f.storedFinals(ids).catch(() => undefined);
+    const stored = await f.storedFinals(ids).catch((err: unknown) => void (failure = err));
     for (const id of stored?.keys() ?? []) if (!storedAt.has(id)) storedAt.set(id, Date.now());
     if (stored && (stored.size === ids.length || Date.now() > deadline)) return stored;
-    if (!stored && Date.now() > deadline) return new Map();
+    // Records this run could not read are not records the fabric lost: say so, instead of counting all as lost.
+    if (!stored && Date.now() > deadline) throw new Error(`the audit could not read the stored records from MongoDB for ${boundMs} ms: ${(failure as Error)?.message}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
