@@ -281,6 +281,32 @@ describe("records and metrics through the API", () => {
   });
 });
 
+describe("metrics over long windows", () => {
+  const DAY = 24 * 3600_000;
+  test("30 days count every block from the function's first rollup on; a function with none reads none", async () => {
+    const name = uniqueName("month");
+    const incarnation = await deploy(name);
+    const now = Date.now();
+    // Five days apart: twenty 6-hour blocks between them, none with a document.
+    const events = [finalEvent(name, { incarnation, enqueuedAt: now - 5 * DAY, durationMs: 7 }), finalEvent(name, { incarnation, enqueuedAt: now - 1000, durationMs: 3 })];
+    await Promise.all(events.map((e) => publish(e)));
+    const month = 30 * DAY;
+    const m = await eventually(async () => {
+      const got = await ok("functions.metrics", { name, windowMs: month });
+      return got.count === 2 ? got : undefined;
+    }, "both finals in 30 days of metrics");
+    assert.equal(m.durationMs.max, 7, "the older block is read");
+    const series = await ok("metrics.series", { name, windowMs: month });
+    assert.equal(series.totals.count, 2, JSON.stringify(series.totals));
+    assert.equal((await ok("functions.metrics", { name, windowMs: DAY })).count, 1, "a day leaves the older one out");
+
+    const quiet = uniqueName("quiet");
+    await deploy(quiet);
+    assert.equal((await ok("functions.metrics", { name: quiet, windowMs: month })).count, 0);
+    assert.equal((await ok("metrics.series", { name: quiet, windowMs: month })).totals.count, 0);
+  });
+});
+
 describe("records of a deleted function", () => {
   const notFound = async (op: ControllerOp, body: unknown) => {
     const reply = (await nc.request(controllerSubject(op), JSON.stringify(body), { timeout: 10_000 })).json<ControllerReply<unknown>>();
