@@ -54,6 +54,11 @@ interface OpenPage {
   maxBefore: number | undefined;
   maxEnqueuedAt: number;
   entries: Map<string, Phases>;
+  /**
+   * Each entry's JSON text (`[id, phases]`), kept beside it: a page is rewritten with every batch that adds to it,
+   * and re-serialising all its entries each time made a page of 50 cost up to 50 records' JSON per batch.
+   */
+  texts: Map<string, string>;
   bytes: number;
   touchedAt: number;
 }
@@ -110,7 +115,7 @@ export class InvocationPages {
       if (!page || (isFull(page) && !page.entries.has(ev.invocationId))) {
         // Unknown until the page before is saved, when that one's own is not known yet.
         const maxBefore = page?.maxBefore === undefined ? undefined : Math.max(page.maxBefore, page.maxEnqueuedAt);
-        page = { n: undefined, openedAt: now, maxBefore, maxEnqueuedAt: 0, entries: new Map(), bytes: 0, touchedAt: now };
+        page = { n: undefined, openedAt: now, maxBefore, maxEnqueuedAt: 0, entries: new Map(), texts: new Map(), bytes: 0, touchedAt: now };
         this.open.set(fn, page);
       }
       if (!touched.includes(page)) touched.push(page);
@@ -243,7 +248,8 @@ function pageDoc(scope: string, n: number, page: OpenPage): PageDoc {
     count: page.entries.size,
     maxEnqueuedAt: page.maxEnqueuedAt,
     maxBefore: page.maxBefore!,
-    entriesJson: JSON.stringify([...page.entries]),
+    // The same text as JSON.stringify([...page.entries]), from each entry's kept text.
+    entriesJson: `[${[...page.texts.values()].join(",")}]`,
   };
 }
 
@@ -260,7 +266,11 @@ function addTo(page: OpenPage, ev: RecordEvent): void {
   // Re-inserting keeps the entries in storing order of their latest phase.
   page.entries.delete(ev.invocationId);
   page.entries.set(ev.invocationId, phases);
-  page.bytes += JSON.stringify(ev).length;
+  const before = page.texts.get(ev.invocationId);
+  const text = JSON.stringify([ev.invocationId, phases]);
+  page.texts.delete(ev.invocationId);
+  page.texts.set(ev.invocationId, text);
+  page.bytes += text.length - (before?.length ?? 0);
 }
 
 function absorb(found: Map<string, Listed>, page: PageDoc): void {

@@ -20,7 +20,7 @@ import type { ControlPlane } from "./control-plane.js";
 import * as args from "./arguments.js";
 import { eventTooDeep } from "./event.js";
 import { eventFromMessage, functionToMessage, recordToMessage, resultToMessage, specFromMessage, type FunctionSpecMsg, type InvokeRequestMsg } from "./grpc-mapping.js";
-import { Overloaded, type Invoker } from "./invoker.js";
+import { Overloaded, type CallerGone, type Invoker } from "./invoker.js";
 import type { Executor } from "./executor.js";
 import { executeFromMessage, executionToMessage, type ExecuteRequestMsg } from "./grpc-execute.js";
 import { PROTO_PACKAGE, loadWeftProto } from "./proto.js";
@@ -115,9 +115,11 @@ function invocationService({ invoker, plane, log }: GrpcDeps): UntypedServiceImp
   return {
     Invoke: unary(log, async (req, call) => {
       const input = invocationInput(req, call);
-      const gone = new AbortController();
-      call.once("cancelled", () => gone.abort());
-      const outcome = await invoker.invokeSync(input, gone.signal);
+      const gone: CallerGone = (stop) => {
+        call.once("cancelled", stop);
+        return () => call.off("cancelled", stop);
+      };
+      const outcome = await invoker.invokeSync(input, gone);
       if (outcome.kind === "running") throw new StillRunning(outcome.invocationId);
       const result = JSON.parse(Buffer.from(outcome.result).toString("utf8")) as InvocationResult;
       return resultToMessage(result);

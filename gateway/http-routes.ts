@@ -15,7 +15,7 @@ import type { ControlPlane } from "./control-plane.js";
 import type { Health } from "./health.js";
 import { parseJson, readBody } from "./http-body.js";
 import { AliasParams, ArchiveQuery, VersionParams, InvocationIdParams, InvokeQuery, ListQuery, MetricsQuery, NameParams, NoQuery, VersionQuery, queryValues } from "./http-params.js";
-import type { Invoker } from "./invoker.js";
+import type { CallerGone, Invoker } from "./invoker.js";
 import { MAX_KEY_LENGTH, idempotencyKey } from "./idempotency.js";
 import { executeRoute } from "./execute-route.js";
 import type { Executor } from "./executor.js";
@@ -287,11 +287,12 @@ async function invoke(d: RouteDeps, { params, query, req, res }: Parameters<Rout
     return { status: 202, body: accepted, headers: { [HEADERS.invocationId]: accepted.invocationId } };
   }
   // A client that hangs up stops the wait (the invocation itself goes on and is recorded).
-  const gone = new AbortController();
-  const onClose = () => { if (!res.writableFinished) gone.abort(); };
-  res.once("close", onClose);
-  const outcome = await d.invoker.invokeSync(input, gone.signal);
-  res.off("close", onClose);
+  const gone: CallerGone = (stop) => {
+    const onClose = () => { if (!res.writableFinished) stop(); };
+    res.once("close", onClose);
+    return () => res.off("close", onClose);
+  };
+  const outcome = await d.invoker.invokeSync(input, gone);
   const headers = { [HEADERS.invocationId]: outcome.invocationId };
   if (outcome.kind === "result") return { status: 200, body: outcome.result, headers };
   return { status: 202, body: { invocationId: outcome.invocationId, status: "running" }, headers };

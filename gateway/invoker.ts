@@ -41,6 +41,12 @@ export interface InvocationInput {
   chainDepth?: number | undefined;
 }
 
+/**
+ * How a sync wait hears that its caller went away (an HTTP client hung up, a gRPC call was cancelled): it is given
+ * the listener and returns how to remove it. A plain hook on the caller's own event, not an AbortController per call.
+ */
+export type CallerGone = (listener: () => void) => () => void;
+
 export type SyncOutcome =
   | { kind: "result"; invocationId: string; /** the agent's InvocationResult JSON, untouched */ result: Uint8Array }
   | { kind: "running"; invocationId: string };
@@ -104,22 +110,21 @@ export class Invoker {
    * Runs the function and waits for its result, or answers "running" when the wait runs out. The caller waits for
    * the result, not for the job's PubAck: the ack only matters when no result comes (publish()'s retry and 503).
    */
-  async invokeSync(input: InvocationInput, signal?: AbortSignal): Promise<SyncOutcome> {
+  async invokeSync(input: InvocationInput, gone?: CallerGone): Promise<SyncOutcome> {
     return this.admitted(async () => {
       const job = await this.accept(input);
       const replayed = await this.claimKey(job, input).catch((err: unknown) => { job.span.end(); throw err; });
-      if (replayed !== undefined) return this.storedOutcome(replayed, job, signal);
+      if (replayed !== undefined) return this.storedOutcome(replayed, job, gone);
       const { invocationId } = job;
       const pending = this.deps.inbox.expect(invocationId, this.syncWaitMs(job.fn));
-      const onAbort = () => pending.cancel();
-      signal?.addEventListener("abort", onAbort, { once: true });
+      const stopListening = gone?.(() => pending.cancel());
       job.headers.set(HEADERS.replyTo, this.deps.inbox.subjectFor(invocationId));
       try {
         this.sendQueuedRecord(job);
         const result = await this.publish(job, pending);
         return result ? { kind: "result", invocationId, result } : { kind: "running", invocationId };
       } finally {
-        signal?.removeEventListener("abort", onAbort);
+        stopListening?.();
         job.span.end();
       }
     });
@@ -306,11 +311,14 @@ export class Invoker {
   }
 
   /** A sync call whose key names an earlier invocation: that invocation's stored result, or "running". */
-  private async storedOutcome(invocationId: string, job: Job, signal?: AbortSignal): Promise<SyncOutcome> {
+  private async storedOutcome(invocationId: string, job: Job, gone?: CallerGone): Promise<SyncOutcome> {
+    const abort = new AbortController();
+    const stopListening = gone?.(() => abort.abort());
     try {
-      const result = await this.deps.idempotency!.storedResult(invocationId, this.syncWaitMs(job.fn), signal);
+      const result = await this.deps.idempotency!.storedResult(invocationId, this.syncWaitMs(job.fn), abort.signal);
       return result ? { kind: "result", invocationId, result } : { kind: "running", invocationId };
     } finally {
+      stopListening?.();
       job.span.end();
     }
   }

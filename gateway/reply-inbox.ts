@@ -57,7 +57,10 @@ export class ReplyInbox {
     const ackStart = `${this.prefix}.ack.`.length;
     this.ackSub = nc.subscribe(`${this.prefix}.ack.*`, {
       callback: (err, msg) => {
-        if (!err) this.settleAck(msg.subject.slice(ackStart), pubAckOf(msg));
+        if (err) return;
+        // Most sync calls had their result before the PubAck came (the wait was cancelled): nothing to read then.
+        const id = msg.subject.slice(ackStart);
+        if (this.acks.has(id)) this.settleAck(id, pubAckOf(msg));
       },
     });
   }

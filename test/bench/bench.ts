@@ -18,6 +18,11 @@ import { accountCpu, agentContainers, containerMemory, fabricGroups, type CpuRep
 import { AGENT_PING_SUBJECT, invokeSubject } from "../../shared/subjects.js";
 import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
 import { createGrpcInvoker, type GrpcInvoker } from "./grpc-client.js";
+import { start as startRunnerContainer } from "./runner-client.js";
+import { DockerDriver } from "../../agents/docker-driver.js";
+import { agentChannelDir, DEFAULT_CHANNEL_ROOT } from "../../agents/runner-channel.js";
+import { baseImagesFromEnv, ensureRuntimeImages, RUNTIME_IMAGES } from "../../deploy/images.js";
+import { createLogger } from "../../shared/logger.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const RESULTS = join(ROOT, "bench-results");
@@ -214,6 +219,35 @@ async function natsFloor(nc: NatsConnection): Promise<Stats> {
   });
   sub.unsubscribe();
   return stats(samples);
+}
+
+/**
+ * The agent <-> runner floor: run frames straight to a warm python3 container as the agent starts it (weft-runner,
+ * the Unix-socket channel, the between-calls checks and SIGSTOP), one at a time from this process: what a call
+ * costs past the bus, with no gateway, NATS, pool or records.
+ */
+async function runnerChannelFloor(docker: Dockerode): Promise<Stats> {
+  const runtime = "python3.13" as const;
+  const images = { ...RUNTIME_IMAGES };
+  const log = createLogger("bench", "warn");
+  for (const built of await ensureRuntimeImages(docker, { bases: baseImagesFromEnv(process.env), images, log, only: [runtime] })) images[built.runtime] = built.pinned;
+  const agentId = `bench-channel-${randomBytes(4).toString("hex")}`;
+  const driver = new DockerDriver(docker, { agentId, images, pidsLimit: 128, nofileLimit: 1024, tmpfsMb: 64, seccomp: loadSeccompOption(DEFAULT_SECCOMP_PROFILE) });
+  const c = await startRunnerContainer(docker, driver, agentChannelDir(DEFAULT_CHANNEL_ROOT, agentId), runtime, "runc", "runner, socket");
+  try {
+    const event = Buffer.from('{"name":"bench"}');
+    let i = 0;
+    return stats(await sample(N_WARM, async () => {
+      const t0 = now();
+      c.client.send({ t: "run", id: String(i), ctx: { invocationId: `floor-${i++}` }, eventBytes: event.length }, event);
+      const r = await c.client.next();
+      const ms = now() - t0;
+      if (r.ok !== true) throw new Error(`runner floor call failed: ${JSON.stringify(r)}`);
+      return ms;
+    }));
+  } finally {
+    await c.stop();
+  }
 }
 
 /** The container-per-invocation model: create, start, run the handler once, wait, remove. */
@@ -517,6 +551,7 @@ async function main(): Promise<void> {
     grpc = await createGrpcInvoker(`127.0.0.1:${f.grpcPort}`);
     console.log("[bench] floors: NATS request-reply, raw container start");
     add("floor: raw NATS request-reply", await natsFloor(nc));
+    add("floor: runner channel round trip (agent <-> warm runner, no NATS)", await runnerChannelFloor(docker), "python3", "runc");
     if (SECTIONS.has("floors")) add("floor: raw container start (create+start)", await containerStartFloor(docker, "python3"), "python3", "runc");
 
     const rps: Partial<Record<Runtime, number>> = {};

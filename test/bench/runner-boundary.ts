@@ -11,13 +11,12 @@
 import Dockerode from "dockerode";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { Duplex } from "node:stream";
-import { AttachDemuxer } from "../../agents/runner-protocol.js";
-import { DockerDriver, type Isolation, type Runtime } from "../../agents/docker-driver.js";
-import { CHANNEL_PATH, ChannelListener, agentChannelDir, DEFAULT_CHANNEL_ROOT } from "../../agents/runner-channel.js";
+import { DockerDriver, type Isolation } from "../../agents/docker-driver.js";
+import { agentChannelDir, DEFAULT_CHANNEL_ROOT } from "../../agents/runner-channel.js";
+import { BENCH_RUNTIMES, VARIANTS, start, type BenchRuntime, type Started, type Variant } from "./runner-client.js";
 import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
 import { baseImagesFromEnv, ensureRuntimeImages, RUNTIME_IMAGES } from "../../deploy/images.js";
 import { createLogger } from "../../shared/logger.js";
@@ -25,139 +24,6 @@ import { createLogger } from "../../shared/logger.js";
 const ROOT = resolve(import.meta.dirname, "../..");
 const CALLS = Number(process.env.WEFT_BENCH_CALLS ?? 2000);
 const ROUNDS = 4;
-/** The newest runtime of each language. */
-const BENCH_RUNTIMES = ["python3.13", "nodejs20"] as const satisfies readonly Runtime[];
-type BenchRuntime = (typeof BENCH_RUNTIMES)[number];
-const CODE: Record<BenchRuntime, string> = {
-  "python3.13": `def handler(event, context):\n    return {"hello": event.get("name")}\n`,
-  nodejs20: `exports.handler = async (event) => ({ hello: event.name })\n`,
-};
-const WORKER: Record<BenchRuntime, string> = { "python3.13": "python3 -u /opt/weft/worker.py", nodejs20: "node /opt/weft/worker.js" };
-/** The worker alone on the socket: connect, put the socket on fds 3 and 4 (frames in, frames out), run the worker. */
-const SOCKET_WORKER: Record<BenchRuntime, string[]> = {
-  "python3.13": ["python3", "-c", `import os, socket
-s = socket.socket(socket.AF_UNIX); s.connect(${JSON.stringify(CHANNEL_PATH)})
-os.dup2(s.fileno(), 9); os.dup2(9, 3); os.dup2(9, 4); os.close(9)
-os.execvp("python3", ["python3", "-u", "/opt/weft/worker.py"])`],
-  nodejs20: ["node", "-e", `const s = require("net").connect(${JSON.stringify(CHANNEL_PATH)}, () => {
-  require("child_process").spawn("node", ["/opt/weft/worker.js"], { stdio: ["ignore", "inherit", "inherit", s, s] }).on("exit", (c) => process.exit(c ?? 1));
-});`],
-};
-const VARIANTS = [
-  "worker alone, attach",
-  "worker alone, socket",
-  "runner, attach",
-  "runner, socket, no settle",
-  "runner, socket, checks, no freeze",
-  "runner, socket",
-] as const;
-type Variant = (typeof VARIANTS)[number];
-
-/** A frame client: header line, then the payload its lengths name (worker and runner frames alike). */
-class Client {
-  private buf: Buffer = Buffer.alloc(0);
-  private waiter: ((h: Record<string, unknown>) => void) | undefined;
-  private frames: Array<Record<string, unknown>> = [];
-  constructor(private readonly out: { write(b: Buffer): unknown }, input: NodeJS.ReadableStream, demultiplex: boolean) {
-    if (demultiplex) {
-      const demux = new AttachDemuxer((c) => this.feed(c), () => {});
-      input.on("data", (c: Buffer) => demux.feed(c));
-    } else input.on("data", (c: Buffer) => this.feed(c));
-  }
-  private feed(chunk: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    for (;;) {
-      const nl = this.buf.indexOf(10);
-      if (nl < 0) return;
-      const h = JSON.parse(this.buf.subarray(0, nl).toString()) as Record<string, number>;
-      const need = (h.outputBytes ?? 0) + (h.logBytes ?? 0);
-      if (this.buf.length < nl + 1 + need) return;
-      this.buf = this.buf.subarray(nl + 1 + need);
-      if (this.waiter) {
-        const w = this.waiter;
-        this.waiter = undefined;
-        w(h);
-      } else this.frames.push(h);
-    }
-  }
-  next(): Promise<Record<string, unknown>> {
-    const f = this.frames.shift();
-    if (f) return Promise.resolve(f);
-    return new Promise((r) => (this.waiter = r));
-  }
-  send(header: object, payload: Buffer): void {
-    this.out.write(Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), payload]));
-  }
-}
-
-interface Started {
-  client: Client;
-  shimPid: number | undefined;
-  stop(): Promise<void>;
-}
-
-async function start(docker: Dockerode, driver: DockerDriver, channelDir: string, runtime: BenchRuntime, isolation: Isolation, variant: Variant): Promise<Started> {
-  const socket = variant.includes("socket");
-  const listener = socket ? await ChannelListener.open(channelDir) : undefined;
-  const opts = driver.createOptions({ runtime, isolation, memoryMb: 256, cpus: 1 }, `weft-bench-boundary-${randomBytes(4).toString("hex")}`, listener?.dir);
-  if (variant === "worker alone, attach") {
-    opts.User = "65534:65534";
-    opts.HostConfig!.CapAdd = [];
-    opts.Cmd = ["/bin/sh", "-c", `exec ${WORKER[runtime]} 3<&0 4>&1`];
-  } else if (variant === "worker alone, socket") {
-    // Stays uid 0 (without capabilities) to enter the socket's directory, as the runner does.
-    opts.HostConfig!.CapAdd = [];
-    opts.Cmd = SOCKET_WORKER[runtime];
-  } else if (variant.endsWith("no settle")) {
-    opts.Env = [...(opts.Env ?? []), "WEFT_RUNNER_SETTLE=off"];
-  } else if (variant.endsWith("no freeze")) {
-    opts.Env = [...(opts.Env ?? []), "WEFT_RUNNER_SETTLE=no-freeze"];
-  }
-  const c = await docker.createContainer(opts);
-  const stream = (await c.attach({ stream: true, stdin: !socket, stdout: true, stderr: true, hijack: !socket })) as Duplex;
-  await c.start();
-  let client: Client;
-  let close: () => void;
-  if (listener) {
-    const conn = await listener.connection();
-    await listener.dispose();
-    client = new Client(conn, conn, false);
-    conn.resume();
-    close = () => conn.destroy();
-  } else {
-    client = new Client(stream, stream, true);
-    close = () => stream.destroy();
-  }
-  const ready = await client.next();
-  if (ready.t !== "up" && ready.t !== "ready") throw new Error(`unexpected first frame ${JSON.stringify(ready)}`);
-  const code = Buffer.from(CODE[runtime]);
-  client.send({ t: "init", codeBytes: code.length, env: {}, concurrency: 1, logLimit: 262144, outputLimit: 6 << 20 }, code);
-  const init = await client.next();
-  if (init.t !== "init_ok") throw new Error(`init failed: ${JSON.stringify(init)}`);
-  return {
-    client,
-    shimPid: shimOf(c.id),
-    stop: async () => {
-      close();
-      stream.destroy();
-      await c.remove({ force: true });
-    },
-  };
-}
-
-/** The containerd-shim serving one container (its command line names the container's id). */
-function shimOf(containerId: string): number | undefined {
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "latin1");
-      if (cmd.startsWith("/") && cmd.includes("containerd-shim") && cmd.includes(containerId)) return Number(pid);
-      if (cmd.includes("containerd-shim") && cmd.includes(`-id\0${containerId}`)) return Number(pid);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
 
 const TICK_MS = 1000 / Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim() || 100);
 
