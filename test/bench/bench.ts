@@ -551,7 +551,9 @@ async function main(): Promise<void> {
     grpc = await createGrpcInvoker(`127.0.0.1:${f.grpcPort}`);
     console.log("[bench] floors: NATS request-reply, raw container start");
     add("floor: raw NATS request-reply", await natsFloor(nc));
-    add("floor: runner channel round trip (agent <-> warm runner, no NATS)", await runnerChannelFloor(docker), "python3", "runc");
+    if (SECTIONS.has("floors") || SECTIONS.has("warm")) {
+      add("floor: runner channel round trip (agent <-> warm runner, no NATS)", await runnerChannelFloor(docker), "python3", "runc");
+    }
     if (SECTIONS.has("floors")) add("floor: raw container start (create+start)", await containerStartFloor(docker, "python3"), "python3", "runc");
 
     const rps: Partial<Record<Runtime, number>> = {};
