@@ -117,12 +117,13 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
       jobs: jobSettings,
       leases,
       runningRecordAfterMs: config.runningRecordAfterMs,
+      recordLingerMs: config.recordLingerMs,
       retryDelayMs: config.retryDelayMs,
     }, log);
     const consumer = new JobConsumer(
       await js.consumers.get(JOBS_STREAM, JOBS_CONSUMER),
       { slots: config.slots },
-      (msg) => runner.handle(msg),
+      (msg, slotFree) => runner.handle(msg, slotFree),
       log,
     );
     const status = (): AgentStatus => {

@@ -70,6 +70,8 @@ export const agentFields = {
   tmpfsMb: envField("WEFT_TMPFS_MB", intFromEnv(64, 1, 65_536), "size of the writable /tmp (counts against the container's memory)"),
   heartbeatMs: envField("WEFT_HEARTBEAT_MS", intFromEnv(2000, 100), "AgentStatus announcement interval"),
   runningRecordAfterMs: envField("WEFT_RUNNING_RECORD_AFTER_MS", intFromEnv(1000, 0), "an invocation still running after this gets a running record"),
+  recordLingerMs: envField("WEFT_RECORD_LINGER_MS", intFromEnv(20, 0, 1000),
+    "a finished invocation's record waits at most this long for others to share its message (its job is acked once stored; the reply does not wait)"),
   containerStartTimeoutMs: envField("WEFT_CONTAINER_START_TIMEOUT_MS", intFromEnv(30_000, 1000), "a container not ready after this is a platform failure"),
   retryDelayMs: envField("WEFT_JOB_RETRY_DELAY_MS", intFromEnv(2000, 0), "delay before a job that failed for a platform reason is redelivered"),
   outboxDir: envField("WEFT_AGENT_OUTBOX_DIR", stringFromEnv(""),

@@ -45,6 +45,8 @@ export interface InvocationRunnerOptions {
   leases: JobLeases;
   runningRecordAfterMs: number;
   retryDelayMs: number;
+  /** A finished job's record waits this long for others to share its batch (record-batch.ts); 0: the end of the turn. */
+  recordLingerMs?: number;
 }
 
 /** A job as it arrives on WEFT_JOBS: from a gateway (with headers) or published directly (data only). */
@@ -139,10 +141,11 @@ export class InvocationRunner {
     private readonly log: Logger,
   ) {
     this.followup = new AsyncFollowup(nc, outbox);
-    this.records = new RecordBatcher(outbox, opts.agentId, { maxBytes: batchBytesFor(nc.info?.max_payload) });
+    this.records = new RecordBatcher(outbox, opts.agentId, { maxBytes: batchBytesFor(nc.info?.max_payload), lingerMs: opts.recordLingerMs ?? 0 });
   }
 
-  async handle(msg: JsMsg): Promise<void> {
+  /** `slotFree` is called once the job's run is over (the container released), before its record is stored. */
+  async handle(msg: JsMsg, slotFree?: () => void): Promise<void> {
     const job = parseJob(msg);
     const extracted = extractTraceContext(msg.headers);
     const span = this.tracer.startSpan(
@@ -170,6 +173,7 @@ export class InvocationRunner {
     try {
       if (!job.fromGateway) this.publishRecordLater(this.directQueuedRecord(job, traceId), log);
       ending = await this.execute(job, meta, lease, log);
+      slotFree?.();
       if (this.leaseLost(heldSince, lease, job, log)) return;
       await this.conclude(msg, job, meta, ending, span, log);
     } catch (err) {

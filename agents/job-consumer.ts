@@ -12,10 +12,17 @@ export interface JobConsumerOptions {
   retryMs?: number;
 }
 
-export type JobHandler = (msg: JsMsg) => Promise<void>;
+/**
+ * Handles one job; calls `slotFree` once the job no longer runs (its container is released), which may be before
+ * it resolves: storing its record and acking it need no slot, so the next job is pulled meanwhile.
+ */
+export type JobHandler = (msg: JsMsg, slotFree: () => void) => Promise<void>;
 
 export class JobConsumer {
+  /** Jobs running (holding a slot). */
   private busy = 0;
+  /** Jobs whose handler has not finished (running, or storing their record before the ack). */
+  private unfinished = 0;
   private requested = 0;
   private readonly fetches = new Set<ConsumerMessages>();
   private stopping = false;
@@ -51,12 +58,12 @@ export class JobConsumer {
     for (const f of this.fetches) f.stop();
   }
 
-  /** Stops pulling and waits for the jobs in flight to finish. */
+  /** Stops pulling and waits for the jobs in flight to finish (records stored, acked). */
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.retryTimer);
     for (const f of this.fetches) f.stop();
-    if (this.busy > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    if (this.unfinished > 0) await new Promise<void>((resolve) => (this.drained = resolve));
   }
 
   private pump(): void {
@@ -105,12 +112,19 @@ export class JobConsumer {
       return;
     }
     this.busy++;
-    this.handle(msg)
+    this.unfinished++;
+    let running = true;
+    const slotFree = () => {
+      if (!running) return;
+      running = false;
+      this.busy--;
+      this.pump();
+    };
+    this.handle(msg, slotFree)
       .catch((err: Error) => this.log.error({ err, seq: msg.seq }, "job handler failed"))
       .finally(() => {
-        this.busy--;
-        if (this.busy === 0) this.drained?.();
-        this.pump();
+        slotFree();
+        if (--this.unfinished === 0) this.drained?.();
       });
   }
 }

@@ -13,6 +13,12 @@ export interface RecordBatchOptions {
   maxRecords?: number;
   /** UTF-8 bytes per message at most (well inside the NATS max payload; a record is at most a few hundred KiB). */
   maxBytes?: number;
+  /**
+   * How long the first record of a batch waits for others before the batch goes out (0: at the end of the turn).
+   * Off the caller's path (the reply went before the record), it only delays the job's ack, and it turns one
+   * message per invocation at moderate rates into one per batch all the way to MongoDB.
+   */
+  lingerMs?: number;
 }
 
 const KiB = 1024;
@@ -47,6 +53,7 @@ export class RecordBatcher {
   private readonly run = randomBytes(6).toString("hex");
   private readonly maxRecords: number;
   private readonly maxBytes: number;
+  private readonly lingerMs: number;
 
   constructor(
     private readonly outbox: RecordOutbox,
@@ -55,6 +62,7 @@ export class RecordBatcher {
   ) {
     this.maxRecords = opts.maxRecords ?? 256;
     this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.lingerMs = opts.lingerMs ?? 0;
   }
 
   /**
@@ -71,7 +79,9 @@ export class RecordBatcher {
       this.queue.push({ json, stored, failed });
       this.bytes += bytes;
       if (this.queue.length >= this.maxRecords) this.cut();
-      this.schedule();
+      // A full batch goes at once; the rest wait for the end of the turn, or the linger.
+      if (this.ready.length > 0 && !this.flushing) void this.pump();
+      else this.schedule();
     });
   }
 
@@ -82,16 +92,18 @@ export class RecordBatcher {
     this.bytes = 0;
   }
 
-  /** A batch goes out at the end of this turn; while one is being stored, the next one fills. */
+  /** A batch goes out at the end of this turn (or after the linger); while one is being stored, the next one fills. */
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const go = () => {
       this.scheduled = false;
       if (this.flushing) return; // the batch in flight takes the next one when it is done
       this.cut();
       void this.pump();
-    });
+    };
+    if (this.lingerMs > 0) setTimeout(go, this.lingerMs);
+    else setImmediate(go);
   }
 
   private pump(): Promise<void> {
