@@ -10,6 +10,7 @@ import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { cpus, hostname, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import Dockerode from "dockerode";
+import { MongoClient } from "mongodb";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { freePort, startNats, type NatsServer } from "../harness/nats.js";
 import { uniqueDbName } from "../harness/mongo.js";
@@ -364,16 +365,45 @@ async function containerStartFloor(docker: Dockerode, runtime: Runtime): Promise
   return stats(samples);
 }
 
-async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promise<CpuReport> {
+async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promise<CpuReport & { recordsStored: number; recordsExpected: number }> {
   const groups = fabricGroups({ components: f.procs, natsPort: f.nats.port, mongoPort: f.mongoPort, agentId: f.env.WEFT_AGENT_ID!, docker });
-  return accountCpu(groups, CPU_CALLS, CONCURRENCY, async () => {
-    const r = await runCalls(CPU_CALLS, CONCURRENCY, () => invokeHttp(f.httpPort, name));
-    if (r.errors > 0) console.error(`[bench] cpu accounting: ${r.errors} calls failed`);
-  });
+  const mongo = await MongoClient.connect(f.mongo.url);
+  try {
+    const invocations = mongo.db(f.env.WEFT_MONGO_DB).collection("invocations");
+    const stored = () => invocations.countDocuments({ functionName: name });
+    const before = await settledCount(stored);
+    let ok = 0;
+    const report = await accountCpu(groups, CPU_CALLS, CONCURRENCY, async () => {
+      const r = await runCalls(CPU_CALLS, CONCURRENCY, () => invokeHttp(f.httpPort, name));
+      ok = r.latencies.length;
+      if (r.errors > 0) console.error(`[bench] cpu accounting: ${r.errors} calls failed`);
+    });
+    // Every answered call must have its final record in MongoDB (the records path is what the CPU figures cut).
+    const deadline = Date.now() + 60_000;
+    let after = await stored();
+    while (after - before < ok && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      after = await stored();
+    }
+    return { ...report, recordsStored: after - before, recordsExpected: ok };
+  } finally {
+    await mongo.close();
+  }
 }
 
-function printCpu(label: string, r: CpuReport): void {
-  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)`);
+/** A count once it stops moving (records of earlier sections may still be landing). */
+async function settledCount(count: () => Promise<number>): Promise<number> {
+  let last = await count();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = await count();
+    if (now === last) return now;
+    last = now;
+  }
+}
+
+function printCpu(label: string, r: CpuReport & { recordsStored?: number; recordsExpected?: number }): void {
+  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted); final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls`);
   for (const row of r.rows) {
     console.log(`  ${row.process.padEnd(16)} ${row.msPerCall.toFixed(3).padStart(7)} ms  ${String(row.share).padStart(5)} %  (raw ${row.rawMsPerCall.toFixed(3)} ms, ${row.pids} pids)`);
   }
@@ -539,7 +569,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const add = (metric: string, s: Stats, runtime?: string, isolation?: string) =>
     rows.push({ metric, runtime, isolation, value: fmt(s), stats: s });
-  const cpu: Record<string, CpuReport> = {};
+  const cpu: Record<string, CpuReport & { recordsStored: number; recordsExpected: number }> = {};
   let many: ManyFunctionsReport | undefined;
   let over: OverloadReport | undefined;
   const docker = new Dockerode();
