@@ -106,20 +106,29 @@ export class RecordBatcher {
     else setImmediate(go);
   }
 
+  /**
+   * Stores the batches ready, then whatever filled meanwhile, one at a time. Nothing to store starts nothing: an
+   * async body that ended at once would run its `finally` before being assigned, leaving `flushing` set for ever
+   * (every later batch would then wait on a flush that never comes).
+   */
   private pump(): Promise<void> {
-    this.flushing ??= (async () => {
-      try {
-        for (;;) {
-          if (this.ready.length === 0) this.cut();
-          const batch = this.ready.shift();
-          if (!batch) return;
-          await this.store(batch);
-        }
-      } finally {
-        this.flushing = undefined;
-      }
-    })();
-    return this.flushing;
+    if (this.flushing) return this.flushing;
+    if (this.ready.length === 0) this.cut();
+    if (this.ready.length === 0) return Promise.resolve();
+    const flushing = this.storeAll().finally(() => {
+      if (this.flushing === flushing) this.flushing = undefined;
+    });
+    this.flushing = flushing;
+    return flushing;
+  }
+
+  private async storeAll(): Promise<void> {
+    for (;;) {
+      if (this.ready.length === 0) this.cut();
+      const batch = this.ready.shift();
+      if (!batch) return;
+      await this.store(batch);
+    }
   }
 
   private async store(batch: Queued[]): Promise<void> {
