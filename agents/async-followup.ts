@@ -12,6 +12,7 @@ import type { Destination } from "../shared/schemas/function.js";
 import type { Attempt, RecordEvent } from "../shared/schemas/invocation.js";
 import { deadLetterSubject, recordSubject, retrySubject } from "../shared/subjects.js";
 import type { RecordOutbox } from "./record-outbox.js";
+import type { TriggerMessage } from "../shared/trigger-message.js";
 
 /** What of a job the follow-ups need. */
 export interface FollowedJob {
@@ -22,6 +23,7 @@ export interface FollowedJob {
   incarnation: string | undefined;
   chainDepth: number;
   traceparent: string | undefined;
+  message: TriggerMessage | undefined;
   event: Uint8Array;
 }
 
@@ -49,6 +51,7 @@ export class AsyncFollowup {
       ...(version > 0 ? { version } : {}),
       ...(job.incarnation ? { incarnation: job.incarnation } : {}),
       ...(job.traceparent ? { traceparent: job.traceparent } : {}),
+      ...(job.message ? { message: job.message } : {}),
       chainDepth: job.chainDepth,
     };
     await this.outbox.publish(retrySubject(job.functionName), withEvent(next, job.event), `${job.invocationId}.retry.${next.retry}`);

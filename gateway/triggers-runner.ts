@@ -14,6 +14,7 @@ import type { Logger } from "../shared/logger.js";
 import { nextTick, parseSchedule, previousTick, type Schedule } from "../shared/schedule.js";
 import { StoredTrigger, type TriggerSpec } from "../shared/schemas/trigger.js";
 import { triggerConsumer, triggerQueue } from "../shared/subjects.js";
+import { triggerMessageOf } from "../shared/trigger-message.js";
 import type { FunctionCache } from "./function-cache.js";
 import type { InvocationInput, Invoker } from "./invoker.js";
 import { STREAM_ACK_WAIT_MS, triggerState } from "./triggers-service.js";
@@ -175,7 +176,8 @@ class SubjectRunner implements Runner {
         return;
       }
       try {
-        await d.invoker.invokeAsync(inputOf(t, msg.data, { traceparent: msg.headers?.get("traceparent") || undefined, chainDepth }));
+        const message = triggerMessageOf(msg.subject, msg.headers);
+        await d.invoker.invokeAsync(inputOf(t, msg.data, { traceparent: msg.headers?.get("traceparent") || undefined, chainDepth, message }));
         d.counters.count(t.id, "delivered");
       } catch (err) {
         d.counters.count(t.id, "failed");
@@ -262,14 +264,15 @@ class StreamRunner implements Runner {
       this.d.log.warn({ trigger: this.t.id, seq: m.seq, code: "CHAIN_TOO_DEEP", depth: chainDepth }, "stream trigger message refused: chain too deep");
       return;
     }
-    const input = inputOf(this.t, m.data, {
-      idempotencyKey: `trigger:${this.t.id}:${this.t.createdAt}:${m.seq}`,
-      traceparent: m.headers?.get("traceparent") || undefined,
-      chainDepth,
-    });
     // An ordered message waits for its invocation to end: tell JetStream it is in progress meanwhile.
     const progress = this.spec.ordered ? setInterval(() => m.working(), STREAM_ACK_WAIT_MS / 2) : undefined;
     try {
+      const input = inputOf(this.t, m.data, {
+        idempotencyKey: `trigger:${this.t.id}:${this.t.createdAt}:${m.seq}`,
+        traceparent: m.headers?.get("traceparent") || undefined,
+        chainDepth,
+        message: triggerMessageOf(m.subject, m.headers),
+      });
       if (this.spec.ordered) await this.d.invoker.invokeSync(input);
       else await this.d.invoker.invokeAsync(input);
       m.ack();

@@ -2,6 +2,7 @@
 // bodies and answers of redrive and purge. Stored dead letters are shared/async-jobs.ts's DeadLetter.
 import { z } from "zod";
 import { DEAD_LETTER_REASONS, InvocationIdToken } from "../async-jobs.js";
+import { TriggerMessage } from "../trigger-message.js";
 import { Attempt, FINAL_STATUSES, InvocationError } from "./invocation.js";
 
 const isoTime = z.string().describe("ISO 8601 time");
@@ -18,6 +19,7 @@ export const DeadLetterView = z.object({
   enqueuedAt: isoTime,
   deadAt: isoTime,
   chainDepth: z.number().int(),
+  message: TriggerMessage.optional().describe("set when a subject or stream trigger's message started the invocation: its subject and headers, handed to the handler again on a re-drive"),
   event: z.unknown().describe("the event, as it was sent"),
 });
 export type DeadLetterView = z.infer<typeof DeadLetterView>;
