@@ -1,6 +1,6 @@
 // Trigger figures, beside their floors in the same run (README "Triggers"):
 //  - throughput from a stream: N messages stored while the trigger is paused, then resumed; until every handler has
-//    run. Floor: the same N events published straight to weft.invoke.{name} (async invocations, no trigger).
+//    run. Floor: the same N events sent straight to weft.invoke.{name} as async requests, 200 at a time (no trigger).
 //    The raw floor: the same N messages drained from a stream by a plain pull consumer that acks each (no Weft).
 //  - end-to-end latency from publish to handler start, one message every 20 ms: a subject trigger, a stream trigger,
 //    and the floor, a publish to weft.invoke.{name}. The handler reads the clock first thing (same host) and returns
@@ -8,7 +8,7 @@
 //  - perSubject ordering: the stream throughput again with ordering "perSubject" over 8 subjects.
 // Run: npm run bench:triggers   (WEFT_BENCH_QUICK=1: short)
 import { randomBytes } from "node:crypto";
-import { connect } from "@nats-io/transport-node";
+import { connect, headers } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { http, startFabric } from "../harness/fabric.js";
 import { eventually } from "../harness/eventually.js";
@@ -45,7 +45,8 @@ try {
 
   // Throughput: floor first (plain async invocations), then the stream trigger draining the same count.
   let t = performance.now();
-  for (let i = 0; i < N; i++) nc.publish(invokeSubject(fn), JSON.stringify({ kind: "floor-tp", i, t0: Date.now() }));
+  // At most 200 queued at a time (as the stream trigger's maxInFlight): a gateway sheds a burst past WEFT_MAX_INFLIGHT.
+  await inWindows(N, 200, (i) => nc.request(invokeSubject(fn), JSON.stringify({ kind: "floor-tp", i, t0: Date.now() }), { timeout: 30_000, headers: asyncHeaders() }));
   await eventually(async () => (count("floor-tp") >= N ? true : undefined), "floor throughput", 300_000, 50);
   const floorRate = N / ((performance.now() - t) / 1000);
 
@@ -95,6 +96,20 @@ try {
 } finally {
   await nc.close();
   await fabric.stop();
+}
+
+function asyncHeaders() {
+  const h = headers();
+  h.set("Weft-Async", "true");
+  return h;
+}
+
+/** Runs `n` calls of `one`, at most `window` at a time. */
+async function inWindows(n: number, window: number, one: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: window }, async () => {
+    while (next < n) await one(next++);
+  }));
 }
 
 /** Messages per second a plain pull consumer drains (and acks) from a stream holding n of them. */
