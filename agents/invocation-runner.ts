@@ -12,6 +12,7 @@ import { AttemptList, type Attempt, type RecordEvent } from "../shared/schemas/i
 import { afterAttempt, asyncConfigOf, isExpired } from "./async-policy.js";
 import { AsyncFollowup, followable } from "./async-followup.js";
 import { JOBS_SUBJECT_PREFIX } from "../shared/subjects.js";
+import { parseTriggerMessage, type TriggerMessage } from "../shared/trigger-message.js";
 import { extractTraceContext, tracer } from "../shared/telemetry.js";
 import type { FunctionCache } from "./function-cache.js";
 import {
@@ -75,6 +76,8 @@ export interface Job {
   attempts: Attempt[];
   chainDepth: number;
   traceparent: string | undefined;
+  /** The trigger message's subject and headers (context.subject, context.headers); a malformed header is dropped. */
+  message: TriggerMessage | undefined;
   /** The function's async policy, once its definition is resolved. */
   asyncConfig?: AsyncConfig;
 }
@@ -101,6 +104,7 @@ export function parseJob(msg: JsMsg): Job {
     attempts,
     chainDepth: positiveInt(h?.get(HEADERS.chainDepth)) ?? 0,
     traceparent: h?.get(HEADERS.traceparent) || undefined,
+    message: parseTriggerMessage(h?.get(HEADERS.message)),
   };
 }
 
@@ -254,6 +258,7 @@ export class InvocationRunner {
         deadline: started + def.limits.timeoutMs,
         traceId: meta.traceId,
         attempt: job.attempt,
+        ...(job.message ? { subject: job.message.subject, headers: job.message.headers } : {}),
       };
       const run = await container.run(ctx, job.event, def.limits.timeoutMs);
       return fromRun(run, coldStart, elapsedMs(runStarted), def.limits.timeoutMs);
@@ -403,6 +408,7 @@ export class InvocationRunner {
     await this.followup.deadLetter({
       invocationId: job.invocationId, functionName: job.functionName, version: meta.version, reason, status: record.status ?? "error",
       ...(record.error ? { error: record.error } : {}), attempts: record.attempts ?? [], enqueuedAt: job.enqueuedAt, chainDepth: job.chainDepth,
+      ...(job.message ? { message: job.message } : {}),
     }, job.event);
     log.warn({ reason, attempts: record.attempts?.length, error: record.error?.code }, "async invocation dead-lettered");
     if (job.asyncConfig?.onFailure) await this.followup.send(job.asyncConfig.onFailure, record, job, log);

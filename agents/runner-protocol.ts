@@ -19,6 +19,9 @@ export interface RunContext {
   traceId: string;
   /** 1 for the first delivery of the job. */
   attempt: number;
+  /** Set when a subject or stream trigger's message started the invocation: its subject and headers. */
+  subject?: string;
+  headers?: Record<string, string>;
 }
 
 /** A header line longer than this is a protocol violation. */

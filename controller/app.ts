@@ -92,7 +92,7 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
     log,
   });
 
-  const reaper = new JobReaper(nc, jetstream(nc), log);
+  const reaper = new JobReaper(nc, jetstream(nc), log, () => openFunctionsBucket(nc));
   const retries = new RetryScheduler(jetstream(nc), log);
   await firstReconcile(reconciler, log);
   reconciler.start();

@@ -2,17 +2,21 @@
 // agent will ever write its outcome (issue 7, "every delivery killed"). JetStream says so with a
 // max-deliveries advisory, which WEFT_JOB_ADVISORIES keeps until this reaper has handled it, even while no
 // controller runs. For each: the final record killed / PLATFORM_ERROR, a reply to a synchronous caller still
-// waiting, and the job removed from WEFT_JOBS (a work queue keeps such a message otherwise).
+// waiting, for an async one a dead letter and its onFailure destination, and the job removed from WEFT_JOBS (a work
+// queue keeps such a message otherwise).
 import { jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import type { KV } from "@nats-io/kv";
+import { destinationPublications, type Publication } from "../shared/destinations.js";
+import { parseTriggerMessage } from "../shared/trigger-message.js";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { HEADERS } from "../shared/headers.js";
 import { directJobId, recordMsgId } from "../shared/records.js";
 import { AttemptList, type Attempt, type InvocationResult, type RecordEvent } from "../shared/schemas/invocation.js";
 import { InvocationIdToken, summaryError, withEvent } from "../shared/async-jobs.js";
-import { deadLetterSubject, JOBS_STREAM, JOBS_SUBJECT_PREFIX, JOB_ADVISORIES_CONSUMER, JOB_ADVISORIES_STREAM, recordSubject } from "../shared/subjects.js";
-import { FUNCTION_NAME_PATTERN } from "../shared/schemas/function.js";
+import { deadLetterSubject, latestKey, versionKey, JOBS_STREAM, JOBS_SUBJECT_PREFIX, JOB_ADVISORIES_CONSUMER, JOB_ADVISORIES_STREAM, recordSubject } from "../shared/subjects.js";
+import { FUNCTION_NAME_PATTERN, StoredDefinition } from "../shared/schemas/function.js";
 import { DurableReader } from "./durable-reader.js";
 
 /** The fields of io.nats.jetstream.advisory.v1.max_deliver this reaper uses. */
@@ -35,6 +39,8 @@ export class JobReaper {
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly log: Logger,
+    /** The functions bucket: the version's async.onFailure is read there. Without it no destination is sent. */
+    private readonly definitions?: () => Promise<KV>,
   ) {
     const source = { stream: JOB_ADVISORIES_STREAM, consumer: JOB_ADVISORIES_CONSUMER, maxMessages: 64, what: "job advisories" };
     this.reader = new DurableReader(js, source, async (m) => this.handle((this.jsm ??= await jetstreamManager(this.nc)), m), log);
@@ -88,6 +94,7 @@ export class JobReaper {
     const attempt = (earlier.at(-1)?.attempt ?? 0) + deliveries;
     const retry = Math.min(2, Math.max(0, Number(h?.get(HEADERS.retry) || 0) || 0));
     const replyTo = h?.get(HEADERS.replyTo);
+    const triggerMessage = parseTriggerMessage(h?.get(HEADERS.message));
     const enqueuedAt = Number(h?.get(HEADERS.enqueuedAt)) || job.time.getTime();
     const attempts: Attempt[] = [
       ...earlier,
@@ -120,8 +127,13 @@ export class JobReaper {
         const letter = {
           invocationId, functionName, ...(version ? { version } : {}), reason: "failed", status: "killed", error: summaryError(record.error),
           attempts, enqueuedAt, deadAt: Date.now(), chainDepth: Number(h?.get(HEADERS.chainDepth) || 0) || 0,
+          ...(triggerMessage ? { message: triggerMessage } : {}),
         };
         await this.js.publish(deadLetterSubject(functionName, invocationId), withEvent(letter, job.data), { msgID: `dead.${invocationId}` });
+        // ...and, like any async invocation that failed for good, its record goes to the version's onFailure.
+        const onFailure = (await this.definition(functionName, version, h?.get(HEADERS.incarnation)))?.async?.onFailure;
+        const src = { invocationId, functionName, chainDepth: letter.chainDepth, traceparent: h?.get(HEADERS.traceparent) || undefined };
+        if (onFailure) for (const p of destinationPublications(onFailure, record, src)) await this.send(p);
       }
     }
     if (replyTo) {
@@ -136,7 +148,29 @@ export class JobReaper {
     this.stats.ended++;
     this.log.warn({ invocationId, fn: functionName, deliveries }, "ended an invocation whose every delivery failed");
   }
+
+  /** The version the job ran (the latest for a job published without one); undefined if it is gone or unreadable. */
+  private async definition(name: string, version: number, incarnation: string | undefined): Promise<StoredDefinition | undefined> {
+    if (!this.definitions) return undefined;
+    const kv = await this.definitions();
+    const entry = await kv.get(version && incarnation ? versionKey(name, incarnation, version) : latestKey(name));
+    if (!entry || entry.operation !== "PUT") return undefined;
+    const parsed = StoredDefinition.safeParse(safeJson(entry.value));
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  /** A stored publication goes to JetStream (de-duplicated: a second pass after a failure sends it once). */
+  private async send(p: Publication): Promise<void> {
+    if (!p.core) {
+      await this.js.publish(p.subject, p.data, { msgID: p.msgId });
+      return;
+    }
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(p.headers)) h.set(k, String(v));
+    this.nc.publish(p.subject, p.data, { headers: h });
+  }
 }
+
 
 function earlierAttempts(text: string | undefined): Attempt[] {
   if (!text) return [];

@@ -67,6 +67,7 @@ export class RetryScheduler {
     if (job.version !== undefined) h.set(HEADERS.version, String(job.version));
     if (job.incarnation) h.set(HEADERS.incarnation, job.incarnation);
     if (job.traceparent) h.set(HEADERS.traceparent, job.traceparent);
+    if (job.message) h.set(HEADERS.message, JSON.stringify(job.message));
     await this.js.publish(jobSubject(job.functionName), JSON.stringify(job.event ?? null), {
       msgID: `${job.invocationId}.r${job.retry}`,
       headers: h,

@@ -133,8 +133,9 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     return fn !== undefined && (incarnation === undefined || fn.incarnation === incarnation);
   }, log);
   steps.push({ name: "invocation feed", run: () => feed.stop() });
+  const deadLetters = new DeadLetters(nc, invoker, log, (fn, n) => metrics.redriven(fn, n));
   const moreRoutes = [...triggersRoutes(triggers.service), ...agentRoutes(agents), ...invocationRoutes(controller, feed), ...logRoutes(controller, feed), ...versionRoutes(controller), ...metricsSeriesRoutes(controller),
-    ...deadLetterRoutes(new DeadLetters(nc, invoker, log, (fn, n) => metrics.redriven(fn, n)))];
+    ...deadLetterRoutes(deadLetters)];
   const http = await startHttpApi(config.httpHost, config.httpPort, {
     invoker,
     executor,
@@ -146,7 +147,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     fallback: new ConsoleAssets(config.consoleDir, log).serve,
   });
   steps.push({ name: "http", run: () => { http.stopAccepting(); http.closeConnections(); } });
-  const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, executor, plane, triggers: triggers.service, log, routes: moreRoutes, feed });
+  const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, executor, plane, triggers: triggers.service, deadLetters, log, routes: moreRoutes, feed });
   state.value = "running";
   return { nc, link, cache, inbox, agents, metrics, invoker, ingress, executeIngress, feed, http, grpc, state, triggers };
 }

@@ -1,23 +1,13 @@
 // The dead-letter routes (README "Dead letters"): list and inspect, re-drive one or all, purge.
-import { z } from "zod";
-import { InvocationIdToken } from "../shared/async-jobs.js";
-import { LIMITS } from "../shared/limits.js";
-import { DeadLetterPage, PurgeResult, RedriveRequest, RedriveResult } from "../shared/schemas/dead-letter.js";
+import { DeadLetterPage, ListDeadLettersQuery, PurgeResult, RedriveRequest, RedriveResult } from "../shared/schemas/dead-letter.js";
 import { fromZodError } from "../shared/errors.js";
+import { LIMITS } from "../shared/limits.js";
 import type { DeadLetters } from "./dead-letters.js";
 import { parseJson, readBody } from "./http-body.js";
 import { NameParams, NoQuery } from "./http-params.js";
 import { route, type Route } from "./http-routes.js";
 
 const REDRIVE_BODY_BYTES = 4096;
-const wholeNumber = (max: number) => z.string().regex(/^\d{1,15}$/, "must be a whole number").transform(Number).pipe(z.number().int().min(0).max(max));
-
-const ListDeadLettersQuery = z.object({
-  limit: wholeNumber(LIMITS.listLimit.max).pipe(z.number().min(1)).optional().describe(`how many (default ${LIMITS.listLimit.default}, at most ${LIMITS.listLimit.max})`),
-  after: wholeNumber(Number.MAX_SAFE_INTEGER).optional().describe("the `next` of the previous page"),
-  id: InvocationIdToken.optional().describe("inspect this one dead letter (the failed invocation's id): a page of it alone, 404 if there is none"),
-});
-
 export function deadLetterRoutes(deadLetters: DeadLetters): Route[] {
   return [
     route({

@@ -61,7 +61,7 @@ export class DeadLetters {
   private async redriveOne(jsm: JetStreamManager, fn: string, m: StoredMsg | undefined): Promise<{ id: string; invocationId: string }> {
     const letter = m && parseStored(DeadLetter, m.data);
     if (!m || !letter) throw notFound(`dead letter of function ${fn}`);
-    const accepted = await this.invoker.invokeAsync({ name: fn, event: Buffer.from(JSON.stringify(letter.event ?? null)), via: "http" });
+    const accepted = await this.invoker.invokeAsync({ name: fn, event: Buffer.from(JSON.stringify(letter.event ?? null)), via: "http", message: letter.message });
     await jsm.streams.deleteMessage(DEAD_LETTERS_STREAM, m.seq, false).catch((err: Error) => {
       // Gone already (another redrive, or purged): the event is queued once more, which at-least-once allows.
       if (!/no message found/i.test(err.message)) throw err;
@@ -125,6 +125,7 @@ function viewOf(m: StoredMsg | undefined): DeadLetterView | undefined {
     enqueuedAt: iso(d.enqueuedAt),
     deadAt: iso(d.deadAt),
     chainDepth: d.chainDepth,
+    ...(d.message ? { message: d.message } : {}),
     event: d.event,
   };
 }

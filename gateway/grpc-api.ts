@@ -32,6 +32,8 @@ import type { InvocationFeed } from "./invocation-feed.js";
 import { LogsQuery } from "../shared/schemas/function-logs.js";
 import { idempotencyKey } from "./idempotency.js";
 import { triggerService } from "./triggers-grpc.js";
+import { deadLetterService } from "./dead-letters-grpc.js";
+import type { DeadLetters } from "./dead-letters.js";
 import type { TriggersService } from "./triggers-service.js";
 
 export interface GrpcDeps {
@@ -39,6 +41,7 @@ export interface GrpcDeps {
   executor: Executor;
   plane: ControlPlane;
   triggers: TriggersService;
+  deadLetters: DeadLetters;
   log: Logger;
   /** The HTTP routes whose reads the gRPC API also serves (grpc-routes.ts). */
   routes: Route[];
@@ -71,7 +74,8 @@ type Call = ServerUnaryCall<Record<string, any>, unknown>;
 export async function startGrpcApi(host: string, port: number, deps: GrpcDeps): Promise<GrpcApi> {
   const pkg = loadWeftProto();
   const server = new Server({ "grpc.max_receive_message_length": MAX_RECEIVE_BYTES });
-  const more = surfaceServices(routeCaller(deps.routes), deps.plane, unary, deps.log);
+  const call = routeCaller(deps.routes);
+  const more = surfaceServices(call, deps.plane, unary, deps.log);
   server.addService(guarded(pkg[`${PROTO_PACKAGE}.FunctionService`] as ServiceDefinition), { ...functionService(deps), ...more.functions });
   server.addService(guarded(pkg[`${PROTO_PACKAGE}.InvocationService`] as ServiceDefinition), { ...invocationService(deps), ...more.invocations, FollowLogs: followLogs(deps) });
   server.addService(guarded(pkg[`${PROTO_PACKAGE}.AliasService`] as ServiceDefinition), more.aliases);
@@ -83,6 +87,7 @@ export async function startGrpcApi(host: string, port: number, deps: GrpcDeps): 
     }),
   });
   server.addService(guarded(pkg[`${PROTO_PACKAGE}.TriggerService`] as ServiceDefinition), triggerService(deps.triggers, (fn) => unary(deps.log, fn)));
+  server.addService(guarded(pkg[`${PROTO_PACKAGE}.DeadLetterService`] as ServiceDefinition), deadLetterService(deps.deadLetters, call, (fn) => unary(deps.log, fn)));
   addReflection(server);
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>

@@ -19,6 +19,7 @@ import type { NatsLink } from "./nats-link.js";
 import { PubAckRefused, type PendingResult, type ReplyInbox } from "./reply-inbox.js";
 import type { AliasResolver } from "./alias-resolver.js";
 import type { IdempotencyStore } from "./idempotency.js";
+import type { TriggerMessage } from "../shared/trigger-message.js";
 
 /** A job may wait this long in the queue for a free agent slot, on top of the function's own timeout. */
 export const QUEUE_ALLOWANCE_MS = 30_000;
@@ -39,6 +40,8 @@ export interface InvocationInput {
   idempotencyKey?: string | undefined;
   /** Functions invoked one from another's destination before this one (a trigger's message carries it); 0 if absent. */
   chainDepth?: number | undefined;
+  /** The subject and headers of the trigger message that started it (shared/trigger-message.ts), already bounded. */
+  message?: TriggerMessage | undefined;
 }
 
 /**
@@ -220,6 +223,7 @@ export class Invoker {
     h.set(HEADERS.version, String(fn.version));
     h.set(HEADERS.incarnation, fn.incarnation);
     if (input.chainDepth) h.set(HEADERS.chainDepth, String(input.chainDepth));
+    if (input.message) h.set(HEADERS.message, JSON.stringify(input.message));
     const traceId = injectTraceContext(span, h);
     this.deps.log.debug({ invocationId, traceId, fn: fn.name, version: fn.version, via: input.via }, "invocation accepted");
     return { invocationId, fn, event, enqueuedAt, headers: h, traceId, span };

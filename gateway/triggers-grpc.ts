@@ -16,6 +16,7 @@ export interface TriggerSpecMsg {
   deliverPolicy?: string;
   maxInFlight?: number;
   ordered?: boolean;
+  ordering?: string;
   schedule?: string;
   timezone?: string;
   event?: ProtoValue | null;

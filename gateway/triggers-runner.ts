@@ -4,7 +4,7 @@
 //   stream    the durable pull consumer weft-trigger-{id} on the user's stream, fetched by every gateway;
 //   schedule  every gateway arms a timer for the next tick; the tick is claimed with a KV create first, so one wins.
 // A trigger whose function was deleted (its incarnation gone) or that is paused runs nowhere.
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { Msg, MsgHdrs, NatsConnection, QueuedIterator, Subscription } from "@nats-io/transport-node";
 import { asWeftError } from "../shared/errors.js";
@@ -13,7 +13,8 @@ import { LIMITS } from "../shared/limits.js";
 import type { Logger } from "../shared/logger.js";
 import { nextTick, parseSchedule, previousTick, type Schedule } from "../shared/schedule.js";
 import { StoredTrigger, type TriggerSpec } from "../shared/schemas/trigger.js";
-import { triggerConsumer, triggerQueue } from "../shared/subjects.js";
+import { TRIGGER_PINNED_GROUP, triggerConsumer, triggerQueue } from "../shared/subjects.js";
+import { triggerMessageOf } from "../shared/trigger-message.js";
 import type { FunctionCache } from "./function-cache.js";
 import type { InvocationInput, Invoker } from "./invoker.js";
 import { STREAM_ACK_WAIT_MS, triggerState } from "./triggers-service.js";
@@ -32,6 +33,7 @@ const POISON = new Set(["INVALID_ARGUMENT", "PAYLOAD_TOO_LARGE", "IDEMPOTENCY_MI
 export interface RunnerDeps {
   nc: NatsConnection;
   js: JetStreamClient;
+  jsm: () => Promise<JetStreamManager>;
   triggers: KV;
   /** The idempotency bucket: a schedule's tick is claimed there (key tick.{id}.{ms}) and expires with the keys. */
   ticks: KV;
@@ -139,7 +141,7 @@ export class TriggersRunner {
   private startRunner(t: StoredTrigger): Promise<Runner> {
     const spec = t.spec as TriggerSpec;
     if ("subject" in spec) return SubjectRunner.start(this.d, t, spec);
-    if ("stream" in spec) return Promise.resolve(new StreamRunner(this.d, t, spec));
+    if ("stream" in spec) return Promise.resolve(spec.ordering === "perSubject" ? new PerSubjectRunner(this.d, t, spec) : new StreamRunner(this.d, t, spec));
     return Promise.resolve(new ScheduleRunner(this.d, t, spec));
   }
 }
@@ -175,7 +177,8 @@ class SubjectRunner implements Runner {
         return;
       }
       try {
-        await d.invoker.invokeAsync(inputOf(t, msg.data, { traceparent: msg.headers?.get("traceparent") || undefined, chainDepth }));
+        const message = triggerMessageOf(msg.subject, msg.headers);
+        await d.invoker.invokeAsync(inputOf(t, msg.data, { traceparent: msg.headers?.get("traceparent") || undefined, chainDepth, message }));
         d.counters.count(t.id, "delivered");
       } catch (err) {
         d.counters.count(t.id, "failed");
@@ -197,6 +200,8 @@ class SubjectRunner implements Runner {
   }
 }
 
+type StreamSpec = Extract<TriggerSpec, { stream: string }>;
+
 /**
  * JetStream: at least once end to end. A message is acked only once its invocation is stored (ordered: once it has
  * ended); a gateway that dies first leaves it unacked, and it is redelivered after the ack wait to any gateway. The
@@ -211,7 +216,7 @@ class StreamRunner implements Runner {
   constructor(
     private readonly d: RunnerDeps,
     private readonly t: StoredTrigger,
-    private readonly spec: Extract<TriggerSpec, { stream: string }>,
+    private readonly spec: StreamSpec,
   ) {
     this.loop = this.run();
   }
@@ -255,36 +260,126 @@ class StreamRunner implements Runner {
   }
 
   private async handle(m: JsMsg): Promise<void> {
-    const chainDepth = chainDepthOf(m.headers);
-    if (tooDeep(chainDepth)) {
-      m.term(`CHAIN_TOO_DEEP: depth ${chainDepth} is past ${LIMITS.chainDepth}`);
-      this.d.counters.count(this.t.id, "failed");
-      this.d.log.warn({ trigger: this.t.id, seq: m.seq, code: "CHAIN_TOO_DEEP", depth: chainDepth }, "stream trigger message refused: chain too deep");
-      return;
-    }
-    const input = inputOf(this.t, m.data, {
-      idempotencyKey: `trigger:${this.t.id}:${this.t.createdAt}:${m.seq}`,
-      traceparent: m.headers?.get("traceparent") || undefined,
-      chainDepth,
-    });
+    if (refusedTooDeep(this.d, this.t, m)) return;
     // An ordered message waits for its invocation to end: tell JetStream it is in progress meanwhile.
     const progress = this.spec.ordered ? setInterval(() => m.working(), STREAM_ACK_WAIT_MS / 2) : undefined;
     try {
-      if (this.spec.ordered) await this.d.invoker.invokeSync(input);
-      else await this.d.invoker.invokeAsync(input);
-      m.ack();
-      this.d.counters.count(this.t.id, "delivered");
-    } catch (err) {
-      const e = asWeftError(err);
-      if (POISON.has(e.code)) {
-        m.term(`${e.code}: ${e.message}`);
-        this.d.counters.count(this.t.id, "failed");
-      } else {
-        m.nak(RETRY_MS);
-      }
-      this.d.log.warn({ trigger: this.t.id, seq: m.seq, code: e.code, reason: e.message }, "stream trigger message not delivered");
+      const outcome = await deliverOnce(this.d, this.t, m, this.spec.ordered === true);
+      if (outcome === "passing") m.nak(RETRY_MS);
     } finally {
       clearInterval(progress);
+    }
+  }
+}
+
+/** A message deeper than the chain limit is terminated and counted failed; true if it was. */
+function refusedTooDeep(d: RunnerDeps, t: StoredTrigger, m: JsMsg): boolean {
+  const chainDepth = chainDepthOf(m.headers);
+  if (!tooDeep(chainDepth)) return false;
+  m.term(`CHAIN_TOO_DEEP: depth ${chainDepth} is past ${LIMITS.chainDepth}`);
+  d.counters.count(t.id, "failed");
+  d.log.warn({ trigger: t.id, seq: m.seq, code: "CHAIN_TOO_DEEP", depth: chainDepth }, "stream trigger message refused: chain too deep");
+  return true;
+}
+
+/**
+ * One try at making a stream message an invocation: "done" once it is stored (`untilEnded`: once it has ended) and
+ * acked, or terminated as poison; "passing" when it failed for a reason that may pass (the caller naks or retries).
+ */
+async function deliverOnce(d: RunnerDeps, t: StoredTrigger, m: JsMsg, untilEnded: boolean): Promise<"done" | "passing"> {
+  try {
+    const input = inputOf(t, m.data, {
+      idempotencyKey: `trigger:${t.id}:${t.createdAt}:${m.seq}`,
+      traceparent: m.headers?.get("traceparent") || undefined,
+      chainDepth: chainDepthOf(m.headers),
+      message: triggerMessageOf(m.subject, m.headers),
+    });
+    if (untilEnded) await d.invoker.invokeSync(input);
+    else await d.invoker.invokeAsync(input);
+    m.ack();
+    d.counters.count(t.id, "delivered");
+    return "done";
+  } catch (err) {
+    const e = asWeftError(err);
+    d.log.warn({ trigger: t.id, seq: m.seq, code: e.code, reason: e.message }, "stream trigger message not delivered");
+    if (!POISON.has(e.code)) return "passing";
+    m.term(`${e.code}: ${e.message}`);
+    d.counters.count(t.id, "failed");
+    return "done";
+  }
+}
+
+/**
+ * ordering perSubject: messages of one subject run one at a time, each after the previous one's invocation has
+ * ended, in stream order; different subjects run side by side, up to maxInFlight messages held in all. The consumer
+ * pins one gateway at a time (a priority group with the pinned_client policy), so every message of a subject passes
+ * through one queue; when that gateway stops it unpins, and when it dies the server pins another once it stops pulling.
+ * A message whose invocation failed for a passing reason is tried again in its place, never skipped past.
+ */
+class PerSubjectRunner implements Runner {
+  private stopped = false;
+  private pinned = false;
+  private messages: ConsumerMessages | undefined;
+  private readonly tails = new Map<string, Promise<void>>();
+  private readonly loop: Promise<void>;
+
+  constructor(
+    private readonly d: RunnerDeps,
+    private readonly t: StoredTrigger,
+    private readonly spec: StreamSpec,
+  ) {
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.messages?.close();
+    await this.loop;
+    await Promise.allSettled([...this.tails.values()]);
+    // Another gateway may take over at once rather than after the pin's timeout.
+    if (this.pinned) await this.d.jsm().then((jsm) => jsm.consumers.unpin(this.spec.stream, triggerConsumer(this.t.id), TRIGGER_PINNED_GROUP)).catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const consumer = await this.d.js.consumers.get(this.spec.stream, triggerConsumer(this.t.id));
+        const messages = await consumer.consume({ group: TRIGGER_PINNED_GROUP, max_messages: this.spec.maxInFlight ?? 100, expires: 5000 });
+        this.messages = messages;
+        void this.watchPin(messages);
+        if (this.stopped) await messages.close();
+        for await (const m of messages) this.enqueue(m);
+      } catch (err) {
+        if (this.stopped) break;
+        this.d.log.warn({ err, trigger: this.t.id }, "stream trigger consume failed; retrying");
+      }
+      if (!this.stopped) await new Promise((r) => setTimeout(r, RETRY_MS));
+    }
+  }
+
+  private async watchPin(messages: ConsumerMessages): Promise<void> {
+    for await (const s of messages.status()) {
+      if (s.type === "consumer_pinned") this.pinned = true;
+      else if (s.type === "consumer_unpinned") this.pinned = false;
+    }
+  }
+
+  /** Queues the message behind the earlier ones of its subject; it reports progress while it waits and runs. */
+  private enqueue(m: JsMsg): void {
+    const progress = setInterval(() => m.working(), STREAM_ACK_WAIT_MS / 2);
+    const next = (this.tails.get(m.subject) ?? Promise.resolve()).then(() => this.handle(m)).finally(() => clearInterval(progress));
+    this.tails.set(m.subject, next);
+    void next.finally(() => {
+      if (this.tails.get(m.subject) === next) this.tails.delete(m.subject);
+    });
+  }
+
+  private async handle(m: JsMsg): Promise<void> {
+    if (refusedTooDeep(this.d, this.t, m)) return;
+    while ((await deliverOnce(this.d, this.t, m, true)) === "passing") {
+      // Stopping: hand it back (to the gateway pinned next); its successors on this gateway are handed back too.
+      if (this.stopped) return m.nak();
+      await new Promise((r) => setTimeout(r, RETRY_MS));
     }
   }
 }

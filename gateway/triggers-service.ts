@@ -1,10 +1,10 @@
 // Trigger CRUD, pause and resume, shared by HTTP (triggers-routes.ts) and gRPC: checks the spec (fields named), the
 // function and its version or alias, and for a stream trigger declares its durable consumer on the user's stream.
-import { AckPolicy, DeliverPolicy, JetStreamApiError, type ConsumerConfig, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, type PriorityPolicy, JetStreamApiError, type ConsumerConfig, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
 import { WeftError, fromZodError, invalid, notFound, unavailable } from "../shared/errors.js";
 import { nextTick, parseSchedule } from "../shared/schedule.js";
-import { TriggerId, TriggerSpec, kindOf, type StoredTrigger, type Trigger } from "../shared/schemas/trigger.js";
-import { INTERNAL_SUBJECTS, subjectsOverlap, triggerConsumer } from "../shared/subjects.js";
+import { ScheduleTriggerSpec, StreamTriggerSpec, SubjectTriggerSpec, TriggerId, TriggerSpec, kindOf, type StoredTrigger, type Trigger } from "../shared/schemas/trigger.js";
+import { INTERNAL_SUBJECTS, TRIGGER_PINNED_GROUP, subjectsOverlap, triggerConsumer } from "../shared/subjects.js";
 import type { AliasResolver } from "./alias-resolver.js";
 import type { FunctionCache } from "./function-cache.js";
 import type { TriggerCounters, TriggersStore } from "./triggers-store.js";
@@ -16,6 +16,11 @@ export const DEFAULT_MAX_IN_FLIGHT = 100;
  * an invocation takes milliseconds; an ordered trigger, which waits for the invocation to end, reports progress.
  */
 export const STREAM_ACK_WAIT_MS = 10_000;
+/**
+ * A perSubject trigger's pinned gateway that has not pulled for this long (it died) is unpinned. Longer than the ack
+ * wait, so the messages it held are due for redelivery, ahead of newer ones, when the next gateway is pinned.
+ */
+export const PIN_TIMEOUT_MS = 20_000;
 
 export interface TriggersDeps {
   store: TriggersStore;
@@ -32,6 +37,7 @@ export class TriggersService {
 
   async put(rawId: unknown, body: unknown): Promise<{ trigger: Trigger; created: boolean }> {
     const id = triggerId(rawId);
+    refuseKindFields(body);
     const parsed = TriggerSpec.safeParse(body);
     if (!parsed.success) throw fromZodError(parsed.error);
     const spec = parsed.data;
@@ -125,7 +131,8 @@ export class TriggersService {
 
   /**
    * The trigger's durable consumer: it keeps the position across restarts of every gateway. A change of stream or
-   * deliver policy (which JetStream cannot change in place) starts a new consumer; the rest is updated in place.
+   * deliver policy, or leaving perSubject ordering (which JetStream cannot change in place) starts a new consumer;
+   * the rest is updated in place.
    */
   private async declareConsumer(id: string, spec: Extract<TriggerSpec, { stream: string }>, old: StoredTrigger | undefined): Promise<void> {
     const jsm = await this.d.jsm();
@@ -138,7 +145,9 @@ export class TriggersService {
     }
     refuseInternalStream(info);
     const was = old && "stream" in old.spec ? (old.spec as Extract<TriggerSpec, { stream: string }>) : undefined;
-    if (was && (was.stream !== spec.stream || (was.deliverPolicy ?? "all") !== (spec.deliverPolicy ?? "all"))) await this.dropConsumer(id, old!);
+    // A consumer's priority group can be added in place but not taken away: leaving perSubject starts a new one too.
+    const unpinned = was?.ordering === "perSubject" && spec.ordering !== "perSubject";
+    if (was && (was.stream !== spec.stream || (was.deliverPolicy ?? "all") !== (spec.deliverPolicy ?? "all") || unpinned)) await this.dropConsumer(id, old!);
     const cfg = consumerConfig(id, spec);
     try {
       await jsm.consumers.add(spec.stream, cfg);
@@ -187,6 +196,9 @@ export function consumerConfig(id: string, spec: Extract<TriggerSpec, { stream: 
     max_deliver: -1,
     // Ordered: one message at a time across every gateway, each acked only once its invocation has ended.
     max_ack_pending: spec.ordered ? 1 : (spec.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT),
+    // perSubject: one gateway at a time holds the messages (triggers-runner.ts); a gateway that stops pulling (it
+    // died) loses the pin after this, and another takes over.
+    ...(spec.ordering === "perSubject" ? { priority_groups: [TRIGGER_PINNED_GROUP], priority_policy: "pinned_client" as PriorityPolicy, priority_timeout: PIN_TIMEOUT_MS * 1_000_000 } : {}),
     ...(spec.filterSubject ? { filter_subject: spec.filterSubject } : {}),
   };
 }
@@ -194,6 +206,19 @@ export function consumerConfig(id: string, spec: Extract<TriggerSpec, { stream: 
 function scheduleNext(schedule: string, timezone?: string): number | undefined {
   const parsed = parseSchedule(schedule);
   return parsed.ok ? nextTick(parsed.schedule, Date.now(), timezone) : undefined;
+}
+
+/**
+ * A body naming exactly one kind is checked against that kind's schema first, so a bad field of it (a stream's
+ * ordering, a schedule's timezone) is named rather than reported as the union's "body".
+ */
+function refuseKindFields(body: unknown): void {
+  if (typeof body !== "object" || body === null) return;
+  const kinds = (["subject", "stream", "schedule"] as const).filter((k) => k in body);
+  if (kinds.length !== 1) return;
+  const schema = { subject: SubjectTriggerSpec, stream: StreamTriggerSpec, schedule: ScheduleTriggerSpec }[kinds[0]!];
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw fromZodError(parsed.error);
 }
 
 function triggerId(raw: unknown): string {

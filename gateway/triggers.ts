@@ -25,7 +25,7 @@ export async function startTriggers(
   const counters = new TriggerCounters(store, d.log);
   counters.start();
   steps.push({ name: "trigger counters", run: () => counters.stop() });
-  const runner = new TriggersRunner({ nc: d.nc, js: jetstream(d.nc), triggers: store.kv, ticks: d.ticks, invoker: d.invoker, cache: d.cache, counters, log: d.log });
+  const runner = new TriggersRunner({ nc: d.nc, js: jetstream(d.nc), jsm: () => jetstreamManager(d.nc), triggers: store.kv, ticks: d.ticks, invoker: d.invoker, cache: d.cache, counters, log: d.log });
   steps.push({ name: "trigger runners", run: () => runner.stop() });
   await runner.start();
   const service = new TriggersService({

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { AttemptList, FINAL_STATUSES, InvocationError } from "./schemas/invocation.js";
 import { FunctionName } from "./schemas/function.js";
+import { TriggerMessage } from "./trigger-message.js";
 
 /** Invocation ids ride in subjects (weft.dead.{fn}.{id}): a token, no dots or wildcards. */
 export const InvocationIdToken = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "must be an invocation id");
@@ -23,6 +24,8 @@ export const ScheduledJob = z.object({
   incarnation: z.string().max(64).optional(),
   traceparent: z.string().max(256).optional(),
   chainDepth: z.number().int().min(0),
+  /** A trigger message's subject and headers, carried to every retry. */
+  message: TriggerMessage.optional(),
   event: z.unknown(),
 });
 export type ScheduledJob = z.infer<typeof ScheduledJob>;
@@ -43,6 +46,8 @@ export const DeadLetter = z.object({
   enqueuedAt: z.number(),
   deadAt: z.number(),
   chainDepth: z.number().int().min(0),
+  /** A trigger message's subject and headers: a re-drive hands them to the handler again. */
+  message: TriggerMessage.optional(),
   event: z.unknown(),
 });
 export type DeadLetter = z.infer<typeof DeadLetter>;

@@ -36,6 +36,8 @@ export const HEADERS = {
   status: "Weft-Status",
   /** On a dead letter: why it is there (DeadLetterReason) and the error code of the last attempt. */
   deadReason: "Weft-Dead-Reason",
+  /** On a job a subject or stream trigger started: the message's subject and headers as JSON (TriggerMessage). */
+  message: "Weft-Message",
   /** Set by a NATS service reply carrying an error object instead of a result. */
   errorCode: "Weft-Error-Code",
 } as const;

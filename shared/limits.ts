@@ -46,6 +46,12 @@ export const LIMITS = {
   eventAgeMs: { min: 1000, default: 6 * 3600_000, max: 6 * 3600_000 },
   /** Functions invoked one from another's destination: a deeper chain is refused and dead-lettered. */
   chainDepth: 8,
+  /**
+   * A trigger's message as the handler sees it (context.subject, context.headers): at most this many header names,
+   * and this many bytes for the subject and headers as JSON. A message past either is refused (counted failed), as
+   * the run frame's header line (64 KiB) carries them.
+   */
+  triggerMessage: { headers: 64, bytes: 16 * KiB, subjectBytes: 1024 },
 } as const;
 
 /** Cuts a string to at most `maxBytes` UTF-8 bytes; says whether it cut. */

@@ -111,6 +111,8 @@ export const TRIGGER_STATS_BUCKET = "weft-trigger-stats";
 export const triggerQueue = (id: string): string => `weft-trigger-${id}`;
 /** A stream trigger's durable consumer on the user's stream (shared by every gateway). */
 export const triggerConsumer = (id: string): string => `weft-trigger-${id}`;
+/** The priority group of a perSubject stream trigger's consumer: its messages go to one gateway at a time (pinned). */
+export const TRIGGER_PINNED_GROUP = "weft";
 
 /**
  * Subjects only Weft and NATS itself publish on: a stream trigger on a stream capturing any of them would feed

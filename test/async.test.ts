@@ -215,9 +215,15 @@ describe("retries and dead letters", () => {
     assert.deepEqual(await deadLetters(name), []);
   });
 
-  test("an event older than maxEventAgeMs is not started: it expires into the dead letters", async () => {
+  test("an event older than maxEventAgeMs is not started: it expires into the dead letters and fires onFailure", async () => {
     const name = uniqueName("expire");
-    await deploy(name, { runtime: "python3", code: PY_FAILING, async: { maxEventAgeMs: 1000 } });
+    const subject = `test.expired.${randomBytes(4).toString("hex")}`;
+    await deploy(name, { runtime: "python3", code: PY_FAILING, async: { maxEventAgeMs: 1000, onFailure: { subject } } });
+    const sub = nc.subscribe(subject, { max: 1 });
+    const failure = Promise.race([
+      (async () => { for await (const m of sub) return m; })(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no onFailure message in 60 s")), 60_000)),
+    ]);
     const id = await invokeAsync(name, {});
     const record = await finalRecord(id);
     // The first attempt failed; the retry fell due after more than 1 s, so it was not started.
@@ -229,6 +235,9 @@ describe("retries and dead letters", () => {
       return l.length > 0 ? l : undefined;
     }, "the expired dead letter");
     assert.equal(letters[0]!.reason, "expired");
+    const sent = await failure;
+    assert.equal(sent?.headers?.get("Weft-Status"), "killed");
+    assert.equal(sent?.json<Record<string, any>>().error.code, "EVENT_EXPIRED");
     // Deleted means deleted: the function's dead letters go with it.
     assert.equal((await http(fabric.httpUrl, "DELETE", `/v1/functions/${name}`)).status, 200);
     await eventually(async () => ((await deadLetters(name)).length === 0 ? true : undefined), "the dead letters purged with the function");

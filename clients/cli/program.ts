@@ -9,6 +9,7 @@ import { invocationCommands } from "./commands/invocations.js";
 import { fabricCommands } from "./commands/fabric.js";
 import { aliasCommands } from "./commands/aliases.js";
 import { triggerCommands } from "./commands/triggers.js";
+import { deadLetterCommands } from "./commands/dead-letters.js";
 import { Output } from "./output.js";
 import { CallFailed, UsageError } from "./usage-error.js";
 
@@ -55,7 +56,7 @@ export function buildProgram(io: Io): Command {
     const o = cmd.optsWithGlobals<{ url: string; json?: boolean }>();
     return { api: new ApiClient(checkUrl(o.url)), out: new Output(o.json === true, io.stdout, io.stderr), stdin: io.stdin };
   };
-  for (const add of [functionCommands, invocationCommands, fabricCommands, aliasCommands, triggerCommands]) add(program, contextOf);
+  for (const add of [functionCommands, invocationCommands, fabricCommands, aliasCommands, triggerCommands, deadLetterCommands]) add(program, contextOf);
   // Subcommands share the root's output, exit override and error display.
   for (const cmd of allCommands(program)) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) }).showHelpAfterError("(add --help for usage)");

@@ -2,6 +2,8 @@
 // bodies and answers of redrive and purge. Stored dead letters are shared/async-jobs.ts's DeadLetter.
 import { z } from "zod";
 import { DEAD_LETTER_REASONS, InvocationIdToken } from "../async-jobs.js";
+import { TriggerMessage } from "../trigger-message.js";
+import { LIMITS } from "../limits.js";
 import { Attempt, FINAL_STATUSES, InvocationError } from "./invocation.js";
 
 const isoTime = z.string().describe("ISO 8601 time");
@@ -18,9 +20,19 @@ export const DeadLetterView = z.object({
   enqueuedAt: isoTime,
   deadAt: isoTime,
   chainDepth: z.number().int(),
+  message: TriggerMessage.optional().describe("set when a subject or stream trigger's message started the invocation: its subject and headers, handed to the handler again on a re-drive"),
   event: z.unknown().describe("the event, as it was sent"),
 });
 export type DeadLetterView = z.infer<typeof DeadLetterView>;
+
+const wholeNumber = (max: number) => z.string().regex(/^\d{1,15}$/, "must be a whole number").transform(Number).pipe(z.number().int().min(0).max(max));
+
+/** The query of GET …/dead-letters (and the fields of gRPC ListDeadLettersRequest besides the name). */
+export const ListDeadLettersQuery = z.object({
+  limit: wholeNumber(LIMITS.listLimit.max).pipe(z.number().min(1)).optional().describe(`how many (default ${LIMITS.listLimit.default}, at most ${LIMITS.listLimit.max})`),
+  after: wholeNumber(Number.MAX_SAFE_INTEGER).optional().describe("the `next` of the previous page"),
+  id: InvocationIdToken.optional().describe("inspect this one dead letter (the failed invocation's id): a page of it alone, 404 if there is none"),
+});
 
 export const DeadLetterPage = z.object({
   deadLetters: z.array(DeadLetterView),

@@ -30,6 +30,8 @@ const StreamName = z
   .refine((s) => !/^(WEFT_|KV_|OBJ_)/.test(s), "must not be a Weft stream, a KV bucket or an object store (WEFT_*, KV_*, OBJ_*)");
 
 export const DELIVER_POLICIES = ["all", "new", "last", "lastPerSubject"] as const;
+/** perSubject: messages of one subject run one at a time, in stream order; different subjects in parallel. */
+export const STREAM_ORDERINGS = ["perSubject"] as const;
 
 /** What every kind has: the function, and optionally a version or an alias (default: the latest). */
 const Target = {
@@ -47,6 +49,7 @@ export const StreamTriggerSpec = z.strictObject({
   deliverPolicy: z.enum(DELIVER_POLICIES).optional(),
   maxInFlight: z.number().int().min(1).max(10_000).optional(),
   ordered: z.boolean().optional(),
+  ordering: z.enum(STREAM_ORDERINGS).optional(),
 });
 export const ScheduleTriggerSpec = z.strictObject({
   ...Target,
@@ -63,7 +66,8 @@ export const TriggerSpec = z
   .union([SubjectTriggerSpec, StreamTriggerSpec, ScheduleTriggerSpec], {
     error: "must have exactly one of subject, stream or schedule, with that kind's fields only",
   })
-  .refine((s) => s.version === undefined || s.alias === undefined, { message: "version and alias cannot both be set", path: ["alias"] });
+  .refine((s) => s.version === undefined || s.alias === undefined, { message: "version and alias cannot both be set", path: ["alias"] })
+  .refine((s) => !("ordering" in s && s.ordering !== undefined && s.ordered), { message: "cannot be combined with ordered (one at a time across the whole stream)", path: ["ordering"] });
 export type TriggerSpec = z.infer<typeof TriggerSpec>;
 
 export type TriggerKind = "subject" | "stream" | "schedule";
@@ -107,6 +111,7 @@ export const Trigger = z.object({
   deliverPolicy: z.enum(DELIVER_POLICIES).optional(),
   maxInFlight: z.number().int().optional(),
   ordered: z.boolean().optional(),
+  ordering: z.enum(STREAM_ORDERINGS).optional(),
   schedule: z.string().optional(),
   timezone: z.string().optional(),
   event: z.unknown().optional(),

@@ -29,6 +29,8 @@ import { Alias, AliasSpec, DeleteAliasResult, DeleteVersionResult } from "../../
 import { AgentIdParams, AgentView, PoolStatus } from "../../shared/schemas/agent.js";
 import { FunctionActivity, MetricsBucket, MetricsSeries, MetricsTotals } from "../../shared/schemas/metrics-series.js";
 import { InvocationListQuery, InvocationPage } from "../../shared/schemas/invocation-list.js";
+import { DeadLetterPage, DeadLetterView, ListDeadLettersQuery, PurgeResult, RedriveRequest, RedriveResult } from "../../shared/schemas/dead-letter.js";
+import { TriggerMessage } from "../../shared/trigger-message.js";
 import { ScheduleTriggerSpec, StreamTriggerSpec, SubjectTriggerSpec, Trigger, TriggerCounters } from "../../shared/schemas/trigger.js";
 
 // Shapes that are TypeScript interfaces rather than zod schemas: listing their keys here is checked by the
@@ -102,6 +104,16 @@ const pairs: Array<[string, string[]]> = [
   ["TriggerSpec", sorted(new Set([SubjectTriggerSpec, StreamTriggerSpec, ScheduleTriggerSpec].flatMap((k) => Object.keys(k.shape))))],
   ["Trigger", zodKeys(Trigger)],
   ["TriggerCounters", zodKeys(TriggerCounters)],
+  ["DeadLetter", zodKeys(DeadLetterView)],
+  ["DeadLetterPage", zodKeys(DeadLetterPage)],
+  ["TriggerMessage", zodKeys(TriggerMessage)],
+  ["ListDeadLettersRequest", sorted(["name", ...Object.keys(ListDeadLettersQuery.shape)])],
+  ["DeadLetterRequest", ["id", "name"]],
+  ["RedriveDeadLettersRequest", sorted(["name", ...Object.keys(RedriveRequest.shape)])],
+  ["RedriveDeadLettersResponse", zodKeys(RedriveResult)],
+  ["Redriven", zodKeys(RedriveResult.shape.redriven.element)],
+  ["PurgeDeadLettersRequest", ["name"]],
+  ["PurgeDeadLettersResponse", zodKeys(PurgeResult)],
 ];
 
 for (const [name, expected] of pairs) {

@@ -48,6 +48,7 @@ interface PutOptions {
   deliverPolicy?: string;
   maxInFlight?: number;
   ordered?: boolean;
+  ordering?: string;
   schedule?: string;
   timezone?: string;
   event?: string;
@@ -76,6 +77,7 @@ export function triggerCommands(program: Command, ctx: ContextOf): void {
       .option("--deliver-policy <policy>", "stream: all, new, last or lastPerSubject (default all)")
       .option("--max-in-flight <n>", "stream: messages handed out and not yet stored (default 100)", wholeNumber("--max-in-flight"))
       .option("--ordered", "stream: one at a time, each after the previous invocation ended")
+      .option("--ordering <mode>", "stream: perSubject: one at a time per subject, in order; subjects in parallel")
       .option("--schedule <expr>", "a 5-field cron expression or rate(N unit)")
       .option("--timezone <zone>", "schedule: the IANA zone the cron expression is read in (default UTC)")
       .option("--event <json>", "schedule: the event of every tick")
@@ -105,7 +107,7 @@ export function specOf(o: PutOptions): Record<string, unknown> {
   const body: Record<string, unknown> = {
     function: o.function, version: o.version, alias: o.alias, description: o.description,
     subject: o.subject, stream: o.stream, filterSubject: o.filterSubject, deliverPolicy: o.deliverPolicy, maxInFlight: o.maxInFlight,
-    ordered: o.ordered, schedule: o.schedule, timezone: o.timezone, event,
+    ordered: o.ordered, ordering: o.ordering, schedule: o.schedule, timezone: o.timezone, event,
   };
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
 }

@@ -199,6 +199,9 @@ function contextOf(ctx) {
     memoryLimitInMB: ctx.memoryMb,
     traceId: ctx.traceId,
     attempt: ctx.attempt || 1,
+    // A subject or stream trigger's message: its subject and headers (name -> value); {} for any other call.
+    subject: typeof ctx.subject === "string" ? ctx.subject : undefined,
+    headers: ctx.headers && typeof ctx.headers === "object" ? ctx.headers : {},
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
   };
 }

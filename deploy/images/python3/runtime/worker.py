@@ -120,6 +120,9 @@ class Context:
         self.memory_limit_in_mb = ctx.get("memoryMb", 0)
         self.trace_id = ctx.get("traceId", "")
         self.attempt = ctx.get("attempt", 1)
+        # A subject or stream trigger's message: its subject and headers (name -> value); {} for any other call.
+        self.subject = ctx.get("subject")
+        self.headers = ctx.get("headers") or {}
         self._deadline = ctx.get("deadline", 0)
 
     def get_remaining_time_in_millis(self):
