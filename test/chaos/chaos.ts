@@ -3,6 +3,8 @@
 //   npm run chaos                      all scenarios, full load
 //   npm run chaos -- --short           the short version (a few scenarios, small load), as npm test runs it
 //   npm run chaos -- --only nats-kill,agent-sigkill
+//   npm run chaos -- --cluster         the cluster scenarios: three NATS nodes, R3 streams, agents on their own hosts
+//   npm run chaos -- --cluster --short the short cluster version (cluster-nats-kill)
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -33,6 +35,8 @@ export interface ScenarioResult extends Omit<AuditCounts, "examples"> {
 
 export interface ChaosOptions {
   short: boolean;
+  /** the cluster scenarios instead of the single-server ones */
+  cluster?: boolean;
   only?: string[];
   /** an accepted invocation with no final record this long after recovery is lost */
   recoveryBoundMs?: number;
@@ -99,7 +103,7 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
     orphans: 0, stuckJobs: 0, recoveryMs: 0, recordsMs: 0, asyncRefused: 0, sync: { ok: 0, failedOutcome: 0, failedRetryable: 0, wrong: 0, late: 0 }, notes,
   };
   log(`[chaos] ${s.name}: ${s.what}`);
-  const f = await ChaosFabric.start(SETTINGS, join(logRoot, s.name));
+  const f = await ChaosFabric.start(SETTINGS, join(logRoot, s.name), { cluster: s.cluster });
   let load: Load | undefined;
   try {
     const fns = chaosFunctions(s.isolations);
@@ -154,16 +158,27 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
   if (result.sync.wrong > 0) failures.push(`${result.sync.wrong} sync answers with another call's output`);
   if (result.orphans !== 0) failures.push(`${result.orphans} orphan containers`);
   if (result.stuckJobs !== 0) failures.push(`${result.stuckJobs} jobs left in WEFT_JOBS`);
+  const rate = syncRetryableRate(result.sync);
+  if (s.maxSyncRetryableRate !== undefined && rate > s.maxSyncRetryableRate) {
+    failures.push(`${(rate * 100).toFixed(2)} % of sync calls failed retryably (bound ${(s.maxSyncRetryableRate * 100).toFixed(1)} %)`);
+  }
   result.passed = failures.length === 0;
   return result;
 }
 
-const COLUMNS = ["scenario", "accepted", "lost", "dup", "dup!", "wrong", "orphans", "stuck", "recovery", "records", "sync ok/fail/retry/202", "result"] as const;
+/** The share of sync calls that failed with a retryable status (503, a cut connection, no answer). */
+export function syncRetryableRate(s: SyncStats): number {
+  const calls = s.ok + s.failedOutcome + s.failedRetryable + s.wrong + s.late;
+  return calls === 0 ? 0 : s.failedRetryable / calls;
+}
+
+const COLUMNS = ["scenario", "accepted", "lost", "dup", "dup!", "wrong", "orphans", "stuck", "recovery", "records", "sync ok/fail/retry/202", "retry %", "result"] as const;
 
 function row(r: ScenarioResult): string[] {
   return [
     r.name, String(r.accepted), String(r.lost), String(r.duplicates), String(r.provenDuplicates), String(r.wrong), String(r.orphans), String(r.stuckJobs),
-    `${(r.recoveryMs / 1000).toFixed(1)} s`, `${(r.recordsMs / 1000).toFixed(1)} s`, `${r.sync.ok}/${r.sync.failedOutcome}/${r.sync.failedRetryable}/${r.sync.late}`, r.passed ? "pass" : `FAIL: ${r.failures.join("; ")}`,
+    `${(r.recoveryMs / 1000).toFixed(1)} s`, `${(r.recordsMs / 1000).toFixed(1)} s`, `${r.sync.ok}/${r.sync.failedOutcome}/${r.sync.failedRetryable}/${r.sync.late}`,
+    `${(syncRetryableRate(r.sync) * 100).toFixed(2)} %`, r.passed ? "pass" : `FAIL: ${r.failures.join("; ")}`,
   ];
 }
 
@@ -179,7 +194,7 @@ export async function runChaos(opts: ChaosOptions): Promise<{ results: ScenarioR
   const results_dir = join(ROOT, "bench-results");
   const logRoot = join(results_dir, `chaos-${stamp}`);
   await mkdir(logRoot, { recursive: true });
-  const chosen = SCENARIOS.filter((s) => (opts.only ? opts.only.includes(s.name) : !opts.short || s.inShort));
+  const chosen = SCENARIOS.filter((s) => (opts.only ? opts.only.includes(s.name) : (s.cluster ?? false) === (opts.cluster ?? false) && (!opts.short || s.inShort)));
   if (chosen.length === 0) throw new Error(`no scenario matches ${opts.only?.join(",")}; known: ${SCENARIOS.map((s) => s.name).join(", ")}`);
   const results: ScenarioResult[] = [];
   for (const s of chosen) {
@@ -192,7 +207,7 @@ export async function runChaos(opts: ChaosOptions): Promise<{ results: ScenarioR
   const passed = results.filter((r) => r.passed).length;
   log(`\n${formatTable(results)}\n\n${passed} passed, ${results.length - passed} failed`);
   const file = join(results_dir, `chaos-${stamp}.json`);
-  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), short: opts.short, settings: SETTINGS, logs: logRoot, results }, null, 2));
+  await writeFile(file, JSON.stringify({ at: new Date().toISOString(), short: opts.short, cluster: opts.cluster ?? false, settings: SETTINGS, logs: logRoot, results }, null, 2));
   log(`[chaos] report: ${file} (component logs under ${logRoot})`);
   return { results, file };
 }
@@ -201,7 +216,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const args = process.argv.slice(2);
   const onlyAt = args.indexOf("--only");
   const only = onlyAt >= 0 ? args[onlyAt + 1]?.split(",").filter(Boolean) : undefined;
-  runChaos({ short: args.includes("--short"), only }).then(
+  runChaos({ short: args.includes("--short"), cluster: args.includes("--cluster"), only }).then(
     ({ results }) => process.exit(results.every((r) => r.passed) ? 0 : 1),
     (err) => {
       console.error(err);

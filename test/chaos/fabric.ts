@@ -1,6 +1,10 @@
 // The chaos suite's private fabric: its own nats-server (own port and store), its own FerretDB (own port and
 // SQLite files), one controller, one gateway and two agents, each a separate process the runner controls.
 // Agent "b" reaches NATS through a PartitionProxy so it can be cut off while it keeps running.
+//
+// The cluster fabric (`cluster: true`) is the same with three clustered nats-servers and R3 streams (as
+// `npm run up -- --nats-cluster 3` runs them), two gateways, and each agent on a host of its own: a network
+// namespace joined to the servers by a veth pair (test/chaos/hosts.ts), cut off by dropping its packets.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -16,13 +20,28 @@ import { LIMITS } from "../../shared/limits.js";
 import { AGENT_HEARTBEAT_SUBJECT, JOBS_STREAM, RECORDS_SUBJECT_PREFIX, controllerSubject } from "../../shared/subjects.js";
 import { Proc } from "./processes.js";
 import { PartitionProxy } from "./partition-proxy.js";
+import { HostNetwork } from "./hosts.js";
 
 const run = promisify(execFile);
 export const ROOT = resolve(import.meta.dirname, "../..");
 
 export const AGENTS = ["a", "b"] as const;
 export type AgentName = (typeof AGENTS)[number];
-export type Component = "nats" | "mongo" | "controller" | "gateway" | `agent-${AgentName}`;
+export const NATS_NODES = ["nats-1", "nats-2", "nats-3"] as const;
+export type NatsNode = (typeof NATS_NODES)[number];
+export type Component = "nats" | NatsNode | "mongo" | "controller" | "gateway" | "gateway-2" | `agent-${AgentName}`;
+
+export interface FabricPorts {
+  /** one client port per nats-server (three on a cluster) */
+  nats: number[];
+  /** the cluster's route ports (none on a single server) */
+  routes: number[];
+  mongo: number;
+  /** one HTTP and one gRPC port per gateway (two on a cluster) */
+  http: number[];
+  grpc: number[];
+  proxy: number;
+}
 
 export interface FabricSettings {
   ackWaitMs: number;
@@ -63,28 +82,49 @@ export class ChaosFabric {
   readonly agentIds: Record<AgentName, string>;
   private nc!: NatsConnection;
   private mongo!: MongoClient;
-  private proxy!: PartitionProxy;
+  private proxy?: PartitionProxy;
+  private network?: HostNetwork;
   private subs: Subscription[] = [];
 
   private constructor(
     readonly settings: FabricSettings,
     readonly dir: string,
     readonly logDir: string,
-    readonly ports: { nats: number; mongo: number; http: number; grpc: number; proxy: number },
+    readonly ports: FabricPorts,
     readonly dbName: string,
+    readonly cluster: boolean,
   ) {
     const tag = randomBytes(3).toString("hex");
     this.agentIds = { a: `chaos-${tag}-a`, b: `chaos-${tag}-b` };
   }
 
   get httpUrl(): string {
-    return `http://127.0.0.1:${this.ports.http}`;
+    return this.httpUrls[0]!;
   }
   get grpcAddress(): string {
-    return `127.0.0.1:${this.ports.grpc}`;
+    return this.grpcAddresses[0]!;
   }
+  /** Every gateway's HTTP base URL: a client fails over between them as a load balancer would. */
+  get httpUrls(): string[] {
+    return this.ports.http.map((p) => `http://127.0.0.1:${p}`);
+  }
+  get grpcAddresses(): string[] {
+    return this.ports.grpc.map((p) => `127.0.0.1:${p}`);
+  }
+  /** Where the nats-servers listen: loopback, or on a cluster the root namespace's address on the hosts' bridge. */
+  get natsHost(): string {
+    return this.network?.rootAddress ?? "127.0.0.1";
+  }
+  /** Every server's URL, comma-separated (WEFT_NATS_URL): a client fails over between them. */
   get natsUrl(): string {
-    return `nats://127.0.0.1:${this.ports.nats}`;
+    return this.ports.nats.map((p) => `nats://${this.natsHost}:${p}`).join(",");
+  }
+  /** The fabric's nats-server components. */
+  get natsNodes(): Array<"nats" | NatsNode> {
+    return this.cluster ? [...NATS_NODES] : ["nats"];
+  }
+  get gateways(): Array<"gateway" | "gateway-2"> {
+    return this.cluster ? ["gateway", "gateway-2"] : ["gateway"];
   }
   get mongoUrl(): string {
     return `mongodb://127.0.0.1:${this.ports.mongo}`;
@@ -92,8 +132,15 @@ export class ChaosFabric {
   get bus(): NatsConnection {
     return this.nc;
   }
-  get partition(): PartitionProxy {
-    return this.proxy;
+  /** Cuts an agent off from NATS while it keeps running: a proxy holds its bytes, or (cluster) its host drops them. */
+  async cutAgent(a: AgentName): Promise<void> {
+    if (this.network) await this.network.partition(a);
+    else this.proxy!.partition();
+  }
+
+  async healAgent(a: AgentName): Promise<void> {
+    if (this.network) await this.network.heal(a);
+    else this.proxy!.heal();
   }
 
   proc(c: Component): Proc {
@@ -116,35 +163,77 @@ export class ChaosFabric {
     return seen.every((d) => d.agent !== undefined && (this.agentKills.get(d.agent) ?? []).some((at) => at >= d.at));
   }
 
-  static async start(settings: FabricSettings, logDir: string): Promise<ChaosFabric> {
+  static async start(settings: FabricSettings, logDir: string, opts: { cluster?: boolean } = {}): Promise<ChaosFabric> {
+    const cluster = opts.cluster ?? false;
     const dir = await mkdtemp(join(tmpdir(), "weft-chaos-"));
     await mkdir(logDir, { recursive: true });
-    const ports = { nats: await freePort(), mongo: await freePort(), http: await freePort(), grpc: await freePort(), proxy: await freePort() };
-    const f = new ChaosFabric(settings, dir, logDir, ports, `weft_chaos_${randomBytes(3).toString("hex")}`);
-    await f.define();
-    await f.proc("nats").start();
-    await f.proc("mongo").start();
-    f.proxy = await PartitionProxy.start(ports.proxy, ports.nats);
-    await f.connectObservers();
-    // The controller declares the streams and consumer; the others wait for it.
-    await f.proc("controller").start();
-    await Promise.all([f.proc("gateway").start(), f.proc("agent-a").start(), f.proc("agent-b").start()]);
-    await f.waitHealthy();
-    await f.waitAgentsBeating();
+    const ports = async (n: number) => Promise.all(Array.from({ length: n }, () => freePort()));
+    const fabricPorts: FabricPorts = {
+      nats: await ports(cluster ? 3 : 1),
+      routes: await ports(cluster ? 3 : 0),
+      mongo: await freePort(),
+      http: await ports(cluster ? 2 : 1),
+      grpc: await ports(cluster ? 2 : 1),
+      proxy: await freePort(),
+    };
+    const f = new ChaosFabric(settings, dir, logDir, fabricPorts, `weft_chaos_${randomBytes(3).toString("hex")}`, cluster);
+    try {
+      if (cluster) f.network = await HostNetwork.create(AGENTS);
+      await f.define();
+      await Promise.all(f.natsNodes.map((n) => f.proc(n).start()));
+      await f.proc("mongo").start();
+      if (!cluster) f.proxy = await PartitionProxy.start(fabricPorts.proxy, fabricPorts.nats[0]!);
+      await f.connectObservers();
+      if (cluster) await f.waitNatsCurrent();
+      // The controller declares the streams and consumer; the others wait for it.
+      await f.proc("controller").start();
+      await Promise.all([...f.gateways.map((g) => f.proc(g).start()), f.proc("agent-a").start(), f.proc("agent-b").start()]);
+      await f.waitHealthy();
+      await f.waitAgentsBeating();
+    } catch (err) {
+      await f.stop().catch(() => undefined);
+      throw err;
+    }
     return f;
   }
 
+  /** A nats-server's configuration: alone, or one node of the three-node cluster (as deploy/nats-servers.ts writes it). */
+  private natsConfig(i: number): string {
+    const lines = [
+      `server_name: chaos-${this.dbName}-${i + 1}`,
+      `listen: ${this.natsHost}:${this.ports.nats[i]}`,
+      `max_payload: ${LIMITS.natsMaxPayloadBytes}`,
+      `jetstream { store_dir: "${join(this.dir, this.cluster ? `js-${i + 1}` : "js")}" }`,
+    ];
+    if (this.cluster) {
+      const routes = this.ports.routes.map((p) => `nats-route://127.0.0.1:${p}`);
+      // no_advertise: the hosts reach the servers at the bridge address only, so the servers must not announce others.
+      lines.push(`cluster { name: chaos-${this.dbName}, listen: 127.0.0.1:${this.ports.routes[i]}, routes: [${routes.join(", ")}], no_advertise: true }`);
+    }
+    return lines.join("\n");
+  }
+
+  /** The component name of the server that calls itself `serverName`. */
+  natsNodeNamed(serverName: string): "nats" | NatsNode | undefined {
+    const m = /-(\d)$/.exec(serverName);
+    if (!this.cluster) return "nats";
+    return m ? NATS_NODES[Number(m[1]) - 1] : undefined;
+  }
+
   private async define(): Promise<void> {
-    const natsConf = join(this.dir, "nats.conf");
-    await writeFile(
-      natsConf,
-      [`listen: 127.0.0.1:${this.ports.nats}`, `max_payload: ${LIMITS.natsMaxPayloadBytes}`, `jetstream { store_dir: "${join(this.dir, "js")}" }`].join("\n"),
-    );
+    for (const [i, name] of this.natsNodes.entries()) {
+      const conf = join(this.dir, `${name}.conf`);
+      await writeFile(conf, this.natsConfig(i));
+      this.procs.set(name, new Proc({ name, command: natsServerBinary(), args: ["-c", conf], readyPort: this.ports.nats[i], readyHost: this.natsHost }, this.logDir));
+    }
     const ferretDir = join(this.dir, "ferret");
     await mkdir(ferretDir, { recursive: true });
-    const node = (name: Component, dirName: string, env: Record<string, string>, readyPort?: number) =>
-      this.procs.set(name, new Proc({ name, command: process.execPath, args: ["--import", "tsx", join(ROOT, dirName, "main.ts")], cwd: ROOT, env: { WEFT_LOG_LEVEL: "info", ...env }, readyPort }, this.logDir));
-    this.procs.set("nats", new Proc({ name: "nats", command: natsServerBinary(), args: ["-c", natsConf], readyPort: this.ports.nats }, this.logDir));
+    const replicas = { WEFT_STREAM_REPLICAS: String(this.cluster ? 3 : 1) };
+    const node = (name: Component, dirName: string, env: Record<string, string>, readyPort?: number, host?: AgentName) => {
+      const line = { command: process.execPath, args: ["--import", "tsx", join(ROOT, dirName, "main.ts")] };
+      const { command, args } = host && this.network ? this.network.wrap(host, line.command, line.args) : line;
+      this.procs.set(name, new Proc({ name, command, args, cwd: ROOT, env: { WEFT_LOG_LEVEL: "info", ...replicas, ...env }, readyPort }, this.logDir));
+    };
     this.procs.set(
       "mongo",
       new Proc(
@@ -165,10 +254,13 @@ export class ChaosFabric {
       WEFT_JOB_MAX_DELIVER: String(this.settings.maxDeliver),
       WEFT_SYNTAX_CHECK: "false",
     });
-    node("gateway", "gateway", { WEFT_NATS_URL: this.natsUrl, WEFT_HTTP_PORT: String(this.ports.http), WEFT_GRPC_PORT: String(this.ports.grpc), WEFT_AGENT_SEEN_MS: "3000", WEFT_SYNC_WAIT_MS: "15000" }, this.ports.http);
+    for (const [i, g] of this.gateways.entries()) {
+      const env = { WEFT_NATS_URL: this.natsUrl, WEFT_HTTP_PORT: String(this.ports.http[i]), WEFT_GRPC_PORT: String(this.ports.grpc[i]), WEFT_AGENT_SEEN_MS: "3000", WEFT_SYNC_WAIT_MS: "15000" };
+      node(g, "gateway", env, this.ports.http[i]);
+    }
     for (const a of AGENTS) {
       node(`agent-${a}`, "agents", {
-        WEFT_NATS_URL: a === "b" ? `nats://127.0.0.1:${this.ports.proxy}` : this.natsUrl,
+        WEFT_NATS_URL: a === "b" && !this.cluster ? `nats://127.0.0.1:${this.ports.proxy}` : this.natsUrl,
         WEFT_AGENT_ID: this.agentIds[a],
         WEFT_AGENT_OUTBOX_DIR: join(this.dir, `outbox-${a}`),
         WEFT_AGENT_SLOTS: String(this.settings.agentSlots),
@@ -177,12 +269,12 @@ export class ChaosFabric {
         WEFT_HEARTBEAT_MS: "500",
         WEFT_RUNNING_RECORD_AFTER_MS: "100",
         WEFT_DRAIN_TIMEOUT_MS: "10000",
-      });
+      }, undefined, a);
     }
   }
 
   private async connectObservers(): Promise<void> {
-    this.nc = await connect({ servers: this.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100, name: "chaos-observer" });
+    this.nc = await connect({ servers: this.natsUrl.split(","), maxReconnectAttempts: -1, reconnectTimeWait: 100, name: "chaos-observer" });
     const records = this.nc.subscribe(`${RECORDS_SUBJECT_PREFIX}.>`, {
       callback: (_e, m) => {
         try {
@@ -227,15 +319,55 @@ export class ChaosFabric {
   }
 
   async waitHealthy(timeoutMs = 90_000): Promise<void> {
+    for (const url of this.httpUrls) await this.waitGatewayHealthy(url, timeoutMs);
+  }
+
+  private async waitGatewayHealthy(url: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = "";
     while (Date.now() < deadline) {
-      const res = await fetch(`${this.httpUrl}/healthz`).then(async (r) => ({ status: r.status, text: await r.text() }), (e: Error) => ({ status: 0, text: e.message }));
+      const res = await fetch(`${url}/healthz`).then(async (r) => ({ status: r.status, text: await r.text() }), (e: Error) => ({ status: 0, text: e.message }));
       if (res.status === 200) return;
       last = res.text;
       await new Promise((r) => setTimeout(r, 200));
     }
-    throw new Error(`fabric not healthy: ${last}`);
+    throw new Error(`fabric not healthy (${url}): ${last}`);
+  }
+
+  /**
+   * On a cluster: every stream (the buckets' too) has a leader and all its replicas current, so one more node may
+   * go without losing a quorum. A restarted node catches up after it listens; only then may the next one go.
+   */
+  async waitNatsCurrent(timeoutMs = 90_000): Promise<void> {
+    if (!this.cluster) return;
+    const deadline = Date.now() + timeoutMs;
+    let last = "";
+    for (;;) {
+      try {
+        const jsm = await jetstreamManager(this.nc, { timeout: 2000 });
+        const lagging: string[] = [];
+        for await (const si of jsm.streams.list()) {
+          const c = si.cluster;
+          const replicas = c?.replicas ?? [];
+          if (!c?.leader || replicas.length < 2 || replicas.some((r) => !r.current || r.offline)) lagging.push(si.config.name);
+        }
+        if (lagging.length === 0) return;
+        last = `not current: ${lagging.join(", ")}`;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      if (Date.now() > deadline) throw new Error(`the NATS cluster did not catch up: ${last}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /** The nats-server leading a stream (on a single server, that server). */
+  async streamLeader(stream: string): Promise<"nats" | NatsNode> {
+    const jsm = await jetstreamManager(this.nc, { timeout: 2000 });
+    const info = await jsm.streams.info(stream);
+    const leader = info.cluster?.leader ? this.natsNodeNamed(info.cluster.leader) : "nats";
+    if (!leader) throw new Error(`stream ${stream} has no leader`);
+    return leader;
   }
 
   async waitAgentsBeating(timeoutMs = 60_000): Promise<void> {
@@ -254,7 +386,8 @@ export class ChaosFabric {
     if (p.running) await p.stop();
     await p.start();
     if (c.startsWith("agent-")) await this.waitAgentBeating(c.slice("agent-".length) as AgentName);
-    if (c === "gateway") await this.waitHealthy();
+    if (c === "gateway" || c === "gateway-2") await this.waitHealthy();
+    if (c.startsWith("nats-")) await this.waitNatsCurrent();
     if (c === "controller") await this.waitControllerServing();
   }
 
@@ -313,17 +446,18 @@ export class ChaosFabric {
 
   /** Stops every component gracefully; returns the containers the agents left behind (then removes them). */
   async stop(): Promise<{ orphans: number }> {
-    for (const c of ["gateway", "agent-a", "agent-b", "controller"] as const) await this.proc(c).stop().catch(() => undefined);
+    for (const c of [...this.gateways, "agent-a", "agent-b", "controller"] as const) await this.procs.get(c)?.stop().catch(() => undefined);
     const left = await this.containers().catch(() => []);
     // Only this fabric's own containers (labelled with its agent ids) are removed.
     if (left.length > 0) await run("docker", ["rm", "-f", ...left]).catch(() => undefined);
     for (const s of this.subs) s.unsubscribe();
-    await this.nc.close().catch(() => undefined);
-    await this.mongo.close().catch(() => undefined);
-    await this.proxy.close();
-    await this.proc("mongo").stop();
-    await this.proc("nats").stop();
+    await this.nc?.close().catch(() => undefined);
+    await this.mongo?.close().catch(() => undefined);
+    await this.proxy?.close();
+    await this.procs.get("mongo")?.stop();
+    for (const n of this.natsNodes) await this.procs.get(n)?.stop();
     for (const p of this.procs.values()) p.close();
+    await this.network?.remove();
     await rm(this.dir, { recursive: true, force: true });
     return { orphans: left.length };
   }

@@ -124,14 +124,29 @@ export function fromProtoValue(v: any): unknown {
   }
 }
 
-/** The three clients of one gateway (HTTP and gRPC) and of NATS. */
+/** A connection the gateway refused: nothing was sent, so another gateway may take the call (as a load balancer does). */
+function refused(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string } }).cause;
+  return cause?.code === "ECONNREFUSED";
+}
+
+/**
+ * The three clients of the gateways (HTTP and gRPC) and of NATS. With several gateways (the cluster fabric) HTTP
+ * calls go round them and move to the next one when a gateway refuses the connection, and gRPC balances over
+ * their addresses (round robin over the ready ones), as a load balancer in front of them would.
+ */
 export class Clients {
   private readonly agent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
   private grpc: Client & Record<string, Function>;
+  private nextGateway = 0;
 
   constructor(private readonly f: ChaosFabric) {
     const weft = loadWeftProto();
-    this.grpc = new weft.InvocationService(f.grpcAddress, credentials.createInsecure());
+    const addresses = f.grpcAddresses;
+    const balanced = addresses.length > 1;
+    const target = balanced ? `ipv4:${addresses.join(",")}` : addresses[0]!;
+    const options = balanced ? { "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) } : {};
+    this.grpc = new weft.InvocationService(target, credentials.createInsecure(), options);
   }
 
   close(): void {
@@ -146,12 +161,22 @@ export class Clients {
   }
 
   private async http(fn: string, event: Event, async: boolean): Promise<Result> {
-    const res = await fetch(`${this.f.httpUrl}/v1/functions/${fn}/invoke${async ? "?async=true" : ""}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(event),
-      signal: AbortSignal.timeout(async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS),
-    });
+    const urls = this.f.httpUrls;
+    const first = this.nextGateway++;
+    let res: Response | undefined;
+    for (let i = 0; !res; i++) {
+      const url = urls[(first + i) % urls.length]!;
+      try {
+        res = await fetch(`${url}/v1/functions/${fn}/invoke${async ? "?async=true" : ""}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(event),
+          signal: AbortSignal.timeout(async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS),
+        });
+      } catch (err) {
+        if (!refused(err) || i + 1 >= urls.length) throw err;
+      }
+    }
     const body = (await res.json().catch(() => ({}))) as Result & { error?: { code?: string } };
     if (res.status === 202) return { invocationId: body.invocationId, status: async ? "queued" : "accepted" };
     if (res.status !== 200) throw new Error(`HTTP ${res.status}`);

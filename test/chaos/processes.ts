@@ -15,11 +15,13 @@ export interface ProcSpec {
   cwd?: string;
   /** A TCP port that accepts connections once the process is ready. */
   readyPort?: number;
+  /** Where readyPort listens (default 127.0.0.1). */
+  readyHost?: string;
 }
 
-async function listening(port: number): Promise<boolean> {
+async function listening(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
+    const s = connect(port, host);
     s.once("connect", () => { s.destroy(); resolve(true); });
     s.once("error", () => resolve(false));
   });
@@ -59,7 +61,7 @@ export class Proc {
     if (this.spec.readyPort === undefined) return;
     // A starting server has no other signal to await than its port.
     const deadline = Date.now() + timeoutMs;
-    while (!(await listening(this.spec.readyPort))) {
+    while (!(await listening(this.spec.readyPort, this.spec.readyHost))) {
       if (!this.running) throw new Error(`${this.spec.name} exited while starting (see its log)`);
       if (Date.now() > deadline) throw new Error(`${this.spec.name} did not listen on ${this.spec.readyPort}`);
       await new Promise((r) => setTimeout(r, 50));
