@@ -346,6 +346,10 @@ export class Invoker {
   private async publish(job: Job, pending?: PendingResult): Promise<Uint8Array | undefined> {
     job.headers.set(HEADERS.msgId, job.invocationId);
     const answered = pending?.result.then((result) => ({ kind: "answered" as const, result }));
+    // A no-responders refusal (nothing stored: a cluster stream electing its leader, a server restarting) is
+    // tried again within the budget the timeouts have, so a node's loss costs the caller a wait, not a 503.
+    const retryUntil = Date.now() + PUBLISH_ATTEMPTS * this.deps.options.publishTimeoutMs;
+    let timeouts = 0;
     for (let attempt = 1; ; attempt++) {
       const ack = this.deps.inbox.expectAck(job.invocationId, this.deps.options.publishTimeoutMs);
       try {
@@ -365,10 +369,18 @@ export class Invoker {
         void job.keyQueued?.();
         return pending?.result;
       }
-      if (first.kind === "refused" || attempt >= PUBLISH_ATTEMPTS) {
+      if (first.kind === "timeout") timeouts++;
+      const wait = Math.min(NO_RESPONDERS_BACKOFF_MS * attempt, NO_RESPONDERS_BACKOFF_MAX_MS);
+      if (first.kind === "refused" && first.error.noResponders && Date.now() + wait < retryUntil) {
+        const pause = new Promise<undefined>((r) => setTimeout(() => r(undefined), wait));
+        const late = await (answered ? Promise.race([pause, answered]) : pause);
+        if (late) return late.result; // an earlier attempt was stored after all, and answered
+        continue;
+      }
+      if (first.kind === "refused" || timeouts >= PUBLISH_ATTEMPTS) {
         pending?.cancel();
         const err = first.kind === "refused" ? first.error : new Error(`no PubAck within ${this.deps.options.publishTimeoutMs} ms (timeout)`);
-        throw this.publishFailure(job, "job", err, attempt > 1 || first.kind === "timeout");
+        throw this.publishFailure(job, "job", err, timeouts > 0);
       }
     }
   }
@@ -433,6 +445,9 @@ export class Overloaded extends WeftError {
 
 /** A timed-out publish is tried this many times with the same message id before the caller is answered. */
 const PUBLISH_ATTEMPTS = 3;
+/** After a no-responders refusal the publish is tried again this much later, growing by as much each time. */
+const NO_RESPONDERS_BACKOFF_MS = 100;
+const NO_RESPONDERS_BACKOFF_MAX_MS = 500;
 /** JetStream's "maximum messages exceeded" (a DiscardNew stream at its limit). */
 const STREAM_FULL_CODE = 10077;
 

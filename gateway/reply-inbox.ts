@@ -28,6 +28,11 @@ export class PubAckRefused extends Error {
     message: string,
     /** JetStream's err_code (10077: the stream is full); 0 when no stream answered. */
     readonly errCode: number,
+    /**
+     * No stream received the message (a 503 no-responders status): it was not stored. On a cluster this is the
+     * gap while the stream elects a new leader after its leader's node went, so a publish may be tried again.
+     */
+    readonly noResponders = false,
   ) {
     super(message);
     this.name = "PubAckRefused";
@@ -128,7 +133,7 @@ const STORED: PubAckOutcome = { kind: "stored" };
 function pubAckOf(msg: Msg): PubAckOutcome {
   if (msg.headers?.hasError || (msg.data.length === 0 && msg.headers)) {
     const code = msg.headers?.code ?? 0;
-    return { kind: "refused", error: new PubAckRefused(`no stream stored the job (status ${code} ${msg.headers?.description ?? ""})`.trim(), 0) };
+    return { kind: "refused", error: new PubAckRefused(`no stream stored the job (status ${code} ${msg.headers?.description ?? ""})`.trim(), 0, code === 503) };
   }
   // Only a refusal needs parsing: a stored ack starts {"stream" and never holds "error".
   if (!includesError(msg.data)) return STORED;

@@ -144,6 +144,7 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
     Object.assign(result, counts);
     result.asyncRefused = load.asyncRefused;
     result.sync = load.sync;
+    if (load.syncFailures.size) notes.syncFailures = [...load.syncFailures].map(([why, n]) => `${n}x ${why}`).join(" | ");
     result.stuckJobs = await jobsDrained(f, 20_000);
   } catch (err) {
     result.error = (err as Error).message;
@@ -202,6 +203,7 @@ export async function runChaos(opts: ChaosOptions): Promise<{ results: ScenarioR
     results.push(r);
     log(formatTable([r]).split("\n")[1]!);
     if (r.recoveryMs > 5000 && r.slowest) log(`    slowest: ${r.slowest.join(" | ")}`);
+    if (r.notes.syncFailures) log(`    sync failures: ${r.notes.syncFailures}`);
     if (!r.passed && r.examples) for (const [k, v] of Object.entries(r.examples)) if (v.length) log(`    ${k}: ${v.join(" | ")}`);
   }
   const passed = results.filter((r) => r.passed).length;

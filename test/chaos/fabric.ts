@@ -349,7 +349,10 @@ export class ChaosFabric {
         for await (const si of jsm.streams.list()) {
           const c = si.cluster;
           const replicas = c?.replicas ?? [];
-          if (!c?.leader || replicas.length < 2 || replicas.some((r) => !r.current || r.offline)) lagging.push(si.config.name);
+          const want = (si.config.num_replicas ?? 1) - 1;
+          if (!c?.leader || replicas.length < want || replicas.some((r) => !r.current || r.offline)) {
+            lagging.push(`${si.config.name} (R${want + 1}, leader ${c?.leader ?? "none"}, ${replicas.map((r) => `${r.name}${r.current ? "" : " behind"}${r.offline ? " offline" : ""}`).join(", ")})`);
+          }
         }
         if (lagging.length === 0) return;
         last = `not current: ${lagging.join(", ")}`;

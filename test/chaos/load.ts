@@ -210,6 +210,8 @@ export class Load {
   readonly accepted = new Map<string, Accepted>();
   readonly sync: SyncStats = { ok: 0, failedOutcome: 0, failedRetryable: 0, wrong: 0, late: 0 };
   asyncRefused = 0;
+  /** Why sync calls failed retryably: "<client>: <error>" → count. */
+  readonly syncFailures = new Map<string, number>();
   private stopSync = false;
   private running: Promise<unknown>[] = [];
   private readonly clients: Clients;
@@ -299,8 +301,10 @@ export class Load {
           if (out?.id === r.invocationId) this.sync.ok++;
           else this.sync.wrong++;
         } else this.sync.failedOutcome++;
-      } catch {
+      } catch (err) {
         this.sync.failedRetryable++;
+        const why = `${kind}: ${String((err as Error).message).slice(0, 120)}`;
+        this.syncFailures.set(why, (this.syncFailures.get(why) ?? 0) + 1);
         await new Promise((r) => setTimeout(r, 100));
       }
     }

@@ -74,6 +74,9 @@ function freeze(a: AgentName, ackWaitMs: number) {
   };
 }
 
+/** On a cluster, a retryable failure of a sync call is a bug unless it is rarer than this (issue 7). */
+const CLUSTER_SYNC_RETRYABLE = 0.001;
+
 export const SCENARIOS: Scenario[] = [
   {
     name: "agent-sigkill",
@@ -186,9 +189,6 @@ export const SCENARIOS: Scenario[] = [
   },
   ...CLUSTER_SCENARIOS(),
 ];
-
-/** On a cluster, a retryable failure of a sync call is a bug unless it is rarer than this (issue 7). */
-const CLUSTER_SYNC_RETRYABLE = 0.001;
 
 function CLUSTER_SCENARIOS(): Scenario[] {
   return [
