@@ -99,7 +99,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
     nc = await connectNats(config.natsUrl, `weft-agent-${config.agentId}`, log);
     const jobSettings = await LiveJobSettings.start(nc, await awaitTopology(nc, log), log);
     const functions = new FunctionCache(
-      await openFunctionsBucket(nc),
+      await openFunctionsBucket(nc, log),
       { latest: (def) => pool.setLatest(def), deleted: (name) => pool.deleteFunction(name) },
       log,
     );

@@ -4,7 +4,7 @@ import { runStopSteps, withDeadline } from "../shared/lifecycle.js";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { connectNats, ensureTopology, openFunctionsBucket } from "../shared/nats.js";
+import { connectNats, ensureTopology, openFunctionsBucket, whileJetStreamSettles } from "../shared/nats.js";
 import { topologyFrom } from "../shared/config.js";
 import { ControllerApi } from "./api.js";
 import type { ControllerConfig } from "./config.js";
@@ -41,7 +41,7 @@ export async function startController(config: ControllerConfig, log: Logger): Pr
   let nc: NatsConnection | undefined;
   try {
     nc = await connectNats(config.natsUrl, "weft-controller", log);
-    await ensureTopology(nc, topologyFrom(config));
+    await whileJetStreamSettles(() => ensureTopology(nc!, topologyFrom(config)), "declaring the streams", log);
     return await assemble(config, log, database, nc);
   } catch (err) {
     await nc?.close();

@@ -3,6 +3,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { openTriggerStatsBucket, openTriggersBucket } from "../shared/event-buckets.js";
+import { whileJetStreamSettles } from "../shared/nats.js";
 import type { Logger } from "../shared/logger.js";
 import type { AliasResolver } from "./alias-resolver.js";
 import type { FunctionCache } from "./function-cache.js";
@@ -21,7 +22,8 @@ export async function startTriggers(
   d: { nc: NatsConnection; invoker: Invoker; cache: FunctionCache; aliases: AliasResolver; ticks: KV; log: Logger },
   steps: Array<{ name: string; run: () => unknown }>,
 ): Promise<Triggers> {
-  const store = new TriggersStore(await openTriggersBucket(d.nc), await openTriggerStatsBucket(d.nc));
+  const open = <T>(step: () => Promise<T>) => whileJetStreamSettles(step, "opening the triggers buckets", d.log);
+  const store = new TriggersStore(await open(() => openTriggersBucket(d.nc)), await open(() => openTriggerStatsBucket(d.nc)));
   const counters = new TriggerCounters(store, d.log);
   counters.start();
   steps.push({ name: "trigger counters", run: () => counters.stop() });

@@ -208,6 +208,35 @@ export async function readJobSettings(nc: NatsConnection): Promise<JobSettings> 
   return { ackWaitMs: Math.round((info.config.ack_wait ?? 30_000_000_000) / 1_000_000), maxDeliver: info.config.max_deliver ?? -1 };
 }
 
+/** How long a component's start-up keeps asking a JetStream that does not answer yet (a cluster electing leaders). */
+export const JETSTREAM_SETTLE_MS = 60_000;
+
+/**
+ * A JetStream API failure that passes by itself: no answer in time, no responder, or JetStream saying it is not
+ * available yet. On a cluster that is the time after a start or a node's loss while streams elect their leaders.
+ */
+export function jetStreamSettling(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === JS_CLUSTER_NOT_AVAILABLE;
+  const e = err as { name?: string; message?: string } | undefined;
+  return e?.name === "TimeoutError" || e?.name === "NoRespondersError" || /\b(timeout|no responders)\b/i.test(String(e?.message ?? ""));
+}
+/** "JetStream system temporarily unavailable" */
+const JS_CLUSTER_NOT_AVAILABLE = 10008;
+
+/** Runs a start-up step, again while JetStream is settling (see jetStreamSettling), for at most `boundMs`. */
+export async function whileJetStreamSettles<T>(step: () => Promise<T>, what: string, log?: Logger, boundMs = JETSTREAM_SETTLE_MS): Promise<T> {
+  const deadline = Date.now() + boundMs;
+  for (let tries = 1; ; tries++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (!jetStreamSettling(err) || Date.now() > deadline) throw err;
+      log?.warn({ err: (err as Error).message, tries }, `${what}: JetStream did not answer yet; trying again`);
+      await new Promise((r) => setTimeout(r, Math.min(250 * tries, 2000)));
+    }
+  }
+}
+
 /**
  * Waits until the controller has declared the streams and the jobs consumer (a gateway or an agent may
  * start first), then returns the consumer's settings. Logs once while it waits.
@@ -221,7 +250,7 @@ export async function awaitTopology(nc: NatsConnection, log: Logger, pollMs = 50
       return await readJobSettings(nc);
     } catch (err) {
       const missing = err instanceof JetStreamApiError && (err.code === 10059 || err.code === 10014);
-      if (!missing) throw err;
+      if (!missing && !jetStreamSettling(err)) throw err;
       if (!logged) log.info("waiting for the controller to declare the JetStream streams and the jobs consumer");
       logged = true;
       await new Promise((r) => setTimeout(r, pollMs));
@@ -327,7 +356,7 @@ async function ensureFunctionsBucket(nc: NatsConnection, jsm: JetStreamManager, 
   await ensureStream(jsm, { ...streamInfo.config, num_replicas: replicas });
 }
 
-export async function openFunctionsBucket(nc: NatsConnection): Promise<KV> {
-  return new Kvm(nc).create(FUNCTIONS_BUCKET, FUNCTIONS_BUCKET_OPTIONS);
+export async function openFunctionsBucket(nc: NatsConnection, log?: Logger): Promise<KV> {
+  return whileJetStreamSettles(() => new Kvm(nc).create(FUNCTIONS_BUCKET, FUNCTIONS_BUCKET_OPTIONS), "opening the functions bucket", log);
 }
 

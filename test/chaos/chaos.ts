@@ -103,7 +103,15 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
     orphans: 0, stuckJobs: 0, recoveryMs: 0, recordsMs: 0, asyncRefused: 0, sync: { ok: 0, failedOutcome: 0, failedRetryable: 0, wrong: 0, late: 0 }, notes,
   };
   log(`[chaos] ${s.name}: ${s.what}`);
-  const f = await ChaosFabric.start(SETTINGS, join(logRoot, s.name), { cluster: s.cluster });
+  let f: ChaosFabric;
+  try {
+    f = await ChaosFabric.start(SETTINGS, join(logRoot, s.name), { cluster: s.cluster });
+  } catch (err) {
+    // A fabric that did not start is this scenario's failure, not the end of the run.
+    result.error = `the fabric did not start: ${(err as Error).message}`;
+    failures.push(result.error);
+    return result;
+  }
   let load: Load | undefined;
   try {
     const fns = chaosFunctions(s.isolations);
