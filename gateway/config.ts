@@ -35,6 +35,11 @@ export const gatewayFields = {
     intFromEnv(3000, 100, 60_000),
     "a JetStream publish not acknowledged within this answers 503",
   ),
+  publishRetryMs: envField(
+    "WEFT_PUBLISH_RETRY_MS",
+    intFromEnv(12_000, 0, 120_000),
+    "a job publish that no stream received (no responders: a NATS cluster electing the stream's leader, which takes up to 9 s) is tried again for this long before the call answers 503",
+  ),
   controllerTimeoutMs: envField(
     "WEFT_CONTROLLER_TIMEOUT_MS",
     intFromEnv(5000, 100, 60_000),

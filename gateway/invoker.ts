@@ -60,6 +60,8 @@ export interface InvokerOptions {
   syncWaitMs: number;
   maxInflight: number;
   publishTimeoutMs: number;
+  /** A job publish no stream received is tried again for this long (WEFT_PUBLISH_RETRY_MS); default 0, not at all. */
+  publishRetryMs?: number;
   /** A call to a version still building waits this long for the build (WEFT_BUILD_WAIT_MS); default 10 s. */
   buildWaitMs?: number;
 }
@@ -205,7 +207,7 @@ export class Invoker {
   /** Validates the call and builds its job; throws the WeftError a client should see. */
   private async accept(input: InvocationInput): Promise<Job> {
     const event = checkEvent(input.event);
-    this.deps.link.ensureUp();
+    await this.deps.link.awaitUp();
     const fn = await this.built(await this.resolve(input.name, await this.versionOf(input)));
     const invocationId = randomUUID();
     const enqueuedAt = Date.now();
@@ -345,10 +347,12 @@ export class Invoker {
    */
   private async publish(job: Job, pending?: PendingResult): Promise<Uint8Array | undefined> {
     job.headers.set(HEADERS.msgId, job.invocationId);
-    const answered = pending?.result.then((result) => ({ kind: "answered" as const, result }));
-    // A no-responders refusal (nothing stored: a cluster stream electing its leader, a server restarting) is
-    // tried again within the budget the timeouts have, so a node's loss costs the caller a wait, not a 503.
-    const retryUntil = Date.now() + PUBLISH_ATTEMPTS * this.deps.options.publishTimeoutMs;
+    // Only an agent's answer proves the job was stored: a sync wait that ran out before the PubAck came does not,
+    // so the publish goes on until the ack says stored (then the call is "running") or the publish fails.
+    const answered = pending?.result.then((result) => (result ? { kind: "answered" as const, result } : new Promise<never>(() => undefined)));
+    // A no-responders refusal (nothing stored: a cluster stream electing its leader after its node went) is
+    // tried again for WEFT_PUBLISH_RETRY_MS, so a node's loss costs the caller a wait, not a 503.
+    const retryUntil = Date.now() + (this.deps.options.publishRetryMs ?? 0);
     let timeouts = 0;
     for (let attempt = 1; ; attempt++) {
       const ack = this.deps.inbox.expectAck(job.invocationId, this.deps.options.publishTimeoutMs);
@@ -370,11 +374,11 @@ export class Invoker {
         return pending?.result;
       }
       if (first.kind === "timeout") timeouts++;
-      const wait = Math.min(NO_RESPONDERS_BACKOFF_MS * attempt, NO_RESPONDERS_BACKOFF_MAX_MS);
-      if (first.kind === "refused" && first.error.noResponders && Date.now() + wait < retryUntil) {
+      const wait = Math.min(NO_RESPONDERS_BACKOFF_MS * attempt, NO_RESPONDERS_BACKOFF_MAX_MS, retryUntil - Date.now());
+      if (first.kind === "refused" && first.error.noResponders && wait > 0) {
         const pause = new Promise<undefined>((r) => setTimeout(() => r(undefined), wait));
         const late = await (answered ? Promise.race([pause, answered]) : pause);
-        if (late) return late.result; // an earlier attempt was stored after all, and answered
+        if (late) return late.result; // answered: stored after all
         continue;
       }
       if (first.kind === "refused" || timeouts >= PUBLISH_ATTEMPTS) {

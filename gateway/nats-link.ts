@@ -4,8 +4,16 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { unavailable } from "../shared/errors.js";
 import type { Logger } from "../shared/logger.js";
 
+/**
+ * An invocation that arrives while the link is down waits this long for it to come back before it is refused: on
+ * a NATS cluster the client fails over to another node within about a second (a node's restart, its loss), so
+ * the caller gets a short wait instead of a 503. A lone server that is down still answers 503 within it.
+ */
+export const RECONNECT_GRACE_MS = 2000;
+
 export class NatsLink {
   private connected = true;
+  private waiters = new Set<() => void>();
 
   constructor(
     readonly nc: NatsConnection,
@@ -23,6 +31,20 @@ export class NatsLink {
     if (!this.up) throw unavailable(what === "NATS" ? "NATS" : `${what} (NATS is down)`);
   }
 
+  /** Like ensureUp, but first waits up to `graceMs` for a link that is down to come back. */
+  async awaitUp(what = "NATS", graceMs = RECONNECT_GRACE_MS): Promise<void> {
+    if (!this.up && !this.nc.isClosed() && !this.nc.isDraining() && graceMs > 0) {
+      let done!: () => void;
+      const back = new Promise<void>((r) => (done = r));
+      this.waiters.add(done);
+      const timer = setTimeout(done, graceMs);
+      await back;
+      clearTimeout(timer);
+      this.waiters.delete(done);
+    }
+    this.ensureUp(what);
+  }
+
   private async follow(): Promise<void> {
     for await (const s of this.nc.status()) {
       if (s.type === "disconnect" || s.type === "close") this.set(false, s.type);
@@ -33,6 +55,7 @@ export class NatsLink {
   private set(connected: boolean, why: string): void {
     if (this.connected === connected) return;
     this.connected = connected;
+    if (connected) for (const w of this.waiters) w();
     this.log.info({ nats: why, up: connected }, connected ? "NATS link up" : "NATS link down");
   }
 }

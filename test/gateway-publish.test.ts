@@ -7,10 +7,12 @@ import { JOBS_STREAM } from "../shared/subjects.js";
 import { definition, http, publishDefinition, startGatewayUnderTest, uniqueName, type GatewayUnderTest } from "./gateway-fixtures.js";
 
 let g: GatewayUnderTest;
+const RETRY_MS = 1500;
 
 before(async () => {
   // No agent runs here: a stored job's sync call answers 202 running after this wait.
-  g = await startGatewayUnderTest({ WEFT_SYNC_WAIT_MS: "200", WEFT_PUBLISH_TIMEOUT_MS: "5000" });
+  // A job publish no stream received is tried again for WEFT_PUBLISH_RETRY_MS before the caller hears.
+  g = await startGatewayUnderTest({ WEFT_SYNC_WAIT_MS: "200", WEFT_PUBLISH_TIMEOUT_MS: "5000", WEFT_PUBLISH_RETRY_MS: String(RETRY_MS) });
 });
 
 after(async () => {
@@ -51,7 +53,7 @@ test("a stored job without an answer is 202 running; a full queue is 429 at once
   }
 });
 
-test("no stream takes the job: 503 UNAVAILABLE naming the queue, at once", async () => {
+test("no stream takes the job: tried again for WEFT_PUBLISH_RETRY_MS, then 503 UNAVAILABLE naming the queue", async () => {
   const name = await deployed();
   const jsm = await jetstreamManager(g.nc);
   const info = await jsm.streams.info(JOBS_STREAM);
@@ -61,8 +63,33 @@ test("no stream takes the job: 503 UNAVAILABLE naming the queue, at once", async
     assert.equal(res.status, 503, JSON.stringify(res.body));
     assert.equal(res.body.error.code, "UNAVAILABLE");
     assert.match(res.body.error.message, /invocation queue/);
+    assert.ok(res.ms >= RETRY_MS, `answered after ${res.ms} ms: before the retry window (${RETRY_MS} ms) was over`);
     assert.ok(res.ms < 5000, `answered after ${res.ms} ms: from the no-responders status, not the publish timeout`);
+    assert.doesNotMatch(res.body.error.message, /may have been accepted/, "nothing was stored: the 503 is not ambiguous");
   } finally {
     await jsm.streams.add(info.config);
+  }
+});
+
+test("a stream that comes back within WEFT_PUBLISH_RETRY_MS (a cluster's new leader) stores the job: the call is not refused", async () => {
+  const name = await deployed();
+  await invokeUntilKnown(name); // the gateway knows the function
+  const jsm = await jetstreamManager(g.nc);
+  const info = await jsm.streams.info(JOBS_STREAM);
+  await jsm.streams.delete(JOBS_STREAM);
+  let restored = false;
+  try {
+    const call = http(g.httpUrl, "POST", `/v1/functions/${name}/invoke`, { n: 2 });
+    // The call is refused by no responders at least once before the stream is back.
+    await new Promise((r) => setTimeout(r, RETRY_MS / 3));
+    await jsm.streams.add(info.config);
+    restored = true;
+    const res = await call;
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.equal(res.body.status, "running");
+    const stored = await jsm.streams.info(JOBS_STREAM);
+    assert.ok(stored.state.messages >= 1, "the job is in the stream");
+  } finally {
+    if (!restored) await jsm.streams.add(info.config);
   }
 });

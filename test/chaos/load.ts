@@ -3,7 +3,7 @@
 // returns its own invocation id and attempt, or raises when asked to, so the audit can judge every outcome.
 import { randomBytes } from "node:crypto";
 import { Agent as HttpAgent } from "node:http";
-import { credentials, type Client, type ServiceError } from "@grpc/grpc-js";
+import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { loadWeftProto, toProtoValue } from "../bench/grpc-client.js";
 import { invokeSubject } from "../../shared/subjects.js";
@@ -187,6 +187,9 @@ export class Clients {
     return new Promise((resolve, reject) => {
       const method = async ? this.grpc.InvokeAsync! : this.grpc.Invoke!;
       method.call(this.grpc, { name: fn, event: toProtoValue(event) }, { deadline: Date.now() + (async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS) }, (err: ServiceError | null, out: any) => {
+        // The gateway's sync wait ran out (HTTP's 202): DEADLINE_EXCEEDED naming the accepted invocation.
+        const running = err?.code === status.DEADLINE_EXCEEDED ? err.metadata?.get("weft-invocation-id")[0] : undefined;
+        if (running !== undefined && !async) return resolve({ invocationId: String(running), status: "accepted" });
         if (err) return reject(err);
         if (async) return resolve({ invocationId: out.invocationId, status: "queued" });
         resolve({ invocationId: out.invocationId, status: out.status, output: fromProtoValue(out.output), errorCode: out.error?.code || undefined });
@@ -201,6 +204,7 @@ export class Clients {
     if (msg.headers?.get("Weft-Error-Code")) throw new Error(`NATS ${msg.headers.get("Weft-Error-Code")}`);
     const body = msg.json<Result & { error?: { code?: string } }>();
     if (async) return { invocationId: body.invocationId, status: "queued" };
+    if (body.status === "running") return { invocationId: body.invocationId, status: "accepted" };
     return { invocationId: body.invocationId, status: body.status, output: body.output, errorCode: body.error?.code };
   }
 }
