@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../shared/logger.js";
-import { awaitTopology, connectNats, openFunctionsBucket, whileJetStreamSettles } from "../shared/nats.js";
+import { awaitTopology, bucketSettling, connectNats, openFunctionsBucket, whileJetStreamSettles } from "../shared/nats.js";
 import { AgentRegistry } from "./agent-registry.js";
 import { agentRoutes } from "./agent-routes.js";
 import { ConsoleAssets } from "./console-assets.js";
@@ -106,7 +106,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   const agents = new AgentRegistry(nc, config.agentSeenMs, log);
   const controller = new ControllerClient(nc, link, config.controllerTimeoutMs);
   const aliases = new AliasResolver(controller);
-  const idempotencyKv = await whileJetStreamSettles(() => openIdempotencyBucket(nc), "opening the idempotency bucket", log);
+  const idempotencyKv = await whileJetStreamSettles(() => openIdempotencyBucket(nc), "opening the idempotency bucket", log, bucketSettling);
   const idempotency = new IdempotencyStore(idempotencyKv, (id) => controller.getInvocation(id));
   const invoker = new Invoker({
     aliases,

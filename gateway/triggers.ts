@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { openTriggerStatsBucket, openTriggersBucket } from "../shared/event-buckets.js";
-import { whileJetStreamSettles } from "../shared/nats.js";
+import { bucketSettling, whileJetStreamSettles } from "../shared/nats.js";
 import type { Logger } from "../shared/logger.js";
 import type { AliasResolver } from "./alias-resolver.js";
 import type { FunctionCache } from "./function-cache.js";
@@ -22,7 +22,7 @@ export async function startTriggers(
   d: { nc: NatsConnection; invoker: Invoker; cache: FunctionCache; aliases: AliasResolver; ticks: KV; log: Logger },
   steps: Array<{ name: string; run: () => unknown }>,
 ): Promise<Triggers> {
-  const open = <T>(step: () => Promise<T>) => whileJetStreamSettles(step, "opening the triggers buckets", d.log);
+  const open = <T>(step: () => Promise<T>) => whileJetStreamSettles(step, "opening the triggers buckets", d.log, bucketSettling);
   const store = new TriggersStore(await open(() => openTriggersBucket(d.nc)), await open(() => openTriggerStatsBucket(d.nc)));
   const counters = new TriggerCounters(store, d.log);
   counters.start();

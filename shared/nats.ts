@@ -223,14 +223,31 @@ export function jetStreamSettling(err: unknown): boolean {
 /** "JetStream system temporarily unavailable" */
 const JS_CLUSTER_NOT_AVAILABLE = 10008;
 
+/**
+ * Opening a bucket that exists (another component declared it) can still be refused while a cluster settles: a
+ * node whose view of the streams lags answers "not found", and the client then tries to create the bucket with
+ * its own options, which the server refuses as "already in use with a different configuration".
+ */
+export function bucketSettling(err: unknown): boolean {
+  return jetStreamSettling(err) || (err instanceof JetStreamApiError && err.code === JS_STREAM_NAME_IN_USE);
+}
+/** "stream name already in use with a different configuration" */
+const JS_STREAM_NAME_IN_USE = 10058;
+
 /** Runs a start-up step, again while JetStream is settling (see jetStreamSettling), for at most `boundMs`. */
-export async function whileJetStreamSettles<T>(step: () => Promise<T>, what: string, log?: Logger, boundMs = JETSTREAM_SETTLE_MS): Promise<T> {
+export async function whileJetStreamSettles<T>(
+  step: () => Promise<T>,
+  what: string,
+  log?: Logger,
+  settling: (err: unknown) => boolean = jetStreamSettling,
+  boundMs = JETSTREAM_SETTLE_MS,
+): Promise<T> {
   const deadline = Date.now() + boundMs;
   for (let tries = 1; ; tries++) {
     try {
       return await step();
     } catch (err) {
-      if (!jetStreamSettling(err) || Date.now() > deadline) throw err;
+      if (!settling(err) || Date.now() > deadline) throw err;
       log?.warn({ err: (err as Error).message, tries }, `${what}: JetStream did not answer yet; trying again`);
       await new Promise((r) => setTimeout(r, Math.min(250 * tries, 2000)));
     }
@@ -357,6 +374,6 @@ async function ensureFunctionsBucket(nc: NatsConnection, jsm: JetStreamManager, 
 }
 
 export async function openFunctionsBucket(nc: NatsConnection, log?: Logger): Promise<KV> {
-  return whileJetStreamSettles(() => new Kvm(nc).create(FUNCTIONS_BUCKET, FUNCTIONS_BUCKET_OPTIONS), "opening the functions bucket", log);
+  return whileJetStreamSettles(() => new Kvm(nc).create(FUNCTIONS_BUCKET, FUNCTIONS_BUCKET_OPTIONS), "opening the functions bucket", log, bucketSettling);
 }
 
