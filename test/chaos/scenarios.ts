@@ -74,6 +74,12 @@ function freeze(a: AgentName, ackWaitMs: number) {
   };
 }
 
+/** Waits until sync calls are flowing (their containers warm), so the fault lands on a steady stream of them. */
+async function syncFlowing(ctx: FaultContext, n = 20): Promise<void> {
+  await waitFor(() => ctx.load.sync.ok >= n, `${n} sync calls answered`, 90_000);
+  ctx.note("syncOkBeforeFault", ctx.load.sync.ok);
+}
+
 /** On a cluster, a retryable failure of a sync call is a bug unless it is rarer than this (issue 7). */
 const CLUSTER_SYNC_RETRYABLE = 0.001;
 
@@ -199,8 +205,9 @@ function CLUSTER_SCENARIOS(): Scenario[] {
       cluster: true,
       inShort: true,
       maxSyncRetryableRate: CLUSTER_SYNC_RETRYABLE,
-      load: (short) => steady(short, { syncWorkers: 4 }),
+      load: (short) => steady(short, { spreadMs: short ? 8000 : 20_000, syncWorkers: short ? 4 : 8 }),
       async run(ctx) {
+        await syncFlowing(ctx);
         await loaded(ctx);
         const node = await ctx.f.streamLeader("WEFT_JOBS");
         ctx.note("killedNode", node);
@@ -216,8 +223,9 @@ function CLUSTER_SCENARIOS(): Scenario[] {
       isolations: ["runc", "gvisor"],
       cluster: true,
       maxSyncRetryableRate: CLUSTER_SYNC_RETRYABLE,
-      load: (short) => steady(short, { sleepMs: 1500, syncWorkers: 4 }),
+      load: (short) => steady(short, { sleepMs: 1500, spreadMs: short ? 8000 : 20_000, syncWorkers: short ? 4 : 8 }),
       async run(ctx) {
+        await syncFlowing(ctx);
         await waitFor(() => ctx.f.busy("b") >= 6, "agent b busy");
         ctx.note("heldByPartitionedAgent", ctx.f.busy("b"));
         await ctx.f.cutAgent("b");
