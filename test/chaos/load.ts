@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { Agent as HttpAgent } from "node:http";
 import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
-import { headers as natsHeaders } from "@nats-io/transport-node";
+import { headers as natsHeaders, type Msg, type MsgHdrs } from "@nats-io/transport-node";
 import { loadWeftProto, toProtoValue } from "../bench/grpc-client.js";
 import { invokeSubject } from "../../shared/subjects.js";
 import type { ChaosFabric } from "./fabric.js";
@@ -145,11 +145,41 @@ export class Clients {
     const addresses = f.grpcAddresses;
     const balanced = addresses.length > 1;
     const target = balanced ? `ipv4:${addresses.join(",")}` : addresses[0]!;
-    const options = balanced ? { "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) } : {};
+    // A balancer probes a gateway that went away often (grpc's default back-off grows to minutes over a restart).
+    const options = balanced
+      ? { "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }), "grpc.initial_reconnect_backoff_ms": 200, "grpc.max_reconnect_backoff_ms": 1000 }
+      : {};
     this.grpc = new weft.InvocationService(target, credentials.createInsecure(), options);
+    this.waitForReady = balanced;
+    this.reconnects = (async function* (nc) {
+      for await (const s of nc.status()) if (s.type === "reconnect") yield;
+    })(f.bus);
+    void this.followReconnects();
+  }
+
+  /** With several gateways, a call waits (within its deadline) for one to be ready rather than fail at once. */
+  private readonly waitForReady: boolean;
+  private readonly reconnects: AsyncGenerator<void>;
+  private reconnected: Array<() => void> = [];
+
+  private async followReconnects(): Promise<void> {
+    for await (const _ of this.reconnects) {
+      const waiting = this.reconnected;
+      this.reconnected = [];
+      for (const w of waiting) w();
+    }
+  }
+
+  /** Resolves when the runner's NATS connection next comes back after a drop (a reply sent meanwhile is lost). */
+  private nextReconnect(): { promise: Promise<"reconnected">; cancel(): void } {
+    let done!: () => void;
+    const promise = new Promise<"reconnected">((r) => (done = () => r("reconnected")));
+    this.reconnected.push(done);
+    return { promise, cancel: () => (this.reconnected = this.reconnected.filter((w) => w !== done)) };
   }
 
   close(): void {
+    void this.reconnects.return(undefined);
     this.grpc.close();
     this.agent.destroy();
   }
@@ -186,7 +216,7 @@ export class Clients {
   private grpcCall(fn: string, event: Event, async: boolean): Promise<Result> {
     return new Promise((resolve, reject) => {
       const method = async ? this.grpc.InvokeAsync! : this.grpc.Invoke!;
-      method.call(this.grpc, { name: fn, event: toProtoValue(event) }, { deadline: Date.now() + (async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS) }, (err: ServiceError | null, out: any) => {
+      method.call(this.grpc, { name: fn, event: toProtoValue(event) }, { deadline: Date.now() + (async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS), waitForReady: this.waitForReady }, (err: ServiceError | null, out: any) => {
         // The gateway's sync wait ran out (HTTP's 202): DEADLINE_EXCEEDED naming the accepted invocation.
         const running = err?.code === status.DEADLINE_EXCEEDED ? err.metadata?.get("weft-invocation-id")[0] : undefined;
         if (running !== undefined && !async) return resolve({ invocationId: String(running), status: "accepted" });
@@ -197,10 +227,32 @@ export class Clients {
     });
   }
 
+  /**
+   * A sync NATS request as a careful client sends it on a cluster: with an idempotency key (Nats-Msg-Id), and sent
+   * again with the same key when the runner's own connection dropped and came back while it waited (a reply
+   * routed to it meanwhile is lost: core NATS). The gateway answers a repeated key with the first call's result.
+   */
+  private async natsRequestAcrossReconnects(fn: string, event: Event, h: MsgHdrs): Promise<Msg> {
+    h.set("Nats-Msg-Id", `chaos-${randomBytes(8).toString("hex")}`);
+    const deadline = Date.now() + CALL_TIMEOUT_MS;
+    for (let sent = 0; ; sent++) {
+      const back = this.nextReconnect();
+      const reply = this.f.bus.request(invokeSubject(fn), JSON.stringify(event), { timeout: Math.max(1, deadline - Date.now()), headers: h });
+      try {
+        const first = await Promise.race([reply, back.promise]);
+        if (first !== "reconnected") return first;
+        if (sent >= NATS_RESENDS) return await reply;
+        reply.catch(() => undefined); // superseded by the resend
+      } finally {
+        back.cancel();
+      }
+    }
+  }
+
   private async nats(fn: string, event: Event, async: boolean): Promise<Result> {
     const h = natsHeaders();
     if (async) h.set("Weft-Async", "true");
-    const msg = await this.f.bus.request(invokeSubject(fn), JSON.stringify(event), { timeout: async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS, headers: h });
+    const msg = this.f.cluster && !async ? await this.natsRequestAcrossReconnects(fn, event, h) : await this.f.bus.request(invokeSubject(fn), JSON.stringify(event), { timeout: async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS, headers: h });
     if (msg.headers?.get("Weft-Error-Code")) throw new Error(`NATS ${msg.headers.get("Weft-Error-Code")}`);
     const body = msg.json<Result & { error?: { code?: string } }>();
     if (async) return { invocationId: body.invocationId, status: "queued" };
@@ -208,6 +260,9 @@ export class Clients {
     return { invocationId: body.invocationId, status: body.status, output: body.output, errorCode: body.error?.code };
   }
 }
+
+/** The most times a sync NATS request is sent again after the runner's connection dropped. */
+const NATS_RESENDS = 3;
 
 /** Drives a scenario's load and keeps its ledger: every accepted invocation id and what it should end as. */
 export class Load {
