@@ -107,7 +107,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   const controller = new ControllerClient(nc, link, config.controllerTimeoutMs);
   const aliases = new AliasResolver(controller);
   const idempotencyKv = await whileJetStreamSettles(() => openIdempotencyBucket(nc), "opening the idempotency bucket", log, bucketSettling);
-  const idempotency = new IdempotencyStore(idempotencyKv, (id) => controller.getInvocation(id));
+  const idempotency = new IdempotencyStore(idempotencyKv, (id) => controller.getInvocation(id), config.publishRetryMs);
   const invoker = new Invoker({
     aliases,
     idempotency,

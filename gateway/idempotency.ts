@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { z } from "zod";
 import { WeftError, invalid, unavailable } from "../shared/errors.js";
+import { jetStreamSettling, whileJetStreamSettles } from "../shared/nats.js";
 import type { InvocationRecord, InvocationResult } from "../shared/schemas/invocation.js";
 
 /** A key is any printable ASCII up to this length (Stripe's and the IETF draft's shape). */
@@ -47,6 +48,8 @@ export class IdempotencyStore {
   constructor(
     private readonly kv: KV,
     private readonly readRecord: (invocationId: string) => Promise<InvocationRecord>,
+    /** A claim JetStream did not answer (a cluster's bucket electing its leader) is tried again this long. */
+    private readonly settleMs = 0,
   ) {}
 
   /** Claims `key` for this call, or says whose invocation it already names. */
@@ -111,14 +114,23 @@ export class IdempotencyStore {
   /** The claim, created; undefined when the key exists already. */
   private async create(key: string, claim: Claim): Promise<number | undefined> {
     try {
+      return await whileJetStreamSettles(() => this.createOnce(key, claim), "claiming an idempotency key", undefined, jetStreamSettling, this.settleMs);
+    } catch (err) {
+      throw unavailable("the idempotency store (NATS KV weft-idempotency)", err);
+    }
+  }
+
+  private async createOnce(key: string, claim: Claim): Promise<number | undefined> {
+    try {
       return await this.kv.create(key, JSON.stringify(claim));
     } catch (err) {
       // Either the key exists (the usual case) or the store is down: reading it tells which.
-      const entry = await this.kv.get(key).catch((e: unknown) => {
-        throw unavailable("the idempotency store (NATS KV weft-idempotency)", e);
-      });
-      if (entry && entry.operation === "PUT") return undefined;
-      throw unavailable("the idempotency store (NATS KV weft-idempotency)", err);
+      const entry = await this.kv.get(key);
+      if (!entry || entry.operation !== "PUT") throw err;
+      // An earlier try of this very claim that was stored although its answer was lost: the claim is ours.
+      const held = Claim.safeParse(entry.json());
+      if (held.success && held.data.invocationId === claim.invocationId) return entry.revision;
+      return undefined;
     }
   }
 

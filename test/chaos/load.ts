@@ -229,19 +229,23 @@ export class Clients {
 
   /**
    * A sync NATS request as a careful client sends it on a cluster: with an idempotency key (Nats-Msg-Id), and sent
-   * again with the same key when the runner's own connection dropped and came back while it waited (a reply
-   * routed to it meanwhile is lost: core NATS). The gateway answers a repeated key with the first call's result.
+   * again with the same key when no reply came within a few seconds or the runner's own connection dropped and
+   * came back while it waited. Core NATS delivers at most once: a request or reply inside a server that died, or
+   * routed to a connection being re-established, is lost. The gateway answers a repeated key with the first
+   * call's result (waiting for it if it still runs) and runs nothing again.
    */
   private async natsRequestAcrossReconnects(fn: string, event: Event, h: MsgHdrs): Promise<Msg> {
     h.set("Nats-Msg-Id", `chaos-${randomBytes(8).toString("hex")}`);
     const deadline = Date.now() + CALL_TIMEOUT_MS;
     for (let sent = 0; ; sent++) {
+      const left = deadline - Date.now();
+      const last = sent >= NATS_RESENDS || left <= NATS_ATTEMPT_MS;
       const back = this.nextReconnect();
-      const reply = this.f.bus.request(invokeSubject(fn), JSON.stringify(event), { timeout: Math.max(1, deadline - Date.now()), headers: h });
+      const reply = this.f.bus.request(invokeSubject(fn), JSON.stringify(event), { timeout: Math.max(1, last ? left : NATS_ATTEMPT_MS), headers: h });
       try {
-        const first = await Promise.race([reply, back.promise]);
-        if (first !== "reconnected") return first;
-        if (sent >= NATS_RESENDS) return await reply;
+        const first = await Promise.race([reply.catch((err: Error) => (last || err.name !== "TimeoutError" ? Promise.reject(err) : ("no reply" as const))), back.promise]);
+        if (first !== "reconnected" && first !== "no reply") return first;
+        if (last) return await reply;
         reply.catch(() => undefined); // superseded by the resend
       } finally {
         back.cancel();
@@ -262,7 +266,9 @@ export class Clients {
 }
 
 /** The most times a sync NATS request is sent again after the runner's connection dropped. */
-const NATS_RESENDS = 3;
+const NATS_RESENDS = 4;
+/** A sync NATS request without a reply this long is sent again with its key (the call takes ~20 ms plus queueing). */
+const NATS_ATTEMPT_MS = 5000;
 
 /** Drives a scenario's load and keeps its ledger: every accepted invocation id and what it should end as. */
 export class Load {
