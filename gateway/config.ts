@@ -37,8 +37,8 @@ export const gatewayFields = {
   ),
   publishRetryMs: envField(
     "WEFT_PUBLISH_RETRY_MS",
-    intFromEnv(12_000, 0, 120_000),
-    "a job publish that no stream received (no responders: a NATS cluster electing the stream's leader, which takes up to 9 s) is tried again for this long before the call answers 503",
+    intFromEnv(20_000, 0, 120_000),
+    "a job publish (or idempotency key claim) that no stream received (no responders: a NATS cluster electing the stream's leader, 4 to 9 s a round, longer on a loaded host) is tried again for this long before the call answers 503",
   ),
   controllerTimeoutMs: envField(
     "WEFT_CONTROLLER_TIMEOUT_MS",
