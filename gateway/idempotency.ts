@@ -96,13 +96,15 @@ export class IdempotencyStore {
 
   /**
    * The stored result of an invocation, as the result object a sync caller gets, once its final record is stored;
-   * undefined if it has not ended within `waitMs` (the caller then answers "running", as for any long call).
+   * undefined if it has not ended within `waitMs` (the caller then answers "running", as for any long call). A
+   * record store that is away (the controller restarting) is waited for like a record not stored yet: the
+   * invocation was accepted, so the caller hears "running" at worst, never a 503 that invites another call.
    */
   async storedResult(invocationId: string, waitMs: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
     const deadline = Date.now() + waitMs;
     for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
       const record = await this.readRecord(invocationId).catch((err: unknown) => {
-        if (err instanceof WeftError && err.code === "NOT_FOUND") return undefined; // not stored yet
+        if (err instanceof WeftError && (err.code === "NOT_FOUND" || err.code === "UNAVAILABLE")) return undefined; // not stored yet, or the store is away
         throw err;
       });
       if (record && isFinal(record)) return Buffer.from(JSON.stringify(resultOf(record)));

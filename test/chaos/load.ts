@@ -147,18 +147,20 @@ export class Clients {
     const target = balanced ? `ipv4:${addresses.join(",")}` : addresses[0]!;
     // A balancer probes a gateway that went away often (grpc's default back-off grows to minutes over a restart).
     const options = balanced
-      ? { "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }), "grpc.initial_reconnect_backoff_ms": 200, "grpc.max_reconnect_backoff_ms": 1000 }
+      ? {
+          // waitForReady: a call waits (within its deadline) for a ready gateway instead of failing while both reconnect.
+          "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }], methodConfig: [{ name: [{}], waitForReady: true }] }),
+          "grpc.initial_reconnect_backoff_ms": 200,
+          "grpc.max_reconnect_backoff_ms": 1000,
+        }
       : {};
     this.grpc = new weft.InvocationService(target, credentials.createInsecure(), options);
-    this.waitForReady = balanced;
     this.reconnects = (async function* (nc) {
       for await (const s of nc.status()) if (s.type === "reconnect") yield;
     })(f.bus);
     void this.followReconnects();
   }
 
-  /** With several gateways, a call waits (within its deadline) for one to be ready rather than fail at once. */
-  private readonly waitForReady: boolean;
   private readonly reconnects: AsyncGenerator<void>;
   private reconnected: Array<() => void> = [];
 
@@ -193,18 +195,23 @@ export class Clients {
   private async http(fn: string, event: Event, async: boolean): Promise<Result> {
     const urls = this.f.httpUrls;
     const first = this.nextGateway++;
+    // On a cluster a sync call carries an idempotency key, so a connection cut mid-call (a gateway stopping as the
+    // request reached it) may be sent again, to the other gateway: the repeat answers the first call's result.
+    const key = this.f.cluster && !async ? `chaos-${randomBytes(8).toString("hex")}` : undefined;
+    const signal = AbortSignal.timeout(async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS);
     let res: Response | undefined;
     for (let i = 0; !res; i++) {
       const url = urls[(first + i) % urls.length]!;
       try {
         res = await fetch(`${url}/v1/functions/${fn}/invoke${async ? "?async=true" : ""}`, {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: { "content-type": "application/json", ...(key ? { "idempotency-key": key } : {}) },
           body: JSON.stringify(event),
-          signal: AbortSignal.timeout(async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS),
+          signal,
         });
       } catch (err) {
-        if (!refused(err) || i + 1 >= urls.length) throw err;
+        const again = refused(err) || (key !== undefined && !signal.aborted);
+        if (!again || i + 1 >= urls.length * 2) throw err;
       }
     }
     const body = (await res.json().catch(() => ({}))) as Result & { error?: { code?: string } };
@@ -216,7 +223,7 @@ export class Clients {
   private grpcCall(fn: string, event: Event, async: boolean): Promise<Result> {
     return new Promise((resolve, reject) => {
       const method = async ? this.grpc.InvokeAsync! : this.grpc.Invoke!;
-      method.call(this.grpc, { name: fn, event: toProtoValue(event) }, { deadline: Date.now() + (async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS), waitForReady: this.waitForReady }, (err: ServiceError | null, out: any) => {
+      method.call(this.grpc, { name: fn, event: toProtoValue(event) }, { deadline: Date.now() + (async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS)}, (err: ServiceError | null, out: any) => {
         // The gateway's sync wait ran out (HTTP's 202): DEADLINE_EXCEEDED naming the accepted invocation.
         const running = err?.code === status.DEADLINE_EXCEEDED ? err.metadata?.get("weft-invocation-id")[0] : undefined;
         if (running !== undefined && !async) return resolve({ invocationId: String(running), status: "accepted" });
@@ -243,8 +250,11 @@ export class Clients {
       const back = this.nextReconnect();
       const reply = this.f.bus.request(invokeSubject(fn), JSON.stringify(event), { timeout: Math.max(1, last ? left : NATS_ATTEMPT_MS), headers: h });
       try {
-        const first = await Promise.race([reply.catch((err: Error) => (last || err.name !== "TimeoutError" ? Promise.reject(err) : ("no reply" as const))), back.promise]);
-        if (first !== "reconnected" && first !== "no reply") return first;
+        const why = (err: Error) => (err.name === "TimeoutError" ? "no reply" : /no responders/i.test(err.message) ? "no responders" : undefined);
+        const first = await Promise.race([reply.catch((err: Error) => (last || !why(err) ? Promise.reject(err) : why(err)!)), back.promise]);
+        if (typeof first !== "string") return first;
+        // No gateway subscribed at this instant (one restarting, the other's interest not yet routed): pause.
+        if (first === "no responders") await new Promise((r) => setTimeout(r, 250));
         if (last) return await reply;
         reply.catch(() => undefined); // superseded by the resend
       } finally {
