@@ -3,7 +3,7 @@
 // returns its own invocation id and attempt, or raises when asked to, so the audit can judge every outcome.
 import { randomBytes } from "node:crypto";
 import { Agent as HttpAgent } from "node:http";
-import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
 import { headers as natsHeaders, type Msg, type MsgHdrs } from "@nats-io/transport-node";
 import { loadWeftProto, toProtoValue } from "../bench/grpc-client.js";
 import { invokeSubject } from "../../shared/subjects.js";
@@ -148,13 +148,14 @@ export class Clients {
     // A balancer probes a gateway that went away often (grpc's default back-off grows to minutes over a restart).
     const options = balanced
       ? {
-          // waitForReady: a call waits (within its deadline) for a ready gateway instead of failing while both reconnect.
-          "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }], methodConfig: [{ name: [{}], waitForReady: true }] }),
+          "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
           "grpc.initial_reconnect_backoff_ms": 200,
           "grpc.max_reconnect_backoff_ms": 1000,
         }
       : {};
     this.grpc = new weft.InvocationService(target, credentials.createInsecure(), options);
+    // waitForReady: a call waits (within its deadline) for a ready gateway instead of failing while both reconnect.
+    this.grpcMetadata = () => new Metadata({ waitForReady: balanced });
     this.reconnects = (async function* (nc) {
       for await (const s of nc.status()) if (s.type === "reconnect") yield;
     })(f.bus);
@@ -163,6 +164,7 @@ export class Clients {
 
   private readonly reconnects: AsyncGenerator<void>;
   private reconnected: Array<() => void> = [];
+  private readonly grpcMetadata: () => Metadata;
 
   private async followReconnects(): Promise<void> {
     for await (const _ of this.reconnects) {
@@ -223,7 +225,7 @@ export class Clients {
   private grpcCall(fn: string, event: Event, async: boolean): Promise<Result> {
     return new Promise((resolve, reject) => {
       const method = async ? this.grpc.InvokeAsync! : this.grpc.Invoke!;
-      method.call(this.grpc, { name: fn, event: toProtoValue(event) }, { deadline: Date.now() + (async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS)}, (err: ServiceError | null, out: any) => {
+      method.call(this.grpc, { name: fn, event: toProtoValue(event) }, this.grpcMetadata(), { deadline: Date.now() + (async ? ASYNC_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS)}, (err: ServiceError | null, out: any) => {
         // The gateway's sync wait ran out (HTTP's 202): DEADLINE_EXCEEDED naming the accepted invocation.
         const running = err?.code === status.DEADLINE_EXCEEDED ? err.metadata?.get("weft-invocation-id")[0] : undefined;
         if (running !== undefined && !async) return resolve({ invocationId: String(running), status: "accepted" });
