@@ -378,7 +378,10 @@ export class Invoker {
       if (first.kind === "refused" && first.error.noResponders && wait > 0) {
         const pause = new Promise<undefined>((r) => setTimeout(() => r(undefined), wait));
         const late = await (answered ? Promise.race([pause, answered]) : pause);
-        if (late) return late.result; // answered: stored after all
+        if (late) {
+          void job.keyQueued?.(); // answered: stored after all
+          return late.result;
+        }
         continue;
       }
       if (first.kind === "refused" || timeouts >= PUBLISH_ATTEMPTS) {
