@@ -1,7 +1,7 @@
 // TypeScript to the JavaScript the Node runtime loads, at deploy (the controller) and for ad-hoc code (the gateway).
 // esbuild strips the types without checking them, in milliseconds: a deploy must not wait for a type checker, and
 // a type error is the author's editor's business, not a reason to refuse code that runs.
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, realpath, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { TS_BUNDLE_LOADER, TS_BUNDLE_OUTPUT } from "./bundle.js";
@@ -75,7 +75,8 @@ export type BundledTypeScript = { ok: true; files: Map<string, Buffer>; warnings
 export async function bundleTypeScript(files: Map<string, Buffer>, entry: string): Promise<BundledTypeScript> {
   const syntax = await checkScripts(files);
   if (syntax) return syntax;
-  const root = await mkdtemp(join(tmpdir(), "weft-ts-"));
+  // Its real path: esbuild reports files by theirs, and the confinement below compares with it.
+  const root = await realpath(await mkdtemp(join(tmpdir(), "weft-ts-")));
   try {
     await layOut(root, files);
     return await bundleAt(root, entry);
@@ -145,7 +146,10 @@ async function bundleAt(root: string, entry: string): Promise<BundledTypeScript>
   } catch (err) {
     const first = (err as Partial<BuildFailure>).errors?.[0];
     if (!first) throw err;
-    return { ...(located(first) as TranspileError), file: bundlePath(root, first.location?.file) ?? entry };
+    const file = bundlePath(root, first.location?.file);
+    // A problem in a file outside the bundle (a tsconfig "extends" naming one of the host's) shows nothing of it.
+    if (!file && first.location?.file) return { ok: false, file: entry, line: 1, column: 1, message: "the bundle (an import, or its tsconfig.json) refers to a file outside it" };
+    return { ...(located(first) as TranspileError), file: file ?? entry };
   }
 }
 
@@ -173,5 +177,6 @@ function bundlePath(root: string, file: string | undefined): string | undefined 
 
 const describeMessage = (root: string, m: Message): string => {
   const where = bundlePath(root, m.location?.file);
-  return where && m.location ? `${where}:${m.location.line}:${m.location.column + 1}: ${m.text}` : m.text;
+  if (!where) return m.location?.file ? "a warning about a file outside the bundle" : m.text;
+  return m.location ? `${where}:${m.location.line}:${m.location.column + 1}: ${m.text}` : m.text;
 };
