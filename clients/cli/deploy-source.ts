@@ -52,23 +52,25 @@ async function readSingleFile(full: string, o: DeployOverrides): Promise<DeployS
 async function readFolder(dir: string, shown: string, o: DeployOverrides): Promise<DeploySource> {
   const found = await readManifest(dir);
   const manifest = found?.manifest ?? {};
-  const handler = o.handler ?? manifest.handler;
+  // A Cargo package's handler is always src/lib.handler (the API's rule for rust).
+  const cargo = (o.runtime ?? manifest.runtime ?? "rust") === "rust" && (await stat(join(dir, "Cargo.toml")).then(() => true, () => false));
+  const handler = o.handler ?? manifest.handler ?? (cargo ? "src/lib.handler" : undefined);
   if (!handler) throw new UsageError(`${shown}: name the handler, with --handler app.handler or "handler" in ${MANIFESTS.join(" / ")}`);
   const packed = await packFolder(dir, found ? [found.file] : []);
   const entry = entryOf(packed.files, handler, shown);
-  const runtime = runtimeOf(o.runtime ?? manifest.runtime, entry.file);
+  const runtime = runtimeOf(o.runtime ?? manifest.runtime ?? (cargo ? "rust" : undefined), entry.file);
   const name = o.name ?? manifest.name ?? nameFromFile(join(dir, entry.file), dir);
   const { name: _n, handler: _h, runtime: _r, ...settings } = manifest;
   const notes = packed.skipped.map((p) => `left out ${p}: not a plain file`);
   // One file exporting `handler` is what the API takes as `code`: no build, and its containers come from stem cells.
-  if (packed.files.size === 1 && entry.fn === "handler") {
+  if (packed.files.size === 1 && entry.fn === "handler" && runtime !== "rust") {
     return { name, spec: { ...settings, runtime, code: await readHandlerFile(join(dir, entry.file)) }, notes };
   }
   return { name, spec: { ...settings, runtime, handler: `${entry.module}.${entry.fn}`, files: filesField(packed.files) }, notes };
 }
 
 /** Extensions an entry module is looked for with, in order (the API looks among the same, per runtime). */
-const ENTRY_EXTENSIONS = [".py", ".ts", ".mts", ".cts", ".tsx", ".js", ".cjs", ".mjs"];
+const ENTRY_EXTENSIONS = [".py", ".ts", ".mts", ".cts", ".tsx", ".js", ".cjs", ".mjs", ".rs"];
 
 /** `main.py` (a file: its `handler`) or `app.handler` / `lib/app.run` (module.function). */
 function entryOf(files: Map<string, Buffer>, handler: string, shown: string): { file: string; module: string; fn: string } {
