@@ -27,12 +27,12 @@ import {
   type PutFunctionResult,
   type QueryInvocationsResult,
 } from "../shared/schemas/controller-api.js";
-import { FunctionSpec, summarize, type DeployedSpec, type FunctionDefinition, type FunctionSummary } from "../shared/schemas/function.js";
-import { languageOf, resolveRuntime } from "../shared/runtimes.js";
-import { describeTranspileError, transpileTypeScript } from "../shared/typescript.js";
+import { DEFAULT_HANDLER, FunctionSpec, summarize, type DeployedSpec, type FunctionDefinition, type FunctionSummary } from "../shared/schemas/function.js";
+import { languageOf, resolveRuntime, type Runtime } from "../shared/runtimes.js";
+import { bundleTypeScript, describeTranspileError, transpileTypeScript } from "../shared/typescript.js";
 import { type Build } from "../shared/schemas/function.js";
 import { BuildLogRequest, type BuildReport } from "../shared/schemas/build.js";
-import { languageOf as bundleLanguageOf, normalizeBundle, type NormalizedSpec } from "../shared/bundle.js";
+import { entryPath, languageOf as bundleLanguageOf, normalizeBundle, versionFiles, type NormalizedSpec } from "../shared/bundle.js";
 import { Builds } from "./builds/builds.js";
 import type { FunctionMetrics, InvocationRecord } from "../shared/schemas/invocation.js";
 import { CONTROLLER_QUEUE, controllerSubject, type ControllerOp } from "../shared/subjects.js";
@@ -197,7 +197,7 @@ export class ControllerApi {
    */
   private async deployable(spec: NormalizedSpec): Promise<DeployedSpec & { code: string }> {
     const runtime = resolveRuntime(spec.runtime);
-    if (spec.files && languageOf(runtime) === "typescript") throw invalid("files", "a typescript function is one file (code) for now");
+    if (spec.files && languageOf(runtime) === "typescript") return this.checkedTypeScriptBundle(spec, runtime);
     // A Node bundle's entry may be an ES module, which the CommonJS check would refuse: its errors show at init.
     if (spec.files && bundleLanguageOf(runtime) === "node") return { ...spec, runtime };
     if (languageOf(runtime) === "typescript") {
@@ -207,6 +207,15 @@ export class ControllerApi {
     }
     const problem = await this.deps.syntax?.check(runtime, spec.code);
     if (problem) throw invalid(spec.files ? "handler" : "code", `does not parse as ${runtime}: ${problem}`);
+    return { ...spec, runtime };
+  }
+
+  /** A TypeScript bundle is compiled once here to refuse a file that does not parse (by path, line and column); its build compiles it again. */
+  private async checkedTypeScriptBundle(spec: NormalizedSpec, runtime: Runtime): Promise<DeployedSpec & { code: string }> {
+    const files = versionFiles(spec);
+    const entry = entryPath(runtime, spec.handler ?? DEFAULT_HANDLER, (p) => files.has(p));
+    const out = await bundleTypeScript(files, entry);
+    if (!out.ok) throw invalid(`files.${out.file}`, `does not compile as typescript: ${describeTranspileError(out)}`);
     return { ...spec, runtime };
   }
 

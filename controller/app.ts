@@ -22,6 +22,7 @@ import { Reconciler } from "./reconciler.js";
 import { SyntaxChecker } from "./syntax-check.js";
 import Dockerode from "dockerode";
 import { Builds, type BuildsDeps } from "./builds/builds.js";
+import { BuildCollector } from "./builds/build-collector.js";
 import { RUNTIME_IMAGES } from "../deploy/images.js";
 
 export interface Controller {
@@ -77,6 +78,15 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
     log,
   });
   const builds = makeBuilds(config, log, (def, build, text) => api.recordBuild(def, build, text));
+  const buildCollector = new BuildCollector({
+    dir: config.buildDir,
+    intervalMs: config.buildGcIntervalMs,
+    graceMs: config.buildGcGraceMs,
+    batch: config.buildGcBatch,
+    stagingMaxAgeMs: config.buildTimeoutMs * 2,
+    references: () => store.buildReferences(),
+    log,
+  });
   const api: ControllerApi = new ControllerApi({
     nc,
     db: database.db,
@@ -103,6 +113,7 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
   retention.start();
   api.start();
   await resumeBuilds(builds, store, log);
+  buildCollector.start();
   // The server has the subscriptions once a flush returns: from here on a request finds a responder.
   await nc.flush();
   log.info({ mongoDb: config.mongoDb, recordBatch: config.recordBatch }, "controller started");
@@ -112,6 +123,7 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
     (stopped ??= shutdown(log, [
       ["api", () => api.stop()],
       ["builds", () => builds.idle()],
+      ["build collector", () => buildCollector.stop()],
       ["record ingest", () => ingest.stop()],
       ["job reaper", () => reaper.stop()],
       ["retry scheduler", () => retries.stop()],

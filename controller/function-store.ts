@@ -208,6 +208,21 @@ export class FunctionStore {
     return { definition, log: doc?.log ?? "" };
   }
 
+  /**
+   * The layers and bundle folders every stored version references, whatever its state (building ones too), for the
+   * build directory's garbage collection. A scan: FerretDB answers no query on build.* from an index; it reads only
+   * bundles' versions, and runs every WEFT_BUILD_GC_INTERVAL_MS.
+   */
+  async buildReferences(): Promise<{ layers: Set<string>; bundles: Set<string> }> {
+    const refs = { layers: new Set<string>(), bundles: new Set<string>() };
+    const cursor = this.versions.find({ build: { $exists: true } }, { projection: { build: 1 } });
+    for await (const doc of cursor) {
+      if (doc.build?.layer) refs.layers.add(doc.build.layer);
+      if (doc.build?.bundleSha256) refs.bundles.add(doc.build.bundleSha256);
+    }
+    return refs;
+  }
+
   /** Versions whose build had not finished (a controller stopped midway): they are built again. */
   async unfinishedBuilds(): Promise<StoredDefinition[]> {
     const docs = await this.versions.find({ "build.status": "building" }).toArray();

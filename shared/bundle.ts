@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { WeftError, invalid } from "./errors.js";
 import { LIMITS } from "./limits.js";
+import { RUNTIME_INFO } from "./runtimes.js";
 import { DEFAULT_HANDLER, type BundleFile, type FunctionDefinition, type FunctionSpec } from "./schemas/function.js";
 
 export type Language = "python" | "node" | "rust";
@@ -18,11 +19,28 @@ export const DEPENDENCY_FILES: Record<Language, readonly string[]> = {
   rust: ["Cargo.toml", "Cargo.lock"],
 };
 
-const ENTRY_EXTENSIONS: Record<Language, readonly string[]> = { python: [".py"], node: [".js", ".cjs", ".mjs"], rust: [".rs"] };
+const ENTRY_EXTENSIONS: Record<Language | "typescript", readonly string[]> = {
+  python: [".py"],
+  node: [".js", ".cjs", ".mjs"],
+  rust: [".rs"],
+  typescript: [".ts", ".mts", ".cts", ".tsx", ".js", ".mjs", ".cjs"],
+};
+
+const isTypeScript = (runtime: string): boolean => runtime === "typescript";
 
 /** A rust function is a Cargo library package: these files, always, and `handler` in src/lib.rs. */
 export const RUST_ENTRY = "src/lib.rs";
 export const RUST_HANDLER = "src/lib.handler";
+
+/**
+ * What Weft adds to a TypeScript bundle's files (at its root, so `__dirname` in the entry is the bundle's root, as
+ * in the sources): the bundle esbuild made (shared/typescript.ts), and a loader that turns Node's source maps on
+ * before requiring it (Node reads a module's map only if maps are on when it compiles it). The worker loads the
+ * loader as the module `.weft-handler`. A bundle may not carry files of these names.
+ */
+export const TS_BUNDLE_LOADER = ".weft-handler.cjs";
+export const TS_BUNDLE_OUTPUT = ".weft-bundle.cjs";
+const TS_GENERATED_FILES: readonly string[] = [TS_BUNDLE_LOADER, TS_BUNDLE_OUTPUT];
 
 /** A spec whose bundle is checked: `code` is the entry module's source, `files` every file (absent for one file). */
 export type NormalizedSpec = FunctionSpec & { code: string };
@@ -47,11 +65,11 @@ export function fileBytes(file: BundleFile): Buffer {
   return typeof file === "string" ? Buffer.from(file, "utf8") : Buffer.from(file.base64, "base64");
 }
 
-/** The entry module's path for a handler (`lib/app.handler` → lib/app.py), picked among the files for Node. */
-export function entryPath(language: Language, handler: string, present: (path: string) => boolean): string {
-  if (language === "rust") return RUST_ENTRY;
+/** The entry module's path for a handler (`lib/app.handler` → lib/app.py), picked among the files for Node and TypeScript. */
+export function entryPath(runtime: string, handler: string, present: (path: string) => boolean): string {
+  if (languageOf(runtime) === "rust") return RUST_ENTRY;
   const module = handler.slice(0, handler.lastIndexOf("."));
-  const candidates = ENTRY_EXTENSIONS[language].map((ext) => module + ext);
+  const candidates = ENTRY_EXTENSIONS[isTypeScript(runtime) ? "typescript" : languageOf(runtime)].map((ext) => module + ext);
   return candidates.find(present) ?? candidates[0]!;
 }
 
@@ -80,9 +98,10 @@ export function normalizeBundle(spec: FunctionSpec): NormalizedSpec {
   for (const [path, file] of Object.entries(spec.files)) {
     const problem = pathProblem(path);
     if (problem) throw invalid(`files.${path}`, `the path ${problem}`);
+    if (isTypeScript(spec.runtime) && TS_GENERATED_FILES.includes(path)) throw invalid(`files.${path}`, "is a name Weft gives the compiled bundle; rename the file");
     files.set(path, fileBytes(file));
   }
-  const entry = entryPath(language, handler, (p) => files.has(p));
+  const entry = entryPath(spec.runtime, handler, (p) => files.has(p));
   if (spec.code !== undefined) {
     if (files.has(entry)) throw invalid("code", `and files both give ${entry}; send it once`);
     files.set(entry, Buffer.from(spec.code, "utf8"));
@@ -186,8 +205,17 @@ export function dependencyFilesOf(runtime: string, files: Map<string, Buffer>): 
   return deps;
 }
 
+/**
+ * The runtime whose image installs and runs a layer: TypeScript runs on nodejs20's (shared/runtimes.ts), so a
+ * TypeScript bundle and a nodejs20 one with the same package.json and lockfile share their layer.
+ */
+export const layerRuntimeOf = (runtime: string): string => (isTypeScript(runtime) ? RUNTIME_INFO.typescript.image : runtime);
+
 /** The layer a dependency set installs into: same runtime and same files, same layer. */
-export const layerIdOf = (runtime: string, deps: Map<string, Buffer>): string => `${runtime}-${filesSha256(deps, `weft-layer-v1:${runtime}:`).slice(0, 32)}`;
+export const layerIdOf = (runtime: string, deps: Map<string, Buffer>): string => {
+  const r = layerRuntimeOf(runtime);
+  return `${r}-${filesSha256(deps, `weft-layer-v1:${r}:`).slice(0, 32)}`;
+};
 
 /** Folder names under the build directory, shared by the controller (writes) and the agent (mounts). */
 export const BUILD_LAYOUT = {
@@ -229,7 +257,10 @@ export function bundleEnv(def: Pick<FunctionDefinition, "runtime" | "build" | "h
   if (!def.build) return {};
   return {
     WEFT_TASK_ROOT: TASK_ROOT,
-    WEFT_HANDLER: def.handler ?? DEFAULT_HANDLER,
+    // A TypeScript bundle runs what esbuild made of it (shared/typescript.ts), which exports the handler's function.
+    WEFT_HANDLER: isTypeScript(def.runtime)
+      ? `${TS_BUNDLE_LOADER.slice(0, -".cjs".length)}.${handlerFunction(def.handler ?? DEFAULT_HANDLER)}`
+      : (def.handler ?? DEFAULT_HANDLER),
     ...(def.build.layer && languageOf(def.runtime) === "python" ? { WEFT_LAYER: `${LAYER_ROOT}/python` } : {}),
   };
 }

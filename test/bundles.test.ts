@@ -261,6 +261,80 @@ describe("Node: lodash from package.json + lockfile, and a local module", () => 
   });
 });
 
+describe("TypeScript: a folder with tsconfig.json, local modules and lodash, bundled at deploy by esbuild", () => {
+  const event = { name: "ts", items: [1, 2, 3] };
+  const expected = { greeting: "hello, ts", chunks: [[1, 2], [3]], lodash: "4.17.21" };
+
+  /** A call that throws in lib/greet.ts: its stack names the TypeScript files and lines, through the source map. */
+  async function assertStackNamesTypeScript(name: string, file: RegExp, caller: RegExp): Promise<void> {
+    const r = await http("POST", `/v1/functions/${name}/invoke`, { ...event, refuse: true });
+    assert.equal(r.body.status, "error", JSON.stringify(r.body));
+    assert.equal(r.body.error.type, "Refused");
+    assert.match(r.body.error.stack, file, r.body.error.stack);
+    assert.match(r.body.error.stack, caller, r.body.error.stack);
+  }
+
+  for (const isolation of ["runc", "gvisor"] as const) {
+    test(`ES modules: builds, answers warm, and a thrown error's stack names lib/greet.ts (${isolation})`, async () => {
+      const name = uniqueName(`ts-esm-${isolation}`);
+      const r = await http("PUT", `/v1/functions/${name}`, { runtime: "typescript", isolation, handler: "app.handler", files: await filesOf("typescript-lodash") });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.equal(r.body.runtime, "typescript");
+      assert.equal(r.body.build.status, "building");
+      assert.match(r.body.build.layer, /^nodejs20-/, "a TypeScript bundle's packages install as nodejs20's");
+      const def = await builtVersion(name, 1);
+      assert.equal(def.build.status, "ready", def.build.error);
+      assert.deepEqual(Object.keys(def.files).sort(), ["app.ts", "lib/greet.ts", "package-lock.json", "package.json", "tsconfig.json"], "GET shows the sources, not what esbuild made");
+      const log = await http("GET", `/v1/functions/${name}/versions/1/build`);
+      assert.match(log.body.log, /app\.ts and its local modules bundled by esbuild/);
+      const first = await invokeTimed(name, event);
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      assert.deepEqual(first.body.output, expected, JSON.stringify(first.body));
+      const warm = await warmMedian(name, event);
+      await assertStackNamesTypeScript(name, /\/var\/task\/lib\/greet\.ts:8:\d+/, /\/var\/task\/app\.ts:7:\d+/);
+      console.log(`# typescript ${isolation}: build ${def.build.durationMs} ms (cached ${def.build.cached}), layer ${((def.build.layerBytes ?? 0) / 2 ** 20).toFixed(1)} MiB, first call ${first.ms.toFixed(0)} ms, warm p50 ${warm.toFixed(1)} ms`);
+    });
+  }
+
+  test("CommonJS sources (require, module.exports, export =) in a folder work as well", async () => {
+    const name = uniqueName("ts-cjs");
+    const files = await filesOf("typescript-lodash");
+    files["src/main.ts"] = [
+      'import _ = require("lodash");',
+      'const { greet } = require("./greet") as typeof import("./greet");',
+      "module.exports.run = async (e: { name: string; items: number[] }) => ({ greeting: greet(e.name), last: _.last(e.items) });",
+      "",
+    ].join("\n");
+    files["src/greet.ts"] = "export = { greet: (n: string): string => `hi ${n}` };\n";
+    const r = await http("PUT", `/v1/functions/${name}`, { runtime: "typescript", handler: "src/main.run", files });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const def = await builtVersion(name, 1);
+    assert.equal(def.build.status, "ready", def.build.error);
+    assert.equal(def.build.cached, true, "same package.json and lockfile as the other TypeScript bundles: the layer is shared");
+    const out = await http("POST", `/v1/functions/${name}/invoke`, event);
+    assert.deepEqual(out.body.output, { greeting: "hi ts", last: 3 }, JSON.stringify(out.body));
+  });
+
+  test("a syntax error in any file, or an import that does not resolve, is refused at PUT with the file, line and column", async () => {
+    const files = await filesOf("typescript-lodash");
+    const broken = { ...files, "lib/unused.ts": "export const a = 1;\nexport function b(x: number {\n  return x;\n}\n" };
+    const r1 = await http("PUT", `/v1/functions/${uniqueName("ts-bad")}`, { runtime: "typescript", handler: "app.handler", files: broken });
+    assert.equal(r1.status, 400, JSON.stringify(r1.body));
+    assert.equal(r1.body.error.code, "INVALID_ARGUMENT");
+    assert.equal(r1.body.error.field, "files.lib/unused.ts");
+    assert.match(r1.body.error.message, /lib\/unused\.ts:2:29: Expected "\)" but found "\{"/);
+    const unresolved = { ...files, "app.ts": files["app.ts"]!.replace("@lib/greet", "./lib/gret") };
+    const r2 = await http("PUT", `/v1/functions/${uniqueName("ts-bad")}`, { runtime: "typescript", handler: "app.handler", files: unresolved });
+    assert.equal(r2.status, 400, JSON.stringify(r2.body));
+    assert.equal(r2.body.error.field, "files.app.ts");
+    assert.match(r2.body.error.message, /app\.ts:2:\d+: Could not resolve "\.\/lib\/gret"/);
+    const r3 = await http("PUT", `/v1/functions/${uniqueName("ts-bad")}`, { runtime: "typescript", handler: "main.handler", files });
+    assert.equal(r3.status, 400);
+    assert.equal(r3.body.error.field, "handler");
+    assert.match(r3.body.error.message, /main\.ts/);
+  });
+});
+
 describe("a bundle sent as a zip or tar.gz body", () => {
   for (const [kind, contentType, tool] of [
     ["zip", "application/zip", ["zip", "-qr"]],

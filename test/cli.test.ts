@@ -4,12 +4,13 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { eventually, startFabric, type Fabric } from "./harness/fabric.js";
 import { buildProgram } from "../clients/cli/program.js";
+import { LIMITS } from "../shared/limits.js";
 import { PassThrough } from "node:stream";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -23,6 +24,9 @@ interface Ran {
 
 let fabric: Fabric;
 let dir: string;
+/** A build directory of this run's own (folders deployed as bundles are built). */
+let buildDir: string;
+const FIXTURES = join(fileURLToPath(new URL(".", import.meta.url)), "fixtures", "bundles");
 
 /** Runs `weft args…` with WEFT_URL pointing at the fabric; `stdin` is written and closed (none: /dev/null). */
 function weft(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<Ran> {
@@ -46,13 +50,15 @@ const ok = (r: Ran, what: string) => assert.equal(r.code, 0, `${what}: exit ${r.
 const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString("hex")}`;
 
 before(async () => {
-  fabric = await startFabric();
+  buildDir = await mkdtemp(join(tmpdir(), "weft-cli-builds-"));
+  fabric = await startFabric({ controllerEnv: { WEFT_BUILD_DIR: buildDir }, agentEnv: { WEFT_BUILD_DIR: buildDir } });
   dir = await mkdtemp(join(tmpdir(), "weft-cli-"));
 });
 
 after(async () => {
   await fabric?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
+  if (buildDir) await rm(buildDir, { recursive: true, force: true });
 });
 
 describe("weft: usage", () => {
@@ -335,5 +341,112 @@ describe("weft: the fabric", () => {
     const json = JSON.parse((await weft(["agents", "--json"])).stdout);
     assert.equal(json.agents.length, 1);
     assert.match(table.stdout, new RegExp(`^${json.agents[0].agentId}\\s+\\S+\\s+running\\s+\\d+/${json.agents[0].slots}\\s`, "m"));
+  });
+});
+
+describe("weft: folders deployed as bundles, and their builds", () => {
+  /** A copy of a fixture folder, with what a working folder has besides: installed packages, a repository, a manifest. */
+  async function workingFolder(fixture: string, name: string): Promise<string> {
+    const folder = join(dir, name);
+    await cp(join(FIXTURES, fixture), folder, { recursive: true });
+    for (const junk of ["node_modules/lodash/index.js", ".git/HEAD", "target/debug/x", "lib/__pycache__/x.pyc"]) {
+      await mkdir(dirname(join(folder, junk)), { recursive: true });
+      await writeFile(join(folder, junk), "not packed");
+    }
+    return folder;
+  }
+
+  test("a Node folder (weft.yaml names app.handler) is packed without node_modules/.git/target, built, and answers; logs --build prints its log", async () => {
+    const name = uniqueName("cli-bundle");
+    const folder = await workingFolder("node-lodash", name);
+    await writeFile(join(folder, "weft.yaml"), `name: ${name}\nhandler: app.handler\nlimits:\n  memoryMb: 128\n`);
+    const deployed = await weft(["deploy", folder]);
+    ok(deployed, "deploy a folder");
+    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (nodejs20, runc)`);
+    assert.match(deployed.stderr, /^built in [\d.]+s, layer nodejs20-[0-9a-f]+ [\d.]+ MiB/m, deployed.stderr);
+
+    const got = JSON.parse((await weft(["get", name, "--json"])).stdout);
+    assert.deepEqual(Object.keys(got.files).sort(), ["app.js", "lib/greet.js", "package-lock.json", "package.json"]);
+    assert.equal(got.handler, "app.handler");
+    assert.equal(got.limits.memoryMb, 128);
+    assert.equal(got.build.status, "ready");
+
+    const out = await weft(["invoke", name, "--data", '{"name":"cli","items":[1,2,3]}']);
+    ok(out, "invoke");
+    assert.deepEqual(JSON.parse(out.stdout), { greeting: "hello, cli", chunks: [[1, 2], [3]], lodash: "4.17.21" });
+
+    const log = await weft(["logs", name, "--build"]);
+    ok(log, "logs --build");
+    assert.match(log.stdout, /weft: 4 files laid out/);
+    assert.match(log.stdout, /weft: build ready in \d+ ms/);
+    assert.match(log.stderr, new RegExp(`^-- ${name} version 1: built in`, "m"));
+    const report = JSON.parse((await weft(["logs", name, "--build", "--version", "1", "--json"])).stdout);
+    assert.equal(report.build.status, "ready");
+    assert.equal(report.version, 1);
+
+    const misuse = await weft(["logs", name, "--build", "--follow"]);
+    assert.equal(misuse.code, 2);
+    assert.match(misuse.stderr, /--build prints one build's log/);
+    const noBuild = await weft(["logs", name, "--version", "1"]);
+    assert.equal(noBuild.code, 2);
+    const missingVersion = await weft(["logs", name, "--build", "--version", "9"]);
+    assert.equal(missingVersion.code, 1);
+    assert.match(missingVersion.stderr, /^error: NOT_FOUND: /m);
+  });
+
+  test("a TypeScript folder with no manifest deploys with --handler (the runtime from app.ts); --no-wait returns at once and logs --build waits for the build", async () => {
+    const name = uniqueName("cli-ts");
+    const folder = await workingFolder("typescript-lodash", name);
+    // A package.json of its own makes a layer no other test has built: the build takes seconds, not milliseconds.
+    const pkg = JSON.parse(await readFile(join(folder, "package.json"), "utf8"));
+    await writeFile(join(folder, "package.json"), JSON.stringify({ ...pkg, description: `cli test ${name}` }, null, 2));
+    const deployed = await weft(["deploy", folder, "--handler", "app.handler", "--no-wait"]);
+    ok(deployed, "deploy --no-wait");
+    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (typescript, runc)`);
+    assert.doesNotMatch(deployed.stderr, /built in/, "--no-wait does not wait for the build");
+
+    const log = await weft(["logs", name, "--build"]);
+    ok(log, "logs --build");
+    assert.match(log.stderr, new RegExp(`${name} version 1 is building; its log follows when the build ends`), "the build was still running, and was waited for");
+    assert.match(log.stdout, /added 1 package/, "npm's output is in the log");
+    assert.match(log.stdout, /app\.ts and its local modules bundled by esbuild/);
+    const out = await weft(["invoke", name, "--data", '{"name":"ts","items":[1]}']);
+    ok(out, "invoke");
+    assert.deepEqual(JSON.parse(out.stdout), { greeting: "hello, ts", chunks: [[1]], lodash: "4.17.21" });
+  });
+
+  test("a failed build: deploy and logs --build exit 1 and print the log's tail", async () => {
+    const name = uniqueName("cli-broken");
+    const folder = join(dir, name);
+    await mkdir(folder);
+    await writeFile(join(folder, "app.py"), "def handler(event, context):\n    return 1\n");
+    await writeFile(join(folder, "requirements.txt"), "weft-no-such-package-7c1d==0.0.1\n");
+    const deployed = await weft(["deploy", folder, "--handler", "app.handler"]);
+    assert.equal(deployed.code, 1, deployed.stderr);
+    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (python3.13, runc)`);
+    assert.match(deployed.stderr, /^build failed/m);
+    assert.match(deployed.stderr, /error: BUILD_FAILED: .*version 1:\n[\s\S]*weft-no-such-package-7c1d/);
+    const log = await weft(["logs", name, "--build"]);
+    assert.equal(log.code, 1);
+    assert.match(log.stdout, /weft-no-such-package-7c1d/);
+    assert.match(log.stderr, /error: BUILD_FAILED: the build of .* version 1 failed/);
+  });
+
+  test("a folder over the API's size limit is refused before anything is sent, naming its biggest files; node_modules never counts", async () => {
+    const name = uniqueName("cli-big");
+    const folder = join(dir, name);
+    await mkdir(join(folder, "node_modules"), { recursive: true });
+    await writeFile(join(folder, "main.py"), "def handler(event, context):\n    return 'small'\n");
+    await writeFile(join(folder, "node_modules", "huge.bin"), Buffer.alloc(6 * 1024 * 1024));
+    const small = await weft(["deploy", folder, "--handler", "main.py"]);
+    ok(small, "a folder whose only file is its handler");
+    assert.equal(small.stdout.trim(), `created ${name} version 1 (python3.13, runc)`);
+    assert.equal(JSON.parse((await weft(["get", name, "--json"])).stdout).files, undefined, "one file is sent as code, as before bundles");
+
+    await writeFile(join(folder, "data.bin"), Buffer.alloc(LIMITS.bundleBytes));
+    const big = await weft(["deploy", folder, "--handler", "main.py"]);
+    assert.equal(big.code, 2, big.stderr);
+    assert.match(big.stderr, /4\.0 MiB to pack, over the API's 4\.0 MiB; the biggest files: data\.bin 4\.0 MiB, main\.py 0\.0 MiB/);
+    assert.equal(JSON.parse((await weft(["versions", name, "--json"])).stdout).versions.length, 1, "nothing was sent");
   });
 });

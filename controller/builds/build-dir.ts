@@ -23,6 +23,11 @@ export class BuildDir {
     return existsSync(path);
   }
 
+  /** The staging folder itself (a sweep moves entries into it to remove them). */
+  async ensureStaging(): Promise<void> {
+    await mkdir(join(this.root, BUILD_LAYOUT.staging), { recursive: true, mode: 0o755 });
+  }
+
   /** A fresh folder to build in; commit() moves it into place, discard() removes it. */
   async stage(): Promise<string> {
     const dir = join(this.root, BUILD_LAYOUT.staging, `${Date.now()}-${randomBytes(6).toString("hex")}`);

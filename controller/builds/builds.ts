@@ -7,10 +7,11 @@ import { BuildDir } from "./build-dir.js";
 import { BuilderImages } from "./builder-image.js";
 import { BuildLog, installDependencies, type InstallOptions } from "./dependency-install.js";
 import { cargoCacheKey, rustBuildInputs } from "./rust-build.js";
-import { dependencyFilesOf, filesSha256, languageOf, layerIdOf, versionFiles } from "../../shared/bundle.js";
+import { dependencyFilesOf, entryPath, layerRuntimeOf, filesSha256, languageOf, layerIdOf, versionFiles } from "../../shared/bundle.js";
 import type { Logger } from "../../shared/logger.js";
-import type { Build, FunctionDefinition } from "../../shared/schemas/function.js";
+import { DEFAULT_HANDLER, type Build, type FunctionDefinition } from "../../shared/schemas/function.js";
 import { Semaphore } from "../../shared/semaphore.js";
+import { TS_BUNDLE_SALT, bundleTypeScript, describeTranspileError } from "../../shared/typescript.js";
 
 /** How much of a failed build's log its invocations and its `build.error` carry. */
 export const BUILD_ERROR_TAIL_BYTES = 2048;
@@ -55,7 +56,7 @@ export class Builds {
     const deps = buildInputsOf(def.runtime, files);
     return {
       status: "building",
-      bundleSha256: filesSha256(files),
+      bundleSha256: filesSha256(files, def.runtime === "typescript" ? TS_BUNDLE_SALT : ""),
       ...(deps.size ? { layer: layerIdOf(def.runtime, deps) } : {}),
       startedAt: new Date().toISOString(),
     };
@@ -85,6 +86,7 @@ export class Builds {
       const files = versionFiles(def);
       const deps = buildInputsOf(def.runtime, files);
       const language = languageOf(def.runtime);
+      if (def.runtime === "typescript") await this.compile(def, files, log);
       // A node layer is mounted at <task root>/node_modules, so ES modules resolve it too: the folder is its mount point.
       await this.dir.writeCode(build.bundleSha256, files, build.layer && language === "node" ? ["node_modules"] : []);
       log.line(`weft: ${files.size} files laid out as ${build.bundleSha256.slice(0, 16)}`);
@@ -109,6 +111,20 @@ export class Builds {
     await this.deps.record(def, outcome, log.text());
   }
 
+  /**
+   * Adds what esbuild makes of a TypeScript bundle to its files. PUT compiled it already (and refused what does not
+   * parse); it is compiled again here rather than stored twice in the definition, and the same esbuild makes the same bytes.
+   */
+  private async compile(def: FunctionDefinition, files: Map<string, Buffer>, log: BuildLog): Promise<void> {
+    const entry = entryPath(def.runtime, def.handler ?? DEFAULT_HANDLER, (p) => files.has(p));
+    const t0 = performance.now();
+    const out = await bundleTypeScript(files, entry);
+    if (!out.ok) throw new Error(`does not compile: ${describeTranspileError(out)}`);
+    for (const warning of out.warnings) log.line(`esbuild: warning: ${warning}`);
+    for (const [path, bytes] of out.files) files.set(path, bytes);
+    log.line(`weft: ${entry} and its local modules bundled by esbuild in ${Math.round(performance.now() - t0)} ms`);
+  }
+
   /** The layer for a dependency set: already there, being built by another version, or built now. */
   private layer(id: string, runtime: string, deps: Map<string, Buffer>, functionName: string): Promise<LayerResult> {
     const final = this.dir.layerPath(id);
@@ -126,7 +142,7 @@ export class Builds {
   private async buildLayer(id: string, runtime: string, deps: Map<string, Buffer>, final: string, functionName: string): Promise<LayerResult> {
     const log = new BuildLog();
     const language = languageOf(runtime);
-    const runtimeImage = this.deps.runtimeImages[runtime];
+    const runtimeImage = this.deps.runtimeImages[layerRuntimeOf(runtime)];
     if (!runtimeImage) return { ok: false, reason: `no runtime image is known for ${runtime}`, log: "" };
     const staged = await this.dir.stage();
     try {

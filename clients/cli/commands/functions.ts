@@ -1,7 +1,9 @@
 // weft deploy, ls, get, versions, rm: functions and their versions.
 import type { Command } from "commander";
 import { isMissingRoute } from "../api-client.js";
+import { awaitBuild, describeBuild, type Build } from "../build-state.js";
 import { readDeploySource } from "../deploy-source.js";
+import { CallFailed } from "../usage-error.js";
 import { ms, type Column } from "../output.js";
 import { example, wholeNumber, type Context, type ContextOf } from "../program.js";
 
@@ -22,6 +24,7 @@ export interface FunctionSummary {
   createdAt: string;
   created?: boolean;
   code?: string;
+  build?: Build;
 }
 
 const path = (name: string) => `/v1/functions/${encodeURIComponent(name)}`;
@@ -41,12 +44,16 @@ export function functionCommands(program: Command, ctx: ContextOf): void {
   example(
     program
       .command("deploy")
-      .description("Create a function or add a version, from a handler file or a folder with weft.json / weft.yaml")
-      .argument("[PATH]", "a handler file (.py, .js) or a folder holding weft.json or weft.yaml", ".")
-      .option("--name <name>", "the function's name (default: the manifest's name, else the file's)")
-      .action(async (p: string, o: { name?: string }, cmd: Command) => deploy(ctx(cmd), p, o.name)),
+      .description("Create a function or add a version, from a handler file or a folder (packed into a bundle; its build is shown)")
+      .argument("[PATH]", "a handler file (.py, .js, .ts) or a folder: weft.json / weft.yaml or --handler name its entry", ".")
+      .option("--name <name>", "the function's name (default: the manifest's name, else the file's or folder's)")
+      .option("--runtime <runtime>", "the runtime (default: the manifest's, else the entry's extension: .py python3, .js nodejs, .ts typescript)")
+      .option("--handler <handler>", "a folder's entry: a file (main.py) or module.function (app.handler, lib/app.run)")
+      .option("--no-wait", "answer once the version is stored, without waiting for its build")
+      .action(async (p: string, o: DeployOptions, cmd: Command) => deploy(ctx(cmd), p, o)),
     "weft deploy ./hello.py",
     "weft deploy ./my-function        # a folder with weft.json: {\"name\":\"hello\",\"handler\":\"main.py\",\"limits\":{\"timeoutMs\":5000}}",
+    "weft deploy ./stats --handler app.handler   # app.py, helpers and requirements.txt: built once, then it answers",
   );
   example(
     program.command("ls").description("List the functions (the latest version of each)").action(async (_o, cmd: Command) => list(ctx(cmd))),
@@ -84,11 +91,25 @@ export function functionCommands(program: Command, ctx: ContextOf): void {
   );
 }
 
-async function deploy({ api, out }: Context, p: string, name: string | undefined): Promise<void> {
-  const source = await readDeploySource(p, name);
+interface DeployOptions {
+  name?: string;
+  runtime?: string;
+  handler?: string;
+  wait: boolean;
+}
+
+async function deploy({ api, out }: Context, p: string, o: DeployOptions): Promise<void> {
+  const source = await readDeploySource(p, o);
+  for (const note of source.notes) out.note(note);
   const result = await api.put<FunctionSummary>(path(source.name), source.spec);
-  if (out.json) return out.data(result);
-  out.line(`${result.created ? "created" : "updated"} ${result.name} version ${result.version} (${result.runtime}, ${result.isolation})`);
+  if (!out.json) out.line(`${result.created ? "created" : "updated"} ${result.name} version ${result.version} (${result.runtime}, ${result.isolation})`);
+  if (!result.build || !o.wait) return out.json ? out.data(result) : undefined;
+  const build = await awaitBuild(api, result.name, result.version, (b) =>
+    out.note(`building ${result.name} version ${result.version}${b.layer ? ` (dependencies into layer ${b.layer})` : ""}; weft logs ${result.name} --build shows its log`),
+  );
+  if (out.json) out.data({ ...result, build });
+  else out.note(describeBuild(build));
+  if (build.status === "failed") throw new CallFailed(`error: BUILD_FAILED: ${result.name} version ${result.version}:\n${build.error ?? ""}`);
 }
 
 async function list({ api, out }: Context): Promise<void> {

@@ -6,6 +6,7 @@ import { eventText } from "../event-input.js";
 import { ms, showValue, type Column } from "../output.js";
 import { example, wholeNumber, type Context, type ContextOf } from "../program.js";
 import { serverEvents } from "../server-events.js";
+import { awaitBuild, buildReport, describeBuild } from "../build-state.js";
 import { CallFailed, UsageError } from "../usage-error.js";
 import { functionPath } from "./functions.js";
 
@@ -80,9 +81,12 @@ export function invocationCommands(program: Command, ctx: ContextOf): void {
       .option("--since <duration|time>", "only invocations of this recent window (90s, 10m, 1h) or since an RFC 3339 time")
       .addOption(new Option("--status <status>", "only invocations that ended so").choices(FINAL))
       .option("--limit <N>", "the newest N lines (default 100)", wholeNumber("--limit"))
+      .option("--build", "print the build log of the latest version (or --version N) instead; waits while it builds")
+      .option("--version <N>", "with --build: this version", wholeNumber("--version"))
       .action(async (name: string, o: LogsOptions, cmd: Command) => logs(ctx(cmd), name, o)),
     "weft logs hello --since 10m --status error",
     "weft logs hello --follow",
+    "weft logs stats --build --version 2",
   );
   example(
     program
@@ -163,6 +167,8 @@ async function invocations({ api, out }: Context, name: string, limit: number | 
 }
 
 interface LogsOptions {
+  build?: boolean;
+  version?: number;
   follow?: boolean;
   since?: string;
   status?: string;
@@ -187,6 +193,13 @@ function sinceOf(text: string): string {
 
 /** GET /v1/functions/{name}/logs; with --follow its Server-Sent Events stream. */
 async function logs(c: Context, name: string, o: LogsOptions): Promise<void> {
+  if (o.build) {
+    if (o.follow || o.since !== undefined || o.status !== undefined || o.limit !== undefined) {
+      throw new UsageError("--build prints one build's log: it takes --version only, no --follow, --since, --status or --limit");
+    }
+    return buildLogs(c, name, o.version);
+  }
+  if (o.version !== undefined) throw new UsageError("--version goes with --build (invocation logs cover every version)");
   const since = o.since === undefined ? undefined : sinceOf(o.since);
   if (o.follow) {
     if (since !== undefined || o.limit !== undefined) throw new UsageError("--follow prints what happens from now on: it takes no --since or --limit");
@@ -196,6 +209,19 @@ async function logs(c: Context, name: string, o: LogsOptions): Promise<void> {
   if (c.out.json) return c.out.data({ lines });
   if (lines.length === 0) return c.out.note(`no log lines from ${name}`);
   for (const l of lines) printLine(c, l);
+}
+
+/** GET /v1/functions/{name}/versions/{v}/build, once the build has ended (the log is stored when it ends). */
+async function buildLogs(c: Context, name: string, version: number | undefined): Promise<void> {
+  const v = version ?? (await c.api.get<{ version: number }>(functionPath(name))).version;
+  await awaitBuild(c.api, name, v, () => c.out.note(`${name} version ${v} is building; its log follows when the build ends (Ctrl-C to stop waiting)`));
+  const report = await buildReport(c.api, name, v);
+  if (c.out.json) c.out.data(report);
+  else {
+    c.out.raw(report.log.endsWith("\n") || report.log === "" ? report.log : `${report.log}\n`);
+    c.out.note(`-- ${name} version ${v}: ${describeBuild(report.build)}`);
+  }
+  if (report.build.status === "failed") throw new CallFailed(`error: BUILD_FAILED: the build of ${name} version ${v} failed`);
 }
 
 function printLine({ out }: Context, l: LogLine): void {
