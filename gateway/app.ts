@@ -28,7 +28,7 @@ import { Invoker } from "./invoker.js";
 import { Executor } from "./executor.js";
 import { NatsIngress } from "./nats-ingress.js";
 import { ExecuteIngress } from "./execute-ingress.js";
-import { NatsLink } from "./nats-link.js";
+import { NatsLink, reconnectGraceFor } from "./nats-link.js";
 import { ReplyInbox } from "./reply-inbox.js";
 import { FabricMetrics } from "./prometheus.js";
 import { IdempotencyStore } from "./idempotency.js";
@@ -97,7 +97,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   const nc = await connectNats(config.natsUrl, `weft-gateway-${gatewayId}`, log);
   steps.push({ name: "nats", run: () => nc.close() });
   await awaitTopology(nc, log);
-  const link = new NatsLink(nc, log);
+  const link = new NatsLink(nc, log, reconnectGraceFor(config.natsUrl));
   const cache = new FunctionCache(nc, await openFunctionsBucket(nc, log), log);
   steps.push({ name: "function cache", run: () => cache.stop() });
   await cache.start();

@@ -5,11 +5,16 @@ import { unavailable } from "../shared/errors.js";
 import type { Logger } from "../shared/logger.js";
 
 /**
- * An invocation that arrives while the link is down waits this long for it to come back before it is refused: on
- * a NATS cluster the client fails over to another node within about a second (a node's restart, its loss), so
- * the caller gets a short wait instead of a 503. A lone server that is down still answers 503 within it.
+ * On a NATS cluster, an invocation that arrives while the link is down waits this long for it to come back before
+ * it is refused: the client fails over to another node within about a second (a node's restart, its loss), so the
+ * caller gets a short wait instead of a 503. With one server there is nothing to fail over to: 503 at once.
  */
 export const RECONNECT_GRACE_MS = 2000;
+
+/** The grace for a gateway given its NATS URLs (comma-separated): only a cluster has another node to move to. */
+export function reconnectGraceFor(natsUrl: string): number {
+  return natsUrl.split(",").filter((u) => u.trim() !== "").length > 1 ? RECONNECT_GRACE_MS : 0;
+}
 
 export class NatsLink {
   private connected = true;
@@ -18,6 +23,7 @@ export class NatsLink {
   constructor(
     readonly nc: NatsConnection,
     private readonly log: Logger,
+    private readonly reconnectGraceMs = 0,
   ) {
     this.follow().catch((err: unknown) => this.log.error({ err }, "stopped following the NATS connection status"));
   }
@@ -31,8 +37,8 @@ export class NatsLink {
     if (!this.up) throw unavailable(what === "NATS" ? "NATS" : `${what} (NATS is down)`);
   }
 
-  /** Like ensureUp, but first waits up to `graceMs` for a link that is down to come back. */
-  async awaitUp(what = "NATS", graceMs = RECONNECT_GRACE_MS): Promise<void> {
+  /** Like ensureUp, but first waits up to `graceMs` (the cluster's reconnect grace) for a link that is down to come back. */
+  async awaitUp(what = "NATS", graceMs = this.reconnectGraceMs): Promise<void> {
     if (!this.up && !this.nc.isClosed() && !this.nc.isDraining() && graceMs > 0) {
       let done!: () => void;
       const back = new Promise<void>((r) => (done = r));

@@ -26,9 +26,10 @@ function parse(json: string | undefined): any {
 }
 
 /** Why the stored final is not the true outcome, or undefined when it is. */
-export function wrongOutcome(id: string, a: Accepted, stored: StoredFinal, seen: TappedFinal[], everyDeliveryKilled = false): string | undefined {
-  // A job whose every delivery died with its agent truly ends killed/PLATFORM_ERROR, whatever it was sent to do.
-  if (everyDeliveryKilled && stored.status === "killed" && stored.error?.code === "PLATFORM_ERROR" && !seen.some((s) => s.status === "ok")) return undefined;
+export function wrongOutcome(id: string, a: Accepted, stored: StoredFinal, seen: TappedFinal[], diedWithAgents = false): string | undefined {
+  // A job whose deliveries all died with their agents truly ends killed/PLATFORM_ERROR, whatever it was sent to do
+  // (an error on an earlier attempt included: its retries died too), unless some attempt succeeded.
+  if (diedWithAgents && stored.status === "killed" && stored.error?.code === "PLATFORM_ERROR" && !seen.some((s) => s.status === "ok")) return undefined;
   if (stored.status !== a.expect.status) return `stored ${stored.status}/${stored.error?.code ?? ""}, expected ${a.expect.status}`;
   if (a.expect.errorCode && stored.error?.code !== a.expect.errorCode) return `stored error ${stored.error?.code}, expected ${a.expect.errorCode}`;
   if (stored.status === "ok") {
@@ -45,7 +46,7 @@ export function audit(
   accepted: Map<string, Accepted>,
   stored: Map<string, StoredFinal>,
   seen: Map<string, TappedFinal[]>,
-  everyDeliveryKilled: (id: string) => boolean = () => false,
+  diedWithAgents: (id: string, a: Accepted) => boolean = () => false,
 ): AuditCounts {
   const c: AuditCounts = { accepted: accepted.size, lost: 0, duplicates: 0, provenDuplicates: 0, wrong: 0, examples: { lost: [], wrong: [], duplicates: [] } };
   const note = (list: string[], s: string) => { if (list.length < 5) list.push(s); };
@@ -64,7 +65,7 @@ export function audit(
       note(c.examples.lost, `${id} (${a.fn}, ${a.mode} via ${a.client})`);
       continue;
     }
-    const why = wrongOutcome(id, a, doc, finals, everyDeliveryKilled(id));
+    const why = wrongOutcome(id, a, doc, finals, diedWithAgents(id, a));
     if (why) {
       c.wrong++;
       note(c.examples.wrong, `${id} (${a.fn}, ${a.mode} via ${a.client}): ${why}`);

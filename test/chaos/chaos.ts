@@ -148,7 +148,7 @@ export async function runScenario(s: Scenario, opts: ChaosOptions, logRoot: stri
       });
     await load.finish();
     const stored = await waitAllFinal(f, [...load.accepted.keys()], Math.max(5000, bound - (Date.now() - recoveredAt)));
-    const counts = audit(load.accepted, stored, f.finalsSeen, (id) => f.everyDeliveryKilled(id));
+    const counts = audit(load.accepted, stored, f.finalsSeen, (id, a) => f.mayHaveDiedWithAgents(id, a.acceptedAt));
     Object.assign(result, counts);
     result.asyncRefused = load.asyncRefused;
     result.sync = load.sync;

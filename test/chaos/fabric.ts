@@ -156,10 +156,16 @@ export class ChaosFabric {
     await this.proc(`agent-${a}`).signal("SIGKILL");
   }
 
-  /** Whether every delivery of a job was seen running on an agent the scenario SIGKILLed afterwards. */
-  everyDeliveryKilled(invocationId: string): boolean {
+  /**
+   * Whether a job may truly have died with its agents: an agent was SIGKILLed after the job was accepted, and every
+   * delivery seen running was on an agent SIGKILLed after it started. (A delivery's running record can die in its
+   * agent's record batch, so a delivery that was never seen is not held against it; the audit also requires that no
+   * attempt published an outcome.)
+   */
+  mayHaveDiedWithAgents(invocationId: string, acceptedAt: number): boolean {
+    const kills = [...this.agentKills.values()].flat();
+    if (!kills.some((at) => at >= acceptedAt)) return false;
     const seen = this.deliveries.get(invocationId) ?? [];
-    if (seen.length < this.settings.maxDeliver) return false;
     return seen.every((d) => d.agent !== undefined && (this.agentKills.get(d.agent) ?? []).some((at) => at >= d.at));
   }
 

@@ -33,11 +33,15 @@ test("wrong outcomes: another status, another invocation's output, or not ok alt
   assert.equal(c.examples.wrong.length, 3);
 });
 
-test("a job whose every delivery died with its agent may end killed/PLATFORM_ERROR, unless an attempt published ok", () => {
-  const accepted = new Map([["bystander", okCall], ["succeeded", okCall], ["spared", okCall]]);
+test("a job whose deliveries all died with their agents may end killed/PLATFORM_ERROR (after an error too), unless an attempt succeeded", () => {
+  const accepted = new Map([["bystander", okCall], ["succeeded", okCall], ["failed", okCall], ["spared", okCall]]);
   const killed = (id: string): StoredFinal => ({ _id: id, status: "killed", attempt: 3, error: { code: "PLATFORM_ERROR" } });
-  const stored = new Map<string, StoredFinal>([["bystander", killed("bystander")], ["succeeded", killed("succeeded")], ["spared", killed("spared")]]);
-  const seen = new Map<string, TappedFinal[]>([["succeeded", [{ at: 0, attempt: 2, status: "ok" }]]]);
+  const stored = new Map<string, StoredFinal>(["bystander", "succeeded", "failed", "spared"].map((id) => [id, killed(id)]));
+  const seen = new Map<string, TappedFinal[]>([
+    ["bystander", [{ at: 0, attempt: 3, status: "killed" }]],
+    ["succeeded", [{ at: 0, attempt: 2, status: "ok" }]],
+    ["failed", [{ at: 0, attempt: 1, status: "error" }]],
+  ]);
   const c = audit(accepted, stored, seen, (id) => id !== "spared");
   assert.equal(c.wrong, 2);
   assert.deepEqual(c.examples.wrong.map((w) => w.split(" ")[0]).sort(), ["spared", "succeeded"]);
