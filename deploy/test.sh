@@ -25,5 +25,6 @@ exec bash deploy/with-services.sh --for-tests --quiet -- bash -c 'set -e
   for f in "$@"; do
     if [[ $f == test/console/* ]]; then node --import tsx clients/console/build.ts; break; fi
   done
-  exec node --import tsx --test --test-concurrency=1 --test-reporter=tap --test-reporter-destination=stdout \
+  # A test that hangs (say, on a server a failed test left stopped) fails after 20 min instead of holding the run.
+  exec node --import tsx --test --test-concurrency=1 --test-timeout=1200000 --test-reporter=tap --test-reporter-destination=stdout \
     --test-reporter=./test/harness/failures-reporter.mjs --test-reporter-destination=stdout "$@"' weft-test "${files[@]}"
