@@ -160,6 +160,8 @@ test("NATS down: 503/UNAVAILABLE at once over HTTP and gRPC, the gateway keeps r
     grpc.close();
     responder.stop();
     controller.stop();
+    // A failure while NATS was down must not leave it down for the tests after this one.
+    if (!g.nats.isRunning()) await g.nats.restart();
   }
 });
 

@@ -11,6 +11,9 @@ export interface ServerProcess {
   restart(): Promise<void>;
   /** Stops it and deletes its directory. */
   cleanup(): Promise<void>;
+  /** Whether it is running (a test that failed half-way may have left it stopped). A method, not a getter: the
+   * harnesses spread this object into their own. */
+  isRunning(): boolean;
 }
 
 async function listening(port: number): Promise<boolean> {
@@ -63,6 +66,7 @@ export async function startServerProcess(opts: {
   return {
     stop,
     restart: launch,
+    isRunning: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     cleanup: async () => {
       await stop();
       await rm(opts.dir, { recursive: true, force: true });
