@@ -72,8 +72,6 @@ export interface StoredFinal {
 export class ChaosFabric {
   readonly procs = new Map<Component, Proc>();
   readonly finalsSeen = new Map<string, TappedFinal[]>();
-  /** invocation id → agent id of its newest running record (which agent holds it). */
-  readonly runningOn = new Map<string, { agent?: string; attempt?: number }>();
   /** invocation id → every delivery seen running: which agent held it, and when. */
   readonly deliveries = new Map<string, Array<{ agent?: string; attempt?: number; at: number }>>();
   /** agent id → when the scenario SIGKILLed it. */
@@ -147,6 +145,11 @@ export class ChaosFabric {
     const p = this.procs.get(c);
     if (!p) throw new Error(`no component ${c}`);
     return p;
+  }
+
+  /** Which agent holds a job, and on which attempt: its newest running record. */
+  holder(invocationId: string): { agent?: string; attempt?: number } | undefined {
+    return this.deliveries.get(invocationId)?.at(-1);
   }
 
   /** SIGKILLs an agent and remembers when: a job whose every delivery died this way truly ends killed. */
@@ -289,7 +292,6 @@ export class ChaosFabric {
           const data = m.json<Seen | Seen[]>();
           for (const r of Array.isArray(data) ? data : [data]) {
             if (r.phase === "running") {
-              this.runningOn.set(r.invocationId, { agent: r.agent, attempt: r.attempt });
               const list = this.deliveries.get(r.invocationId) ?? [];
               list.push({ agent: r.agent, attempt: r.attempt, at: Date.now() });
               this.deliveries.set(r.invocationId, list);

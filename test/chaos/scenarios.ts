@@ -121,8 +121,8 @@ export const SCENARIOS: Scenario[] = [
       ctx.load.add(id, { fn: "chaos-py-runc", client: "http", mode: "async", expect: { status: "killed", errorCode: "PLATFORM_ERROR" }, acceptedAt: Date.now() });
       ctx.note("doomed", id);
       for (let attempt = 1; attempt <= ctx.f.settings.maxDeliver; attempt++) {
-        await waitFor(() => (ctx.f.runningOn.get(id)?.attempt ?? 0) >= attempt, `attempt ${attempt} of the doomed job running`, 90_000);
-        const holder = ctx.f.runningOn.get(id)!;
+        await waitFor(() => (ctx.f.holder(id)?.attempt ?? 0) >= attempt, `attempt ${attempt} of the doomed job running`, 90_000);
+        const holder = ctx.f.holder(id)!;
         const a = holder.agent === ctx.f.agentIds.a ? "a" : "b";
         await ctx.f.killAgent(a);
         await ctx.f.restart(`agent-${a}`);
