@@ -205,7 +205,9 @@ function CLUSTER_SCENARIOS(): Scenario[] {
       cluster: true,
       inShort: true,
       maxSyncRetryableRate: CLUSTER_SYNC_RETRYABLE,
-      load: (short) => steady(short, { spreadMs: short ? 8000 : 20_000, syncWorkers: short ? 4 : 8 }),
+      // Calls of 1.5 s, so the 8 in flight the fault waits for are there on a quiet machine too (at 300 ms the
+      // short load held about 6: a fast fabric never reached 8, and CI saw the scenario time out before its fault).
+      load: (short) => steady(short, { spreadMs: short ? 8000 : 20_000, sleepMs: 1500, syncWorkers: short ? 4 : 8 }),
       async run(ctx) {
         await syncFlowing(ctx);
         await loaded(ctx);
