@@ -138,16 +138,20 @@ export class InvocationRecords {
   async apply(events: readonly RecordEvent[]): Promise<ApplyOutcome> {
     await this.pages.write(events);
     const { finals, phases } = documentsFor(events);
-    const [a, b] = await Promise.all([insertNew(this.finals, finals), insertNew(this.phases, phases)]);
+    // Phases before finals: a reader that finds a final also finds the queued phase (and event) that came with
+    // it, so a finished async record never reads without its event (a parallel insert let CI see that).
+    const b = await insertNew(this.phases, phases);
+    const a = await insertNew(this.finals, finals);
     this.rollups.add(a.inserted.map((i) => events[finals[i]!.events[0]!]!));
     return { rejected: [...a.rejected, ...b.rejected], reason: a.reason ?? b.reason };
   }
 
   async get(invocationId: string): Promise<StoredRecord | undefined> {
-    const [final, queued] = await Promise.all([
-      this.finals.findOne({ _id: invocationId }),
-      this.phases.findOne({ _id: phaseId(invocationId, "queued") }),
-    ]);
+    const queuedId = phaseId(invocationId, "queued");
+    const [final, early] = await Promise.all([this.finals.findOne({ _id: invocationId }), this.phases.findOne({ _id: queuedId })]);
+    // The two reads race a batch being stored: the queued phase may have been read just before it was stored
+    // with the final found. Phases are stored first, so reading it again after the final settles it.
+    const queued = final && !early && final.eventJson === undefined ? await this.phases.findOne({ _id: queuedId }) : early;
     // A finished record usually carries everything its running phase had: one look-up fewer on the hot read.
     const running = final && !runningPhaseAdds(final, queued) ? null : await this.phases.findOne({ _id: phaseId(invocationId, "running") });
     const doc = mergeDoc(invocationId, [queued, running].filter((d): d is PhaseDoc => d !== null), final ?? undefined);

@@ -9,7 +9,7 @@ import { pino } from "pino";
 import { startPrivateFerretDb, type PrivateMongo } from "./harness/ferretdb.js";
 import { InvocationRecords } from "../controller/invocation-records.js";
 import { RecordRetention } from "../controller/record-retention.js";
-import { explainHotReads, loadRecords, measureReads, type Loaded } from "./bench/records-load.js";
+import { eventsOf, explainHotReads, loadRecords, measureReads, type Loaded } from "./bench/records-load.js";
 
 const RECORDS = Number(process.env.WEFT_RECORDS_TEST_RECORDS ?? 20_000);
 const FUNCTIONS = 20;
@@ -68,6 +68,31 @@ describe("reads at scale", () => {
     const one = got.find((r) => r.async)!;
     assert.deepEqual((await records.get(one.invocationId))?.record, one, "a listed record is the record GET returns");
     assert.deepEqual(one.event, { order: 42, items: ["a", "b", "c"], customer: { id: "c-1", tier: "gold" } });
+  });
+
+  test("a finished async record read while its batch is being stored always carries its event", async () => {
+    // CI once read an async record as ok without its event: the final and the queued phase were inserted in
+    // parallel and GET read both in parallel, so it could see one and not the other.
+    const fn = { functionName: "read-while-stored", incarnation: "b".repeat(16) };
+    let finishedReads = 0;
+    for (let round = 0; round < 30; round++) {
+      const batch = Array.from({ length: 30 }, (_, i) => eventsOf(fn, i * 3, now - 1000 + round)).flat();
+      const ids = [...new Set(batch.map((e) => e.invocationId))];
+      let stored = false;
+      const applied = records.apply(batch).finally(() => { stored = true; });
+      const reads: Promise<void>[] = [];
+      while (!stored) {
+        reads.push(...ids.map(async (id) => {
+          const r = (await records.get(id))?.record;
+          if (r?.status !== "ok" && r?.status !== "error") return;
+          finishedReads++;
+          assert.ok(r.event !== undefined, `${id} read as ${r.status} without its event`);
+        }));
+        await Promise.all(reads.splice(0));
+      }
+      assert.deepEqual((await applied).rejected, []);
+    }
+    assert.ok(finishedReads > 0, "some reads landed between the final's insert and the batch's end");
   });
 
   test("metrics over the window count every final in it", async () => {
