@@ -24,6 +24,8 @@ import { DockerDriver } from "../../agents/docker-driver.js";
 import { agentChannelDir, DEFAULT_CHANNEL_ROOT } from "../../agents/runner-channel.js";
 import { baseImagesFromEnv, ensureRuntimeImages, RUNTIME_IMAGES } from "../../deploy/images.js";
 import { createLogger } from "../../shared/logger.js";
+import { chargeCpu, jetstreamJobCpu, natsRequestCpu, printCpuFloors, recordInsertCpu, type CpuFloor } from "./cpu-floors.js";
+import { childrenMap, withDescendants } from "./proc-stat.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const RESULTS = join(ROOT, "bench-results");
@@ -35,6 +37,8 @@ const FIRST_CALL_TRIALS = QUICK ? 2 : 5;
 const FLOOR_CONTAINER_TRIALS = QUICK ? 3 : 8;
 /** Calls the CPU-accounting mode charges (at CONCURRENCY clients). */
 const CPU_CALLS = Number(process.env.WEFT_BENCH_CPU_CALLS ?? (QUICK ? 3000 : 10_000));
+/** Calls each CPU floor charges (the parts alone: core NATS, a JetStream job, record inserts, the runner channel). */
+const CPU_FLOOR_CALLS = QUICK ? 3000 : 10_000;
 const MANY_FUNCTIONS = Number(process.env.WEFT_BENCH_FUNCTIONS ?? (QUICK ? 20 : 100));
 const OVERLOAD_MS = QUICK ? 5000 : 30_000;
 const OVERLOAD_FACTOR = 4;
@@ -227,7 +231,7 @@ async function natsFloor(nc: NatsConnection): Promise<Stats> {
  * the Unix-socket channel, the between-calls checks and SIGSTOP), one at a time from this process: what a call
  * costs past the bus, with no gateway, NATS, pool or records.
  */
-async function runnerChannelFloor(docker: Dockerode): Promise<Stats> {
+async function runnerChannelFloor(docker: Dockerode, cpuFloors?: CpuFloor[]): Promise<Stats> {
   const runtime = "python3.13" as const;
   const images = { ...RUNTIME_IMAGES };
   const log = createLogger("bench", "warn");
@@ -238,14 +242,21 @@ async function runnerChannelFloor(docker: Dockerode): Promise<Stats> {
   try {
     const event = Buffer.from('{"name":"bench"}');
     let i = 0;
-    return stats(await sample(N_WARM, async () => {
+    const call = async () => {
       const t0 = now();
       c.client.send({ t: "run", id: String(i), ctx: { invocationId: `floor-${i++}` }, eventBytes: event.length }, event);
       const r = await c.client.next();
       const ms = now() - t0;
       if (r.ok !== true) throw new Error(`runner floor call failed: ${JSON.stringify(r)}`);
       return ms;
-    }));
+    };
+    const latency = stats(await sample(N_WARM, call));
+    if (cpuFloors) {
+      // One call at a time: a warm container of concurrency 1, as python3 runs.
+      const container = () => (c.shimPid === undefined ? [] : withDescendants(c.shimPid, childrenMap()));
+      cpuFloors.push(await chargeCpu("runner channel (frames to a warm python3 container; its processes and shim)", container, CPU_FLOOR_CALLS, 1, async () => { await call(); }));
+    }
+    return latency;
   } finally {
     await c.stop();
   }
@@ -571,6 +582,7 @@ async function main(): Promise<void> {
     rows.push({ metric, runtime, isolation, value: fmt(s), stats: s });
   const cpu: Record<string, CpuReport & { recordsStored: number; recordsExpected: number }> = {};
   let many: ManyFunctionsReport | undefined;
+  const cpuFloors: CpuFloor[] = [];
   let over: OverloadReport | undefined;
   const docker = new Dockerode();
   console.log(`[bench] starting fabric (quick=${QUICK}, sections=${[...SECTIONS].join(",")})`);
@@ -582,7 +594,16 @@ async function main(): Promise<void> {
     console.log("[bench] floors: NATS request-reply, raw container start");
     add("floor: raw NATS request-reply", await natsFloor(nc));
     if (SECTIONS.has("floors") || SECTIONS.has("warm")) {
-      add("floor: runner channel round trip (agent <-> warm runner, no NATS)", await runnerChannelFloor(docker), "python3", "runc");
+      add("floor: runner channel round trip (agent <-> warm runner, no NATS)", await runnerChannelFloor(docker, SECTIONS.has("floors") ? cpuFloors : undefined), "python3", "runc");
+    }
+    if (SECTIONS.has("floors")) {
+      console.log("[bench] CPU floors: core NATS, a JetStream job, record inserts");
+      cpuFloors.unshift(
+        await natsRequestCpu(f.nats.url, f.nats.port, CPU_FLOOR_CALLS, CONCURRENCY),
+        await jetstreamJobCpu(f.nats.url, f.nats.port, CPU_FLOOR_CALLS, CONCURRENCY),
+        await recordInsertCpu(f.mongo.url, f.mongoPort, CPU_FLOOR_CALLS, 20),
+      );
+      printCpuFloors(cpuFloors);
     }
     if (SECTIONS.has("floors")) add("floor: raw container start (create+start)", await containerStartFloor(docker, "python3"), "python3", "runc");
 
@@ -679,6 +700,7 @@ async function main(): Promise<void> {
   console.log("");
   printTable(rows);
   for (const [runtime, r] of Object.entries(cpu)) printCpu(runtime, r);
+  if (cpuFloors.length > 0) printCpuFloors(cpuFloors);
   console.log("\n[bench] peers, quoted as reference (issue 8; same machine class, not re-measured here):");
   for (const p of PEERS) console.log(`  ${p.system.padEnd(42)} warm p50 ${p.warmP50Ms} ms  throughput ${p.throughput ?? "-"}  CPU/call ${p.cpuMsPerCall ?? "-"} ms`);
   const file = join(RESULTS, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
@@ -695,6 +717,7 @@ async function main(): Promise<void> {
     peers: PEERS,
     rows,
     cpu,
+    cpuFloors,
     manyFunctions: many,
     overload: over,
   };
