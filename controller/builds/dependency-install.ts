@@ -4,14 +4,14 @@
 // (bounded again here), its stderr the build log; the layer is unpacked into a staging folder the caller renames
 // into place only when everything succeeded.
 import type Dockerode from "dockerode";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { PassThrough, Writable, type Readable } from "node:stream";
+import { Writable, type Readable } from "node:stream";
 import type { Language } from "../../shared/bundle.js";
 import { CARGO_CACHE_IN_BUILDER, RUST_SCRIPT, cargoEnv } from "./rust-build.js";
+import { unpackLayer } from "./layer-unpack.js";
 
 export interface InstallOptions {
   network: string;
@@ -181,29 +181,37 @@ function createOptions(image: string, language: Language, src: string, opts: Ins
   };
 }
 
-/** Runs the container, unpacking its stdout (a tar stream) into `out`; the timeout and the size bound kill it. */
+/**
+ * Runs the container, unpacking its stdout (a tar stream, hostile: layer-unpack.ts) into `out`; the timeout and the
+ * size bound kill it. The attach stream is paused while the unpacker is behind, so a fast stream is not buffered.
+ */
 async function runToLayer(container: Dockerode.Container, out: string, opts: InstallOptions, log: BuildLog): Promise<InstallOutcome> {
-  const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+  const stream = (await container.attach({ stream: true, stdout: true, stderr: true })) as unknown as Readable;
   const limit = opts.diskMb * 1024 * 1024;
   let bytes = 0;
   let overLimit = false;
-  // GNU tar: no owners or modes from the stream, ".." members and absolute names refused, symlinks made last.
-  const untar = spawn("tar", ["-x", "-C", out, "--no-same-owner", "--no-same-permissions", "--no-overwrite-dir"], { stdio: ["pipe", "ignore", "pipe"] });
-  const untarErr: Buffer[] = [];
-  untar.stderr.on("data", (c: Buffer) => untarErr.push(c));
-  untar.stdin.on("error", () => {});
-  const stdout = new PassThrough();
-  stdout.on("data", (chunk: Buffer) => {
-    bytes += chunk.length;
-    if (bytes > limit && !overLimit) {
-      overLimit = true;
-      void container.kill().catch(() => {});
-    }
-    if (!overLimit) untar.stdin.write(chunk);
+  const unpack = unpackLayer(out);
+  let refused: unknown;
+  unpack.done.catch((err: unknown) => {
+    refused = err;
+    void container.kill().catch(() => {});
+  });
+  const stdout = new Writable({
+    write: (chunk: Buffer, _enc, done) => {
+      bytes += chunk.length;
+      if (bytes > limit && !overLimit) {
+        overLimit = true;
+        void container.kill().catch(() => {});
+      }
+      if (overLimit || refused !== undefined) return done();
+      if (unpack.input.write(chunk)) return done();
+      stream.pause();
+      unpack.input.once("drain", () => { stream.resume(); });
+      done();
+    },
   });
   const stderr = new Writable({ write: (chunk: Buffer, _enc, done) => { log.add(chunk); done(); } });
   container.modem.demuxStream(stream, stdout, stderr);
-  const untarDone = new Promise<number | null>((resolve) => untar.on("close", (code) => resolve(code)));
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -212,19 +220,21 @@ async function runToLayer(container: Dockerode.Container, out: string, opts: Ins
   try {
     await container.start();
     const exit = (await container.wait()) as { StatusCode: number };
-    const attached = stream as unknown as Readable;
-    await new Promise<void>((resolve) => (attached.readableEnded || attached.destroyed ? resolve() : attached.once("end", resolve).once("close", resolve)));
-    untar.stdin.end();
-    const untarCode = await untarDone;
+    await new Promise<void>((resolve) => (stream.readableEnded || stream.destroyed ? resolve() : stream.once("end", resolve).once("close", resolve)));
     if (timedOut) return { ok: false, reason: `the build took longer than ${opts.timeoutMs} ms (WEFT_BUILD_TIMEOUT_MS) and was stopped` };
     if (overLimit) return { ok: false, reason: `the layer is over ${opts.diskMb} MB (WEFT_BUILD_DISK_MB)` };
     const info = await container.inspect().catch(() => undefined);
     if (info?.State?.OOMKilled) return { ok: false, reason: `the build ran out of memory (${opts.memoryMb} MB, WEFT_BUILD_MEMORY_MB)` };
-    if (exit.StatusCode !== 0) return { ok: false, reason: `the install exited with code ${exit.StatusCode}` };
-    if (untarCode !== 0) return { ok: false, reason: `the layer could not be unpacked: ${Buffer.concat(untarErr).toString("utf8").slice(0, 500)}` };
+    if (refused === undefined && exit.StatusCode !== 0) return { ok: false, reason: `the install exited with code ${exit.StatusCode}` };
+    if (refused === undefined) unpack.input.end(undefined);
+    try {
+      await unpack.done;
+    } catch (err) {
+      return { ok: false, reason: `the layer could not be unpacked: ${(err as Error).message}`.slice(0, 600) };
+    }
     return { ok: true, bytes };
   } finally {
     clearTimeout(timer);
-    if (untar.exitCode === null) untar.kill("SIGKILL");
+    if (!unpack.input.destroyed) unpack.input.destroy(new Error("the build is over"));
   }
 }
