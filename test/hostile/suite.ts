@@ -351,7 +351,8 @@ export class Hostile {
 
 export interface CaseWhere {
   isolation: Isolation;
-  runtime?: Runtime;
+  /** A runtime of RUNTIMES, or one a file of its own attacks (rust, typescript). */
+  runtime?: string;
 }
 
 /**
