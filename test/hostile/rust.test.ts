@@ -40,7 +40,8 @@ async function built(h: Hostile, name: string, withinMs: number): Promise<any> {
 /** Deploys the hostile crate as `label`'s function on `isolation`; its layer is built already, so it is ready at once. */
 async function deployCrate(h: Hostile, isolation: Isolation, label: string, spec: Spec = {}, buildMs = 60_000): Promise<string> {
   const name = h.name(`rs-${label}`);
-  await h.deploy(name, { runtime: "rust", isolation, files: FILES, ...spec, limits: { timeoutMs: 10_000, memoryMb: 128, ...spec.limits } });
+  const concurrency = spec.concurrency === undefined ? {} : { concurrency: spec.concurrency };
+  await h.deploy(name, { runtime: "rust", isolation, files: FILES, ...concurrency, limits: { timeoutMs: 10_000, memoryMb: 128, ...spec.limits } });
   const build = await built(h, name, buildMs);
   assert.equal(build.status, "ready", `the hostile crate did not build: ${build.error}`);
   return name;
@@ -57,7 +58,7 @@ async function attack(
   allowed: readonly FinalStatus[],
   opts: Spec & { event?: Record<string, unknown>; check?: (r: InvocationResult, a: Answer) => void; withinMs?: number; nextWarm?: boolean } = {},
 ): Promise<void> {
-  const name = await deployCrate(h, isolation, op, opts);
+  const name = await deployCrate(h, isolation, op, { limits: opts.limits, concurrency: opts.concurrency });
   try {
     const a = await h.invoke(name, { op, ...opts.event });
     const r = await h.settled(a, allowed, `the ${op} call`);
@@ -185,17 +186,24 @@ describe("rust: hostile handlers", { concurrency: BATCH }, () => {
         nextWarm: true,
       }));
 
-    suite.case("returns an Err whose message is 1 MiB: HANDLER_ERROR with the message cut, not a protocol error", where, (h) =>
-      attack(h, isolation, "long-error", ["error"], {
-        event: { bytes: 1 << 20 },
-        check: (r) => {
+    suite.case("returns an Err whose message is 1 MiB, of letters and of control characters: HANDLER_ERROR with the message cut, not a protocol error", where, async (h) => {
+      const name = await deployCrate(h, isolation, "long-error");
+      try {
+        // "\u0001" is six bytes as JSON: a message cut to 16 KiB would still be a 96 KiB frame header.
+        for (const unit of ["e", "\u0001"]) {
+          const r = await h.settled(await h.invoke(name, { op: "long-error", unit, times: 1 << 20 }), ["error"], `the Err of ${JSON.stringify(unit)}s`);
           code("HANDLER_ERROR")(r);
           assert.equal(r.error?.type, "Boom", describeResult(r));
           const bytes = Buffer.byteLength(r.error?.message ?? "");
           assert.ok(bytes > 1000 && bytes <= ERROR_MESSAGE_BYTES, `a message of ${bytes} bytes`);
-        },
-        nextWarm: true,
-      }));
+          assert.equal(r.error?.message, unit.repeat(bytes), "the message is the start of the handler's");
+          const next = await assertNextCallGenuine(h, name);
+          assert.equal(next.coldStart, false, "the container keeps serving");
+        }
+      } finally {
+        await h.request("DELETE", `/v1/functions/${name}`);
+      }
+    });
 
     for (const [op, what] of [
       ["abort", "aborts (std::process::abort)"],

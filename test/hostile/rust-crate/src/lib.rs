@@ -179,7 +179,7 @@ fn probe(after_ms: u64) -> Value {
     let file = fs::read_to_string("/tmp/leak.log").unwrap_or_default().lines().filter(|l| l.parse::<u64>().map_or(false, |t| t > after_ms)).count();
     let threads = fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0);
     json!({"genuine": true, "calls": CALLS.load(Ordering::Relaxed), "memoryTicksAfter": memory, "fileTicksAfter": file,
-        "leftovers": leftovers(), "threads": threads})
+        "leftovers": leftovers(), "threads": threads, "hijack": null})
 }
 
 fn errno_name(e: &std::io::Error) -> String {
@@ -400,7 +400,7 @@ pub fn handler(event: Value) -> Result<Value, Boom> {
         },
         "panic" => panic!("on purpose {}", event["n"]),
         "panic-nasty-payload" => std::panic::panic_any(NastyPayload),
-        "long-error" => Err(Boom("e".repeat(event["bytes"].as_u64().unwrap_or(1 << 20) as usize))),
+        "long-error" => Err(Boom(event["unit"].as_str().unwrap_or("e").repeat(event["times"].as_u64().unwrap_or(1 << 20) as usize))),
         "abort" => std::process::abort(),
         "exit" => std::process::exit(0),
         "segfault" => {
