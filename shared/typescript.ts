@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, realpath, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { TS_BUNDLE_LOADER, TS_BUNDLE_OUTPUT } from "./bundle.js";
+import { confineConfigs } from "./tsconfig-extends.js";
 import { build, transform, version as esbuildVersion, type BuildFailure, type Loader, type Message, type Plugin, type TransformFailure } from "esbuild";
 
 /** The name the code has in error messages and in stack traces (the worker loads the output as /tmp/handler.js). */
@@ -75,11 +76,14 @@ export type BundledTypeScript = { ok: true; files: Map<string, Buffer>; warnings
 export async function bundleTypeScript(files: Map<string, Buffer>, entry: string): Promise<BundledTypeScript> {
   const syntax = await checkScripts(files);
   if (syntax) return syntax;
+  const confined = confineConfigs(files);
+  if (!confined.ok) return confined;
   // Its real path: esbuild reports files by theirs, and the confinement below compares with it.
   const root = await realpath(await mkdtemp(join(tmpdir(), "weft-ts-")));
   try {
-    await layOut(root, files);
-    return await bundleAt(root, entry);
+    await layOut(root, confined.files);
+    const out = await bundleAt(root, entry);
+    return out.ok ? { ...out, warnings: [...confined.warnings, ...out.warnings] } : out;
   } finally {
     await rm(root, { recursive: true, force: true });
   }
