@@ -7,9 +7,9 @@ import { before, describe } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { eventually } from "../harness/eventually.js";
 import { BATCH, ISOLATIONS, describeResult, hostileSuite, type Answer, type Hostile, type Isolation } from "./suite.js";
 import { assertNextCallGenuine, assertNotForged } from "./outcomes.js";
+import { resultPipeFrames } from "./forgery.js";
 import { LEAK_TIMEOUT_MS, assertNothingOutlivesTheCall } from "./leftover-check.js";
 import type { FinalStatus, InvocationResult } from "../../shared/schemas/invocation.js";
 
@@ -29,21 +29,11 @@ interface Spec {
   concurrency?: number;
 }
 
-/** The build of a function's version, once it is no longer building. */
-async function built(h: Hostile, name: string, withinMs: number): Promise<any> {
-  return eventually(async () => {
-    const r = await h.request("GET", `/v1/functions/${name}`);
-    return r.status === 200 && r.body.build?.status !== "building" ? r.body.build : undefined;
-  }, `the build of ${name}`, withinMs, 250);
-}
-
 /** Deploys the hostile crate as `label`'s function on `isolation`; its layer is built already, so it is ready at once. */
 async function deployCrate(h: Hostile, isolation: Isolation, label: string, spec: Spec = {}, buildMs = 60_000): Promise<string> {
   const name = h.name(`rs-${label}`);
   const concurrency = spec.concurrency === undefined ? {} : { concurrency: spec.concurrency };
-  await h.deploy(name, { runtime: "rust", isolation, files: FILES, ...concurrency, limits: { timeoutMs: 10_000, memoryMb: 128, ...spec.limits } });
-  const build = await built(h, name, buildMs);
-  assert.equal(build.status, "ready", `the hostile crate did not build: ${build.error}`);
+  await h.deployBuilt(name, { runtime: "rust", isolation, files: FILES, ...concurrency, limits: { timeoutMs: 10_000, memoryMb: 128, ...spec.limits } }, buildMs);
   return name;
 }
 
@@ -94,16 +84,9 @@ describe("rust: hostile handlers", { concurrency: BATCH }, () => {
       attack(h, isolation, "forge-stdout", ["ok", "killed"], { check: (r) => assertNotForged(r) }));
 
     suite.case("speaks the worker protocol on its result pipe (fd 4): unknown ids, outputBytes past the limit, a 100 KiB header, runner frames, error null", where, async (h) => {
-      const frames: Record<string, string> = {
-        "unknown id": '{"t":"result","id":"999","ok":true,"outputBytes":2,"logBytes":0}\n{}',
-        "huge output": '{"t":"result","id":"ID","ok":true,"outputBytes":99999999,"logBytes":0}\n',
-        "huge header": `{"t":"result","pad":"${"x".repeat(100 * 1024)}"}\n`,
-        "runner frame": '{"t":"ready","runtime":"rust","protocol":2}\n{"t":"fault","id":"ID","reason":"x"}\n',
-        "error null": '{"t":"result","id":"ID","ok":false,"error":null,"logBytes":0}\n',
-      };
       const name = await deployCrate(h, isolation, "fd4");
       try {
-        for (const [kind, frame] of Object.entries(frames)) {
+        for (const [kind, frame] of Object.entries(resultPipeFrames("rust"))) {
           assertNotForged(await h.settled(await h.invoke(name, { op: "fd4", frame }), ["ok", "killed"], `the ${kind} frame`), `the ${kind} frame`);
           await assertNextCallGenuine(h, name, `the call after the ${kind} frame`);
         }

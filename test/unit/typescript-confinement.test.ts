@@ -1,8 +1,13 @@
-// A TypeScript bundle's configs stay inside it (shared/tsconfig-extends.ts): esbuild reads an `extends` wherever it
-// points, outside its import guard, so a config extending a host file must be refused before esbuild runs, and one
-// extending a package (never installed at compile time) is dropped with a warning, as esbuild ignored it before.
+// A TypeScript bundle reads nothing of the controller's host at compile time. esbuild reads two kinds of file past its
+// import guard: a config's `extends` (shared/tsconfig-extends.ts: one outside the bundle is refused before esbuild
+// runs, one of a package, never installed at compile time, is dropped with a warning, as esbuild ignored it before),
+// and a source map a script names in a sourceMappingURL comment (shared/typescript.ts: refused unless inline or
+// inside the bundle).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { confineConfigs, jsonFromJsonc } from "../../shared/tsconfig-extends.js";
 import { bundleTypeScript } from "../../shared/typescript.js";
@@ -49,4 +54,29 @@ test("an extends of a package is dropped with a warning (packages are not instal
   assert.ok(out.ok, JSON.stringify(out));
   assert.match(out.warnings.join("\n"), /tsconfig\.json:1:2: "extends" of a package \("@tsconfig\/node20\/tsconfig\.json"\) is ignored/);
   assert.match(out.files.get(".weft-bundle.cjs")!.toString(), /h\("b"/, "the config's own options still apply");
+});
+
+test("a script naming a source map outside the bundle is refused with its file, line and column; inline and inside ones build", async () => {
+  // A valid source map on the host: esbuild would put its sources' names into the bundle's map.
+  const hostMap = join(tmpdir(), `weft-host-${process.pid}.map`);
+  writeFileSync(hostMap, JSON.stringify({ version: 3, sources: ["HOST-ONLY.ts"], names: [], mappings: "AAAA" }));
+  const refusals: Array<[string, Record<string, string>, string]> = [
+    ["absolute", { "app.ts": `export const handler = () => 1;\n//# sourceMappingURL=${hostMap}\n` }, "app.ts"],
+    ["a file: URL", { "app.ts": `export const handler = () => 1;\n//@ sourceMappingURL=file://${hostMap}\n` }, "app.ts"],
+    ["climbing out, in an imported module", { "app.ts": 'import { x } from "./lib/x";\nexport const handler = () => x;\n', "lib/x.js": `exports.x = 1;\n/*# sourceMappingURL=../../../../../../../..${hostMap} */\n` }, "lib/x.js"],
+  ];
+  for (const [label, files, file] of refusals) {
+    const out = await bundleTypeScript(filesOf(files), "app.ts");
+    assert.equal(out.ok, false, `${label}: built, reading the host's source map: ${out.ok && out.files.get(".weft-bundle.cjs")!.toString().includes("HOST-ONLY")}`);
+    if (out.ok) continue;
+    assert.deepEqual([out.file, out.line, out.column], [file, 2, 1], label);
+    assert.match(out.message, /names a source map outside the bundle/);
+  }
+  for (const [label, files] of [
+    ["inline", { "app.ts": "export const handler = () => 1;\n//# sourceMappingURL=data:application/json;base64,e30=\n" }],
+    ["inside the bundle", { "app.ts": 'import { x } from "./lib/x";\nexport const handler = () => x;\n', "lib/x.js": "exports.x = 1;\n//# sourceMappingURL=x.js.map\n", "lib/x.js.map": '{"version":3,"sources":["x.src.ts"],"names":[],"mappings":"AAAA"}' }],
+  ] as const) {
+    const out = await bundleTypeScript(filesOf(files), "app.ts");
+    assert.ok(out.ok, `${label}: ${JSON.stringify(out)}`);
+  }
 });
