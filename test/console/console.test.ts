@@ -308,6 +308,36 @@ describe("console", { timeout: 120_000 }, () => {
     await page.emulateMedia({ colorScheme: "light" });
   });
 
+  uiTest("a rust function is saved as its Cargo package: src/lib.rs from the editor beside the template's Cargo.toml and Cargo.lock, kept on the next save", async () => {
+    const rust = `${name}-rs`;
+    await page.goto(url("/functions"));
+    await page.getByRole("button", { name: "New function" }).click();
+    await page.getByLabel("Name").fill(rust);
+    await page.getByLabel("Runtime").selectOption("rust");
+    const editor = page.getByRole("textbox", { name: "Code" });
+    await editor.getByText("pub fn handler(event: Value)").waitFor();
+    await page.getByRole("button", { name: "Deploy" }).click();
+    await page.waitForURL(url(`/functions/${rust}`));
+    await page.getByRole("status").filter({ hasText: "version 1 is deployed" }).waitFor();
+    const v1 = await http(fabric.httpUrl, "GET", `/v1/functions/${rust}`);
+    assert.equal(v1.status, 200, JSON.stringify(v1.body));
+    assert.equal(v1.body.runtime, "rust");
+    assert.deepEqual(Object.keys(v1.body.files).sort(), ["Cargo.lock", "Cargo.toml", "src/lib.rs"]);
+    assert.match(v1.body.files["Cargo.toml"], /serde_json = "1"/);
+    assert.match(v1.body.files["src/lib.rs"], /pub fn handler\(event: Value\) -> Result<Value, String>/);
+    assert.ok(["building", "ready"].includes(v1.body.build.status), JSON.stringify(v1.body.build));
+
+    const edited = 'use serde_json::{json, Value};\n\npub fn handler(event: Value) -> Result<Value, String> {\n    Ok(json!({ "edited": event }))\n}\n';
+    await setCode(edited);
+    await page.getByRole("button", { name: "Deploy" }).click();
+    await page.getByRole("status").filter({ hasText: "Deployed version 2." }).waitFor();
+    const v2 = await http(fabric.httpUrl, "GET", `/v1/functions/${rust}?version=2`);
+    assert.equal(v2.status, 200, JSON.stringify(v2.body));
+    assert.equal(v2.body.files["src/lib.rs"], edited);
+    assert.equal(v2.body.files["Cargo.lock"], v1.body.files["Cargo.lock"], "the package's other files are kept");
+    assert.equal((await http(fabric.httpUrl, "DELETE", `/v1/functions/${rust}`)).status, 200);
+  });
+
   uiTest("a function is deleted from the list after a confirmation", async () => {
     const functions = page.getByRole("table", { name: "Functions" });
     await page.getByRole("button", { name: `Delete ${name}` }).click();
