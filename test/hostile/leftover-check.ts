@@ -6,10 +6,10 @@ import { eventually } from "../harness/eventually.js";
 import { FORGED, describeResult, type Hostile } from "./suite.js";
 
 /** CPU a container may use while idle over the window (an idle runc or gVisor container uses under 1 ms). */
-export const IDLE_CPU_MS = 25;
-export const WINDOW_MS = 400;
+const IDLE_CPU_MS = 25;
+const WINDOW_MS = 400;
 /** Container clocks may trail the host's by this much. */
-export const CLOCK_SLACK_MS = 5;
+const CLOCK_SLACK_MS = 5;
 /**
  * The leaking call's own budget: some attacks work before they return (the forger scans 128 MiB of its memory for
  * tokens), and a function container has a low CPU weight, so on a loaded machine that takes seconds.
