@@ -1,10 +1,11 @@
 // TypeScript to the JavaScript the Node runtime loads, at deploy (the controller) and for ad-hoc code (the gateway).
 // esbuild strips the types without checking them, in milliseconds: a deploy must not wait for a type checker, and
 // a type error is the author's editor's business, not a reason to refuse code that runs.
-import { mkdir, mkdtemp, realpath, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { TS_BUNDLE_LOADER, TS_BUNDLE_OUTPUT } from "./bundle.js";
+import { confineConfigs } from "./tsconfig-extends.js";
 import { build, transform, version as esbuildVersion, type BuildFailure, type Loader, type Message, type Plugin, type TransformFailure } from "esbuild";
 
 /** The name the code has in error messages and in stack traces (the worker loads the output as /tmp/handler.js). */
@@ -75,11 +76,14 @@ export type BundledTypeScript = { ok: true; files: Map<string, Buffer>; warnings
 export async function bundleTypeScript(files: Map<string, Buffer>, entry: string): Promise<BundledTypeScript> {
   const syntax = await checkScripts(files);
   if (syntax) return syntax;
+  const confined = confineConfigs(files);
+  if (!confined.ok) return confined;
   // Its real path: esbuild reports files by theirs, and the confinement below compares with it.
   const root = await realpath(await mkdtemp(join(tmpdir(), "weft-ts-")));
   try {
-    await layOut(root, files);
-    return await bundleAt(root, entry);
+    await layOut(root, confined.files);
+    const out = await bundleAt(root, entry);
+    return out.ok ? { ...out, warnings: [...confined.warnings, ...out.warnings] } : out;
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -153,19 +157,47 @@ async function bundleAt(root: string, entry: string): Promise<BundledTypeScript>
   }
 }
 
-/** Nothing outside the bundle's folder is read into it (an absolute or `../../` import of a file of the host). */
+/**
+ * Nothing outside the bundle's folder is read into it: an absolute or `../../` import of a file of the host, or a
+ * source map a script names in a `sourceMappingURL` comment (esbuild reads that file itself, past onLoad, and puts
+ * its sources and names into the bundle's map).
+ */
 function confinedTo(root: string): Plugin {
   return {
     name: "weft-confine",
     setup(b) {
-      b.onLoad({ filter: /.*/ }, (args) => {
-        if (args.namespace === "file" && !args.path.startsWith(root + sep)) {
-          return { errors: [{ text: "imports a file outside the bundle" }] };
-        }
-        return undefined;
+      b.onLoad({ filter: /.*/ }, async (args) => {
+        if (args.namespace !== "file") return undefined;
+        if (!args.path.startsWith(root + sep)) return { errors: [{ text: "imports a file outside the bundle" }] };
+        if (!SCRIPT_LOADERS[extname(args.path)]) return undefined;
+        const outside = sourceMapOutside(root, args.path, await readFile(args.path, "utf8"));
+        if (!outside) return undefined;
+        return { errors: [{ text: "names a source map outside the bundle (a sourceMappingURL comment)", location: { file: args.path, ...outside } }] };
       });
     },
   };
+}
+
+/** esbuild's three spellings of a source map comment, and the URL each names. */
+const SOURCE_MAP_COMMENT = /(?:\/\/|\/\*)[#@][ \t]*sourceMappingURL=([^\s'"*]*)/g;
+
+/** Where (line, column from 0) a script names a source map that is not inline and not a file of the bundle. */
+function sourceMapOutside(root: string, file: string, text: string): { line: number; column: number } | undefined {
+  if (!text.includes("sourceMappingURL")) return undefined;
+  for (const m of text.matchAll(SOURCE_MAP_COMMENT)) {
+    const url = m[1]!;
+    if (url.startsWith("data:")) continue;
+    let path: string;
+    try {
+      path = resolve(dirname(file), decodeURIComponent(url));
+    } catch {
+      path = "";
+    }
+    if (!url.includes(":") && path.startsWith(root + sep)) continue;
+    const before = text.slice(0, m.index).split("\n");
+    return { line: before.length, column: before.at(-1)!.length };
+  }
+  return undefined;
 }
 
 /** A path esbuild reports, relative to the bundle; undefined for one outside it (whose name says nothing useful). */

@@ -6,8 +6,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -198,5 +199,45 @@ describe("a rust function using serde_json", () => {
     assert.equal(def.build.status, "failed");
     assert.match(def.build.error, /--locked/);
     assert.doesNotMatch(def.build.error, /Compiling/);
+  });
+});
+
+describe("a Cargo folder deployed with the CLI (weft deploy FOLDER)", () => {
+  const BIN = join(import.meta.dirname, "..", "clients", "cli", "bin", "weft.js");
+  /** Runs `weft args…` against the fabric: exit code, stdout, stderr. */
+  function weft(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, WEFT_URL: fabric.httpUrl }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    return new Promise((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  test("is packed without target/, named after the folder, deployed as rust with src/lib.handler, built and invoked", async () => {
+    // The probe's own files: the layer the cold build above made is theirs, so this build finds it.
+    const name = uniqueName("rs-cli");
+    const folder = join(buildDir, name);
+    await cp(PROBE, folder, { recursive: true });
+    await mkdir(join(folder, "target", "release"), { recursive: true });
+    await writeFile(join(folder, "target", "release", "probe"), "a local build: never packed");
+    const deployed = await weft(["deploy", folder]);
+    assert.equal(deployed.code, 0, `${deployed.stderr}${deployed.stdout}`);
+    assert.equal(deployed.stdout.trim(), `created ${name} version 1 (rust, runc)`);
+    assert.match(deployed.stderr, /^built in [\d.]+s/m, deployed.stderr);
+    const got = await http("GET", `/v1/functions/${name}`);
+    assert.equal(got.status, 200, JSON.stringify(got.body));
+    assert.deepEqual(Object.keys(got.body.files).sort(), ["Cargo.lock", "Cargo.toml", "src/lib.rs"]);
+    assert.equal(got.body.handler, "src/lib.handler");
+    assert.equal(got.body.build.status, "ready");
+    const out = await weft(["invoke", name, "--data", '{"op":"echo","value":{"via":"cli"}}']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(JSON.parse(out.stdout), { via: "cli" });
+    const failed = await weft(["invoke", name, "--data", '{"op":"error","why":"cli"}']);
+    assert.equal(failed.code, 1, "a handler error exits 1");
+    assert.match(failed.stderr, /HANDLER_ERROR/);
   });
 });

@@ -131,9 +131,9 @@ function parseManifest(text: string, file: string): Manifest {
   return m;
 }
 
-/** hello_world.py → hello-world; a folder's name when the handler is the generic main/index/handler/app. */
+/** hello_world.py → hello-world; a folder's name when the handler is the generic main/index/handler/app, or lib (a Cargo package's src/lib.rs). */
 function nameFromFile(file: string, dir: string | undefined): string {
   const stem = basename(file, extname(file));
-  const base = dir && ["main", "index", "handler", "app"].includes(stem) ? basename(dir) : stem;
+  const base = dir && ["main", "index", "handler", "app", "lib"].includes(stem) ? basename(dir) : stem;
   return base.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").slice(0, 63) || "function";
 }

@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { ensureConsoleBuilt } from "../../clients/console/build.js";
-import { http, startFabric, type Fabric } from "../harness/fabric.js";
+import { eventually, http, startFabric, type Fabric } from "../harness/fabric.js";
 import { launchChromium, transferred, watchedContext, type Watch } from "./browser.js";
 
 const ARTIFACTS = resolve(import.meta.dirname, "../../test-artifacts/console");
@@ -344,5 +344,51 @@ describe("console", { timeout: 120_000 }, () => {
     const unexplained = watch.consoleErrors.filter((e) => !/^Failed to load resource: the server responded with a status of (400|503)/.test(e));
     assert.deepEqual(unexplained, []);
     assert.equal(watch.consoleErrors.length, watch.failures.length);
+  });
+});
+
+// Last, in a block of its own: its first run on a machine compiles the template's package (cargo, a minute or
+// two); later runs find the layer built (content-addressed, in the default build directory).
+describe("console: a rust function", { timeout: 900_000 }, () => {
+  uiTest("is created in the editor and saved as its Cargo package (src/lib.rs beside the template's Cargo.toml and Cargo.lock), builds, answers, and keeps its package on the next save", async () => {
+    const rust = `${name}-rs`;
+    await page.goto(url("/functions"));
+    await page.getByRole("button", { name: "New function" }).click();
+    await page.getByLabel("Name").fill(rust);
+    await page.getByLabel("Runtime").selectOption("rust");
+    await page.getByRole("textbox", { name: "Code" }).getByText("pub fn handler(event: Value)").waitFor();
+    await page.getByRole("button", { name: "Deploy" }).click();
+    await page.waitForURL(url(`/functions/${rust}`));
+    await page.getByRole("status").filter({ hasText: "version 1 is deployed" }).waitFor();
+    const v1 = await http(fabric.httpUrl, "GET", `/v1/functions/${rust}`);
+    assert.equal(v1.status, 200, JSON.stringify(v1.body));
+    assert.equal(v1.body.runtime, "rust");
+    assert.deepEqual(Object.keys(v1.body.files).sort(), ["Cargo.lock", "Cargo.toml", "src/lib.rs"]);
+    assert.match(v1.body.files["Cargo.toml"], /serde_json = "1"/);
+    assert.match(v1.body.files["src/lib.rs"], /pub fn handler\(event: Value\) -> Result<Value, String>/);
+    const built = await eventually(async () => {
+      const r = await http(fabric.httpUrl, "GET", `/v1/functions/${rust}`);
+      return r.body.build?.status === "building" ? undefined : r.body.build;
+    }, `the build of ${rust}`, 840_000, 1000);
+    assert.equal(built.status, "ready", built.error);
+
+    await invokeInUi({ name: "crab" });
+    await result().getByText('"hello": "crab"').waitFor();
+
+    await page.getByText("Settings", { exact: true }).click();
+    await page.getByLabel("Description").fill("saved again");
+    await page.getByRole("button", { name: "Deploy" }).click();
+    await page.getByRole("status").filter({ hasText: "Deployed version 2." }).waitFor();
+    const v2 = await http(fabric.httpUrl, "GET", `/v1/functions/${rust}?version=2`);
+    assert.equal(v2.status, 200, JSON.stringify(v2.body));
+    assert.equal(v2.body.description, "saved again");
+    assert.deepEqual(v2.body.files, v1.body.files, "the package's files are kept as they were");
+    // The same files: the same layer, built already.
+    const again = await eventually(async () => {
+      const r = await http(fabric.httpUrl, "GET", `/v1/functions/${rust}?version=2`);
+      return r.body.build?.status === "building" ? undefined : r.body.build;
+    }, `the build of ${rust} v2`, 60_000, 250);
+    assert.equal(again.status, "ready", again.error);
+    assert.equal((await http(fabric.httpUrl, "DELETE", `/v1/functions/${rust}`)).status, 200);
   });
 });

@@ -54,3 +54,15 @@ const report = spray(frameLines(${f.frames.js}, tokens)${routes});
 ${after}
 return { genuine: true, tokens: tokens.length, written: Object.values(report).filter((v) => v === "written").length };`);
 }
+
+/**
+ * The worker protocol spoken by the handler on its own result pipe (fd 4): "ID" stands for each run id the
+ * handler tries. Each must end the call as the handler meant or as a protocol error, never as the frame says.
+ */
+export const resultPipeFrames = (runtime: string): Record<string, string> => ({
+  "unknown id": '{"t":"result","id":"999","ok":true,"outputBytes":2,"logBytes":0}\n{}',
+  "huge output": '{"t":"result","id":"ID","ok":true,"outputBytes":99999999,"logBytes":0}\n',
+  "huge header": `{"t":"result","pad":"${"x".repeat(100 * 1024)}"}\n`,
+  "runner frame": `{"t":"ready","runtime":"${runtime}","protocol":2}\n{"t":"fault","id":"ID","reason":"x"}\n`,
+  "error null": '{"t":"result","id":"ID","ok":false,"error":null,"logBytes":0}\n',
+});

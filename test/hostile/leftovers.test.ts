@@ -3,241 +3,24 @@
 // activity after that answer (timestamps in memory and in /tmp, LEAKED-WORK lines in its logs, live
 // processes, a forged frame aimed at it). Issue 6 item 4.
 import { describe } from "node:test";
-import assert from "node:assert/strict";
-import { eventually } from "../harness/eventually.js";
-import { pyHandler } from "./kit-python.js";
-import { JS_KIT, jsHandler } from "./kit-node.js";
-import { BATCH, FORGED, ISOLATIONS, describeResult, hostileSuite, type Hostile, type Isolation, type Runtime } from "./suite.js";
+import { BATCH, ISOLATIONS, hostileSuite, type Hostile, type Isolation, type Runtime } from "./suite.js";
+import { LEAK_TIMEOUT_MS, assertNothingOutlivesTheCall } from "./leftover-check.js";
+import { LEFTOVER_ATTACKS, leaker, type Leak } from "./leftover-attacks.js";
 
 const suite = hostileSuite();
-
-/** CPU a container may use while idle over the window (an idle runc or gVisor container uses under 1 ms). */
-const IDLE_CPU_MS = 25;
-const WINDOW_MS = 400;
-/** Container clocks may trail the host's by this much. */
-const CLOCK_SLACK_MS = 5;
-/**
- * The leaking call's own budget: some attacks work before they return (the forger scans 128 MiB of its memory for
- * tokens), and a function container has a low CPU weight, so on a loaded machine that takes seconds.
- */
-const LEAK_TIMEOUT_MS = 20_000;
-
-interface Leak {
-  py?: string;
-  js?: string;
-  /** Extra fields of the function's definition (e.g. concurrency). */
-  spec?: Record<string, unknown>;
-  /** Python code at module level (it runs at init, on the main thread). */
-  pre?: string;
-}
-
-/** A function that starts `leak` on {start: true} and reports what ran since `afterMs` on {probe: true}. */
-function leaker(runtime: Runtime, leak: string, pre = ""): string {
-  if (runtime === "python3") {
-    // The probe lets 50 ms pass first: work hidden from the runner shows itself once the worker runs again.
-    return pyHandler(`if event.get("probe"):
-    time.sleep(0.05)
-    return dict(leak_probe(event["afterMs"]), genuine=True)
-${leak}
-return {"started": True, "containerId": container_id()}`, `import subprocess, multiprocessing\nKEEP = []\n${pre}`);
-  }
-  return jsHandler(`if (event.probe) {
-  await new Promise((r) => setTimeout(r, 50));
-  return { ...leakProbe(event.afterMs), genuine: true };
-}
-${leak}
-return { started: true, containerId: containerId() };`, "const KEEP = [];");
-}
-
-/** The containers to watch: the one the handler named (its cgroup on runc), and those labelled with its function. */
-async function containersOf(h: Hostile, name: string, reported: string | null): Promise<string[]> {
-  const ids = new Set<string>(reported ? [reported] : []);
-  for (const id of await h.containers.ids(name)) ids.add(id);
-  return [...ids];
-}
 
 async function leftoverCase(h: Hostile, where: { runtime: Runtime; isolation: Isolation }, label: string, leak: string, extra: Pick<Leak, "spec" | "pre"> = {}): Promise<void> {
   const name = h.name(`leak-${label}`);
   // Not the stem cells' 256 MB: on gVisor no stem cell fits (they cannot be resized), so the container is
   // labelled with the function.
   await h.deploy(name, { ...where, code: leaker(where.runtime, leak, extra.pre), limits: { memoryMb: 192, timeoutMs: LEAK_TIMEOUT_MS }, ...extra.spec });
-  let passed = false;
-  try {
-    const a = await h.invoke(name, { start: true });
-    const leaking = `the leaking call (${a.body?.invocationId ?? "no id"}, answered in ${a.ms.toFixed(0)} ms)`;
-    assert.equal(a.status, 200, `${leaking}: HTTP ${a.status} ${JSON.stringify(a.body)}`);
-    // A bomb may fill the sandbox before the handler returns: then its container is gone with the work in it.
-    assert.ok(a.body.status === "ok" || a.body.status === "killed", `${leaking}: ${describeResult(a.body)}`);
-    const watched = a.body.status === "ok" ? await containersOf(h, name, a.body.output?.containerId ?? null) : [];
-    if (a.body.status === "ok") assert.ok(watched.length > 0, "could not find the function's container to watch its CPU");
-    const growth = await h.containers.cpuGrowth(watched, WINDOW_MS);
-    await h.settled(a, ["ok", "killed"], leaking);
-    const p = await h.invoke(name, { probe: true, afterMs: a.answeredAt + CLOCK_SLACK_MS });
-    const probe = await h.settled(p, ["ok"], `the next call (${p.body?.invocationId ?? "no id"}, answered in ${p.ms.toFixed(0)} ms)`);
-    const out = probe.output as { memoryTicksAfter: number; fileTicksAfter: number; leftovers: unknown[]; hijack: number | null };
-    const burning = [...growth].filter(([, ms]) => ms > IDLE_CPU_MS).map(([id, ms]) => `${id.slice(0, 12)}: ${ms.toFixed(0)} ms`);
-    const seen = `${leaking}: ${describeResult(a.body)}; the next call: ${describeResult(probe)}`;
-    assert.deepEqual(burning, [], `CPU spent in the ${WINDOW_MS} ms after the answer (bound ${IDLE_CPU_MS} ms); ${seen}`);
-    assert.equal(out.memoryTicksAfter, 0, `the leaked work ticked in memory after the answer: ${JSON.stringify(out)}; ${seen}`);
-    assert.equal(out.fileTicksAfter, 0, `the leaked work wrote to /tmp after the answer: ${JSON.stringify(out)}; ${seen}`);
-    assert.deepEqual(out.leftovers, [], `processes left running by the previous call; ${seen}`);
-    assert.ok(out.hijack === null || out.hijack <= a.answeredAt, `a timer mutated the function's state after the answer (at ${out.hijack}, answered at ${a.answeredAt}); ${seen}`);
-    assert.ok(!probe.logs.includes("LEAKED-WORK"), `the leaked work wrote into the next call's logs: ${probe.logs.slice(0, 200)}`);
-    assert.ok(!JSON.stringify(probe.output).includes(FORGED), `the leaked work forged the next call's answer: ${describeResult(probe)}`);
-    assert.equal((probe.output as { genuine?: boolean }).genuine, true, describeResult(probe));
-    passed = true;
-  } finally {
-    // Deleting the function retires its containers: whatever this case left running stops loading the machine.
-    await h.request("DELETE", `/v1/functions/${name}`);
-  }
-  // Removed while this case still counts as attacking: removing a container (a gVisor one above all) loads dockerd
-  // and the cores for seconds on a loaded machine, which the canary's health check, taken next, would pay for.
-  if (passed) await containersGone(h, name);
+  await assertNothingOutlivesTheCall(h, name, { start: true });
 }
-
-async function containersGone(h: Hostile, name: string): Promise<void> {
-  let left: string[] = [];
-  try {
-    await eventually(async () => ((left = await h.containers.ids(name, true)).length === 0 ? true : undefined), `${name}'s containers removed`, 60_000, 250);
-  } catch {
-    assert.fail(`the deleted function ${name} still has containers 60 s later: ${left.map((id) => id.slice(0, 12)).join(", ")}`);
-  }
-}
-
-const FORK_CHILD = (body: string) => `pid = os.fork()
-if pid == 0:
-    try:
-${body.replace(/^/gm, "        ")}
-    finally:
-        os._exit(0)`;
-
-const CASES: Array<{ attack: string; label: string; leak: Leak }> = [
-  {
-    attack: "starts a spinning thread (Python) / worker thread (Node) and returns",
-    label: "thread",
-    leak: {
-      py: "threading.Thread(target=spin_ticks, daemon=True).start()",
-      js: String.raw`KEEP.push(new (require("worker_threads").Worker)('const fs = require("fs"); for (;;) { fs.appendFileSync("/tmp/leak.log", Date.now() + "\n"); fs.writeSync(2, "LEAKED-WORK\n"); const e = Date.now() + 4; while (Date.now() < e) {} }', { eval: true }));`,
-    },
-  },
-  {
-    attack: "arms a timer that fires 100 ms after the answer, mutates the function's state and spins",
-    label: "timer",
-    leak: {
-      py: 'threading.Timer(0.1, lambda: (HIJACK.update(at=time.time() * 1000), spin_ticks())).start()',
-      js: "setTimeout(() => { HIJACK.at = Date.now(); setInterval(() => { tick(); busy(4); }, 1); }, 100);",
-    },
-  },
-  {
-    attack: "arms an interval timer with a signal handler that ticks (setitimer + SIGALRM: no thread, no process)",
-    label: "itimer",
-    leak: { py: 'signal.signal(signal.SIGALRM, lambda *_: (tick(), spin_for(0.004)))\nsignal.setitimer(signal.ITIMER_REAL, 0.005, 0.005)' },
-  },
-  {
-    attack: "arms setitimer with a SIGALRM handler in a function of concurrency 2 (calls run on a thread pool)",
-    label: "itimer-pool",
-    leak: {
-      pre: "signal.signal(signal.SIGALRM, lambda *_: (tick(), spin_for(0.004)))",
-      py: "signal.setitimer(signal.ITIMER_REAL, 0.005, 0.005)",
-      spec: { concurrency: 2 },
-    },
-  },
-  {
-    attack: "arms a POSIX timer (timer_create through ctypes) with a SIGUSR1 handler, which no itimer reset sees",
-    label: "posix-timer",
-    leak: {
-      py: `class SigEvent(ctypes.Structure):
-    _fields_ = [("value", ctypes.c_void_p), ("signo", ctypes.c_int), ("notify", ctypes.c_int), ("pad", ctypes.c_byte * 48)]
-class ITimerSpec(ctypes.Structure):
-    _fields_ = [("interval_s", ctypes.c_long), ("interval_ns", ctypes.c_long), ("value_s", ctypes.c_long), ("value_ns", ctypes.c_long)]
-signal.signal(signal.SIGUSR1, lambda *_: (tick(), spin_for(0.004)))
-timer = ctypes.c_void_p()
-assert LIBC.timer_create(1, ctypes.byref(SigEvent(None, signal.SIGUSR1, 0)), ctypes.byref(timer)) == 0
-assert LIBC.timer_settime(timer, 0, ctypes.byref(ITimerSpec(0, 5000000, 0, 5000000)), None) == 0`,
-    },
-  },
-  {
-    attack: "hides an interval from async-resource tracking: a microtask chain creates it once the call has ended",
-    label: "hidden-interval",
-    leak: { js: "let p = Promise.resolve();\nfor (let i = 0; i < 200; i++) p = p.then(() => {});\np.then(() => setInterval(() => { tick(); busy(4); }, 5));" },
-  },
-  {
-    attack: "starts a setImmediate loop",
-    label: "immediate",
-    leak: { js: "(function loop() { tick(); busy(2); setImmediate(loop); })();" },
-  },
-  {
-    attack: "starts a microtask loop that never yields to the event loop, 50 ms after returning",
-    label: "microtask",
-    leak: { js: "setTimeout(async () => { for (;;) { tick(); busy(2); await null; } }, 50);" },
-  },
-  {
-    attack: "starts a child process that ticks",
-    label: "child",
-    leak: {
-      py: FORK_CHILD("spin_ticks()"),
-      js: `KEEP.push(cp.spawn("sh", ["-c", SH_TICK], { stdio: ["ignore", "inherit", "inherit"] }));`,
-    },
-  },
-  {
-    attack: "starts a grandchild in its own session (double fork + setsid), orphaned to init",
-    label: "grandchild",
-    leak: {
-      py: `${FORK_CHILD("os.setsid()\nif os.fork() == 0:\n    spin_ticks()")}\nos.waitpid(pid, 0)`,
-      js: `cp.spawn("sh", ["-c", "(trap '' HUP TERM INT; " + SH_TICK + ") &"], { stdio: ["ignore", "inherit", "inherit"], detached: true });`,
-    },
-  },
-  {
-    attack: "leaves a fork bomb whose every process keeps re-forking, grown to the pids limit before it answers",
-    label: "fork-bomb",
-    leak: {
-      py: `${FORK_CHILD("while True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n    tick()")}\ntime.sleep(0.3)`,
-      js: `KEEP.push(cp.spawn("sh", ["-c", "b() { b & b & " + SH_TICK + "; }; b"], { stdio: ["ignore", "inherit", "inherit"] }));\nawait new Promise((r) => setTimeout(r, 300));`,
-    },
-  },
-  {
-    attack: "leaves a process chain that forks and exits every few ms (its pid never holds still for a sweep)",
-    label: "chain",
-    leak: {
-      py: `for _ in range(4):\n${FORK_CHILD("while True:\n    tick()\n    if os.fork() != 0:\n        os._exit(0)").replace(/^/gm, "    ")}`,
-      js: `fs.writeFileSync("/tmp/chain.sh", "date +%s%3N >> /tmp/leak.log; echo LEAKED-WORK >&2; sh /tmp/chain.sh &\\n");
-cp.spawn("sh", ["/tmp/chain.sh"], { stdio: ["ignore", "inherit", "inherit"], detached: true });`,
-    },
-  },
-  {
-    attack: "leaves a process that ignores SIGTERM/SIGHUP/SIGINT, leaves the session and takes the runner's name",
-    label: "disguised",
-    leak: {
-      py: FORK_CHILD(`os.setsid()
-for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
-    signal.signal(s, signal.SIG_IGN)
-LIBC.prctl(15, b"python3", 0, 0, 0)
-spin_ticks()`),
-      js: String.raw`cp.spawn(process.execPath, ["-e", 'for (const s of ["SIGTERM","SIGHUP","SIGINT","SIGUSR1","SIGUSR2"]) process.on(s, () => {}); const fs = require("fs"); for (;;) { fs.appendFileSync("/tmp/leak.log", Date.now() + "\n"); fs.writeSync(2, "LEAKED-WORK\n"); const e = Date.now() + 4; while (Date.now() < e) {} }'], { argv0: "node", detached: true, stdio: ["ignore", "inherit", "inherit"] });`,
-    },
-  },
-  {
-    attack: "leaves a multiprocessing pool working",
-    label: "mp-pool",
-    leak: { py: "pool = multiprocessing.Pool(2)\nKEEP.append(pool)\npool.apply_async(spin_ticks)\npool.apply_async(spin_ticks)" },
-  },
-  {
-    attack: "leaves a child that forges result frames for the next call's run id, with every token it can find",
-    label: "forger",
-    leak: {
-      py: `data = frame_lines(forged_frames(RUN_IDS[:4]), unique(env_tokens() + memory_tokens(), 8))
-${FORK_CHILD("while True:\n    tick()\n    spray(data)\n    time.sleep(0.1)")}`,
-      js: `cp.spawn(process.execPath, ["-e", ${JSON.stringify(`${JS_KIT}
-const data = frameLines(forgedFrames(RUN_IDS.slice(0, 4)), JSON.parse(process.argv[1]));
-setInterval(() => { tick(); spray(data); }, 100);`)}, JSON.stringify(unique([...envTokens(), ...memoryTokens()], 8))], { detached: true, stdio: ["ignore", "inherit", "inherit"] });`,
-    },
-  },
-];
 
 describe("work left behind", { concurrency: BATCH }, () => {
   suite.baselines();
   for (const isolation of ISOLATIONS) {
-    for (const c of CASES) {
+    for (const c of LEFTOVER_ATTACKS) {
       for (const runtime of ["python3", "nodejs"] as const) {
         const leak = runtime === "python3" ? c.leak.py : c.leak.js;
         if (!leak) continue;

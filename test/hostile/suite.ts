@@ -122,6 +122,21 @@ export class Hostile {
     return res.body;
   }
 
+  /**
+   * Deploys a function whose version has a build (a bundle, a rust package) and waits until it is built: `ready`,
+   * or the test fails with the build's error.
+   */
+  async deployBuilt(name: string, spec: Record<string, unknown>, buildMs = 60_000): Promise<void> {
+    await this.deploy(name, spec);
+    let build: { status: string; error?: string } | undefined;
+    await eventually(async () => {
+      const r = await this.request("GET", `/v1/functions/${name}`);
+      build = r.status === 200 ? r.body.build : undefined;
+      return build?.status === "building" ? undefined : true;
+    }, `the build of ${name}`, buildMs, 250);
+    assert.equal(build?.status, "ready", `${name} did not build: ${build?.error ?? JSON.stringify(build)}`);
+  }
+
   async request(method: string, path: string, body?: unknown, timeoutMs = 90_000): Promise<Answer> {
     const started = performance.now();
     const res = await fetch(this.fabric.httpUrl + path, {
@@ -351,7 +366,8 @@ export class Hostile {
 
 export interface CaseWhere {
   isolation: Isolation;
-  runtime?: Runtime;
+  /** A runtime of RUNTIMES, or one a file of its own attacks (rust, typescript). */
+  runtime?: string;
 }
 
 /**

@@ -351,6 +351,7 @@ func (r *runner) finishInit(f *frame) {
 		return
 	}
 	r.worker.baselineThreads = r.worker.threads()
+	r.worker.noteBaselineTasks()
 	r.worker.baselineLimits = r.worker.limits()
 	r.lastPid = 0 // look at /proc after the first call
 	r.initDone = true
@@ -424,7 +425,9 @@ func (r *runner) settleIfIdle() {
 
 // leftovers says what a finished call left behind, or "".
 func (r *runner) leftovers() string {
-	if !noNewProcessSince(r.lastPid) {
+	// A thread is a pid too: when none was made since the last clean check, no thread can have replaced another.
+	created := !noNewProcessSince(r.lastPid)
+	if created {
 		before := lastPid()
 		if others := userProcesses(r.worker.pid); len(others) > 0 {
 			return fmt.Sprintf("the call left %d process(es) running", len(others))
@@ -433,6 +436,9 @@ func (r *runner) leftovers() string {
 	}
 	if t := r.worker.threads(); t > r.worker.baselineThreads {
 		return fmt.Sprintf("the call left %d thread(s) running", t-r.worker.baselineThreads)
+	}
+	if created && !r.worker.baselineTasksAlive() {
+		return "a thread of the worker ended and another may run in its place"
 	}
 	if why := r.tmp.overHalf(); why != "" {
 		return why

@@ -19,8 +19,11 @@ type worker struct {
 	baselineLimits  []byte
 	ctl, res, log   int // the runner's ends
 	baselineThreads int
-	logClosed       bool
-	exited          *exitInfo
+	// The worker's threads right after init, each as an open /proc/<pid>/task/<tid>/stat: a descriptor stays bound to
+	// its thread, so a thread that ended reads as gone even when a new one was given its number.
+	baselineTasks []int
+	logClosed     bool
+	exited        *exitInfo
 }
 
 type exitInfo struct {
@@ -123,6 +126,40 @@ func (w *worker) threads() int {
 }
 
 var statBuf = make([]byte, 4096)
+
+// noteBaselineTasks opens the stat of each of the worker's threads, once the function has loaded.
+func (w *worker) noteBaselineTasks() {
+	dir := "/proc/" + strconv.Itoa(w.pid) + "/task/"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := syscall.Open(dir+e.Name()+"/stat", syscall.O_RDONLY|syscall.O_CLOEXEC, 0); err == nil {
+			w.baselineTasks = append(w.baselineTasks, fd)
+		}
+	}
+}
+
+// baselineTasksAlive says every thread the worker had after init still runs (none ended, nor is a zombie). With
+// no more threads than then, the worker's threads are exactly those: a call cannot end one of its threads and
+// leave a new one in its place, which a count alone would not see.
+func (w *worker) baselineTasksAlive() bool {
+	if len(w.baselineTasks) == 0 {
+		return false
+	}
+	for _, fd := range w.baselineTasks {
+		n, err := syscall.Pread(fd, statBuf, 0)
+		if err != nil || n <= 0 {
+			return false
+		}
+		f := statFields(statBuf[:n])
+		if len(f) == 0 || f[0][0] == 'Z' || f[0][0] == 'X' {
+			return false
+		}
+	}
+	return true
+}
 
 // limits reads the worker's resource limits as the kernel prints them (nil when unreadable).
 func (w *worker) limits() []byte {

@@ -21,6 +21,14 @@ use serde_json::{json, Value};
 const CTL_FD: i32 = 3;
 const RES_FD: i32 = 4;
 const MAX_HEADER: usize = 64 * 1024;
+/**
+ * An error's type and message are cut to these (the runner's own cuts), so that a result header stays under
+ * MAX_HEADER: an Err or a panic with a long message is a handler error, not a protocol violation.
+ */
+const MAX_ERROR_TYPE: usize = 200;
+const MAX_ERROR_MESSAGE: usize = 16 << 10;
+/** A message of control characters grows sixfold as JSON (`\u0001`): it is cut further until it fits this. */
+const MAX_ERROR_MESSAGE_JSON: usize = 32 << 10;
 /** Events and outputs nest up to 1,000 levels; serde_json recurses, so the call threads get room for it. */
 const CALL_STACK_BYTES: usize = 64 << 20;
 
@@ -102,6 +110,26 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Drops a caught panic's payload. Its drop is the handler's code and may panic in turn, which would end this call
+/// thread with the call unanswered: that panic is caught too, and its own payload forgotten, never dropped.
+fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
 fn parse_event(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     de.disable_recursion_limit();
@@ -116,7 +144,11 @@ fn run_call(call: Call, limits: &Limits, results: &Results) {
         Err(e) => Err(("EventNotJson".into(), e.to_string())),
         Ok(event) => match catch_unwind(AssertUnwindSafe(|| error_result(function::handler(event)))) {
             Ok(r) => r,
-            Err(payload) => Err(("Panic".into(), panic_message(payload.as_ref()))),
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                drop_payload(payload);
+                Err(("Panic".into(), message))
+            }
         },
     };
     // print! without a newline stays in Rust's buffer: out before the answer, so the runner has it.
@@ -133,7 +165,12 @@ fn run_call(call: Call, limits: &Limits, results: &Results) {
 }
 
 fn send_error(results: &Results, id: &str, kind: &str, message: &str) {
-    results.send(&json!({"t": "result", "id": id, "ok": false, "error": {"type": kind, "message": message}, "logBytes": 0}), &[]);
+    let mut message = clip(message, MAX_ERROR_MESSAGE);
+    while json!(message).to_string().len() > MAX_ERROR_MESSAGE_JSON {
+        message = clip(message, message.len() / 2);
+    }
+    let error = json!({"type": clip(kind, MAX_ERROR_TYPE), "message": message});
+    results.send(&json!({"t": "result", "id": id, "ok": false, "error": error, "logBytes": 0}), &[]);
 }
 
 fn read_frame(ctl: &mut BufReader<File>) -> Option<(Value, Vec<u8>)> {
