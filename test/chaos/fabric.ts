@@ -3,8 +3,9 @@
 // Agent "b" reaches NATS through a PartitionProxy so it can be cut off while it keeps running.
 //
 // The cluster fabric (`cluster: true`) is the same with three clustered nats-servers and R3 streams (as
-// `npm run up -- --nats-cluster 3` runs them), two gateways, and each agent on a host of its own: a network
-// namespace joined to the servers by a veth pair (test/chaos/hosts.ts), cut off by dropping its packets.
+// `npm run up -- --nats-cluster 3` runs them), two gateways, and each agent, each gateway and the controller on a
+// host of its own: a network namespace joined to the servers and FerretDB by a veth pair (test/chaos/hosts.ts), cut
+// off by dropping its packets. The runner's clients reach the gateways at their hosts' addresses.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -29,7 +30,12 @@ export const AGENTS = ["a", "b"] as const;
 export type AgentName = (typeof AGENTS)[number];
 export const NATS_NODES = ["nats-1", "nats-2", "nats-3"] as const;
 export type NatsNode = (typeof NATS_NODES)[number];
-export type Component = "nats" | NatsNode | "mongo" | "controller" | "gateway" | "gateway-2" | `agent-${AgentName}`;
+export type Gateway = "gateway" | "gateway-2";
+export type Component = "nats" | NatsNode | "mongo" | "controller" | Gateway | `agent-${AgentName}`;
+
+/** The cluster fabric's hosts (network namespaces), by the component that runs on each. */
+const HOST_OF = { "agent-a": "a", "agent-b": "b", gateway: "g1", "gateway-2": "g2", controller: "c" } as const;
+type HostedComponent = keyof typeof HOST_OF;
 
 export interface FabricPorts {
   /** one client port per nats-server (three on a cluster) */
@@ -102,14 +108,21 @@ export class ChaosFabric {
   get grpcAddress(): string {
     return this.grpcAddresses[0]!;
   }
-  /** Every gateway's HTTP base URL: a client fails over between them as a load balancer would. */
+  /** Every gateway's HTTP base URL (on a cluster, at its host's address): a client fails over between them as a load balancer would. */
   get httpUrls(): string[] {
-    return this.ports.http.map((p) => `http://127.0.0.1:${p}`);
+    return this.gateways.map((g, i) => `http://${this.gatewayHost(g)}:${this.ports.http[i]}`);
   }
   get grpcAddresses(): string[] {
-    return this.ports.grpc.map((p) => `127.0.0.1:${p}`);
+    return this.gateways.map((g, i) => `${this.gatewayHost(g)}:${this.ports.grpc[i]}`);
   }
-  /** Where the nats-servers listen: loopback, or on a cluster the root namespace's address on the hosts' bridge. */
+  /** The address a gateway listens on: loopback, or on a cluster its host's. */
+  gatewayHost(g: Gateway): string {
+    return this.network?.host(HOST_OF[g]).address ?? "127.0.0.1";
+  }
+  /**
+   * Where the nats-servers and FerretDB listen: loopback, or on a cluster the root namespace's address on the hosts'
+   * bridge (the components on hosts reach them there).
+   */
   get natsHost(): string {
     return this.network?.rootAddress ?? "127.0.0.1";
   }
@@ -125,7 +138,7 @@ export class ChaosFabric {
     return this.cluster ? ["gateway", "gateway-2"] : ["gateway"];
   }
   get mongoUrl(): string {
-    return `mongodb://127.0.0.1:${this.ports.mongo}`;
+    return `mongodb://${this.natsHost}:${this.ports.mongo}`;
   }
   get bus(): NatsConnection {
     return this.nc;
@@ -139,6 +152,19 @@ export class ChaosFabric {
   async healAgent(a: AgentName): Promise<void> {
     if (this.network) await this.network.heal(a);
     else this.proxy!.heal();
+  }
+
+  /**
+   * Cuts a gateway's host off from the nats-servers only (its packets to and from their ports are dropped): its
+   * clients still reach it, and it must refuse them fast while the other gateway serves. Cluster only.
+   */
+  async cutGatewayFromNats(g: Gateway): Promise<void> {
+    if (!this.network) throw new Error("a gateway has a host of its own on the cluster fabric only");
+    await this.network.partitionFrom(HOST_OF[g], this.ports.nats);
+  }
+
+  async healGateway(g: Gateway): Promise<void> {
+    await this.network?.heal(HOST_OF[g]);
   }
 
   proc(c: Component): Proc {
@@ -187,7 +213,7 @@ export class ChaosFabric {
     };
     const f = new ChaosFabric(settings, dir, logDir, fabricPorts, `weft_chaos_${randomBytes(3).toString("hex")}`, cluster);
     try {
-      if (cluster) f.network = await HostNetwork.create(AGENTS);
+      if (cluster) f.network = await HostNetwork.create(Object.values(HOST_OF));
       await f.define();
       await Promise.all(f.natsNodes.map((n) => f.proc(n).start()));
       await f.proc("mongo").start();
@@ -238,10 +264,11 @@ export class ChaosFabric {
     const ferretDir = join(this.dir, "ferret");
     await mkdir(ferretDir, { recursive: true });
     const replicas = { WEFT_STREAM_REPLICAS: String(this.cluster ? 3 : 1) };
-    const node = (name: Component, dirName: string, env: Record<string, string>, readyPort?: number, host?: AgentName) => {
+    const node = (name: HostedComponent, dirName: string, env: Record<string, string>, ready?: { port: number; host: string }) => {
       const line = { command: process.execPath, args: ["--import", "tsx", join(ROOT, dirName, "main.ts")] };
-      const { command, args } = host && this.network ? this.network.wrap(host, line.command, line.args) : line;
-      this.procs.set(name, new Proc({ name, command, args, cwd: ROOT, env: { WEFT_LOG_LEVEL: "info", ...replicas, ...env }, readyPort }, this.logDir));
+      const { command, args } = this.network ? this.network.wrap(HOST_OF[name], line.command, line.args) : line;
+      const spec = { name, command, args, cwd: ROOT, env: { WEFT_LOG_LEVEL: "info", ...replicas, ...env }, readyPort: ready?.port, readyHost: ready?.host };
+      this.procs.set(name, new Proc(spec, this.logDir));
     };
     this.procs.set(
       "mongo",
@@ -249,8 +276,9 @@ export class ChaosFabric {
         {
           name: "mongo",
           command: ferretdbBinary(),
-          args: ["--handler=sqlite", `--sqlite-url=file:${ferretDir}/`, `--state-dir=${ferretDir}`, `--listen-addr=127.0.0.1:${this.ports.mongo}`, "--debug-addr=-", "--telemetry=disable", "--log-level=error"],
+          args: ["--handler=sqlite", `--sqlite-url=file:${ferretDir}/`, `--state-dir=${ferretDir}`, `--listen-addr=${this.natsHost}:${this.ports.mongo}`, "--debug-addr=-", "--telemetry=disable", "--log-level=error"],
           readyPort: this.ports.mongo,
+          readyHost: this.natsHost,
         },
         this.logDir,
       ),
@@ -264,8 +292,9 @@ export class ChaosFabric {
       WEFT_SYNTAX_CHECK: "false",
     });
     for (const [i, g] of this.gateways.entries()) {
-      const env = { WEFT_NATS_URL: this.natsUrl, WEFT_HTTP_PORT: String(this.ports.http[i]), WEFT_GRPC_PORT: String(this.ports.grpc[i]), WEFT_AGENT_SEEN_MS: "3000", WEFT_SYNC_WAIT_MS: "15000" };
-      node(g, "gateway", env, this.ports.http[i]);
+      const host = this.gatewayHost(g);
+      const listen = { WEFT_HTTP_HOST: host, WEFT_HTTP_PORT: String(this.ports.http[i]), WEFT_GRPC_HOST: host, WEFT_GRPC_PORT: String(this.ports.grpc[i]) };
+      node(g, "gateway", { WEFT_NATS_URL: this.natsUrl, ...listen, WEFT_AGENT_SEEN_MS: "3000", WEFT_SYNC_WAIT_MS: "15000" }, { port: this.ports.http[i]!, host });
     }
     for (const a of AGENTS) {
       node(`agent-${a}`, "agents", {
@@ -278,7 +307,7 @@ export class ChaosFabric {
         WEFT_HEARTBEAT_MS: "500",
         WEFT_RUNNING_RECORD_AFTER_MS: "100",
         WEFT_DRAIN_TIMEOUT_MS: "10000",
-      }, undefined, a);
+      });
     }
   }
 
