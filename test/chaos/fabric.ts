@@ -154,19 +154,6 @@ export class ChaosFabric {
     else this.proxy!.heal();
   }
 
-  /**
-   * Cuts a gateway's host off from the nats-servers only (its packets to and from their ports are dropped): its
-   * clients still reach it, and it must refuse them fast while the other gateway serves. Cluster only.
-   */
-  async cutGatewayFromNats(g: Gateway): Promise<void> {
-    if (!this.network) throw new Error("a gateway has a host of its own on the cluster fabric only");
-    await this.network.partitionFrom(HOST_OF[g], this.ports.nats);
-  }
-
-  async healGateway(g: Gateway): Promise<void> {
-    await this.network?.heal(HOST_OF[g]);
-  }
-
   proc(c: Component): Proc {
     const p = this.procs.get(c);
     if (!p) throw new Error(`no component ${c}`);

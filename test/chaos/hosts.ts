@@ -125,18 +125,6 @@ export class HostNetwork {
     ]);
   }
 
-  /**
-   * Cuts a host off from some TCP ports of the root namespace only (the nats-servers'), the same black hole; the
-   * rest of its traffic flows, so the runner's clients still reach a gateway that lost NATS.
-   */
-  async partitionFrom(name: string, ports: readonly number[]): Promise<void> {
-    const h = this.host(name);
-    await this.cut(h, ports.flatMap((p) => [
-      ["INPUT", "-i", h.link, "-p", "tcp", "-s", this.rootAddress, "--sport", String(p), "-j", "DROP"],
-      ["OUTPUT", "-o", h.link, "-p", "tcp", "-d", this.rootAddress, "--dport", String(p), "-j", "DROP"],
-    ]));
-  }
-
   async heal(name: string): Promise<void> {
     const h = this.host(name);
     for (const rule of h.cut ?? []) await ip("netns", "exec", h.ns, "iptables", "-D", ...rule);
