@@ -31,10 +31,11 @@ export type AgentName = (typeof AGENTS)[number];
 export const NATS_NODES = ["nats-1", "nats-2", "nats-3"] as const;
 export type NatsNode = (typeof NATS_NODES)[number];
 export type Gateway = "gateway" | "gateway-2";
-export type Component = "nats" | NatsNode | "mongo" | "controller" | Gateway | `agent-${AgentName}`;
+export type Controller = "controller" | "controller-2";
+export type Component = "nats" | NatsNode | "mongo" | Controller | Gateway | `agent-${AgentName}`;
 
 /** The cluster fabric's hosts (network namespaces), by the component that runs on each. */
-const HOST_OF = { "agent-a": "a", "agent-b": "b", gateway: "g1", "gateway-2": "g2", controller: "c" } as const;
+const HOST_OF = { "agent-a": "a", "agent-b": "b", gateway: "g1", "gateway-2": "g2", controller: "c1", "controller-2": "c2" } as const;
 type HostedComponent = keyof typeof HOST_OF;
 
 export interface FabricPorts {
@@ -134,8 +135,12 @@ export class ChaosFabric {
   get natsNodes(): Array<"nats" | NatsNode> {
     return this.cluster ? [...NATS_NODES] : ["nats"];
   }
-  get gateways(): Array<"gateway" | "gateway-2"> {
+  get gateways(): Gateway[] {
     return this.cluster ? ["gateway", "gateway-2"] : ["gateway"];
+  }
+  /** The controllers: one, or on a cluster two (a queue group shares their API; both ingest records). */
+  get controllers(): Controller[] {
+    return this.cluster ? ["controller", "controller-2"] : ["controller"];
   }
   get mongoUrl(): string {
     return `mongodb://${this.natsHost}:${this.ports.mongo}`;
@@ -207,9 +212,10 @@ export class ChaosFabric {
       if (!cluster) f.proxy = await PartitionProxy.start(fabricPorts.proxy, fabricPorts.nats[0]!);
       await f.connectObservers();
       if (cluster) await f.waitNatsCurrent();
-      // The controller declares the streams and consumer; the others wait for it.
+      // The first controller declares the streams and consumer; the others wait for it (a second one finds them).
       await f.proc("controller").start();
-      await Promise.all([...f.gateways.map((g) => f.proc(g).start()), f.proc("agent-a").start(), f.proc("agent-b").start()]);
+      const rest = [...f.controllers.slice(1), ...f.gateways, "agent-a", "agent-b"] as const;
+      await Promise.all(rest.map((c) => f.proc(c).start()));
       await f.waitHealthy();
       await f.waitAgentsBeating();
     } catch (err) {
@@ -251,10 +257,10 @@ export class ChaosFabric {
     const ferretDir = join(this.dir, "ferret");
     await mkdir(ferretDir, { recursive: true });
     const replicas = { WEFT_STREAM_REPLICAS: String(this.cluster ? 3 : 1) };
-    const node = (name: HostedComponent, dirName: string, env: Record<string, string>, ready?: { port: number; host: string }) => {
+    const node = (name: HostedComponent, dirName: string, env: Record<string, string>, ready: { port?: number; host?: string; line?: RegExp } = {}) => {
       const line = { command: process.execPath, args: ["--import", "tsx", join(ROOT, dirName, "main.ts")] };
       const { command, args } = this.network ? this.network.wrap(HOST_OF[name], line.command, line.args) : line;
-      const spec = { name, command, args, cwd: ROOT, env: { WEFT_LOG_LEVEL: "info", ...replicas, ...env }, readyPort: ready?.port, readyHost: ready?.host };
+      const spec = { name, command, args, cwd: ROOT, env: { WEFT_LOG_LEVEL: "info", ...replicas, ...env }, readyPort: ready.port, readyHost: ready.host, readyLine: ready.line };
       this.procs.set(name, new Proc(spec, this.logDir));
     };
     this.procs.set(
@@ -270,18 +276,22 @@ export class ChaosFabric {
         this.logDir,
       ),
     );
-    node("controller", "controller", {
-      WEFT_NATS_URL: this.natsUrl,
-      WEFT_MONGO_URL: this.mongoUrl,
-      WEFT_MONGO_DB: this.dbName,
-      WEFT_JOB_ACK_WAIT_MS: String(this.settings.ackWaitMs),
-      WEFT_JOB_MAX_DELIVER: String(this.settings.maxDeliver),
-      WEFT_SYNTAX_CHECK: "false",
-    });
+    for (const c of this.controllers) {
+      const env = {
+        WEFT_NATS_URL: this.natsUrl,
+        WEFT_MONGO_URL: this.mongoUrl,
+        WEFT_MONGO_DB: this.dbName,
+        WEFT_JOB_ACK_WAIT_MS: String(this.settings.ackWaitMs),
+        WEFT_JOB_MAX_DELIVER: String(this.settings.maxDeliver),
+        WEFT_SYNTAX_CHECK: "false",
+      };
+      // No port: it is started once it says so, after its API subscribed (controller/app.ts).
+      node(c, "controller", env, { line: /"msg":"controller started"/ });
+    }
     for (const [i, g] of this.gateways.entries()) {
       const host = this.gatewayHost(g);
       const listen = { WEFT_HTTP_HOST: host, WEFT_HTTP_PORT: String(this.ports.http[i]), WEFT_GRPC_HOST: host, WEFT_GRPC_PORT: String(this.ports.grpc[i]) };
-      node(g, "gateway", { WEFT_NATS_URL: this.natsUrl, ...listen, WEFT_AGENT_SEEN_MS: "3000", WEFT_SYNC_WAIT_MS: "15000" }, { port: this.ports.http[i]!, host });
+      node(g, "gateway", { WEFT_NATS_URL: this.natsUrl, ...listen, WEFT_AGENT_SEEN_MS: "3000", WEFT_SYNC_WAIT_MS: "15000" }, { port: this.ports.http[i], host });
     }
     for (const a of AGENTS) {
       node(`agent-${a}`, "agents", {
@@ -415,7 +425,7 @@ export class ChaosFabric {
     if (c.startsWith("agent-")) await this.waitAgentBeating(c.slice("agent-".length) as AgentName);
     if (c === "gateway" || c === "gateway-2") await this.waitHealthy();
     if (c.startsWith("nats-")) await this.waitNatsCurrent();
-    if (c === "controller") await this.waitControllerServing();
+    if (c === "controller" || c === "controller-2") await this.waitControllerServing();
   }
 
   /**
@@ -473,7 +483,7 @@ export class ChaosFabric {
 
   /** Stops every component gracefully; returns the containers the agents left behind (then removes them). */
   async stop(): Promise<{ orphans: number }> {
-    for (const c of [...this.gateways, "agent-a", "agent-b", "controller"] as const) await this.procs.get(c)?.stop().catch(() => undefined);
+    for (const c of [...this.gateways, "agent-a", "agent-b", ...this.controllers] as const) await this.procs.get(c)?.stop().catch(() => undefined);
     const left = await this.containers().catch(() => []);
     // Only this fabric's own containers (labelled with its agent ids) are removed.
     if (left.length > 0) await run("docker", ["rm", "-f", ...left]).catch(() => undefined);

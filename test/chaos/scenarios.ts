@@ -238,14 +238,14 @@ function CLUSTER_SCENARIOS(): Scenario[] {
     },
     {
       name: "cluster-rolling-restart",
-      what: "restart every component one by one under load (SIGTERM, start, wait ready): each nats-server (waiting until it caught up), FerretDB, the controller, both gateways, both agents",
+      what: "restart every component one by one under load (SIGTERM, start, wait ready): each nats-server (waiting until it caught up), FerretDB, both controllers, both gateways, both agents",
       isolations: ["runc", "gvisor"],
       cluster: true,
       maxSyncRetryableRate: CLUSTER_SYNC_RETRYABLE,
       load: (short) => steady(short, { asyncCount: short ? 120 : 400, spreadMs: short ? 20_000 : 40_000, syncWorkers: 4 }),
       async run(ctx) {
         await loaded(ctx, 4);
-        for (const c of ["nats-1", "nats-2", "nats-3", "mongo", "controller", "gateway", "gateway-2", "agent-a", "agent-b"] as const) {
+        for (const c of ["nats-1", "nats-2", "nats-3", "mongo", "controller", "controller-2", "gateway", "gateway-2", "agent-a", "agent-b"] as const) {
           await ctx.f.restart(c);
           await ctx.f.waitHealthy();
         }
