@@ -3,8 +3,8 @@
 // Agent "b" reaches NATS through a PartitionProxy so it can be cut off while it keeps running.
 //
 // The cluster fabric (`cluster: true`) is the same with three clustered nats-servers and R3 streams (as
-// `npm run up -- --nats-cluster 3` runs them), two gateways, and each agent, each gateway and the controller on a
-// host of its own: a network namespace joined to the servers and FerretDB by a veth pair (test/chaos/hosts.ts), cut
+// `npm run up -- --nats-cluster 3` runs them), two controllers, two gateways, and each agent, gateway and controller
+// on a host of its own: a network namespace joined to the servers and FerretDB by a veth pair (test/chaos/hosts.ts), cut
 // off by dropping its packets. The runner's clients reach the gateways at their hosts' addresses.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";

@@ -21,7 +21,7 @@ export interface Scenario {
   /** Injects the fault and recovers; resolves when every component is back. */
   run(ctx: FaultContext): Promise<void>;
   inShort?: boolean;
-  /** Runs on the cluster fabric (three NATS nodes, R3 streams, agents on hosts of their own): `--cluster`. */
+  /** Runs on the cluster fabric (three NATS nodes, R3 streams, controllers, gateways and agents on hosts of their own): `--cluster`. */
   cluster?: boolean;
   /** Fails the scenario when more of its sync calls than this fraction failed with a retryable status. */
   maxSyncRetryableRate?: number;
