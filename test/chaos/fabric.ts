@@ -3,9 +3,10 @@
 // Agent "b" reaches NATS through a PartitionProxy so it can be cut off while it keeps running.
 //
 // The cluster fabric (`cluster: true`) is the same with three clustered nats-servers and R3 streams (as
-// `npm run up -- --nats-cluster 3` runs them), two controllers, two gateways, and each agent, gateway and controller
-// on a host of its own: a network namespace joined to the servers and FerretDB by a veth pair (test/chaos/hosts.ts), cut
-// off by dropping its packets. The runner's clients reach the gateways at their hosts' addresses.
+// `npm run up -- --nats-cluster 3` runs them), two controllers, two gateways, and each agent, gateway and
+// controller on a host of its own: a network namespace joined to the servers and FerretDB by a veth pair
+// (test/chaos/hosts.ts), cut off by dropping its packets. The runner's clients reach the gateways at their hosts'
+// addresses.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -109,7 +110,7 @@ export class ChaosFabric {
   get grpcAddress(): string {
     return this.grpcAddresses[0]!;
   }
-  /** Every gateway's HTTP base URL (on a cluster, at its host's address): a client fails over between them as a load balancer would. */
+  /** Every gateway's HTTP base URL (on a cluster, at its host's address): a client fails over between them. */
   get httpUrls(): string[] {
     return this.gateways.map((g, i) => `http://${this.gatewayHost(g)}:${this.ports.http[i]}`);
   }

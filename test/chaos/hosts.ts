@@ -1,8 +1,8 @@
-// The cluster fabric's hosts: each agent, each gateway and the controller runs in its own network namespace, joined
-// to the root namespace by a veth pair whose root end is a port of a private bridge. The bridge holds the fabric's
-// one address in the root namespace (10.x.y.1), where the three nats-servers and FerretDB listen, so every
-// component reaches them over a real link that the runner can cut; the runner's clients reach the gateways at their
-// hosts' addresses over the same bridge. Names carry a random tag (several runs may share the machine); every namespace
+// The cluster fabric's hosts: each agent, gateway and controller runs in its own network namespace, joined to the
+// root namespace by a veth pair whose root end is a port of a private bridge. The bridge holds the fabric's one
+// address in the root namespace (10.x.y.1), where the three nats-servers and FerretDB listen, so every component
+// reaches them over a real link that the runner can cut; the runner's clients reach the gateways at their hosts'
+// addresses over the same bridge. Names carry a random tag (several runs may share the machine); every namespace
 // and the bridge are removed on stop, and on the runner's exit or Ctrl-C if it never got there.
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
