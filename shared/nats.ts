@@ -219,8 +219,8 @@ export function jetStreamSettling(err: unknown): boolean {
   if (err instanceof JetStreamApiError) return err.code === JS_CLUSTER_NOT_AVAILABLE;
   const e = err as { name?: string; message?: string; cause?: unknown } | undefined;
   // A JetStream publish (a KV put or create) that found no responder, as a stream without a leader answers while a
-  // cluster elects one, comes from nats.js as JetStreamNotEnabled with the NoRespondersError as its cause.
-  if (e?.cause instanceof errors.NoRespondersError) return true;
+  // cluster elects one, comes from nats.js as JetStreamNotEnabled caused by a RequestError caused by NoRespondersError.
+  for (let c = e?.cause as { cause?: unknown } | undefined; c; c = c.cause as typeof c) if (c instanceof errors.NoRespondersError) return true;
   return e?.name === "TimeoutError" || e?.name === "NoRespondersError" || /\b(timeout|no responders)\b/i.test(String(e?.message ?? ""));
 }
 /** "JetStream system temporarily unavailable" */

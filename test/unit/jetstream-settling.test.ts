@@ -13,7 +13,9 @@ test("no answer, no responder and 'temporarily unavailable' are settling; a refu
   assert.equal(jetStreamSettling(Object.assign(new Error("no responders"), { name: "NoRespondersError" })), true);
   assert.equal(jetStreamSettling(apiError(10008, "JetStream system temporarily unavailable")), true);
   // A KV create while the bucket's stream elects a leader: nats.js's wrapping of a publish's no responders.
-  const noLeader = Object.assign(new Error("jetstream is not enabled", { cause: new errors.NoRespondersError("$KV.weft-idempotency.k") }), { name: "JetStreamNotEnabled" });
+  const subject = "$KV.weft-idempotency.k";
+  const request = new errors.RequestError(`no responders: '${subject}'`, { cause: new errors.NoRespondersError(subject) });
+  const noLeader = Object.assign(new Error("jetstream is not enabled", { cause: request }), { name: "JetStreamNotEnabled" });
   assert.equal(jetStreamSettling(noLeader), true);
   assert.equal(jetStreamSettling(Object.assign(new Error("jetstream is not enabled"), { name: "JetStreamNotEnabled" })), false);
   assert.equal(jetStreamSettling(apiError(10059, "stream not found")), false);
