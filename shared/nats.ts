@@ -1,5 +1,5 @@
 // Connecting to NATS and declaring the streams, consumers and bucket Weft needs (idempotently, by every component).
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -217,7 +217,10 @@ export const JETSTREAM_SETTLE_MS = 60_000;
  */
 export function jetStreamSettling(err: unknown): boolean {
   if (err instanceof JetStreamApiError) return err.code === JS_CLUSTER_NOT_AVAILABLE;
-  const e = err as { name?: string; message?: string } | undefined;
+  const e = err as { name?: string; message?: string; cause?: unknown } | undefined;
+  // A JetStream publish (a KV put or create) that found no responder, as a stream without a leader answers while a
+  // cluster elects one, comes from nats.js as JetStreamNotEnabled caused by a RequestError caused by NoRespondersError.
+  for (let c = e?.cause as { cause?: unknown } | undefined; c; c = c.cause as typeof c) if (c instanceof errors.NoRespondersError) return true;
   return e?.name === "TimeoutError" || e?.name === "NoRespondersError" || /\b(timeout|no responders)\b/i.test(String(e?.message ?? ""));
 }
 /** "JetStream system temporarily unavailable" */

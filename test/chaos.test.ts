@@ -2,7 +2,8 @@
 // flight, every delivery of one job killed, and a nats-server SIGKILL, each on its own private fabric of
 // separate processes, audited from the records. The full suite is `npm run chaos`. Then the short cluster
 // version (npm run chaos -- --cluster --short): the nats-server leading WEFT_JOBS SIGKILLed on a three-node
-// cluster with R3 streams, agents on hosts of their own (network namespaces: needs root).
+// cluster with R3 streams, two controllers, two gateways and two agents each on a host of its own (network
+// namespaces: needs root).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runChaos } from "./chaos/chaos.js";

@@ -3,7 +3,8 @@
 //   npm run chaos                      all scenarios, full load
 //   npm run chaos -- --short           the short version (a few scenarios, small load), as npm test runs it
 //   npm run chaos -- --only nats-kill,agent-sigkill
-//   npm run chaos -- --cluster         the cluster scenarios: three NATS nodes, R3 streams, agents on their own hosts
+//   npm run chaos -- --cluster         the cluster scenarios: three NATS nodes, R3 streams, controllers, gateways
+//                                      and agents on hosts of their own
 //   npm run chaos -- --cluster --short the short cluster version (cluster-nats-kill)
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -3,8 +3,10 @@
 // Agent "b" reaches NATS through a PartitionProxy so it can be cut off while it keeps running.
 //
 // The cluster fabric (`cluster: true`) is the same with three clustered nats-servers and R3 streams (as
-// `npm run up -- --nats-cluster 3` runs them), two gateways, and each agent on a host of its own: a network
-// namespace joined to the servers by a veth pair (test/chaos/hosts.ts), cut off by dropping its packets.
+// `npm run up -- --nats-cluster 3` runs them), two controllers, two gateways, and each agent, gateway and
+// controller on a host of its own: a network namespace joined to the servers and FerretDB by a veth pair
+// (test/chaos/hosts.ts), cut off by dropping its packets. The runner's clients reach the gateways at their hosts'
+// addresses.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -29,7 +31,13 @@ export const AGENTS = ["a", "b"] as const;
 export type AgentName = (typeof AGENTS)[number];
 export const NATS_NODES = ["nats-1", "nats-2", "nats-3"] as const;
 export type NatsNode = (typeof NATS_NODES)[number];
-export type Component = "nats" | NatsNode | "mongo" | "controller" | "gateway" | "gateway-2" | `agent-${AgentName}`;
+export type Gateway = "gateway" | "gateway-2";
+export type Controller = "controller" | "controller-2";
+export type Component = "nats" | NatsNode | "mongo" | Controller | Gateway | `agent-${AgentName}`;
+
+/** The cluster fabric's hosts (network namespaces), by the component that runs on each. */
+const HOST_OF = { "agent-a": "a", "agent-b": "b", gateway: "g1", "gateway-2": "g2", controller: "c1", "controller-2": "c2" } as const;
+type HostedComponent = keyof typeof HOST_OF;
 
 export interface FabricPorts {
   /** one client port per nats-server (three on a cluster) */
@@ -102,14 +110,21 @@ export class ChaosFabric {
   get grpcAddress(): string {
     return this.grpcAddresses[0]!;
   }
-  /** Every gateway's HTTP base URL: a client fails over between them as a load balancer would. */
+  /** Every gateway's HTTP base URL (on a cluster, at its host's address): a client fails over between them. */
   get httpUrls(): string[] {
-    return this.ports.http.map((p) => `http://127.0.0.1:${p}`);
+    return this.gateways.map((g, i) => `http://${this.gatewayHost(g)}:${this.ports.http[i]}`);
   }
   get grpcAddresses(): string[] {
-    return this.ports.grpc.map((p) => `127.0.0.1:${p}`);
+    return this.gateways.map((g, i) => `${this.gatewayHost(g)}:${this.ports.grpc[i]}`);
   }
-  /** Where the nats-servers listen: loopback, or on a cluster the root namespace's address on the hosts' bridge. */
+  /** The address a gateway listens on: loopback, or on a cluster its host's. */
+  gatewayHost(g: Gateway): string {
+    return this.network?.host(HOST_OF[g]).address ?? "127.0.0.1";
+  }
+  /**
+   * Where the nats-servers and FerretDB listen: loopback, or on a cluster the root namespace's address on the hosts'
+   * bridge (the components on hosts reach them there).
+   */
   get natsHost(): string {
     return this.network?.rootAddress ?? "127.0.0.1";
   }
@@ -121,11 +136,15 @@ export class ChaosFabric {
   get natsNodes(): Array<"nats" | NatsNode> {
     return this.cluster ? [...NATS_NODES] : ["nats"];
   }
-  get gateways(): Array<"gateway" | "gateway-2"> {
+  get gateways(): Gateway[] {
     return this.cluster ? ["gateway", "gateway-2"] : ["gateway"];
   }
+  /** The controllers: one, or on a cluster two (a queue group shares their API; both ingest records). */
+  get controllers(): Controller[] {
+    return this.cluster ? ["controller", "controller-2"] : ["controller"];
+  }
   get mongoUrl(): string {
-    return `mongodb://127.0.0.1:${this.ports.mongo}`;
+    return `mongodb://${this.natsHost}:${this.ports.mongo}`;
   }
   get bus(): NatsConnection {
     return this.nc;
@@ -187,16 +206,17 @@ export class ChaosFabric {
     };
     const f = new ChaosFabric(settings, dir, logDir, fabricPorts, `weft_chaos_${randomBytes(3).toString("hex")}`, cluster);
     try {
-      if (cluster) f.network = await HostNetwork.create(AGENTS);
+      if (cluster) f.network = await HostNetwork.create(Object.values(HOST_OF));
       await f.define();
       await Promise.all(f.natsNodes.map((n) => f.proc(n).start()));
       await f.proc("mongo").start();
       if (!cluster) f.proxy = await PartitionProxy.start(fabricPorts.proxy, fabricPorts.nats[0]!);
       await f.connectObservers();
       if (cluster) await f.waitNatsCurrent();
-      // The controller declares the streams and consumer; the others wait for it.
+      // The first controller declares the streams and consumer; the others wait for it (a second one finds them).
       await f.proc("controller").start();
-      await Promise.all([...f.gateways.map((g) => f.proc(g).start()), f.proc("agent-a").start(), f.proc("agent-b").start()]);
+      const rest = [...f.controllers.slice(1), ...f.gateways, "agent-a", "agent-b"] as const;
+      await Promise.all(rest.map((c) => f.proc(c).start()));
       await f.waitHealthy();
       await f.waitAgentsBeating();
     } catch (err) {
@@ -238,10 +258,11 @@ export class ChaosFabric {
     const ferretDir = join(this.dir, "ferret");
     await mkdir(ferretDir, { recursive: true });
     const replicas = { WEFT_STREAM_REPLICAS: String(this.cluster ? 3 : 1) };
-    const node = (name: Component, dirName: string, env: Record<string, string>, readyPort?: number, host?: AgentName) => {
+    const node = (name: HostedComponent, dirName: string, env: Record<string, string>, ready: { port?: number; host?: string; line?: RegExp } = {}) => {
       const line = { command: process.execPath, args: ["--import", "tsx", join(ROOT, dirName, "main.ts")] };
-      const { command, args } = host && this.network ? this.network.wrap(host, line.command, line.args) : line;
-      this.procs.set(name, new Proc({ name, command, args, cwd: ROOT, env: { WEFT_LOG_LEVEL: "info", ...replicas, ...env }, readyPort }, this.logDir));
+      const { command, args } = this.network ? this.network.wrap(HOST_OF[name], line.command, line.args) : line;
+      const spec = { name, command, args, cwd: ROOT, env: { WEFT_LOG_LEVEL: "info", ...replicas, ...env }, readyPort: ready.port, readyHost: ready.host, readyLine: ready.line };
+      this.procs.set(name, new Proc(spec, this.logDir));
     };
     this.procs.set(
       "mongo",
@@ -249,23 +270,29 @@ export class ChaosFabric {
         {
           name: "mongo",
           command: ferretdbBinary(),
-          args: ["--handler=sqlite", `--sqlite-url=file:${ferretDir}/`, `--state-dir=${ferretDir}`, `--listen-addr=127.0.0.1:${this.ports.mongo}`, "--debug-addr=-", "--telemetry=disable", "--log-level=error"],
+          args: ["--handler=sqlite", `--sqlite-url=file:${ferretDir}/`, `--state-dir=${ferretDir}`, `--listen-addr=${this.natsHost}:${this.ports.mongo}`, "--debug-addr=-", "--telemetry=disable", "--log-level=error"],
           readyPort: this.ports.mongo,
+          readyHost: this.natsHost,
         },
         this.logDir,
       ),
     );
-    node("controller", "controller", {
-      WEFT_NATS_URL: this.natsUrl,
-      WEFT_MONGO_URL: this.mongoUrl,
-      WEFT_MONGO_DB: this.dbName,
-      WEFT_JOB_ACK_WAIT_MS: String(this.settings.ackWaitMs),
-      WEFT_JOB_MAX_DELIVER: String(this.settings.maxDeliver),
-      WEFT_SYNTAX_CHECK: "false",
-    });
+    for (const c of this.controllers) {
+      const env = {
+        WEFT_NATS_URL: this.natsUrl,
+        WEFT_MONGO_URL: this.mongoUrl,
+        WEFT_MONGO_DB: this.dbName,
+        WEFT_JOB_ACK_WAIT_MS: String(this.settings.ackWaitMs),
+        WEFT_JOB_MAX_DELIVER: String(this.settings.maxDeliver),
+        WEFT_SYNTAX_CHECK: "false",
+      };
+      // No port: it is started once it says so, after its API subscribed (controller/app.ts).
+      node(c, "controller", env, { line: /"msg":"controller started"/ });
+    }
     for (const [i, g] of this.gateways.entries()) {
-      const env = { WEFT_NATS_URL: this.natsUrl, WEFT_HTTP_PORT: String(this.ports.http[i]), WEFT_GRPC_PORT: String(this.ports.grpc[i]), WEFT_AGENT_SEEN_MS: "3000", WEFT_SYNC_WAIT_MS: "15000" };
-      node(g, "gateway", env, this.ports.http[i]);
+      const host = this.gatewayHost(g);
+      const listen = { WEFT_HTTP_HOST: host, WEFT_HTTP_PORT: String(this.ports.http[i]), WEFT_GRPC_HOST: host, WEFT_GRPC_PORT: String(this.ports.grpc[i]) };
+      node(g, "gateway", { WEFT_NATS_URL: this.natsUrl, ...listen, WEFT_AGENT_SEEN_MS: "3000", WEFT_SYNC_WAIT_MS: "15000" }, { port: this.ports.http[i], host });
     }
     for (const a of AGENTS) {
       node(`agent-${a}`, "agents", {
@@ -278,7 +305,7 @@ export class ChaosFabric {
         WEFT_HEARTBEAT_MS: "500",
         WEFT_RUNNING_RECORD_AFTER_MS: "100",
         WEFT_DRAIN_TIMEOUT_MS: "10000",
-      }, undefined, a);
+      });
     }
   }
 
@@ -399,7 +426,7 @@ export class ChaosFabric {
     if (c.startsWith("agent-")) await this.waitAgentBeating(c.slice("agent-".length) as AgentName);
     if (c === "gateway" || c === "gateway-2") await this.waitHealthy();
     if (c.startsWith("nats-")) await this.waitNatsCurrent();
-    if (c === "controller") await this.waitControllerServing();
+    if (c === "controller" || c === "controller-2") await this.waitControllerServing();
   }
 
   /**
@@ -457,7 +484,7 @@ export class ChaosFabric {
 
   /** Stops every component gracefully; returns the containers the agents left behind (then removes them). */
   async stop(): Promise<{ orphans: number }> {
-    for (const c of [...this.gateways, "agent-a", "agent-b", "controller"] as const) await this.procs.get(c)?.stop().catch(() => undefined);
+    for (const c of [...this.gateways, "agent-a", "agent-b", ...this.controllers] as const) await this.procs.get(c)?.stop().catch(() => undefined);
     const left = await this.containers().catch(() => []);
     // Only this fabric's own containers (labelled with its agent ids) are removed.
     if (left.length > 0) await run("docker", ["rm", "-f", ...left]).catch(() => undefined);

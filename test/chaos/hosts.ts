@@ -1,7 +1,8 @@
-// The cluster fabric's hosts: each agent runs in its own network namespace, joined to the root namespace by a veth
-// pair whose root end is a port of a private bridge. The bridge holds the fabric's one address in the root namespace
-// (10.x.y.1), where the three nats-servers listen, so every component, in a namespace or not, reaches NATS over a
-// real link that the runner can cut. Names carry a random tag (several runs may share the machine); every namespace
+// The cluster fabric's hosts: each agent, gateway and controller runs in its own network namespace, joined to the
+// root namespace by a veth pair whose root end is a port of a private bridge. The bridge holds the fabric's one
+// address in the root namespace (10.x.y.1), where the three nats-servers and FerretDB listen, so every component
+// reaches them over a real link that the runner can cut; the runner's clients reach the gateways at their hosts'
+// addresses over the same bridge. Names carry a random tag (several runs may share the machine); every namespace
 // and the bridge are removed on stop, and on the runner's exit or Ctrl-C if it never got there.
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
@@ -41,18 +42,19 @@ async function freeSubnet(): Promise<string> {
   throw new Error("no free 10.x.y.0/24 subnet for the chaos hosts");
 }
 
-export interface AgentHost {
-  /** the network namespace the agent runs in */
+export interface Host {
+  /** the network namespace the host's process runs in */
   ns: string;
   /** its end of the veth pair, inside the namespace */
   link: string;
   address: string;
-  partitioned: boolean;
+  /** the iptables rules that cut it off, while it is cut off */
+  cut?: string[][];
 }
 
-/** A private bridge in the root namespace and one namespace per agent host. */
+/** A private bridge in the root namespace and one namespace per host. */
 export class HostNetwork {
-  readonly hosts = new Map<string, AgentHost>();
+  readonly hosts = new Map<string, Host>();
   private removed = false;
 
   private constructor(readonly tag: string, readonly prefix: string) {}
@@ -84,12 +86,13 @@ export class HostNetwork {
   }
 
   private async addHost(name: string, address: string): Promise<void> {
-    // Interface names are at most 15 characters: wf + 6 hex + host name + end.
+    // Interface names are at most 15 characters: wf + 6 hex + host name (at most 6) + end.
+    if (!/^[a-z0-9]{1,6}$/.test(name)) throw new Error(`host name ${name}: 1 to 6 lower-case letters or digits`);
     const ns = `weft-chaos-${this.tag}-${name}`;
     const root = `wf${this.tag}${name}r`;
     const link = `wf${this.tag}${name}n`;
     await ip("netns", "add", ns);
-    this.hosts.set(name, { ns, link, address, partitioned: false });
+    this.hosts.set(name, { ns, link, address });
     await ip("link", "add", root, "type", "veth", "peer", "name", link);
     await ip("link", "set", link, "netns", ns);
     await ip("link", "set", root, "master", this.bridge);
@@ -99,7 +102,7 @@ export class HostNetwork {
     await ip("netns", "exec", ns, "ip", "link", "set", "lo", "up");
   }
 
-  host(name: string): AgentHost {
+  host(name: string): Host {
     const h = this.hosts.get(name);
     if (!h) throw new Error(`no host ${name}`);
     return h;
@@ -116,20 +119,25 @@ export class HostNetwork {
    */
   async partition(name: string): Promise<void> {
     const h = this.host(name);
-    await this.dropRules(h, "-I");
-    h.partitioned = true;
+    await this.cut(h, [
+      ["INPUT", "-i", h.link, "-j", "DROP"],
+      ["OUTPUT", "-o", h.link, "-j", "DROP"],
+    ]);
   }
 
   async heal(name: string): Promise<void> {
     const h = this.host(name);
-    if (!h.partitioned) return;
-    await this.dropRules(h, "-D");
-    h.partitioned = false;
+    for (const rule of h.cut ?? []) await ip("netns", "exec", h.ns, "iptables", "-D", ...rule);
+    h.cut = undefined;
   }
 
-  private async dropRules(h: AgentHost, op: "-I" | "-D"): Promise<void> {
-    await ip("netns", "exec", h.ns, "iptables", op, "INPUT", "-i", h.link, "-j", "DROP");
-    await ip("netns", "exec", h.ns, "iptables", op, "OUTPUT", "-o", h.link, "-j", "DROP");
+  private async cut(h: Host, rules: string[][]): Promise<void> {
+    if (h.cut) throw new Error(`${h.ns} is already cut off`);
+    h.cut = [];
+    for (const rule of rules) {
+      await ip("netns", "exec", h.ns, "iptables", "-I", ...rule);
+      h.cut.push(rule);
+    }
   }
 
   /** Removes the namespaces (their veth pairs go with them) and the bridge. */

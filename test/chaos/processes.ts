@@ -17,6 +17,8 @@ export interface ProcSpec {
   readyPort?: number;
   /** Where readyPort listens (default 127.0.0.1). */
   readyHost?: string;
+  /** A line the process writes to stdout once it is ready (for one without a port of its own). */
+  readyLine?: RegExp;
 }
 
 async function listening(port: number, host = "127.0.0.1"): Promise<boolean> {
@@ -58,6 +60,7 @@ export class Proc {
     c.stdout?.pipe(this.log, { end: false });
     c.stderr?.pipe(this.log, { end: false });
     c.on("exit", (code, signal) => this.log.write(`\n---- chaos: ${this.spec.name} exited code=${code} signal=${signal}\n`));
+    if (this.spec.readyLine) await this.awaitLine(c, this.spec.readyLine, timeoutMs);
     if (this.spec.readyPort === undefined) return;
     // A starting server has no other signal to await than its port.
     const deadline = Date.now() + timeoutMs;
@@ -65,6 +68,31 @@ export class Proc {
       if (!this.running) throw new Error(`${this.spec.name} exited while starting (see its log)`);
       if (Date.now() > deadline) throw new Error(`${this.spec.name} did not listen on ${this.spec.readyPort}`);
       await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Resolves when this run of the process writes a line matching `line` to stdout; rejects if it exits first. */
+  private async awaitLine(c: ChildProcess, line: RegExp, timeoutMs: number): Promise<void> {
+    let tail = "";
+    let onData!: (d: Buffer) => void;
+    let onExit!: () => void;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        onData = (d) => {
+          const lines = (tail + d.toString()).split("\n");
+          tail = lines.pop()!;
+          if (lines.some((l) => line.test(l))) resolve();
+        };
+        onExit = () => reject(new Error(`${this.spec.name} exited while starting (see its log)`));
+        timer = setTimeout(() => reject(new Error(`${this.spec.name} did not write ${line} within ${timeoutMs} ms`)), timeoutMs);
+        c.stdout?.on("data", onData);
+        c.once("exit", onExit);
+      });
+    } finally {
+      clearTimeout(timer);
+      c.stdout?.off("data", onData);
+      c.off("exit", onExit);
     }
   }
 

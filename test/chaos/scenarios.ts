@@ -21,7 +21,7 @@ export interface Scenario {
   /** Injects the fault and recovers; resolves when every component is back. */
   run(ctx: FaultContext): Promise<void>;
   inShort?: boolean;
-  /** Runs on the cluster fabric (three NATS nodes, R3 streams, agents on hosts of their own): `--cluster`. */
+  /** Runs on the cluster fabric (three NATS nodes, R3 streams, controllers, gateways and agents on hosts of their own): `--cluster`. */
   cluster?: boolean;
   /** Fails the scenario when more of its sync calls than this fraction failed with a retryable status. */
   maxSyncRetryableRate?: number;
@@ -238,14 +238,14 @@ function CLUSTER_SCENARIOS(): Scenario[] {
     },
     {
       name: "cluster-rolling-restart",
-      what: "restart every component one by one under load (SIGTERM, start, wait ready): each nats-server (waiting until it caught up), FerretDB, the controller, both gateways, both agents",
+      what: "restart every component one by one under load (SIGTERM, start, wait ready): each nats-server (waiting until it caught up), FerretDB, both controllers, both gateways, both agents",
       isolations: ["runc", "gvisor"],
       cluster: true,
       maxSyncRetryableRate: CLUSTER_SYNC_RETRYABLE,
       load: (short) => steady(short, { asyncCount: short ? 120 : 400, spreadMs: short ? 20_000 : 40_000, syncWorkers: 4 }),
       async run(ctx) {
         await loaded(ctx, 4);
-        for (const c of ["nats-1", "nats-2", "nats-3", "mongo", "controller", "gateway", "gateway-2", "agent-a", "agent-b"] as const) {
+        for (const c of ["nats-1", "nats-2", "nats-3", "mongo", "controller", "controller-2", "gateway", "gateway-2", "agent-a", "agent-b"] as const) {
           await ctx.f.restart(c);
           await ctx.f.waitHealthy();
         }

@@ -1,8 +1,8 @@
 // deploy/compose on the real engine (npm run test:compose; not in npm test: it builds images and runs ten
 // containers): npm run compose builds the images from local binaries and this checkout, brings the fabric up on
 // private ports under its own project name (three NATS nodes with R3 streams, FerretDB, controller, gateway, two
-// agents), invokes functions over HTTP on runc and gVisor, sees Compose restart an agent that exits, and tears it all
-// down, function containers included.
+// agents), invokes functions over HTTP on runc and gVisor, stops the NATS node leading the jobs stream and still
+// gets answers, sees Compose restart an agent that exits, and tears it all down, function containers included.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
@@ -44,6 +44,28 @@ async function agentContainers(): Promise<string[]> {
   return stdout.split("\n").filter((id) => id.startsWith(`${project}-agent-`));
 }
 
+/**
+ * The streams' replica counts, the node leading WEFT_JOBS, and the streams with a replica not current: asked from
+ * inside the fabric (the controller's container), where the NATS nodes are reachable.
+ */
+async function streamsInfo(): Promise<{ replicas: Record<string, number>; jobsLeader: string; lagging: string[] }> {
+  const out = await compose(["exec", "-T", "controller", "node", "--input-type=module", "-e", `
+    const { connect } = await import("@nats-io/transport-node");
+    const { jetstreamManager } = await import("@nats-io/jetstream");
+    const nc = await connect({ servers: process.env.WEFT_NATS_URL.split(",") });
+    const jsm = await jetstreamManager(nc);
+    const out = { replicas: {}, jobsLeader: "", lagging: [] };
+    for (const s of ["WEFT_JOBS", "WEFT_RECORDS", "WEFT_JOB_ADVISORIES", "KV_weft-functions"]) {
+      const c = (await jsm.streams.info(s)).cluster;
+      out.replicas[s] = c.replicas.length + 1;
+      if (s === "WEFT_JOBS") out.jobsLeader = c.leader;
+      if (!c.leader || c.replicas.some((r) => !r.current || r.offline)) out.lagging.push(s);
+    }
+    console.log(JSON.stringify(out));
+    await nc.close();`]);
+  return JSON.parse(out);
+}
+
 before(async () => {
   const httpPort = await freePort();
   env = {
@@ -76,7 +98,7 @@ test("the Compose file resolves with the agents' stop grace derived from their d
   assert.equal(config.services.controller?.environment?.WEFT_STREAM_REPLICAS, "3");
 });
 
-test("npm run compose brings the fabric up; functions run on runc and gVisor; an agent that exits is restarted; down removes everything", async (t) => {
+test("npm run compose brings the fabric up; functions run on runc and gVisor; calls succeed with the NATS node leading the jobs stream stopped; an agent that exits is restarted; down removes everything", async (t) => {
   const started = Date.now();
   const up = await npmCompose(["up", "-d", "--wait", "--wait-timeout", "150"]);
   assert.equal(up.code, 0, up.output);
@@ -87,17 +109,9 @@ test("npm run compose brings the fabric up; functions run on runc and gVisor; an
     return h.body.agents?.length === 2 && h.body.controller === "ok" && h.body.mongo === "ok" ? true : undefined;
   }, "both agents heard, the controller and MongoDB up", 60_000, 200);
 
-  // Every stream has three replicas: asked from inside the fabric, where the NATS nodes are reachable.
-  const streams = await compose(["exec", "-T", "controller", "node", "--input-type=module", "-e", `
-    const { connect } = await import("@nats-io/transport-node");
-    const { jetstreamManager } = await import("@nats-io/jetstream");
-    const nc = await connect({ servers: process.env.WEFT_NATS_URL.split(",") });
-    const jsm = await jetstreamManager(nc);
-    const out = {};
-    for (const s of ["WEFT_JOBS", "WEFT_RECORDS", "WEFT_JOB_ADVISORIES", "KV_weft-functions"]) out[s] = (await jsm.streams.info(s)).cluster.replicas.length + 1;
-    console.log(JSON.stringify(out));
-    await nc.close();`]);
-  assert.deepEqual(JSON.parse(streams), { WEFT_JOBS: 3, WEFT_RECORDS: 3, WEFT_JOB_ADVISORIES: 3, "KV_weft-functions": 3 });
+  // Every stream has three replicas.
+  const streams = await streamsInfo();
+  assert.deepEqual(streams.replicas, { WEFT_JOBS: 3, WEFT_RECORDS: 3, WEFT_JOB_ADVISORIES: 3, "KV_weft-functions": 3 });
 
   for (const [name, body] of [
     ["compose-py", { runtime: "python3", code: "def handler(event, context):\n    return {'echo': event['v']}\n" }],
@@ -110,6 +124,22 @@ test("npm run compose brings the fabric up; functions run on runc and gVisor; an
     assert.deepEqual(res.body.output, { echo: name }, JSON.stringify(res.body));
     assert.match(res.body.agent, new RegExp(`^${project}-agent-[12]$`));
   }
+
+  // One NATS node goes (the one leading the jobs stream, so a new leader is elected): calls still succeed. Then it
+  // comes back and catches up.
+  const leader = streams.jobsLeader;
+  assert.match(leader, /^nats-[123]$/);
+  await compose(["stop", "-t", "10", leader]);
+  const stoppedAt = Date.now();
+  for (let i = 0; i < 5; i++) {
+    const res = await http(url, "POST", "/v1/functions/compose-py/invoke", { v: `without ${leader} ${i}` });
+    assert.equal(res.status, 200, `call ${i} with ${leader} stopped: ${JSON.stringify(res.body)}`);
+    assert.deepEqual(res.body.output, { echo: `without ${leader} ${i}` });
+  }
+  t.diagnostic(`5 calls answered 200 within ${((Date.now() - stoppedAt) / 1000).toFixed(1)} s of stopping ${leader}`);
+  assert.notEqual((await streamsInfo()).jobsLeader, leader, "another node leads the jobs stream");
+  await compose(["start", leader]);
+  await eventually(async () => ((await streamsInfo()).lagging.length === 0 ? true : undefined), `${leader} back and every replica current`, 90_000, 500);
 
   // The agent exits (SIGTERM to its PID 1: it drains and exits 0); restart: unless-stopped brings it back.
   await compose(["exec", "-T", "agent-2", "bash", "-c", "kill -TERM 1"]);

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { JetStreamApiError } from "@nats-io/jetstream";
+import { errors } from "@nats-io/transport-node";
 import { bucketSettling, jetStreamSettling, whileJetStreamSettles } from "../../shared/nats.js";
 
 const apiError = (err_code: number, description: string) => new JetStreamApiError({ code: 503, err_code, description });
@@ -11,6 +12,12 @@ test("no answer, no responder and 'temporarily unavailable' are settling; a refu
   assert.equal(jetStreamSettling(timeout), true);
   assert.equal(jetStreamSettling(Object.assign(new Error("no responders"), { name: "NoRespondersError" })), true);
   assert.equal(jetStreamSettling(apiError(10008, "JetStream system temporarily unavailable")), true);
+  // A KV create while the bucket's stream elects a leader: nats.js's wrapping of a publish's no responders.
+  const subject = "$KV.weft-idempotency.k";
+  const request = new errors.RequestError(`no responders: '${subject}'`, { cause: new errors.NoRespondersError(subject) });
+  const noLeader = Object.assign(new Error("jetstream is not enabled", { cause: request }), { name: "JetStreamNotEnabled" });
+  assert.equal(jetStreamSettling(noLeader), true);
+  assert.equal(jetStreamSettling(Object.assign(new Error("jetstream is not enabled"), { name: "JetStreamNotEnabled" })), false);
   assert.equal(jetStreamSettling(apiError(10059, "stream not found")), false);
   assert.equal(jetStreamSettling(apiError(10058, "stream name already in use with a different configuration")), false);
   assert.equal(jetStreamSettling(new Error("permissions violation")), false);
