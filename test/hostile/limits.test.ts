@@ -128,6 +128,29 @@ describe("limits", { concurrency: BATCH }, () => {
         }
       });
 
+      suite.case("throws errors with a 1 MiB message, 300,000 control characters and a 1,000-character type: HANDLER_ERROR with the message cut, and the next call works", where, async (h) => {
+        const name = h.name("long-error");
+        const code = runtime === "python3"
+          ? pyHandler(`if event.get("fine"):
+    return {"genuine": True}
+message = "\x01" * 300000 if event.get("ctl") else "m" * (1 << 20)
+raise type("E" * 1000, (Exception,), {})(message)`)
+          : jsHandler(`if (event.fine) return { genuine: true };
+const e = new Error(event.ctl ? "\x01".repeat(300000) : "m".repeat(1 << 20));
+e.name = "E".repeat(1000);
+throw e;`);
+        await h.deploy(name, { ...where, code, limits: { timeoutMs: 20_000 } });
+        for (const ctl of [false, true]) {
+          const r = await h.settled(await h.invoke(name, JSON.stringify({ ctl })), ["error"], ctl ? "control characters" : "a 1 MiB message");
+          assert.equal(r.error?.code, "HANDLER_ERROR", describeResult(r));
+          const error = r.error as { message: string; type?: string };
+          assert.ok(error.message.length > 0 && error.message.length <= 16 * 1024, `message of ${error.message.length} characters`);
+          assert.ok(error.message.startsWith(ctl ? "\x01" : "mmm"), "the message is the handler's own, cut");
+          assert.ok((error.type ?? "").length <= 200 && (error.type ?? "").startsWith("EEE"), `type ${error.type?.slice(0, 20)}…`);
+        }
+        await h.settled(await h.invoke(name, JSON.stringify({ fine: true })), ["ok"], "the next call");
+      });
+
       suite.case("returns an output 100 bytes under 6 MiB: intact", where, async (h) => {
         const name = await probeFunction(h, where, "edge-out");
         const size = LIMITS.payloadBytes - 100;

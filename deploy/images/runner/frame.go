@@ -65,10 +65,10 @@ var errFrame = errors.New("malformed frame")
 
 // frameBuffer gathers bytes from one peer and yields whole frames; limits bound what a peer may send.
 type frameBuffer struct {
-	buf          []byte
-	maxPayload   int
-	pending      *frame
-	needPayload  int
+	buf         []byte
+	maxPayload  int
+	pending     *frame
+	needPayload int
 }
 
 // next returns the next whole frame, nil when more bytes are needed, or an error when the peer broke

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"syscall"
@@ -577,7 +578,28 @@ func sanitizeError(e *runError) runError {
 	if e == nil {
 		return runError{Type: "Error", Message: "the handler failed without an error"}
 	}
-	return runError{Type: truncate(e.Type, 200), Message: truncate(e.Message, 16<<10), Stack: truncate(e.Stack, 32<<10)}
+	return fitError(runError{Type: truncate(e.Type, 200), Message: truncate(e.Message, 16<<10), Stack: truncate(e.Stack, 32<<10)})
+}
+
+// maxErrorJSON bounds an error as JSON inside a header of at most maxHeaderBytes: control characters (and <, >, &)
+// take six bytes each as JSON, so the cut parts can still be too long; the stack, then the message, are halved.
+const maxErrorJSON = 40 << 10
+
+func fitError(e runError) runError {
+	for {
+		b, err := json.Marshal(e)
+		if err != nil || len(b) <= maxErrorJSON {
+			return e
+		}
+		switch {
+		case e.Stack != "":
+			e.Stack = truncate(e.Stack, len(e.Stack)/2)
+		case len(e.Message) > 1:
+			e.Message = truncate(e.Message, len(e.Message)/2)
+		default:
+			return e
+		}
+	}
 }
 
 func truncate(s string, n int) string {

@@ -101,12 +101,41 @@ function captureStream(stream) {
   };
 }
 
+// An error travels in a frame header (at most 64 KiB on every side): its parts are cut to the runner's own bounds,
+// then further until its JSON fits, so a long message (or one of control characters, six bytes each as JSON) is
+// still the handler's error and not a broken frame.
+const MAX_ERROR_TYPE = 200;
+const MAX_ERROR_MESSAGE = 16 * 1024;
+const MAX_ERROR_STACK = 32 * 1024;
+const MAX_ERROR_JSON = 40 * 1024;
+
+/** `text` cut to at most maxBytes of UTF-8, on a character boundary. */
+function cutText(text, maxBytes) {
+  if (text.length * 3 <= maxBytes) return text;
+  const bytes = Buffer.from(text, "utf8");
+  if (bytes.length <= maxBytes) return text;
+  let end = maxBytes;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--; // not inside a character
+  return bytes.subarray(0, end).toString("utf8");
+}
+
+function fittedError(type, message, stack) {
+  const err = { type: cutText(type, MAX_ERROR_TYPE), message: cutText(message, MAX_ERROR_MESSAGE) };
+  if (stack !== undefined) err.stack = cutText(stack, MAX_ERROR_STACK);
+  while (Buffer.byteLength(JSON.stringify(err)) > MAX_ERROR_JSON) {
+    if (err.stack) err.stack = err.stack.slice(0, err.stack.length >> 1);
+    else if (err.message.length > 1) err.message = err.message.slice(0, err.message.length >> 1);
+    else break;
+  }
+  return err;
+}
+
 function errorOf(err) {
   try {
     if (err instanceof Error) {
-      return { type: String(err.name || (err.constructor && err.constructor.name) || "Error"), message: String(err.message), stack: String(err.stack || "") };
+      return fittedError(String(err.name || (err.constructor && err.constructor.name) || "Error"), String(err.message), String(err.stack || ""));
     }
-    return { type: typeof err === "object" && err !== null ? "Object" : typeof err, message: String(err) };
+    return fittedError(typeof err === "object" && err !== null ? "Object" : typeof err, String(err));
   } catch {
     return { type: "Error", message: "(the error could not be printed)" };
   }

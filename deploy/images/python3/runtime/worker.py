@@ -129,6 +129,35 @@ class Context:
         return max(0, int(self._deadline - time.time() * 1000))
 
 
+# An error travels in a frame header (at most 64 KiB, MAX_HEADER on every side): its parts are cut to the
+# runner's own bounds, then further until its JSON fits, so a long message (or one of control characters, which
+# JSON writes six bytes each) is still the handler's error and not a broken frame.
+MAX_ERROR_TYPE = 200
+MAX_ERROR_MESSAGE = 16 * 1024
+MAX_ERROR_STACK = 32 * 1024
+MAX_ERROR_JSON = 40 * 1024
+
+
+def cut_text(text, max_bytes):
+    """`text` as valid UTF-8 of at most max_bytes bytes, cut on a character boundary."""
+    data = text.encode("utf-8", "replace")
+    return data[:max_bytes].decode("utf-8", "ignore")
+
+
+def fitted_error(kind, message, stack=None):
+    err = {"type": cut_text(kind, MAX_ERROR_TYPE), "message": cut_text(message, MAX_ERROR_MESSAGE)}
+    if stack is not None:
+        err["stack"] = cut_text(stack, MAX_ERROR_STACK)
+    while len(json.dumps(err, separators=(",", ":"))) > MAX_ERROR_JSON:
+        if err.get("stack"):
+            err["stack"] = err["stack"][: len(err["stack"]) // 2]
+        elif len(err["message"]) > 1:
+            err["message"] = err["message"][: len(err["message"]) // 2]
+        else:
+            break
+    return err
+
+
 def error_of(exc):
     tb = exc.__traceback__
     # The worker's own frames say nothing about the user's bug.
@@ -142,7 +171,7 @@ def error_of(exc):
         stack = "".join(traceback.format_exception(type(exc), exc, tb))
     except BaseException:
         stack = ""
-    return {"type": type(exc).__name__, "message": message, "stack": stack}
+    return fitted_error(type(exc).__name__, message, stack)
 
 
 def serialise(result, limit):
