@@ -25,12 +25,16 @@ export interface RecordIngestOptions {
   flushMs: number;
 }
 
-/** A pull request stays open this long when the stream is idle (the client's minimum is 1 s). */
-const FETCH_EXPIRES_MS = 5000;
+/**
+ * A pull request stays open this long when the stream is idle (the client's minimum is 1 s). Short, because a pull
+ * sent while a restarted server is still loading its streams can be lost without a word, and is only abandoned
+ * after its expiry and FETCH_GRACE_MS: at 5 s + 2 s, records published after a NATS restart waited up to 6.6 s.
+ */
+const FETCH_EXPIRES_MS = 2000;
 /** Refusals by MongoDB after which a record is given up (terminated and logged). */
 const POISON_DELIVERIES = 5;
 /** A fetch that has neither delivered nor ended this long after its expiry is abandoned. */
-const FETCH_GRACE_MS = 2000;
+const FETCH_GRACE_MS = 1000;
 /** Messages in hand are kept alive well within the consumer's ack wait, however long their write takes. */
 const WORKING_EVERY_MS = Math.floor(RECORDS_ACK_WAIT_MS / 4);
 /** Retries of a write while MongoDB is away are at most this far apart, so records land soon after it is back. */
