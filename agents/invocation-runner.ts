@@ -216,14 +216,7 @@ export class InvocationRunner {
         return refused("INVALID_EVENT", scan.reason === "depth" ? `the event is nested deeper than ${LIMITS.jsonDepth} levels` : "the event is not JSON");
       }
     }
-    const running = this.opts.runningRecordAfterMs > 0
-      ? setTimeout(() => this.publishRecordLater(this.runningRecord(job, meta), log), this.opts.runningRecordAfterMs)
-      : undefined;
-    try {
-      return await this.runOn(def, job, meta, lease, log);
-    } finally {
-      clearTimeout(running);
-    }
+    return this.runOn(def, job, meta, lease, log);
   }
 
   private async runOn(def: FunctionDefinition, job: Job, meta: InvocationMeta, lease: JobLease, log: Logger): Promise<Ending> {
@@ -249,6 +242,10 @@ export class InvocationRunner {
     // Durations in fractional ms: a warm call takes well under one, and whole ms would record it as 0.
     const runStarted = performance.now();
     meta.startedAt = started;
+    // "running" means the handler has started (REVIEW C13): a job still waiting here for a container is queued.
+    const running = this.opts.runningRecordAfterMs > 0
+      ? setTimeout(() => this.publishRecordLater(this.runningRecord(job, meta), log), this.opts.runningRecordAfterMs)
+      : undefined;
     try {
       const ctx = {
         invocationId: job.invocationId,
@@ -263,6 +260,7 @@ export class InvocationRunner {
       const run = await container.run(ctx, job.event, def.limits.timeoutMs);
       return fromRun(run, coldStart, elapsedMs(runStarted), def.limits.timeoutMs);
     } finally {
+      clearTimeout(running);
       acquired.lease.release();
     }
   }
