@@ -69,7 +69,7 @@ export const agentFields = {
     "Docker seccomp profile (JSON file) every function container runs under, on runc and gVisor"),
   tmpfsMb: envField("WEFT_TMPFS_MB", intFromEnv(64, 1, 65_536), "size of the writable /tmp (counts against the container's memory)"),
   heartbeatMs: envField("WEFT_HEARTBEAT_MS", intFromEnv(2000, 100), "AgentStatus announcement interval"),
-  runningRecordAfterMs: envField("WEFT_RUNNING_RECORD_AFTER_MS", intFromEnv(1000, 0), "an invocation still running after this gets a running record"),
+  runningRecordAfterMs: envField("WEFT_RUNNING_RECORD_AFTER_MS", intFromEnv(1000, 0), "an invocation whose handler has run this long gets a running record (one still waiting for a container stays queued)"),
   recordLingerMs: envField("WEFT_RECORD_LINGER_MS", intFromEnv(20, 0, 1000),
     "a finished invocation's record waits at most this long for others to share its message (its job is acked once stored; the reply does not wait)"),
   containerStartTimeoutMs: envField("WEFT_CONTAINER_START_TIMEOUT_MS", intFromEnv(30_000, 1000), "a container not ready after this is a platform failure"),
