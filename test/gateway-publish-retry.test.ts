@@ -59,7 +59,8 @@ async function deployed(): Promise<string> {
   const name = uniqueName("retry");
   await publishDefinition(await openFunctionsBucket(nc), definition(name));
   // The gateway learns of it from its KV watch: until then a call is a 404. A stored call proves it knows it.
-  for (;;) if ((await http(httpUrl, "POST", `/v1/functions/${name}/invoke?async=true`, {})).status !== 404) return name;
+  await until(async () => (await http(httpUrl, "POST", `/v1/functions/${name}/invoke?async=true`, {})).status === 202, "the gateway storing a call of the function", 10_000);
+  return name;
 }
 
 const storedSoFar = async (): Promise<number> => (await jsm.streams.info(JOBS_STREAM)).state.last_seq;
@@ -74,11 +75,13 @@ async function runAll(name: string): Promise<Responder> {
   return responder;
 }
 
-test("a PubAck late past the publish timeout: tried again with the same Nats-Msg-Id before answering; stored and run once", async () => {
+test("a PubAck late past the publish timeout: tried again with the same Nats-Msg-Id before answering; stored and run once", async (t) => {
   const name = await deployed();
   const before = await storedSoFar();
   const publishesBefore = proxy.published.filter((p) => p.subject === jobSubject(name)).length;
   proxy.hold();
+  let released = false;
+  t.after(() => { if (!released) proxy.release(); }); // a failed assertion must not leave the next test held
   let answered = false;
   const call = http(httpUrl, "POST", `/v1/functions/${name}/invoke?async=true`, { n: 1 }).finally(() => { answered = true; });
   // The gateway's second publish of the job is the retry: its first PubAck did not come in time.
@@ -87,6 +90,7 @@ test("a PubAck late past the publish timeout: tried again with the same Nats-Msg
   answeredFirst.catch(() => undefined);
   assert.equal(answered, false, "the gateway answered before its retry: an ambiguous publish reached the caller");
   proxy.release();
+  released = true;
   const res = await call;
   assert.equal(res.status, 202, JSON.stringify(res.body));
   assert.equal(res.body.status, "queued");
