@@ -39,7 +39,7 @@ before(async () => {
       WEFT_HTTP_PORT: "0",
       WEFT_GRPC_PORT: "0",
       WEFT_PUBLISH_TIMEOUT_MS: String(PUBLISH_TIMEOUT_MS),
-      WEFT_SYNC_WAIT_MS: "200",
+      WEFT_SYNC_WAIT_MS: "10000", // a sync call outlives a held publish (3 s at most)
     }),
     testLog("gateway"),
   );
@@ -132,4 +132,31 @@ test("no PubAck on any attempt: 503 after every attempt, saying it may have been
   const responder = await runAll(name);
   assert.equal(responder.jobs.filter((j) => j.headers[HEADERS.invocationId] === id).length, 1, "the job ran exactly once");
   responder.stop();
+});
+
+test("a sync call whose PubAck and answer are late: retried with the same Nats-Msg-Id, then the one run's result", async (t) => {
+  const name = await deployed();
+  await runAll(name).then((r) => r.stop()); // the warm-up job out of the way
+  const responder = await new Responder(nc).start(); // runs the job at once; its answer, like the PubAck, is held
+  t.after(() => { responder.stop(); proxy.release(); });
+  const before = await storedSoFar();
+  const publishesBefore = proxy.published.filter((p) => p.subject === jobSubject(name)).length;
+  proxy.hold();
+  const call = http(httpUrl, "POST", `/v1/functions/${name}/invoke`, { n: 3 });
+  const answeredFirst = call.then((r) => Promise.reject(new Error(`the gateway answered ${r.status} before any retry: ${JSON.stringify(r.body)}`)));
+  const seen = (await Promise.race([proxy.publishesTo(jobSubject(name), publishesBefore + 2), answeredFirst])).slice(publishesBefore);
+  answeredFirst.catch(() => undefined);
+  proxy.release();
+  const res = await call;
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.equal(res.body.status, "ok");
+  assert.deepEqual(res.body.output, { echo: { n: 3 } });
+  const id = res.body.invocationId as string;
+  assert.deepEqual(seen.map((p) => p.headers["nats-msg-id"]), [id, id], "the retry carries the same Nats-Msg-Id");
+  assert.equal(await storedSoFar(), before + 1, "the stream stored the job once");
+  await until(async () => {
+    const info = await jsm.consumers.info(JOBS_STREAM, JOBS_CONSUMER);
+    return info.num_pending === 0 && info.num_ack_pending === 0;
+  }, "the job acked", 10_000);
+  assert.equal(responder.jobs.filter((j) => j.headers[HEADERS.invocationId] === id).length, 1, "the job ran exactly once");
 });
