@@ -49,6 +49,7 @@ test("a draining agent hands its waiting jobs back at once: another agent runs t
     const record = await f.finalRecord(result.invocationId);
     assert.equal(record.status, "ok");
     assert.equal(record.agent, otherId);
+    assert.equal(record.attempt, 2, "its first delivery was the draining agent's, handed back");
   }
 
   const { result } = await long;
