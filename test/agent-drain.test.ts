@@ -25,7 +25,9 @@ test("a draining agent hands its waiting jobs back at once: another agent runs t
   assert.equal(warm.result.status, "ok", JSON.stringify(warm.result));
   await until(() => f.agent.status().busy === 0, "the agent idle");
 
-  const LONG_MS = 8000;
+  // Long enough that the waiting jobs, handed back (2 s nak delay) and cold-started on the other agent, end first
+  // on a loaded machine; short of the ack wait, so only a hand-back at the drain can make them end first.
+  const LONG_MS = 15_000;
   let longDone = false;
   const long = f.invoke(name, { n: 1, ms: LONG_MS }, { timeoutMs: 40_000 }).finally(() => (longDone = true));
   await until(() => f.agent.status().busy === 1, "the long call running in the agent", 10_000);
