@@ -1,9 +1,7 @@
 # Weft Python worker: runs the user's code as uid 65534 under weft-runner (the trusted process that holds
 # the agent channel). Frames in on fd 3, frames out on fd 4, the user's stray output on fd 1 and 2; see
 # deploy/images/PROTOCOL.md. Nothing here is trusted by the runner: it re-checks every frame we write.
-import asyncio
 import importlib
-import inspect
 import json
 import os
 import signal
@@ -12,7 +10,6 @@ import threading
 import time
 import traceback
 import types
-from concurrent.futures import ThreadPoolExecutor
 
 CTL_FD, RES_FD = 3, 4
 MAX_HEADER = 64 * 1024
@@ -275,6 +272,8 @@ class Worker:
                 self.handler = load_bundle_handler(root, os.environ.get("WEFT_HANDLER") or "handler.handler", os.environ.get("WEFT_LAYER"))
             else:
                 self.handler = load_handler(code.decode("utf-8", "replace"))
+            if _is_coroutine_function(self.handler):
+                _asyncio()  # now, not in the first call
             frame = {"t": "init_ok"}
             record_signal_handlers()
         except BaseException as exc:  # the user's module may raise anything, SystemExit included
@@ -323,8 +322,8 @@ class Worker:
             return None, {"type": "InvalidEvent", "message": "the event could not be parsed: " + str(exc)[:200]}
         try:
             result = self.handler(event, Context(header.get("ctx") or {}))
-            if inspect.isawaitable(result):
-                result = asyncio.run(_awaited(result))
+            if _is_awaitable(result):
+                result = _asyncio().run(_awaited(result))
         except BaseException as exc:  # a handler's sys.exit() is its failure, not the worker's
             return None, error_of(exc)
         return serialise(result, self.output_limit)
@@ -332,11 +331,38 @@ class Worker:
 
 def start_executor(n):
     """All of the pool's threads start now, so the runner's thread count after init is the baseline."""
+    from concurrent.futures import ThreadPoolExecutor  # only for concurrency > 1
+
     executor = ThreadPoolExecutor(max_workers=n)
     barrier = threading.Barrier(n)
     for f in [executor.submit(barrier.wait) for _ in range(n)]:
         f.result()
     return executor
+
+
+# inspect's isawaitable and iscoroutinefunction without importing inspect (ast, dis, re, enum: memory in every
+# container). CO_COROUTINE and CO_ITERABLE_COROUTINE are the code flags inspect reads.
+_CO_COROUTINE, _CO_ITERABLE_COROUTINE = 0x80, 0x100
+
+
+def _is_awaitable(value):
+    if isinstance(value, types.CoroutineType):
+        return True
+    if isinstance(value, types.GeneratorType):
+        return bool(value.gi_code.co_flags & _CO_ITERABLE_COROUTINE)
+    return getattr(type(value), "__await__", None) is not None
+
+
+def _is_coroutine_function(fn):
+    code = getattr(fn, "__code__", None)
+    return bool(getattr(code, "co_flags", 0) & _CO_COROUTINE)
+
+
+def _asyncio():
+    """asyncio, imported only when a handler is async: it loads ssl (OpenSSL), about 8 MB of every container's memory."""
+    import asyncio
+
+    return asyncio
 
 
 async def _awaited(awaitable):
