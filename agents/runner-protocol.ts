@@ -84,6 +84,30 @@ export function runnerFrameSchema(limits: FrameLimits) {
 }
 export type RunnerFrame = z.infer<ReturnType<typeof runnerFrameSchema>>;
 
+type PlainResult = Extract<RunnerFrame, { t: "result" }>;
+const PLAIN_RESULT_KEYS = new Set(["t", "id", "ok", "outputBytes", "logBytes", "logsTruncated"]);
+const isBytes = (v: unknown, max: number): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
+
+/**
+ * Every warm call ends with one frame: a result that succeeded, with no error, exit or retire. It is checked here
+ * by hand, field by field against the same bounds as its schema (only these keys; id a string of at most 32; ok
+ * true; byte counts whole numbers within the limits, 0 when absent; logsTruncated a boolean, false when absent), so
+ * the common frame costs no schema walk. Anything else, including anything this check does not know, returns
+ * undefined and goes through the schema, which decides.
+ */
+export function plainResult(v: unknown, limits: FrameLimits): PlainResult | undefined {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  for (const key of Object.keys(o)) if (!PLAIN_RESULT_KEYS.has(key)) return undefined;
+  if (o.t !== "result" || o.ok !== true || typeof o.id !== "string" || o.id.length > 32) return undefined;
+  // Defaults apply to an absent field only (as zod's .default): a null is a violation.
+  const outputBytes = o.outputBytes === undefined ? 0 : o.outputBytes;
+  const logBytes = o.logBytes === undefined ? 0 : o.logBytes;
+  const logsTruncated = o.logsTruncated === undefined ? false : o.logsTruncated;
+  if (!isBytes(outputBytes, limits.outputBytes) || !isBytes(logBytes, limits.logBytes) || typeof logsTruncated !== "boolean") return undefined;
+  return { t: "result", id: o.id, ok: true, outputBytes, logBytes, logsTruncated };
+}
+
 /** A frame with its payload: output (result frames) and logs, as bytes. */
 export interface ReceivedFrame {
   frame: RunnerFrame;
@@ -138,7 +162,7 @@ export class FrameDecoder {
   private schema: ReturnType<typeof runnerFrameSchema>;
 
   constructor(
-    limits: FrameLimits,
+    private readonly limits: FrameLimits,
     private readonly onFrame: (f: ReceivedFrame) => void,
   ) {
     this.schema = runnerFrameSchema(limits);
@@ -174,12 +198,16 @@ export class FrameDecoder {
     } catch {
       throw new ProtocolViolation("a header line that is not JSON");
     }
-    const parsed = this.schema.safeParse(json);
-    if (!parsed.success) throw new ProtocolViolation(`a header that breaks the protocol (${parsed.error.issues[0]?.path.join(".") || "shape"})`);
-    this.header = parsed.data;
-    const f = parsed.data;
+    const f = plainResult(json, this.limits) ?? this.parsed(json);
+    this.header = f;
     this.need = payloadBytesOf(f);
     return true;
+  }
+
+  private parsed(json: unknown): RunnerFrame {
+    const parsed = this.schema.safeParse(json);
+    if (!parsed.success) throw new ProtocolViolation(`a header that breaks the protocol (${parsed.error.issues[0]?.path.join(".") || "shape"})`);
+    return parsed.data;
   }
 
   private gather(): Buffer {

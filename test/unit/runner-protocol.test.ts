@@ -2,7 +2,7 @@
 // bounds and violations, Docker's multiplexed attach stream, and the JSON scanner used on outputs.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { AttachDemuxer, FrameDecoder, ProtocolViolation, encodeInit, encodeRun, type ReceivedFrame } from "../../agents/runner-protocol.js";
+import { AttachDemuxer, FrameDecoder, ProtocolViolation, encodeInit, encodeRun, plainResult, runnerFrameSchema, type ReceivedFrame } from "../../agents/runner-protocol.js";
 import { FunctionDefinition } from "../../shared/schemas/function.js";
 import { scanJson } from "../../shared/json-scan.js";
 
@@ -95,6 +95,69 @@ describe("runner → agent frames", () => {
       assert.equal(frames.length, 0);
     });
   }
+});
+
+describe("the result frame's fast path", () => {
+  const schema = runnerFrameSchema(limits);
+  const base = { t: "result", id: "17", ok: true, outputBytes: 12, logBytes: 3, logsTruncated: false };
+  // Frames a hostile or broken runner might write, each one change away from the common frame.
+  const variants: unknown[] = [
+    base,
+    { t: "result", id: "17", ok: true },
+    { ...base, logsTruncated: true },
+    { ...base, outputBytes: limits.outputBytes, logBytes: limits.logBytes },
+    { ...base, outputBytes: limits.outputBytes + 1 },
+    { ...base, logBytes: limits.logBytes + 1 },
+    { ...base, outputBytes: -1 },
+    { ...base, outputBytes: 1.5 },
+    { ...base, outputBytes: "12" },
+    { ...base, outputBytes: null },
+    { ...base, logsTruncated: "no" },
+    { ...base, logsTruncated: null },
+    { ...base, ok: false },
+    { ...base, ok: "true" },
+    { ...base, id: 17 },
+    { ...base, id: "x".repeat(32) },
+    { ...base, id: "x".repeat(33) },
+    { ...base, t: "fault" },
+    { ...base, extra: 1 },
+    { ...base, retire: "left a thread" },
+    { ...base, error: { type: "E", message: "m" } },
+    { ...base, exit: { code: 1 } },
+    JSON.parse('{"t":"result","id":"1","ok":true,"__proto__":{"x":1}}'),
+    JSON.parse('{"t":"result","id":"1","ok":true,"constructor":1}'),
+    [base],
+    null,
+    "result",
+  ];
+
+  test("takes the common frame and gives exactly what the schema gives", () => {
+    assert.deepEqual(plainResult(base, limits), schema.parse(base));
+    assert.deepEqual(plainResult({ t: "result", id: "1", ok: true }, limits), schema.parse({ t: "result", id: "1", ok: true }));
+  });
+
+  test("never accepts what the schema refuses, and never differs from it", () => {
+    let fast = 0;
+    for (const v of variants) {
+      const mine = plainResult(v, limits);
+      const theirs = schema.safeParse(v);
+      if (mine === undefined) continue;
+      fast++;
+      assert.ok(theirs.success, `the fast path took a frame the schema refuses: ${JSON.stringify(v)}`);
+      assert.deepEqual(mine, theirs.data, `the fast path differs from the schema on ${JSON.stringify(v)}`);
+    }
+    assert.ok(fast >= 5, `the fast path took only ${fast} frames`);
+  });
+
+  test("a frame off the fast path is still checked by the schema in the decoder", () => {
+    const { d, frames } = decoder();
+    assert.throws(() => d.feed(frameBytes({ ...base, outputBytes: limits.outputBytes + 1 })), ProtocolViolation);
+    const ok = decoder();
+    ok.d.feed(frameBytes({ ...base, retire: "left a thread", outputBytes: 2, logBytes: 0 }, "{}"));
+    assert.equal(ok.frames.length, 1);
+    assert.equal(ok.frames[0]!.frame.t === "result" && ok.frames[0]!.frame.retire, "left a thread");
+    assert.equal(frames.length, 0);
+  });
 });
 
 describe("Docker attach demultiplexing", () => {
