@@ -40,13 +40,18 @@ export interface HttpApi {
   closeConnections(): void;
 }
 
+/** Connections the kernel may hold for the gateway to accept (Node's default is 511). */
+const ACCEPT_BACKLOG = 4096;
+
 export async function startHttpApi(host: string, port: number, deps: HttpDeps): Promise<HttpApi> {
   const router = buildRouter(deps);
   const server = createServer((req, res) => void serve(router, req, res, deps));
   // Clients keep connections alive between calls; a sync call may wait up to its function's timeout.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
-  server.listen(port, host);
+  // A deep accept queue (the kernel caps it at net.core.somaxconn): under overload, connections wait in it to be
+  // answered, 429 included, instead of being dropped and retried by the client's TCP a second or more later.
+  server.listen({ port, host, backlog: ACCEPT_BACKLOG });
   await Promise.race([once(server, "listening"), once(server, "error").then(([err]) => Promise.reject(err))]);
   server.on("error", (err) => deps.log.error({ err }, "HTTP server error"));
   return {
