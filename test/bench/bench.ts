@@ -25,7 +25,9 @@ import { agentChannelDir, DEFAULT_CHANNEL_ROOT } from "../../agents/runner-chann
 import { baseImagesFromEnv, ensureRuntimeImages, RUNTIME_IMAGES } from "../../deploy/images.js";
 import { createLogger } from "../../shared/logger.js";
 import { chargeCpu, jetstreamJobCpu, natsRequestCpu, printCpuFloors, recordInsertCpu, type CpuFloor } from "./cpu-floors.js";
-import { childrenMap, withDescendants } from "./proc-stat.js";
+import { childrenMap, pidListeningOn, withDescendants } from "./proc-stat.js";
+import { startPathFloor, type PathFloor } from "./path-floor.js";
+import { RawHttpClient } from "./raw-http.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const RESULTS = join(ROOT, "bench-results");
@@ -37,12 +39,14 @@ const FIRST_CALL_TRIALS = QUICK ? 2 : 5;
 const FLOOR_CONTAINER_TRIALS = QUICK ? 3 : 8;
 /** Calls the CPU-accounting mode charges (at CONCURRENCY clients). */
 const CPU_CALLS = Number(process.env.WEFT_BENCH_CPU_CALLS ?? (QUICK ? 3000 : 10_000));
+/** Warm containers behind the path floor's stand-in agent (one call at a time each, as python3 runs). */
+const PATH_FLOOR_CONTAINERS = Number(process.env.WEFT_BENCH_PATH_CONTAINERS ?? 2);
 /** Calls each CPU floor charges (the parts alone: core NATS, a JetStream job, record inserts, the runner channel). */
 const CPU_FLOOR_CALLS = QUICK ? 3000 : 10_000;
 const MANY_FUNCTIONS = Number(process.env.WEFT_BENCH_FUNCTIONS ?? (QUICK ? 20 : 100));
 const OVERLOAD_MS = QUICK ? 5000 : 30_000;
 const OVERLOAD_FACTOR = 4;
-const SECTIONS = new Set((process.env.WEFT_BENCH_SECTIONS ?? "floors,warm,cpu,many,overload,first").split(",").map((x) => x.trim()));
+const SECTIONS = new Set((process.env.WEFT_BENCH_SECTIONS ?? "floors,path,warm,cpu,many,overload,first").split(",").map((x) => x.trim()));
 
 /** Published or measured-beside figures of the systems users compare Weft with (issue 8), quoted as reference. */
 const PEERS = [
@@ -195,11 +199,19 @@ async function deploy(port: number, name: string, runtime: Runtime, isolation: s
   if (res.status >= 300) throw new Error(`deploy ${name}: ${res.status} ${res.body}`);
 }
 
+/** The load generator's connections to each HTTP port (test/bench/raw-http.ts): at most CONCURRENCY each. */
+const rawClients = new Map<number, RawHttpClient>();
+const rawClient = (port: number): RawHttpClient => {
+  let c = rawClients.get(port);
+  if (!c) rawClients.set(port, (c = new RawHttpClient(port, CONCURRENCY)));
+  return c;
+};
+
 async function invokeHttp(port: number, name: string): Promise<number> {
   const t0 = now();
-  const res = await httpCall(port, "POST", `/v1/functions/${name}/invoke`, '{"name":"bench"}');
+  const res = await rawClient(port).post(`/v1/functions/${name}/invoke`, '{"name":"bench"}');
   const ms = now() - t0;
-  if (res.status !== 200 || !res.body.includes('"ok"')) throw new Error(`invoke ${name}: ${res.status} ${res.body.slice(0, 300)}`);
+  if (res.status !== 200 || !res.body.includes('"ok"')) throw new Error(`invoke ${name}: ${res.status} ${res.body.toString().slice(0, 300)}`);
   return ms;
 }
 
@@ -376,6 +388,49 @@ async function containerStartFloor(docker: Dockerode, runtime: Runtime): Promise
   return stats(samples);
 }
 
+interface PathFloorReport {
+  containers: number;
+  latency: Stats;
+  busOnlyLatency: Stats;
+  grpcLatency: Stats;
+  rps: number;
+  throughput: Stats;
+  errors: number;
+  cpu: CpuReport;
+}
+
+/** Weft's hops without Weft (test/bench/path-floor.ts): one client's latency, throughput and CPU per process per call. */
+async function measurePathFloor(f: Fabric): Promise<PathFloorReport> {
+  const floor: PathFloor = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS);
+  try {
+    const latency = stats(await sample(N_WARM, () => invokeHttp(floor.port, "path-floor")));
+    const busOnlyLatency = stats(await sample(N_WARM, () => invokeHttp(floor.port, "bus-only")));
+    const grpc = await createGrpcInvoker(`127.0.0.1:${floor.grpcPort}`);
+    const grpcLatency = stats(await sample(N_WARM, () => grpc.invoke("path-floor", { name: "bench" })));
+    grpc.close();
+    const tp = await throughput(floor.port, "path-floor");
+    const groups = {
+      async resolve() {
+        const children = childrenMap();
+        return new Map<string, number[]>([
+          ["gateway", [floor.gatewayPid]],
+          ["agent", [floor.agentPid]],
+          ["nats-server", [pidListeningOn(f.nats.port)].filter((p): p is number => p !== undefined)],
+          ["containerd-shim", floor.shimPids],
+          ["containers", floor.shimPids.flatMap((s) => withDescendants(s, children).filter((p) => p !== s))],
+        ]);
+      },
+    };
+    const cpu = await accountCpu(groups, CPU_CALLS, CONCURRENCY, async () => {
+      const r = await runCalls(CPU_CALLS, CONCURRENCY, () => invokeHttp(floor.port, "path-floor"));
+      if (r.errors > 0) console.error(`[bench] path floor: ${r.errors} calls failed`);
+    });
+    return { containers: PATH_FLOOR_CONTAINERS, latency, busOnlyLatency, grpcLatency, rps: tp.rps, throughput: tp.stats, errors: tp.errors, cpu };
+  } finally {
+    await floor.stop();
+  }
+}
+
 async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promise<CpuReport & { recordsStored: number; recordsExpected: number }> {
   const groups = fabricGroups({ components: f.procs, natsPort: f.nats.port, mongoPort: f.mongoPort, agentId: f.env.WEFT_AGENT_ID!, docker });
   const mongo = await MongoClient.connect(f.mongo.url);
@@ -414,7 +469,7 @@ async function settledCount(count: () => Promise<number>): Promise<number> {
 }
 
 function printCpu(label: string, r: CpuReport & { recordsStored?: number; recordsExpected?: number }): void {
-  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted); final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls`);
+  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)${r.recordsExpected === undefined ? "" : `; final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls`}`);
   for (const row of r.rows) {
     console.log(`  ${row.process.padEnd(16)} ${row.msPerCall.toFixed(3).padStart(7)} ms  ${String(row.share).padStart(5)} %  (raw ${row.rawMsPerCall.toFixed(3)} ms, ${row.pids} pids)`);
   }
@@ -494,6 +549,8 @@ interface OverloadReport {
   retryAfterSeen: number;
   running: number;
   failed: number;
+  /** What the failed calls got: an HTTP status with the error code of its body, or the client's socket error. */
+  failures: Record<string, number>;
   admittedStats: Stats;
   shedStats: Stats;
   /** Warm p50 at one client right after the overload ended, and the one before it. */
@@ -508,30 +565,33 @@ interface OverloadReport {
  */
 async function overload(f: Fabric, name: string, sustainable: number, beforeP50Ms: number): Promise<OverloadReport> {
   const rate = sustainable * OVERLOAD_FACTOR;
-  const agent = new HttpAgent({ keepAlive: true, maxSockets: 4096 });
+  const client = new RawHttpClient(f.httpPort, 4096);
   const admitted: number[] = [];
   const shedLat: number[] = [];
   let shed = 0, retryAfter = 0, running = 0, failed = 0, sent = 0;
+  const failures: Record<string, number> = {};
   const inflight: Promise<void>[] = [];
-  const one = () => new Promise<void>((done) => {
+  const one = async (): Promise<void> => {
     const t0 = now();
-    const body = '{"name":"bench"}';
-    const req = httpRequest({ host: "127.0.0.1", port: f.httpPort, method: "POST", path: `/v1/functions/${name}/invoke`, agent, headers: { "content-type": "application/json", "content-length": body.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const ms = now() - t0;
-        const text = Buffer.concat(chunks).toString();
-        if (res.statusCode === 200 && text.includes('"ok"')) admitted.push(ms);
-        else if (res.statusCode === 429) { shed++; shedLat.push(ms); if (res.headers["retry-after"]) retryAfter++; }
-        else if (res.statusCode === 202) running++;
-        else failed++;
-        done();
-      });
-    });
-    req.on("error", () => { failed++; done(); });
-    req.end(body);
-  });
+    try {
+      const res = await client.post(`/v1/functions/${name}/invoke`, '{"name":"bench"}');
+      const ms = now() - t0;
+      const text = res.body.toString();
+      if (res.status === 200 && text.includes('"ok"')) admitted.push(ms);
+      else if (res.status === 429) { shed++; shedLat.push(ms); if (res.retryAfter) retryAfter++; }
+      else if (res.status === 202) running++;
+      else {
+        failed++;
+        const code = /"code":"([A-Z_]+)"/.exec(text)?.[1];
+        const why = `${res.status}${code ? ` ${code}` : ""}`;
+        failures[why] = (failures[why] ?? 0) + 1;
+      }
+    } catch (err) {
+      failed++;
+      const why = `client ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      failures[why] = (failures[why] ?? 0) + 1;
+    }
+  };
   const t0 = now();
   const end = t0 + OVERLOAD_MS;
   // A tick every 5 ms sends what the schedule owes by then.
@@ -542,7 +602,7 @@ async function overload(f: Fabric, name: string, sustainable: number, beforeP50M
   }
   const sendMs = now() - t0;
   await Promise.all(inflight);
-  agent.destroy();
+  client.close();
   const recovery = await sample(50, () => invokeHttp(f.httpPort, name));
   return {
     offeredPerSec: Math.round(rate),
@@ -554,6 +614,7 @@ async function overload(f: Fabric, name: string, sustainable: number, beforeP50M
     retryAfterSeen: retryAfter,
     running,
     failed,
+    failures,
     admittedStats: stats(admitted),
     shedStats: stats(shedLat),
     recoveryP50Ms: stats(recovery).p50,
@@ -584,6 +645,7 @@ async function main(): Promise<void> {
   let many: ManyFunctionsReport | undefined;
   const cpuFloors: CpuFloor[] = [];
   let over: OverloadReport | undefined;
+  let pathFloor: PathFloorReport | undefined;
   const docker = new Dockerode();
   console.log(`[bench] starting fabric (quick=${QUICK}, sections=${[...SECTIONS].join(",")})`);
   const f = await startFabric();
@@ -606,6 +668,18 @@ async function main(): Promise<void> {
       printCpuFloors(cpuFloors);
     }
     if (SECTIONS.has("floors")) add("floor: raw container start (create+start)", await containerStartFloor(docker, "python3"), "python3", "runc");
+
+    if (SECTIONS.has("path")) {
+      console.log(`[bench] path floor: HTTP -> Node -> core NATS -> Node -> ${PATH_FLOOR_CONTAINERS} warm python3 containers, no Weft`);
+      pathFloor = await measurePathFloor(f);
+      const p = pathFloor;
+      add("floor: the same path without Weft, over HTTP", p.latency, "python3", "runc");
+      add("floor: the same path without Weft, over gRPC", p.grpcLatency, "python3", "runc");
+      add("floor: the same path without Weft or the container (Node and NATS hops only)", p.busOnlyLatency);
+      rows.push({ metric: `floor: the same path without Weft, ${CONCURRENCY} HTTP clients`, runtime: "python3", isolation: "runc", value: `${p.rps} inv/s  p50 ${p.throughput.p50.toFixed(2)} ms  p99 ${p.throughput.p99.toFixed(2)} ms  errors ${p.errors}`, stats: p.throughput, extra: { rps: p.rps } });
+      rows.push({ metric: `floor: the same path without Weft, CPU per call (${CPU_CALLS} calls)`, runtime: "python3", isolation: "runc", value: `${p.cpu.totalMsPerCall.toFixed(3)} ms  (${p.cpu.callsPerSec}/s)`, extra: { msPerCall: p.cpu.totalMsPerCall } });
+      printCpu("path floor (no Weft)", p.cpu);
+    }
 
     const rps: Partial<Record<Runtime, number>> = {};
     const warmP50: Partial<Record<Runtime, number>> = {};
@@ -661,7 +735,7 @@ async function main(): Promise<void> {
       const before = warmP50.python3 ?? stats(await sample(100, () => invokeHttp(f.httpPort, warmNames.python3!))).p50;
       console.log(`[bench] overload: ${OVERLOAD_FACTOR} x ${base}/s for ${OVERLOAD_MS} ms`);
       over = await overload(f, warmNames.python3!, base, before);
-      rows.push({ metric: `overload ${OVERLOAD_FACTOR}x (${over.offeredPerSec}/s offered, ${over.sentPerSec}/s sent)`, runtime: "python3", isolation: "runc", value: `admitted ${over.admitted} p50 ${over.admittedStats.p50.toFixed(1)} p99 ${over.admittedStats.p99.toFixed(1)} ms; shed ${over.shed} (429, p99 ${over.shedStats.p99.toFixed(1)} ms); 202 ${over.running}; failed ${over.failed}; after: p50 ${over.recoveryP50Ms.toFixed(2)} ms`, stats: over.admittedStats });
+      rows.push({ metric: `overload ${OVERLOAD_FACTOR}x (${over.offeredPerSec}/s offered, ${over.sentPerSec}/s sent)`, runtime: "python3", isolation: "runc", value: `admitted ${over.admitted} p50 ${over.admittedStats.p50.toFixed(1)} p99 ${over.admittedStats.p99.toFixed(1)} ms; shed ${over.shed} (429, p99 ${over.shedStats.p99.toFixed(1)} ms); 202 ${over.running}; failed ${over.failed}${over.failed ? ` (${Object.entries(over.failures).map(([k, v]) => `${k}: ${v}`).join(", ")})` : ""}; after: p50 ${over.recoveryP50Ms.toFixed(2)} ms`, stats: over.admittedStats });
     }
 
     if (SECTIONS.has("first")) {
@@ -695,6 +769,7 @@ async function main(): Promise<void> {
   } finally {
     grpc?.close();
     await nc.close();
+    for (const c of rawClients.values()) c.close();
     for (const c of ["gateway", "agents", "controller"]) await stopProcess(f.procs.get(c));
     await f.nats.cleanup();
     await f.mongo.cleanup();
@@ -705,6 +780,7 @@ async function main(): Promise<void> {
   for (const r of rows) if (r.metric.startsWith("warm") && r.stats) r.extra = { ratioToNatsFloorP50: Math.round((r.stats.p50 / natsP50) * 10) / 10 };
   console.log("");
   printTable(rows);
+  if (pathFloor) printCpu("path floor (no Weft)", pathFloor.cpu);
   for (const [runtime, r] of Object.entries(cpu)) printCpu(runtime, r);
   if (cpuFloors.length > 0) printCpuFloors(cpuFloors);
   console.log("\n[bench] peers, quoted as reference (issue 8; same machine class, not re-measured here):");
@@ -724,6 +800,7 @@ async function main(): Promise<void> {
     rows,
     cpu,
     cpuFloors,
+    pathFloor,
     manyFunctions: many,
     overload: over,
   };

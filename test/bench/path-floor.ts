@@ -1,0 +1,149 @@
+// The path floor: Weft's topology with none of Weft in it. A Node HTTP server stands in for the gateway and hands
+// each request to a Node process standing in for the agent with a core NATS request; that process runs it in a
+// warm runtime container over HTTP or gRPC (the runner as shipped, with Weft's hardening, over the same Unix-socket channel) and
+// answers (or, for a path naming "bus-only", answers at once: the processes and the bus without the container). No JetStream (nothing is stored), no records, no validation, no tracing, no admission control: what
+// the processes, the bus and the container cost by themselves, with the same hops as a warm Weft call. Its
+// latency and CPU per call are the floor of this design on this machine, measured in the same run as Weft.
+//
+//   node --import tsx test/bench/path-floor.ts gateway   (env FLOOR_NATS_URL, FLOOR_SUBJECT; prints "port HTTP GRPC")
+//   node --import tsx test/bench/path-floor.ts agent     (env FLOOR_NATS_URL, FLOOR_SUBJECT, FLOOR_CONTAINERS;
+//                                                        prints "ready PID[,PID...]", the containers' shim pids)
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createInterface } from "node:readline";
+import Dockerode from "dockerode";
+import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import { connect } from "@nats-io/transport-node";
+import { DockerDriver } from "../../agents/docker-driver.js";
+import { agentChannelDir, DEFAULT_CHANNEL_ROOT } from "../../agents/runner-channel.js";
+import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
+import { baseImagesFromEnv, ensureRuntimeImages, RUNTIME_IMAGES } from "../../deploy/images.js";
+import { createLogger } from "../../shared/logger.js";
+import { start as startRunnerContainer, type Started } from "./runner-client.js";
+import { loadWeftProto, toProtoValue } from "./grpc-client.js";
+
+const RUNTIME = "python3.13" as const;
+
+/** The stand-in gateway: HTTP in, one core NATS request per call, the answer's bytes out. */
+async function relayGateway(natsUrl: string, subject: string): Promise<void> {
+  const nc = await connect({ servers: natsUrl });
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      // A path naming "bus-only" skips the container: the Node processes and the bus alone.
+      nc.request(req.url?.includes("bus-only") ? `${subject}.bus-only` : subject, Buffer.concat(chunks), { timeout: 30_000 }).then(
+        (m) => {
+          res.writeHead(200, { "content-type": "application/json", "content-length": m.data.byteLength });
+          res.end(m.data);
+        },
+        () => {
+          res.writeHead(503);
+          res.end();
+        },
+      );
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  // The same over gRPC: weft.v1.InvocationService/Invoke from the same .proto, so the same client can call it.
+  const grpc = new Server();
+  grpc.addService(loadWeftProto().InvocationService.service, {
+    Invoke: (call: ServerUnaryCall<{ name: string; event: unknown }, unknown>, done: sendUnaryData<unknown>) => {
+      const subject2 = call.request.name.includes("bus-only") ? `${subject}.bus-only` : subject;
+      nc.request(subject2, JSON.stringify(call.request.event ?? {}), { timeout: 30_000 }).then(
+        (m) => done(null, { invocationId: "floor", functionName: call.request.name, status: "ok", output: toProtoValue(m.json()) }),
+        (err: Error) => done(err),
+      );
+    },
+  });
+  const grpcPort = await new Promise<number>((ok, fail) => grpc.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? fail(e) : ok(p))));
+  server.listen(0, "127.0.0.1", () => console.log(`port ${(server.address() as AddressInfo).port} ${grpcPort}`));
+}
+
+/** The stand-in agent: each request goes to the next free warm container (one call at a time each, as python3 runs). */
+async function relayAgent(natsUrl: string, subject: string, count: number): Promise<void> {
+  const docker = new Dockerode();
+  const images = { ...RUNTIME_IMAGES };
+  const log = createLogger("path-floor", "warn");
+  for (const built of await ensureRuntimeImages(docker, { bases: baseImagesFromEnv(process.env), images, log, only: [RUNTIME] })) images[built.runtime] = built.pinned;
+  const agentId = `bench-path-${randomBytes(4).toString("hex")}`;
+  const driver = new DockerDriver(docker, { agentId, images, pidsLimit: 128, nofileLimit: 1024, tmpfsMb: 64, seccomp: loadSeccompOption(DEFAULT_SECCOMP_PROFILE) });
+  const containers: Started[] = [];
+  for (let i = 0; i < count; i++) containers.push(await startRunnerContainer(docker, driver, agentChannelDir(DEFAULT_CHANNEL_ROOT, agentId), RUNTIME, "runc", "runner, socket"));
+  const free = [...containers];
+  const waiting: Array<(c: Started) => void> = [];
+  const acquire = () => new Promise<Started>((r) => { const c = free.pop(); if (c) r(c); else waiting.push(r); });
+  const release = (c: Started) => { const w = waiting.shift(); if (w) w(c); else free.push(c); };
+  let seq = 0;
+  const nc = await connect({ servers: natsUrl });
+  nc.subscribe(subject, {
+    callback: (_err, m) => {
+      void acquire().then(async (c) => {
+        const id = String(++seq);
+        c.client.send({ t: "run", id, ctx: { invocationId: id }, eventBytes: m.data.length }, Buffer.from(m.data));
+        const answer = await c.client.next();
+        release(c);
+        m.respond(JSON.stringify(answer));
+      });
+    },
+  });
+  nc.subscribe(`${subject}.bus-only`, { callback: (_err, m) => void m.respond('{"ok":true}') });
+  await nc.flush();
+  const stop = async () => {
+    await Promise.all(containers.map((c) => c.stop().catch(() => undefined)));
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop());
+  console.log(`ready ${containers.map((c) => c.shimPid ?? 0).join(",")}`);
+}
+
+export interface PathFloor {
+  port: number;
+  grpcPort: number;
+  gatewayPid: number;
+  agentPid: number;
+  shimPids: number[];
+  stop(): Promise<void>;
+}
+
+/** Starts both stand-ins as processes of their own, `containers` warm containers behind the agent. */
+export async function startPathFloor(natsUrl: string, containers: number): Promise<PathFloor> {
+  const env = { ...process.env, FLOOR_NATS_URL: natsUrl, FLOOR_SUBJECT: `bench.path.${randomBytes(3).toString("hex")}`, FLOOR_CONTAINERS: String(containers) };
+  const agent = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "agent"], { env, stdio: ["ignore", "pipe", "inherit"] });
+  const ready = await firstLine(agent, "ready ");
+  const gateway = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "gateway"], { env, stdio: ["ignore", "pipe", "inherit"] });
+  const [port, grpcPort] = (await firstLine(gateway, "port ")).split(" ").map(Number) as [number, number];
+  const stop = async (p: ChildProcess) => {
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once("exit", r));
+    p.kill("SIGTERM");
+    await exited;
+  };
+  return {
+    port,
+    grpcPort,
+    gatewayPid: gateway.pid!,
+    agentPid: agent.pid!,
+    shimPids: ready.split(",").map(Number).filter((p) => p > 0),
+    stop: async () => {
+      await stop(gateway);
+      await stop(agent);
+    },
+  };
+}
+
+function firstLine(child: ChildProcess, prefix: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on("line", (line) => {
+      if (line.startsWith(prefix)) resolve(line.slice(prefix.length).trim());
+    });
+    child.once("exit", (code) => reject(new Error(`path floor ${prefix.trim()} process exited (code ${code}) before it was ready`)));
+  });
+}
+
+const role = process.argv[2];
+if (role === "gateway") await relayGateway(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!);
+if (role === "agent") await relayAgent(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!, Number(process.env.FLOOR_CONTAINERS ?? 2));

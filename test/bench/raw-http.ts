@@ -1,0 +1,125 @@
+// The bench's HTTP load generator: keep-alive connections that each carry one request at a time, written as
+// prebuilt bytes and read with a parser that knows only what a Weft answer is (status line, headers,
+// content-length body). Node's http client costs the bench about as much CPU per call as the gateway spends
+// answering it; on a 2-core machine that is CPU taken from the fabric being measured (wrk, which the peers'
+// figures come from, is as thin as this).
+import net from "node:net";
+
+export interface RawResponse {
+  status: number;
+  body: Buffer;
+  /** The Retry-After header, when there is one. */
+  retryAfter?: string;
+}
+
+interface Waiter {
+  resolve: (r: RawResponse) => void;
+  reject: (e: Error) => void;
+}
+
+const CRLFCRLF = Buffer.from("\r\n\r\n");
+
+class Connection {
+  private buf: Buffer = Buffer.alloc(0);
+  private waiter: Waiter | undefined;
+  private head: { status: number; length: number; retryAfter?: string; bodyAt: number } | undefined;
+  readonly socket: net.Socket;
+  closed = false;
+
+  constructor(port: number, host: string, private readonly onIdle: (c: Connection) => void) {
+    this.socket = net.connect({ port, host, noDelay: true });
+    this.socket.on("data", (chunk: Buffer) => this.feed(chunk));
+    const fail = (err?: Error) => {
+      this.closed = true;
+      const w = this.waiter;
+      this.waiter = undefined;
+      w?.reject(err ?? Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }));
+    };
+    this.socket.on("error", fail);
+    this.socket.on("close", () => fail());
+  }
+
+  send(request: Buffer, waiter: Waiter): void {
+    this.waiter = waiter;
+    this.socket.write(request);
+  }
+
+  private feed(chunk: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    for (;;) {
+      if (!this.head) {
+        const end = this.buf.indexOf(CRLFCRLF);
+        if (end < 0) return;
+        const text = this.buf.subarray(0, end).toString("latin1");
+        const status = Number(text.slice(9, 12));
+        const length = /\r\ncontent-length: *(\d+)/i.exec(text)?.[1];
+        if (length === undefined) {
+          this.socket.destroy(new Error(`an answer without content-length: ${text.slice(0, 200)}`));
+          return;
+        }
+        const retryAfter = /\r\nretry-after: *([^\r]+)/i.exec(text)?.[1];
+        this.head = { status, length: Number(length), retryAfter, bodyAt: end + 4 };
+      }
+      const { status, length, retryAfter, bodyAt } = this.head;
+      if (this.buf.length < bodyAt + length) return;
+      const body = this.buf.subarray(bodyAt, bodyAt + length);
+      this.buf = this.buf.subarray(bodyAt + length);
+      this.head = undefined;
+      const w = this.waiter;
+      this.waiter = undefined;
+      w?.resolve({ status, body, retryAfter });
+      this.onIdle(this);
+    }
+  }
+}
+
+/** Up to `maxConnections` keep-alive connections; a request waits for a free one when all are busy. */
+export class RawHttpClient {
+  private readonly idle: Connection[] = [];
+  private readonly queue: Array<{ request: Buffer; waiter: Waiter }> = [];
+  private open = 0;
+
+  constructor(
+    private readonly port: number,
+    private readonly maxConnections: number,
+    private readonly host = "127.0.0.1",
+  ) {}
+
+  post(path: string, body: string): Promise<RawResponse> {
+    const payload = Buffer.from(body);
+    const request = Buffer.concat([
+      Buffer.from(`POST ${path} HTTP/1.1\r\nhost: ${this.host}:${this.port}\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`, "latin1"),
+      payload,
+    ]);
+    return new Promise((resolve, reject) => this.dispatch(request, { resolve, reject }));
+  }
+
+  close(): void {
+    for (const c of this.idle) c.socket.destroy();
+    this.idle.length = 0;
+  }
+
+  private dispatch(request: Buffer, waiter: Waiter): void {
+    let c = this.idle.pop();
+    while (c?.closed) c = this.idle.pop(); // its close already took it off the count
+    if (!c && this.open < this.maxConnections) {
+      this.open++;
+      c = new Connection(this.port, this.host, (free) => this.release(free));
+      const opened = c;
+      opened.socket.once("close", () => {
+        if (!opened.closed) return;
+        this.open = Math.max(0, this.open - 1);
+        const i = this.idle.indexOf(opened);
+        if (i >= 0) this.idle.splice(i, 1);
+      });
+    }
+    if (c) c.send(request, waiter);
+    else this.queue.push({ request, waiter });
+  }
+
+  private release(c: Connection): void {
+    const next = this.queue.shift();
+    if (next) c.send(next.request, next.waiter);
+    else this.idle.push(c);
+  }
+}

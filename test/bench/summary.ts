@@ -1,0 +1,152 @@
+// Issue 8's targets against what the bench measured, as medians over several reports (runs), each beside the
+// floor measured in the same runs: the path floor (Weft's hops without Weft, test/bench/path-floor.ts), the raw
+// NATS round trip, the parts' CPU floors. A target is "out of reach" when its floor already misses it on this
+// machine: no implementation of this topology can meet it here.
+//   node --import tsx test/bench/summary.ts REPORT.json [REPORT.json ...]   (prints the table, writes summary JSON)
+import { readFile, writeFile } from "node:fs/promises";
+
+interface Stats { n: number; p50: number; p99: number }
+interface Row { metric: string; runtime?: string; isolation?: string; stats?: Stats; extra?: Record<string, number> }
+interface CpuRow { process: string; msPerCall: number }
+interface CpuReport { totalMsPerCall: number; callsPerSec: number; rows: CpuRow[] }
+interface Report {
+  at: string;
+  loadavg: number[];
+  rows: Row[];
+  cpu?: Record<string, CpuReport>;
+  cpuFloors?: Array<{ floor: string; totalMs: number }>;
+  pathFloor?: { latency: Stats; busOnlyLatency: Stats; grpcLatency?: Stats; rps: number; cpu: CpuReport };
+  manyFunctions?: { rps: number; ratio: number; hostMemoryFor100GiB: number; hostPssFor100GiB: number; memory: { meanMiB: number; pssMeanMiB: number } };
+  overload?: { admitted: number; shed: number; failed: number; running: number; admittedStats: Stats; shedStats: Stats; recoveryP50Ms: number; beforeP50Ms: number };
+}
+
+export interface TargetLine {
+  target: string;
+  goal: string;
+  measured: number[];
+  median: number | undefined;
+  floor: number | undefined;
+  unit: string;
+  verdict: "met" | "not met" | "out of reach here" | "not measured";
+  note?: string;
+}
+
+const median = (xs: number[]): number | undefined => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return undefined;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1]! + s[m]!) / 2;
+};
+const round = (x: number | undefined, d = 3) => (x === undefined ? undefined : Math.round(x * 10 ** d) / 10 ** d);
+
+function rowOf(r: Report, metric: string, runtime?: string, isolation?: string): Row | undefined {
+  return r.rows.find((x) => x.metric.startsWith(metric) && (runtime === undefined || x.runtime === runtime) && (isolation === undefined || x.isolation === isolation));
+}
+
+/** One target: `lowerIsBetter` goals are met at or under `goal`; the floor decides "out of reach". */
+function line(target: string, goal: number, unit: string, lowerIsBetter: boolean, measuredAll: number[], floors: number[], note?: string): TargetLine {
+  const measured = measuredAll.filter((x) => Number.isFinite(x));
+  const med = median(measured);
+  const floor = median(floors);
+  const meets = (x: number) => (lowerIsBetter ? x <= goal : x >= goal);
+  let verdict: TargetLine["verdict"] = "not measured";
+  if (med !== undefined) verdict = meets(med) ? "met" : floor !== undefined && !meets(floor) ? "out of reach here" : "not met";
+  return { target, goal: `${lowerIsBetter ? "≤" : "≥"} ${goal} ${unit}`, measured: measured.map((x) => round(x)!), median: round(med), floor: round(floor), unit, verdict, note };
+}
+
+export function summarize(reports: Report[]): TargetLine[] {
+  const all = <T>(f: (r: Report) => T | undefined): T[] => reports.map(f).filter((x): x is T => x !== undefined);
+  const p50 = (metric: string, runtime?: string, isolation?: string) => all((r) => rowOf(r, metric, runtime, isolation)?.stats?.p50);
+  const natsFloor = p50("floor: raw NATS request-reply");
+  const pathP50 = all((r) => r.pathFloor?.latency.p50);
+  const lines: TargetLine[] = [];
+
+  // CPU per call: the floor is the path floor plus what Weft's promises cost at the least (a stored job, a stored record).
+  const durableParts = all((r) => {
+    const f = r.cpuFloors ?? [];
+    const job = f.find((x) => x.floor.startsWith("JetStream"))?.totalMs;
+    const rec = f.find((x) => x.floor.startsWith("records"))?.totalMs;
+    return r.pathFloor && job !== undefined && rec !== undefined ? r.pathFloor.cpu.totalMsPerCall + job + rec : undefined;
+  });
+  for (const runtime of ["python3", "nodejs"]) {
+    lines.push(line(`CPU per warm invocation, all processes (${runtime})`, 1.0, "ms", true, all((r) => r.cpu?.[runtime]?.totalMsPerCall),
+      runtime === "python3" ? durableParts : [], runtime === "python3" ? "floor: path floor + JetStream job + record insert" : "floor measured for python3 only"));
+  }
+  lines.push(line("warm HTTP p50, one client (python3)", 0.7, "ms", true, p50("warm invoke over HTTP", "python3"), pathP50, "floor: the same hops without Weft"));
+  lines.push(line("warm HTTP p99, one client (python3)", 3, "ms", true, all((r) => rowOf(r, "warm invoke over HTTP", "python3")?.stats?.p99), all((r) => r.pathFloor?.latency.p99)));
+  const within = (via: string) => all((r) => {
+    const h = rowOf(r, "warm invoke over HTTP", "python3")?.stats?.p50;
+    const o = rowOf(r, `warm invoke over ${via}`, "python3")?.stats?.p50;
+    return h && o ? ((o - h) / h) * 100 : undefined;
+  });
+  lines.push(line("gRPC p50 over HTTP p50 (python3)", 10, "%", true, within("gRPC"),
+    all((r) => (r.pathFloor?.grpcLatency ? ((r.pathFloor.grpcLatency.p50 - r.pathFloor.latency.p50) / r.pathFloor.latency.p50) * 100 : undefined)),
+    "floor: the path floor's gRPC over its HTTP (grpc-js against node:http)"));
+  lines.push(line("NATS request p50 over HTTP p50 (python3)", 10, "%", true, within("NATS request"), []));
+  lines.push(line("ratio of warm HTTP p50 to the bus floor", 2.5, "x", true,
+    reports.map((r) => (rowOf(r, "warm invoke over HTTP", "python3")?.stats?.p50 ?? NaN) / (rowOf(r, "floor: raw NATS request-reply")?.stats?.p50 ?? NaN)),
+    reports.map((r) => (r.pathFloor?.latency.p50 ?? NaN) / (rowOf(r, "floor: raw NATS request-reply")?.stats?.p50 ?? NaN)), "floor: the path floor's p50 over the bus floor"));
+  for (const runtime of ["python3", "nodejs"]) {
+    lines.push(line(`throughput at 64 clients (${runtime})`, 2500, "/s", false, all((r) => rowOf(r, "throughput, 64 HTTP clients", runtime)?.extra?.rps),
+      runtime === "python3" ? all((r) => r.pathFloor?.rps) : [], runtime === "python3" ? "floor: the path floor's throughput (an upper bound)" : undefined));
+  }
+  lines.push(line("100 warm functions: throughput over one function's", 0.8, "x", false, all((r) => r.manyFunctions?.ratio), []));
+  lines.push(line("100 warm containers: host memory (runner + shim RSS)", 3, "GiB", true, all((r) => r.manyFunctions?.hostMemoryFor100GiB), [],
+    `PSS ${median(all((r) => r.manyFunctions?.hostPssFor100GiB)) ?? "-"} GiB`));
+  lines.push(line("first call, stem cell ready (python3, runc)", 25, "ms", true, p50("first call, new function, stem cell ready", "python3", "runc"), []));
+  lines.push(line("first call, stem cell ready (nodejs, runc)", 25, "ms", true, p50("first call, new function, stem cell ready", "nodejs", "runc"), []));
+  lines.push(line("first call, stem cell ready (python3, gVisor)", 50, "ms", true, p50("first call, new function, stem cell ready", "python3", "gvisor"), []));
+  lines.push(line("first call, stem cell ready (nodejs, gVisor)", 50, "ms", true, p50("first call, new function, stem cell ready", "nodejs", "gvisor"), []));
+  lines.push(line("container per call over warm (python3, runc)", 100, "x", false,
+    reports.map((r) => (rowOf(r, "floor: container per call", "python3", "runc")?.stats?.p50 ?? NaN) / (rowOf(r, "warm invoke over HTTP", "python3")?.stats?.p50 ?? NaN)), []));
+  lines.push(line("overload 4x: p99 of a 429", 100, "ms", true, all((r) => r.overload?.shedStats.p99), []));
+  lines.push(line("overload 4x: p99 of admitted calls", 1000, "ms", true, all((r) => r.overload?.admittedStats.p99), [], "no goal in the issue beyond 'bounded': 1 s taken here"));
+  lines.push(line("overload 4x: calls failed (not 200, 202 or 429)", 0, "", true, all((r) => r.overload?.failed), []));
+  lines.push(line("overload 4x: p50 right after, over p50 before", 1.5, "x", true, all((r) => (r.overload ? r.overload.recoveryP50Ms / r.overload.beforeP50Ms : undefined)), []));
+  void natsFloor;
+  return lines;
+}
+
+/** Per-process CPU per call, median over the reports, for Weft (python3) and for the path floor. */
+export function cpuTable(reports: Report[]): Array<{ process: string; weft: number | undefined; pathFloor: number | undefined }> {
+  const names = ["gateway", "agent", "nats-server", "controller", "ferretdb", "dockerd", "containerd", "containerd-shim", "containers"];
+  const pick = (c: CpuReport | undefined, name: string) => c?.rows.find((r) => r.process === name)?.msPerCall;
+  const out = names.map((process) => ({
+    process,
+    weft: round(median(reports.map((r) => pick(r.cpu?.python3, process)).filter((x): x is number => x !== undefined))),
+    pathFloor: round(median(reports.map((r) => pick(r.pathFloor?.cpu, process)).filter((x): x is number => x !== undefined))),
+  }));
+  out.push({
+    process: "total",
+    weft: round(median(reports.map((r) => r.cpu?.python3?.totalMsPerCall).filter((x): x is number => x !== undefined))),
+    pathFloor: round(median(reports.map((r) => r.pathFloor?.cpu.totalMsPerCall).filter((x): x is number => x !== undefined))),
+  });
+  return out;
+}
+
+export function printSummary(lines: TargetLine[], cpu: ReturnType<typeof cpuTable>, runs: number): void {
+  console.log(`\n[bench] issue 8's targets, medians of ${runs} run(s), each beside its floor from the same runs`);
+  const cells = lines.map((l) => [l.target, l.goal, l.median === undefined ? "-" : `${l.median}`, l.floor === undefined ? "-" : `${l.floor}`, l.verdict, `[${l.measured.join(", ")}]${l.note ? `  ${l.note}` : ""}`]);
+  const head = ["target", "goal", "median", "floor", "verdict", "runs"];
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const fmt = (c: string[]) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join("  ");
+  console.log(fmt(head));
+  for (const c of cells) console.log(fmt(c));
+  console.log("\n[bench] CPU per call by process, python3, 64 clients (medians): Weft beside the path floor (same hops, no Weft)");
+  for (const r of cpu) console.log(`  ${r.process.padEnd(16)} ${String(r.weft ?? "-").padStart(7)} ms   floor ${String(r.pathFloor ?? "-").padStart(7)} ms`);
+}
+
+if (import.meta.filename === process.argv[1]) {
+  const files = process.argv.slice(2);
+  if (files.length === 0) {
+    console.error("usage: summary.ts REPORT.json [REPORT.json ...]");
+    process.exit(2);
+  }
+  const reports = await Promise.all(files.map(async (f) => JSON.parse(await readFile(f, "utf8")) as Report));
+  const lines = summarize(reports);
+  const cpu = cpuTable(reports);
+  printSummary(lines, cpu, reports.length);
+  const out = files[files.length - 1]!.replace(/bench-([^/]*)\.json$/, "summary-$1.json");
+  await writeFile(out, JSON.stringify({ reports: files, targets: lines, cpu }, null, 2));
+  console.log(`\n[bench] summary written to ${out}`);
+}
