@@ -165,6 +165,12 @@ async function restartAgent(f: Fabric, extraEnv: Record<string, string>): Promis
   await waitHealthy(f.httpPort);
 }
 
+async function restartGateway(f: Fabric, extraEnv: Record<string, string>): Promise<void> {
+  await stopProcess(f.procs.get("gateway"));
+  f.procs.set("gateway", spawnComponent("gateway", { ...f.env, ...extraEnv }));
+  await waitHealthy(f.httpPort);
+}
+
 async function waitHealthy(port: number): Promise<void> {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
@@ -406,8 +412,12 @@ async function measurePathFloor(f: Fabric): Promise<PathFloorReport> {
     const latency = stats(await sample(N_WARM, () => invokeHttp(floor.port, "path-floor")));
     const busOnlyLatency = stats(await sample(N_WARM, () => invokeHttp(floor.port, "bus-only")));
     const grpc = await createGrpcInvoker(`127.0.0.1:${floor.grpcPort}`);
-    const grpcLatency = stats(await sample(N_WARM, () => grpc.invoke("path-floor", { name: "bench" })));
-    grpc.close();
+    let grpcLatency: Stats;
+    try {
+      grpcLatency = stats(await sample(N_WARM, () => grpc.invoke("path-floor", { name: "bench" })));
+    } finally {
+      grpc.close();
+    }
     const tp = await throughput(floor.port, "path-floor");
     const groups = {
       async resolve() {
@@ -539,6 +549,20 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
   };
 }
 
+/** The call time the sized overload run sizes the gateway's in-flight bound for (README: calls/s x seconds per call). */
+const SIZED_CALL_MS = 30;
+
+function overloadRow(label: string, o: OverloadReport): Row {
+  const failures = o.failed ? ` (${Object.entries(o.failures).map(([k, v]) => `${k}: ${v}`).join(", ")})` : "";
+  return {
+    metric: `${label} (${o.offeredPerSec}/s offered, ${o.sentPerSec}/s sent)`,
+    runtime: "python3",
+    isolation: "runc",
+    value: `admitted ${o.admitted} p50 ${o.admittedStats.p50.toFixed(1)} p99 ${o.admittedStats.p99.toFixed(1)} ms; shed ${o.shed} (429, p99 ${o.shedStats.p99.toFixed(1)} ms); 202 ${o.running}; failed ${o.failed}${failures}; after: p50 ${o.recoveryP50Ms.toFixed(2)} ms`,
+    stats: o.admittedStats,
+  };
+}
+
 interface OverloadReport {
   offeredPerSec: number;
   sentPerSec: number;
@@ -645,6 +669,7 @@ async function main(): Promise<void> {
   let many: ManyFunctionsReport | undefined;
   const cpuFloors: CpuFloor[] = [];
   let over: OverloadReport | undefined;
+  let overSized: (OverloadReport & { maxInflight: number }) | undefined;
   let pathFloor: PathFloorReport | undefined;
   const docker = new Dockerode();
   console.log(`[bench] starting fabric (quick=${QUICK}, sections=${[...SECTIONS].join(",")})`);
@@ -735,7 +760,18 @@ async function main(): Promise<void> {
       const before = warmP50.python3 ?? stats(await sample(100, () => invokeHttp(f.httpPort, warmNames.python3!))).p50;
       console.log(`[bench] overload: ${OVERLOAD_FACTOR} x ${base}/s for ${OVERLOAD_MS} ms`);
       over = await overload(f, warmNames.python3!, base, before);
-      rows.push({ metric: `overload ${OVERLOAD_FACTOR}x (${over.offeredPerSec}/s offered, ${over.sentPerSec}/s sent)`, runtime: "python3", isolation: "runc", value: `admitted ${over.admitted} p50 ${over.admittedStats.p50.toFixed(1)} p99 ${over.admittedStats.p99.toFixed(1)} ms; shed ${over.shed} (429, p99 ${over.shedStats.p99.toFixed(1)} ms); 202 ${over.running}; failed ${over.failed}${over.failed ? ` (${Object.entries(over.failures).map(([k, v]) => `${k}: ${v}`).join(", ")})` : ""}; after: p50 ${over.recoveryP50Ms.toFixed(2)} ms`, stats: over.admittedStats });
+      rows.push(overloadRow(`overload ${OVERLOAD_FACTOR}x, WEFT_MAX_INFLIGHT as deployed`, over));
+      // The same with the gateway's in-flight bound sized as the README says (calls/s x the seconds a call may
+      // take), for a call that should take at most SIZED_CALL_MS here: what an operator of this machine would set.
+      const sized = Math.max(8, Math.round((base * SIZED_CALL_MS) / 1000));
+      console.log(`[bench] overload again, the gateway's WEFT_MAX_INFLIGHT sized ${sized} (${base}/s x ${SIZED_CALL_MS} ms)`);
+      await restartGateway(f, { WEFT_MAX_INFLIGHT: String(sized) });
+      // A gateway just started answers its first few thousand calls slowly (its code not yet compiled hot): warm it
+      // first, or the first seconds of this run measure the restart, not the bound.
+      await runCalls(2000, CONCURRENCY, () => invokeHttp(f.httpPort, warmNames.python3!));
+      overSized = { ...(await overload(f, warmNames.python3!, base, before)), maxInflight: sized };
+      rows.push(overloadRow(`overload ${OVERLOAD_FACTOR}x, WEFT_MAX_INFLIGHT sized ${sized}`, overSized));
+      await restartGateway(f, {});
     }
 
     if (SECTIONS.has("first")) {
@@ -803,6 +839,7 @@ async function main(): Promise<void> {
     pathFloor,
     manyFunctions: many,
     overload: over,
+    overloadSized: overSized,
   };
   await writeFile(file, JSON.stringify(report, null, 2));
   console.log(`\n[bench] report written to ${file}`);

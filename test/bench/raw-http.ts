@@ -100,21 +100,35 @@ export class RawHttpClient {
   }
 
   private dispatch(request: Buffer, waiter: Waiter): void {
-    let c = this.idle.pop();
-    while (c?.closed) c = this.idle.pop(); // its close already took it off the count
-    if (!c && this.open < this.maxConnections) {
-      this.open++;
-      c = new Connection(this.port, this.host, (free) => this.release(free));
-      const opened = c;
-      opened.socket.once("close", () => {
-        if (!opened.closed) return;
-        this.open = Math.max(0, this.open - 1);
-        const i = this.idle.indexOf(opened);
-        if (i >= 0) this.idle.splice(i, 1);
-      });
+    // Requests already waiting go first: a new one never overtakes them.
+    if (this.queue.length > 0) {
+      this.queue.push({ request, waiter });
+      return;
     }
+    const c = this.connection();
     if (c) c.send(request, waiter);
     else this.queue.push({ request, waiter });
+  }
+
+  /** An idle connection, or a new one while under the cap; undefined when all are busy. */
+  private connection(): Connection | undefined {
+    let c = this.idle.pop();
+    while (c?.closed) c = this.idle.pop(); // its close already took it off the count
+    if (c || this.open >= this.maxConnections) return c;
+    this.open++;
+    const opened = new Connection(this.port, this.host, (free) => this.release(free));
+    opened.socket.once("close", () => {
+      this.open = Math.max(0, this.open - 1);
+      const i = this.idle.indexOf(opened);
+      if (i >= 0) this.idle.splice(i, 1);
+      // A closed connection frees room under the cap: the oldest waiting request takes it.
+      const next = this.queue.length > 0 ? this.connection() : undefined;
+      if (next) {
+        const q = this.queue.shift()!;
+        next.send(q.request, q.waiter);
+      }
+    });
+    return opened;
   }
 
   private release(c: Connection): void {

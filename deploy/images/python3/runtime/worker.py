@@ -354,8 +354,11 @@ def _is_awaitable(value):
 
 
 def _is_coroutine_function(fn):
-    code = getattr(fn, "__code__", None)
-    return bool(getattr(code, "co_flags", 0) & _CO_COROUTINE)
+    """Only decides whether asyncio is imported at init rather than at the first call: it never fails a load."""
+    try:
+        return bool(getattr(getattr(fn, "__code__", None), "co_flags", 0) & _CO_COROUTINE)
+    except Exception:
+        return False
 
 
 def _asyncio():
