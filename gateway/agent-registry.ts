@@ -29,6 +29,21 @@ export class AgentRegistry {
     return out.sort((a, b) => a.lastSeenMs - b.lastSeenMs);
   }
 
+  /**
+   * Invocations the running agents heard from within the freshness window can run at once (their slots), or
+   * undefined when none is known (the gateway then cannot tell, and queues as before).
+   */
+  runningSlots(now = Date.now()): number | undefined {
+    let slots = 0;
+    let known = false;
+    for (const { status, at } of this.seen.values()) {
+      if (now - at > this.freshMs || status.state !== "running") continue;
+      slots += status.slots;
+      known = true;
+    }
+    return known ? slots : undefined;
+  }
+
   /** Asks any agent to answer at once; used when no heartbeat is fresh (for example just after start). */
   async ping(timeoutMs: number): Promise<void> {
     try {

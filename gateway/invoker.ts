@@ -64,6 +64,12 @@ export interface InvokerOptions {
   publishRetryMs?: number;
   /** A call to a version still building waits this long for the build (WEFT_BUILD_WAIT_MS); default 10 s. */
   buildWaitMs?: number;
+  /**
+   * How many synchronous calls the fabric can run at once now (the live agents' slots), or undefined when no agent
+   * is known: a sync call past it is shed (429) rather than queued behind work that cannot start, as Lambda throttles
+   * past its concurrency. Async calls are queued by design and are not bound by it.
+   */
+  syncCapacity?: () => number | undefined;
 }
 
 /** What a BUILD_PENDING answer asks the client to wait (Retry-After, seconds). */
@@ -102,6 +108,7 @@ const gatewayTracer = tracer("gateway");
 
 export class Invoker {
   private inflight = 0;
+  private syncInflight = 0;
   private idle: (() => void) | undefined;
   private closed = false;
 
@@ -117,22 +124,38 @@ export class Invoker {
    */
   async invokeSync(input: InvocationInput, gone?: CallerGone): Promise<SyncOutcome> {
     return this.admitted(async () => {
-      const job = await this.accept(input);
-      const replayed = await this.claimKey(job, input).catch((err: unknown) => { job.span.end(); throw err; });
-      if (replayed !== undefined) return this.storedOutcome(replayed, job, gone);
-      const { invocationId } = job;
-      const pending = this.deps.inbox.expect(invocationId, this.syncWaitMs(job.fn));
-      const stopListening = gone?.(() => pending.cancel());
-      job.headers.set(HEADERS.replyTo, this.deps.inbox.subjectFor(invocationId));
+      this.syncInflight++;
       try {
-        this.sendQueuedRecord(job);
-        const result = await this.publish(job, pending);
-        return result ? { kind: "result", invocationId, result } : { kind: "running", invocationId };
+        return await this.runSync(input, gone);
       } finally {
-        stopListening?.();
-        job.span.end();
+        this.syncInflight--;
       }
-    });
+    }, this.syncBound());
+  }
+
+  /** The sync bound now: the fabric's capacity when known, never above WEFT_MAX_INFLIGHT. */
+  private syncBound(): number {
+    const capacity = this.deps.options.syncCapacity?.();
+    const max = this.deps.options.maxInflight;
+    return capacity === undefined ? max : Math.min(max, Math.max(MIN_SYNC_BOUND, capacity));
+  }
+
+  private async runSync(input: InvocationInput, gone?: CallerGone): Promise<SyncOutcome> {
+    const job = await this.accept(input);
+    const replayed = await this.claimKey(job, input).catch((err: unknown) => { job.span.end(); throw err; });
+    if (replayed !== undefined) return this.storedOutcome(replayed, job, gone);
+    const { invocationId } = job;
+    const pending = this.deps.inbox.expect(invocationId, this.syncWaitMs(job.fn));
+    const stopListening = gone?.(() => pending.cancel());
+    job.headers.set(HEADERS.replyTo, this.deps.inbox.subjectFor(invocationId));
+    try {
+      this.sendQueuedRecord(job);
+      const result = await this.publish(job, pending);
+      return result ? { kind: "result", invocationId, result } : { kind: "running", invocationId };
+    } finally {
+      stopListening?.();
+      job.span.end();
+    }
   }
 
   /**
@@ -185,10 +208,11 @@ export class Invoker {
     this.closed = true;
   }
 
-  private async admitted<T>(work: () => Promise<T>): Promise<T> {
+  private async admitted<T>(work: () => Promise<T>, syncBound?: number): Promise<T> {
     if (this.closed) throw unavailable("this gateway (shutting down)");
     // Shed before any work: a refusal costs microseconds, so an overloaded gateway keeps its admitted calls fast.
     if (this.inflight >= this.deps.options.maxInflight) throw new Overloaded(this.deps.options.maxInflight);
+    if (syncBound !== undefined && this.syncInflight >= syncBound) throw new Overloaded(syncBound);
     this.inflight++;
     try {
       return await work();
@@ -449,6 +473,9 @@ export class Overloaded extends WeftError {
     super("RESOURCE_EXHAUSTED", `too many invocations in flight on this gateway (${maxInflight}); retry in 1 s`);
   }
 }
+
+/** The sync bound never drops below this, however few slots the agents report (a small fabric still takes a burst). */
+const MIN_SYNC_BOUND = 8;
 
 /** A timed-out publish is tried this many times with the same message id before the caller is answered. */
 const PUBLISH_ATTEMPTS = 3;

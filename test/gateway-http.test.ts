@@ -6,6 +6,7 @@ import { request } from "node:http";
 import { startGateway, type Gateway } from "../gateway/app.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { HEADERS } from "../shared/headers.js";
+import { AGENT_HEARTBEAT_SUBJECT } from "../shared/subjects.js";
 import { startTelemetry } from "../shared/telemetry.js";
 import { LIMITS } from "../shared/limits.js";
 import {
@@ -206,6 +207,37 @@ describe("invocation", () => {
       await assert.rejects(abandoned);
       await until(async () => (await http(other.url, "POST", `/v1/functions/${name}/invoke`, {})).status === 200, "a free slot after the hang-up");
     } finally {
+      await other.gateway.stop();
+    }
+  });
+});
+
+describe("sync admission follows the agents' slots", () => {
+  test("past the running agents' slots (at least 8) a sync call gets 429; async calls still queue; no agent known, no bound", async () => {
+    const other = await otherGateway({ WEFT_MAX_INFLIGHT: "256" });
+    const agentId = uniqueName("slots-agent");
+    const beat = (state: string) =>
+      g.nc.publish(AGENT_HEARTBEAT_SUBJECT, JSON.stringify({ agentId, host: "h", state, slots: 1, busy: 0, containers: 0, stemCells: 0, at: Date.now() }));
+    try {
+      const name = uniqueName("slots");
+      await deploy(name);
+      beat("running");
+      await until(async () => (await http(other.url, "GET", `/v1/agents/${agentId}`)).status === 200, "the gateway heard the agent");
+      const held = Array.from({ length: 8 }, () => http(other.url, "POST", `/v1/functions/${name}/invoke`, { delayMs: 1500 }));
+      await until(() => responder.jobs.filter((j) => j.subject === `weft.jobs.${name}`).length === 8, "eight sync calls in flight");
+      const shed = await http(other.url, "POST", `/v1/functions/${name}/invoke`, {});
+      assert.equal(shed.status, 429, JSON.stringify(shed.body));
+      assert.equal(shed.body.error.code, "RESOURCE_EXHAUSTED");
+      const queued = await http(other.url, "POST", `/v1/functions/${name}/invoke?async=true`, {});
+      assert.equal(queued.status, 202, "an async call is queued whatever the slots");
+      // The agent stops: no capacity is known any more, and the gateway queues sync calls again (up to WEFT_MAX_INFLIGHT).
+      beat("stopped");
+      await until(async () => (await http(other.url, "GET", `/v1/agents/${agentId}`)).status === 404, "the gateway forgot the agent");
+      const admitted = await http(other.url, "POST", `/v1/functions/${name}/invoke`, {});
+      assert.equal(admitted.status, 200, JSON.stringify(admitted.body));
+      for (const r of await Promise.all(held)) assert.equal(r.status, 200);
+    } finally {
+      beat("stopped");
       await other.gateway.stop();
     }
   });
