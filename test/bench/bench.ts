@@ -19,11 +19,7 @@ import { accountCpu, agentContainers, containerMemory, fabricGroups, type CpuRep
 import { AGENT_PING_SUBJECT, invokeSubject } from "../../shared/subjects.js";
 import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
 import { createGrpcInvoker, type GrpcInvoker } from "./grpc-client.js";
-import { start as startRunnerContainer } from "./runner-client.js";
-import { DockerDriver } from "../../agents/docker-driver.js";
-import { agentChannelDir, DEFAULT_CHANNEL_ROOT } from "../../agents/runner-channel.js";
-import { baseImagesFromEnv, ensureRuntimeImages, RUNTIME_IMAGES } from "../../deploy/images.js";
-import { createLogger } from "../../shared/logger.js";
+import { benchDriver, start as startRunnerContainer } from "./runner-client.js";
 import { chargeCpu, jetstreamJobCpu, natsRequestCpu, printCpuFloors, recordInsertCpu, type CpuFloor } from "./cpu-floors.js";
 import { childrenMap, pidListeningOn, withDescendants } from "./proc-stat.js";
 import { startPathFloor, type PathFloor } from "./path-floor.js";
@@ -251,12 +247,8 @@ async function natsFloor(nc: NatsConnection): Promise<Stats> {
  */
 async function runnerChannelFloor(docker: Dockerode, cpuFloors?: CpuFloor[]): Promise<Stats> {
   const runtime = "python3.13" as const;
-  const images = { ...RUNTIME_IMAGES };
-  const log = createLogger("bench", "warn");
-  for (const built of await ensureRuntimeImages(docker, { bases: baseImagesFromEnv(process.env), images, log, only: [runtime] })) images[built.runtime] = built.pinned;
-  const agentId = `bench-channel-${randomBytes(4).toString("hex")}`;
-  const driver = new DockerDriver(docker, { agentId, images, pidsLimit: 128, nofileLimit: 1024, tmpfsMb: 64, seccomp: loadSeccompOption(DEFAULT_SECCOMP_PROFILE) });
-  const c = await startRunnerContainer(docker, driver, agentChannelDir(DEFAULT_CHANNEL_ROOT, agentId), runtime, "runc", "runner, socket");
+  const { driver, channelDir } = await benchDriver(docker, [runtime], "bench-channel");
+  const c = await startRunnerContainer(docker, driver, channelDir, runtime, "runc", "runner, socket");
   try {
     const event = Buffer.from('{"name":"bench"}');
     let i = 0;

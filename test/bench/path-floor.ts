@@ -16,12 +16,7 @@ import { createInterface } from "node:readline";
 import Dockerode from "dockerode";
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
 import { connect } from "@nats-io/transport-node";
-import { DockerDriver } from "../../agents/docker-driver.js";
-import { agentChannelDir, DEFAULT_CHANNEL_ROOT } from "../../agents/runner-channel.js";
-import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
-import { baseImagesFromEnv, ensureRuntimeImages, RUNTIME_IMAGES } from "../../deploy/images.js";
-import { createLogger } from "../../shared/logger.js";
-import { start as startRunnerContainer, type Started } from "./runner-client.js";
+import { benchDriver, start as startRunnerContainer, type Started } from "./runner-client.js";
 import { loadWeftProto, toProtoValue } from "./grpc-client.js";
 
 const RUNTIME = "python3.13" as const;
@@ -68,13 +63,9 @@ async function relayGateway(natsUrl: string, subject: string): Promise<void> {
 /** The stand-in agent: each request goes to the next free warm container (one call at a time each, as python3 runs). */
 async function relayAgent(natsUrl: string, subject: string, count: number): Promise<void> {
   const docker = new Dockerode();
-  const images = { ...RUNTIME_IMAGES };
-  const log = createLogger("path-floor", "warn");
-  for (const built of await ensureRuntimeImages(docker, { bases: baseImagesFromEnv(process.env), images, log, only: [RUNTIME] })) images[built.runtime] = built.pinned;
-  const agentId = `bench-path-${randomBytes(4).toString("hex")}`;
-  const driver = new DockerDriver(docker, { agentId, images, pidsLimit: 128, nofileLimit: 1024, tmpfsMb: 64, seccomp: loadSeccompOption(DEFAULT_SECCOMP_PROFILE) });
+  const { driver, channelDir } = await benchDriver(docker, [RUNTIME], "bench-path");
   const containers: Started[] = [];
-  for (let i = 0; i < count; i++) containers.push(await startRunnerContainer(docker, driver, agentChannelDir(DEFAULT_CHANNEL_ROOT, agentId), RUNTIME, "runc", "runner, socket"));
+  for (let i = 0; i < count; i++) containers.push(await startRunnerContainer(docker, driver, channelDir, RUNTIME, "runc", "runner, socket"));
   const free = [...containers];
   const waiting: Array<(c: Started) => void> = [];
   const acquire = () => new Promise<Started>((r) => { const c = free.pop(); if (c) r(c); else waiting.push(r); });

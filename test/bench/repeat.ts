@@ -4,10 +4,8 @@
 // latency, throughput, CPU), unless WEFT_BENCH_SECTIONS names them.
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
-import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
-import { cpuTable, printSummary, summarize } from "./summary.js";
-import { writeFile } from "node:fs/promises";
+import { writeSummary } from "./summary.js";
 
 const RUNS = Number(process.env.WEFT_BENCH_RUNS ?? 3);
 const REPEATED = "floors,path,warm,cpu";
@@ -30,10 +28,4 @@ function runBench(run: number): Promise<string> {
 
 const files: string[] = [];
 for (let run = 1; run <= RUNS; run++) files.push(await runBench(run));
-const reports = await Promise.all(files.map(async (f) => JSON.parse(await readFile(f, "utf8"))));
-const lines = summarize(reports);
-const cpu = cpuTable(reports);
-printSummary(lines, cpu, reports.length);
-const out = files[files.length - 1]!.replace(/bench-([^/]*)\.json$/, "summary-$1.json");
-await writeFile(out, JSON.stringify({ reports: files, targets: lines, cpu }, null, 2));
-console.log(`\n[bench] summary written to ${out}`);
+await writeSummary(files);

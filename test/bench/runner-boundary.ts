@@ -10,16 +10,11 @@
 // bound). Variants alternate in rounds so the shared machine's noise falls on all alike. Prints tables, writes JSON.
 import Dockerode from "dockerode";
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { DockerDriver, type Isolation } from "../../agents/docker-driver.js";
-import { agentChannelDir, DEFAULT_CHANNEL_ROOT } from "../../agents/runner-channel.js";
-import { BENCH_RUNTIMES, VARIANTS, start, type BenchRuntime, type Started, type Variant } from "./runner-client.js";
-import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
-import { baseImagesFromEnv, ensureRuntimeImages, RUNTIME_IMAGES } from "../../deploy/images.js";
-import { createLogger } from "../../shared/logger.js";
+import type { Isolation } from "../../agents/docker-driver.js";
+import { BENCH_RUNTIMES, VARIANTS, benchDriver, start, type BenchRuntime, type Started, type Variant } from "./runner-client.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const CALLS = Number(process.env.WEFT_BENCH_CALLS ?? 2000);
@@ -80,12 +75,7 @@ type Row = { runtime: BenchRuntime; isolation: Isolation; variant: Variant; n: n
 
 async function main(): Promise<void> {
   const docker = new Dockerode();
-  const log = createLogger("bench", "warn");
-  const images = { ...RUNTIME_IMAGES };
-  for (const built of await ensureRuntimeImages(docker, { bases: baseImagesFromEnv(process.env), images, log, only: BENCH_RUNTIMES })) images[built.runtime] = built.pinned;
-  const agentId = `bench-boundary-${randomBytes(4).toString("hex")}`;
-  const driver = new DockerDriver(docker, { agentId, images, pidsLimit: 128, nofileLimit: 1024, tmpfsMb: 64, seccomp: loadSeccompOption(DEFAULT_SECCOMP_PROFILE) });
-  const channelDir = agentChannelDir(DEFAULT_CHANNEL_ROOT, agentId);
+  const { driver, channelDir } = await benchDriver(docker, BENCH_RUNTIMES, "bench-boundary");
   const rows: Row[] = [];
   const runtimes = (process.env.WEFT_BENCH_RUNTIMES?.split(",") ?? BENCH_RUNTIMES) as BenchRuntime[];
   const isolations = (process.env.WEFT_BENCH_ISOLATIONS?.split(",") ?? ["runc", "gvisor"]) as Isolation[];

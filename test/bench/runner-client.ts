@@ -5,8 +5,11 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import type { Duplex } from "node:stream";
 import { AttachDemuxer } from "../../agents/runner-protocol.js";
-import type { DockerDriver, Isolation, Runtime } from "../../agents/docker-driver.js";
-import { CHANNEL_PATH, ChannelListener } from "../../agents/runner-channel.js";
+import { DockerDriver, type Isolation, type Runtime } from "../../agents/docker-driver.js";
+import { agentChannelDir, CHANNEL_PATH, ChannelListener, DEFAULT_CHANNEL_ROOT } from "../../agents/runner-channel.js";
+import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
+import { baseImagesFromEnv, ensureRuntimeImages, RUNTIME_IMAGES } from "../../deploy/images.js";
+import { createLogger } from "../../shared/logger.js";
 
 /** The newest runtime of each language. */
 export const BENCH_RUNTIMES = ["python3.13", "nodejs20"] as const satisfies readonly Runtime[];
@@ -71,6 +74,19 @@ export class Client {
   send(header: object, payload: Buffer): void {
     this.out.write(Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), payload]));
   }
+}
+
+/**
+ * A Docker driver with the agent's hardening (seccomp, pids, nofile, tmpfs) for a bench's own containers, the
+ * runtimes' images built or found first, and the channel directory its socket containers connect to.
+ */
+export async function benchDriver(docker: Dockerode, runtimes: readonly Runtime[], agentPrefix: string): Promise<{ driver: DockerDriver; channelDir: string }> {
+  const images = { ...RUNTIME_IMAGES };
+  const log = createLogger("bench", "warn");
+  for (const built of await ensureRuntimeImages(docker, { bases: baseImagesFromEnv(process.env), images, log, only: runtimes })) images[built.runtime] = built.pinned;
+  const agentId = `${agentPrefix}-${randomBytes(4).toString("hex")}`;
+  const driver = new DockerDriver(docker, { agentId, images, pidsLimit: 128, nofileLimit: 1024, tmpfsMb: 64, seccomp: loadSeccompOption(DEFAULT_SECCOMP_PROFILE) });
+  return { driver, channelDir: agentChannelDir(DEFAULT_CHANNEL_ROOT, agentId) };
 }
 
 export interface Started {

@@ -147,12 +147,8 @@ export function printSummary(lines: TargetLine[], cpu: ReturnType<typeof cpuTabl
   for (const r of cpu) console.log(`  ${r.process.padEnd(16)} ${String(r.weft ?? "-").padStart(7)} ms   floor ${String(r.pathFloor ?? "-").padStart(7)} ms`);
 }
 
-if (import.meta.filename === process.argv[1]) {
-  const files = process.argv.slice(2);
-  if (files.length === 0) {
-    console.error("usage: summary.ts REPORT.json [REPORT.json ...]");
-    process.exit(2);
-  }
+/** Reads the reports, prints the targets and the CPU table, and writes them beside the last report (never over it). */
+export async function writeSummary(files: string[]): Promise<void> {
   const reports = await Promise.all(files.map(async (f) => JSON.parse(await readFile(f, "utf8")) as Report));
   const lines = summarize(reports);
   const cpu = cpuTable(reports);
@@ -162,4 +158,13 @@ if (import.meta.filename === process.argv[1]) {
   const out = named === last ? `${last}.summary.json` : named;
   await writeFile(out, JSON.stringify({ reports: files, targets: lines, cpu }, null, 2));
   console.log(`\n[bench] summary written to ${out}`);
+}
+
+if (import.meta.filename === process.argv[1]) {
+  const files = process.argv.slice(2);
+  if (files.length === 0) {
+    console.error("usage: summary.ts REPORT.json [REPORT.json ...]");
+    process.exit(2);
+  }
+  await writeSummary(files);
 }
