@@ -133,11 +133,11 @@ export class Invoker {
     }, this.syncBound());
   }
 
-  /** The sync bound now: the fabric's capacity when known, never above WEFT_MAX_INFLIGHT. */
+  /** The sync bound now: each running slot's call and one waiting for it, never above WEFT_MAX_INFLIGHT. */
   private syncBound(): number {
     const capacity = this.deps.options.syncCapacity?.();
     const max = this.deps.options.maxInflight;
-    return capacity === undefined ? max : Math.min(max, Math.max(MIN_SYNC_BOUND, capacity));
+    return capacity === undefined ? max : Math.min(max, Math.max(MIN_SYNC_BOUND, capacity * SYNC_CALLS_PER_SLOT));
   }
 
   private async runSync(input: InvocationInput, gone?: CallerGone): Promise<SyncOutcome> {
@@ -474,6 +474,12 @@ export class Overloaded extends WeftError {
   }
 }
 
+/**
+ * Sync calls admitted per running slot: the one it runs and one queued behind it, so a slot never idles between a
+ * call's end and the next one's arrival (64 clients on 32 slots are all served), while a call past that could only
+ * wait behind more than one call's time of work, and is shed at once instead.
+ */
+const SYNC_CALLS_PER_SLOT = 2;
 /** The sync bound never drops below this, however few slots the agents report (a small fabric still takes a burst). */
 const MIN_SYNC_BOUND = 8;
 

@@ -213,18 +213,19 @@ describe("invocation", () => {
 });
 
 describe("sync admission follows the agents' slots", () => {
-  test("past the running agents' slots (at least 8) a sync call gets 429; async calls still queue; no agent known, no bound", async () => {
+  test("past twice the running agents' slots (at least 8) a sync call gets 429; async calls still queue; no agent known, no bound", async () => {
     const other = await otherGateway({ WEFT_MAX_INFLIGHT: "256" });
     const agentId = uniqueName("slots-agent");
     const beat = (state: string) =>
-      g.nc.publish(AGENT_HEARTBEAT_SUBJECT, JSON.stringify({ agentId, host: "h", state, slots: 1, busy: 0, containers: 0, stemCells: 0, at: Date.now() }));
+      g.nc.publish(AGENT_HEARTBEAT_SUBJECT, JSON.stringify({ agentId, host: "h", state, slots: 5, busy: 0, containers: 0, stemCells: 0, at: Date.now() }));
     try {
       const name = uniqueName("slots");
       await deploy(name);
       beat("running");
       await until(async () => (await http(other.url, "GET", `/v1/agents/${agentId}`)).status === 200, "the gateway heard the agent");
-      const held = Array.from({ length: 8 }, () => http(other.url, "POST", `/v1/functions/${name}/invoke`, { delayMs: 1500 }));
-      await until(() => responder.jobs.filter((j) => j.subject === `weft.jobs.${name}`).length === 8, "eight sync calls in flight");
+      // Five slots: a call running in each and one waiting for it.
+      const held = Array.from({ length: 10 }, () => http(other.url, "POST", `/v1/functions/${name}/invoke`, { delayMs: 1500 }));
+      await until(() => responder.jobs.filter((j) => j.subject === `weft.jobs.${name}`).length === 10, "ten sync calls in flight");
       const shed = await http(other.url, "POST", `/v1/functions/${name}/invoke`, {});
       assert.equal(shed.status, 429, JSON.stringify(shed.body));
       assert.equal(shed.body.error.code, "RESOURCE_EXHAUSTED");
