@@ -15,6 +15,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { freePort, startNats, type NatsServer } from "../harness/nats.js";
 import { uniqueDbName } from "../harness/mongo.js";
 import { startPrivateFerretDb, type PrivateMongo } from "../harness/ferretdb.js";
+import { RUNTIME_ALIASES } from "../../shared/runtimes.js";
 import { accountCpu, agentContainers, containerMemory, fabricGroups, type CpuReport } from "./cpu-accounting.js";
 import { AGENT_PING_SUBJECT, invokeSubject } from "../../shared/subjects.js";
 import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
@@ -72,7 +73,8 @@ const FUNCTIONS = {
   nodejs: `exports.handler = async (event) => ({ hello: event.name })\n`,
 } as const;
 type Runtime = keyof typeof FUNCTIONS;
-const IMAGES: Record<Runtime, string> = { python3: "weft/runtime-python3:latest", nodejs: "weft/runtime-nodejs:latest" };
+/** The images the agent runs these runtimes in (the aliases' current versions), as `npm run up` tags them. */
+const IMAGES: Record<Runtime, string> = { python3: `weft/runtime-${RUNTIME_ALIASES.python3}:latest`, nodejs: `weft/runtime-${RUNTIME_ALIASES.nodejs}:latest` };
 const ONE_SHOT: Record<Runtime, string[]> = {
   python3: ["python3", "-c", `${FUNCTIONS.python3}\nimport json,sys\nprint(json.dumps(handler(json.loads(sys.argv[1]), None)))`, '{"name":"x"}'],
   nodejs: ["node", "-e", `${FUNCTIONS.nodejs};exports.handler(JSON.parse(process.argv[1])).then(r=>console.log(JSON.stringify(r)))`, '{"name":"x"}'],
@@ -473,7 +475,7 @@ async function settledCount(count: () => Promise<number>): Promise<number> {
 function printCpu(label: string, r: CpuReport & { recordsStored?: number; recordsExpected?: number }): void {
   console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)${r.recordsExpected === undefined ? "" : `; final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls`}`);
   for (const row of r.rows) {
-    console.log(`  ${row.process.padEnd(16)} ${row.msPerCall.toFixed(3).padStart(7)} ms  ${String(row.share).padStart(5)} %  (raw ${row.rawMsPerCall.toFixed(3)} ms, ${row.pids} pids)`);
+    console.log(`  ${row.process.padEnd(16)} ${row.msPerCall.toFixed(3).padStart(7)} ms  ${String(row.share).padStart(5)} %  (raw ${row.rawMsPerCall.toFixed(3)} ms, ${row.pids} pids; ${row.syscallsPerCall} r/w syscalls, ${row.switchesPerCall} switches per call)`);
   }
 }
 

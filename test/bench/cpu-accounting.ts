@@ -4,7 +4,7 @@
 import type { ChildProcess } from "node:child_process";
 import { loadavg } from "node:os";
 import type Dockerode from "dockerode";
-import { childrenMap, commOf, cpuMs, parentOf, pidListeningOn, pidsByComm, pssKb, rssKb, withDescendants } from "./proc-stat.js";
+import { childrenMap, commOf, cpuMs, kernelCounts, parentOf, pidListeningOn, pidsByComm, pssKb, rssKb, withDescendants } from "./proc-stat.js";
 
 export interface ProcessGroups {
   /** Group name → the pids it is made of now. */
@@ -84,6 +84,10 @@ export interface CpuRow {
   /** Share of the summed per-call CPU, in %. */
   share: number;
   pids: number;
+  /** Read/write-family system calls per call (raw, idle included). */
+  syscallsPerCall: number;
+  /** Context switches per call (raw, idle included): each is a wake-up the kernel scheduled. */
+  switchesPerCall: number;
 }
 
 export interface CpuReport {
@@ -100,6 +104,21 @@ export interface CpuReport {
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+function kernelSnapshot(groups: Map<string, number[]>): Map<string, { syscalls: number; switches: number }> {
+  const out = new Map<string, { syscalls: number; switches: number }>();
+  for (const [name, pids] of groups) {
+    const sum = { syscalls: 0, switches: 0 };
+    for (const p of pids) {
+      const k = kernelCounts(p);
+      sum.syscalls += k.syscalls;
+      sum.switches += k.switches;
+    }
+    out.set(name, sum);
+  }
+  return out;
+}
 
 /**
  * Runs `calls` calls through `run` (which makes them, `concurrency` at a time) and charges each process group its
@@ -121,11 +140,13 @@ export async function accountCpu(
   const idleElapsed = performance.now() - tIdle;
 
   const self0 = process.cpuUsage();
+  const kernel0 = kernelSnapshot(pids);
   const before = snapshot(pids);
   const t0 = performance.now();
   await run();
   const elapsedMs = performance.now() - t0;
   const after = snapshot(pids);
+  const kernel1 = kernelSnapshot(pids);
   const self = process.cpuUsage(self0);
 
   const rows: CpuRow[] = [];
@@ -134,7 +155,13 @@ export async function accountCpu(
     const raw = (after.get(name) ?? 0) - (before.get(name) ?? 0);
     const idleRate = ((idle1.get(name) ?? 0) - (idle0.get(name) ?? 0)) / idleElapsed;
     const net = Math.max(0, raw - idleRate * elapsedMs);
-    rows.push({ process: name, msPerCall: round3(net / calls), rawMsPerCall: round3(raw / calls), share: 0, pids: list.length });
+    const k0 = kernel0.get(name);
+    const k1 = kernel1.get(name);
+    rows.push({
+      process: name, msPerCall: round3(net / calls), rawMsPerCall: round3(raw / calls), share: 0, pids: list.length,
+      syscallsPerCall: round1(((k1?.syscalls ?? 0) - (k0?.syscalls ?? 0)) / calls),
+      switchesPerCall: round1(((k1?.switches ?? 0) - (k0?.switches ?? 0)) / calls),
+    });
   }
   const total = rows.reduce((s, r) => s + r.msPerCall, 0);
   for (const r of rows) r.share = total > 0 ? Math.round((r.msPerCall / total) * 1000) / 10 : 0;

@@ -17,6 +17,27 @@ export function cpuMs(pid: number): number {
   }
 }
 
+/**
+ * Read- and write-family system calls (syscr + syscw from /proc/<pid>/io, every thread) and context switches
+ * (voluntary + involuntary, summed over its threads): what a call costs in crossings into the kernel and wake-ups,
+ * which the CPU figure alone does not say. Zeros once it is gone.
+ */
+export function kernelCounts(pid: number): { syscalls: number; switches: number } {
+  let syscalls = 0;
+  let switches = 0;
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, "utf8");
+    syscalls = Number(/syscr: (\d+)/.exec(io)?.[1] ?? 0) + Number(/syscw: (\d+)/.exec(io)?.[1] ?? 0);
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+      switches += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    }
+  } catch {
+    // gone, or not ours to read
+  }
+  return { syscalls, switches };
+}
+
 /** Resident set size in KiB (VmRSS); 0 once it is gone. */
 export function rssKb(pid: number): number {
   try {
