@@ -25,6 +25,7 @@ export async function startPrivateFerretDb(): Promise<PrivateMongo> {
     "--telemetry=disable",
     "--log-level=error",
   ];
-  const server = await startServerProcess({ name: "ferretdb", binary: ferretdbBinary(), args, port, dir });
+  // As deploy/services.sh runs it (GOGC 400: about a fifth less CPU per record).
+  const server = await startServerProcess({ name: "ferretdb", binary: ferretdbBinary(), args, port, dir, env: { GOGC: process.env.WEFT_FERRETDB_GOGC ?? "400" } });
   return { ...server, url: `mongodb://127.0.0.1:${port}` };
 }

@@ -41,12 +41,14 @@ export async function startServerProcess(opts: {
   port: number;
   dir: string;
   startTimeoutMs?: number;
+  /** Variables on top of this process's environment. */
+  env?: Record<string, string>;
 }): Promise<ServerProcess> {
   let child: ChildProcess | undefined;
   let stderr = "";
   const launch = async () => {
     stderr = "";
-    const c = spawn(opts.binary, opts.args, { stdio: ["ignore", "ignore", "pipe"] });
+    const c = spawn(opts.binary, opts.args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...opts.env } });
     child = c;
     c.stderr?.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
     try {
