@@ -69,7 +69,8 @@ export function fabricGroups(f: FabricProcesses): ProcessGroups {
 
 const isPid = (p: number | undefined): p is number => typeof p === "number" && p > 0;
 
-function snapshot(groups: Map<string, number[]>): Map<string, number> {
+/** CPU in ms of each group's processes now (all their threads). */
+export function snapshot(groups: Map<string, number[]>): Map<string, number> {
   const out = new Map<string, number>();
   for (const [name, pids] of groups) out.set(name, pids.reduce((sum, p) => sum + cpuMs(p), 0));
   return out;
