@@ -7,6 +7,7 @@ import { headers } from "@nats-io/transport-node";
 import { startAgentFixture, uniqueName, type AgentFixture } from "./fixtures/agent-fixture.js";
 import { jobSubject } from "../shared/subjects.js";
 import { LABELS } from "../agents/docker-driver.js";
+import { RUNTIME_ALIASES } from "../shared/runtimes.js";
 import { until } from "./harness/eventually.js";
 
 /** One stem cell per runtime × isolation (the agent's defaults). */
@@ -348,7 +349,7 @@ describe("lifecycle", () => {
   test("at start an agent removes the containers a previous run with its id left behind", async () => {
     const agentId = `${f.agentId}-b`;
     const leftover = await docker.createContainer({
-      Image: "weft/runtime-python3:latest",
+      Image: `weft/runtime-${RUNTIME_ALIASES.python3}:latest`,
       Cmd: ["sleep", "60"],
       Labels: { [LABELS.managed]: "true", [LABELS.agent]: agentId },
       HostConfig: { NetworkMode: "none" },
