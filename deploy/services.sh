@@ -379,7 +379,9 @@ FERRET_BIN=""
 # SQLite never uses the index and every find, update or delete by _id scans the whole table. Weft builds it
 # with the look-up written as the index is (`->'_id'`, the same JSON path), and marks the build in its version.
 FERRETDB_PATCH=weft.1
-ferretdb_is_patched() { "$1" --version 2>/dev/null | grep -q -- "-$FERRETDB_PATCH"; }
+# The version is read whole first: with pipefail, `grep -q` closing the pipe early could make ferretdb die of SIGPIPE
+# and the check fail at random (the binary then went unrecorded in .weft/env, and the bench's private FerretDB failed).
+ferretdb_is_patched() { local v; v=$("$1" --version 2>/dev/null) || return 1; [[ $v == *"-$FERRETDB_PATCH"* ]]; }
 find_ferretdb() {
   local c
   for c in "${WEFT_FERRETDB_BIN:-}" "$(command -v ferretdb 2>/dev/null || true)" "$(gopath_bin)/ferretdb" \
