@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"syscall"
 )
 
@@ -30,9 +29,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: weft-runner WORKER-COMMAND [ARGS...]")
 		os.Exit(2)
 	}
-	// One P: the runner is one epoll loop on one goroutine, and with more Ps each wake-up from epoll_wait hands
-	// Ps between threads (futex wake-ups) in every one of a host's containers.
-	runtime.GOMAXPROCS(1)
 	path, err := exec.LookPath(os.Args[1])
 	if err != nil {
 		fatal("worker command: %v", err)
