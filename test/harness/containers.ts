@@ -61,6 +61,22 @@ export class AgentContainers {
   }
 
   /**
+   * Voluntary context switches of the container's live threads so far, summed over them: how often its processes
+   * went to sleep to be woken later (a thread preempted, or yielding, is not counted). Ended threads are not counted.
+   */
+  async sleeps(id: string): Promise<number> {
+    const dirs = cgroupDirs(id, "cpu");
+    const listed = await firstReadable([...dirs.slice(0, 2).map((d) => `${d}/tasks`), ...dirs.slice(2).map((d) => `${d}/cgroup.threads`)]);
+    if (!listed) throw new Error(`no cgroup found for container ${id}`);
+    let total = 0;
+    for (const tid of listed.text.split("\n").filter(Boolean)) {
+      const status = await readFile(`/proc/${tid}/status`, "utf8").catch(() => "");
+      for (const m of status.matchAll(/^voluntary_ctxt_switches:\s+(\d+)$/gm)) total += Number(m[1]);
+    }
+    return total;
+  }
+
+  /**
    * CPU used by each container over `windowMs`, in ms. A container gone by the end of the window counts
    * what it used until its last reading (a removed container spends nothing).
    */

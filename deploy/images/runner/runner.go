@@ -18,6 +18,7 @@ type runner struct {
 	workerArgs []string
 
 	epfd  int
+	poll  *epollWaiter
 	ch    channel     // to and from the agent (channel.go)
 	agent frameBuffer // frames from the agent
 
@@ -52,6 +53,7 @@ func newRunner(path string, args []string) *runner {
 	}
 	r := &runner{workerPath: path, workerArgs: args, epfd: epfd, logLimit: 256 << 10, outputLimit: 6 << 20,
 		settleOff: os.Getenv("WEFT_RUNNER_SETTLE") == "off", freezeOff: os.Getenv("WEFT_RUNNER_SETTLE") == "no-freeze"}
+	r.poll = newEpollWaiter(epfd)
 	r.agent.maxPayload = maxAgentPayload
 	r.ch = openChannel()
 	r.watch(r.ch.in, syscall.EPOLLIN)
@@ -91,10 +93,7 @@ func (r *runner) loop() {
 	events := make([]syscall.EpollEvent, 8)
 	buf := make([]byte, 256<<10)
 	for {
-		n, err := syscall.EpollWait(r.epfd, events, -1)
-		if err == syscall.EINTR {
-			continue
-		}
+		n, err := r.poll.wait(events)
 		if err != nil {
 			fatal("epoll wait: %v", err)
 		}
