@@ -17,7 +17,8 @@ import { uniqueDbName } from "../harness/mongo.js";
 import { startPrivateFerretDb, type PrivateMongo } from "../harness/ferretdb.js";
 import { RUNTIME_ALIASES } from "../../shared/runtimes.js";
 import { accountCpu, agentContainers, containerMemory, fabricGroups, snapshot, type CpuReport } from "./cpu-accounting.js";
-import { AGENT_PING_SUBJECT, invokeSubject } from "../../shared/subjects.js";
+import { AGENT_PING_SUBJECT, invokeSubject, RECORDS_CONSUMER, RECORDS_STREAM } from "../../shared/subjects.js";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
 import { createGrpcInvoker, type GrpcInvoker } from "./grpc-client.js";
 import { benchDriver, start as startRunnerContainer } from "./runner-client.js";
@@ -443,21 +444,44 @@ async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promis
     const stored = () => invocations.countDocuments({ functionName: name });
     const before = await settledCount(stored);
     let ok = 0;
+    let after = before;
+    // The window ends when every answered call's final record is in MongoDB (or after a minute): the records
+    // path is part of a call's cost, and a controller lagging behind the calls would otherwise hide its share.
     const report = await accountCpu(groups, CPU_CALLS, CONCURRENCY, async () => {
       const r = await runCalls(CPU_CALLS, CONCURRENCY, () => invokeHttp(f.httpPort, name));
       ok = r.latencies.length;
       if (r.errors > 0) console.error(`[bench] cpu accounting: ${r.errors} calls failed`);
+    }, undefined, async () => {
+      after = await recordsLanded(f.nats.url, stored, before + ok);
     });
-    // Every answered call must have its final record in MongoDB (the records path is what the CPU figures cut).
-    const deadline = Date.now() + 60_000;
-    let after = await stored();
-    while (after - before < ok && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 500));
-      after = await stored();
-    }
     return { ...report, recordsStored: after - before, recordsExpected: ok };
   } finally {
     await mongo.close();
+  }
+}
+
+/**
+ * Waits until `count` (stored final records) reaches `target`, or a minute passes; returns the last count. Between
+ * counts it watches the controller's records consumer, a cheap NATS request, and counts again only once the consumer
+ * has caught up with the stream: a count is a query in MongoDB, and its CPU would land in the window measured.
+ */
+async function recordsLanded(natsUrl: string, count: () => Promise<number>, target: number): Promise<number> {
+  const nc = await connect({ servers: natsUrl, name: "bench-records-landed" });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const caughtUp = async () => {
+      const [c, st] = await Promise.all([jsm.consumers.info(RECORDS_STREAM, RECORDS_CONSUMER), jsm.streams.info(RECORDS_STREAM)]);
+      return c.num_pending === 0 && c.num_ack_pending === 0 && c.delivered.stream_seq >= st.state.last_seq;
+    };
+    const deadline = Date.now() + 60_000;
+    let n = await count();
+    while (n < target && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (await caughtUp()) n = await count();
+    }
+    return n;
+  } finally {
+    await nc.close();
   }
 }
 
@@ -473,7 +497,7 @@ async function settledCount(count: () => Promise<number>): Promise<number> {
 }
 
 function printCpu(label: string, r: CpuReport & { recordsStored?: number; recordsExpected?: number }): void {
-  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)${r.recordsExpected === undefined ? "" : `; final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls`}`);
+  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)${r.recordsExpected === undefined ? "" : `; final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls, the last ${r.settleMs} ms after the last answer (inside the window)`}`);
   for (const row of r.rows) {
     console.log(`  ${row.process.padEnd(16)} ${row.msPerCall.toFixed(3).padStart(7)} ms  ${String(row.share).padStart(5)} %  (raw ${row.rawMsPerCall.toFixed(3)} ms, ${row.pids} pids; ${row.syscallsPerCall} r/w syscalls, ${row.switchesPerCall} switches per call)`);
   }
@@ -512,6 +536,10 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
   let cold = 0;
   // CPU per call of each process over the load (raw: idle included), to compare with one function's.
   const groups = await fabricGroups({ components: f.procs, natsPort: f.nats.port, mongoPort: f.mongoPort, agentId: f.env.WEFT_AGENT_ID!, docker }).resolve();
+  const mongo = await MongoClient.connect(f.mongo.url);
+  const invocations = mongo.db(f.env.WEFT_MONGO_DB).collection("invocations");
+  const stored = () => invocations.countDocuments({ functionName: { $in: names } });
+  const storedBefore = await settledCount(stored);
   const cpu0 = snapshot(groups);
   const deadline = now() + THROUGHPUT_MS;
   const latencies: number[] = [];
@@ -536,7 +564,11 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
     }
   }));
   const rps = Math.round(latencies.length / ((now() - t0) / 1000));
+  // As in the CPU section, the window ends when the calls' final records are stored.
+  const landed = await recordsLanded(f.nats.url, stored, storedBefore + latencies.length);
   const cpu1 = snapshot(groups);
+  await mongo.close();
+  console.log(`[bench] ${names.length} functions: final records stored ${landed - storedBefore} of ${latencies.length} answered calls`);
   const cpuMsPerCall = Object.fromEntries([...cpu1].map(([g, ms]) => [g, Math.round(((ms - (cpu0.get(g) ?? 0)) / Math.max(1, latencies.length)) * 1000) / 1000]));
   console.log(`[bench] ${names.length} functions: CPU per call by process (raw) ${JSON.stringify(cpuMsPerCall)}`);
   const memory = containerMemory((await agentContainers(docker, f.env.WEFT_AGENT_ID!)).filter((c) => !before.has(c.id)));

@@ -96,7 +96,10 @@ export interface CpuReport {
   loadavg: [number, number];
   calls: number;
   concurrency: number;
+  /** The calls, first to last answer. */
   elapsedMs: number;
+  /** After the last answer, until the work the calls left (their records) was done; in the CPU window. */
+  settleMs: number;
   callsPerSec: number;
   totalMsPerCall: number;
   /** The bench process itself (the load generator), not counted in the total. */
@@ -131,6 +134,11 @@ export async function accountCpu(
   concurrency: number,
   run: () => Promise<void>,
   idleMs = 2000,
+  /**
+   * Awaited inside the window once the calls are done: the work they left behind (records still being stored)
+   * is theirs, so the window ends only when it is done. The calls' rate is taken from `run` alone.
+   */
+  settle?: () => Promise<void>,
 ): Promise<CpuReport> {
   const load0 = loadavg()[0]!;
   const pids = await groups.resolve();
@@ -146,6 +154,8 @@ export async function accountCpu(
   const t0 = performance.now();
   await run();
   const elapsedMs = performance.now() - t0;
+  await settle?.();
+  const windowMs = performance.now() - t0;
   const after = snapshot(pids);
   const kernel1 = kernelSnapshot(pids);
   const self = process.cpuUsage(self0);
@@ -155,7 +165,7 @@ export async function accountCpu(
     const list = pids.get(name) ?? [];
     const raw = (after.get(name) ?? 0) - (before.get(name) ?? 0);
     const idleRate = ((idle1.get(name) ?? 0) - (idle0.get(name) ?? 0)) / idleElapsed;
-    const net = Math.max(0, raw - idleRate * elapsedMs);
+    const net = Math.max(0, raw - idleRate * windowMs);
     const k0 = kernel0.get(name);
     const k1 = kernel1.get(name);
     rows.push({
@@ -171,6 +181,7 @@ export async function accountCpu(
     calls,
     concurrency,
     elapsedMs: Math.round(elapsedMs),
+    settleMs: Math.round(windowMs - elapsedMs),
     callsPerSec: Math.round((calls / elapsedMs) * 1000),
     totalMsPerCall: round3(total),
     loadGeneratorMsPerCall: round3((self.user + self.system) / 1000 / calls),
