@@ -80,7 +80,7 @@ export interface StoredFinal {
 export class ChaosFabric {
   readonly procs = new Map<Component, Proc>();
   readonly finalsSeen = new Map<string, TappedFinal[]>();
-  /** invocation id → every delivery seen running: which agent held it, and when. */
+  /** invocation id → every delivery seen running: which agent held it, and when it started (the agent's clock). */
   readonly deliveries = new Map<string, Array<{ agent?: string; attempt?: number; at: number }>>();
   /** agent id → when the scenario SIGKILLed it. */
   readonly agentKills = new Map<string, number[]>();
@@ -314,13 +314,16 @@ export class ChaosFabric {
     const records = this.nc.subscribe(`${RECORDS_SUBJECT_PREFIX}.>`, {
       callback: (_e, m) => {
         try {
-          type Seen = { invocationId: string; phase: string; attempt?: number; status?: string; agent?: string; output?: string; error?: { code?: string } };
+          type Seen = { invocationId: string; phase: string; attempt?: number; status?: string; agent?: string; startedAt?: number; output?: string; error?: { code?: string } };
           // An agent's records come in batches (a JSON array on weft.records._batch).
           const data = m.json<Seen | Seen[]>();
           for (const r of Array.isArray(data) ? data : [data]) {
             if (r.phase === "running") {
               const list = this.deliveries.get(r.invocationId) ?? [];
-              list.push({ agent: r.agent, attempt: r.attempt, at: Date.now() });
+              // When the delivery started, by the agent's clock (this host's): a running record published just
+              // before its agent's SIGKILL can reach this tap after the kill was noted, and the tap's own time
+              // would then place the delivery after the kill that ended it.
+              list.push({ agent: r.agent, attempt: r.attempt, at: typeof r.startedAt === "number" ? r.startedAt : Date.now() });
               this.deliveries.set(r.invocationId, list);
             }
             if (r.phase !== "final") continue;
