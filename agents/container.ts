@@ -331,6 +331,14 @@ export class Container {
         this.finish(frame.id, (r) => this.protocolError(r, frame.reason, logs.toString("utf8")));
         this.retireAfterRun(frame.reason);
         return;
+      case "refused":
+        // The call never reached the function (the container broke before it arrived): another container may run it.
+        this.finish(frame.id, () => ({ kind: "killed", code: "KILLED", message: `the container could not take the call: ${frame.reason}`, platform: true, logs: "", logsTruncated: false }));
+        this.retireAfterRun(frame.reason);
+        return;
+      case "retired":
+        this.retireAfterRun(frame.reason);
+        return;
       case "exec_result":
       case "exec_error":
         if (!this.execWaiter) throw new ProtocolViolation(`${frame.t} while no program runs`);

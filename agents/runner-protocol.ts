@@ -69,6 +69,8 @@ export function runnerFrameSchema(limits: FrameLimits) {
       ...logs,
     }),
     z.strictObject({ t: z.literal("fault"), id, reason: text(400), retire: text(400).optional(), ...logs }),
+    z.strictObject({ t: z.literal("refused"), id, reason: text(400), retire: text(400).optional() }),
+    z.strictObject({ t: z.literal("retired"), reason: text(400) }),
     z.strictObject({
       t: z.literal("exec_result"),
       exitCode: z.number().int().optional(),
@@ -229,6 +231,8 @@ function payloadBytesOf(f: RunnerFrame): number {
   switch (f.t) {
     case "ready":
     case "exec_error":
+    case "refused":
+    case "retired":
       return 0;
     case "result":
       return f.outputBytes + f.logBytes;

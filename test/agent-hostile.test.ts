@@ -4,6 +4,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { LIMITS } from "../shared/limits.js";
 import { startAgentFixture, uniqueName, type AgentFixture } from "./fixtures/agent-fixture.js";
+import { AgentContainers } from "./harness/containers.js";
+import { eventually } from "./harness/eventually.js";
 
 let f: AgentFixture;
 
@@ -170,6 +172,61 @@ return "finished"`),
       const next = await f.invoke(name, {});
       assert.equal(next.result.output, "ok");
       assert.equal(next.result.coldStart, true);
+    });
+
+    // gVisor sends SIGHUP to every member of an orphaned process group that has a stopped member whenever one of its
+    // processes is reaped; a worker in a session of its own led such a group, and died of it (runner: userProcessAttr).
+    test("a child that stops itself while another ends does not hang up the function's process", async () => {
+      const name = uniqueName(`hangup-${isolation}`);
+      await f.deploy(name, {
+        runtime: "python3",
+        isolation,
+        code: py(`import signal
+stopped = os.fork()
+if stopped == 0:
+    os.kill(os.getpid(), signal.SIGSTOP)
+    os._exit(0)
+os.waitpid(stopped, os.WUNTRACED)
+ended = os.fork()
+if ended == 0:
+    os._exit(0)
+os.waitpid(ended, 0)
+os.kill(stopped, signal.SIGKILL)
+os.waitpid(stopped, 0)
+return {"pid": os.getpid(), "pgrpLeader": os.getpgrp() == os.getpid(),
+        "runnerSession": os.getsid(0) == os.getsid(os.getppid())}`),
+      });
+      const res = await f.invoke(name, {});
+      assert.equal(res.result.status, "ok", JSON.stringify(res.result));
+      const out = res.result.output as { pid: number; pgrpLeader: boolean; runnerSession: boolean };
+      assert.deepEqual({ pgrpLeader: out.pgrpLeader, runnerSession: out.runnerSession }, { pgrpLeader: true, runnerSession: true });
+      const next = await f.invoke(name, {});
+      assert.equal(next.result.status, "ok", JSON.stringify(next.result));
+    });
+
+    test("the function's process killed between calls: the container goes at once, and no call is blamed for it", async () => {
+      const name = uniqueName(`idle-kill-${isolation}`);
+      await f.deploy(name, { runtime: "python3", isolation, code: py(`return {"pid": os.getpid()}`) });
+      const containers = new AgentContainers(f.agentId);
+      const killWorker = async (): Promise<string> => {
+        const first = await f.invoke(name, {});
+        assert.equal(first.result.status, "ok", JSON.stringify(first.result));
+        const [id, ...others] = await containers.ids(name);
+        assert.ok(id && others.length === 0, `one container expected for ${name}`);
+        assert.equal(await containers.exec(id, ["sh", "-c", `kill -KILL ${(first.result.output as { pid: number }).pid}`]), 0);
+        return id;
+      };
+      // Nothing asked: the runner tells the agent, which removes the container.
+      const idle = await killWorker();
+      await eventually(async () => (!(await containers.ids(name, true)).includes(idle) ? true : undefined), "the broken container removed with no call", 20_000);
+      const after = await f.invoke(name, {});
+      assert.equal(after.result.status, "ok", JSON.stringify(after.result));
+      assert.equal(after.result.coldStart, true);
+      // A call sent straight after the kill either finds the container gone, or is refused by it and runs elsewhere.
+      const raced = await killWorker();
+      const next = await f.invoke(name, {});
+      assert.equal(next.result.status, "ok", JSON.stringify(next.result));
+      assert.ok(!(await containers.ids(name)).includes(raced), "the broken container still serves");
     });
   });
 }

@@ -111,6 +111,15 @@ export class AgentContainers {
     return { cpus: q && q !== "max" ? Number(q) / Number(p) : undefined, source: max.path };
   }
 
+  /** Runs `cmd` in the container as root (docker exec) and returns its exit code: an outside hand, as an operator's. */
+  async exec(id: string, cmd: string[]): Promise<number | null> {
+    const exec = await this.docker.getContainer(id).exec({ Cmd: cmd, User: "0", AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    stream.resume();
+    await new Promise<void>((resolve, reject) => stream.on("end", resolve).on("close", resolve).on("error", reject));
+    return (await exec.inspect()).ExitCode;
+  }
+
   /** Removes the agent's containers: only for a fabric that could not stop on its own (its agent hung). */
   async removeAll(): Promise<number> {
     const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.agent}=${this.agentId}`] } });

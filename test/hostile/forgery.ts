@@ -64,5 +64,7 @@ export const resultPipeFrames = (runtime: string): Record<string, string> => ({
   "huge output": '{"t":"result","id":"ID","ok":true,"outputBytes":99999999,"logBytes":0}\n',
   "huge header": `{"t":"result","pad":"${"x".repeat(100 * 1024)}"}\n`,
   "runner frame": `{"t":"ready","runtime":"${runtime}","protocol":2}\n{"t":"fault","id":"ID","reason":"x"}\n`,
+  // A refusal would hand the call to another container (a retry the function could ask for at will).
+  "runner refusal": '{"t":"refused","id":"ID","reason":"x"}\n{"t":"retired","reason":"x"}\n',
   "error null": '{"t":"result","id":"ID","ok":false,"error":null,"logBytes":0}\n',
 });

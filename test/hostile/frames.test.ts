@@ -4,7 +4,7 @@ import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { pyHandler } from "./kit-python.js";
 import { jsHandler } from "./kit-node.js";
-import { ERROR_NULL, FORGED_OK, MALFORMED, forger, type Forgery } from "./forgery.js";
+import { ERROR_NULL, FORGED_OK, MALFORMED, forger, resultPipeFrames, type Forgery } from "./forgery.js";
 import { eventually } from "../harness/eventually.js";
 import { BATCH, FORGED, ISOLATIONS, RUNTIMES, describeResult, hostileSuite, type Hostile, type Isolation, type Runtime } from "./suite.js";
 import { OUTPUT_TOO_DEEP, RUNTIME_PROTOCOL_ERROR, assertNextCallGenuine, assertNotForged, depthOf } from "./outcomes.js";
@@ -42,13 +42,7 @@ describe("forged frames", { concurrency: BATCH }, () => {
 
       suite.case("speaks the worker protocol on its result pipe (fd 4): unknown call ids, outputBytes past the limit, a 100 KiB header, frames only the runner may send, error null", where, async (h) => {
         const name = h.name("protocol-fd4");
-        const frames: Record<string, string> = {
-          "unknown id": '{"t":"result","id":"999","ok":true,"outputBytes":2,"logBytes":0}\n{}',
-          "huge output": '{"t":"result","id":"ID","ok":true,"outputBytes":99999999,"logBytes":0}\n',
-          "huge header": `{"t":"result","pad":"${"x".repeat(100 * 1024)}"}\n`,
-          "runner frame": '{"t":"ready","runtime":"python3","protocol":2}\n{"t":"fault","id":"ID","reason":"x"}\n',
-          "error null": '{"t":"result","id":"ID","ok":false,"error":null,"logBytes":0}\n',
-        };
+        const frames = resultPipeFrames(runtime);
         const code = runtime === "python3"
           ? pyHandler(`if event.get("probe"):
     return {"genuine": True}

@@ -292,13 +292,18 @@ export class Hostile {
    */
   private async retiredContainersRemoved(): Promise<void> {
     for (const name of [...this.retiring]) {
-      let left: string[] = [];
-      try {
-        await eventually(async () => ((left = await this.containers.ids(name, true)).length === 0 ? true : undefined), `${name}'s containers removed`, 60_000, 100);
-      } catch {
-        assert.fail(`the deleted function ${name} still has containers 60 s later: ${left.map((id) => id.slice(0, 12)).join(", ")}`);
-      }
+      await this.containersRemoved(name);
       this.retiring.delete(name);
+    }
+  }
+
+  /** Waits until every container of the deleted function `name` is removed; one still there after a minute is damage. */
+  async containersRemoved(name: string): Promise<void> {
+    let left: string[] = [];
+    try {
+      await eventually(async () => ((left = await this.containers.ids(name, true)).length === 0 ? true : undefined), `${name}'s containers removed`, 60_000, 100);
+    } catch {
+      assert.fail(`the deleted function ${name} still has containers 60 s later: ${left.map((id) => id.slice(0, 12)).join(", ")}`);
     }
   }
 

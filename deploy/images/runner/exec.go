@@ -59,11 +59,7 @@ func spawnProgram(interpreter string) (*program, error) {
 		Dir:   "/tmp",
 		Env:   workerEnv(),
 		Files: []uintptr{uintptr(in[0]), uintptr(out[1]), uintptr(errp[1]), uintptr(code[0])},
-		Sys: &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: workerUID, Gid: workerGID, Groups: []uint32{}},
-			Setsid:     true,
-			Pdeathsig:  syscall.SIGKILL,
-		},
+		Sys:   userProcessAttr(),
 	}
 	pid, err := syscall.ForkExec(interpreter, bootArgs(interpreter), attr)
 	for _, fd := range []int{in[0], out[1], errp[1], code[0]} {

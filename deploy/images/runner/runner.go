@@ -34,9 +34,11 @@ type runner struct {
 	logLimit    int
 	outputLimit int
 	frozen      bool
-	// Why the container must not serve another call; set once, reported with the next answer.
-	retire string
-	tmp    tmpWatch
+	// Why the container must not serve another call; set once, reported with the next answer (or at once, by a
+	// retired frame, when it breaks with nothing in flight).
+	retire     string
+	retireSent bool // the agent has been told
+	tmp        tmpWatch
 	// The pid namespace's last pid when /proc last showed no leftover process.
 	lastPid int
 	// WEFT_RUNNER_SETTLE=off skips the checks between calls: only the runner-boundary benchmark sets it, to
@@ -78,6 +80,7 @@ func (r *runner) unwatch(fd int) { _ = syscall.EpollCtl(r.epfd, syscall.EPOLL_CT
 func (r *runner) answer(h map[string]any, payload ...[]byte) {
 	if r.retire != "" {
 		h["retire"] = r.retire
+		r.retireSent = true
 	}
 	r.send(h, payload...)
 }
@@ -110,6 +113,7 @@ func (r *runner) loop() {
 				r.flushControl()
 			}
 		}
+		r.retireIfBrokenWhileIdle()
 	}
 }
 
@@ -197,11 +201,12 @@ func (r *runner) startInit(f *frame) {
 
 func (r *runner) startRun(f *frame) {
 	if r.worker == nil || !r.initDone || r.retire != "" {
+		// The call never reached the function: the agent may give it to another container.
 		why := r.retire
 		if why == "" {
 			why = "the container has no function loaded"
 		}
-		r.answer(map[string]any{"t": "fault", "id": f.h.ID, "reason": why})
+		r.answer(map[string]any{"t": "refused", "id": f.h.ID, "reason": why})
 		return
 	}
 	for _, p := range r.runs {
@@ -483,8 +488,12 @@ func (r *runner) workerGone() {
 		logs, _ := r.initStray.bytes()
 		fatal("the worker exited before it started (%s): %s", exit.String(), truncate(string(logs), 2000))
 	}
+	idle := r.idle()
 	r.noteRetire("the function's process exited")
 	r.endUserProcesses()
+	if idle {
+		r.sendRetired()
+	}
 	for _, p := range r.runs {
 		logs, truncated := p.stray.bytes()
 		r.answer(map[string]any{"t": "result", "id": p.id, "ok": false, "exit": exit, "logBytes": len(logs), "logsTruncated": truncated}, logs)
@@ -496,6 +505,29 @@ func (r *runner) workerGone() {
 		r.send(map[string]any{"t": "init_error", "error": runError{Type: "InitFailed", Message: "the function's process exited while loading: " + exit.String()},
 			"logBytes": len(logs), "logsTruncated": truncated}, logs)
 	}
+}
+
+func (r *runner) idle() bool { return len(r.runs) == 0 && r.initFrame == nil }
+
+// retireIfBrokenWhileIdle: with no call or init in flight, the worker's stdout and stderr closed. The worker is
+// stopped between calls, so something else ended it and its processes: one the last call left (see
+// userProcessAttr), an outside kill. Whatever is left is ended, and the agent is told now rather than by a refused
+// call. (The worker's own exit is workerGone.)
+func (r *runner) retireIfBrokenWhileIdle() {
+	if r.worker == nil || !r.worker.logClosed || !r.up || !r.idle() {
+		return
+	}
+	r.endUserProcesses()
+	r.sendRetired()
+}
+
+// sendRetired tells the agent, unasked, that the container must serve no further call (once).
+func (r *runner) sendRetired() {
+	if r.retireSent {
+		return
+	}
+	r.retireSent = true
+	r.send(map[string]any{"t": "retired", "reason": r.retire})
 }
 
 // endUserProcesses ends the worker and everything it started; the container is then retired.

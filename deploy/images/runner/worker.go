@@ -61,11 +61,7 @@ func spawnWorker(path string, args []string) (*worker, error) {
 		Dir:   "/tmp",
 		Env:   workerEnv(),
 		Files: []uintptr{uintptr(devnull), uintptr(log[1]), uintptr(log[1]), uintptr(ctl[0]), uintptr(res[1])},
-		Sys: &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: workerUID, Gid: workerGID, Groups: []uint32{}},
-			Setsid:     true,
-			Pdeathsig:  syscall.SIGKILL,
-		},
+		Sys:   userProcessAttr(),
 	}
 	pid, err := syscall.ForkExec(path, args, attr)
 	for _, fd := range []int{devnull, log[1], ctl[0], res[1]} {
@@ -89,6 +85,23 @@ func spawnWorker(path string, args []string) (*worker, error) {
 		limitsFd = -1
 	}
 	return &worker{pid: pid, statFd: statFd, limitsFd: limitsFd, ctl: ctl[1], res: res[0], log: log[0]}, nil
+}
+
+// userProcessAttr: user code (the worker, an ad-hoc program) runs as uid 65534, dies with the runner, and leads a
+// process group of its own in the runner's session, not a session of its own. A process group with no member whose
+// parent is in another group of the same session is orphaned, and gVisor sends SIGHUP (then SIGCONT) to every
+// member of an orphaned group with a stopped member each time one of its processes is reaped (Linux only when the
+// group becomes orphaned). In a session of its own the worker's group was always orphaned: with the worker stopped
+// between calls, a process of the last call ending (a fork chain's link) killed the worker by SIGHUP after the
+// answer, and the next call met a dead worker; a child of a call that stopped itself did the same to the running
+// call. The worker's parent, the runner, is in the same session and another group, so the group is never orphaned
+// while the worker lives. The group's signals still cannot reach the runner, which runs as another uid.
+func userProcessAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: workerUID, Gid: workerGID, Groups: []uint32{}},
+		Setpgid:    true,
+		Pdeathsig:  syscall.SIGKILL,
+	}
 }
 
 // workerEnv is the runner's own environment (the image's PATH, HOME, ...); the worker adds the
