@@ -434,8 +434,12 @@ func (r *runner) leftovers() string {
 	created := !noNewProcessSince(r.lastPid)
 	if created {
 		before := lastPid()
-		if others := userProcesses(r.worker.pid); len(others) > 0 {
+		if others := leftoverProcesses(r.worker.pid); len(others) > 0 {
 			return fmt.Sprintf("the call left %d process(es) running", len(others))
+		}
+		// One reaped between the stop and the look hung the worker up in gVisor, or something else continued it.
+		if stopped, _ := r.worker.stopped(); !stopped && !r.freezeOff {
+			return "the function's process was continued or ended while it was stopped"
 		}
 		r.lastPid = before
 	}

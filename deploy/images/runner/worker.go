@@ -88,18 +88,18 @@ func spawnWorker(path string, args []string) (*worker, error) {
 }
 
 // userProcessAttr: user code (the worker, an ad-hoc program) runs as uid 65534, dies with the runner, and leads a
-// process group of its own in the runner's session, not a session of its own. A process group with no member whose
-// parent is in another group of the same session is orphaned, and gVisor sends SIGHUP (then SIGCONT) to every
-// member of an orphaned group with a stopped member each time one of its processes is reaped (Linux only when the
-// group becomes orphaned). In a session of its own the worker's group was always orphaned: with the worker stopped
-// between calls, a process of the last call ending (a fork chain's link) killed the worker by SIGHUP after the
-// answer, and the next call met a dead worker; a child of a call that stopped itself did the same to the running
-// call. The worker's parent, the runner, is in the same session and another group, so the group is never orphaned
-// while the worker lives. The group's signals still cannot reach the runner, which runs as another uid.
+// session of its own, so it can signal nothing it did not start: the kernel lets SIGCONT through to any process of
+// the sender's session, whatever its uid, so a worker in the runner's session could reach the runner and the init.
+//
+// The cost, in gVisor only: a group with no member whose parent is in another group of its session is orphaned, and
+// gVisor sends SIGHUP then SIGCONT to every member of an orphaned group that has a stopped member each time one of
+// its processes is reaped (Linux, only when the group becomes orphaned). The worker's group is always orphaned, so
+// a child of the worker reaped while the worker is stopped hangs the worker up. A call can do that to itself (a
+// child that stops itself, another that ends); between calls the settle sees to it that nothing can (settleIfIdle).
 func userProcessAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{
 		Credential: &syscall.Credential{Uid: workerUID, Gid: workerGID, Groups: []uint32{}},
-		Setpgid:    true,
+		Setsid:     true,
 		Pdeathsig:  syscall.SIGKILL,
 	}
 }
@@ -187,17 +187,27 @@ func (w *worker) limits() []byte {
 	return buf[:n]
 }
 
+// stopped says whether the worker is stopped now (SIGSTOP took its whole thread group, and nothing continued it).
+func (w *worker) stopped() (stopped, readable bool) {
+	if w.statFd < 0 {
+		return false, false
+	}
+	n, err := syscall.Pread(w.statFd, statBuf, 0)
+	if err != nil || n <= 0 {
+		return false, false
+	}
+	f := statFields(statBuf[:n])
+	return len(f) > 0 && (f[0][0] == 'T' || f[0][0] == 't'), true
+}
+
 // waitStopped waits (briefly) until SIGSTOP has stopped the worker's whole thread group.
 func (w *worker) waitStopped() bool {
-	if w.statFd < 0 {
-		return false
-	}
 	for i := 0; i < 2000; i++ {
-		n, err := syscall.Pread(w.statFd, statBuf, 0)
-		if err != nil || n <= 0 {
+		stopped, readable := w.stopped()
+		if !readable {
 			return false
 		}
-		if f := statFields(statBuf[:n]); len(f) > 0 && (f[0][0] == 'T' || f[0][0] == 't') {
+		if stopped {
 			return true
 		}
 		if i < 100 {
@@ -315,14 +325,21 @@ func pids() []int {
 	return out
 }
 
-func isZombie(pid int) bool {
+// procState reads a process's state letter and parent; ok is false once it is gone.
+func procState(pid int) (state byte, ppid int, ok bool) {
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return true // gone
+		return 0, 0, false
 	}
 	f := statFields(stat)
-	return len(f) > 0 && (f[0][0] == 'Z' || f[0][0] == 'X')
+	if len(f) < 2 || len(f[0]) == 0 {
+		return 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(string(f[1]))
+	return f[0][0], ppid, true
 }
+
+func isZombie(state byte) bool { return state == 'Z' || state == 'X' }
 
 var self = os.Getpid()
 
@@ -356,12 +373,26 @@ func noNewProcessSince(last int) bool { return last > 0 && lastPid() == last }
 
 // userProcesses lists live processes other than the init, this runner and the worker.
 func userProcesses(workerPID int) []int {
+	return otherProcesses(workerPID, func(state byte, _ int) bool { return !isZombie(state) })
+}
+
+// leftoverProcesses lists what a call left: the live processes other than the init, this runner and the worker, and
+// the ended ones the init has yet to reap. A process that ended only now is one the call left; its reaping, once the
+// worker is stopped, would hang up the worker in gVisor (userProcessAttr). The worker's own unreaped children wait
+// for the worker, which reaps them only when it runs again.
+func leftoverProcesses(workerPID int) []int {
+	return otherProcesses(workerPID, func(state byte, ppid int) bool { return !isZombie(state) || ppid != workerPID })
+}
+
+func otherProcesses(workerPID int, counts func(state byte, ppid int) bool) []int {
 	var out []int
 	for _, pid := range pids() {
-		if pid == 1 || pid == self || pid == workerPID || isZombie(pid) {
+		if pid == 1 || pid == self || pid == workerPID {
 			continue
 		}
-		out = append(out, pid)
+		if state, ppid, ok := procState(pid); ok && counts(state, ppid) {
+			out = append(out, pid)
+		}
 	}
 	return out
 }
