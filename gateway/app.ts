@@ -25,6 +25,7 @@ import { startGrpcApi, type GrpcApi } from "./grpc-api.js";
 import { Health } from "./health.js";
 import { startHttpApi, type HttpApi } from "./http-api.js";
 import { Invoker } from "./invoker.js";
+import { SyncAdmission } from "./admission.js";
 import { Executor } from "./executor.js";
 import { NatsIngress } from "./nats-ingress.js";
 import { ExecuteIngress } from "./execute-ingress.js";
@@ -81,6 +82,7 @@ interface Parts {
   agents: AgentRegistry;
   metrics: FabricMetrics;
   invoker: Invoker;
+  admission: SyncAdmission;
   ingress: NatsIngress;
   executeIngress: ExecuteIngress;
   feed: InvocationFeed;
@@ -108,7 +110,11 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   const aliases = new AliasResolver(controller);
   const idempotencyKv = await whileJetStreamSettles(() => openIdempotencyBucket(nc), "opening the idempotency bucket", log, bucketSettling);
   const idempotency = new IdempotencyStore(idempotencyKv, (id) => controller.getInvocation(id), config.publishRetryMs);
+  const admission = new SyncAdmission({ slots: () => agents.runningSlots(), maxInflight: config.maxInflight, adaptive: config.adaptiveAdmission });
+  admission.start();
+  steps.push({ name: "admission", run: () => admission.stop() });
   const invoker = new Invoker({
+    admission,
     aliases,
     idempotency,
     js: jetstream(nc, { timeout: config.publishTimeoutMs }),
@@ -116,8 +122,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     cache,
     inbox,
     log,
-    options: { recordSyncEvents: config.recordSyncEvents, syncWaitMs: config.syncWaitMs, maxInflight: config.maxInflight, publishTimeoutMs: config.publishTimeoutMs, publishRetryMs: config.publishRetryMs, buildWaitMs: config.buildWaitMs,
-      syncCapacity: () => agents.runningSlots() },
+    options: { recordSyncEvents: config.recordSyncEvents, syncWaitMs: config.syncWaitMs, maxInflight: config.maxInflight, publishTimeoutMs: config.publishTimeoutMs, publishRetryMs: config.publishRetryMs, buildWaitMs: config.buildWaitMs },
   });
   const triggers = await startTriggers({ nc, invoker, cache, aliases, ticks: idempotencyKv, log }, steps);
   const executor = new Executor(nc, link, { ratePerSec: config.executeRatePerSec, burst: config.executeBurst }, log);
@@ -150,7 +155,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   steps.push({ name: "http", run: () => { http.stopAccepting(); http.closeConnections(); } });
   const grpc = await startGrpcApi(config.grpcHost, config.grpcPort, { invoker, executor, plane, triggers: triggers.service, deadLetters, log, routes: moreRoutes, feed });
   state.value = "running";
-  return { nc, link, cache, inbox, agents, metrics, invoker, ingress, executeIngress, feed, http, grpc, state, triggers };
+  return { nc, link, cache, inbox, agents, metrics, invoker, admission, ingress, executeIngress, feed, http, grpc, state, triggers };
 }
 
 async function waitForCache(cache: FunctionCache, log: Logger): Promise<void> {
@@ -188,6 +193,7 @@ async function stop(p: Parts, graceMs: number, log: Logger): Promise<void> {
     { name: "drain grpc", run: () => withDeadline(grpcDrained, 1000).then((ok) => ok || p.grpc.close()) },
     { name: "close http connections", run: () => p.http.closeConnections() },
     { name: "agent registry", run: () => p.agents.stop() },
+    { name: "admission", run: () => p.admission.stop() },
     { name: "metrics", run: () => p.metrics.stop() },
     { name: "function cache", run: () => p.cache.stop() },
     { name: "nats", run: () => closeNats(p) },

@@ -30,6 +30,11 @@ export const gatewayFields = {
     intFromEnv(256, 1),
     "invocations this gateway handles at once; past it a call is shed at once with 429 and Retry-After (size it to calls/s × seconds a call may take: slow functions need more)",
   ),
+  adaptiveAdmission: envField(
+    "WEFT_ADAPTIVE_ADMISSION",
+    boolFromEnv(true),
+    "while the gateway's event loop never idles and it is shedding, it admits fewer synchronous calls (down to 8), and more again once it has room (never above two per running slot nor WEFT_MAX_INFLIGHT): under overload the refusals stay quick and the admitted calls fast",
+  ),
   publishTimeoutMs: envField(
     "WEFT_PUBLISH_TIMEOUT_MS",
     intFromEnv(3000, 100, 60_000),

@@ -19,6 +19,7 @@ import type { NatsLink } from "./nats-link.js";
 import { PubAckRefused, type PendingResult, type ReplyInbox } from "./reply-inbox.js";
 import type { AliasResolver } from "./alias-resolver.js";
 import type { IdempotencyStore } from "./idempotency.js";
+import type { SyncAdmission } from "./admission.js";
 import type { TriggerMessage } from "../shared/trigger-message.js";
 
 /** A job may wait this long in the queue for a free agent slot, on top of the function's own timeout. */
@@ -64,12 +65,6 @@ export interface InvokerOptions {
   publishRetryMs?: number;
   /** A call to a version still building waits this long for the build (WEFT_BUILD_WAIT_MS); default 10 s. */
   buildWaitMs?: number;
-  /**
-   * How many synchronous calls the fabric can run at once now (the live agents' slots), or undefined when no agent
-   * is known: a sync call past it is shed (429) rather than queued behind work that cannot start, as Lambda throttles
-   * past its concurrency. Async calls are queued by design and are not bound by it.
-   */
-  syncCapacity?: () => number | undefined;
 }
 
 /** What a BUILD_PENDING answer asks the client to wait (Retry-After, seconds). */
@@ -88,6 +83,12 @@ export interface InvokerDeps {
   aliases?: AliasResolver;
   /** Claims idempotency keys; without it a call carrying one is refused. */
   idempotency?: IdempotencyStore;
+  /**
+   * How many synchronous calls are admitted at once (admission.ts): a sync call past it is shed (429) rather than
+   * queued behind work that cannot start, as Lambda throttles past its concurrency. Async calls are queued by design
+   * and are not bound by it. Without it, WEFT_MAX_INFLIGHT alone bounds them.
+   */
+  admission?: SyncAdmission;
 }
 
 /** One accepted invocation, between validation and publish. */
@@ -130,14 +131,7 @@ export class Invoker {
       } finally {
         this.syncInflight--;
       }
-    }, this.syncBound());
-  }
-
-  /** The sync bound now: each running slot's call and one waiting for it, never above WEFT_MAX_INFLIGHT. */
-  private syncBound(): number {
-    const capacity = this.deps.options.syncCapacity?.();
-    const max = this.deps.options.maxInflight;
-    return capacity === undefined ? max : Math.min(max, Math.max(MIN_SYNC_BOUND, capacity * SYNC_CALLS_PER_SLOT));
+    }, this.deps.admission?.bound());
   }
 
   private async runSync(input: InvocationInput, gone?: CallerGone): Promise<SyncOutcome> {
@@ -211,8 +205,8 @@ export class Invoker {
   private async admitted<T>(work: () => Promise<T>, syncBound?: number): Promise<T> {
     if (this.closed) throw unavailable("this gateway (shutting down)");
     // Shed before any work: a refusal costs microseconds, so an overloaded gateway keeps its admitted calls fast.
-    if (this.inflight >= this.deps.options.maxInflight) throw new Overloaded(this.deps.options.maxInflight);
-    if (syncBound !== undefined && this.syncInflight >= syncBound) throw new Overloaded(syncBound);
+    if (this.inflight >= this.deps.options.maxInflight) throw this.shed(this.deps.options.maxInflight);
+    if (syncBound !== undefined && this.syncInflight >= syncBound) throw this.shed(syncBound);
     this.inflight++;
     try {
       return await work();
@@ -222,6 +216,11 @@ export class Invoker {
         this.idle = undefined;
       }
     }
+  }
+
+  private shed(bound: number): Overloaded {
+    this.deps.admission?.noteShed();
+    return new Overloaded(bound);
   }
 
   private syncWaitMs(fn: CachedFunction): number {
@@ -473,15 +472,6 @@ export class Overloaded extends WeftError {
     super("RESOURCE_EXHAUSTED", `too many invocations in flight on this gateway (${maxInflight}); retry in 1 s`);
   }
 }
-
-/**
- * Sync calls admitted per running slot: the one it runs and one queued behind it, so a slot never idles between a
- * call's end and the next one's arrival (64 clients on 32 slots are all served), while a call past that could only
- * wait behind more than one call's time of work, and is shed at once instead.
- */
-const SYNC_CALLS_PER_SLOT = 2;
-/** The sync bound never drops below this, however few slots the agents report (a small fabric still takes a burst). */
-const MIN_SYNC_BOUND = 8;
 
 /** A timed-out publish is tried this many times with the same message id before the caller is answered. */
 const PUBLISH_ATTEMPTS = 3;

@@ -1,0 +1,99 @@
+// How many synchronous calls the gateway admits at once: at most what the fabric's slots can use, and less while the
+// gateway itself cannot keep up with what arrives.
+//
+// The slots bound alone (two calls per running slot) keeps a closed loop of clients queued at the agents, never shed.
+// Under open-loop overload it is not enough on a machine the gateway shares with the work: the admitted calls use the
+// cores, the gateway gets too little of them to read and refuse the rest, and requests wait in the kernel's queues
+// before the gateway sees them, so the refusals come seconds late and the admitted calls wait as long. The sign is the
+// gateway's event loop never idling (its utilisation near 1) while it sheds: then the bound shrinks, the admitted
+// calls leave the gateway CPU to refuse the rest at once; the bound grows back while the loop has room, and is the
+// whole slots bound again as soon as nothing is shed. A gateway that is busy but sheds nothing keeps the whole slots
+// bound: nobody is waiting to be refused, and a closed loop of clients is served, not turned away.
+import { performance, type EventLoopUtilization } from "node:perf_hooks";
+
+export interface AdmissionOptions {
+  /** The running slots of the live agents, or undefined when no agent is known. */
+  slots: () => number | undefined;
+  /** WEFT_MAX_INFLIGHT: the bound never exceeds it. */
+  maxInflight: number;
+  /** Adapt to the gateway's saturation (WEFT_ADAPTIVE_ADMISSION); off: the slots bound alone. */
+  adaptive: boolean;
+}
+
+/**
+ * Sync calls admitted per running slot: the one it runs and one queued behind it, so a slot never idles between a
+ * call's end and the next one's arrival (64 clients on 32 slots are all served), while a call past that could only
+ * wait behind more than one call's time of work, and is shed at once instead.
+ */
+const SYNC_CALLS_PER_SLOT = 2;
+/** The bound never drops below this, however few slots the agents report (a small fabric still takes a burst). */
+export const MIN_SYNC_BOUND = 8;
+
+/** The slots bound: two calls per running slot, at least MIN_SYNC_BOUND, at most WEFT_MAX_INFLIGHT (also with no agent known). */
+export function slotsBound(slots: number | undefined, maxInflight: number): number {
+  return slots === undefined ? maxInflight : Math.min(maxInflight, Math.max(MIN_SYNC_BOUND, slots * SYNC_CALLS_PER_SLOT));
+}
+
+/** Length of one look at the event loop. */
+export const ADMISSION_WINDOW_MS = 100;
+/** A loop this busy over a window, while calls are shed, is saturated: the bound shrinks. */
+const SATURATED = 0.9;
+/** Below this the loop has room: the bound grows back. */
+const ROOM = 0.75;
+const SHRINK = 0.8;
+const GROW = 0.1;
+
+/** The bound's next value after a window: pure, so it is tested apart from any clock. */
+export function nextBound(bound: number, window: { utilisation: number; shed: number }, floor: number, ceiling: number): number {
+  // Nothing shed: the bound did not bind, so it may as well be the ceiling (a burst that follows is met whole).
+  if (window.shed === 0) return ceiling;
+  let next = bound;
+  if (window.utilisation >= SATURATED) next = Math.floor(bound * SHRINK);
+  else if (window.utilisation < ROOM) next = bound + Math.max(1, Math.round(bound * GROW));
+  return Math.min(ceiling, Math.max(Math.min(floor, ceiling), next));
+}
+
+export class SyncAdmission {
+  private adapted: number;
+  private shed = 0;
+  private last: EventLoopUtilization | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: AdmissionOptions) {
+    this.adapted = this.ceiling();
+  }
+
+  /** The most sync calls admitted now. */
+  bound(): number {
+    return this.opts.adaptive ? Math.min(this.adapted, this.ceiling()) : this.ceiling();
+  }
+
+  /** A sync call was refused for the bound. */
+  noteShed(): void {
+    this.shed++;
+  }
+
+  start(): void {
+    if (!this.opts.adaptive || this.timer) return;
+    this.last = performance.eventLoopUtilization();
+    this.timer = setInterval(() => this.look(), ADMISSION_WINDOW_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private ceiling(): number {
+    return slotsBound(this.opts.slots(), this.opts.maxInflight);
+  }
+
+  private look(): void {
+    const now = performance.eventLoopUtilization();
+    const utilisation = performance.eventLoopUtilization(now, this.last).utilization;
+    this.last = now;
+    this.adapted = nextBound(this.adapted, { utilisation, shed: this.shed }, Math.min(MIN_SYNC_BOUND, this.opts.maxInflight), this.ceiling());
+    this.shed = 0;
+  }
+}

@@ -1,0 +1,71 @@
+// The gateway's sync admission bound (gateway/admission.ts): the slots bound, shrunk while the gateway's event loop
+// never idles and it sheds, grown back when it has room, whole again once nothing is shed.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { ADMISSION_WINDOW_MS, MIN_SYNC_BOUND, SyncAdmission, nextBound, slotsBound } from "../../gateway/admission.js";
+import { eventually } from "../harness/eventually.js";
+
+describe("the slots bound", () => {
+  test("two calls per running slot, at least 8, at most WEFT_MAX_INFLIGHT; no agent known: WEFT_MAX_INFLIGHT", () => {
+    assert.equal(slotsBound(32, 256), 64);
+    assert.equal(slotsBound(1, 256), MIN_SYNC_BOUND);
+    assert.equal(slotsBound(500, 256), 256);
+    assert.equal(slotsBound(undefined, 256), 256);
+    assert.equal(slotsBound(32, 4), 4);
+  });
+});
+
+describe("the next bound after a window", () => {
+  const saturated = { utilisation: 0.97, shed: 40 };
+  test("shrinks by a fifth while the loop never idles and calls are shed, down to the floor", () => {
+    assert.equal(nextBound(64, saturated, 8, 64), 51);
+    let b = 64;
+    for (let i = 0; i < 30; i++) b = nextBound(b, saturated, 8, 64);
+    assert.equal(b, 8);
+  });
+  test("holds while shedding with the loop busy but not saturated", () => {
+    assert.equal(nextBound(30, { utilisation: 0.8, shed: 5 }, 8, 64), 30);
+  });
+  test("grows by a tenth while shedding with room on the loop, up to the ceiling", () => {
+    assert.equal(nextBound(30, { utilisation: 0.5, shed: 5 }, 8, 64), 33);
+    assert.equal(nextBound(8, { utilisation: 0.5, shed: 5 }, 8, 64), 9);
+    assert.equal(nextBound(63, { utilisation: 0.5, shed: 5 }, 8, 64), 64);
+  });
+  test("is the ceiling as soon as nothing is shed, however busy the loop", () => {
+    assert.equal(nextBound(9, { utilisation: 1, shed: 0 }, 8, 64), 64);
+  });
+  test("never leaves [floor, ceiling], and a ceiling under the floor wins", () => {
+    assert.equal(nextBound(200, { utilisation: 0.8, shed: 1 }, 8, 64), 64);
+    assert.equal(nextBound(8, saturated, 8, 4), 4);
+  });
+});
+
+describe("SyncAdmission on a real event loop", () => {
+  test("a loop kept busy while calls are shed lowers the bound; a window with nothing shed restores it", async () => {
+    const admission = new SyncAdmission({ slots: () => 32, maxInflight: 256, adaptive: true });
+    admission.start();
+    try {
+      assert.equal(admission.bound(), 64);
+      // Each turn holds the loop for two windows and sheds a call: the window that ends in it is saturated.
+      await eventually(async () => {
+        admission.noteShed();
+        const until = performance.now() + 2 * ADMISSION_WINDOW_MS;
+        while (performance.now() < until);
+        await new Promise((r) => setImmediate(r));
+        return admission.bound() < 64 ? true : undefined;
+      }, "the bound shrank", 10_000, 0);
+      assert.ok(admission.bound() >= MIN_SYNC_BOUND);
+      await eventually(async () => (admission.bound() === 64 ? true : undefined), "the bound restored", 5000, 20);
+    } finally {
+      admission.stop();
+    }
+  });
+
+  test("not adaptive: the slots bound alone, whatever the loop does", () => {
+    let slots: number | undefined = 10;
+    const admission = new SyncAdmission({ slots: () => slots, maxInflight: 256, adaptive: false });
+    assert.equal(admission.bound(), 20);
+    slots = undefined;
+    assert.equal(admission.bound(), 256);
+  });
+});
