@@ -189,6 +189,8 @@ export class Container {
     attached.channel.onClose(() => void this.onExit());
     attached.channel.onError((err) => this.log.warn({ err, containerId: this.id }, "container channel error"));
     await this.waitReady();
+    // A frame in the same read as "ready" may already have retired it.
+    if (this.state !== "starting") throw new Error("container retired while starting");
     this.state = "ready";
     this.log.debug({ containerId: this.id, ms: Date.now() - started }, "container ready");
   }

@@ -36,10 +36,8 @@ export function slotsBound(slots: number | undefined, maxInflight: number): numb
 
 /** Length of one look at the event loop. */
 export const ADMISSION_WINDOW_MS = 100;
-/** A loop this busy over a window, while calls are shed, is saturated: the bound shrinks. */
+/** A loop this busy over a window, while calls are shed, is saturated: the bound shrinks; below it, it grows. */
 const SATURATED = 0.9;
-/** Below this the loop has room: the bound grows back. */
-const ROOM = 0.75;
 const SHRINK = 0.8;
 const GROW = 0.1;
 
@@ -47,9 +45,8 @@ const GROW = 0.1;
 export function nextBound(bound: number, window: { utilisation: number; shed: number }, floor: number, ceiling: number): number {
   // Nothing shed: the bound did not bind, so it may as well be the ceiling (a burst that follows is met whole).
   if (window.shed === 0) return ceiling;
-  let next = bound;
-  if (window.utilisation >= SATURATED) next = Math.floor(bound * SHRINK);
-  else if (window.utilisation < ROOM) next = bound + Math.max(1, Math.round(bound * GROW));
+  // Shedding on a loop with room: the bound grows back (it never holds, so it cannot stay pinned by its own refusals).
+  const next = window.utilisation >= SATURATED ? Math.floor(bound * SHRINK) : bound + Math.max(1, Math.round(bound * GROW));
   return Math.min(ceiling, Math.max(Math.min(floor, ceiling), next));
 }
 

@@ -205,8 +205,11 @@ export class Invoker {
   private async admitted<T>(work: () => Promise<T>, syncBound?: number): Promise<T> {
     if (this.closed) throw unavailable("this gateway (shutting down)");
     // Shed before any work: a refusal costs microseconds, so an overloaded gateway keeps its admitted calls fast.
-    if (this.inflight >= this.deps.options.maxInflight) throw this.shed(this.deps.options.maxInflight);
-    if (syncBound !== undefined && this.syncInflight >= syncBound) throw this.shed(syncBound);
+    if (this.inflight >= this.deps.options.maxInflight) throw new Overloaded(this.deps.options.maxInflight);
+    if (syncBound !== undefined && this.syncInflight >= syncBound) {
+      this.deps.admission?.noteShed();
+      throw new Overloaded(syncBound);
+    }
     this.inflight++;
     try {
       return await work();
@@ -216,11 +219,6 @@ export class Invoker {
         this.idle = undefined;
       }
     }
-  }
-
-  private shed(bound: number): Overloaded {
-    this.deps.admission?.noteShed();
-    return new Overloaded(bound);
   }
 
   private syncWaitMs(fn: CachedFunction): number {

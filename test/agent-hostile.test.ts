@@ -211,6 +211,22 @@ return {"sessionLeader": os.getsid(0) == os.getpid()}`),
       assert.equal(next.result.output, "plain");
     });
 
+    test("code whose loading leaves a process running fails to load (INIT_ERROR, final), never as the platform's fault", async () => {
+      const name = uniqueName(`init-left-${isolation}`);
+      await f.deploy(name, { runtime: "python3", isolation, code: `import subprocess
+KEEP = subprocess.Popen(["sleep", "600"])
+def handler(event, context):
+    return 1
+` });
+      for (const attempt of [1, 2]) {
+        const res = await f.invoke(name, {});
+        assert.equal(res.result.status, "error", `call ${attempt}: ${JSON.stringify(res.result)}`);
+        assert.equal(res.result.error?.code, "INIT_ERROR", JSON.stringify(res.result));
+        assert.match(res.result.error?.message ?? "", /left work behind: .*process/, JSON.stringify(res.result));
+        assert.equal((await f.finalRecord(res.result.invocationId)).attempt, 1, "tried once: an init error is final");
+      }
+    });
+
     test("the function's process killed between calls: the container goes at once, and no call is blamed for it", async () => {
       const name = uniqueName(`idle-kill-${isolation}`);
       await f.deploy(name, { runtime: "python3", isolation, code: py(`return {"pid": os.getpid()}`) });

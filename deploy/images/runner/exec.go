@@ -97,7 +97,7 @@ func (r *runner) prepareExec() {
 
 func (r *runner) startExec(f *frame) {
 	if r.retire != "" || r.initDone || r.initFrame != nil {
-		r.send(map[string]any{"t": "exec_error", "message": "the container cannot run a program now"})
+		r.sendFinal(map[string]any{"t": "exec_error", "message": "the container cannot run a program now"})
 		r.noteRetire("exec sent at the wrong time")
 		return
 	}
@@ -111,7 +111,7 @@ func (r *runner) startExec(f *frame) {
 	if p == nil {
 		var err error
 		if p, err = spawnProgram(r.workerPath); err != nil {
-			r.send(map[string]any{"t": "exec_error", "message": truncate("starting the program failed: "+err.Error(), 400)})
+			r.sendFinal(map[string]any{"t": "exec_error", "message": truncate("starting the program failed: "+err.Error(), 400)})
 			return
 		}
 	}
@@ -131,7 +131,7 @@ func (r *runner) startExec(f *frame) {
 	if res.exit.OOM {
 		h["oom"] = true
 	}
-	r.send(h, res.stdout.data, res.stderr.data)
+	r.sendFinal(h, res.stdout.data, res.stderr.data)
 }
 
 // endWorkerOnly kills the idle worker at once (no grace: it holds no call) and leaves a pre-started program be; it is

@@ -85,6 +85,13 @@ func (r *runner) answer(h map[string]any, payload ...[]byte) {
 	r.send(h, payload...)
 }
 
+// sendFinal sends a frame after which the agent removes the container (an init_error, an exec's answer): the agent
+// needs no retired frame besides.
+func (r *runner) sendFinal(h any, payload ...[]byte) {
+	r.retireSent = true
+	r.send(h, payload...)
+}
+
 // send writes one frame to the agent (blocking: the agent always reads).
 func (r *runner) send(h any, payload ...[]byte) {
 	if err := writeAll(r.ch.out, encodeFrame(h, payload...)); err != nil {
@@ -173,7 +180,7 @@ func (r *runner) startWorker() {
 
 func (r *runner) startInit(f *frame) {
 	if r.worker == nil || !r.up || r.initDone || r.initFrame != nil || r.retire != "" {
-		r.send(map[string]any{"t": "init_error", "error": runError{Type: "InitFailed", Message: "the container cannot load a function now"}})
+		r.sendFinal(map[string]any{"t": "init_error", "error": runError{Type: "InitFailed", Message: "the container cannot load a function now"}})
 		r.noteRetire("init sent at the wrong time")
 		return
 	}
@@ -215,6 +222,13 @@ func (r *runner) startRun(f *frame) {
 		}
 	}
 	if r.frozen {
+		// A worker that ended, or was continued, since it was stopped (its pipes' news not read yet) never sees the call.
+		if stopped, _ := r.worker.stopped(); !stopped {
+			r.noteRetire("the function's process was continued or ended while it was stopped")
+			r.endUserProcesses()
+			r.answer(map[string]any{"t": "refused", "id": f.h.ID, "reason": r.retire})
+			return
+		}
 		r.worker.signal(syscall.SIGCONT)
 		r.frozen = false
 	}
@@ -352,7 +366,7 @@ func (r *runner) finishInit(f *frame) {
 		e := sanitizeError(f.h.Error)
 		r.noteRetire("the function did not load")
 		r.endUserProcesses()
-		r.send(map[string]any{"t": "init_error", "error": e, "logBytes": len(logs), "logsTruncated": truncated}, logs)
+		r.sendFinal(map[string]any{"t": "init_error", "error": e, "logBytes": len(logs), "logsTruncated": truncated}, logs)
 		return
 	}
 	r.worker.baselineThreads = r.worker.threads()
@@ -360,8 +374,15 @@ func (r *runner) finishInit(f *frame) {
 	r.worker.baselineLimits = r.worker.limits()
 	r.lastPid = 0 // look at /proc after the first call
 	r.initDone = true
-	r.send(map[string]any{"t": "init_ok", "logBytes": len(logs), "logsTruncated": truncated}, logs)
+	// Settled before the answer: code whose loading leaves work behind (a process, /tmp over half full) could serve
+	// no call, so it fails to load, as the function's own fault, rather than every call finding the container gone.
 	r.settleIfIdle()
+	if r.retire != "" {
+		r.sendFinal(map[string]any{"t": "init_error", "error": runError{Type: "InitFailed", Message: truncate("loading the function left work behind: "+r.retire, 400)},
+			"logBytes": len(logs), "logsTruncated": truncated}, logs)
+		return
+	}
+	r.send(map[string]any{"t": "init_ok", "logBytes": len(logs), "logsTruncated": truncated}, logs)
 }
 
 func (r *runner) finishRun(f *frame) {
@@ -477,7 +498,7 @@ func (r *runner) workerBroke(why string) {
 	r.runs = nil
 	if r.initFrame != nil {
 		r.initFrame = nil
-		r.send(map[string]any{"t": "init_error", "error": runError{Type: "InitFailed", Message: why}})
+		r.sendFinal(map[string]any{"t": "init_error", "error": runError{Type: "InitFailed", Message: why}})
 	}
 }
 
@@ -506,22 +527,25 @@ func (r *runner) workerGone() {
 	if r.initFrame != nil {
 		r.initFrame = nil
 		logs, truncated := r.initStray.bytes()
-		r.send(map[string]any{"t": "init_error", "error": runError{Type: "InitFailed", Message: "the function's process exited while loading: " + exit.String()},
+		r.sendFinal(map[string]any{"t": "init_error", "error": runError{Type: "InitFailed", Message: "the function's process exited while loading: " + exit.String()},
 			"logBytes": len(logs), "logsTruncated": truncated}, logs)
 	}
 }
 
 func (r *runner) idle() bool { return len(r.runs) == 0 && r.initFrame == nil }
 
-// retireIfBrokenWhileIdle: with no call or init in flight, the worker's stdout and stderr closed. The worker is
-// stopped between calls, so something else ended it and its processes: one the last call left (see
-// userProcessAttr), an outside kill. Whatever is left is ended, and the agent is told now rather than by a refused
-// call. (The worker's own exit is workerGone.)
+// retireIfBrokenWhileIdle: with no call or init in flight, the container must serve no further call and no frame
+// has said so: the worker's stdout and stderr closed (the worker is stopped between calls, so something else ended
+// it and its processes: one the last call left, an outside kill), or it broke the protocol after its last answer.
+// Whatever is left is ended, and the agent is told now rather than by a refused call. (The worker's own exit is
+// workerGone.)
 func (r *runner) retireIfBrokenWhileIdle() {
-	if r.worker == nil || !r.worker.logClosed || !r.up || !r.idle() {
+	if r.retire == "" || r.retireSent || !r.up || !r.idle() {
 		return
 	}
-	r.endUserProcesses()
+	if r.worker != nil {
+		r.endUserProcesses()
+	}
 	r.sendRetired()
 }
 
