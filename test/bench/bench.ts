@@ -436,7 +436,7 @@ async function measurePathFloor(f: Fabric): Promise<PathFloorReport> {
   }
 }
 
-async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promise<CpuReport & { recordsStored: number; recordsExpected: number }> {
+async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promise<CpuReport & { recordsStored: number; recordsExpected: number; recordsLate: number }> {
   const groups = fabricGroups({ components: f.procs, natsPort: f.nats.port, mongoPort: f.mongoPort, agentId: f.env.WEFT_AGENT_ID!, docker });
   const mongo = await MongoClient.connect(f.mongo.url);
   try {
@@ -451,38 +451,50 @@ async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promis
       const r = await runCalls(CPU_CALLS, CONCURRENCY, () => invokeHttp(f.httpPort, name));
       ok = r.latencies.length;
       if (r.errors > 0) console.error(`[bench] cpu accounting: ${r.errors} calls failed`);
-    }, undefined, async () => {
-      after = await recordsLanded(f.nats.url, stored, before + ok);
-    });
-    return { ...report, recordsStored: after - before, recordsExpected: ok };
+    }, undefined, () => recordsQuiet(f.nats.url));
+    const inWindow = await stored();
+    after = await recordsLanded(stored, before + ok);
+    return { ...report, recordsStored: after - before, recordsExpected: ok, recordsLate: after - inWindow };
   } finally {
     await mongo.close();
   }
 }
 
 /**
- * Waits until `count` (stored final records) reaches `target`, or a minute passes; returns the last count. Between
- * counts it watches the controller's records consumer, a cheap NATS request, and counts again only once the consumer
- * has caught up with the stream: a count is a query in MongoDB, and its CPU would land in the window measured.
+ * Waits, inside a CPU window, until the records path is quiet: the controller's records consumer has caught up with
+ * the stream, and the stream has taken no new message for STREAM_QUIET_MS (the agents publish a call's final record
+ * as it ends). Cheap NATS requests only: counting records is a query that scans the collection in FerretDB, and done
+ * inside the window it cost more than the records it counted (a count every 20 ms once caught up).
  */
-async function recordsLanded(natsUrl: string, count: () => Promise<number>, target: number): Promise<number> {
-  const nc = await connect({ servers: natsUrl, name: "bench-records-landed" });
+async function recordsQuiet(natsUrl: string): Promise<void> {
+  const nc = await connect({ servers: natsUrl, name: "bench-records-quiet" });
   try {
     const jsm = await jetstreamManager(nc);
-    const caughtUp = async () => {
-      const [c, st] = await Promise.all([jsm.consumers.info(RECORDS_STREAM, RECORDS_CONSUMER), jsm.streams.info(RECORDS_STREAM)]);
-      return c.num_pending === 0 && c.num_ack_pending === 0 && c.delivered.stream_seq >= st.state.last_seq;
-    };
     const deadline = Date.now() + 60_000;
-    let n = await count();
-    while (n < target && Date.now() < deadline) {
+    let lastSeq = -1;
+    let quietSince = Date.now();
+    while (Date.now() < deadline) {
+      const [c, st] = await Promise.all([jsm.consumers.info(RECORDS_STREAM, RECORDS_CONSUMER), jsm.streams.info(RECORDS_STREAM)]);
+      if (st.state.last_seq !== lastSeq) [lastSeq, quietSince] = [st.state.last_seq, Date.now()];
+      const caughtUp = c.num_pending === 0 && c.num_ack_pending === 0 && c.delivered.stream_seq >= st.state.last_seq;
+      if (caughtUp && Date.now() - quietSince >= STREAM_QUIET_MS) return;
       await new Promise((r) => setTimeout(r, 20));
-      if (await caughtUp()) n = await count();
     }
-    return n;
   } finally {
     await nc.close();
   }
+}
+const STREAM_QUIET_MS = 100;
+
+/** Counts stored final records (after a CPU window) until `target` is reached or a minute passes; the last count. */
+async function recordsLanded(count: () => Promise<number>, target: number): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  let n = await count();
+  while (n < target && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    n = await count();
+  }
+  return n;
 }
 
 /** A count once it stops moving (records of earlier sections may still be landing). */
@@ -496,8 +508,8 @@ async function settledCount(count: () => Promise<number>): Promise<number> {
   }
 }
 
-function printCpu(label: string, r: CpuReport & { recordsStored?: number; recordsExpected?: number }): void {
-  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)${r.recordsExpected === undefined ? "" : `; final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls, the last ${r.settleMs} ms after the last answer (inside the window)`}`);
+function printCpu(label: string, r: CpuReport & { recordsStored?: number; recordsExpected?: number; recordsLate?: number }): void {
+  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)${r.recordsExpected === undefined ? "" : `; final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls, the records path quiet ${r.settleMs} ms after the last answer (inside the window), ${r.recordsLate} stored after it`}`);
   for (const row of r.rows) {
     console.log(`  ${row.process.padEnd(16)} ${row.msPerCall.toFixed(3).padStart(7)} ms  ${String(row.share).padStart(5)} %  (raw ${row.rawMsPerCall.toFixed(3)} ms, ${row.pids} pids; ${row.syscallsPerCall} r/w syscalls, ${row.switchesPerCall} switches per call)`);
   }
@@ -564,11 +576,13 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
     }
   }));
   const rps = Math.round(latencies.length / ((now() - t0) / 1000));
-  // As in the CPU section, the window ends when the calls' final records are stored.
-  const landed = await recordsLanded(f.nats.url, stored, storedBefore + latencies.length);
+  // As in the CPU section, the window ends when the records path is quiet; the records are counted after it.
+  await recordsQuiet(f.nats.url);
   const cpu1 = snapshot(groups);
+  const inWindow = await stored();
+  const landed = await recordsLanded(stored, storedBefore + latencies.length);
   await mongo.close();
-  console.log(`[bench] ${names.length} functions: final records stored ${landed - storedBefore} of ${latencies.length} answered calls`);
+  console.log(`[bench] ${names.length} functions: final records stored ${landed - storedBefore} of ${latencies.length} answered calls (${landed - inWindow} after the CPU window)`);
   const cpuMsPerCall = Object.fromEntries([...cpu1].map(([g, ms]) => [g, Math.round(((ms - (cpu0.get(g) ?? 0)) / Math.max(1, latencies.length)) * 1000) / 1000]));
   console.log(`[bench] ${names.length} functions: CPU per call by process (raw) ${JSON.stringify(cpuMsPerCall)}`);
   const memory = containerMemory((await agentContainers(docker, f.env.WEFT_AGENT_ID!)).filter((c) => !before.has(c.id)));

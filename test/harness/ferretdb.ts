@@ -21,7 +21,7 @@ export async function startPrivateFerretDb(): Promise<PrivateMongo> {
     `--sqlite-url=file:${dir}/`,
     `--state-dir=${dir}`,
     `--listen-addr=127.0.0.1:${port}`,
-    "--debug-addr=-",
+    `--debug-addr=${process.env.WEFT_FERRETDB_DEBUG_ADDR ?? "-"}`, // e.g. 127.0.0.1:8089 for /debug/pprof while a bench runs
     "--telemetry=disable",
     "--log-level=error",
   ];
