@@ -42,13 +42,17 @@ const SHRINK = 0.8;
 const GROW = 0.1;
 
 /** The bound's next value after a window: pure, so it is tested apart from any clock. */
-export function nextBound(bound: number, window: { utilisation: number; shed: number }, floor: number, ceiling: number): number {
+export function nextBound(bound: number, window: { utilisation: number; shed: number; lateness?: number }, floor: number, ceiling: number): number {
   // Nothing shed: the bound did not bind, so it may as well be the ceiling (a burst that follows is met whole).
   if (window.shed === 0) return ceiling;
+  // A saturated loop runs its timer late, and the backlog grew all the while: a window k times its length shrinks
+  // the bound as k windows would (at most MAX_LATE_WINDOWS), so the response does not slow as the overload deepens.
+  const windows = Math.min(MAX_LATE_WINDOWS, Math.max(1, Math.floor(window.lateness ?? 1)));
   // Shedding on a loop with room: the bound grows back (it never holds, so it cannot stay pinned by its own refusals).
-  const next = window.utilisation >= SATURATED ? Math.floor(bound * SHRINK) : bound + Math.max(1, Math.round(bound * GROW));
+  const next = window.utilisation >= SATURATED ? Math.floor(bound * SHRINK ** windows) : bound + Math.max(1, Math.round(bound * GROW));
   return Math.min(ceiling, Math.max(Math.min(floor, ceiling), next));
 }
+const MAX_LATE_WINDOWS = 5;
 
 export class SyncAdmission {
   private adapted: number;
@@ -88,9 +92,10 @@ export class SyncAdmission {
 
   private look(): void {
     const now = performance.eventLoopUtilization();
-    const utilisation = performance.eventLoopUtilization(now, this.last).utilization;
+    const window = performance.eventLoopUtilization(now, this.last);
     this.last = now;
-    this.adapted = nextBound(this.adapted, { utilisation, shed: this.shed }, Math.min(MIN_SYNC_BOUND, this.opts.maxInflight), this.ceiling());
+    const lateness = (window.idle + window.active) / ADMISSION_WINDOW_MS;
+    this.adapted = nextBound(this.adapted, { utilisation: window.utilization, shed: this.shed, lateness }, Math.min(MIN_SYNC_BOUND, this.opts.maxInflight), this.ceiling());
     this.shed = 0;
   }
 }

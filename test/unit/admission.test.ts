@@ -23,6 +23,12 @@ describe("the next bound after a window", () => {
     for (let i = 0; i < 30; i++) b = nextBound(b, saturated, 8, 64);
     assert.equal(b, 8);
   });
+  test("a window its timer ran late for shrinks as that many windows would, at most five", () => {
+    assert.equal(nextBound(64, { ...saturated, lateness: 1.9 }, 8, 64), 51);
+    assert.equal(nextBound(64, { ...saturated, lateness: 3 }, 8, 64), 32);
+    assert.equal(nextBound(100, { ...saturated, lateness: 40 }, 8, 200), 32);
+    assert.equal(nextBound(30, { utilisation: 0.5, shed: 5, lateness: 10 }, 8, 64), 33, "late but with room: it grows");
+  });
   test("grows by a tenth while shedding with room on the loop, up to the ceiling", () => {
     assert.equal(nextBound(30, { utilisation: 0.5, shed: 5 }, 8, 64), 33);
     assert.equal(nextBound(30, { utilisation: 0.89, shed: 5 }, 8, 64), 33);
