@@ -77,6 +77,10 @@ export const memoryInUse = (views: readonly ContainerView[]): number => views.re
 const hasRoom = (v: ContainerView): boolean => v.leases < v.capacity;
 const isStem = (v: ContainerView): boolean => v.key === undefined;
 
+/** The version has a container with its code loaded (all busy, once no warm one with room was found). */
+const servesWarm = (need: Need, views: readonly ContainerView[]): boolean =>
+  views.some((v) => v.key === need.key && v.state === "ready" && v.initialised);
+
 /** Most recently used first: the others are left idle so they can expire. */
 const byRecentUse = (a: ContainerView, b: ContainerView): number => b.lastUsedAt - a.lastUsedAt;
 
@@ -150,13 +154,13 @@ export function decide(need: Need, views: readonly ContainerView[], budget: Budg
   const used = memoryInUse(views);
   const stem = pickStem(need, views, budget, used);
   const queueMs = load && expectedQueueMs(need, views, load);
-  if (queueMs !== undefined) {
-    // A stem cell is quick to take but is replaced by a container start in the background, so it costs the
-    // machine what a cold start does: the same threshold applies to both.
-    if (queueMs < load!.coldStartMs / 2) return { kind: "queue" };
-    // Grow one container at a time while warm ones serve: a burst must not start a container per job.
-    if (views.some((v) => v.key === need.key && v.state !== "removing" && !v.initialised)) return { kind: "queue" };
-  }
+  // A stem cell is quick to take but is replaced by a container start in the background, so it costs the
+  // machine what a cold start does: the same threshold applies to both.
+  if (queueMs !== undefined && queueMs < load!.coldStartMs / 2) return { kind: "queue" };
+  // Grow one container at a time while warm ones serve: a burst must not start a container per job. That holds for
+  // a job that waited past its patience too (no estimate then): when the host stalls, every parked job gives up at
+  // once, and each starting a container of its own was 31 Node.js cold starts in 2 s on two cores.
+  if (servesWarm(need, views) && views.some((v) => v.key === need.key && v.state !== "removing" && !v.initialised)) return { kind: "queue" };
   if (stem) return stem;
   if (used + need.memoryMb <= budget.memoryMb) return { kind: "cold", evict: [] };
   const evict: string[] = [];

@@ -85,6 +85,8 @@ export interface CpuRow {
   /** Share of the summed per-call CPU, in %. */
   share: number;
   pids: number;
+  /** Of `pids`, those that appeared during the window (containers started to meet the load): all their CPU is counted. */
+  bornPids: number;
   /** Read/write-family system calls per call (raw, idle included). */
   syscallsPerCall: number;
   /** Context switches per call (raw, idle included): each is a wake-up the kernel scheduled. */
@@ -125,8 +127,25 @@ function kernelSnapshot(groups: Map<string, number[]>): Map<string, { syscalls: 
 }
 
 /**
+ * Pids each group has at the end of the window that it did not have when it was resolved: containers the pool
+ * started during the calls, and their processes. They were born inside the window (or in the idle window just
+ * before it), so all their CPU is charged to the calls.
+ */
+function newPids(before: Map<string, number[]>, after: Map<string, number[]>): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const [name, pids] of after) {
+    const known = new Set(before.get(name) ?? []);
+    out.set(name, pids.filter((p) => !known.has(p)));
+  }
+  return out;
+}
+
+/**
  * Runs `calls` calls through `run` (which makes them, `concurrency` at a time) and charges each process group its
- * CPU over them. The groups are resolved once, before the idle window, so both windows read the same pids.
+ * CPU over them. The groups are resolved before the idle window, so both windows read the same pids, and again at
+ * the end: a process that appeared meanwhile (a container the pool started to meet the load) is charged all its
+ * CPU. One that ended inside the window takes its CPU since the window began with it, so a container removed during
+ * the calls is undercounted; the pool removes none while its function is busy.
  */
 export async function accountCpu(
   groups: ProcessGroups,
@@ -159,19 +178,24 @@ export async function accountCpu(
   const after = snapshot(pids);
   const kernel1 = kernelSnapshot(pids);
   const self = process.cpuUsage(self0);
+  const born = newPids(pids, await groups.resolve());
+  const bornCpu = snapshot(born);
+  const bornKernel = kernelSnapshot(born);
 
   const rows: CpuRow[] = [];
   for (const name of GROUPS) {
     const list = pids.get(name) ?? [];
-    const raw = (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    const raw = (after.get(name) ?? 0) - (before.get(name) ?? 0) + (bornCpu.get(name) ?? 0);
     const idleRate = ((idle1.get(name) ?? 0) - (idle0.get(name) ?? 0)) / idleElapsed;
     const net = Math.max(0, raw - idleRate * windowMs);
     const k0 = kernel0.get(name);
     const k1 = kernel1.get(name);
+    const kb = bornKernel.get(name);
+    const bornHere = born.get(name)?.length ?? 0;
     rows.push({
-      process: name, msPerCall: round3(net / calls), rawMsPerCall: round3(raw / calls), share: 0, pids: list.length,
-      syscallsPerCall: round1(((k1?.syscalls ?? 0) - (k0?.syscalls ?? 0)) / calls),
-      switchesPerCall: round1(((k1?.switches ?? 0) - (k0?.switches ?? 0)) / calls),
+      process: name, msPerCall: round3(net / calls), rawMsPerCall: round3(raw / calls), share: 0, pids: list.length + bornHere, bornPids: bornHere,
+      syscallsPerCall: round1(((k1?.syscalls ?? 0) - (k0?.syscalls ?? 0) + (kb?.syscalls ?? 0)) / calls),
+      switchesPerCall: round1(((k1?.switches ?? 0) - (k0?.switches ?? 0) + (kb?.switches ?? 0)) / calls),
     });
   }
   const total = rows.reduce((s, r) => s + r.msPerCall, 0);

@@ -154,6 +154,17 @@ describe("queueing behind busy containers", () => {
     assert.equal(decide(need(), [starting], budget(), load({ expectedRunMs: 500 })).kind, "cold", "no warm container: do not wait on a start");
   });
 
+  test("jobs that waited past their patience grow the version one container at a time too", () => {
+    // A stalled host makes every parked job give up at once; with no estimate left, each used to start a container.
+    const starting = view({ state: "starting", initialised: false, leases: 1 });
+    const gaveUp = load({ expectedRunMs: undefined, waiting: 30 });
+    assert.equal(decide(need(), [busy()], budget(), gaveUp).kind, "cold", "the first one starts a container");
+    assert.deepEqual(decide(need(), [busy(), starting], budget(), gaveUp), { kind: "queue" }, "the others wait for it");
+    const s = stem();
+    assert.deepEqual(decide(need(), [busy(), starting, s], budget(), gaveUp), { kind: "queue" }, "nor take a stem cell meanwhile");
+    assert.equal(decide(need(), [starting], budget(), gaveUp).kind, "cold", "a first burst, with nothing warm yet, still starts at once");
+  });
+
   test("nothing is queued on before any invocation of the version has finished", () => {
     assert.equal(decide(need(), [busy()], budget(), load({ expectedRunMs: undefined })).kind, "cold");
     assert.equal(expectedQueueMs(need(), [busy()], load({ expectedRunMs: undefined })), undefined);
