@@ -156,6 +156,28 @@ describe("warm runner", () => {
   });
 });
 
+describe("Node.js threads", () => {
+  // Every thread of the worker is woken to stop between calls and again to continue: the image keeps them few.
+  const THREADS = `const fs = require("fs");
+exports.handler = async () => {
+  const names = fs.readdirSync("/proc/self/task").map((t) => fs.readFileSync("/proc/self/task/" + t + "/comm", "utf8").trim());
+  return { threads: names.length, libuv: names.filter((n) => n === "libuv-worker").length };
+};`;
+  test("a worker runs libuv's pool at 2 threads and 6 in all, unless the function's env sets UV_THREADPOOL_SIZE", async () => {
+    const plain = uniqueName("js-threads");
+    await f.deploy(plain, { runtime: "nodejs", code: THREADS, isolation: "runc" });
+    const a = await f.invoke(plain, {});
+    assert.equal(a.result.status, "ok", JSON.stringify(a.result));
+    assert.deepEqual(a.result.output, { threads: 6, libuv: 2 });
+    const wide = uniqueName("js-threads-env");
+    await f.deploy(wide, { runtime: "nodejs", code: THREADS, isolation: "runc", env: { UV_THREADPOOL_SIZE: "5" } });
+    const b = await f.invoke(wide, {});
+    assert.equal(b.result.status, "ok", JSON.stringify(b.result));
+    assert.deepEqual(b.result.output, { threads: 9, libuv: 5 });
+    assert.equal((await f.invoke(wide, {})).result.coldStart, false, "the pool started at init is the baseline: the call left no thread behind");
+  });
+});
+
 describe("outcomes", () => {
   test("a handler past its timeout ends as timeout; the container is not reused; the next call works", async () => {
     const name = uniqueName("slow");

@@ -112,6 +112,10 @@ export async function start(docker: Dockerode, driver: DockerDriver, channelDir:
   } else if (variant.endsWith("no freeze")) {
     opts.Env = [...(opts.Env ?? []), "WEFT_RUNNER_SETTLE=no-freeze"];
   }
+  // WEFT_BENCH_CONTAINER_ENV (KEY=VALUE, comma-separated): extra environment for every container, to measure a
+  // runtime setting (NODE_OPTIONS, UV_THREADPOOL_SIZE) before it goes into an image.
+  const extraEnv = process.env.WEFT_BENCH_CONTAINER_ENV?.split(",").filter(Boolean) ?? [];
+  if (extraEnv.length) opts.Env = [...(opts.Env ?? []), ...extraEnv];
   const c = await docker.createContainer(opts);
   const stream = (await c.attach({ stream: true, stdin: !socket, stdout: true, stderr: true, hijack: !socket })) as Duplex;
   await c.start();

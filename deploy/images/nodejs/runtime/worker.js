@@ -196,6 +196,7 @@ function init(header, code) {
   logLimit = Number(header.logLimit) || logLimit;
   outputLimit = Number(header.outputLimit) || outputLimit;
   Object.assign(process.env, header.env || {});
+  startThreadPool();
   const buf = new LogBuffer(logLimit);
   const answer = (frame) => {
     const logs = buf.bytes();
@@ -405,9 +406,17 @@ function main() {
   // An error thrown after a handler returned must not take the warm worker down with it.
   process.on("uncaughtException", (err) => process.stderr.write("uncaught exception: " + ((err && err.stack) || err) + "\n"));
   process.on("unhandledRejection", (err) => process.stderr.write("unhandled rejection: " + ((err && err.stack) || err) + "\n"));
-  // libuv starts its thread pool on first use; start it now, so the runner's thread count after init is the
-  // baseline and a handler's fs or crypto call does not look like a thread it left behind.
-  fs.stat("/", () => listen());
+  listen();
+}
+
+/**
+ * libuv starts its thread pool on first use, with UV_THREADPOOL_SIZE threads (the image sets 2; a function's own
+ * environment may set more, so it starts only once that is applied). It starts at init, so the runner's thread
+ * count after init is the baseline and a handler's fs or crypto call does not look like a thread it left behind.
+ * Every thread costs each warm call two wake-ups (stopped between calls, continued for the next).
+ */
+function startThreadPool() {
+  fs.stat("/", () => {});
 }
 
 function listen() {
