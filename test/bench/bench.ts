@@ -436,10 +436,23 @@ async function measurePathFloor(f: Fabric): Promise<PathFloorReport> {
   }
 }
 
-async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promise<CpuReport & { recordsStored: number; recordsExpected: number; recordsLate: number }> {
+type RecordsCheck = { recordsStored: number; recordsExpected: number; recordsLate: number; recordMessagesPerCall: number };
+
+/** Messages WEFT_RECORDS has taken so far (its last sequence): over a window, how well the records batched. */
+async function recordMessages(natsUrl: string): Promise<number> {
+  const nc = await connect({ servers: natsUrl, name: "bench-records-seq" });
+  try {
+    return (await (await jetstreamManager(nc)).streams.info(RECORDS_STREAM)).state.last_seq;
+  } finally {
+    await nc.close();
+  }
+}
+
+async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promise<CpuReport & RecordsCheck> {
   const groups = fabricGroups({ components: f.procs, natsPort: f.nats.port, mongoPort: f.mongoPort, agentId: f.env.WEFT_AGENT_ID!, docker });
   const mongo = await MongoClient.connect(f.mongo.url);
   try {
+    const seq0 = await recordMessages(f.nats.url);
     const invocations = mongo.db(f.env.WEFT_MONGO_DB).collection("invocations");
     const stored = () => invocations.countDocuments({ functionName: name });
     const before = await settledCount(stored);
@@ -453,8 +466,9 @@ async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promis
       if (r.errors > 0) console.error(`[bench] cpu accounting: ${r.errors} calls failed`);
     }, undefined, () => recordsQuiet(f.nats.url));
     const inWindow = await stored();
+    const messages = (await recordMessages(f.nats.url)) - seq0;
     after = await recordsLanded(stored, before + ok);
-    return { ...report, recordsStored: after - before, recordsExpected: ok, recordsLate: after - inWindow };
+    return { ...report, recordsStored: after - before, recordsExpected: ok, recordsLate: after - inWindow, recordMessagesPerCall: Math.round((messages / Math.max(1, ok)) * 1000) / 1000 };
   } finally {
     await mongo.close();
   }
@@ -508,8 +522,8 @@ async function settledCount(count: () => Promise<number>): Promise<number> {
   }
 }
 
-function printCpu(label: string, r: CpuReport & { recordsStored?: number; recordsExpected?: number; recordsLate?: number }): void {
-  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)${r.recordsExpected === undefined ? "" : `; final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls, the records path quiet ${r.settleMs} ms after the last answer (inside the window), ${r.recordsLate} stored after it`}`);
+function printCpu(label: string, r: CpuReport & Partial<RecordsCheck>): void {
+  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)${r.recordsExpected === undefined ? "" : `; final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls, the records path quiet ${r.settleMs} ms after the last answer (inside the window), ${r.recordsLate} stored after it; ${r.recordMessagesPerCall} WEFT_RECORDS messages per call`}`);
   for (const row of r.rows) {
     console.log(`  ${row.process.padEnd(16)} ${row.msPerCall.toFixed(3).padStart(7)} ms  ${String(row.share).padStart(5)} %  (raw ${row.rawMsPerCall.toFixed(3)} ms, ${row.pids} pids${row.bornPids ? ` (${row.bornPids} new in the window)` : ""}; ${row.syscallsPerCall} r/w syscalls, ${row.switchesPerCall} switches per call)`);
   }

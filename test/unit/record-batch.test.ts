@@ -89,3 +89,31 @@ test("without a linger, records of one turn share a batch and the next turn's wa
   await within(second, 2000, "record c");
   assert.deepEqual(o.batches, [["a", "b"], ["c"]]);
 });
+
+test("under load, the batch that filled while one was being stored still waits for its linger", async () => {
+  // Sending it as soon as the one before was stored made the batches under load only as big as one PubAck's round
+  // trip of records. The second batch may leave no sooner than the linger after its first record.
+  const LINGER_MS = 80;
+  const o = heldOutbox();
+  const sentAt: number[] = [];
+  const publish = o.outbox.publish.bind(o.outbox);
+  o.outbox.publish = ((...args: Parameters<RecordOutbox["publish"]>) => {
+    sentAt.push(performance.now());
+    return publish(...args);
+  }) as RecordOutbox["publish"];
+  const b = new RecordBatcher(o.outbox, "agent", { lingerMs: LINGER_MS });
+  const first = b.add(record("a"));
+  await within((async () => { while (o.batches.length < 1) await new Promise((r) => setTimeout(r, 2)); })(), 2000, "the first batch's publish");
+  const filledAt = performance.now();
+  const later = [b.add(record("b")), b.add(record("c"))];
+  o.storeAll();
+  await within(first, 2000, "record a");
+  const drained = (async () => {
+    while (o.batches.length < 2) await new Promise((r) => setTimeout(r, 2));
+    o.storeAll();
+  })();
+  await within(drained, 2000, "the second batch");
+  await within(Promise.all(later), 2000, "records b and c");
+  assert.deepEqual(o.batches, [["a"], ["b", "c"]]);
+  assert.ok(sentAt[1]! - filledAt >= LINGER_MS - 1, `the second batch left ${(sentAt[1]! - filledAt).toFixed(1)} ms after its first record (linger ${LINGER_MS} ms)`);
+});
