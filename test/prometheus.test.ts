@@ -2,7 +2,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { connect } from "@nats-io/transport-node";
 import { eventually, http, startFabric, type Fabric } from "./harness/fabric.js";
+import { RECORD_BATCH_SUBJECT } from "../shared/subjects.js";
 
 let fabric: Fabric;
 
@@ -104,4 +106,33 @@ test("a deleted function's series end", async () => {
   assert.equal((await http(fabric.httpUrl, "DELETE", `/v1/functions/${fn}`)).status, 200);
   const after = await scrape();
   assert.equal(after.samples.filter((x) => x.labels.function === fn).length, 0);
+});
+
+test("an agent's batch is counted record by record: statuses, cold starts and durations, a record heard twice once", async () => {
+  const fn = `prom-batch-${randomBytes(3).toString("hex")}`;
+  assert.equal((await http(fabric.httpUrl, "PUT", `/v1/functions/${fn}`, { runtime: "python3", code: "def handler(e, c):\n    return 1\n" })).status, 201);
+  const id = () => `inv-${randomBytes(8).toString("hex")}`;
+  const [a, b, c] = [id(), id(), id()];
+  const final = (invocationId: string, status: string, durationMs: number, coldStart: boolean) =>
+    ({ invocationId, functionName: fn, phase: "final", status, durationMs, coldStart, enqueuedAt: Date.now() });
+  // As an agent publishes them: one message, a JSON array; the first record again (an outbox re-publish), a
+  // running phase and an item that is no record, neither of which counts.
+  const batch = [final(a, "ok", 4, true), final(b, "ok", 6, false), final(c, "error", 2000, false), final(a, "ok", 4, true),
+    { invocationId: id(), functionName: fn, phase: "running" }, { not: "a record" }];
+  const nc = await connect({ servers: fabric.nats.url });
+  try {
+    nc.publish(RECORD_BATCH_SUBJECT, JSON.stringify(batch));
+    await nc.flush();
+  } finally {
+    await nc.close();
+  }
+  const s = await eventually(async () => {
+    const now = await scrape();
+    return value(now, "weft_invocations_total", { function: fn, status: "error" }) === 1 ? now : undefined;
+  }, "the batch counted");
+  assert.equal(value(s, "weft_invocations_total", { function: fn, status: "ok", isolation: "runc" }), 2);
+  assert.equal(value(s, "weft_cold_starts_total", { function: fn }), 1);
+  assert.equal(value(s, "weft_invocation_duration_seconds_count", { function: fn }), 3);
+  assert.equal(value(s, "weft_invocation_duration_seconds_sum", { function: fn }), 2.01);
+  assert.equal(value(s, "weft_invocation_duration_seconds_bucket", { function: fn, le: "0.005" }), 1);
 });
