@@ -201,7 +201,6 @@ export class FabricMetrics {
     }
   }
 
-
   private gauges(registers: Registry[]): void {
     const { agents, link } = this.d;
     new Gauge({
