@@ -11,6 +11,8 @@ export const upFields = {
   grpcPort: envField("WEFT_GRPC_PORT", intFromEnv(50051, 1, 65535), "gateway gRPC port"),
   natsPort: envField("WEFT_NATS_PORT", intFromEnv(4222, 1, 65535 - 2010),
     "client port of the nats-server up starts (or reuses); a cluster's nodes take the next ones, and routes these + 2000"),
+  natsGoMaxProcs: envField("WEFT_NATS_GOMAXPROCS", intFromEnv(0, 0, 4096),
+    "GOMAXPROCS of each nats-server up starts; 0: half the host's cores, at least 1 (the server shares the host with the fabric)"),
   skipServices: envField("WEFT_UP_SKIP_SERVICES", boolFromEnv(false), "do not run deploy/services.sh first"),
   stateDir: envField("WEFT_UP_STATE_DIR", z.string().min(1).optional(),
     "directory of the NATS stores and logs"),

@@ -11,6 +11,7 @@ import { parseEnv } from "../shared/config.js";
 import { createLogger } from "../shared/logger.js";
 import {
   NATS_HOST,
+  natsGoMaxProcs,
   natsInfo,
   planNats,
   plannedPorts,
@@ -57,10 +58,10 @@ function spawnComponent(name: string, entry: string, env: NodeJS.ProcessEnv): Ch
   return child;
 }
 
-function spawnNats(binary: string, node: NatsNode, logFile: string): ChildProcess {
+function spawnNats(binary: string, node: NatsNode, logFile: string, goMaxProcs: number): ChildProcess {
   const fd = openSync(logFile, "a");
   try {
-    return spawn(binary, ["-c", node.configFile], { detached: true, stdio: ["ignore", fd, fd] });
+    return spawn(binary, ["-c", node.configFile], { detached: true, stdio: ["ignore", fd, fd], env: { ...process.env, GOMAXPROCS: String(goMaxProcs) } });
   } finally {
     closeSync(fd);
   }
@@ -88,7 +89,7 @@ async function natsToStart(plan: NatsPlan): Promise<NatsNode[]> {
   return plan.nodes;
 }
 
-async function startNats(supervisor: Supervisor, plan: NatsPlan, args: UpArgs, env: NodeJS.ProcessEnv, stateDir: string, binary: string): Promise<void> {
+async function startNats(supervisor: Supervisor, plan: NatsPlan, args: UpArgs, config: UpConfig, env: NodeJS.ProcessEnv, stateDir: string, binary: string): Promise<void> {
   const nodes = await natsToStart(plan);
   if (nodes.length === 0) return;
   mkdirSync(WEFT_DIR, { recursive: true });
@@ -96,7 +97,7 @@ async function startNats(supervisor: Supervisor, plan: NatsPlan, args: UpArgs, e
     writeNatsConfig(node, plan, args.natsSync);
     const name = nodes.length === 1 ? "nats-server" : `nats-${node.name.replace(/^weft-/, "")}`;
     const logFile = join(stateDir, `${name}.log`);
-    supervisor.run({ name, spawn: () => spawnNats(binary, node, logFile), graceMs: stopGraceMs("nats-server", env) });
+    supervisor.run({ name, spawn: () => spawnNats(binary, node, logFile, natsGoMaxProcs(config.natsGoMaxProcs)), graceMs: stopGraceMs("nats-server", env) });
   }
   await waitForJetStream(plan, NATS_START_TIMEOUT_MS, () => supervisor.isStopping);
   const where = nodes.map((n) => `${NATS_HOST}:${n.port}`).join(", ");
@@ -217,7 +218,7 @@ async function main(): Promise<void> {
   const supervisor = new Supervisor(restartPolicy(config), { note, changed: () => announcer.announce() });
   const stopped = stopOnSignal(supervisor, announcer);
   await assertPortsFree(config);
-  await startNats(supervisor, plan, args, env, stateDir, services.WEFT_NATS_SERVER_BIN ?? "nats-server");
+  await startNats(supervisor, plan, args, config, env, stateDir, services.WEFT_NATS_SERVER_BIN ?? "nats-server");
   announcer.start(plan.url);
   const graces = COMPONENTS.map((c) => `${c.name} ${stopGraceMs(c.name, env) / 1000} s`);
   note(`stop graces (SIGTERM to SIGKILL): ${graces.join(", ")}`);

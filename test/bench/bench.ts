@@ -523,7 +523,7 @@ async function settledCount(count: () => Promise<number>): Promise<number> {
 }
 
 function printCpu(label: string, r: CpuReport & Partial<RecordsCheck>): void {
-  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted)${r.recordsExpected === undefined ? "" : `; final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls, the records path quiet ${r.settleMs} ms after the last answer (inside the window), ${r.recordsLate} stored after it; ${r.recordMessagesPerCall} WEFT_RECORDS messages per call`}`);
+  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted; the rest of the machine ${r.outsideMsPerCall} ms, steal ${r.stealMsPerCall} ms)${r.recordsExpected === undefined ? "" : `; final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls, the records path quiet ${r.settleMs} ms after the last answer (inside the window), ${r.recordsLate} stored after it; ${r.recordMessagesPerCall} WEFT_RECORDS messages per call`}`);
   for (const row of r.rows) {
     console.log(`  ${row.process.padEnd(16)} ${row.msPerCall.toFixed(3).padStart(7)} ms  ${String(row.share).padStart(5)} %  (raw ${row.rawMsPerCall.toFixed(3)} ms, ${row.pids} pids${row.bornPids ? ` (${row.bornPids} new in the window)` : ""}; ${row.syscallsPerCall} r/w syscalls, ${row.switchesPerCall} switches per call)`);
   }

@@ -4,7 +4,7 @@
 import type { ChildProcess } from "node:child_process";
 import { loadavg } from "node:os";
 import type Dockerode from "dockerode";
-import { childrenMap, commOf, cpuMs, kernelCounts, parentOf, pidListeningOn, pidsByComm, pssKb, rssKb, withDescendants } from "./proc-stat.js";
+import { childrenMap, commOf, cpuMs, kernelCounts, machineCpuMs, parentOf, pidListeningOn, pidsByComm, pssKb, rssKb, withDescendants } from "./proc-stat.js";
 
 export interface ProcessGroups {
   /** Group name → the pids it is made of now. */
@@ -106,6 +106,13 @@ export interface CpuReport {
   totalMsPerCall: number;
   /** The bench process itself (the load generator), not counted in the total. */
   loadGeneratorMsPerCall: number;
+  /**
+   * CPU the rest of the machine used in the window, per call: busy time of every core less the fabric's processes
+   * (raw) and the load generator. A run with much of it shared the cores with other work: read its figures as noisy.
+   */
+  outsideMsPerCall: number;
+  /** Time the hypervisor took from this machine's cores in the window, per call (ms). */
+  stealMsPerCall: number;
   rows: CpuRow[];
 }
 
@@ -170,12 +177,14 @@ export async function accountCpu(
   const self0 = process.cpuUsage();
   const kernel0 = kernelSnapshot(pids);
   const before = snapshot(pids);
+  const machine0 = machineCpuMs();
   const t0 = performance.now();
   await run();
   const elapsedMs = performance.now() - t0;
   await settle?.();
   const windowMs = performance.now() - t0;
   const after = snapshot(pids);
+  const machine1 = machineCpuMs();
   const kernel1 = kernelSnapshot(pids);
   const self = process.cpuUsage(self0);
   const born = newPids(pids, await groups.resolve());
@@ -199,6 +208,9 @@ export async function accountCpu(
     });
   }
   const total = rows.reduce((s, r) => s + r.msPerCall, 0);
+  const loadGeneratorMs = (self.user + self.system) / 1000;
+  const fabricRawMs = rows.reduce((s, r) => s + r.rawMsPerCall, 0) * calls;
+  const outsideMs = Math.max(0, machine1.busy - machine0.busy - fabricRawMs - loadGeneratorMs);
   for (const r of rows) r.share = total > 0 ? Math.round((r.msPerCall / total) * 1000) / 10 : 0;
   return {
     loadavg: [load0, loadavg()[0]!],
@@ -208,7 +220,9 @@ export async function accountCpu(
     settleMs: Math.round(windowMs - elapsedMs),
     callsPerSec: Math.round((calls / elapsedMs) * 1000),
     totalMsPerCall: round3(total),
-    loadGeneratorMsPerCall: round3((self.user + self.system) / 1000 / calls),
+    loadGeneratorMsPerCall: round3(loadGeneratorMs / calls),
+    outsideMsPerCall: round3(outsideMs / calls),
+    stealMsPerCall: round3((machine1.steal - machine0.steal) / calls),
     rows,
   };
 }

@@ -18,6 +18,18 @@ export function cpuMs(pid: number): number {
 }
 
 /**
+ * The whole machine's CPU from /proc/stat, in ms summed over its cores: busy (user, nice, system, irq, softirq) and
+ * steal (time the hypervisor gave this machine's cores to others). With the fabric's own processes taken away, busy
+ * is what else ran on the machine meanwhile: on a shared machine, the noise a figure was measured under.
+ */
+export function machineCpuMs(): { busy: number; steal: number } {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+  const ms = (ticks: number | undefined) => ((ticks ?? 0) * 1000) / CLK_TCK;
+  return { busy: ms(user) + ms(nice) + ms(system) + ms(irq) + ms(softirq), steal: ms(steal) };
+}
+
+/**
  * Read- and write-family system calls (syscr + syscw from /proc/<pid>/io, every thread) and context switches
  * (voluntary + involuntary, summed over its threads): what a call costs in crossings into the kernel and wake-ups,
  * which the CPU figure alone does not say. Zeros once it is gone.

@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
+import { natsGoMaxProcs } from "../../deploy/nats-servers.js";
 import { LIMITS } from "../../shared/limits.js";
 import { startServerProcess, type ServerProcess } from "./server-process.js";
 
@@ -39,6 +40,6 @@ export async function startNats(opts: { maxPayload?: number } = {}): Promise<Nat
       `jetstream { store_dir: "${join(dir, "js")}" }`,
     ].join("\n"),
   );
-  const server = await startServerProcess({ name: "nats-server", binary: natsServerBinary(), args: ["-c", conf], port, dir });
+  const server = await startServerProcess({ name: "nats-server", binary: natsServerBinary(), args: ["-c", conf], port, dir, env: { GOMAXPROCS: String(natsGoMaxProcs(Number(process.env.WEFT_NATS_GOMAXPROCS ?? 0))) } });
   return { ...server, url: `nats://127.0.0.1:${port}`, port };
 }
