@@ -46,8 +46,28 @@ func openChannel() channel {
 // read takes what the agent has sent without blocking: EAGAIN when there is nothing, n == 0 when it closed.
 func (c channel) read(buf []byte) (int, error) {
 	if !c.socket {
-		return syscall.Read(c.in, buf)
+		return rawRead(c.in, buf)
 	}
-	n, _, err := syscall.Recvfrom(c.in, buf, syscall.MSG_DONTWAIT)
-	return n, err
+	return rawRecvNow(c.in, buf)
+}
+
+// write sends a frame: straight into the socket's buffer when it has room (always, but for a stalled agent), else
+// by blocking writes.
+func (c channel) write(b []byte) error {
+	if c.socket {
+		for len(b) > 0 {
+			n, err := rawSendNow(c.out, b)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err == syscall.EAGAIN {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return writeAll(c.out, b)
 }

@@ -56,7 +56,7 @@ func (w *epollWaiter) wait(events []syscall.EpollEvent) (int, error) {
 	var err error
 	readErr := w.conn.Read(func(uintptr) bool {
 		for {
-			n, err = syscall.EpollWait(w.epfd, events, 0)
+			n, err = rawEpollWaitNow(w.epfd, events)
 			if err != syscall.EINTR {
 				return n > 0 || err != nil
 			}

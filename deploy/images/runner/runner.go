@@ -71,10 +71,12 @@ func (r *runner) watch(fd int, events uint32) {
 
 func (r *runner) rewatch(fd int, events uint32) {
 	ev := syscall.EpollEvent{Events: events, Fd: int32(fd)}
-	_ = syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_MOD, fd, &ev)
+	_ = rawEpollCtl(r.epfd, syscall.EPOLL_CTL_MOD, fd, &ev)
 }
 
-func (r *runner) unwatch(fd int) { _ = syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_DEL, fd, nil) }
+func (r *runner) unwatch(fd int) {
+	_ = rawEpollCtl(r.epfd, syscall.EPOLL_CTL_DEL, fd, &syscall.EpollEvent{})
+}
 
 // answer sends a call's (or an init's) final frame, saying whether the container must be retired.
 func (r *runner) answer(h map[string]any, payload ...[]byte) {
@@ -94,7 +96,7 @@ func (r *runner) sendFinal(h any, payload ...[]byte) {
 
 // send writes one frame to the agent (blocking: the agent always reads).
 func (r *runner) send(h any, payload ...[]byte) {
-	if err := writeAll(r.ch.out, encodeFrame(h, payload...)); err != nil {
+	if err := r.ch.write(encodeFrame(h, payload...)); err != nil {
 		fatal("writing to the agent: %v", err)
 	}
 }
@@ -244,7 +246,7 @@ func (r *runner) toWorker(b []byte) {
 
 func (r *runner) flushControl() {
 	for len(r.ctlOut) > 0 {
-		n, err := syscall.Write(r.worker.ctl, r.ctlOut)
+		n, err := rawWrite(r.worker.ctl, r.ctlOut)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -268,7 +270,7 @@ func (r *runner) flushControl() {
 
 func (r *runner) readStray(buf []byte) {
 	for r.worker != nil {
-		n, err := syscall.Read(r.worker.log, buf)
+		n, err := rawRead(r.worker.log, buf)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -306,7 +308,7 @@ func (r *runner) drainStray() {
 
 func (r *runner) readResults(buf []byte) {
 	for r.worker != nil {
-		n, err := syscall.Read(r.worker.res, buf)
+		n, err := rawRead(r.worker.res, buf)
 		if err == syscall.EINTR {
 			continue
 		}

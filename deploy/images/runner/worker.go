@@ -116,14 +116,14 @@ func workerEnv() []string {
 	return env
 }
 
-func (w *worker) signal(sig syscall.Signal) { _ = syscall.Kill(w.pid, sig) }
+func (w *worker) signal(sig syscall.Signal) { _ = rawKill(w.pid, sig) }
 
 // threads is the worker's thread count (field 20 of /proc/<pid>/stat), or a large number when unreadable.
 func (w *worker) threads() int {
 	if w.statFd < 0 {
 		return 1 << 30
 	}
-	n, err := syscall.Pread(w.statFd, statBuf, 0)
+	n, err := rawPread(w.statFd, statBuf, 0)
 	if err != nil || n <= 0 {
 		return 1 << 30
 	}
@@ -162,7 +162,7 @@ func (w *worker) baselineTasksAlive() bool {
 		return false
 	}
 	for _, fd := range w.baselineTasks {
-		n, err := syscall.Pread(fd, statBuf, 0)
+		n, err := rawPread(fd, statBuf, 0)
 		if err != nil || n <= 0 {
 			return false
 		}
@@ -180,7 +180,7 @@ func (w *worker) limits() []byte {
 		return nil
 	}
 	buf := make([]byte, 4096)
-	n, err := syscall.Pread(w.limitsFd, buf, 0)
+	n, err := rawPread(w.limitsFd, buf, 0)
 	if err != nil || n <= 0 {
 		return nil
 	}
@@ -192,7 +192,7 @@ func (w *worker) stopped() (stopped, readable bool) {
 	if w.statFd < 0 {
 		return false, false
 	}
-	n, err := syscall.Pread(w.statFd, statBuf, 0)
+	n, err := rawPread(w.statFd, statBuf, 0)
 	if err != nil || n <= 0 {
 		return false, false
 	}
@@ -354,7 +354,7 @@ func lastPid() int {
 		loadavgFd = fd
 	}
 	buf := make([]byte, 128)
-	n, err := syscall.Pread(loadavgFd, buf, 0)
+	n, err := rawPread(loadavgFd, buf, 0)
 	if err != nil || n <= 0 {
 		return 0
 	}
@@ -449,14 +449,23 @@ func oomKills() int {
 
 // tmpWatch tells when a writable tmpfs is over half full: Lambda-style, /tmp stays warm between calls
 // of one function, but a call cannot leave it full for the next.
-type tmpWatch struct{ paths []string }
+type tmpWatch struct {
+	paths  []string
+	cpaths [][]byte // the same, NUL-terminated for the raw statfs
+}
 
-func newTmpWatch() tmpWatch { return tmpWatch{paths: []string{"/tmp", "/dev/shm"}} }
+func newTmpWatch() tmpWatch {
+	t := tmpWatch{paths: []string{"/tmp", "/dev/shm"}}
+	for _, p := range t.paths {
+		t.cpaths = append(t.cpaths, append([]byte(p), 0))
+	}
+	return t
+}
 
 func (t tmpWatch) overHalf() string {
-	for _, p := range t.paths {
+	for i, p := range t.paths {
 		var s syscall.Statfs_t
-		if err := syscall.Statfs(p, &s); err != nil || s.Blocks == 0 {
+		if err := rawStatfs(t.cpaths[i], &s); err != nil || s.Blocks == 0 {
 			continue
 		}
 		used := s.Blocks - s.Bfree
