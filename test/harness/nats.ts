@@ -17,7 +17,25 @@ export function natsServerBinary(): string {
   return process.env.WEFT_NATS_SERVER_BIN ?? "nats-server";
 }
 
+/**
+ * Ports this process has handed out. A port is free once its probe closes, and the kernel may hand it out again
+ * at once: two servers of one fabric then got the same port (the chaos suite's gateway took 35971 for HTTP and gRPC
+ * both, and the run failed with EADDRINUSE).
+ */
+const handedOut = new Set<number>();
+
+/** A port free now and not handed out before by this process. */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await probePort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error("no free port this process has not handed out already, after 50 tries");
+}
+
+async function probePort(): Promise<number> {
   const srv = createServer();
   srv.listen(0, "127.0.0.1");
   await once(srv, "listening");
