@@ -18,8 +18,8 @@ export const CLUSTER_SIZES = [1, 3, 5] as const;
  * host's cores, at least 1. The server shares its host with the gateway, the agent and the containers; with a P for
  * every core, the Go scheduler wakes an idle one (a futex wake, then a futex wait) for most goroutines it readies,
  * and its monitor polls all the while: 18 to 20 % of nats-server's CPU samples on a 2-core host under load. With one
- * P on that host, nats-server took 0.187 to 0.229 ms per warm call against 0.217 to 0.291 ms (python3 and nodejs,
- * 64 clients, nine runs alternating; README, Performance).
+ * P on that host, nats-server took 0.218 / 0.232 ms per warm call against 0.287 / 0.270 ms (medians, python3 /
+ * nodejs, 64 clients, five rounds alternating; README, Performance).
  */
 export function natsGoMaxProcs(configured = 0, cores = availableParallelism()): number {
   return configured > 0 ? configured : Math.max(1, Math.floor(cores / 2));
