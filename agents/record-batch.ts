@@ -1,8 +1,9 @@
 // Invocation records leave the agent in batches: the records of every job that finishes within the linger after
 // the batch's first record (WEFT_RECORD_LINGER_MS; with none, within one turn of the event loop), or while the batch
 // before is being stored, travel as one WEFT_RECORDS message, a JSON array on RECORD_BATCH_SUBJECT. One publish, one
-// stored message, one PubAck and one controller ack for many invocations, instead of one each. A record is durable when its batch is (stored by JetStream, or in the outbox on disk), and
-// only then does the job that produced it get acked (README "Delivery promises").
+// stored message, one PubAck and one controller ack for many invocations, instead of one each. A record is durable
+// when its batch is (stored by JetStream, or in the outbox on disk), and only then does the job that produced it get
+// acked (README "Delivery promises").
 import { randomBytes } from "node:crypto";
 import type { RecordEvent } from "../shared/schemas/invocation.js";
 import { RECORD_BATCH_SUBJECT } from "../shared/subjects.js";
@@ -105,6 +106,8 @@ export class RecordBatcher {
     const go = () => {
       this.scheduled = false;
       if (this.flushing) return; // the batch in flight takes the next one when it is done
+      // A timer fires by libuv's millisecond clock, up to 1 ms before its time by performance.now(): then it waits on.
+      if (this.lingering()) return;
       this.cut();
       void this.pump();
     };
