@@ -192,10 +192,12 @@ export async function accountCpu(
   const bornKernel = kernelSnapshot(born);
 
   const rows: CpuRow[] = [];
+  let fabricRawMs = 0;
   for (const name of GROUPS) {
     const list = pids.get(name) ?? [];
     const raw = (after.get(name) ?? 0) - (before.get(name) ?? 0) + (bornCpu.get(name) ?? 0);
     const idleRate = ((idle1.get(name) ?? 0) - (idle0.get(name) ?? 0)) / idleElapsed;
+    fabricRawMs += raw;
     const net = Math.max(0, raw - idleRate * windowMs);
     const k0 = kernel0.get(name);
     const k1 = kernel1.get(name);
@@ -209,7 +211,6 @@ export async function accountCpu(
   }
   const total = rows.reduce((s, r) => s + r.msPerCall, 0);
   const loadGeneratorMs = (self.user + self.system) / 1000;
-  const fabricRawMs = rows.reduce((s, r) => s + r.rawMsPerCall, 0) * calls;
   const outsideMs = Math.max(0, machine1.busy - machine0.busy - fabricRawMs - loadGeneratorMs);
   for (const r of rows) r.share = total > 0 ? Math.round((r.msPerCall / total) * 1000) / 10 : 0;
   return {
