@@ -55,18 +55,21 @@ export function nextBound(bound: number, window: { utilisation: number; shed: nu
 const MAX_LATE_WINDOWS = 5;
 
 export class SyncAdmission {
-  private adapted: number;
+  /** The adapted bound, or undefined while it does not bind (the last window shed nothing): then the slots bound
+   * follows the agents as they come and go, not a ceiling remembered from the last window. */
+  private adapted: number | undefined;
   private shed = 0;
   private last: EventLoopUtilization | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: AdmissionOptions) {
-    this.adapted = this.ceiling();
+    this.adapted = undefined;
   }
 
   /** The most sync calls admitted now. */
   bound(): number {
-    return this.opts.adaptive ? Math.min(this.adapted, this.ceiling()) : this.ceiling();
+    const ceiling = this.ceiling();
+    return this.opts.adaptive && this.adapted !== undefined ? Math.min(this.adapted, ceiling) : ceiling;
   }
 
   /** A sync call was refused for the bound. */
@@ -95,7 +98,11 @@ export class SyncAdmission {
     const window = performance.eventLoopUtilization(now, this.last);
     this.last = now;
     const lateness = (window.idle + window.active) / ADMISSION_WINDOW_MS;
-    this.adapted = nextBound(this.adapted, { utilisation: window.utilization, shed: this.shed, lateness }, Math.min(MIN_SYNC_BOUND, this.opts.maxInflight), this.ceiling());
+    const ceiling = this.ceiling();
+    this.adapted =
+      this.shed === 0
+        ? undefined
+        : nextBound(this.adapted ?? ceiling, { utilisation: window.utilization, shed: this.shed, lateness }, Math.min(MIN_SYNC_BOUND, this.opts.maxInflight), ceiling);
     this.shed = 0;
   }
 }

@@ -65,6 +65,21 @@ describe("SyncAdmission on a real event loop", () => {
     }
   });
 
+  test("adaptive, with nothing shed: the slots bound follows the agents at once, between windows", () => {
+    let slots: number | undefined = 5;
+    const admission = new SyncAdmission({ slots: () => slots, maxInflight: 256, adaptive: true });
+    admission.start();
+    try {
+      assert.equal(admission.bound(), 10);
+      slots = undefined;
+      assert.equal(admission.bound(), 256, "no agent known: WEFT_MAX_INFLIGHT, without waiting for a window");
+      slots = 40;
+      assert.equal(admission.bound(), 80);
+    } finally {
+      admission.stop();
+    }
+  });
+
   test("not adaptive: the slots bound alone, whatever the loop does", () => {
     let slots: number | undefined = 10;
     const admission = new SyncAdmission({ slots: () => slots, maxInflight: 256, adaptive: false });
