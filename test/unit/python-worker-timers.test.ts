@@ -62,3 +62,20 @@ print(json.dumps({"armed": armed, "cleared": w.leftover_timers()}))`);
   assert.match(r.armed, /interval timer armed/);
   assert.equal(r.cleared, "");
 });
+
+test("a POSIX timer is seen at every call while it exists (the timers file stays open), and not once it is deleted", async () => {
+  const r = await inWorker(`import ctypes, ctypes.util, os
+libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+timer = ctypes.c_void_p()
+assert libc.timer_create(1, None, ctypes.byref(timer)) == 0  # CLOCK_MONOTONIC, SIGALRM by default; never armed
+first = w.leftover_timers()
+fds = len(os.listdir("/proc/self/fd"))
+second = w.leftover_timers(itimers=False)
+same_fds = len(os.listdir("/proc/self/fd")) == fds
+assert libc.timer_delete(timer) == 0
+print(json.dumps({"first": first, "second": second, "sameFds": same_fds, "deleted": w.leftover_timers()}))`);
+  assert.match(r.first, /POSIX timer armed/);
+  assert.match(r.second, /POSIX timer armed/);
+  assert.equal(r.sameFds, true, "no fd opened per call");
+  assert.equal(r.deleted, "");
+});

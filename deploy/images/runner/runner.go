@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -46,7 +47,13 @@ type runner struct {
 	settleOff bool
 	freezeOff bool     // WEFT_RUNNER_SETTLE=no-freeze: the checks, without SIGSTOP between calls (benchmark only)
 	prepared  *program // an interpreter pre-started for ad-hoc code (exec_prepare), until exec or init
+	// A frame of at least bigFrameBytes passed through (code, an event, an output): the heap grew for it, and Go
+	// would keep those pages until its background scavenger got to them. The next idle turn hands them back.
+	bigFrame bool
 }
+
+// bigFrameBytes: a frame this large grows the runner's heap well past its few hundred KiB per call.
+const bigFrameBytes = 256 << 10
 
 func newRunner(path string, args []string) *runner {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
@@ -123,6 +130,16 @@ func (r *runner) loop() {
 			}
 		}
 		r.retireIfBrokenWhileIdle()
+		r.returnGrownHeap()
+	}
+}
+
+// returnGrownHeap gives the pages a large frame took back to the host once nothing is in flight (after the answer
+// went): a warm container's memory is what it holds between calls, times every container on the host.
+func (r *runner) returnGrownHeap() {
+	if r.bigFrame && r.idle() {
+		r.bigFrame = false
+		debug.FreeOSMemory()
 	}
 }
 
@@ -152,6 +169,7 @@ func (r *runner) readAgent(buf []byte) {
 		if f == nil {
 			return
 		}
+		r.bigFrame = r.bigFrame || len(f.payload) >= bigFrameBytes
 		switch f.h.T {
 		case "init":
 			r.startInit(f)
@@ -302,9 +320,12 @@ func (r *runner) drainStray() {
 	if r.worker == nil || r.worker.logClosed {
 		return
 	}
-	buf := make([]byte, 64<<10)
-	r.readStray(buf)
+	r.readStray(strayScratch)
 }
+
+// strayScratch is drainStray's read buffer, made once: a call drains two or three times, and a fresh 64 KiB each
+// time was most of the runner's garbage per call (its heap, and so its RSS, grew to the GC's 4 MiB floor).
+var strayScratch = make([]byte, 64<<10)
 
 func (r *runner) readResults(buf []byte) {
 	for r.worker != nil {
@@ -334,6 +355,7 @@ func (r *runner) readResults(buf []byte) {
 		if f == nil {
 			return
 		}
+		r.bigFrame = r.bigFrame || len(f.payload) >= bigFrameBytes
 		switch f.h.T {
 		case "up":
 			if r.up {
@@ -373,7 +395,8 @@ func (r *runner) finishInit(f *frame) {
 	}
 	r.worker.baselineThreads = r.worker.threads()
 	r.worker.noteBaselineTasks()
-	r.worker.baselineLimits = r.worker.limits()
+	// limits() reads into a buffer the next read reuses: the baseline is a copy.
+	r.worker.baselineLimits = append([]byte(nil), r.worker.limits()...)
 	r.lastPid = 0 // look at /proc after the first call
 	r.initDone = true
 	// Settled before the answer: code whose loading leaves work behind (a process, /tmp over half full) could serve

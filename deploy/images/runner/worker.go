@@ -174,18 +174,21 @@ func (w *worker) baselineTasksAlive() bool {
 	return true
 }
 
-// limits reads the worker's resource limits as the kernel prints them (nil when unreadable).
+// limits reads the worker's resource limits as the kernel prints them (nil when unreadable), into a buffer the
+// next call reuses.
 func (w *worker) limits() []byte {
 	if w.limitsFd < 0 {
 		return nil
 	}
-	buf := make([]byte, 4096)
-	n, err := rawPread(w.limitsFd, buf, 0)
+	n, err := rawPread(w.limitsFd, limitsBuf, 0)
 	if err != nil || n <= 0 {
 		return nil
 	}
-	return buf[:n]
+	return limitsBuf[:n]
 }
+
+// limitsBuf is reused by every read of the limits: what limits() returns is valid until its next call.
+var limitsBuf = make([]byte, 4096)
 
 // stopped says whether the worker is stopped now (SIGSTOP took its whole thread group, and nothing continued it).
 func (w *worker) stopped() (stopped, readable bool) {
@@ -297,10 +300,13 @@ func openProc() bool {
 	return true
 }
 
+// direntBuf is pids' buffer for /proc's entries, made once (the runner's loop is its only caller).
+var direntBuf = make([]byte, 8<<10)
+
 // pids lists the live processes of the container (its pid namespace), zombies excluded.
 func pids() []int {
 	var out []int
-	buf := make([]byte, 8<<10)
+	buf := direntBuf
 	if !openProc() {
 		return nil
 	}
@@ -353,7 +359,7 @@ func lastPid() int {
 		}
 		loadavgFd = fd
 	}
-	buf := make([]byte, 128)
+	buf := loadavgBuf[:]
 	n, err := rawPread(loadavgFd, buf, 0)
 	if err != nil || n <= 0 {
 		return 0
@@ -366,7 +372,10 @@ func lastPid() int {
 	return p
 }
 
-var loadavgFd = -1
+var (
+	loadavgFd  = -1
+	loadavgBuf [128]byte
+)
 
 // noNewProcessSince says, cheaply, that no process was created since `last` was read (0: cannot tell).
 func noNewProcessSince(last int) bool { return last > 0 && lastPid() == last }

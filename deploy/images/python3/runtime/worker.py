@@ -1,12 +1,14 @@
 # Weft Python worker: runs the user's code as uid 65534 under weft-runner (the trusted process that holds
 # the agent channel). Frames in on fd 3, frames out on fd 4, the user's stray output on fd 1 and 2; see
 # deploy/images/PROTOCOL.md. Nothing here is trusted by the runner: it re-checks every frame we write.
+# Only C modules and a few small pure ones: every module imported here is memory held by every warm container.
+# json (with re and enum), signal (enum) and threading cost 1.4 MiB of each worker; the C modules under them do the
+# same work (JSON below; _signal; _thread).
+import _signal
+import _thread
 import importlib
-import json
 import os
-import signal
 import sys
-import threading
 import time
 import types
 
@@ -23,11 +25,74 @@ try:
 except OSError:
     pass
 
-_write_lock = threading.Lock()
+# ---- JSON: json's own C scanner and encoder (_json), without the json package ------------------------------------
+# json.loads and json.dumps use these same C functions; the package around them adds re and enum to every
+# container. Whatever the fast path does not take whole (another encoding, a BOM, a malformed document) goes to
+# json itself, which gives its own answer or error: the results are json's in every case.
+try:
+    import _json
+
+    _c_scanner, _c_encoder = _json.make_scanner, _json.make_encoder
+    _c_escape, _c_escape_ascii = _json.encode_basestring, _json.encode_basestring_ascii
+except (ImportError, AttributeError):  # a Python built without the accelerator
+    _c_scanner = None
+
+
+class _JsonDecoding:
+    """json.JSONDecoder's defaults, as the C scanner reads them."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+
+
+_scan = _c_scanner(_JsonDecoding()) if _c_scanner else None
+_JSON_SPACE = " \t\n\r"
+
+
+def json_loads(data):
+    """json.loads(data) for bytes."""
+    if _scan is not None:
+        try:
+            text = data.decode("utf-8", "surrogatepass")
+            start = 0
+            while start < len(text) and text[start] in _JSON_SPACE:
+                start += 1
+            value, end = _scan(text, start)
+            if end == len(text) or not text[end:].strip(_JSON_SPACE):
+                return value
+        except RecursionError:
+            raise
+        except Exception:  # StopIteration (no value), a decode error: json says what is wrong
+            pass
+    import json
+
+    return json.loads(data)
+
+
+def _not_serialisable(o):
+    raise TypeError("Object of type %s is not JSON serializable" % o.__class__.__name__)
+
+
+def json_dumps(value, ensure_ascii=True, allow_nan=True):
+    """json.dumps(value, separators=(",", ":"), ensure_ascii=..., allow_nan=...)."""
+    if _c_scanner is None:
+        import json
+
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=ensure_ascii, allow_nan=allow_nan)
+    # A new encoder per document, as json makes one: its circular-reference markers start empty.
+    encode = _c_encoder({}, _not_serialisable, _c_escape_ascii if ensure_ascii else _c_escape, None, ":", ",", False, False, allow_nan)
+    return "".join(encode(value, 0))
+
+
+_write_lock = _thread.allocate_lock()
 
 
 def write_frame(header, *payload):
-    data = json.dumps(header, separators=(",", ":")).encode() + b"\n" + b"".join(payload)
+    data = json_dumps(header).encode() + b"\n" + b"".join(payload)
     with _write_lock:
         view = memoryview(data)
         while view:
@@ -59,7 +124,7 @@ class LogBuffer:
         return b"".join(self.parts)
 
 
-_local = threading.local()
+_local = _thread._local()
 
 
 class Capture:
@@ -144,7 +209,7 @@ def fitted_error(kind, message, stack=None):
     err = {"type": cut_text(kind, MAX_ERROR_TYPE), "message": cut_text(message, MAX_ERROR_MESSAGE)}
     if stack is not None:
         err["stack"] = cut_text(stack, MAX_ERROR_STACK)
-    while len(json.dumps(err, separators=(",", ":"))) > MAX_ERROR_JSON:
+    while len(json_dumps(err)) > MAX_ERROR_JSON:
         if err.get("stack"):
             err["stack"] = err["stack"][: len(err["stack"]) // 2]
         elif len(err["message"]) > 1:
@@ -177,9 +242,9 @@ def serialise(result, limit):
     """The output as UTF-8 JSON bytes, or an error dict."""
     try:
         try:
-            out = json.dumps(result, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            out = json_dumps(result, ensure_ascii=False, allow_nan=False).encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: escaped, it is still valid JSON
-            out = json.dumps(result, allow_nan=False, separators=(",", ":")).encode("utf-8")
+            out = json_dumps(result, allow_nan=False).encode("utf-8")
     except RecursionError:
         return None, {"type": "OutputTooDeep", "message": "the handler's return value is nested too deeply to serialise"}
     except (TypeError, ValueError) as exc:
@@ -191,15 +256,23 @@ def serialise(result, limit):
     return out, None
 
 
-_SIGNALS = [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP)]
+_SIGNALS = [s for s in _signal.valid_signals() if s not in (_signal.SIGKILL, _signal.SIGSTOP)]
 _baseline_handlers = {}
+# Each signal's name as signal.Signals has it: of two names for one number (SIGABRT, SIGIOT), the first in order.
+_SIGNAL_NAMES = {}
+for _name, _number in sorted(((k, v) for k, v in vars(_signal).items() if k.startswith("SIG") and not k.startswith("SIG_")), key=lambda kv: (kv[1], kv[0])):
+    _SIGNAL_NAMES.setdefault(_number, _name)
+
+
+def signal_name(number):
+    return _SIGNAL_NAMES.get(number, str(number))
 
 
 def record_signal_handlers():
     """After init: the handlers the function's own module installed are its baseline."""
     for s in _SIGNALS:
         try:
-            _baseline_handlers[s] = signal.getsignal(s)
+            _baseline_handlers[s] = _signal.getsignal(s)
         except (OSError, ValueError):
             pass
 
@@ -207,47 +280,61 @@ def record_signal_handlers():
 def changed_signal_handler():
     for s, h in _baseline_handlers.items():
         try:
-            if signal.getsignal(s) is not h:
-                return "the call installed a signal handler (%s)" % signal.Signals(s).name
+            if _signal.getsignal(s) is not h:
+                return "the call installed a signal handler (%s)" % signal_name(s)
         except (OSError, ValueError):
             pass
     return ""
 
 
-def leftover_timers():
-    """Timers a call armed that would fire later: POSIX timers (timer_create; the worker arms none) and, where
-    calls run on a thread pool and cannot be reset between calls, interval timers (setitimer)."""
+_timers_fd = None
+
+
+def posix_timers_armed():
+    """/proc/self/timers lists a timer (timer_create). Its fd stays open between calls: one pread a call, not an
+    open, a read and a close. (Like every check here, it guards against code that forgets, not hostile code: that
+    runs in this process and can change the worker itself. The runner's own checks are the boundary.)"""
+    global _timers_fd
     try:
-        with open("/proc/self/timers") as f:
-            if f.read().strip():
-                return "the call left a POSIX timer armed"
+        if _timers_fd is None:
+            _timers_fd = os.open("/proc/self/timers", os.O_RDONLY | os.O_CLOEXEC)
+        return bool(os.pread(_timers_fd, 4096, 0).strip())
     except OSError:
-        pass
-    for which in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
+        _timers_fd = None
+        return False
+
+
+def leftover_timers(itimers=True):
+    """Timers a call armed that would fire later: POSIX timers (timer_create; the worker arms none) and, where
+    calls run on a thread pool and cannot be reset between calls, interval timers (setitimer). With `itimers`
+    false the interval timers were just reset (one call at a time), and are not read again."""
+    if posix_timers_armed():
+        return "the call left a POSIX timer armed"
+    for which in (_signal.ITIMER_REAL, _signal.ITIMER_VIRTUAL, _signal.ITIMER_PROF) if itimers else ():
         try:
             # The interval too: Linux re-arms a periodic ITIMER_REAL only when a thread takes its SIGALRM, so
             # while that signal waits (its thread not yet scheduled, on a loaded machine) the value reads 0.
-            if any(t > 0 for t in signal.getitimer(which)):
+            if any(t > 0 for t in _signal.getitimer(which)):
                 return "the call left an interval timer armed"
         except (OSError, ValueError):
             pass
     try:
         # A signal that arrived but was not yet taken (its handler runs once the worker runs again: after the
         # answer, in the next call).
-        pending = signal.sigpending()
+        pending = _signal.sigpending()
     except (OSError, ValueError):
         pending = ()
     if pending:
-        return "the call left a signal pending (%s)" % ", ".join(sorted(getattr(s, "name", str(s)) for s in pending))
+        return "the call left a signal pending (%s)" % ", ".join(sorted(signal_name(s) for s in pending))
     return ""
 
 
 def reset_signals():
     """A call's alarms and signal handlers must not fire in a later call."""
     try:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
-        signal.setitimer(signal.ITIMER_PROF, 0)
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        _signal.setitimer(_signal.ITIMER_VIRTUAL, 0)
+        _signal.setitimer(_signal.ITIMER_PROF, 0)
     except (OSError, ValueError):
         pass
 
@@ -305,7 +392,7 @@ class Worker:
                 reset_signals()
         logs = buf.bytes()
         frame = {"t": "result", "id": rid, "ok": error is None, "logBytes": len(logs), "logsTruncated": buf.truncated}
-        dirty = leftover_timers() or changed_signal_handler()
+        dirty = leftover_timers(itimers=self.executor is not None) or changed_signal_handler()
         if dirty:
             frame["dirty"] = dirty
         if error is None:
@@ -319,7 +406,7 @@ class Worker:
         if self.handler is None:
             return None, {"type": "Error", "message": "function is not initialised"}
         try:
-            event = json.loads(event_bytes) if event_bytes else None
+            event = json_loads(event_bytes) if event_bytes else None
         except (ValueError, RecursionError) as exc:
             return None, {"type": "InvalidEvent", "message": "the event could not be parsed: " + str(exc)[:200]}
         try:
@@ -333,6 +420,7 @@ class Worker:
 
 def start_executor(n):
     """All of the pool's threads start now, so the runner's thread count after init is the baseline."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor  # only for concurrency > 1
 
     executor = ThreadPoolExecutor(max_workers=n)
@@ -420,7 +508,7 @@ def main():
         line = ctl.readline(MAX_HEADER + 1)
         if not line or not line.endswith(b"\n"):
             return  # the runner went away, or broke the protocol: nothing to do but stop
-        header = json.loads(line)
+        header = json_loads(line)
         kind = header.get("t")
         try:
             if kind == "run":
