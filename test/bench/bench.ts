@@ -600,6 +600,7 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
   const cpuMsPerCall = Object.fromEntries([...cpu1].map(([g, ms]) => [g, Math.round(((ms - (cpu0.get(g) ?? 0)) / Math.max(1, latencies.length)) * 1000) / 1000]));
   console.log(`[bench] ${names.length} functions: CPU per call by process (raw) ${JSON.stringify(cpuMsPerCall)}`);
   const memory = containerMemory((await agentContainers(docker, f.env.WEFT_AGENT_ID!)).filter((c) => !before.has(c.id)));
+  console.log(`[bench] ${names.length} functions: memory per container by process (MiB; RSS mean/max, anonymous mean/max) ${JSON.stringify(memory.byProcess)}`);
   return {
     functions: names.length,
     rps,

@@ -4,7 +4,7 @@
 import type { ChildProcess } from "node:child_process";
 import { loadavg } from "node:os";
 import type Dockerode from "dockerode";
-import { childrenMap, commOf, cpuMs, kernelCounts, machineCpuMs, parentOf, pidListeningOn, pidsByComm, pssKb, rssKb, withDescendants } from "./proc-stat.js";
+import { anonKb, childrenMap, commOf, cpuMs, kernelCounts, machineCpuMs, parentOf, pidListeningOn, pidsByComm, pssKb, rssKb, withDescendants } from "./proc-stat.js";
 
 export interface ProcessGroups {
   /** Group name → the pids it is made of now. */
@@ -232,20 +232,50 @@ export async function accountCpu(
  * Host memory of function containers: RSS of each container's processes plus its shim, in MiB, and the same as PSS
  * (shared pages divided among their users: what 100 containers really add to the host).
  */
-export function containerMemory(containers: AgentContainer[]): { containers: number; meanMiB: number; totalMiB: number; shimMeanMiB: number; pssMeanMiB: number } {
+export function containerMemory(containers: AgentContainer[]): {
+  containers: number;
+  meanMiB: number;
+  totalMiB: number;
+  shimMeanMiB: number;
+  pssMeanMiB: number;
+  /** By process name (the shim, the container's init, weft-runner, the worker): RSS and anonymous RSS, mean and max. */
+  byProcess: Record<string, { meanMiB: number; maxMiB: number; anonMeanMiB: number; anonMaxMiB: number }>;
+} {
   const children = childrenMap();
   let total = 0;
   let shims = 0;
   let pss = 0;
+  const byComm = new Map<string, { rss: number[]; anon: number[] }>();
+  const note = (pid: number, rss: number) => {
+    const comm = commOf(pid).startsWith("containerd-shim") ? "containerd-shim" : commOf(pid);
+    const entry = byComm.get(comm) ?? { rss: [], anon: [] };
+    entry.rss.push(rss);
+    entry.anon.push(anonKb(pid));
+    byComm.set(comm, entry);
+  };
   for (const c of containers) {
     const procs = withDescendants(c.pid, children);
     const shim = shimOf(c.pid);
     const shimKb = shim === undefined ? 0 : rssKb(shim);
     shims += shimKb;
-    total += procs.reduce((s, p) => s + rssKb(p), 0) + shimKb;
+    if (shim !== undefined) note(shim, shimKb);
+    for (const p of procs) {
+      const kb = rssKb(p);
+      total += kb;
+      note(p, kb);
+    }
+    total += shimKb;
     pss += procs.reduce((s, p) => s + pssKb(p), 0) + (shim === undefined ? 0 : pssKb(shim));
   }
   const n = containers.length || 1;
   const mib = (kb: number) => Math.round((kb / 1024) * 10) / 10;
-  return { containers: containers.length, meanMiB: mib(total / n), totalMiB: mib(total), shimMeanMiB: mib(shims / n), pssMeanMiB: mib(pss / n) };
+  const byProcess = Object.fromEntries(
+    [...byComm].map(([comm, { rss, anon }]) => [
+      comm,
+      { meanMiB: mib(sum(rss) / n), maxMiB: mib(Math.max(...rss)), anonMeanMiB: mib(sum(anon) / n), anonMaxMiB: mib(Math.max(...anon)) },
+    ]),
+  );
+  return { containers: containers.length, meanMiB: mib(total / n), totalMiB: mib(total), shimMeanMiB: mib(shims / n), pssMeanMiB: mib(pss / n), byProcess };
 }
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);

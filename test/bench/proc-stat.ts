@@ -73,6 +73,16 @@ export function pssKb(pid: number): number {
   }
 }
 
+/** Anonymous resident memory in KiB (RssAnon: the process's own heap and stacks, not its files' pages); 0 once gone. */
+export function anonKb(pid: number): number {
+  try {
+    const m = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 function pids(): number[] {
   return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number);
 }
