@@ -51,9 +51,14 @@ export function kernelCounts(pid: number): { syscalls: number; switches: number 
 }
 
 /** Resident set size in KiB (VmRSS); 0 once it is gone. */
-export function rssKb(pid: number): number {
+export const rssKb = (pid: number): number => statusKb(pid, "VmRSS");
+
+/** Anonymous resident memory in KiB (RssAnon: the process's own heap and stacks, not its files' pages); 0 once gone. */
+export const anonKb = (pid: number): number => statusKb(pid, "RssAnon");
+
+function statusKb(pid: number, field: string): number {
   try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;
@@ -67,16 +72,6 @@ export function rssKb(pid: number): number {
 export function pssKb(pid: number): number {
   try {
     const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** Anonymous resident memory in KiB (RssAnon: the process's own heap and stacks, not its files' pages); 0 once gone. */
-export function anonKb(pid: number): number {
-  try {
-    const m = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;

@@ -4,29 +4,10 @@
 // text, and the same kind of error.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { fileURLToPath } from "node:url";
+import { inPythonWorker } from "./python-worker-host.js";
 
-const WORKER = fileURLToPath(new URL("../../deploy/images/python3/runtime/worker.py", import.meta.url));
-const PYTHON = process.env.WEFT_PYTHON_BIN || "python3";
-
-/** Runs `body` after loading the worker as a module (fds 3 and 4 exist, as under the runner); returns its stdout. */
-async function python(body: string, flags: string[] = []): Promise<string> {
-  const script = `import importlib.util, sys
-spec = importlib.util.spec_from_file_location("weft_worker", ${JSON.stringify(WORKER)})
-w = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(w)
-${body}`;
-  const child = spawn(PYTHON, [...flags, "-c", script], { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const [code] = (await once(child, "exit")) as [number | null];
-  assert.equal(code, 0, `python3 exited ${code}: ${err}`);
-  return out;
-}
+/** Runs `body` with the worker loaded as `w`; returns what it prints. */
+const python = (body: string, flags: string[] = []) => inPythonWorker(body, { flags });
 
 test("loading the worker imports neither json, re, enum, signal nor threading", async () => {
   // -S: no site module, which imports some of them itself on some hosts.

@@ -7,28 +7,11 @@
 // CI from that window; here the window is held open by blocking SIGALRM, so the check meets it every time.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { fileURLToPath } from "node:url";
+import { inPythonWorker } from "./python-worker-host.js";
 
-const WORKER = fileURLToPath(new URL("../../deploy/images/python3/runtime/worker.py", import.meta.url));
-const PYTHON = process.env.WEFT_PYTHON_BIN || "python3";
-
-/** Loads the worker as a module (fds 3 and 4 exist, as under the runner), runs `body`, prints its JSON. */
+/** Loads the worker as a module (fds 3 and 4 exist, as under the runner), runs `body`, parses what it prints. */
 async function inWorker(body: string): Promise<any> {
-  const script = `import importlib.util, json, signal, time
-spec = importlib.util.spec_from_file_location("weft_worker", ${JSON.stringify(WORKER)})
-w = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(w)
-${body}`;
-  const child = spawn(PYTHON, ["-c", script], { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const [code] = (await once(child, "exit")) as [number | null];
-  assert.equal(code, 0, `python3 exited ${code}: ${err}`);
-  return JSON.parse(out);
+  return JSON.parse(await inPythonWorker(body, { imports: "json, signal, time" }));
 }
 
 test("an interval timer whose SIGALRM waits to be taken (getitimer reads 0) is still seen as armed", async () => {

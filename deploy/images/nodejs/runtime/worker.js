@@ -289,20 +289,11 @@ const nextTurn = () =>
     }
   });
 
-/**
- * POSIX timers (timer_create) armed in this process: none is ours, so any is a call's. The file stays open between
- * calls: one pread a call, not an open, a stat, reads and a close. (Like every check here, it guards against code
- * that forgets, not hostile code, which runs in this process; the runner's own checks are the boundary.)
- */
-let timersFd = -1;
-const timersBuf = Buffer.alloc(4096);
+/** POSIX timers (timer_create) armed in this process: none is ours, so any is a call's. */
 function posixTimers() {
   try {
-    if (timersFd < 0) timersFd = fs.openSync("/proc/self/timers", "r"); // libuv opens with O_CLOEXEC
-    const n = fs.readSync(timersFd, timersBuf, 0, timersBuf.length, 0);
-    return timersBuf.toString("latin1", 0, n).trim() ? "the call left a POSIX timer armed" : "";
+    return fs.readFileSync("/proc/self/timers", "utf8").trim() ? "the call left a POSIX timer armed" : "";
   } catch {
-    timersFd = -1;
     return "";
   }
 }
