@@ -62,9 +62,7 @@ export class SyncAdmission {
   private last: EventLoopUtilization | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: AdmissionOptions) {
-    this.adapted = undefined;
-  }
+  constructor(private readonly opts: AdmissionOptions) {}
 
   /** The most sync calls admitted now. */
   bound(): number {

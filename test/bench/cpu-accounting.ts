@@ -246,26 +246,19 @@ export function containerMemory(containers: AgentContainer[]): {
   let shims = 0;
   let pss = 0;
   const byComm = new Map<string, { rss: number[]; anon: number[] }>();
-  const note = (pid: number, rss: number) => {
-    const comm = commOf(pid).startsWith("containerd-shim") ? "containerd-shim" : commOf(pid);
-    const entry = byComm.get(comm) ?? { rss: [], anon: [] };
-    entry.rss.push(rss);
-    entry.anon.push(anonKb(pid));
-    byComm.set(comm, entry);
-  };
   for (const c of containers) {
-    const procs = withDescendants(c.pid, children);
     const shim = shimOf(c.pid);
-    const shimKb = shim === undefined ? 0 : rssKb(shim);
-    shims += shimKb;
-    if (shim !== undefined) note(shim, shimKb);
-    for (const p of procs) {
+    for (const p of [...withDescendants(c.pid, children), ...(shim === undefined ? [] : [shim])]) {
       const kb = rssKb(p);
       total += kb;
-      note(p, kb);
+      pss += pssKb(p);
+      if (p === shim) shims += kb;
+      const comm = p === shim ? "containerd-shim" : commOf(p);
+      const entry = byComm.get(comm) ?? { rss: [], anon: [] };
+      entry.rss.push(kb);
+      entry.anon.push(anonKb(p));
+      byComm.set(comm, entry);
     }
-    total += shimKb;
-    pss += procs.reduce((s, p) => s + pssKb(p), 0) + (shim === undefined ? 0 : pssKb(shim));
   }
   const n = containers.length || 1;
   const mib = (kb: number) => Math.round((kb / 1024) * 10) / 10;

@@ -35,7 +35,7 @@ try:
     _c_scanner, _c_encoder = _json.make_scanner, _json.make_encoder
     _c_escape, _c_escape_ascii = _json.encode_basestring, _json.encode_basestring_ascii
 except (ImportError, AttributeError):  # a Python built without the accelerator
-    _c_scanner = None
+    _c_scanner = _c_encoder = None
 
 
 class _JsonDecoding:
@@ -79,7 +79,7 @@ def _not_serialisable(o):
 
 def json_dumps(value, ensure_ascii=True, allow_nan=True):
     """json.dumps(value, separators=(",", ":"), ensure_ascii=..., allow_nan=...)."""
-    if _c_scanner is None:
+    if _c_encoder is None:
         import json
 
         return json.dumps(value, separators=(",", ":"), ensure_ascii=ensure_ascii, allow_nan=allow_nan)
