@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { ROOT_CONTEXT, SpanKind, propagation, type Span } from "@opentelemetry/api";
 import { JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
-import { WeftError, invalid, notFound, unavailable } from "../shared/errors.js";
+import { WeftError, invalid, notFound, unavailable, withoutStack } from "../shared/errors.js";
 import { HEADERS } from "../shared/headers.js";
 import type { Logger } from "../shared/logger.js";
 import { invocationLogger } from "../shared/logger.js";
@@ -205,10 +205,10 @@ export class Invoker {
   private async admitted<T>(work: () => Promise<T>, syncBound?: number): Promise<T> {
     if (this.closed) throw unavailable("this gateway (shutting down)");
     // Shed before any work: a refusal costs microseconds, so an overloaded gateway keeps its admitted calls fast.
-    if (this.inflight >= this.deps.options.maxInflight) throw new Overloaded(this.deps.options.maxInflight);
+    if (this.inflight >= this.deps.options.maxInflight) throw overloaded(this.deps.options.maxInflight);
     if (syncBound !== undefined && this.syncInflight >= syncBound) {
       this.deps.admission?.noteShed();
-      throw new Overloaded(syncBound);
+      throw overloaded(syncBound);
     }
     this.inflight++;
     try {
@@ -469,6 +469,11 @@ export class Overloaded extends WeftError {
   constructor(maxInflight: number) {
     super("RESOURCE_EXHAUSTED", `too many invocations in flight on this gateway (${maxInflight}); retry in 1 s`);
   }
+}
+
+/** The refusal of a call past a bound: an outcome under load, answered thousands of times a second, so no stack. */
+export function overloaded(bound: number): Overloaded {
+  return withoutStack(() => new Overloaded(bound));
 }
 
 /** A timed-out publish is tried this many times with the same message id before the caller is answered. */

@@ -50,6 +50,7 @@ const PATH_FLOOR_CONTAINERS = Number(process.env.WEFT_BENCH_PATH_CONTAINERS ?? 2
 const CPU_FLOOR_CALLS = QUICK ? 3000 : 10_000;
 const MANY_FUNCTIONS = Number(process.env.WEFT_BENCH_FUNCTIONS ?? (QUICK ? 20 : 100));
 const OVERLOAD_MS = QUICK ? 5000 : 30_000;
+const OVERLOAD_SLICE_MS = QUICK ? 1000 : 3000;
 const OVERLOAD_FACTOR = 4;
 const SECTIONS = new Set((process.env.WEFT_BENCH_SECTIONS ?? "floors,path,warm,cpu,many,overload,first").split(",").map((x) => x.trim()));
 
@@ -639,13 +640,19 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
 /** The call time the sized overload run sizes the gateway's in-flight bound for (README: calls/s x seconds per call). */
 const SIZED_CALL_MS = 30;
 
+/** When a tail built up: the p99 of admitted calls and of 429s by the slice of the schedule they were sent in. */
+function printSlices(o: OverloadReport): void {
+  const cell = (ms: number) => (Number.isNaN(ms) ? "-" : ms.toFixed(0));
+  console.log(`[bench] overload by ${OVERLOAD_SLICE_MS / 1000} s sent (from: admitted p99 / 429 p99 ms): ${o.slices.map((sl) => `${sl.fromMs / 1000}s ${cell(sl.admittedP99Ms)}/${cell(sl.shedP99Ms)}`).join(", ")}`);
+}
+
 function overloadRow(label: string, o: OverloadReport): Row {
   const failures = o.failed ? ` (${Object.entries(o.failures).map(([k, v]) => `${k}: ${v}`).join(", ")})` : "";
   return {
     metric: `${label} (${o.offeredPerSec}/s offered, ${o.sentPerSec}/s sent)`,
     runtime: "python3",
     isolation: "runc",
-    value: `admitted ${o.admitted} p50 ${o.admittedStats.p50.toFixed(1)} p99 ${o.admittedStats.p99.toFixed(1)} ms; shed ${o.shed} (429, p99 ${o.shedStats.p99.toFixed(1)} ms); 202 ${o.running}; failed ${o.failed}${failures}; after: p50 ${o.recoveryP50Ms.toFixed(2)} ms`,
+    value: `admitted ${o.admitted} p50 ${o.admittedStats.p50.toFixed(1)} p99 ${o.admittedStats.p99.toFixed(1)} ms; shed ${o.shed} (429, p99 ${o.shedStats.p99.toFixed(1)} ms); 202 ${o.running}; failed ${o.failed}${failures}; after: p50 ${o.recoveryP50Ms.toFixed(2)} ms; waited in the load generator for one of its ${o.peakConnections} connections: p99 ${o.clientQueueStats.p99.toFixed(1)} ms; sent after the first ${OVERLOAD_SLICE_MS / 1000} s: admitted p99 ${o.steadyAdmittedStats.p99.toFixed(1)} ms, 429 p99 ${o.steadyShedStats.p99.toFixed(1)} ms`,
     stats: o.admittedStats,
   };
 }
@@ -667,6 +674,17 @@ interface OverloadReport {
   /** Warm p50 at one client right after the overload ended, and the one before it. */
   recoveryP50Ms: number;
   beforeP50Ms: number;
+  /**
+   * How long requests waited in the load generator for a free connection (every connection holding a request the
+   * gateway had not answered), part of each latency above; and the most connections it had open.
+   */
+  clientQueueStats: Stats;
+  peakConnections: number;
+  /** The same for the calls sent after the first OVERLOAD_SLICE_MS: the overload's steady state, past its onset. */
+  steadyAdmittedStats: Stats;
+  steadyShedStats: Stats;
+  /** p99s by when the call was sent, OVERLOAD_SLICE_MS at a time. */
+  slices: Array<{ fromMs: number; admittedP99Ms: number; shedP99Ms: number; answered: number }>;
 }
 
 /**
@@ -679,17 +697,22 @@ async function overload(f: Fabric, name: string, sustainable: number, beforeP50M
   const client = new RawHttpClient(f.httpPort, 4096);
   const admitted: number[] = [];
   const shedLat: number[] = [];
+  const queued: number[] = [];
+  /** Per OVERLOAD_SLICE_MS of the send schedule: every answer's latency, 429s apart, to see when a tail built up. */
+  const slices: Array<{ admitted: number[]; shed: number[] }> = [];
   let shed = 0, retryAfter = 0, running = 0, failed = 0, sent = 0;
   const failures: Record<string, number> = {};
   const inflight: Promise<void>[] = [];
   const one = async (): Promise<void> => {
     const t0 = now();
+    const slice = (slices[Math.floor((t0 - start) / OVERLOAD_SLICE_MS)] ??= { admitted: [], shed: [] });
     try {
       const res = await client.post(`/v1/functions/${name}/invoke`, '{"name":"bench"}');
       const ms = now() - t0;
+      queued.push(res.queuedMs);
       const text = res.body.toString();
-      if (res.status === 200 && text.includes('"ok"')) admitted.push(ms);
-      else if (res.status === 429) { shed++; shedLat.push(ms); if (res.retryAfter) retryAfter++; }
+      if (res.status === 200 && text.includes('"ok"')) { admitted.push(ms); slice.admitted.push(ms); }
+      else if (res.status === 429) { shed++; shedLat.push(ms); slice.shed.push(ms); if (res.retryAfter) retryAfter++; }
       else if (res.status === 202) running++;
       else {
         failed++;
@@ -703,15 +726,15 @@ async function overload(f: Fabric, name: string, sustainable: number, beforeP50M
       failures[why] = (failures[why] ?? 0) + 1;
     }
   };
-  const t0 = now();
-  const end = t0 + OVERLOAD_MS;
+  const start = now();
+  const end = start + OVERLOAD_MS;
   // A tick every 5 ms sends what the schedule owes by then.
   while (now() < end) {
-    const owed = Math.floor(((now() - t0) / 1000) * rate) - sent;
+    const owed = Math.floor(((now() - start) / 1000) * rate) - sent;
     for (let i = 0; i < owed; i++) { sent++; inflight.push(one()); }
     await new Promise((r) => setTimeout(r, 5));
   }
-  const sendMs = now() - t0;
+  const sendMs = now() - start;
   await Promise.all(inflight);
   client.close();
   const recovery = await sample(50, () => invokeHttp(f.httpPort, name));
@@ -730,6 +753,11 @@ async function overload(f: Fabric, name: string, sustainable: number, beforeP50M
     shedStats: stats(shedLat),
     recoveryP50Ms: stats(recovery).p50,
     beforeP50Ms,
+    clientQueueStats: stats(queued),
+    peakConnections: client.peakConnections,
+    steadyAdmittedStats: stats(slices.slice(1).flatMap((sl) => sl?.admitted ?? [])),
+    steadyShedStats: stats(slices.slice(1).flatMap((sl) => sl?.shed ?? [])),
+    slices: slices.map((sl, i) => ({ fromMs: i * OVERLOAD_SLICE_MS, admittedP99Ms: stats(sl?.admitted ?? []).p99, shedP99Ms: stats(sl?.shed ?? []).p99, answered: (sl?.admitted.length ?? 0) + (sl?.shed.length ?? 0) })),
   };
 }
 
@@ -848,6 +876,7 @@ async function main(): Promise<void> {
       console.log(`[bench] overload: ${OVERLOAD_FACTOR} x ${base}/s for ${OVERLOAD_MS} ms`);
       over = await overload(f, warmNames.python3!, base, before);
       rows.push(overloadRow(`overload ${OVERLOAD_FACTOR}x, WEFT_MAX_INFLIGHT as deployed`, over));
+      printSlices(over);
       // The same with the gateway's in-flight bound sized as the README says (calls/s x the seconds a call may
       // take), for a call that should take at most SIZED_CALL_MS here: what an operator of this machine would set.
       const sized = Math.max(8, Math.round((base * SIZED_CALL_MS) / 1000));
@@ -858,6 +887,7 @@ async function main(): Promise<void> {
       await runCalls(2000, CONCURRENCY, () => invokeHttp(f.httpPort, warmNames.python3!));
       overSized = { ...(await overload(f, warmNames.python3!, base, before)), maxInflight: sized };
       rows.push(overloadRow(`overload ${OVERLOAD_FACTOR}x, WEFT_MAX_INFLIGHT sized ${sized}`, overSized));
+      printSlices(overSized);
       await restartGateway(f, {});
     }
 

@@ -10,11 +10,16 @@ export interface RawResponse {
   body: Buffer;
   /** The Retry-After header, when there is one. */
   retryAfter?: string;
+  /** How long the request waited in this client for a free connection before it was written (ms). */
+  queuedMs: number;
 }
 
 interface Waiter {
   resolve: (r: RawResponse) => void;
   reject: (e: Error) => void;
+  /** performance.now() when the request was made, then how long it waited for a connection. */
+  at: number;
+  queuedMs: number;
 }
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
@@ -40,6 +45,7 @@ class Connection {
   }
 
   send(request: Buffer, waiter: Waiter): void {
+    waiter.queuedMs = performance.now() - waiter.at;
     this.waiter = waiter;
     this.socket.write(request);
   }
@@ -67,7 +73,7 @@ class Connection {
       this.head = undefined;
       const w = this.waiter;
       this.waiter = undefined;
-      w?.resolve({ status, body, retryAfter });
+      w?.resolve({ status, body, retryAfter, queuedMs: w.queuedMs });
       this.onIdle(this);
     }
   }
@@ -78,6 +84,8 @@ export class RawHttpClient {
   private readonly idle: Connection[] = [];
   private readonly queue: Array<{ request: Buffer; waiter: Waiter }> = [];
   private open = 0;
+  /** The most connections open at once. */
+  peakConnections = 0;
 
   constructor(
     private readonly port: number,
@@ -91,7 +99,7 @@ export class RawHttpClient {
       Buffer.from(`POST ${path} HTTP/1.1\r\nhost: ${this.host}:${this.port}\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`, "latin1"),
       payload,
     ]);
-    return new Promise((resolve, reject) => this.dispatch(request, { resolve, reject }));
+    return new Promise((resolve, reject) => this.dispatch(request, { resolve, reject, at: performance.now(), queuedMs: 0 }));
   }
 
   close(): void {
@@ -116,6 +124,7 @@ export class RawHttpClient {
     while (c?.closed) c = this.idle.pop(); // its close already took it off the count
     if (c || this.open >= this.maxConnections) return c;
     this.open++;
+    this.peakConnections = Math.max(this.peakConnections, this.open);
     const opened = new Connection(this.port, this.host, (free) => this.release(free));
     opened.socket.once("close", () => {
       this.open = Math.max(0, this.open - 1);
