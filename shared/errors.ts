@@ -75,10 +75,6 @@ export const unavailable = (what: string, cause?: unknown): WeftError =>
   new WeftError("UNAVAILABLE", `${what} is unavailable`, undefined, { cause });
 
 /**
- * Turns the first zod issue into an INVALID_ARGUMENT naming the field by its dotted path. An unknown key
- * (`limits.disk`) or a bad record key (an env var name) is named itself, not its parent object.
- */
-/**
  * Makes an error without capturing a stack: for refusals that are expected outcomes under load, never bugs, whose
  * stack nobody reads. Capturing one was 6 % of an overloaded gateway's CPU (perf, 5,800 calls/s offered, most of
  * them answered 429).
@@ -93,6 +89,10 @@ export function withoutStack<E extends Error>(make: () => E): E {
   }
 }
 
+/**
+ * Turns the first zod issue into an INVALID_ARGUMENT naming the field by its dotted path. An unknown key
+ * (`limits.disk`) or a bad record key (an env var name) is named itself, not its parent object.
+ */
 export function fromZodError(err: ZodError, prefix = ""): WeftError {
   const issue = err.issues[0];
   if (!issue) return new WeftError("INVALID_ARGUMENT", "invalid request");
