@@ -55,9 +55,12 @@ export function nextBound(bound: number, window: { utilisation: number; shed: nu
 const MAX_LATE_WINDOWS = 5;
 
 export class SyncAdmission {
-  /** The adapted bound, or undefined while it does not bind (the last window shed nothing): then the slots bound
-   * follows the agents as they come and go, not a ceiling remembered from the last window. */
-  private adapted: number | undefined;
+  /**
+   * The adapted bound and the slots bound it was adapted under, or undefined while it does not bind (the last window
+   * shed nothing). It binds only while the slots bound is still that one: when agents come or go, the bound is the
+   * new slots bound at once and adapts from there, never a number left from the fabric as it was a window ago.
+   */
+  private adapted: { bound: number; ceiling: number } | undefined;
   private shed = 0;
   private last: EventLoopUtilization | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -67,7 +70,7 @@ export class SyncAdmission {
   /** The most sync calls admitted now. */
   bound(): number {
     const ceiling = this.ceiling();
-    return this.opts.adaptive && this.adapted !== undefined ? Math.min(this.adapted, ceiling) : ceiling;
+    return this.opts.adaptive ? (this.adaptedUnder(ceiling) ?? ceiling) : ceiling;
   }
 
   /** A sync call was refused for the bound. */
@@ -91,6 +94,10 @@ export class SyncAdmission {
     return slotsBound(this.opts.slots(), this.opts.maxInflight);
   }
 
+  private adaptedUnder(ceiling: number): number | undefined {
+    return this.adapted?.ceiling === ceiling ? this.adapted.bound : undefined;
+  }
+
   private look(): void {
     const now = performance.eventLoopUtilization();
     const window = performance.eventLoopUtilization(now, this.last);
@@ -100,7 +107,7 @@ export class SyncAdmission {
     this.adapted =
       this.shed === 0
         ? undefined
-        : nextBound(this.adapted ?? ceiling, { utilisation: window.utilization, shed: this.shed, lateness }, Math.min(MIN_SYNC_BOUND, this.opts.maxInflight), ceiling);
+        : { bound: nextBound(this.adaptedUnder(ceiling) ?? ceiling, { utilisation: window.utilization, shed: this.shed, lateness }, Math.min(MIN_SYNC_BOUND, this.opts.maxInflight), ceiling), ceiling };
     this.shed = 0;
   }
 }

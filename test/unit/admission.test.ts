@@ -80,6 +80,30 @@ describe("SyncAdmission on a real event loop", () => {
     }
   });
 
+  test("adaptive, after a window that shed: when the agents change, the new slots bound holds at once", async () => {
+    let slots: number | undefined = 5;
+    const admission = new SyncAdmission({ slots: () => slots, maxInflight: 256, adaptive: true });
+    admission.start();
+    try {
+      // Keep the loop busy while shedding until a window adapts the bound below the slots bound (10).
+      await eventually(async () => {
+        admission.noteShed();
+        const until = performance.now() + 2 * ADMISSION_WINDOW_MS;
+        while (performance.now() < until);
+        await new Promise((r) => setImmediate(r));
+        return admission.bound() < 10 ? true : undefined;
+      }, "the bound shrank", 10_000, 0);
+      slots = undefined;
+      assert.equal(admission.bound(), 256, "no agent known: WEFT_MAX_INFLIGHT, not the bound adapted to 5 slots");
+      slots = 40;
+      assert.equal(admission.bound(), 80, "a new agent: its slots bound, not the bound adapted to 5 slots");
+      slots = 5;
+      assert.ok(admission.bound() < 10, "the same agents again: the bound adapted under them still holds");
+    } finally {
+      admission.stop();
+    }
+  });
+
   test("not adaptive: the slots bound alone, whatever the loop does", () => {
     let slots: number | undefined = 10;
     const admission = new SyncAdmission({ slots: () => slots, maxInflight: 256, adaptive: false });
