@@ -44,20 +44,27 @@ describe("the next bound after a window", () => {
   });
 });
 
+/**
+ * Sheds a call and holds the loop for two windows, turn after turn, until a window (saturated: it ends in such a
+ * turn) has adapted the bound below `below`.
+ */
+async function shrinkBelow(admission: SyncAdmission, below: number): Promise<void> {
+  await eventually(async () => {
+    admission.noteShed();
+    const until = performance.now() + 2 * ADMISSION_WINDOW_MS;
+    while (performance.now() < until);
+    await new Promise((r) => setImmediate(r));
+    return admission.bound() < below ? true : undefined;
+  }, "the bound shrank", 10_000, 0);
+}
+
 describe("SyncAdmission on a real event loop", () => {
   test("a loop kept busy while calls are shed lowers the bound; a window with nothing shed restores it", async () => {
     const admission = new SyncAdmission({ slots: () => 32, maxInflight: 256, adaptive: true });
     admission.start();
     try {
       assert.equal(admission.bound(), 64);
-      // Each turn holds the loop for two windows and sheds a call: the window that ends in it is saturated.
-      await eventually(async () => {
-        admission.noteShed();
-        const until = performance.now() + 2 * ADMISSION_WINDOW_MS;
-        while (performance.now() < until);
-        await new Promise((r) => setImmediate(r));
-        return admission.bound() < 64 ? true : undefined;
-      }, "the bound shrank", 10_000, 0);
+      await shrinkBelow(admission, 64);
       assert.ok(admission.bound() >= MIN_SYNC_BOUND);
       await eventually(async () => (admission.bound() === 64 ? true : undefined), "the bound restored", 5000, 20);
     } finally {
@@ -85,14 +92,7 @@ describe("SyncAdmission on a real event loop", () => {
     const admission = new SyncAdmission({ slots: () => slots, maxInflight: 256, adaptive: true });
     admission.start();
     try {
-      // Keep the loop busy while shedding until a window adapts the bound below the slots bound (10).
-      await eventually(async () => {
-        admission.noteShed();
-        const until = performance.now() + 2 * ADMISSION_WINDOW_MS;
-        while (performance.now() < until);
-        await new Promise((r) => setImmediate(r));
-        return admission.bound() < 10 ? true : undefined;
-      }, "the bound shrank", 10_000, 0);
+      await shrinkBelow(admission, 10);
       slots = undefined;
       assert.equal(admission.bound(), 256, "no agent known: WEFT_MAX_INFLIGHT, not the bound adapted to 5 slots");
       slots = 40;
