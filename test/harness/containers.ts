@@ -51,6 +51,20 @@ export class AgentContainers {
     return found.map((c) => c.Id);
   }
 
+  /**
+   * Whether the container is being (or has been) torn down: removed, removal under way, or no longer running. A
+   * container the agent retired goes at once after its answer, and its sandbox's teardown runs in its cgroup.
+   */
+  async tornDown(id: string): Promise<boolean> {
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      return info.State.Status !== "running" || info.State.Restarting || !info.State.Running;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return true;
+      throw err;
+    }
+  }
+
   /** CPU time the container has used, in ms; undefined once it is gone. */
   async cpuMs(id: string): Promise<number | undefined> {
     const v1 = await firstReadable(cgroupDirs(id, "cpuacct").slice(0, 2).map((d) => `${d}/cpuacct.usage`));
