@@ -21,7 +21,7 @@ import { AGENT_PING_SUBJECT, invokeSubject, RECORDS_CONSUMER, RECORDS_STREAM } f
 import { jetstreamManager } from "@nats-io/jetstream";
 import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp.js";
 import { createGrpcInvoker, type GrpcInvoker } from "./grpc-client.js";
-import { benchDriver, start as startRunnerContainer } from "./runner-client.js";
+import { benchDriver, start as startRunnerContainer, type BenchRuntime } from "./runner-client.js";
 import { chargeCpu, jetstreamJobCpu, natsRequestCpu, printCpuFloors, recordInsertCpu, type CpuFloor } from "./cpu-floors.js";
 import { childrenMap, pidListeningOn, withDescendants } from "./proc-stat.js";
 import { startPathFloor, type PathFloor } from "./path-floor.js";
@@ -407,15 +407,20 @@ async function containerStartFloor(docker: Dockerode, runtime: Runtime): Promise
   return stats(samples);
 }
 
-interface PathFloorReport {
+/** The path floor under load: throughput at CONCURRENCY clients and CPU per process per call. */
+interface PathFloorLoad {
+  runtime: BenchRuntime;
   containers: number;
-  latency: Stats;
-  busOnlyLatency: Stats;
-  grpcLatency: Stats;
   rps: number;
   throughput: Stats;
   errors: number;
   cpu: CpuReport;
+}
+
+interface PathFloorReport extends PathFloorLoad {
+  latency: Stats;
+  busOnlyLatency: Stats;
+  grpcLatency: Stats;
 }
 
 /** Weft's hops without Weft (test/bench/path-floor.ts): one client's latency, throughput and CPU per process per call. */
@@ -431,27 +436,42 @@ async function measurePathFloor(f: Fabric): Promise<PathFloorReport> {
     } finally {
       grpc.close();
     }
-    const tp = await throughput(floor.port, "path-floor");
-    const groups = {
-      async resolve() {
-        const children = childrenMap();
-        return new Map<string, number[]>([
-          ["gateway", [floor.gatewayPid]],
-          ["agent", [floor.agentPid]],
-          ["nats-server", [pidListeningOn(f.nats.port)].filter((p): p is number => p !== undefined)],
-          ["containerd-shim", floor.shimPids],
-          ["containers", floor.shimPids.flatMap((s) => withDescendants(s, children).filter((p) => p !== s))],
-        ]);
-      },
-    };
-    const cpu = await accountCpu(groups, CPU_CALLS, CONCURRENCY, async () => {
-      const r = await runCalls(CPU_CALLS, CONCURRENCY, () => invokeHttp(floor.port, "path-floor"));
-      if (r.errors > 0) console.error(`[bench] path floor: ${r.errors} calls failed`);
-    });
-    return { containers: PATH_FLOOR_CONTAINERS, latency, busOnlyLatency, grpcLatency, rps: tp.rps, throughput: tp.stats, errors: tp.errors, cpu };
+    return { latency, busOnlyLatency, grpcLatency, ...(await loadPathFloor(f, floor, "python3.13")) };
   } finally {
     await floor.stop();
   }
+}
+
+/** The path floor with another runtime's warm containers: its throughput and CPU per call only. */
+async function measurePathFloorLoad(f: Fabric, runtime: BenchRuntime): Promise<PathFloorLoad> {
+  const floor = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS, runtime);
+  try {
+    await sample(100, () => invokeHttp(floor.port, "path-floor"));
+    return await loadPathFloor(f, floor, runtime);
+  } finally {
+    await floor.stop();
+  }
+}
+
+async function loadPathFloor(f: Fabric, floor: PathFloor, runtime: BenchRuntime): Promise<PathFloorLoad> {
+  const tp = await throughput(floor.port, "path-floor");
+  const groups = {
+    async resolve() {
+      const children = childrenMap();
+      return new Map<string, number[]>([
+        ["gateway", [floor.gatewayPid]],
+        ["agent", [floor.agentPid]],
+        ["nats-server", [pidListeningOn(f.nats.port)].filter((p): p is number => p !== undefined)],
+        ["containerd-shim", floor.shimPids],
+        ["containers", floor.shimPids.flatMap((s) => withDescendants(s, children).filter((p) => p !== s))],
+      ]);
+    },
+  };
+  const cpu = await accountCpu(groups, CPU_CALLS, CONCURRENCY, async () => {
+    const r = await runCalls(CPU_CALLS, CONCURRENCY, () => invokeHttp(floor.port, "path-floor"));
+    if (r.errors > 0) console.error(`[bench] path floor (${runtime}): ${r.errors} calls failed`);
+  });
+  return { runtime, containers: PATH_FLOOR_CONTAINERS, rps: tp.rps, throughput: tp.stats, errors: tp.errors, cpu };
 }
 
 type RecordsCheck = { recordsStored: number; recordsExpected: number; recordsLate: number; recordMessagesPerCall: number };
@@ -791,6 +811,7 @@ async function main(): Promise<void> {
   let over: OverloadReport | undefined;
   let overSized: (OverloadReport & { maxInflight: number }) | undefined;
   let pathFloor: PathFloorReport | undefined;
+  let pathFloorNodejs: PathFloorLoad | undefined;
   const docker = new Dockerode();
   console.log(`[bench] starting fabric (quick=${QUICK}, sections=${[...SECTIONS].join(",")})`);
   const f = await startFabric();
@@ -824,6 +845,11 @@ async function main(): Promise<void> {
       rows.push({ metric: `floor: the same path without Weft, ${CONCURRENCY} HTTP clients`, runtime: "python3", isolation: "runc", value: `${p.rps} inv/s  p50 ${p.throughput.p50.toFixed(2)} ms  p99 ${p.throughput.p99.toFixed(2)} ms  errors ${p.errors}`, stats: p.throughput, extra: { rps: p.rps } });
       rows.push({ metric: `floor: the same path without Weft, CPU per call (${CPU_CALLS} calls)`, runtime: "python3", isolation: "runc", value: `${p.cpu.totalMsPerCall.toFixed(3)} ms  (${p.cpu.callsPerSec}/s)`, extra: { msPerCall: p.cpu.totalMsPerCall } });
       printCpu("path floor (no Weft)", p.cpu);
+      console.log(`[bench] path floor with ${PATH_FLOOR_CONTAINERS} warm nodejs containers: throughput and CPU per call`);
+      const n = (pathFloorNodejs = await measurePathFloorLoad(f, "nodejs20"));
+      rows.push({ metric: `floor: the same path without Weft, ${CONCURRENCY} HTTP clients`, runtime: "nodejs", isolation: "runc", value: `${n.rps} inv/s  p50 ${n.throughput.p50.toFixed(2)} ms  p99 ${n.throughput.p99.toFixed(2)} ms  errors ${n.errors}`, stats: n.throughput, extra: { rps: n.rps } });
+      rows.push({ metric: `floor: the same path without Weft, CPU per call (${CPU_CALLS} calls)`, runtime: "nodejs", isolation: "runc", value: `${n.cpu.totalMsPerCall.toFixed(3)} ms  (${n.cpu.callsPerSec}/s)`, extra: { msPerCall: n.cpu.totalMsPerCall } });
+      printCpu("path floor, nodejs (no Weft)", n.cpu);
     }
 
     const rps: Partial<Record<Runtime, number>> = {};
@@ -939,6 +965,7 @@ async function main(): Promise<void> {
   console.log("");
   printTable(rows);
   if (pathFloor) printCpu("path floor (no Weft)", pathFloor.cpu);
+  if (pathFloorNodejs) printCpu("path floor, nodejs (no Weft)", pathFloorNodejs.cpu);
   for (const [runtime, r] of Object.entries(cpu)) printCpu(runtime, r);
   if (cpuFloors.length > 0) printCpuFloors(cpuFloors);
   console.log("\n[bench] peers, quoted as reference (issue 8; same machine class, not re-measured here):");
@@ -959,6 +986,7 @@ async function main(): Promise<void> {
     cpu,
     cpuFloors,
     pathFloor,
+    pathFloorNodejs,
     manyFunctions: many,
     overload: over,
     overloadSized: overSized,

@@ -6,7 +6,8 @@
 // latency and CPU per call are the floor of this design on this machine, measured in the same run as Weft.
 //
 //   node --import tsx test/bench/path-floor.ts gateway   (env FLOOR_NATS_URL, FLOOR_SUBJECT; prints "port HTTP GRPC")
-//   node --import tsx test/bench/path-floor.ts agent     (env FLOOR_NATS_URL, FLOOR_SUBJECT, FLOOR_CONTAINERS;
+//   node --import tsx test/bench/path-floor.ts agent     (env FLOOR_NATS_URL, FLOOR_SUBJECT, FLOOR_CONTAINERS,
+//                                                        FLOOR_RUNTIME (python3.13, or nodejs20);
 //                                                        prints "ready PID[,PID...]", the containers' shim pids)
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -16,10 +17,8 @@ import { createInterface } from "node:readline";
 import Dockerode from "dockerode";
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
 import { connect } from "@nats-io/transport-node";
-import { benchDriver, start as startRunnerContainer, type Started } from "./runner-client.js";
+import { BENCH_RUNTIMES, benchDriver, start as startRunnerContainer, type BenchRuntime, type Started } from "./runner-client.js";
 import { loadWeftProto, toProtoValue } from "./grpc-client.js";
-
-const RUNTIME = "python3.13" as const;
 
 /** The stand-in gateway: HTTP in, one core NATS request per call, the answer's bytes out. */
 async function relayGateway(natsUrl: string, subject: string): Promise<void> {
@@ -60,12 +59,12 @@ async function relayGateway(natsUrl: string, subject: string): Promise<void> {
   server.listen(0, "127.0.0.1", () => console.log(`port ${(server.address() as AddressInfo).port} ${grpcPort}`));
 }
 
-/** The stand-in agent: each request goes to the next free warm container (one call at a time each, as python3 runs). */
-async function relayAgent(natsUrl: string, subject: string, count: number): Promise<void> {
+/** The stand-in agent: each request goes to the next free warm container (one call at a time each, as Weft runs them by default). */
+async function relayAgent(natsUrl: string, subject: string, count: number, runtime: BenchRuntime): Promise<void> {
   const docker = new Dockerode();
-  const { driver, channelDir } = await benchDriver(docker, [RUNTIME], "bench-path");
+  const { driver, channelDir } = await benchDriver(docker, [runtime], "bench-path");
   const containers: Started[] = [];
-  for (let i = 0; i < count; i++) containers.push(await startRunnerContainer(docker, driver, channelDir, RUNTIME, "runc", "runner, socket"));
+  for (let i = 0; i < count; i++) containers.push(await startRunnerContainer(docker, driver, channelDir, runtime, "runc", "runner, socket"));
   const free = [...containers];
   const waiting: Array<(c: Started) => void> = [];
   const acquire = () => new Promise<Started>((r) => { const c = free.pop(); if (c) r(c); else waiting.push(r); });
@@ -103,9 +102,15 @@ export interface PathFloor {
   stop(): Promise<void>;
 }
 
-/** Starts both stand-ins as processes of their own, `containers` warm containers behind the agent. */
-export async function startPathFloor(natsUrl: string, containers: number): Promise<PathFloor> {
-  const env = { ...process.env, FLOOR_NATS_URL: natsUrl, FLOOR_SUBJECT: `bench.path.${randomBytes(3).toString("hex")}`, FLOOR_CONTAINERS: String(containers) };
+/** Starts both stand-ins as processes of their own, `containers` warm containers of `runtime` behind the agent. */
+export async function startPathFloor(natsUrl: string, containers: number, runtime: BenchRuntime = "python3.13"): Promise<PathFloor> {
+  const env = {
+    ...process.env,
+    FLOOR_NATS_URL: natsUrl,
+    FLOOR_SUBJECT: `bench.path.${randomBytes(3).toString("hex")}`,
+    FLOOR_CONTAINERS: String(containers),
+    FLOOR_RUNTIME: runtime,
+  };
   const agent = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "agent"], { env, stdio: ["ignore", "pipe", "inherit"] });
   const ready = await firstLine(agent, "ready ");
   const gateway = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "gateway"], { env, stdio: ["ignore", "pipe", "inherit"] });
@@ -141,4 +146,10 @@ function firstLine(child: ChildProcess, prefix: string): Promise<string> {
 
 const role = process.argv[2];
 if (role === "gateway") await relayGateway(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!);
-if (role === "agent") await relayAgent(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!, Number(process.env.FLOOR_CONTAINERS ?? 2));
+if (role === "agent") await relayAgent(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!, Number(process.env.FLOOR_CONTAINERS ?? 2), floorRuntime(process.env.FLOOR_RUNTIME));
+
+function floorRuntime(name = "python3.13"): BenchRuntime {
+  const runtime = BENCH_RUNTIMES.find((r) => r === name);
+  if (!runtime) throw new Error(`FLOOR_RUNTIME ${name} is not one of ${BENCH_RUNTIMES.join(", ")}`);
+  return runtime;
+}

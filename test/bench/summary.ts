@@ -17,6 +17,8 @@ interface Report {
   cpu?: Record<string, CpuReport>;
   cpuFloors?: Array<{ floor: string; totalMs: number }>;
   pathFloor?: { latency: Stats; busOnlyLatency: Stats; grpcLatency?: Stats; rps: number; cpu: CpuReport };
+  /** The path floor with nodejs containers: throughput and CPU only (reports from before it have none). */
+  pathFloorNodejs?: { rps: number; cpu: CpuReport };
   manyFunctions?: { rps: number; ratio: number; hostMemoryFor100GiB: number; hostPssFor100GiB: number; memory: { meanMiB: number; pssMeanMiB: number } };
   overload?: Overload;
   overloadSized?: Overload & { maxInflight: number };
@@ -64,15 +66,17 @@ export function summarize(reports: Report[]): TargetLine[] {
   const lines: TargetLine[] = [];
 
   // CPU per call: the floor is the path floor plus what Weft's promises cost at the least (a stored job, a stored record).
-  const durableParts = all((r) => {
+  const floorOf = (r: Report, runtime: string) => (runtime === "python3" ? r.pathFloor : r.pathFloorNodejs);
+  const durableParts = (runtime: string) => all((r) => {
     const f = r.cpuFloors ?? [];
     const job = f.find((x) => x.floor.startsWith("JetStream"))?.totalMs;
     const rec = f.find((x) => x.floor.startsWith("records"))?.totalMs;
-    return r.pathFloor && job !== undefined && rec !== undefined ? r.pathFloor.cpu.totalMsPerCall + job + rec : undefined;
+    const path = floorOf(r, runtime);
+    return path && job !== undefined && rec !== undefined ? path.cpu.totalMsPerCall + job + rec : undefined;
   });
   for (const runtime of ["python3", "nodejs"]) {
     lines.push(line(`CPU per warm invocation, all processes (${runtime})`, 1.0, "ms", true, all((r) => r.cpu?.[runtime]?.totalMsPerCall),
-      runtime === "python3" ? durableParts : [], runtime === "python3" ? "floor: path floor + JetStream job + record insert" : "floor measured for python3 only"));
+      durableParts(runtime), "floor: path floor + JetStream job + record insert"));
   }
   lines.push(line("warm HTTP p50, one client (python3)", 0.7, "ms", true, p50("warm invoke over HTTP", "python3"), pathP50, "floor: the same hops without Weft"));
   lines.push(line("warm HTTP p99, one client (python3)", 3, "ms", true, all((r) => rowOf(r, "warm invoke over HTTP", "python3")?.stats?.p99), all((r) => r.pathFloor?.latency.p99)));
@@ -90,7 +94,7 @@ export function summarize(reports: Report[]): TargetLine[] {
     reports.map((r) => (r.pathFloor?.latency.p50 ?? NaN) / (rowOf(r, "floor: raw NATS request-reply")?.stats?.p50 ?? NaN)), "floor: the path floor's p50 over the bus floor"));
   for (const runtime of ["python3", "nodejs"]) {
     lines.push(line(`throughput at 64 clients (${runtime})`, 2500, "/s", false, all((r) => rowOf(r, "throughput, 64 HTTP clients", runtime)?.extra?.rps),
-      runtime === "python3" ? all((r) => r.pathFloor?.rps) : [], runtime === "python3" ? "floor: the path floor's throughput (an upper bound)" : undefined));
+      all((r) => floorOf(r, runtime)?.rps), "floor: the path floor's throughput (an upper bound)"));
   }
   lines.push(line("100 warm functions: throughput over one function's", 0.8, "x", false, all((r) => r.manyFunctions?.ratio), []));
   lines.push(line("100 warm containers: host memory (runner + shim RSS)", 3, "GiB", true, all((r) => r.manyFunctions?.hostMemoryFor100GiB), [],
@@ -121,24 +125,24 @@ export function summarize(reports: Report[]): TargetLine[] {
   return lines;
 }
 
-/** Per-process CPU per call, median over the reports, for Weft (python3) and for the path floor. */
-export function cpuTable(reports: Report[]): Array<{ process: string; weft: number | undefined; pathFloor: number | undefined }> {
+type CpuTable = Array<{ process: string; weft: number | undefined; pathFloor: number | undefined }>;
+
+/** Per-process CPU per call of one runtime, median over the reports, for Weft and for the path floor. */
+export function cpuTable(reports: Report[], runtime: "python3" | "nodejs" = "python3"): CpuTable {
   const names = ["gateway", "agent", "nats-server", "controller", "ferretdb", "dockerd", "containerd", "containerd-shim", "containers"];
+  const floorOf = (r: Report) => (runtime === "python3" ? r.pathFloor : r.pathFloorNodejs)?.cpu;
   const pick = (c: CpuReport | undefined, name: string) => c?.rows.find((r) => r.process === name)?.msPerCall;
+  const mid = (xs: Array<number | undefined>) => round(median(xs.filter((x): x is number => x !== undefined)));
   const out = names.map((process) => ({
     process,
-    weft: round(median(reports.map((r) => pick(r.cpu?.python3, process)).filter((x): x is number => x !== undefined))),
-    pathFloor: round(median(reports.map((r) => pick(r.pathFloor?.cpu, process)).filter((x): x is number => x !== undefined))),
+    weft: mid(reports.map((r) => pick(r.cpu?.[runtime], process))),
+    pathFloor: mid(reports.map((r) => pick(floorOf(r), process))),
   }));
-  out.push({
-    process: "total",
-    weft: round(median(reports.map((r) => r.cpu?.python3?.totalMsPerCall).filter((x): x is number => x !== undefined))),
-    pathFloor: round(median(reports.map((r) => r.pathFloor?.cpu.totalMsPerCall).filter((x): x is number => x !== undefined))),
-  });
+  out.push({ process: "total", weft: mid(reports.map((r) => r.cpu?.[runtime]?.totalMsPerCall)), pathFloor: mid(reports.map((r) => floorOf(r)?.totalMsPerCall)) });
   return out;
 }
 
-export function printSummary(lines: TargetLine[], cpu: ReturnType<typeof cpuTable>, runs: number): void {
+export function printSummary(lines: TargetLine[], cpu: Record<string, CpuTable>, runs: number): void {
   console.log(`\n[bench] issue 8's targets: medians of ${runs} run(s), each beside its floor from the same runs (the runs column lists every value; many, overload and first run once)`);
   const cells = lines.map((l) => [l.target, l.goal, l.median === undefined ? "-" : `${l.median}`, l.floor === undefined ? "-" : `${l.floor}`, l.verdict, `[${l.measured.join(", ")}]${l.note ? `  ${l.note}` : ""}`]);
   const head = ["target", "goal", "median", "floor", "verdict", "runs"];
@@ -146,15 +150,17 @@ export function printSummary(lines: TargetLine[], cpu: ReturnType<typeof cpuTabl
   const fmt = (c: string[]) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join("  ");
   console.log(fmt(head));
   for (const c of cells) console.log(fmt(c));
-  console.log("\n[bench] CPU per call by process, python3, 64 clients (medians): Weft beside the path floor (same hops, no Weft)");
-  for (const r of cpu) console.log(`  ${r.process.padEnd(16)} ${String(r.weft ?? "-").padStart(7)} ms   floor ${String(r.pathFloor ?? "-").padStart(7)} ms`);
+  for (const [runtime, table] of Object.entries(cpu)) {
+    console.log(`\n[bench] CPU per call by process, ${runtime}, 64 clients (medians): Weft beside the path floor (same hops, no Weft)`);
+    for (const r of table) console.log(`  ${r.process.padEnd(16)} ${String(r.weft ?? "-").padStart(7)} ms   floor ${String(r.pathFloor ?? "-").padStart(7)} ms`);
+  }
 }
 
 /** Reads the reports, prints the targets and the CPU table, and writes them beside the last report (never over it). */
 export async function writeSummary(files: string[]): Promise<void> {
   const reports = await Promise.all(files.map(async (f) => JSON.parse(await readFile(f, "utf8")) as Report));
   const lines = summarize(reports);
-  const cpu = cpuTable(reports);
+  const cpu = { python3: cpuTable(reports, "python3"), nodejs: cpuTable(reports, "nodejs") };
   printSummary(lines, cpu, reports.length);
   const last = files[files.length - 1]!;
   const named = last.replace(/bench-([^/]*)\.json$/, "summary-$1.json");
