@@ -147,7 +147,7 @@ async function stopProcess(child: ChildProcess | undefined): Promise<void> {
 
 async function startFabric(): Promise<Fabric> {
   await mkdir(RESULTS, { recursive: true });
-  const nats = await startNats();
+  const nats = await startNats({ monitor: true });
   // A private FerretDB, so its CPU is the fabric's alone (the shared one serves every engineer's tests).
   const mongo = await startPrivateFerretDb();
   const mongoPort = Number(new URL(mongo.url).port);
@@ -414,7 +414,7 @@ interface PathFloorLoad {
   rps: number;
   throughput: Stats;
   errors: number;
-  cpu: CpuReport;
+  cpu: CpuReport & NatsMessagesPerCall;
 }
 
 interface PathFloorReport extends PathFloorLoad {
@@ -467,11 +467,40 @@ async function loadPathFloor(f: Fabric, floor: PathFloor, runtime: BenchRuntime)
       ]);
     },
   };
-  const cpu = await accountCpu(groups, CPU_CALLS, CONCURRENCY, async () => {
+  const cpu = await withNatsMessages(f.nats, () => accountCpu(groups, CPU_CALLS, CONCURRENCY, async () => {
     const r = await runCalls(CPU_CALLS, CONCURRENCY, () => invokeHttp(floor.port, "path-floor"));
     if (r.errors > 0) console.error(`[bench] path floor (${runtime}): ${r.errors} calls failed`);
-  });
+  }));
   return { runtime, containers: PATH_FLOOR_CONTAINERS, rps: tp.rps, throughput: tp.stats, errors: tp.errors, cpu };
+}
+
+/** Messages nats-server has taken in and sent out so far (its /varz), when its monitoring port is up. */
+async function natsMessages(nats: NatsServer): Promise<{ in: number; out: number } | undefined> {
+  if (!nats.monitorUrl) return undefined;
+  try {
+    const varz = (await (await fetch(`${nats.monitorUrl}/varz`)).json()) as { in_msgs: number; out_msgs: number };
+    return { in: varz.in_msgs, out: varz.out_msgs };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs a CPU window and counts nats-server's messages over it, per call: how many messages a call costs the bus
+ * (the idle rate, measured just before inside the same window, is a handful a second and is not subtracted).
+ */
+async function withNatsMessages<R extends CpuReport>(nats: NatsServer, window: () => Promise<R>): Promise<R & NatsMessagesPerCall> {
+  const before = await natsMessages(nats);
+  const report = await window();
+  const after = await natsMessages(nats);
+  if (!before || !after) return report;
+  const per = (n: number) => Math.round((n / report.calls) * 100) / 100;
+  return { ...report, natsMessagesPerCall: { in: per(after.in - before.in), out: per(after.out - before.out) } };
+}
+
+interface NatsMessagesPerCall {
+  /** Messages nats-server took in and sent out over the CPU window, per call (its /varz). */
+  natsMessagesPerCall?: { in: number; out: number };
 }
 
 type RecordsCheck = { recordsStored: number; recordsExpected: number; recordsLate: number; recordMessagesPerCall: number };
@@ -486,7 +515,7 @@ async function recordMessages(natsUrl: string): Promise<number> {
   }
 }
 
-async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promise<CpuReport & RecordsCheck> {
+async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promise<CpuReport & RecordsCheck & NatsMessagesPerCall> {
   const groups = fabricGroups({ components: f.procs, natsPort: f.nats.port, mongoPort: f.mongoPort, agentId: f.env.WEFT_AGENT_ID!, docker });
   const mongo = await MongoClient.connect(f.mongo.url);
   try {
@@ -501,11 +530,11 @@ async function cpuAccounting(f: Fabric, docker: Dockerode, name: string): Promis
     let after = before;
     // The window ends when every answered call's final record is in MongoDB (or after a minute): the records
     // path is part of a call's cost, and a controller lagging behind the calls would otherwise hide its share.
-    const report = await accountCpu(groups, CPU_CALLS, CONCURRENCY, async () => {
+    const report = await withNatsMessages(f.nats, () => accountCpu(groups, CPU_CALLS, CONCURRENCY, async () => {
       const r = await runCalls(CPU_CALLS, CONCURRENCY, () => invokeHttp(f.httpPort, name));
       ok = r.latencies.length;
       if (r.errors > 0) console.error(`[bench] cpu accounting: ${r.errors} calls failed`);
-    }, undefined, () => recordsQuiet(f.nats.url));
+    }, undefined, () => recordsQuiet(f.nats.url)));
     const inWindow = await stored();
     const messages = (await recordMessages(f.nats.url)) - seq0;
     after = await recordsLanded(stored, before + ok);
@@ -563,8 +592,8 @@ async function settledCount(count: () => Promise<number>): Promise<number> {
   }
 }
 
-function printCpu(label: string, r: CpuReport & Partial<RecordsCheck>): void {
-  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted; the rest of the machine ${r.outsideMsPerCall} ms, steal ${r.stealMsPerCall} ms)${r.recordsExpected === undefined ? "" : `; final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls, the records path quiet ${r.settleMs} ms after the last answer (inside the window), ${r.recordsLate} stored after it; ${r.recordMessagesPerCall} WEFT_RECORDS messages per call`}`);
+function printCpu(label: string, r: CpuReport & Partial<RecordsCheck> & NatsMessagesPerCall): void {
+  console.log(`\n[bench] CPU per call, ${label} (load average ${r.loadavg.join(" → ")}): ${r.calls} calls at ${r.concurrency} clients, ${r.callsPerSec}/s; total ${r.totalMsPerCall} ms (load generator ${r.loadGeneratorMsPerCall} ms, not counted; the rest of the machine ${r.outsideMsPerCall} ms, steal ${r.stealMsPerCall} ms)${r.recordsExpected === undefined ? "" : `; final records stored ${r.recordsStored} of ${r.recordsExpected} answered calls, the records path quiet ${r.settleMs} ms after the last answer (inside the window), ${r.recordsLate} stored after it; ${r.recordMessagesPerCall} WEFT_RECORDS messages per call`}${r.natsMessagesPerCall ? `; nats-server took ${r.natsMessagesPerCall.in} messages in and sent ${r.natsMessagesPerCall.out} out per call` : ""}`);
   for (const row of r.rows) {
     console.log(`  ${row.process.padEnd(16)} ${row.msPerCall.toFixed(3).padStart(7)} ms  ${String(row.share).padStart(5)} %  (raw ${row.rawMsPerCall.toFixed(3)} ms, ${row.pids} pids${row.bornPids ? ` (${row.bornPids} new in the window)` : ""}; ${row.syscallsPerCall} r/w syscalls, ${row.switchesPerCall} switches per call)`);
   }
@@ -805,7 +834,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const add = (metric: string, s: Stats, runtime?: string, isolation?: string) =>
     rows.push({ metric, runtime, isolation, value: fmt(s), stats: s });
-  const cpu: Record<string, CpuReport & { recordsStored: number; recordsExpected: number }> = {};
+  const cpu: Record<string, CpuReport & NatsMessagesPerCall & { recordsStored: number; recordsExpected: number }> = {};
   let many: ManyFunctionsReport | undefined;
   const cpuFloors: CpuFloor[] = [];
   let over: OverloadReport | undefined;

@@ -11,6 +11,8 @@ import { startServerProcess, type ServerProcess } from "./server-process.js";
 export interface NatsServer extends ServerProcess {
   url: string;
   port: number;
+  /** Its monitoring endpoints, when started with `monitor`. */
+  monitorUrl?: string;
 }
 
 export function natsServerBinary(): string {
@@ -45,10 +47,14 @@ async function probePort(): Promise<number> {
   return addr.port;
 }
 
-/** maxPayload: the server's max_payload (default: what Weft's own servers use). */
-export async function startNats(opts: { maxPayload?: number } = {}): Promise<NatsServer> {
+/**
+ * maxPayload: the server's max_payload (default: what Weft's own servers use). monitor: serve nats-server's
+ * monitoring endpoints (/varz: messages in and out) on a port of their own, at `monitorUrl`.
+ */
+export async function startNats(opts: { maxPayload?: number; monitor?: boolean } = {}): Promise<NatsServer> {
   const dir = await mkdtemp(join(tmpdir(), "weft-nats-"));
   const port = await freePort();
+  const monitorPort = opts.monitor ? await freePort() : undefined;
   const conf = join(dir, "nats.conf");
   await writeFile(
     conf,
@@ -56,8 +62,9 @@ export async function startNats(opts: { maxPayload?: number } = {}): Promise<Nat
       `listen: 127.0.0.1:${port}`,
       `max_payload: ${opts.maxPayload ?? LIMITS.natsMaxPayloadBytes}`,
       `jetstream { store_dir: "${join(dir, "js")}" }`,
+      ...(monitorPort ? [`http: "127.0.0.1:${monitorPort}"`] : []),
     ].join("\n"),
   );
   const server = await startServerProcess({ name: "nats-server", binary: natsServerBinary(), args: ["-c", conf], port, dir, env: { GOMAXPROCS: String(natsGoMaxProcs(Number(process.env.WEFT_NATS_GOMAXPROCS ?? 0))) } });
-  return { ...server, url: `nats://127.0.0.1:${port}`, port };
+  return { ...server, url: `nats://127.0.0.1:${port}`, port, ...(monitorPort ? { monitorUrl: `http://127.0.0.1:${monitorPort}` } : {}) };
 }
