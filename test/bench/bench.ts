@@ -474,6 +474,14 @@ async function loadPathFloor(f: Fabric, floor: PathFloor, runtime: BenchRuntime)
   return { runtime, containers: PATH_FLOOR_CONTAINERS, rps: tp.rps, throughput: tp.stats, errors: tp.errors, cpu };
 }
 
+/** The table's rows for the path floor under load: its throughput and its CPU per call. */
+function pathFloorLoadRows(p: PathFloorLoad, runtime: Runtime): Row[] {
+  return [
+    { metric: `floor: the same path without Weft, ${CONCURRENCY} HTTP clients`, runtime, isolation: "runc", value: `${p.rps} inv/s  p50 ${p.throughput.p50.toFixed(2)} ms  p99 ${p.throughput.p99.toFixed(2)} ms  errors ${p.errors}`, stats: p.throughput, extra: { rps: p.rps } },
+    { metric: `floor: the same path without Weft, CPU per call (${CPU_CALLS} calls)`, runtime, isolation: "runc", value: `${p.cpu.totalMsPerCall.toFixed(3)} ms  (${p.cpu.callsPerSec}/s)`, extra: { msPerCall: p.cpu.totalMsPerCall } },
+  ];
+}
+
 /** Messages nats-server has taken in and sent out so far (its /varz), when its monitoring port is up. */
 async function natsMessages(nats: NatsServer): Promise<{ in: number; out: number } | undefined> {
   if (!nats.monitorUrl) return undefined;
@@ -871,13 +879,11 @@ async function main(): Promise<void> {
       add("floor: the same path without Weft, over HTTP", p.latency, "python3", "runc");
       add("floor: the same path without Weft, over gRPC", p.grpcLatency, "python3", "runc");
       add("floor: the same path without Weft or the container (Node and NATS hops only)", p.busOnlyLatency);
-      rows.push({ metric: `floor: the same path without Weft, ${CONCURRENCY} HTTP clients`, runtime: "python3", isolation: "runc", value: `${p.rps} inv/s  p50 ${p.throughput.p50.toFixed(2)} ms  p99 ${p.throughput.p99.toFixed(2)} ms  errors ${p.errors}`, stats: p.throughput, extra: { rps: p.rps } });
-      rows.push({ metric: `floor: the same path without Weft, CPU per call (${CPU_CALLS} calls)`, runtime: "python3", isolation: "runc", value: `${p.cpu.totalMsPerCall.toFixed(3)} ms  (${p.cpu.callsPerSec}/s)`, extra: { msPerCall: p.cpu.totalMsPerCall } });
+      rows.push(...pathFloorLoadRows(p, "python3"));
       printCpu("path floor (no Weft)", p.cpu);
       console.log(`[bench] path floor with ${PATH_FLOOR_CONTAINERS} warm nodejs containers: throughput and CPU per call`);
       const n = (pathFloorNodejs = await measurePathFloorLoad(f, "nodejs20"));
-      rows.push({ metric: `floor: the same path without Weft, ${CONCURRENCY} HTTP clients`, runtime: "nodejs", isolation: "runc", value: `${n.rps} inv/s  p50 ${n.throughput.p50.toFixed(2)} ms  p99 ${n.throughput.p99.toFixed(2)} ms  errors ${n.errors}`, stats: n.throughput, extra: { rps: n.rps } });
-      rows.push({ metric: `floor: the same path without Weft, CPU per call (${CPU_CALLS} calls)`, runtime: "nodejs", isolation: "runc", value: `${n.cpu.totalMsPerCall.toFixed(3)} ms  (${n.cpu.callsPerSec}/s)`, extra: { msPerCall: n.cpu.totalMsPerCall } });
+      rows.push(...pathFloorLoadRows(n, "nodejs"));
       printCpu("path floor, nodejs (no Weft)", n.cpu);
     }
 

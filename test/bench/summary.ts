@@ -58,6 +58,11 @@ function line(target: string, goal: number, unit: string, lowerIsBetter: boolean
   return { target, goal: `${lowerIsBetter ? "≤" : "≥"} ${goal} ${unit}`, measured: measured.map((x) => round(x)!), median: round(med), floor: round(floor), unit, verdict, note };
 }
 
+/** A runtime's path floor in a report: python3's carries latencies too, nodejs's throughput and CPU only. */
+function pathFloorOf(r: Report, runtime: string): { rps: number; cpu: CpuReport } | undefined {
+  return runtime === "python3" ? r.pathFloor : r.pathFloorNodejs;
+}
+
 export function summarize(reports: Report[]): TargetLine[] {
   const all = <T>(f: (r: Report) => T | undefined): T[] => reports.map(f).filter((x): x is T => x !== undefined);
   const p50 = (metric: string, runtime?: string, isolation?: string) => all((r) => rowOf(r, metric, runtime, isolation)?.stats?.p50);
@@ -66,12 +71,11 @@ export function summarize(reports: Report[]): TargetLine[] {
   const lines: TargetLine[] = [];
 
   // CPU per call: the floor is the path floor plus what Weft's promises cost at the least (a stored job, a stored record).
-  const floorOf = (r: Report, runtime: string) => (runtime === "python3" ? r.pathFloor : r.pathFloorNodejs);
   const durableParts = (runtime: string) => all((r) => {
     const f = r.cpuFloors ?? [];
     const job = f.find((x) => x.floor.startsWith("JetStream"))?.totalMs;
     const rec = f.find((x) => x.floor.startsWith("records"))?.totalMs;
-    const path = floorOf(r, runtime);
+    const path = pathFloorOf(r, runtime);
     return path && job !== undefined && rec !== undefined ? path.cpu.totalMsPerCall + job + rec : undefined;
   });
   for (const runtime of ["python3", "nodejs"]) {
@@ -94,7 +98,7 @@ export function summarize(reports: Report[]): TargetLine[] {
     reports.map((r) => (r.pathFloor?.latency.p50 ?? NaN) / (rowOf(r, "floor: raw NATS request-reply")?.stats?.p50 ?? NaN)), "floor: the path floor's p50 over the bus floor"));
   for (const runtime of ["python3", "nodejs"]) {
     lines.push(line(`throughput at 64 clients (${runtime})`, 2500, "/s", false, all((r) => rowOf(r, "throughput, 64 HTTP clients", runtime)?.extra?.rps),
-      all((r) => floorOf(r, runtime)?.rps), "floor: the path floor's throughput (an upper bound)"));
+      all((r) => pathFloorOf(r, runtime)?.rps), "floor: the path floor's throughput (an upper bound)"));
   }
   lines.push(line("100 warm functions: throughput over one function's", 0.8, "x", false, all((r) => r.manyFunctions?.ratio), []));
   lines.push(line("100 warm containers: host memory (runner + shim RSS)", 3, "GiB", true, all((r) => r.manyFunctions?.hostMemoryFor100GiB), [],
@@ -130,15 +134,14 @@ type CpuTable = Array<{ process: string; weft: number | undefined; pathFloor: nu
 /** Per-process CPU per call of one runtime, median over the reports, for Weft and for the path floor. */
 export function cpuTable(reports: Report[], runtime: "python3" | "nodejs" = "python3"): CpuTable {
   const names = ["gateway", "agent", "nats-server", "controller", "ferretdb", "dockerd", "containerd", "containerd-shim", "containers"];
-  const floorOf = (r: Report) => (runtime === "python3" ? r.pathFloor : r.pathFloorNodejs)?.cpu;
   const pick = (c: CpuReport | undefined, name: string) => c?.rows.find((r) => r.process === name)?.msPerCall;
   const mid = (xs: Array<number | undefined>) => round(median(xs.filter((x): x is number => x !== undefined)));
   const out = names.map((process) => ({
     process,
     weft: mid(reports.map((r) => pick(r.cpu?.[runtime], process))),
-    pathFloor: mid(reports.map((r) => pick(floorOf(r), process))),
+    pathFloor: mid(reports.map((r) => pick(pathFloorOf(r, runtime)?.cpu, process))),
   }));
-  out.push({ process: "total", weft: mid(reports.map((r) => r.cpu?.[runtime]?.totalMsPerCall)), pathFloor: mid(reports.map((r) => floorOf(r)?.totalMsPerCall)) });
+  out.push({ process: "total", weft: mid(reports.map((r) => r.cpu?.[runtime]?.totalMsPerCall)), pathFloor: mid(reports.map((r) => pathFloorOf(r, runtime)?.cpu.totalMsPerCall)) });
   return out;
 }
 

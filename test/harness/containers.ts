@@ -58,7 +58,7 @@ export class AgentContainers {
   async tornDown(id: string): Promise<boolean> {
     try {
       const info = await this.docker.getContainer(id).inspect();
-      return info.State.Status !== "running" || info.State.Restarting || !info.State.Running;
+      return info.State.Status !== "running";
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return true;
       throw err;
