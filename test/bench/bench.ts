@@ -631,6 +631,66 @@ interface ManyFunctionsReport {
   hostPssFor100GiB: number;
 }
 
+/** CONCURRENCY clients until `deadline`, each call to the next of `names` in turn; `onBody` sees each good answer. */
+async function roundRobin(port: number, names: readonly string[], deadline: number, onBody: (body: string) => void = () => {}): Promise<{ latencies: number[]; errors: number }> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let turn = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (now() < deadline) {
+      const name = names[turn++ % names.length]!;
+      const s = now();
+      try {
+        // The same thin load generator as the one-function throughput this is compared with (Node's http client
+        // costs about as much CPU per call as the gateway: with it, the ratio measured the client, 0.35 x).
+        const res = await rawClient(port).post(`/v1/functions/${name}/invoke`, '{"name":"bench"}');
+        const body = res.body.toString();
+        if (res.status !== 200 || !body.includes('"ok"')) throw new Error(body);
+        onBody(body);
+        latencies.push(now() - s);
+      } catch {
+        errors++;
+      }
+    }
+  }));
+  return { latencies, errors };
+}
+
+/**
+ * The path floor with MANY_FUNCTIONS warm containers, each call pinned to the container of the function it names
+ * (round-robin over them, as the many-functions load), against the same floor with PATH_FLOOR_CONTAINERS shared
+ * by one function: what 100 functions cost this topology by themselves (more containers on the same cores, each
+ * woken in turn), the floor of the many-functions ratio.
+ */
+interface ManyFunctionsFloor {
+  functions: number;
+  rps: number;
+  oneFunctionRps: number;
+  ratio: number;
+  errors: number;
+}
+
+async function manyFunctionsFloor(f: Fabric): Promise<ManyFunctionsFloor> {
+  const one = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS);
+  let oneFunctionRps: number;
+  try {
+    oneFunctionRps = (await throughput(one.port, "path-floor")).rps;
+  } finally {
+    await one.stop();
+  }
+  const floor = await startPathFloor(f.nats.url, MANY_FUNCTIONS);
+  try {
+    const names = Array.from({ length: MANY_FUNCTIONS }, (_, i) => `many-floor-${i}`);
+    await roundRobin(floor.port, names, now() + THROUGHPUT_WARMUP_MS);
+    const t0 = now();
+    const { latencies, errors } = await roundRobin(floor.port, names, now() + THROUGHPUT_MS);
+    const rps = Math.round(latencies.length / ((now() - t0) / 1000));
+    return { functions: MANY_FUNCTIONS, rps, oneFunctionRps, ratio: Math.round((rps / oneFunctionRps) * 100) / 100, errors };
+  } finally {
+    await floor.stop();
+  }
+}
+
 /** N functions, each warmed by one call, then round-robin load across all of them at CONCURRENCY clients. */
 async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: number): Promise<ManyFunctionsReport> {
   const tag = randomBytes(2).toString("hex");
@@ -646,6 +706,8 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
   console.log(`[bench] ${names.length} functions deployed; warming each`);
   const warm = await runCalls(names.length, 4, (i) => invokeHttp(f.httpPort, names[i]!));
   if (warm.errors > 0) throw new Error(`${warm.errors} functions did not warm`);
+  // Counted after the same load has run THROUGHPUT_WARMUP_MS, as one function's throughput is.
+  await roundRobin(f.httpPort, names, now() + THROUGHPUT_WARMUP_MS);
   let cold = 0;
   // CPU per call of each process over the load (raw: idle included), to compare with one function's.
   const groups = await fabricGroups({ components: f.procs, natsPort: f.nats.port, mongoPort: f.mongoPort, agentId: f.env.WEFT_AGENT_ID!, docker }).resolve();
@@ -654,28 +716,10 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
   const stored = () => invocations.countDocuments({ functionName: { $in: names } });
   const storedBefore = await settledCount(stored);
   const cpu0 = snapshot(groups);
-  const deadline = now() + THROUGHPUT_MS;
-  const latencies: number[] = [];
-  let errors = 0;
-  let turn = 0;
   const t0 = now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (now() < deadline) {
-      const name = names[turn++ % names.length]!;
-      const s = now();
-      try {
-        // The same thin load generator as the one-function throughput this is compared with (Node's http client
-        // costs about as much CPU per call as the gateway: with it, the ratio measured the client, 0.35 x).
-        const res = await rawClient(f.httpPort).post(`/v1/functions/${name}/invoke`, '{"name":"bench"}');
-        const body = res.body.toString();
-        if (res.status !== 200 || !body.includes('"ok"')) throw new Error(body);
-        if (body.includes('"coldStart":true')) cold++;
-        latencies.push(now() - s);
-      } catch {
-        errors++;
-      }
-    }
-  }));
+  const { latencies, errors } = await roundRobin(f.httpPort, names, now() + THROUGHPUT_MS, (body) => {
+    if (body.includes('"coldStart":true')) cold++;
+  });
   const rps = Math.round(latencies.length / ((now() - t0) / 1000));
   // As in the CPU section, the window ends when the records path is quiet; the records are counted after it.
   await recordsQuiet(f.nats.url);
@@ -858,6 +902,7 @@ async function main(): Promise<void> {
   let overSized: (OverloadReport & { maxInflight: number }) | undefined;
   let pathFloor: PathFloorReport | undefined;
   let pathFloorNodejs: PathFloorLoad | undefined;
+  let manyFloor: ManyFunctionsFloor | undefined;
   const docker = new Dockerode();
   console.log(`[bench] starting fabric (quick=${QUICK}, sections=${[...SECTIONS].join(",")})`);
   const f = await startFabric();
@@ -940,6 +985,9 @@ async function main(): Promise<void> {
     if (SECTIONS.has("many")) {
       const base = rps.python3 ?? (await throughput(f.httpPort, warmNames.python3!)).rps;
       console.log(`[bench] ${MANY_FUNCTIONS} functions, each warm, round-robin`);
+      console.log(`[bench] floor: ${MANY_FUNCTIONS} warm containers without Weft, each call pinned to its function's, round-robin`);
+      manyFloor = await manyFunctionsFloor(f);
+      rows.push({ metric: `floor: the same path without Weft, ${manyFloor.functions} functions round-robin, ${CONCURRENCY} clients`, runtime: "python3", isolation: "runc", value: `${manyFloor.rps} inv/s = ${manyFloor.ratio} x one function's ${manyFloor.oneFunctionRps}/s; errors ${manyFloor.errors}`, extra: { rps: manyFloor.rps, ratio: manyFloor.ratio } });
       many = await manyFunctions(f, docker, base);
       rows.push({ metric: `${many.functions} warm functions, round-robin, ${CONCURRENCY} clients`, runtime: "python3", isolation: "runc", value: `${many.rps} inv/s = ${many.ratio} x one function; errors ${many.errors}; cold during load ${many.coldStartsDuringLoad}`, stats: many.stats, extra: { rps: many.rps, ratio: many.ratio } });
       rows.push({ metric: "host memory per warm container (runner + shim RSS)", runtime: "python3", isolation: "runc", value: `RSS ${many.memory.meanMiB} MiB (shim ${many.memory.shimMeanMiB}), PSS ${many.memory.pssMeanMiB} MiB, over ${many.memory.containers} containers; x100 = ${many.hostMemoryFor100GiB} GiB RSS, ${many.hostPssFor100GiB} GiB PSS`, extra: { meanMiB: many.memory.meanMiB } });
@@ -1034,6 +1082,7 @@ async function main(): Promise<void> {
     pathFloor,
     pathFloorNodejs,
     manyFunctions: many,
+    manyFunctionsFloor: manyFloor,
     overload: over,
     overloadSized: overSized,
   };

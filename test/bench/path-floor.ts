@@ -16,9 +16,20 @@ import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import Dockerode from "dockerode";
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
-import { connect } from "@nats-io/transport-node";
+import { connect, type Msg } from "@nats-io/transport-node";
 import { BENCH_RUNTIMES, benchDriver, start as startRunnerContainer, type BenchRuntime, type Started } from "./runner-client.js";
 import { loadWeftProto, toProtoValue } from "./grpc-client.js";
+
+/**
+ * The subject a call goes to: a path naming "bus-only" skips the container (the Node processes and the bus alone);
+ * a function named NAME-K (the bench's many functions, /v1/functions/many-xxxx-K/invoke) goes to warm container K,
+ * as each of many functions has its own; anything else to the next free container.
+ */
+function relaySubject(subject: string, url: string): string {
+  if (url.includes("bus-only")) return `${subject}.bus-only`;
+  const pinned = /-(\d+)\/invoke/.exec(url);
+  return pinned ? `${subject}.pin.${pinned[1]}` : subject;
+}
 
 /** The stand-in gateway: HTTP in, one core NATS request per call, the answer's bytes out. */
 async function relayGateway(natsUrl: string, subject: string): Promise<void> {
@@ -27,8 +38,7 @@ async function relayGateway(natsUrl: string, subject: string): Promise<void> {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      // A path naming "bus-only" skips the container: the Node processes and the bus alone.
-      nc.request(req.url?.includes("bus-only") ? `${subject}.bus-only` : subject, Buffer.concat(chunks), { timeout: 30_000 }).then(
+      nc.request(relaySubject(subject, req.url ?? ""), Buffer.concat(chunks), { timeout: 30_000 }).then(
         (m) => {
           res.writeHead(200, { "content-type": "application/json", "content-length": m.data.byteLength });
           res.end(m.data);
@@ -69,17 +79,41 @@ async function relayAgent(natsUrl: string, subject: string, count: number, runti
   const waiting: Array<(c: Started) => void> = [];
   const acquire = () => new Promise<Started>((r) => { const c = free.pop(); if (c) r(c); else waiting.push(r); });
   const release = (c: Started) => { const w = waiting.shift(); if (w) w(c); else free.push(c); };
+  // Pinned calls (one function per container): each container's calls wait for it in turn.
+  const pinnedTail = containers.map(() => Promise.resolve());
+  const pinned = (k: number) => {
+    const i = k % containers.length;
+    const c = containers[i]!;
+    const turn = pinnedTail[i]!.then(() => c);
+    let done!: () => void;
+    pinnedTail[i] = new Promise<void>((r) => (done = r));
+    return { turn, done };
+  };
   let seq = 0;
+  const run = async (c: Started, m: Msg) => {
+    const id = String(++seq);
+    c.client.send({ t: "run", id, ctx: { invocationId: id }, eventBytes: m.data.length }, Buffer.from(m.data));
+    const answer = await c.client.next();
+    return () => m.respond(JSON.stringify({ status: answer.t === "result" && answer.ok === true ? "ok" : "error", result: answer }));
+  };
   const nc = await connect({ servers: natsUrl });
   nc.subscribe(subject, {
     callback: (_err, m) => {
       void acquire().then(async (c) => {
-        const id = String(++seq);
-        c.client.send({ t: "run", id, ctx: { invocationId: id }, eventBytes: m.data.length }, Buffer.from(m.data));
-        const answer = await c.client.next();
+        const respond = await run(c, m);
         release(c);
         // Weft's answer names the status; the bench counts a call only when it is "ok".
-        m.respond(JSON.stringify({ status: answer.t === "result" && answer.ok === true ? "ok" : "error", result: answer }));
+        respond();
+      });
+    },
+  });
+  nc.subscribe(`${subject}.pin.*`, {
+    callback: (_err, m) => {
+      const { turn, done } = pinned(Number(m.subject.slice(m.subject.lastIndexOf(".") + 1)));
+      void turn.then(async (c) => {
+        const respond = await run(c, m);
+        done();
+        respond();
       });
     },
   });

@@ -19,6 +19,7 @@ interface Report {
   pathFloor?: { latency: Stats; busOnlyLatency: Stats; grpcLatency?: Stats; rps: number; cpu: CpuReport };
   /** The path floor with nodejs containers: throughput and CPU only (reports from before it have none). */
   pathFloorNodejs?: { rps: number; cpu: CpuReport };
+  manyFunctionsFloor?: { rps: number; oneFunctionRps: number; ratio: number };
   manyFunctions?: { rps: number; ratio: number; hostMemoryFor100GiB: number; hostPssFor100GiB: number; memory: { meanMiB: number; pssMeanMiB: number } };
   overload?: Overload;
   overloadSized?: Overload & { maxInflight: number };
@@ -100,7 +101,8 @@ export function summarize(reports: Report[]): TargetLine[] {
     lines.push(line(`throughput at 64 clients (${runtime})`, 2500, "/s", false, all((r) => rowOf(r, "throughput, 64 HTTP clients", runtime)?.extra?.rps),
       all((r) => pathFloorOf(r, runtime)?.rps), "floor: the path floor's throughput (an upper bound)"));
   }
-  lines.push(line("100 warm functions: throughput over one function's", 0.8, "x", false, all((r) => r.manyFunctions?.ratio), []));
+  lines.push(line("100 warm functions: throughput over one function's", 0.8, "x", false, all((r) => r.manyFunctions?.ratio), all((r) => r.manyFunctionsFloor?.ratio),
+    "floor: the path floor's 100 pinned containers over its one function's"));
   lines.push(line("100 warm containers: host memory (runner + shim RSS)", 3, "GiB", true, all((r) => r.manyFunctions?.hostMemoryFor100GiB), [],
     `PSS ${median(all((r) => r.manyFunctions?.hostPssFor100GiB)) ?? "-"} GiB`));
   lines.push(line("first call, stem cell ready (python3, runc)", 25, "ms", true, p50("first call, new function, stem cell ready", "python3", "runc"), []));
