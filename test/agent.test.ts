@@ -8,7 +8,7 @@ import { startAgentFixture, uniqueName, type AgentFixture } from "./fixtures/age
 import { jobSubject } from "../shared/subjects.js";
 import { LABELS } from "../agents/docker-driver.js";
 import { RUNTIME_ALIASES } from "../shared/runtimes.js";
-import { until } from "./harness/eventually.js";
+import { eventually, until } from "./harness/eventually.js";
 import { AgentContainers } from "./harness/containers.js";
 
 /** One stem cell per runtime × isolation (the agent's defaults). */
@@ -65,6 +65,24 @@ describe("stem cells", () => {
       assert.equal((await containersOf(name)).length, 0, `${runtime}: served by a stem cell, which carries no function label`);
       assert.ok(first.ms < 1000, `first call from a stem cell took ${first.ms.toFixed(0)} ms`);
     }
+  });
+
+  test("a claimed stem cell is replaced once its first call has ended, not while the call runs", async () => {
+    await until(() => f.agent.status().stemCells >= STEM_CELLS_AT_START, "every stem cell ready again", 60_000);
+    const stems = async () =>
+      (await docker.listContainers({ all: true, filters: { label: [`${LABELS.agent}=${f.agentId}`, `${LABELS.runtime}=python3.13`, `${LABELS.isolation}=runc`] } }))
+        .filter((c) => c.Labels[LABELS.fn] === undefined);
+    const before = new Set((await stems()).map((c) => c.Id));
+    const name = uniqueName("stem-refill");
+    await f.deploy(name, { runtime: "python3", code: `import time\ndef handler(event, context):\n    time.sleep(0.2)\n    return "slept"\n` });
+    const startedAt = Date.now();
+    const first = await f.invoke(name, {});
+    assert.equal(first.result.status, "ok", JSON.stringify(first.result));
+    assert.equal((await containersOf(name)).length, 0, "served by a stem cell");
+    const replacement = await eventually(async () => (await stems()).find((c) => !before.has(c.Id)), "the stem cell's replacement", 30_000);
+    const createdAt = Date.parse((await docker.getContainer(replacement.Id).inspect()).Created);
+    // Started beside the call, it would be created a few ms after the call began; held, once the 200 ms call ended.
+    assert.ok(createdAt - startedAt >= 150, `the replacement was created ${createdAt - startedAt} ms after the call began, while it ran`);
   });
 
   test("a gvisor function of another size than the stem cells gets a container of its own", async () => {

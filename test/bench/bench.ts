@@ -747,6 +747,30 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
   };
 }
 
+/**
+ * The overload floor: the path floor (Weft's hops without Weft) behind the least shedding there is (a stand-in
+ * gateway answering 429 at once over an in-flight bound, sized as the sized run sizes Weft's), at OVERLOAD_FACTOR
+ * times its own throughput, from the same load generator: how fast this machine can shed at that overload.
+ */
+async function overloadFloor(f: Fabric): Promise<OverloadReport & { maxInflight: number }> {
+  const probe = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS);
+  let sustainable: number;
+  try {
+    sustainable = (await throughput(probe.port, "path-floor")).rps;
+  } finally {
+    await probe.stop();
+  }
+  const maxInflight = Math.max(8, Math.round((sustainable * SIZED_CALL_MS) / 1000));
+  const floor = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS, "python3.13", maxInflight);
+  try {
+    await runCalls(2000, CONCURRENCY, () => invokeHttp(floor.port, "path-floor"));
+    const before = stats(await sample(100, () => invokeHttp(floor.port, "path-floor"))).p50;
+    return { ...(await overload(floor.port, "path-floor", sustainable, before)), maxInflight };
+  } finally {
+    await floor.stop();
+  }
+}
+
 /** The call time the sized overload run sizes the gateway's in-flight bound for (README: calls/s x seconds per call). */
 const SIZED_CALL_MS = 30;
 
@@ -802,9 +826,9 @@ interface OverloadReport {
  * is sent on schedule whatever the answers. Admitted calls must all end ok, the rest must be 429s (with
  * Retry-After), and one client right afterwards must see the warm latency again.
  */
-async function overload(f: Fabric, name: string, sustainable: number, beforeP50Ms: number): Promise<OverloadReport> {
+async function overload(port: number, name: string, sustainable: number, beforeP50Ms: number): Promise<OverloadReport> {
   const rate = sustainable * OVERLOAD_FACTOR;
-  const client = new RawHttpClient(f.httpPort, 4096);
+  const client = new RawHttpClient(port, 4096);
   const queued: number[] = [];
   /**
    * Per OVERLOAD_SLICE_MS of the send schedule: the latency of every admitted call and of every 429, to see when a
@@ -848,7 +872,7 @@ async function overload(f: Fabric, name: string, sustainable: number, beforeP50M
   const sendMs = now() - start;
   await Promise.all(inflight);
   client.close();
-  const recovery = await sample(50, () => invokeHttp(f.httpPort, name));
+  const recovery = await sample(50, () => invokeHttp(port, name));
   // Slices no call was sent in stay holes in the array: read as empty.
   const latencies = (from: number, kind: "admitted" | "shed") => slices.slice(from).flatMap((sl) => sl?.[kind] ?? []);
   const admitted = latencies(0, "admitted");
@@ -903,6 +927,7 @@ async function main(): Promise<void> {
   let pathFloor: PathFloorReport | undefined;
   let pathFloorNodejs: PathFloorLoad | undefined;
   let manyFloor: ManyFunctionsFloor | undefined;
+  let overFloor: (OverloadReport & { maxInflight: number }) | undefined;
   const docker = new Dockerode();
   console.log(`[bench] starting fabric (quick=${QUICK}, sections=${[...SECTIONS].join(",")})`);
   const f = await startFabric();
@@ -997,7 +1022,7 @@ async function main(): Promise<void> {
       const base = rps.python3 ?? (await throughput(f.httpPort, warmNames.python3!)).rps;
       const before = warmP50.python3 ?? stats(await sample(100, () => invokeHttp(f.httpPort, warmNames.python3!))).p50;
       console.log(`[bench] overload: ${OVERLOAD_FACTOR} x ${base}/s for ${OVERLOAD_MS} ms`);
-      over = await overload(f, warmNames.python3!, base, before);
+      over = await overload(f.httpPort, warmNames.python3!, base, before);
       rows.push(overloadRow(`overload ${OVERLOAD_FACTOR}x, WEFT_MAX_INFLIGHT as deployed`, over));
       printSlices(over);
       // The same with the gateway's in-flight bound sized as the README says (calls/s x the seconds a call may
@@ -1008,10 +1033,14 @@ async function main(): Promise<void> {
       // A gateway just started answers its first few thousand calls slowly (its code not yet compiled hot): warm it
       // first, or the first seconds of this run measure the restart, not the bound.
       await runCalls(2000, CONCURRENCY, () => invokeHttp(f.httpPort, warmNames.python3!));
-      overSized = { ...(await overload(f, warmNames.python3!, base, before)), maxInflight: sized };
+      overSized = { ...(await overload(f.httpPort, warmNames.python3!, base, before)), maxInflight: sized };
       rows.push(overloadRow(`overload ${OVERLOAD_FACTOR}x, WEFT_MAX_INFLIGHT sized ${sized}`, overSized));
       printSlices(overSized);
       await restartGateway(f, {});
+      console.log(`[bench] floor: the same overload on the path floor, its in-flight bound sized the same way`);
+      overFloor = await overloadFloor(f);
+      rows.push(overloadRow(`floor: overload ${OVERLOAD_FACTOR}x, the same path without Weft, in-flight bound sized ${overFloor.maxInflight}`, overFloor));
+      printSlices(overFloor);
     }
 
     if (SECTIONS.has("first")) {
@@ -1085,6 +1114,7 @@ async function main(): Promise<void> {
     manyFunctionsFloor: manyFloor,
     overload: over,
     overloadSized: overSized,
+    overloadFloor: overFloor,
   };
   await writeFile(file, JSON.stringify(report, null, 2));
   console.log(`\n[bench] report written to ${file}`);

@@ -5,7 +5,8 @@
 // the processes, the bus and the container cost by themselves, with the same hops as a warm Weft call. Its
 // latency and CPU per call are the floor of this design on this machine, measured in the same run as Weft.
 //
-//   node --import tsx test/bench/path-floor.ts gateway   (env FLOOR_NATS_URL, FLOOR_SUBJECT; prints "port HTTP GRPC")
+//   node --import tsx test/bench/path-floor.ts gateway   (env FLOOR_NATS_URL, FLOOR_SUBJECT, FLOOR_MAX_INFLIGHT (0: no
+//                                                        bound); prints "port HTTP GRPC")
 //   node --import tsx test/bench/path-floor.ts agent     (env FLOOR_NATS_URL, FLOOR_SUBJECT, FLOOR_CONTAINERS,
 //                                                        FLOOR_RUNTIME (python3.13, or nodejs20);
 //                                                        prints "ready PID[,PID...]", the containers' shim pids)
@@ -31,19 +32,31 @@ function relaySubject(subject: string, url: string): string {
   return pinned ? `${subject}.pin.${pinned[1]}` : subject;
 }
 
-/** The stand-in gateway: HTTP in, one core NATS request per call, the answer's bytes out. */
-async function relayGateway(natsUrl: string, subject: string): Promise<void> {
+/**
+ * The stand-in gateway: HTTP in, one core NATS request per call, the answer's bytes out. With `maxInflight` (the
+ * overload floor) a call over that many in flight is answered 429 at once, the least shedding there is.
+ */
+async function relayGateway(natsUrl: string, subject: string, maxInflight: number): Promise<void> {
   const nc = await connect({ servers: natsUrl });
+  let inflight = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
+      if (maxInflight > 0 && inflight >= maxInflight) {
+        res.writeHead(429, { "content-type": "application/json", "retry-after": "1", "content-length": 2 });
+        res.end("{}");
+        return;
+      }
+      inflight++;
       nc.request(relaySubject(subject, req.url ?? ""), Buffer.concat(chunks), { timeout: 30_000 }).then(
         (m) => {
+          inflight--;
           res.writeHead(200, { "content-type": "application/json", "content-length": m.data.byteLength });
           res.end(m.data);
         },
         () => {
+          inflight--;
           res.writeHead(503);
           res.end();
         },
@@ -137,9 +150,10 @@ export interface PathFloor {
 }
 
 /** Starts both stand-ins as processes of their own, `containers` warm containers of `runtime` behind the agent. */
-export async function startPathFloor(natsUrl: string, containers: number, runtime: BenchRuntime = "python3.13"): Promise<PathFloor> {
+export async function startPathFloor(natsUrl: string, containers: number, runtime: BenchRuntime = "python3.13", maxInflight = 0): Promise<PathFloor> {
   const env = {
     ...process.env,
+    FLOOR_MAX_INFLIGHT: String(maxInflight),
     FLOOR_NATS_URL: natsUrl,
     FLOOR_SUBJECT: `bench.path.${randomBytes(3).toString("hex")}`,
     FLOOR_CONTAINERS: String(containers),
@@ -179,7 +193,7 @@ function firstLine(child: ChildProcess, prefix: string): Promise<string> {
 }
 
 const role = process.argv[2];
-if (role === "gateway") await relayGateway(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!);
+if (role === "gateway") await relayGateway(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!, Number(process.env.FLOOR_MAX_INFLIGHT ?? 0));
 if (role === "agent") await relayAgent(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!, Number(process.env.FLOOR_CONTAINERS ?? 2), floorRuntime(process.env.FLOOR_RUNTIME));
 
 function floorRuntime(name = "python3.13"): BenchRuntime {
