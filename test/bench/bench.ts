@@ -670,14 +670,18 @@ interface ManyFunctionsFloor {
   errors: number;
 }
 
-async function manyFunctionsFloor(f: Fabric): Promise<ManyFunctionsFloor> {
-  const one = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS);
-  let oneFunctionRps: number;
+/** The path floor's throughput at CONCURRENCY clients, on a floor of its own started for it. */
+async function pathFloorThroughput(f: Fabric): Promise<number> {
+  const floor = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS);
   try {
-    oneFunctionRps = (await throughput(one.port, "path-floor")).rps;
+    return (await throughput(floor.port, "path-floor")).rps;
   } finally {
-    await one.stop();
+    await floor.stop();
   }
+}
+
+async function manyFunctionsFloor(f: Fabric): Promise<ManyFunctionsFloor> {
+  const oneFunctionRps = await pathFloorThroughput(f);
   const floor = await startPathFloor(f.nats.url, MANY_FUNCTIONS);
   try {
     const names = Array.from({ length: MANY_FUNCTIONS }, (_, i) => `many-floor-${i}`);
@@ -753,13 +757,7 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
  * times its own throughput, from the same load generator: how fast this machine can shed at that overload.
  */
 async function overloadFloor(f: Fabric): Promise<OverloadReport & { maxInflight: number }> {
-  const probe = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS);
-  let sustainable: number;
-  try {
-    sustainable = (await throughput(probe.port, "path-floor")).rps;
-  } finally {
-    await probe.stop();
-  }
+  const sustainable = await pathFloorThroughput(f);
   const maxInflight = Math.max(8, Math.round((sustainable * SIZED_CALL_MS) / 1000));
   const floor = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS, "python3.13", maxInflight);
   try {
