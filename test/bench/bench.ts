@@ -656,12 +656,6 @@ async function roundRobin(port: number, names: readonly string[], deadline: numb
   return { latencies, errors };
 }
 
-/**
- * The path floor with MANY_FUNCTIONS warm containers, each call pinned to the container of the function it names
- * (round-robin over them, as the many-functions load), against the same floor with PATH_FLOOR_CONTAINERS shared
- * by one function: what 100 functions cost this topology by themselves (more containers on the same cores, each
- * woken in turn), the floor of the many-functions ratio.
- */
 interface ManyFunctionsFloor {
   functions: number;
   rps: number;
@@ -670,8 +664,12 @@ interface ManyFunctionsFloor {
   errors: number;
 }
 
-/** The path floor's throughput at CONCURRENCY clients, on a floor of its own started for it. */
-async function pathFloorThroughput(f: Fabric): Promise<number> {
+/**
+ * The path floor's throughput at CONCURRENCY clients: the `path` section's figure when this run measured it (the
+ * same floor, python3), else measured now on a floor of its own.
+ */
+async function pathFloorThroughput(f: Fabric, measured: number | undefined): Promise<number> {
+  if (measured !== undefined) return measured;
   const floor = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS);
   try {
     return (await throughput(floor.port, "path-floor")).rps;
@@ -680,8 +678,14 @@ async function pathFloorThroughput(f: Fabric): Promise<number> {
   }
 }
 
-async function manyFunctionsFloor(f: Fabric): Promise<ManyFunctionsFloor> {
-  const oneFunctionRps = await pathFloorThroughput(f);
+/**
+ * The path floor with MANY_FUNCTIONS warm containers, each call pinned to the container of the function it names
+ * (round-robin over them, as the many-functions load), against the same floor with PATH_FLOOR_CONTAINERS shared
+ * by one function: what 100 functions cost this topology by themselves (more containers on the same cores, each
+ * woken in turn), the floor of the many-functions ratio.
+ */
+async function manyFunctionsFloor(f: Fabric, oneFunctionFloorRps: number | undefined): Promise<ManyFunctionsFloor> {
+  const oneFunctionRps = await pathFloorThroughput(f, oneFunctionFloorRps);
   const floor = await startPathFloor(f.nats.url, MANY_FUNCTIONS);
   try {
     const names = Array.from({ length: MANY_FUNCTIONS }, (_, i) => `many-floor-${i}`);
@@ -756,8 +760,8 @@ async function manyFunctions(f: Fabric, docker: Dockerode, oneFunctionRps: numbe
  * gateway answering 429 at once over an in-flight bound, sized as the sized run sizes Weft's), at OVERLOAD_FACTOR
  * times its own throughput, from the same load generator: how fast this machine can shed at that overload.
  */
-async function overloadFloor(f: Fabric): Promise<OverloadReport & { maxInflight: number }> {
-  const sustainable = await pathFloorThroughput(f);
+async function overloadFloor(f: Fabric, oneFunctionFloorRps: number | undefined): Promise<OverloadReport & { maxInflight: number }> {
+  const sustainable = await pathFloorThroughput(f, oneFunctionFloorRps);
   const maxInflight = Math.max(8, Math.round((sustainable * SIZED_CALL_MS) / 1000));
   const floor = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS, "python3.13", maxInflight);
   try {
@@ -1009,7 +1013,7 @@ async function main(): Promise<void> {
       const base = rps.python3 ?? (await throughput(f.httpPort, warmNames.python3!)).rps;
       console.log(`[bench] ${MANY_FUNCTIONS} functions, each warm, round-robin`);
       console.log(`[bench] floor: ${MANY_FUNCTIONS} warm containers without Weft, each call pinned to its function's, round-robin`);
-      manyFloor = await manyFunctionsFloor(f);
+      manyFloor = await manyFunctionsFloor(f, pathFloor?.rps);
       rows.push({ metric: `floor: the same path without Weft, ${manyFloor.functions} functions round-robin, ${CONCURRENCY} clients`, runtime: "python3", isolation: "runc", value: `${manyFloor.rps} inv/s = ${manyFloor.ratio} x one function's ${manyFloor.oneFunctionRps}/s; errors ${manyFloor.errors}`, extra: { rps: manyFloor.rps, ratio: manyFloor.ratio } });
       many = await manyFunctions(f, docker, base);
       rows.push({ metric: `${many.functions} warm functions, round-robin, ${CONCURRENCY} clients`, runtime: "python3", isolation: "runc", value: `${many.rps} inv/s = ${many.ratio} x one function; errors ${many.errors}; cold during load ${many.coldStartsDuringLoad}`, stats: many.stats, extra: { rps: many.rps, ratio: many.ratio } });
@@ -1036,7 +1040,7 @@ async function main(): Promise<void> {
       printSlices(overSized);
       await restartGateway(f, {});
       console.log(`[bench] floor: the same overload on the path floor, its in-flight bound sized the same way`);
-      overFloor = await overloadFloor(f);
+      overFloor = await overloadFloor(f, pathFloor?.rps);
       rows.push(overloadRow(`floor: overload ${OVERLOAD_FACTOR}x, the same path without Weft, in-flight bound sized ${overFloor.maxInflight}`, overFloor));
       printSlices(overFloor);
     }
