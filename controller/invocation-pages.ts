@@ -15,10 +15,15 @@ import { MongoBulkWriteError, type Collection, type Db } from "mongodb";
 import type { Logger } from "pino";
 import type { RecordEvent } from "../shared/schemas/invocation.js";
 import { DUPLICATE_KEY, isMongoUnavailable } from "./database.js";
-import { claimSlot, slotId } from "./owned-documents.js";
+import { chunks, claimSlot, slotId } from "./owned-documents.js";
 import type { RecordHeads } from "./record-heads.js";
 
 export const PAGE_ENTRIES = 50;
+/**
+ * Page rewrites per bulk command. FerretDB 1.24 never answers an update command of 100 statements or more (and
+ * holds the collection's lock until it restarts); 99 return. Half that keeps each command short.
+ */
+export const REPLACES_PER_COMMAND = 50;
 /** A page holding this many bytes of JSON is full whatever its count (payloads can be 256 KiB each). */
 const PAGE_BYTES = 512 * 1024;
 /** A listing reads at most this many pages; past them the oldest candidates are returned as found. */
@@ -90,24 +95,28 @@ export class InvocationPages {
   }
 
   /**
-   * Adds stored events to their functions' open pages and writes those pages. A refusal other than MongoDB being
+   * Adds stored events to their functions' open pages and writes those pages: the pages already claimed in
+   * bulks of REPLACES_PER_COMMAND, the new ones claimed per function. A refusal other than MongoDB being
    * unreachable is logged and skipped: the records are stored, only their listing copy is missing.
    */
   async write(events: readonly RecordEvent[]): Promise<void> {
-    await Promise.all(
-      [...byScope(events)].map(async ([fn, evs]) => {
-        try {
-          await this.writeFunction(fn, evs);
-        } catch (err) {
-          if (isMongoUnavailable(err)) throw err;
-          this.log.error({ err, fn, records: evs.length }, "listing page refused; records stored but not listed");
-        }
-      }),
-    );
+    const claimed: Array<[string, OpenPage]> = [];
+    const fresh: Array<[string, OpenPage[]]> = [];
+    for (const [fn, evs] of byScope(events)) {
+      const touched = this.stage(fn, evs);
+      for (const p of touched) if (p.n !== undefined) claimed.push([fn, p]);
+      const unclaimed = touched.filter((p) => p.n === undefined);
+      if (unclaimed.length > 0) fresh.push([fn, unclaimed]);
+    }
+    await Promise.all([
+      ...chunks(claimed, REPLACES_PER_COMMAND).map((chunk) => this.saveMany(chunk)),
+      ...fresh.map(([fn, pages]) => this.logRefusal(fn, pages, () => this.claimInOrder(fn, pages))),
+    ]);
     this.forgetIdle();
   }
 
-  private async writeFunction(fn: string, events: RecordEvent[]): Promise<void> {
+  /** Adds a function's events to its open pages (opening new ones as they fill); returns the pages touched. */
+  private stage(fn: string, events: RecordEvent[]): OpenPage[] {
     const now = Date.now();
     let page = this.open.get(fn);
     const touched: OpenPage[] = [];
@@ -122,11 +131,35 @@ export class InvocationPages {
       addTo(page, ev);
       page.touchedAt = now;
     }
-    const fresh = touched.filter((p) => p.n === undefined);
-    await Promise.all([
-      ...touched.filter((p) => p.n !== undefined).map((p) => this.save(fn, p)),
-      this.claimInOrder(fn, fresh),
-    ]);
+    return touched;
+  }
+
+  /**
+   * Rewrites claimed pages in one unordered bulk: one command instead of one per function, which with a hundred
+   * functions in a batch was most of the controller's CPU per call. A page not matched (retention purged it while
+   * it was open) or a refused bulk sends the chunk's pages one at a time, where each is handled on its own.
+   */
+  private async saveMany(pages: Array<[string, OpenPage]>): Promise<void> {
+    if (pages.length > 1) {
+      try {
+        const ops = pages.map(([fn, p]) => ({ replaceOne: { filter: { _id: slotId(fn, p.n!) }, replacement: pageDoc(fn, p.n!, p) } }));
+        const r = await this.collection.bulkWrite(ops, { ordered: false });
+        if (r.matchedCount === pages.length) return;
+      } catch (err) {
+        if (isMongoUnavailable(err)) throw err;
+      }
+    }
+    await Promise.all(pages.map(([fn, p]) => this.logRefusal(fn, [p], () => this.save(fn, p))));
+  }
+
+  private async logRefusal(fn: string, pages: OpenPage[], work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      if (isMongoUnavailable(err)) throw err;
+      const records = pages.reduce((sum, p) => sum + p.entries.size, 0);
+      this.log.error({ err, fn, records }, "listing page refused; records stored but not listed");
+    }
   }
 
   /**

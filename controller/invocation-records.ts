@@ -26,7 +26,7 @@ import type { Logger } from "pino";
 import { DUPLICATE_KEY, dropIndexIfPresent, isDuplicateKey } from "./database.js";
 import { InvocationPages, scopeOf, type Listed, type PageDoc } from "./invocation-pages.js";
 import { MetricsRollups, ROLLUP_BLOCK_MS, blockOf } from "./metrics-rollups.js";
-import { inParallel } from "./owned-documents.js";
+import { chunks, inParallel } from "./owned-documents.js";
 import { RecordHeads } from "./record-heads.js";
 import type { FinalStatus, FunctionMetrics, InvocationError, InvocationRecord, RecordEvent } from "../shared/schemas/invocation.js";
 
@@ -208,8 +208,7 @@ function complete(l: Listed): boolean {
 }
 
 async function deleteByIds(collection: Collection<{ _id: string }>, ids: string[]): Promise<void> {
-  for (let i = 0; i < ids.length; i += DELETES_PER_COMMAND) {
-    const chunk = ids.slice(i, i + DELETES_PER_COMMAND);
+  for (const chunk of chunks(ids, DELETES_PER_COMMAND)) {
     await collection.bulkWrite(chunk.map((id) => ({ deleteOne: { filter: { _id: id } } })), { ordered: false });
   }
 }

@@ -31,6 +31,11 @@ export async function claimSlot<D extends { _id: string }>(
 
 export const slotId = (key: string, slot: number): string => `${key}|${slot}`;
 
+/** `xs` cut into runs of at most `size`, in order (a bulk command per run). */
+export function chunks<T>(xs: readonly T[], size: number): T[][] {
+  return Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
+}
+
 /** Runs `work` over `items`, at most `width` at a time (FerretDB serves one connection's commands in turn). */
 export async function inParallel<T, R>(items: readonly T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);

@@ -8,6 +8,9 @@ import { MongoClient } from "mongodb";
 import { pino } from "pino";
 import { startPrivateFerretDb, type PrivateMongo } from "./harness/ferretdb.js";
 import { InvocationRecords } from "../controller/invocation-records.js";
+import { REPLACES_PER_COMMAND } from "../controller/invocation-pages.js";
+import { slotId } from "../controller/owned-documents.js";
+import { finalEvent } from "./fixtures/record-events.js";
 import { RecordRetention } from "../controller/record-retention.js";
 import { eventsOf, explainHotReads, loadRecords, measureReads, type Loaded } from "./bench/records-load.js";
 
@@ -171,5 +174,37 @@ describe("retention", () => {
     while ((await retention.step(muchLater)).more);
     const left = await records.rollups.collection.find({}).limit(3).toArray();
     assert.equal(left.length, 0, `rollups past their own age are purged; left: ${JSON.stringify(left).slice(0, 600)}`);
+  });
+});
+
+describe("listing pages of many functions", () => {
+  test("one batch rewrites 120 functions' pages in bulks the store answers, and a page purged while open is claimed again", async () => {
+    // FerretDB 1.24 never answers an update command of 100 statements or more; the bound keeps each bulk under it.
+    const watched = await new MongoClient(mongo.url, { monitorCommands: true }).connect();
+    const updates: number[] = [];
+    watched.on("commandStarted", (e) => {
+      if (e.commandName === "update" && e.command.update === "invocation_pages") updates.push(e.command.updates.length);
+    });
+    try {
+      const many = new InvocationRecords(watched.db("weft_pages_bulk"), { rollupFlushMs: 1000 }, log);
+      const names = Array.from({ length: 120 }, (_, i) => `bulk-${i}`);
+      const batch = () => names.map((n) => finalEvent(n, { incarnation: "i1" }));
+      await many.apply(batch()); // claims each function's page 0 (inserts)
+      assert.deepEqual(updates, [], "a first batch only claims pages");
+      await many.apply(batch());
+      assert.ok(updates.length >= 3 && updates.length < names.length, `bulks, not one command per page: ${updates}`);
+      assert.ok(Math.max(...updates) <= REPLACES_PER_COMMAND, `statements per command: ${updates}`);
+      assert.equal(updates.reduce((a, b) => a + b, 0), names.length, "every page rewritten once");
+      // Retention purging one open page: the bulk matches one page fewer, and that page is claimed again.
+      await many.pages.collection.deleteOne({ _id: slotId("bulk-7@i1", 0) });
+      await many.apply(batch());
+      for (const name of ["bulk-7", "bulk-8", "bulk-119"]) {
+        assert.equal((await many.list({ functionName: name, incarnation: "i1" }, 50)).length, 3, name);
+      }
+      assert.ok(await many.pages.page("bulk-7@i1", 1), "the purged page's entries went to a new page");
+    } finally {
+      await watched.db("weft_pages_bulk").dropDatabase();
+      await watched.close();
+    }
   });
 });
