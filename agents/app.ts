@@ -23,6 +23,7 @@ import { JobLeases } from "./job-lease.js";
 import { Pool } from "./pool.js";
 import { ExecPool } from "./exec-pool.js";
 import { ExecutionRunner } from "./execution-runner.js";
+import { DirectIntake } from "./direct-intake.js";
 import { loadSeccompOption } from "./seccomp.js";
 
 export type AgentState = AgentStatus["state"];
@@ -126,6 +127,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
       (msg, slotFree) => runner.handle(msg, slotFree),
       log,
     );
+    const direct = new DirectIntake(nc, { slots: config.directSlots }, () => consumer.occupy(), (msg, slotFree) => runner.handleDirect(msg, slotFree), log);
     const status = (): AgentStatus => {
       const s = pool.stats();
       return { agentId: config.agentId, host: hostname(), state, slots: config.slots, busy: consumer.inFlight, startedAt, ...s, outbox: outbox.size, at: Date.now() };
@@ -133,6 +135,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
     const executions = new ExecutionRunner(nc, execPool, outbox, { agentId: config.agentId, kinds: execKinds, slots: config.execSlots, cpus: config.defaultCpus }, log);
     const heartbeat = new Heartbeat(nc, status, config.heartbeatMs, log);
     consumer.start();
+    direct.start();
     void (async () => {
       for await (const s of nc.status()) if (s.type === "reconnect") consumer.renewPulls();
     })().catch(() => {});
@@ -153,7 +156,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
         // and are handed back). Every later step is bounded too: the whole stop takes at most the drain timeout
         // plus STOP_STEP_MS per step, which `npm run up` and the systemd unit allow for (REVIEW C9).
         const drainTimer = setTimeout(() => void Promise.allSettled([pool.stop(), execPool.stop()]), config.drainTimeoutMs);
-        await runStopSteps([{ name: "in-flight calls", run: () => Promise.all([consumer.stop(), executions.stop()]) }], log, config.drainTimeoutMs + STOP_STEP_MS);
+        await runStopSteps([{ name: "in-flight calls", run: () => Promise.all([direct.stop(), consumer.stop(), executions.stop()]) }], log, config.drainTimeoutMs + STOP_STEP_MS);
         clearTimeout(drainTimer);
         state = "stopped";
         await runStopSteps(

@@ -31,6 +31,8 @@ export const agentFields = {
   agentId: envField("WEFT_AGENT_ID", AGENT_ID.default(hostname().replace(/[^A-Za-z0-9_.-]/g, "-") || "agent"),
     "stable id of this agent; labels its containers so a restart can remove what a crash left behind"),
   slots: envField("WEFT_AGENT_SLOTS", intFromEnv(32, 1, 10_000), "invocations this agent runs at once (it pulls only for free slots)"),
+  directSlots: envField("WEFT_AGENT_DIRECT_SLOTS", intFromEnv(256, 0, 10_000),
+    "direct sync calls (WEFT_SYNC_PATH=direct) this agent takes at once, beyond which it hands them back to be queued; they count against WEFT_AGENT_SLOTS, so a busy agent pulls no queued jobs; 0: none"),
   memoryMb: envField("WEFT_AGENT_MEMORY_MB", intFromEnv(0, 0), "memory budget for containers; 0 = 75% of the host's memory"),
   keepAliveMs: envField("WEFT_KEEP_ALIVE_MS", intFromEnv(600_000, 1000), "an idle warm container is stopped after this"),
   stemCells: envField("WEFT_STEM_CELLS", intFromEnv(1, 0, 32), "pre-started runtime containers per runtime × isolation"),

@@ -2,7 +2,7 @@
 // the caller, publish the final record, then ack, nak or term the job (outcome.ts decides which).
 import { directJobId, queuedRecord } from "../shared/records.js";
 import type { JsMsg } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import { randomBytes } from "node:crypto";
 import { HEADERS } from "../shared/headers.js";
@@ -11,7 +11,9 @@ import { FUNCTION_NAME_PATTERN, type AsyncConfig, type FunctionDefinition } from
 import { AttemptList, type Attempt, type RecordEvent } from "../shared/schemas/invocation.js";
 import { afterAttempt, asyncConfigOf, isExpired } from "./async-policy.js";
 import { AsyncFollowup, followable } from "./async-followup.js";
-import { JOBS_SUBJECT_PREFIX } from "../shared/subjects.js";
+import { DIRECT_SUBJECT_PREFIX, JOBS_SUBJECT_PREFIX } from "../shared/subjects.js";
+import { WeftError } from "../shared/errors.js";
+import { handBack } from "./direct-intake.js";
 import { parseTriggerMessage, type TriggerMessage } from "../shared/trigger-message.js";
 import { extractTraceContext, tracer } from "../shared/telemetry.js";
 import type { FunctionCache } from "./function-cache.js";
@@ -36,7 +38,7 @@ import type { JobSettings } from "../shared/nats.js";
 import { OutboxWriteError, type RecordOutbox } from "./record-outbox.js";
 import { batchBytesFor, RecordBatcher } from "./record-batch.js";
 import type { StallWatch } from "./stall-watch.js";
-import type { JobLease, JobLeases } from "./job-lease.js";
+import type { JobLeases } from "./job-lease.js";
 
 export interface InvocationRunnerOptions {
   agentId: string;
@@ -83,24 +85,38 @@ export interface Job {
 }
 
 export function parseJob(msg: JsMsg): Job {
-  const h = msg.headers;
+  const functionName = msg.subject.slice(JOBS_SUBJECT_PREFIX.length + 1);
+  return jobOf(msg.headers, functionName, msg.data, msg.info.deliveryCount, () => directJobId(msg.seq, msg.info.timestampNanos / 1e6));
+}
+
+/**
+ * A direct sync call (direct-intake.ts): only a gateway sends one, so a request without an invocation id is not a
+ * call (undefined). It is delivered once, and answered on the request's own reply subject.
+ */
+export function parseDirectCall(msg: Msg): Job | undefined {
+  if (!msg.reply || !msg.headers?.get(HEADERS.invocationId)) return undefined;
+  const job = jobOf(msg.headers, msg.subject.slice(DIRECT_SUBJECT_PREFIX.length + 1), msg.data, 1, () => "");
+  return { ...job, replyTo: msg.reply };
+}
+
+function jobOf(h: MsgHdrs | undefined, functionName: string, event: Uint8Array, delivery: number, idOfDirectJob: () => string): Job {
   const attempts = attemptsOf(h?.get(HEADERS.attempts));
-  const invocationId = h?.get(HEADERS.invocationId) || directJobId(msg.seq, msg.info.timestampNanos / 1e6);
+  const invocationId = h?.get(HEADERS.invocationId) || idOfDirectJob();
   const version = Number(h?.get(HEADERS.version) || NaN);
   const enqueuedAt = Number(h?.get(HEADERS.enqueuedAt) || NaN);
   return {
     invocationId,
-    functionName: msg.subject.slice(JOBS_SUBJECT_PREFIX.length + 1),
+    functionName,
     version: Number.isInteger(version) && version > 0 ? version : undefined,
     // Cut, not refused: a malformed one matches no live incarnation, so the job ends FUNCTION_DELETED.
     incarnation: h?.get(HEADERS.incarnation).slice(0, 64) || undefined,
     replyTo: h?.get(HEADERS.replyTo) || undefined,
     enqueuedAt: Number.isFinite(enqueuedAt) ? enqueuedAt : Date.now(),
-    event: msg.data,
+    event,
     fromGateway: Boolean(h?.get(HEADERS.invocationId)),
-    attempt: (attempts.at(-1)?.attempt ?? 0) + msg.info.deliveryCount,
+    attempt: (attempts.at(-1)?.attempt ?? 0) + delivery,
     retry: positiveInt(h?.get(HEADERS.retry)) ?? 0,
-    delivery: msg.info.deliveryCount,
+    delivery,
     attempts,
     chainDepth: positiveInt(h?.get(HEADERS.chainDepth)) ?? 0,
     traceparent: h?.get(HEADERS.traceparent) || undefined,
@@ -151,27 +167,10 @@ export class InvocationRunner {
   /** `slotFree` is called once the job's run is over (the container released), before its record is stored. */
   async handle(msg: JsMsg, slotFree?: () => void): Promise<void> {
     const job = parseJob(msg);
-    const extracted = extractTraceContext(msg.headers);
-    const span = this.tracer.startSpan(
-      `invoke ${job.functionName}`,
-      { attributes: { "weft.invocation_id": job.invocationId, "weft.function": job.functionName, "weft.attempt": job.attempt, "weft.delivery": job.delivery } },
-      extracted.ctx,
-    );
-    // A job published straight into the stream carries no trace context: its logs still share one trace id.
-    const traceId = extracted.traceId || traceIdOf(span);
-    const log = lazyLogger(this.log, () => invocationLogger(this.log, job.invocationId, traceId, job.functionName));
+    const { span, log, meta } = this.begin(job, msg.headers);
+    const { traceId } = meta;
     // A long invocation tells JetStream it is alive, so the job is not handed to another agent meanwhile.
     const lease = this.opts.leases.hold(msg);
-    const meta: InvocationMeta = {
-      invocationId: job.invocationId,
-      functionName: job.functionName,
-      version: job.version ?? 0,
-      agent: this.opts.agentId,
-      enqueuedAt: job.enqueuedAt,
-      startedAt: Date.now(),
-      traceId,
-      attempt: job.attempt,
-    };
     let ending: Ending | undefined;
     const heldSince = performance.now();
     try {
@@ -197,7 +196,64 @@ export class InvocationRunner {
     }
   }
 
-  private async execute(job: Job, meta: InvocationMeta, lease: JobLease, log: Logger): Promise<Ending> {
+  /**
+   * A direct sync call (direct-intake.ts): run once and answered on its reply subject, with no job to ack. One that
+   * did not run to an outcome (no container, a platform failure, an agent fault before the handler ran) is handed
+   * back, and the gateway queues it on WEFT_JOBS, where platform failures are retried as for any job.
+   */
+  async handleDirect(msg: Msg, slotFree?: () => void): Promise<void> {
+    const job = parseDirectCall(msg);
+    if (!job) {
+      refuseDirect(msg, new WeftError("INVALID_ARGUMENT", "a direct call needs a reply subject and a Weft-Invocation-Id header"));
+      return;
+    }
+    const { span, log, meta } = this.begin(job, msg.headers);
+    let ending: Ending | undefined;
+    try {
+      ending = await this.execute(job, meta, UNCONTESTED, log);
+      slotFree?.();
+      if (ending.kind !== "final") {
+        log.info({ reason: ending.message }, "direct call handed back to be queued");
+        handBack(msg, log);
+        return;
+      }
+      const record = this.answer(job, meta, ending, span, log);
+      // The caller has its result: a record that could not be stored is logged (no job is left to hand back).
+      await this.publishRecord(record).catch((err: unknown) => log.error({ err }, "a direct call's record could not be stored"));
+    } catch (err) {
+      span.recordException(err as Error);
+      log.error({ err }, "direct call failed inside the agent");
+      if (ending === undefined) handBack(msg, log);
+    } finally {
+      span.end();
+    }
+  }
+
+  /** The span, logger and record fields of one attempt. */
+  private begin(job: Job, headers: MsgHdrs | undefined): { span: Span; log: Logger; meta: InvocationMeta } {
+    const extracted = extractTraceContext(headers);
+    const span = this.tracer.startSpan(
+      `invoke ${job.functionName}`,
+      { attributes: { "weft.invocation_id": job.invocationId, "weft.function": job.functionName, "weft.attempt": job.attempt, "weft.delivery": job.delivery } },
+      extracted.ctx,
+    );
+    // A job published straight into the stream carries no trace context: its logs still share one trace id.
+    const traceId = extracted.traceId || traceIdOf(span);
+    const log = lazyLogger(this.log, () => invocationLogger(this.log, job.invocationId, traceId, job.functionName));
+    const meta: InvocationMeta = {
+      invocationId: job.invocationId,
+      functionName: job.functionName,
+      version: job.version ?? 0,
+      agent: this.opts.agentId,
+      enqueuedAt: job.enqueuedAt,
+      startedAt: Date.now(),
+      traceId,
+      attempt: job.attempt,
+    };
+    return { span, log, meta };
+  }
+
+  private async execute(job: Job, meta: InvocationMeta, lease: Lease, log: Logger): Promise<Ending> {
     let def: FunctionDefinition | undefined;
     try {
       def = await this.resolve(job);
@@ -219,7 +275,7 @@ export class InvocationRunner {
     return this.runOn(def, job, meta, lease, log);
   }
 
-  private async runOn(def: FunctionDefinition, job: Job, meta: InvocationMeta, lease: JobLease, log: Logger): Promise<Ending> {
+  private async runOn(def: FunctionDefinition, job: Job, meta: InvocationMeta, lease: Lease, log: Logger): Promise<Ending> {
     const acquireStarted = performance.now();
     let acquired;
     try {
@@ -290,7 +346,7 @@ export class InvocationRunner {
       return;
     }
     const final = ending.kind === "final" ? ending : givenUp(ending, job.delivery);
-    const attempts = [...job.attempts, this.attemptOf(job, meta, final.status, final.error?.code)];
+    const attempts = this.attemptsWith(job, meta, final);
     const after = this.asyncStep(job, final);
     if (after.kind === "retry") {
       await this.followup.scheduleRetry(job, meta.version, attempts, after.dueAt);
@@ -298,19 +354,28 @@ export class InvocationRunner {
       msg.ack();
       return;
     }
+    const record = this.answer(job, meta, final, span, log, attempts);
+    // The record is stored before the job is acked: a crash in between re-runs the job rather than lose its record.
+    await this.publishRecord(record);
+    if (after.kind === "dead") await this.endAsync(job, meta, record, after.reason, log);
+    else if (final.status === "ok" && job.asyncConfig?.onSuccess && !job.replyTo && followable(job.invocationId)) await this.followup.send(job.asyncConfig.onSuccess, record, job, log);
+    if (step === "term") msg.term("platform failure on the last attempt");
+    else msg.ack();
+  }
+
+  /** Answers a sync caller, ends the span's story and logs the outcome; returns the final record to store. */
+  private answer(job: Job, meta: InvocationMeta, final: FinalEnding, span: Span, log: Logger, attempts = this.attemptsWith(job, meta, final)): RecordEvent {
     if (job.replyTo) this.nc.publish(job.replyTo, resultJson(final, meta));
     span.setAttributes({ "weft.status": final.status, "weft.cold_start": final.coldStart, "weft.version": meta.version });
     if (final.status !== "ok") span.setStatus({ code: SpanStatusCode.ERROR, message: final.error?.code });
     const fields = { status: final.status, durationMs: final.durationMs, coldStart: final.coldStart, version: meta.version, error: final.error?.code };
     if (final.status === "ok") log.debug(fields, "invocation finished");
     else log.info(fields, "invocation finished");
-    // The record is stored before the job is acked: a crash in between re-runs the job rather than lose its record.
-    const record = { ...finalRecord(final, meta, Date.now(), job.replyTo && eventIsValid(job) ? job.event : undefined), incarnation: job.incarnation, attempts };
-    await this.publishRecord(record);
-    if (after.kind === "dead") await this.endAsync(job, meta, record, after.reason, log);
-    else if (final.status === "ok" && job.asyncConfig?.onSuccess && !job.replyTo && followable(job.invocationId)) await this.followup.send(job.asyncConfig.onSuccess, record, job, log);
-    if (step === "term") msg.term("platform failure on the last attempt");
-    else msg.ack();
+    return { ...finalRecord(final, meta, Date.now(), job.replyTo && eventIsValid(job) ? job.event : undefined), incarnation: job.incarnation, attempts };
+  }
+
+  private attemptsWith(job: Job, meta: InvocationMeta, final: FinalEnding): Attempt[] {
+    return [...job.attempts, this.attemptOf(job, meta, final.status, final.error?.code)];
   }
 
   /**
@@ -338,7 +403,7 @@ export class InvocationRunner {
    * redelivers it (at least once). On the last delivery no other attempt can follow, so the outcome stands:
    * fencing it would only leave the controller's `killed` / PLATFORM_ERROR for a call that ran.
    */
-  private leaseLost(heldSince: number, lease: JobLease, job: Job, log: Logger): boolean {
+  private leaseLost(heldSince: number, lease: Lease, job: Job, log: Logger): boolean {
     const stallMs = Math.round(this.stalls.longestSince(heldSince));
     const ackWaitMs = this.opts.jobs.ackWaitMs;
     const stalled = stallMs >= ackWaitMs / 2;
@@ -445,6 +510,22 @@ export class InvocationRunner {
   private publishRecordLater(record: RecordEvent, log: Logger): void {
     this.publishRecord(record).catch((err: unknown) => log.error({ err, phase: record.phase }, "an invocation's interim record could not be stored"));
   }
+}
+
+/** What an attempt needs of its job's lease: whether another agent may have been given the job. */
+interface Lease {
+  valid(): boolean;
+  expiredForMs(): number;
+}
+
+/** A direct call's: it is delivered to this agent only, so nobody can take it over. */
+const UNCONTESTED: Lease = { valid: () => true, expiredForMs: () => 0 };
+
+function refuseDirect(msg: Msg, err: WeftError): void {
+  if (!msg.reply) return;
+  const h = natsHeaders();
+  h.set(HEADERS.errorCode, err.code);
+  msg.respond(JSON.stringify({ error: err.toBody() }), { headers: h });
 }
 
 /** A gateway checked its jobs' events; one published straight to JetStream is checked here. */

@@ -50,6 +50,21 @@ export class JobConsumer {
   }
 
   /**
+   * Takes a slot for work that did not come from the queue (a direct sync call): fewer slots are pulled for while
+   * it runs. The slot may be taken past the limit; pulls then wait until the agent is under it again.
+   */
+  occupy(): () => void {
+    this.busy++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.busy--;
+      this.pump();
+    };
+  }
+
+  /**
    * After a reconnect the pull requests sent to the old connection are gone, but their credit would stay
    * claimed until they expire (30 s): end them now, so fresh pulls go out at once.
    */

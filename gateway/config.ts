@@ -23,6 +23,11 @@ export const gatewayFields = {
     boolFromEnv(false),
     "synchronous calls also send a queued record (the agent's final record already carries a sync call's event; true adds one NATS and one MongoDB write per call)",
   ),
+  syncPath: envField(
+    "WEFT_SYNC_PATH",
+    z.enum(["queue", "direct"]).default("queue"),
+    "how HTTP and gRPC sync calls reach an agent: queue (a JetStream job: at least once, survives an agent's loss) or direct (a core NATS request to an agent with a free slot: no stored job, at most once; a call no agent can take now is queued as before)",
+  ),
   buildWaitMs: envField("WEFT_BUILD_WAIT_MS", intFromEnv(10_000, 0, 600_000),
     "a call to a version whose build is still running waits at most this long for it, then answers 503 BUILD_PENDING"),
   maxInflight: envField(

@@ -21,6 +21,7 @@ import type { AliasResolver } from "./alias-resolver.js";
 import type { IdempotencyStore } from "./idempotency.js";
 import type { SyncAdmission } from "./admission.js";
 import type { TriggerMessage } from "../shared/trigger-message.js";
+import { callDirect } from "./direct-call.js";
 
 /** A job may wait this long in the queue for a free agent slot, on top of the function's own timeout. */
 export const QUEUE_ALLOWANCE_MS = 30_000;
@@ -56,8 +57,10 @@ export type SyncOutcome =
   | { kind: "running"; invocationId: string };
 
 export interface InvokerOptions {
-  /** Whether synchronous calls also send the queued record carrying their event (async calls always do). */
+  /** Whether synchronous calls on the queue path also send the queued record carrying their event (async calls always do). */
   recordSyncEvents: boolean;
+  /** How HTTP and gRPC sync calls reach an agent (WEFT_SYNC_PATH): a JetStream job (default), or a direct request. */
+  syncPath?: "queue" | "direct";
   syncWaitMs: number;
   maxInflight: number;
   publishTimeoutMs: number;
@@ -139,6 +142,14 @@ export class Invoker {
     const replayed = await this.claimKey(job, input).catch((err: unknown) => { job.span.end(); throw err; });
     if (replayed !== undefined) return this.storedOutcome(replayed, job, gone);
     const { invocationId } = job;
+    // A call with an idempotency key is queued: its key is released to replays once its job is stored.
+    if (this.deps.options.syncPath === "direct" && job.keyQueued === undefined) {
+      const direct = await this.tryDirect(job).catch((err: unknown) => { job.span.end(); throw err; });
+      if (direct) {
+        job.span.end();
+        return direct;
+      }
+    }
     const pending = this.deps.inbox.expect(invocationId, this.syncWaitMs(job.fn));
     const stopListening = gone?.(() => pending.cancel());
     job.headers.set(HEADERS.replyTo, this.deps.inbox.subjectFor(invocationId));
@@ -186,6 +197,22 @@ export class Invoker {
         job.span.end();
       }
     });
+  }
+
+  /** The direct sync path: the outcome, or undefined when no agent took the call (it is then queued). */
+  private async tryDirect(job: Job): Promise<SyncOutcome | undefined> {
+    const waitMs = this.syncWaitMs(job.fn);
+    const outcome = await callDirect(this.deps.link.nc, this.deps.inbox, {
+      invocationId: job.invocationId,
+      functionName: job.fn.name,
+      event: job.event,
+      headers: job.headers,
+      waitMs,
+      waitCoversRun: waitMs >= job.fn.limits.timeoutMs + QUEUE_ALLOWANCE_MS,
+    });
+    if (outcome.kind === "handed-back") return undefined;
+    if (outcome.kind === "running") return { kind: "running", invocationId: job.invocationId };
+    return { kind: "result", invocationId: job.invocationId, result: outcome.result };
   }
 
   /** Resolves true once no invocation is in flight, false if that takes longer than `timeoutMs`. */

@@ -1,7 +1,8 @@
 // One wildcard subscription per gateway receives every synchronous result: agents publish the result object
 // to `<prefix>.<invocationId>` (the job's Weft-Reply-To), and the waiting call is found by its invocation id.
 // A second one receives JetStream's PubAcks of the jobs this gateway publishes (`<prefix>.ack.<invocationId>`),
-// so a job is published without a request of its own and a sync call need not wait for its ack.
+// so a job is published without a request of its own and a sync call need not wait for its ack. A third receives
+// the agents' answers to direct sync calls (`<prefix>.direct.<invocationId>`, gateway/direct-call.ts), headers and all.
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 
 export interface PendingResult {
@@ -48,8 +49,10 @@ export class ReplyInbox {
   readonly prefix: string;
   private readonly waiting = new Map<string, Waiting<Uint8Array | undefined>>();
   private readonly acks = new Map<string, Waiting<PubAckOutcome>>();
+  private readonly direct = new Map<string, Waiting<Msg | undefined>>();
   private readonly sub: Subscription;
   private readonly ackSub: Subscription;
+  private readonly directSub: Subscription;
 
   constructor(nc: NatsConnection, gatewayId: string) {
     this.prefix = `_INBOX.weft.${gatewayId}`;
@@ -68,6 +71,26 @@ export class ReplyInbox {
         if (this.acks.has(id)) this.settleAck(id, pubAckOf(msg));
       },
     });
+    const directStart = `${this.prefix}.direct.`.length;
+    this.directSub = nc.subscribe(`${this.prefix}.direct.*`, {
+      callback: (err, msg) => {
+        if (!err) settleIn(this.direct, msg.subject.slice(directStart), msg);
+      },
+    });
+  }
+
+  /** Where an agent answers a direct sync call (or the server says no agent listens). */
+  directSubjectFor(invocationId: string): string {
+    return `${this.prefix}.direct.${invocationId}`;
+  }
+
+  /** Registers interest in the answer to a direct call before it is sent; undefined after `timeoutMs` without one. */
+  expectDirect(invocationId: string, timeoutMs: number): { answer: Promise<Msg | undefined>; cancel(): void } {
+    const answer = new Promise<Msg | undefined>((resolve) => {
+      const timer = setTimeout(() => settleIn(this.direct, invocationId, undefined), timeoutMs);
+      this.direct.set(invocationId, { resolve, timer });
+    });
+    return { answer, cancel: () => settleIn(this.direct, invocationId, undefined) };
   }
 
   subjectFor(invocationId: string): string {
@@ -105,8 +128,10 @@ export class ReplyInbox {
   stop(): void {
     for (const id of [...this.waiting.keys()]) this.settle(id, undefined);
     for (const id of [...this.acks.keys()]) this.settleAck(id, TIMED_OUT);
+    for (const id of [...this.direct.keys()]) settleIn(this.direct, id, undefined);
     this.sub.unsubscribe();
     this.ackSub.unsubscribe();
+    this.directSub.unsubscribe();
   }
 
   private settle(invocationId: string, data: Uint8Array | undefined): void {
@@ -124,6 +149,14 @@ export class ReplyInbox {
     clearTimeout(w.timer);
     w.resolve(outcome);
   }
+}
+
+function settleIn<T>(waiting: Map<string, Waiting<T>>, id: string, value: T): void {
+  const w = waiting.get(id);
+  if (!w) return;
+  waiting.delete(id);
+  clearTimeout(w.timer);
+  w.resolve(value);
 }
 
 const TIMED_OUT: PubAckOutcome = { kind: "timeout" };

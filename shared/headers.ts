@@ -38,6 +38,11 @@ export const HEADERS = {
   deadReason: "Weft-Dead-Reason",
   /** On a job a subject or stream trigger started: the message's subject and headers as JSON (TriggerMessage). */
   message: "Weft-Message",
+  /**
+   * On an agent's answer to a direct sync call (weft.direct.{fn}) that it did not run to an outcome (no slot, no
+   * container, draining): the gateway queues the call on WEFT_JOBS instead, where it is at least once.
+   */
+  handBack: "Weft-Hand-Back",
   /** Set by a NATS service reply carrying an error object instead of a result. */
   errorCode: "Weft-Error-Code",
 } as const;

@@ -14,6 +14,15 @@ export const JOBS_SUBJECT_PREFIX = "weft.jobs";
 export const jobSubject = (fn: string): string => `${JOBS_SUBJECT_PREFIX}.${fn}`;
 export const JOBS_CONSUMER = "weft-agents";
 
+/**
+ * The direct sync path (WEFT_SYNC_PATH=direct): a gateway requests a synchronous call here (core NATS, nothing
+ * stored); one agent of the queue group runs it and answers, or hands it back to be queued on WEFT_JOBS.
+ */
+export const DIRECT_SUBJECT_PREFIX = "weft.direct";
+export const directSubject = (fn: string): string => `${DIRECT_SUBJECT_PREFIX}.${fn}`;
+export const DIRECT_WILDCARD = `${DIRECT_SUBJECT_PREFIX}.*`;
+export const DIRECT_AGENTS_QUEUE = "weft-agents-direct";
+
 /** Invocation records: gateway (queued) and agents (running, final) publish, the controller writes them to MongoDB. */
 export const RECORDS_STREAM = "WEFT_RECORDS";
 export const RECORDS_SUBJECT_PREFIX = "weft.records";

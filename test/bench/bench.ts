@@ -52,7 +52,7 @@ const MANY_FUNCTIONS = Number(process.env.WEFT_BENCH_FUNCTIONS ?? (QUICK ? 20 : 
 const OVERLOAD_MS = QUICK ? 5000 : 30_000;
 const OVERLOAD_SLICE_MS = QUICK ? 1000 : 3000;
 const OVERLOAD_FACTOR = 4;
-const SECTIONS = new Set((process.env.WEFT_BENCH_SECTIONS ?? "floors,path,warm,cpu,many,overload,first").split(",").map((x) => x.trim()));
+const SECTIONS = new Set((process.env.WEFT_BENCH_SECTIONS ?? "floors,path,warm,cpu,direct,many,overload,first").split(",").map((x) => x.trim()));
 
 /** Published or measured-beside figures of the systems users compare Weft with (issue 8), quoted as reference. */
 const PEERS = [
@@ -176,6 +176,40 @@ async function restartGateway(f: Fabric, extraEnv: Record<string, string>): Prom
   await stopProcess(f.procs.get("gateway"));
   f.procs.set("gateway", spawnComponent("gateway", { ...f.env, ...extraEnv }));
   await waitHealthy(f.httpPort);
+}
+
+/**
+ * The direct sync path (WEFT_SYNC_PATH=direct: a core NATS request to an agent, no stored job): the same warm
+ * latency, throughput and CPU per call as the queue path's rows, on a gateway restarted with it, then put back.
+ */
+async function measureDirectPath(f: Fabric, grpc: GrpcInvoker, docker: Dockerode, names: Partial<Record<Runtime, string>>, rows: Row[], cpuOut: Record<string, CpuReport & NatsMessagesPerCall & { recordsStored: number; recordsExpected: number }>): Promise<void> {
+  console.log("[bench] the direct sync path: the gateway restarted with WEFT_SYNC_PATH=direct");
+  await restartGateway(f, { WEFT_SYNC_PATH: "direct" });
+  try {
+    for (const runtime of ["python3", "nodejs"] as const) {
+      const name = names[runtime]!;
+      // A gateway just started is slow for its first few thousand calls (code not yet optimised).
+      await runCalls(2000, CONCURRENCY, () => invokeHttp(f.httpPort, name));
+      const tag = (metric: string) => `direct sync path: ${metric}`;
+      if (runtime === "python3") {
+        const http = stats(await sample(N_WARM, () => invokeHttp(f.httpPort, name)));
+        rows.push({ metric: tag("warm invoke over HTTP"), runtime, isolation: "runc", value: fmt(http), stats: http });
+        const viaGrpc = stats(await sample(N_WARM, () => grpc.invoke(name, { name: "bench" })));
+        rows.push({ metric: tag("warm invoke over gRPC"), runtime, isolation: "runc", value: fmt(viaGrpc), stats: viaGrpc });
+      }
+      console.log(`[bench] direct sync path: throughput ${runtime} at ${CONCURRENCY} HTTP clients`);
+      const tp = await throughput(f.httpPort, name);
+      rows.push({ metric: tag(`throughput, ${CONCURRENCY} HTTP clients`), runtime, isolation: "runc", value: `${tp.rps} inv/s  p50 ${tp.stats.p50.toFixed(2)} ms  p99 ${tp.stats.p99.toFixed(2)} ms  errors ${tp.errors}`, stats: tp.stats, extra: { rps: tp.rps, errors: tp.errors } });
+      if (runtime === "python3" || !QUICK) {
+        console.log(`[bench] direct sync path: CPU accounting ${runtime}: ${CPU_CALLS} calls`);
+        const c = (cpuOut[runtime] = await cpuAccounting(f, docker, name));
+        printCpu(`${runtime}, direct sync path`, c);
+        rows.push({ metric: tag(`CPU per call, all processes (${CPU_CALLS} calls)`), runtime, isolation: "runc", value: `${c.totalMsPerCall.toFixed(3)} ms  (${c.callsPerSec}/s)`, extra: { msPerCall: c.totalMsPerCall } });
+      }
+    }
+  } finally {
+    await restartGateway(f, {});
+  }
 }
 
 async function waitHealthy(port: number): Promise<void> {
@@ -922,6 +956,7 @@ async function main(): Promise<void> {
   const add = (metric: string, s: Stats, runtime?: string, isolation?: string) =>
     rows.push({ metric, runtime, isolation, value: fmt(s), stats: s });
   const cpu: Record<string, CpuReport & NatsMessagesPerCall & { recordsStored: number; recordsExpected: number }> = {};
+  const cpuDirect: typeof cpu = {};
   let many: ManyFunctionsReport | undefined;
   const cpuFloors: CpuFloor[] = [];
   let over: OverloadReport | undefined;
@@ -1008,6 +1043,8 @@ async function main(): Promise<void> {
         rows.push({ metric: `CPU per call, all processes (${CPU_CALLS} calls)`, runtime, isolation: "runc", value: `${cpu[runtime].totalMsPerCall.toFixed(3)} ms  (${cpu[runtime].callsPerSec}/s)`, extra: { msPerCall: cpu[runtime].totalMsPerCall } });
       }
     }
+
+    if (SECTIONS.has("direct")) await measureDirectPath(f, grpc, docker, warmNames, rows, cpuDirect);
 
     if (SECTIONS.has("many")) {
       const base = rps.python3 ?? (await throughput(f.httpPort, warmNames.python3!)).rps;
@@ -1109,6 +1146,7 @@ async function main(): Promise<void> {
     peers: PEERS,
     rows,
     cpu,
+    cpuDirect,
     cpuFloors,
     pathFloor,
     pathFloorNodejs,

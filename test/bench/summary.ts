@@ -15,6 +15,8 @@ interface Report {
   loadavg: number[];
   rows: Row[];
   cpu?: Record<string, CpuReport>;
+  /** The same on the direct sync path (WEFT_SYNC_PATH=direct; reports from before it have none). */
+  cpuDirect?: Record<string, CpuReport>;
   cpuFloors?: Array<{ floor: string; totalMs: number }>;
   pathFloor?: { latency: Stats; busOnlyLatency: Stats; grpcLatency?: Stats; rps: number; cpu: CpuReport };
   /** The path floor with nodejs containers: throughput and CPU only (reports from before it have none). */
@@ -84,6 +86,16 @@ export function summarize(reports: Report[]): TargetLine[] {
     lines.push(line(`CPU per warm invocation, all processes (${runtime})`, 1.0, "ms", true, all((r) => r.cpu?.[runtime]?.totalMsPerCall),
       durableParts(runtime), "floor: path floor + JetStream job + record insert"));
   }
+  // The direct sync path stores no job: its floor is the path floor plus a stored record.
+  const recordPart = (runtime: string) => all((r) => {
+    const rec = (r.cpuFloors ?? []).find((x) => x.floor.startsWith("records"))?.totalMs;
+    const path = pathFloorOf(r, runtime);
+    return path && rec !== undefined ? path.cpu.totalMsPerCall + rec : undefined;
+  });
+  for (const runtime of ["python3", "nodejs"]) {
+    lines.push(line(`CPU per warm invocation, all processes (${runtime}), direct sync path`, 1.0, "ms", true, all((r) => r.cpuDirect?.[runtime]?.totalMsPerCall),
+      recordPart(runtime), "WEFT_SYNC_PATH=direct; floor: path floor + record insert"));
+  }
   lines.push(line("warm HTTP p50, one client (python3)", 0.7, "ms", true, p50("warm invoke over HTTP", "python3"), pathP50, "floor: the same hops without Weft"));
   lines.push(line("warm HTTP p99, one client (python3)", 3, "ms", true, all((r) => rowOf(r, "warm invoke over HTTP", "python3")?.stats?.p99), all((r) => r.pathFloor?.latency.p99)));
   const within = (via: string) => all((r) => {
@@ -98,9 +110,14 @@ export function summarize(reports: Report[]): TargetLine[] {
   lines.push(line("ratio of warm HTTP p50 to the bus floor", 2.5, "x", true,
     reports.map((r) => (rowOf(r, "warm invoke over HTTP", "python3")?.stats?.p50 ?? NaN) / (rowOf(r, "floor: raw NATS request-reply")?.stats?.p50 ?? NaN)),
     reports.map((r) => (r.pathFloor?.latency.p50 ?? NaN) / (rowOf(r, "floor: raw NATS request-reply")?.stats?.p50 ?? NaN)), "floor: the path floor's p50 over the bus floor"));
+  const direct = "direct sync path: ";
+  lines.push(line("warm HTTP p50, one client (python3), direct sync path", 0.7, "ms", true, p50(`${direct}warm invoke over HTTP`, "python3"), pathP50));
+  lines.push(line("warm HTTP p99, one client (python3), direct sync path", 3, "ms", true, all((r) => rowOf(r, `${direct}warm invoke over HTTP`, "python3")?.stats?.p99), all((r) => r.pathFloor?.latency.p99)));
   for (const runtime of ["python3", "nodejs"]) {
     lines.push(line(`throughput at 64 clients (${runtime})`, 2500, "/s", false, all((r) => rowOf(r, "throughput, 64 HTTP clients", runtime)?.extra?.rps),
       all((r) => pathFloorOf(r, runtime)?.rps), "floor: the path floor's throughput (an upper bound)"));
+    lines.push(line(`throughput at 64 clients (${runtime}), direct sync path`, 2500, "/s", false, all((r) => rowOf(r, `${direct}throughput, 64 HTTP clients`, runtime)?.extra?.rps),
+      all((r) => pathFloorOf(r, runtime)?.rps), "WEFT_SYNC_PATH=direct"));
   }
   lines.push(line("100 warm functions: throughput over one function's", 0.8, "x", false, all((r) => r.manyFunctions?.ratio), all((r) => r.manyFunctionsFloor?.ratio),
     "floor: the path floor's 100 pinned containers over its one function's"));
@@ -146,16 +163,17 @@ export function summarize(reports: Report[]): TargetLine[] {
 type CpuTable = Array<{ process: string; weft: number | undefined; pathFloor: number | undefined }>;
 
 /** Per-process CPU per call of one runtime, median over the reports, for Weft and for the path floor. */
-export function cpuTable(reports: Report[], runtime: "python3" | "nodejs" = "python3"): CpuTable {
+export function cpuTable(reports: Report[], runtime: "python3" | "nodejs" = "python3", direct = false): CpuTable {
+  const weftOf = (r: Report) => (direct ? r.cpuDirect : r.cpu)?.[runtime];
   const names = ["gateway", "agent", "nats-server", "controller", "ferretdb", "dockerd", "containerd", "containerd-shim", "containers"];
   const pick = (c: CpuReport | undefined, name: string) => c?.rows.find((r) => r.process === name)?.msPerCall;
   const mid = (xs: Array<number | undefined>) => round(median(xs.filter((x): x is number => x !== undefined)));
   const out = names.map((process) => ({
     process,
-    weft: mid(reports.map((r) => pick(r.cpu?.[runtime], process))),
+    weft: mid(reports.map((r) => pick(weftOf(r), process))),
     pathFloor: mid(reports.map((r) => pick(pathFloorOf(r, runtime)?.cpu, process))),
   }));
-  out.push({ process: "total", weft: mid(reports.map((r) => r.cpu?.[runtime]?.totalMsPerCall)), pathFloor: mid(reports.map((r) => pathFloorOf(r, runtime)?.cpu.totalMsPerCall)) });
+  out.push({ process: "total", weft: mid(reports.map((r) => weftOf(r)?.totalMsPerCall)), pathFloor: mid(reports.map((r) => pathFloorOf(r, runtime)?.cpu.totalMsPerCall)) });
   return out;
 }
 
@@ -177,7 +195,12 @@ export function printSummary(lines: TargetLine[], cpu: Record<string, CpuTable>,
 export async function writeSummary(files: string[]): Promise<void> {
   const reports = await Promise.all(files.map(async (f) => JSON.parse(await readFile(f, "utf8")) as Report));
   const lines = summarize(reports);
-  const cpu = { python3: cpuTable(reports, "python3"), nodejs: cpuTable(reports, "nodejs") };
+  const cpu = {
+    python3: cpuTable(reports, "python3"),
+    nodejs: cpuTable(reports, "nodejs"),
+    "python3, direct sync path": cpuTable(reports, "python3", true),
+    "nodejs, direct sync path": cpuTable(reports, "nodejs", true),
+  };
   printSummary(lines, cpu, reports.length);
   const last = files[files.length - 1]!;
   const named = last.replace(/bench-([^/]*)\.json$/, "summary-$1.json");

@@ -1,0 +1,72 @@
+// The gateway's end of the direct sync path (WEFT_SYNC_PATH=direct): a synchronous HTTP or gRPC call goes to one
+// agent as a core NATS request on weft.direct.{fn}, with no job stored in JetStream and no PubAck on its way. The
+// agent answers with the result object, or hands the call back when it cannot run it now (agents/direct-intake.ts),
+// and so does the lack of any agent listening: the invoker then queues the call on WEFT_JOBS as the queue path does.
+// Nothing is stored before the agent's final record, so a direct call is run at most once (README "Delivery").
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+import { WeftError, type ErrorBody } from "../shared/errors.js";
+import { HEADERS } from "../shared/headers.js";
+import { directSubject } from "../shared/subjects.js";
+import type { ReplyInbox } from "./reply-inbox.js";
+
+export type DirectOutcome =
+  /** The agent's InvocationResult JSON, untouched. */
+  | { kind: "result"; result: Uint8Array }
+  /** No agent took it: queue it. */
+  | { kind: "handed-back" }
+  /** No answer within the wait, which was shorter than the function may run: it may still be running. */
+  | { kind: "running" };
+
+export interface DirectCall {
+  invocationId: string;
+  functionName: string;
+  event: Uint8Array;
+  headers: MsgHdrs;
+  /** How long the caller waits. */
+  waitMs: number;
+  /** True when the wait covers the function's whole timeout and the time to start it: silence then means lost. */
+  waitCoversRun: boolean;
+}
+
+const HANDED_BACK: DirectOutcome = { kind: "handed-back" };
+
+/** Sends the call to one agent; the answer comes back to this gateway's reply inbox (no request of its own). */
+export async function callDirect(nc: NatsConnection, inbox: ReplyInbox, call: DirectCall): Promise<DirectOutcome> {
+  const { answer, cancel } = inbox.expectDirect(call.invocationId, call.waitMs);
+  try {
+    nc.publish(directSubject(call.functionName), call.event, { headers: call.headers, reply: inbox.directSubjectFor(call.invocationId) });
+  } catch (err) {
+    cancel();
+    throw new WeftError("UNAVAILABLE", `the direct call to an agent could not be sent (NATS: ${(err as Error).message})`, undefined, { cause: err });
+  }
+  const msg = await answer;
+  if (!msg) return silence(call);
+  // No agent listens on the subject: the server's 503 status, with no body.
+  if (msg.data.length === 0 && msg.headers?.code === 503) return HANDED_BACK;
+  if (msg.headers?.get(HEADERS.handBack)) return HANDED_BACK;
+  if (msg.headers?.get(HEADERS.errorCode)) throw refusal(msg.data);
+  return { kind: "result", result: msg.data };
+}
+
+/**
+ * The agent that took the call did not answer in time. Within the function's own timeout it may still be running
+ * ("running", as on the queue path); past it, the agent (which ends a call at its timeout) was lost, and a direct
+ * call is not run again.
+ */
+function silence(call: DirectCall): DirectOutcome {
+  if (!call.waitCoversRun) return { kind: "running" };
+  throw new WeftError(
+    "DEADLINE_EXCEEDED",
+    `the agent running invocation ${call.invocationId} did not answer within ${call.waitMs} ms and was probably lost; a direct call is not run again (it may have run: look it up)`,
+    undefined,
+    { invocationId: call.invocationId },
+  );
+}
+
+function refusal(data: Uint8Array): WeftError {
+  try {
+    return WeftError.fromBody((JSON.parse(Buffer.from(data).toString("utf8")) as { error: ErrorBody }).error);
+  } catch {
+    return new WeftError("INTERNAL", "an agent refused the direct call with a malformed error");
+  }
+}

@@ -1,0 +1,172 @@
+// The direct sync path (WEFT_SYNC_PATH=direct) on the real fabric: a sync call reaches an agent as a core NATS
+// request with no job stored in WEFT_JOBS, and its final record still carries the event; a call no agent can take
+// now (its direct slots full, or no agent listening) is handed back and queued, and runs all the same. Then the
+// gateway's end alone against a real nats-server: an agent that takes a call and goes silent leaves the caller
+// DEADLINE_EXCEEDED (or "running" when the wait is shorter than the function may run), never a second run.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { eventually, http, startFabric, testLogger, type Fabric } from "./harness/fabric.js";
+import { until } from "./harness/eventually.js";
+import { startNats, type NatsServer } from "./harness/nats.js";
+import { loadAgentConfig } from "../agents/config.js";
+import { startAgent } from "../agents/app.js";
+import { callDirect } from "../gateway/direct-call.js";
+import { ReplyInbox } from "../gateway/reply-inbox.js";
+import { HEADERS } from "../shared/headers.js";
+import { WeftError } from "../shared/errors.js";
+import { DIRECT_AGENTS_QUEUE, directSubject, JOBS_STREAM } from "../shared/subjects.js";
+
+const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString("hex")}`;
+const ECHO = `exports.handler = async (e) => { if (e.ms) await new Promise((r) => setTimeout(r, e.ms)); return { echo: e.n }; }`;
+
+describe("the direct sync path on the fabric", () => {
+  let fabric: Fabric;
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+
+  before(async () => {
+    // One direct slot: a second call while one runs is handed back.
+    fabric = await startFabric({ gatewayEnv: { WEFT_SYNC_PATH: "direct" }, agentEnv: { WEFT_AGENT_DIRECT_SLOTS: "1" } });
+    nc = await connect({ servers: fabric.nats.url });
+    jsm = await jetstreamManager(nc);
+  });
+
+  after(async () => {
+    await nc?.close();
+    await fabric?.stop();
+  });
+
+  const jobsStored = async () => (await jsm.streams.info(JOBS_STREAM)).state.last_seq;
+  const invoke = (name: string, event: unknown) => http(fabric.httpUrl, "POST", `/v1/functions/${name}/invoke`, event);
+
+  async function deploy(name: string): Promise<void> {
+    const res = await http(fabric.httpUrl, "PUT", `/v1/functions/${name}`, { runtime: "nodejs", code: ECHO, concurrency: 4 });
+    assert.ok(res.status === 200 || res.status === 201, JSON.stringify(res.body));
+  }
+
+  test("a sync call runs with no job stored, and its record carries the event", async () => {
+    const name = uniqueName("direct");
+    await deploy(name);
+    const before = await jobsStored();
+    const res = await invoke(name, { n: 7 });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.status, "ok");
+    assert.deepEqual(res.body.output, { echo: 7 });
+    assert.equal(res.body.agent, fabric.agent.agentId);
+    assert.equal(await jobsStored(), before, "no job was stored in WEFT_JOBS");
+    const record = await eventually(async () => {
+      const r = await http(fabric.httpUrl, "GET", `/v1/invocations/${res.body.invocationId}`);
+      return r.status === 200 && r.body.status ? r.body : undefined;
+    }, "the final record");
+    assert.equal(record.status, "ok");
+    assert.deepEqual(record.event, { n: 7 });
+    assert.deepEqual(record.output, { echo: 7 });
+    assert.equal(record.attempt, 1);
+  });
+
+  test("a call past the agent's direct slots is handed back and queued, and runs", async () => {
+    const name = uniqueName("handback");
+    await deploy(name);
+    assert.equal((await invoke(name, { n: 0 })).body.status, "ok"); // warm
+    const before = await jobsStored();
+    const slow = invoke(name, { n: 1, ms: 1500 });
+    await until(() => fabric.agent.status().busy === 1, "the slow call running in the agent", 10_000);
+    const second = await invoke(name, { n: 2 });
+    assert.equal(second.status, 200, JSON.stringify(second.body));
+    assert.deepEqual(second.body.output, { echo: 2 });
+    assert.equal(await jobsStored(), before + 1, "the handed-back call was queued as a job");
+    const first = await slow;
+    assert.deepEqual(first.body.output, { echo: 1 });
+    assert.equal(await jobsStored(), before + 1, "the slow call ran direct");
+  });
+
+  test("with no agent listening for direct calls, a call is queued and runs", async () => {
+    const name = uniqueName("nolisten");
+    await deploy(name);
+    await fabric.agent.stop();
+    fabric.agent = await startAgent(
+      loadAgentConfig({ WEFT_NATS_URL: fabric.nats.url, WEFT_AGENT_ID: uniqueName("queue-only"), WEFT_EXEC_POOL_SIZE: "0", WEFT_AGENT_DIRECT_SLOTS: "0" }),
+      testLogger("agent"),
+    );
+    const before = await jobsStored();
+    const res = await invoke(name, { n: 3 });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body.output, { echo: 3 });
+    assert.equal(res.body.agent, fabric.agent.agentId);
+    assert.equal(await jobsStored(), before + 1);
+  });
+});
+
+describe("the gateway's end of a direct call, against a real nats-server", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let inbox: ReplyInbox;
+
+  before(async () => {
+    server = await startNats();
+    nc = await connect({ servers: server.url });
+    inbox = new ReplyInbox(nc, "direct-test");
+  });
+
+  after(async () => {
+    inbox?.stop();
+    await nc?.close();
+    await server?.cleanup();
+  });
+
+  const call = (functionName: string, waitMs: number, waitCoversRun: boolean) => {
+    const h = natsHeaders();
+    const invocationId = randomUUID();
+    h.set(HEADERS.invocationId, invocationId);
+    return { invocationId, run: () => callDirect(nc, inbox, { invocationId, functionName, event: Buffer.from("{}"), headers: h, waitMs, waitCoversRun }) };
+  };
+
+  /** A stand-in agent on the direct subjects: `answer` decides what it does with each request. */
+  async function standIn(answer: (m: import("@nats-io/transport-node").Msg) => void): Promise<{ heard: string[]; stop: () => void }> {
+    const heard: string[] = [];
+    const sub = nc.subscribe(directSubject("*"), { queue: DIRECT_AGENTS_QUEUE, callback: (_e, m) => { heard.push(m.headers?.get(HEADERS.invocationId) ?? ""); answer(m); } });
+    await nc.flush();
+    return { heard, stop: () => sub.unsubscribe() };
+  }
+
+  test("no agent listening: handed back (queued by the invoker)", async () => {
+    assert.deepEqual(await call("nobody", 2000, true).run(), { kind: "handed-back" });
+  });
+
+  test("an agent's hand-back, its result and its refusal", async () => {
+    const agent = await standIn((m) => {
+      const h = natsHeaders();
+      if (m.subject.endsWith("-back")) h.set(HEADERS.handBack, "1");
+      if (m.subject.endsWith("-bad")) h.set(HEADERS.errorCode, "INVALID_ARGUMENT");
+      const body = m.subject.endsWith("-bad") ? JSON.stringify({ error: { code: "INVALID_ARGUMENT", message: "no" } }) : m.subject.endsWith("-ok") ? '{"status":"ok"}' : "";
+      m.respond(body, { headers: h });
+    });
+    try {
+      assert.deepEqual(await call("f-back", 2000, true).run(), { kind: "handed-back" });
+      const ok = await call("f-ok", 2000, true).run();
+      assert.equal(ok.kind, "result");
+      assert.equal(ok.kind === "result" && Buffer.from(ok.result).toString(), '{"status":"ok"}');
+      await assert.rejects(call("f-bad", 2000, true).run(), (e: unknown) => e instanceof WeftError && e.code === "INVALID_ARGUMENT");
+      assert.equal(agent.heard.length, 3, "each call reached the agent once");
+    } finally {
+      agent.stop();
+    }
+  });
+
+  test("an agent that takes the call and goes silent: DEADLINE_EXCEEDED naming the invocation, asked once", async () => {
+    const agent = await standIn(() => undefined);
+    try {
+      const lost = call("silent", 300, true);
+      await assert.rejects(lost.run(), (e: unknown) => e instanceof WeftError && e.code === "DEADLINE_EXCEEDED" && e.invocationId === lost.invocationId && e.message.includes(lost.invocationId));
+      // A wait shorter than the function may run: it may still be running, as on the queue path.
+      const slow = call("silent", 300, false);
+      assert.deepEqual(await slow.run(), { kind: "running" });
+      assert.deepEqual(agent.heard, [lost.invocationId, slow.invocationId], "each call was sent once, never again");
+    } finally {
+      agent.stop();
+    }
+  });
+});
