@@ -98,6 +98,40 @@ describe("the direct sync path on the fabric", () => {
     assert.equal(res.body.agent, fabric.agent.agentId);
     assert.equal(await jobsStored(), before + 1);
   });
+
+  test("a draining agent hands back the direct call waiting in it for a container; another agent runs it from the queue", async () => {
+    const name = uniqueName("drain");
+    await fabric.agent.stop();
+    // Room for one 256 MB container and no stem cells: a second call waits inside the agent for the first's.
+    const draining = await startAgent(
+      loadAgentConfig({ WEFT_NATS_URL: fabric.nats.url, WEFT_AGENT_ID: uniqueName("draining"), WEFT_EXEC_POOL_SIZE: "0", WEFT_STEM_CELLS: "0", WEFT_AGENT_MEMORY_MB: "256" }),
+      testLogger("agent"),
+    );
+    fabric.agent = draining;
+    const res = await http(fabric.httpUrl, "PUT", `/v1/functions/${name}`, { runtime: "nodejs", code: ECHO, concurrency: 1, limits: { memoryMb: 256 } });
+    assert.ok(res.status === 200 || res.status === 201, JSON.stringify(res.body));
+    assert.equal((await invoke(name, { n: 0 })).body.status, "ok"); // its one container, warm
+    const before = await jobsStored();
+    const slow = invoke(name, { n: 1, ms: 3000 });
+    await until(() => draining.status().busy === 1, "the slow call running", 10_000);
+    const waiting = invoke(name, { n: 2 });
+    await until(() => draining.status().busy === 2, "the second call waiting in the agent for the container", 10_000);
+    assert.equal(await jobsStored(), before, "both calls went direct");
+    fabric.agent = await startAgent(
+      loadAgentConfig({ WEFT_NATS_URL: fabric.nats.url, WEFT_AGENT_ID: uniqueName("other"), WEFT_EXEC_POOL_SIZE: "0", WEFT_STEM_CELLS: "0" }),
+      testLogger("agent2"),
+    );
+    const stopping = draining.stop();
+    const handedBack = await waiting;
+    assert.equal(handedBack.status, 200, JSON.stringify(handedBack.body));
+    assert.deepEqual(handedBack.body.output, { echo: 2 });
+    assert.equal(handedBack.body.agent, fabric.agent.agentId, "run by the other agent");
+    assert.equal(await jobsStored(), before + 1, "queued once, after the hand-back");
+    const first = await slow;
+    assert.deepEqual(first.body.output, { echo: 1 });
+    assert.equal(first.body.agent, draining.agentId, "the draining agent finishes its running call");
+    await stopping;
+  });
 });
 
 describe("the gateway's end of a direct call, against a real nats-server", () => {
