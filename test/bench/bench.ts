@@ -181,8 +181,16 @@ async function restartGateway(f: Fabric, extraEnv: Record<string, string>): Prom
 /**
  * The direct sync path (WEFT_SYNC_PATH=direct: a core NATS request to an agent, no stored job): the same warm
  * latency, throughput and CPU per call as the queue path's rows, on a gateway restarted with it, then put back.
+ * First the queue path's python3 CPU per call once more, on a gateway restarted and warmed the same way just
+ * before: the pair then differs by the path alone, not by a fresh gateway or a larger records collection.
  */
 async function measureDirectPath(f: Fabric, grpc: GrpcInvoker, docker: Dockerode, names: Partial<Record<Runtime, string>>, rows: Row[], cpuOut: Record<string, CpuReport & NatsMessagesPerCall & { recordsStored: number; recordsExpected: number }>): Promise<void> {
+  console.log("[bench] the queue path's CPU per call again, beside the direct path's: a gateway restarted and warmed the same way");
+  await restartGateway(f, {});
+  await runCalls(2000, CONCURRENCY, () => invokeHttp(f.httpPort, names.python3!));
+  const queue = (cpuOut["python3, queue path beside it"] = await cpuAccounting(f, docker, names.python3!));
+  printCpu("python3, queue path beside the direct path", queue);
+  rows.push({ metric: `direct sync path: the queue path beside it, CPU per call, all processes (${CPU_CALLS} calls)`, runtime: "python3", isolation: "runc", value: `${queue.totalMsPerCall.toFixed(3)} ms  (${queue.callsPerSec}/s)`, extra: { msPerCall: queue.totalMsPerCall } });
   console.log("[bench] the direct sync path: the gateway restarted with WEFT_SYNC_PATH=direct");
   await restartGateway(f, { WEFT_SYNC_PATH: "direct" });
   try {

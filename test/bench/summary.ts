@@ -96,6 +96,15 @@ export function summarize(reports: Report[]): TargetLine[] {
     lines.push(line(`CPU per warm invocation, all processes (${runtime}), direct sync path`, 1.0, "ms", true, all((r) => r.cpuDirect?.[runtime]?.totalMsPerCall),
       recordPart(runtime), "WEFT_SYNC_PATH=direct; floor: path floor + record insert"));
   }
+  // The pair measured one after the other on gateways restarted the same way (reports from before it have none).
+  const beside = all((r) => {
+    const q = r.cpuDirect?.["python3, queue path beside it"]?.totalMsPerCall;
+    const d = r.cpuDirect?.python3?.totalMsPerCall;
+    return q && d ? d / q : undefined;
+  });
+  if (beside.length > 0) {
+    lines.push(line("CPU per call, direct path over the queue path beside it (python3)", 1, "x", true, beside, [], "the pair measured back to back, each on a freshly restarted and warmed gateway"));
+  }
   lines.push(line("warm HTTP p50, one client (python3)", 0.7, "ms", true, p50("warm invoke over HTTP", "python3"), pathP50, "floor: the same hops without Weft"));
   lines.push(line("warm HTTP p99, one client (python3)", 3, "ms", true, all((r) => rowOf(r, "warm invoke over HTTP", "python3")?.stats?.p99), all((r) => r.pathFloor?.latency.p99)));
   const within = (via: string) => all((r) => {
