@@ -5,13 +5,18 @@
 // DEADLINE_EXCEEDED (or "running" when the wait is shorter than the function may run), never a second run.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
+import { resolve } from "node:path";
 import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { eventually, http, startFabric, testLogger, type Fabric } from "./harness/fabric.js";
 import { until } from "./harness/eventually.js";
 import { startNats, type NatsServer } from "./harness/nats.js";
+import Dockerode from "dockerode";
 import { loadAgentConfig } from "../agents/config.js";
+import { LABELS } from "../agents/docker-driver.js";
+import { agentChannelDir, clearChannelDirs, DEFAULT_CHANNEL_ROOT } from "../agents/runner-channel.js";
 import { startAgent } from "../agents/app.js";
 import { callDirect } from "../gateway/direct-call.js";
 import { ReplyInbox } from "../gateway/reply-inbox.js";
@@ -131,6 +136,62 @@ describe("the direct sync path on the fabric", () => {
     assert.deepEqual(first.body.output, { echo: 1 });
     assert.equal(first.body.agent, draining.agentId, "the draining agent finishes its running call");
     await stopping;
+  });
+});
+
+describe("an agent SIGKILLed during a direct call", () => {
+  let fabric: Fabric;
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+
+  before(async () => {
+    // The in-process agent takes no direct calls, only queued jobs: a call queued after the kill would run there.
+    fabric = await startFabric({ gatewayEnv: { WEFT_SYNC_PATH: "direct", WEFT_SYNC_WAIT_MS: "4000" }, agentEnv: { WEFT_AGENT_DIRECT_SLOTS: "0" } });
+    nc = await connect({ servers: fabric.nats.url });
+    jsm = await jetstreamManager(nc);
+  });
+
+  after(async () => {
+    await nc?.close();
+    await fabric?.stop();
+  });
+
+  test("its caller hears \"running\" at the wait's end, and the call is never queued to run again", { timeout: 120_000 }, async () => {
+    const childId = uniqueName("doomed");
+    const child = spawn(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../agents/main.ts")], {
+      env: { ...process.env, WEFT_NATS_URL: fabric.nats.url, WEFT_AGENT_ID: childId, WEFT_EXEC_POOL_SIZE: "0", WEFT_STEM_CELLS: "0", WEFT_HEARTBEAT_MS: "100", WEFT_LOG_LEVEL: "warn" },
+      stdio: "ignore",
+    });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    try {
+      const name = uniqueName("doomed");
+      const res = await http(fabric.httpUrl, "PUT", `/v1/functions/${name}`, { runtime: "nodejs", code: ECHO, concurrency: 4 });
+      assert.ok(res.status === 200 || res.status === 201, JSON.stringify(res.body));
+      // Until the child subscribes, direct calls are handed back and the in-process agent runs them from the queue.
+      await eventually(async () => {
+        const r = await http(fabric.httpUrl, "POST", `/v1/functions/${name}/invoke`, { n: 0 });
+        return r.body?.agent === childId ? r : undefined;
+      }, "a direct call run by the child agent", 60_000);
+      const busyOf = async () => ((await http(fabric.httpUrl, "GET", "/healthz")).body?.agents ?? []).find((a: { agentId: string }) => a.agentId === childId)?.busy ?? 0;
+      const jobsBefore = (await jsm.streams.info(JOBS_STREAM)).state.last_seq;
+      const call = http(fabric.httpUrl, "POST", `/v1/functions/${name}/invoke`, { n: 1, ms: 20_000 });
+      await eventually(async () => ((await busyOf()) >= 1 ? true : undefined), "the slow call running in the child agent", 10_000);
+      child.kill("SIGKILL");
+      await exited;
+      const answer = await call;
+      assert.equal(answer.status, 202, JSON.stringify(answer.body));
+      assert.equal(answer.body.status, "running");
+      assert.ok(answer.body.invocationId);
+      // The gateway has answered: it queues nothing for this call after that, and it queued nothing before.
+      assert.equal((await jsm.streams.info(JOBS_STREAM)).state.last_seq, jobsBefore, "the lost direct call was not queued to run again");
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      // What the killed agent left running (its next start would remove it; it has none).
+      const docker = new Dockerode();
+      const left = await docker.listContainers({ all: true, filters: { label: [`${LABELS.agent}=${childId}`] } });
+      await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+      await clearChannelDirs(agentChannelDir(DEFAULT_CHANNEL_ROOT, childId));
+    }
   });
 });
 
