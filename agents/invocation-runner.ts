@@ -82,6 +82,8 @@ export interface Job {
   message: TriggerMessage | undefined;
   /** The function's async policy, once its definition is resolved. */
   asyncConfig?: AsyncConfig;
+  /** A direct call's: by when (epoch ms) its caller must have heard, less a margin; its run must end by then. */
+  answerBy?: number;
 }
 
 export function parseJob(msg: JsMsg): Job {
@@ -96,8 +98,12 @@ export function parseJob(msg: JsMsg): Job {
 export function parseDirectCall(msg: Msg): Job | undefined {
   if (!msg.reply || !msg.headers?.get(HEADERS.invocationId)) return undefined;
   const job = jobOf(msg.headers, msg.subject.slice(DIRECT_SUBJECT_PREFIX.length + 1), msg.data, 1, () => "");
-  return { ...job, replyTo: msg.reply };
+  const waitMs = positiveInt(msg.headers.get(HEADERS.waitMs));
+  return { ...job, replyTo: msg.reply, ...(waitMs === undefined ? {} : { answerBy: Date.now() + waitMs - DIRECT_ANSWER_MARGIN_MS }) };
 }
+
+/** A direct call's run ends this long before its caller stops waiting: the answer's trip, a container's start. */
+const DIRECT_ANSWER_MARGIN_MS = 1000;
 
 function jobOf(h: MsgHdrs | undefined, functionName: string, event: Uint8Array, delivery: number, idOfDirectJob: () => string): Job {
   const attempts = attemptsOf(h?.get(HEADERS.attempts));
@@ -277,10 +283,14 @@ export class InvocationRunner {
 
   private async runOn(def: FunctionDefinition, job: Job, meta: InvocationMeta, lease: Lease, log: Logger): Promise<Ending> {
     const acquireStarted = performance.now();
+    // A direct call starts only if its run can end before its caller stops waiting; else it is handed back now,
+    // while the caller still waits to queue it.
+    const startBy = job.answerBy === undefined ? Infinity : job.answerBy - def.limits.timeoutMs;
+    if (Date.now() >= startBy) return { kind: "platform", message: "the caller's wait is too short for this call to start here", coldStart: false };
     let acquired;
     try {
       // Waiting for a container is bounded: past the ack wait the job goes back for another agent (REVIEW C1).
-      acquired = await this.pool.acquire(def, Date.now() + this.opts.jobs.ackWaitMs);
+      acquired = await this.pool.acquire(def, Math.min(Date.now() + this.opts.jobs.ackWaitMs, startBy));
     } catch (err) {
       if (!(err instanceof PlatformError)) throw err;
       log.warn({ err }, "no container for the invocation");

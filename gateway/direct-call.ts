@@ -13,19 +13,15 @@ export type DirectOutcome =
   /** The agent's InvocationResult JSON, untouched. */
   | { kind: "result"; result: Uint8Array }
   /** No agent took it: queue it. */
-  | { kind: "handed-back" }
-  /** No answer within the wait, which was shorter than the function may run: it may still be running. */
-  | { kind: "running" };
+  | { kind: "handed-back" };
 
 export interface DirectCall {
   invocationId: string;
   functionName: string;
   event: Uint8Array;
   headers: MsgHdrs;
-  /** How long the caller waits. */
+  /** How long the caller waits; sent with the call (Weft-Wait-Ms), so the agent starts only what ends within it. */
   waitMs: number;
-  /** True when the wait covers the function's whole timeout and the time to start it: silence then means lost. */
-  waitCoversRun: boolean;
 }
 
 const HANDED_BACK: DirectOutcome = { kind: "handed-back" };
@@ -33,14 +29,17 @@ const HANDED_BACK: DirectOutcome = { kind: "handed-back" };
 /** Sends the call to one agent; the answer comes back to this gateway's reply inbox (no request of its own). */
 export async function callDirect(nc: NatsConnection, inbox: ReplyInbox, call: DirectCall): Promise<DirectOutcome> {
   const { answer, cancel } = inbox.expectDirect(call.invocationId, call.waitMs);
+  call.headers.set(HEADERS.waitMs, String(call.waitMs));
   try {
     nc.publish(directSubject(call.functionName), call.event, { headers: call.headers, reply: inbox.directSubjectFor(call.invocationId) });
   } catch (err) {
     cancel();
     throw new WeftError("UNAVAILABLE", `the direct call to an agent could not be sent (NATS: ${(err as Error).message})`, undefined, { cause: err });
+  } finally {
+    call.headers.delete(HEADERS.waitMs); // a handed-back call is queued without it
   }
   const msg = await answer;
-  if (!msg) return silence(call);
+  if (!msg) throw silence(call);
   // No agent listens on the subject: the server's 503 status, with no body.
   if (msg.data.length === 0 && msg.headers?.code === 503) return HANDED_BACK;
   if (msg.headers?.get(HEADERS.handBack)) return HANDED_BACK;
@@ -49,13 +48,12 @@ export async function callDirect(nc: NatsConnection, inbox: ReplyInbox, call: Di
 }
 
 /**
- * The agent that took the call did not answer in time. Within the function's own timeout it may still be running
- * ("running", as on the queue path); past it, the agent (which ends a call at its timeout) was lost, and a direct
- * call is not run again.
+ * The agent that took the call did not answer within the caller's wait. It starts a direct call only if its run
+ * ends well within that wait, and hands back in time any it cannot start: silence means it was lost (killed, cut
+ * off), and a direct call is not run again.
  */
-function silence(call: DirectCall): DirectOutcome {
-  if (!call.waitCoversRun) return { kind: "running" };
-  throw new WeftError(
+function silence(call: DirectCall): WeftError {
+  return new WeftError(
     "DEADLINE_EXCEEDED",
     `the agent running invocation ${call.invocationId} did not answer within ${call.waitMs} ms and was probably lost; a direct call is not run again (it may have run: look it up)`,
     undefined,

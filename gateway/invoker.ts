@@ -201,17 +201,14 @@ export class Invoker {
 
   /** The direct sync path: the outcome, or undefined when no agent took the call (it is then queued). */
   private async tryDirect(job: Job): Promise<SyncOutcome | undefined> {
-    const waitMs = this.syncWaitMs(job.fn);
     const outcome = await callDirect(this.deps.link.nc, this.deps.inbox, {
       invocationId: job.invocationId,
       functionName: job.fn.name,
       event: job.event,
       headers: job.headers,
-      waitMs,
-      waitCoversRun: waitMs >= job.fn.limits.timeoutMs + QUEUE_ALLOWANCE_MS,
+      waitMs: this.syncWaitMs(job.fn),
     });
     if (outcome.kind === "handed-back") return undefined;
-    if (outcome.kind === "running") return { kind: "running", invocationId: job.invocationId };
     return { kind: "result", invocationId: job.invocationId, result: outcome.result };
   }
 

@@ -43,6 +43,11 @@ export const HEADERS = {
    * container, draining): the gateway queues the call on WEFT_JOBS instead, where it is at least once.
    */
   handBack: "Weft-Hand-Back",
+  /**
+   * On a direct sync call: how long (ms, from sending) the gateway waits for its answer. The agent starts the call
+   * only if it can end well within that, and hands it back otherwise, so an answer or a hand-back always comes in time.
+   */
+  waitMs: "Weft-Wait-Ms",
   /** Set by a NATS service reply carrying an error object instead of a result. */
   errorCode: "Weft-Error-Code",
 } as const;

@@ -88,6 +88,18 @@ describe("the direct sync path on the fabric", () => {
     assert.equal(await jobsStored(), before + 1, "the slow call ran direct");
   });
 
+  test("a call whose timeout the caller's wait cannot cover is handed back at once and queued", async () => {
+    const name = uniqueName("long");
+    // 120 s of timeout against the gateway's 60 s wait: started direct, its answer could come after the caller left.
+    const res = await http(fabric.httpUrl, "PUT", `/v1/functions/${name}`, { runtime: "nodejs", code: ECHO, limits: { timeoutMs: 120_000 } });
+    assert.ok(res.status === 200 || res.status === 201, JSON.stringify(res.body));
+    const before = await jobsStored();
+    const answer = await invoke(name, { n: 4 });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.deepEqual(answer.body.output, { echo: 4 });
+    assert.equal(await jobsStored(), before + 1, "queued after the hand-back");
+  });
+
   test("with no agent listening for direct calls, a call is queued and runs", async () => {
     const name = uniqueName("nolisten");
     await deploy(name);
@@ -156,7 +168,7 @@ describe("an agent SIGKILLed during a direct call", () => {
     await fabric?.stop();
   });
 
-  test("its caller hears \"running\" at the wait's end, and the call is never queued to run again", { timeout: 120_000 }, async () => {
+  test("its caller hears DEADLINE_EXCEEDED at the wait's end, and the call is never queued to run again", { timeout: 120_000 }, async () => {
     const childId = uniqueName("doomed");
     const child = spawn(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../agents/main.ts")], {
       env: { ...process.env, WEFT_NATS_URL: fabric.nats.url, WEFT_AGENT_ID: childId, WEFT_EXEC_POOL_SIZE: "0", WEFT_STEM_CELLS: "0", WEFT_HEARTBEAT_MS: "100", WEFT_LOG_LEVEL: "warn" },
@@ -165,7 +177,8 @@ describe("an agent SIGKILLed during a direct call", () => {
     const exited = new Promise((resolve) => child.once("exit", resolve));
     try {
       const name = uniqueName("doomed");
-      const res = await http(fabric.httpUrl, "PUT", `/v1/functions/${name}`, { runtime: "nodejs", code: ECHO, concurrency: 4 });
+      // A 2 s timeout within the gateway's 4 s wait: the agent starts it (its run ends before the caller stops waiting).
+      const res = await http(fabric.httpUrl, "PUT", `/v1/functions/${name}`, { runtime: "nodejs", code: ECHO, concurrency: 4, limits: { timeoutMs: 2000 } });
       assert.ok(res.status === 200 || res.status === 201, JSON.stringify(res.body));
       // Until the child subscribes, direct calls are handed back and the in-process agent runs them from the queue.
       await eventually(async () => {
@@ -174,14 +187,14 @@ describe("an agent SIGKILLed during a direct call", () => {
       }, "a direct call run by the child agent", 60_000);
       const busyOf = async () => ((await http(fabric.httpUrl, "GET", "/healthz")).body?.agents ?? []).find((a: { agentId: string }) => a.agentId === childId)?.busy ?? 0;
       const jobsBefore = (await jsm.streams.info(JOBS_STREAM)).state.last_seq;
-      const call = http(fabric.httpUrl, "POST", `/v1/functions/${name}/invoke`, { n: 1, ms: 20_000 });
+      const call = http(fabric.httpUrl, "POST", `/v1/functions/${name}/invoke`, { n: 1, ms: 1800 });
       await eventually(async () => ((await busyOf()) >= 1 ? true : undefined), "the slow call running in the child agent", 10_000);
       child.kill("SIGKILL");
       await exited;
       const answer = await call;
-      assert.equal(answer.status, 202, JSON.stringify(answer.body));
-      assert.equal(answer.body.status, "running");
-      assert.ok(answer.body.invocationId);
+      assert.equal(answer.status, 504, JSON.stringify(answer.body));
+      assert.equal(answer.body.error.code, "DEADLINE_EXCEEDED");
+      assert.ok(answer.body.error.invocationId);
       // The gateway has answered: it queues nothing for this call after that, and it queued nothing before.
       assert.equal((await jsm.streams.info(JOBS_STREAM)).state.last_seq, jobsBefore, "the lost direct call was not queued to run again");
     } finally {
@@ -212,23 +225,31 @@ describe("the gateway's end of a direct call, against a real nats-server", () =>
     await server?.cleanup();
   });
 
-  const call = (functionName: string, waitMs: number, waitCoversRun: boolean) => {
+  const call = (functionName: string, waitMs: number) => {
     const h = natsHeaders();
     const invocationId = randomUUID();
     h.set(HEADERS.invocationId, invocationId);
-    return { invocationId, run: () => callDirect(nc, inbox, { invocationId, functionName, event: Buffer.from("{}"), headers: h, waitMs, waitCoversRun }) };
+    return { invocationId, headers: h, run: () => callDirect(nc, inbox, { invocationId, functionName, event: Buffer.from("{}"), headers: h, waitMs }) };
   };
 
   /** A stand-in agent on the direct subjects: `answer` decides what it does with each request. */
-  async function standIn(answer: (m: import("@nats-io/transport-node").Msg) => void): Promise<{ heard: string[]; stop: () => void }> {
+  async function standIn(answer: (m: import("@nats-io/transport-node").Msg) => void): Promise<{ heard: string[]; waits: string[]; stop: () => void }> {
     const heard: string[] = [];
-    const sub = nc.subscribe(directSubject("*"), { queue: DIRECT_AGENTS_QUEUE, callback: (_e, m) => { heard.push(m.headers?.get(HEADERS.invocationId) ?? ""); answer(m); } });
+    const waits: string[] = [];
+    const sub = nc.subscribe(directSubject("*"), {
+      queue: DIRECT_AGENTS_QUEUE,
+      callback: (_e, m) => {
+        heard.push(m.headers?.get(HEADERS.invocationId) ?? "");
+        waits.push(m.headers?.get(HEADERS.waitMs) ?? "");
+        answer(m);
+      },
+    });
     await nc.flush();
-    return { heard, stop: () => sub.unsubscribe() };
+    return { heard, waits, stop: () => sub.unsubscribe() };
   }
 
   test("no agent listening: handed back (queued by the invoker)", async () => {
-    assert.deepEqual(await call("nobody", 2000, true).run(), { kind: "handed-back" });
+    assert.deepEqual(await call("nobody", 2000).run(), { kind: "handed-back" });
   });
 
   test("an agent's hand-back, its result and its refusal", async () => {
@@ -240,12 +261,16 @@ describe("the gateway's end of a direct call, against a real nats-server", () =>
       m.respond(body, { headers: h });
     });
     try {
-      assert.deepEqual(await call("f-back", 2000, true).run(), { kind: "handed-back" });
-      const ok = await call("f-ok", 2000, true).run();
+      assert.deepEqual(await call("f-back", 2000).run(), { kind: "handed-back" });
+      const back = call("f-back", 2000);
+      await back.run();
+      assert.equal(back.headers.get(HEADERS.waitMs), "", "a handed-back call is queued without the caller's wait");
+      const ok = await call("f-ok", 2000).run();
       assert.equal(ok.kind, "result");
       assert.equal(ok.kind === "result" && Buffer.from(ok.result).toString(), '{"status":"ok"}');
-      await assert.rejects(call("f-bad", 2000, true).run(), (e: unknown) => e instanceof WeftError && e.code === "INVALID_ARGUMENT");
-      assert.equal(agent.heard.length, 3, "each call reached the agent once");
+      await assert.rejects(call("f-bad", 2000).run(), (e: unknown) => e instanceof WeftError && e.code === "INVALID_ARGUMENT");
+      assert.equal(agent.heard.length, 4, "each call reached the agent once");
+      assert.deepEqual(agent.waits, ["2000", "2000", "2000", "2000"], "each carried the caller's wait");
     } finally {
       agent.stop();
     }
@@ -254,12 +279,9 @@ describe("the gateway's end of a direct call, against a real nats-server", () =>
   test("an agent that takes the call and goes silent: DEADLINE_EXCEEDED naming the invocation, asked once", async () => {
     const agent = await standIn(() => undefined);
     try {
-      const lost = call("silent", 300, true);
+      const lost = call("silent", 300);
       await assert.rejects(lost.run(), (e: unknown) => e instanceof WeftError && e.code === "DEADLINE_EXCEEDED" && e.invocationId === lost.invocationId && e.message.includes(lost.invocationId));
-      // A wait shorter than the function may run: it may still be running, as on the queue path.
-      const slow = call("silent", 300, false);
-      assert.deepEqual(await slow.run(), { kind: "running" });
-      assert.deepEqual(agent.heard, [lost.invocationId, slow.invocationId], "each call was sent once, never again");
+      assert.deepEqual(agent.heard, [lost.invocationId], "sent once, never again");
     } finally {
       agent.stop();
     }
