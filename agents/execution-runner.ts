@@ -2,9 +2,7 @@
 // handler(event, context) (handler mode) once, answers the gateway's request and publishes the final record
 // (kind execute). The sandbox is removed afterwards, whatever happened: it never runs other code.
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { headers as natsHeaders } from "@nats-io/transport-node";
 import { WeftError, asWeftError } from "../shared/errors.js";
-import { HEADERS } from "../shared/headers.js";
 import { cutUtf8, LIMITS } from "../shared/limits.js";
 import type { Logger } from "../shared/logger.js";
 import { ExecuteJob, type ExecutionResult } from "../shared/schemas/execution.js";
@@ -12,6 +10,7 @@ import type { FunctionDefinition } from "../shared/schemas/function.js";
 import type { InvocationError, RecordEvent } from "../shared/schemas/invocation.js";
 import { EXECUTE_AGENTS_QUEUE, executeJobSubject, recordSubject } from "../shared/subjects.js";
 import { EXECUTE_RECORD_NAME } from "../shared/records.js";
+import { respondWithError } from "../shared/error-reply.js";
 import type { ExecOutcome } from "./container.js";
 import type { ExecPool, ExecSandbox } from "./exec-pool.js";
 import type { ExecKind } from "./exec-pool-policy.js";
@@ -94,10 +93,7 @@ export class ExecutionRunner {
   }
 
   private refuse(msg: Msg, err: unknown): void {
-    const e = asWeftError(err);
-    const h = natsHeaders();
-    h.set(HEADERS.errorCode, e.code);
-    msg.respond(JSON.stringify({ error: e.toBody() }), { headers: h });
+    respondWithError(msg, asWeftError(err));
   }
 
   /** Runs the job; `release` removes its sandbox (and lets the pool refill), to be called once the answer is sent. */

@@ -2,7 +2,8 @@
 // the caller, publish the final record, then ack, nak or term the job (outcome.ts decides which).
 import { directJobId, queuedRecord } from "../shared/records.js";
 import type { JsMsg } from "@nats-io/jetstream";
-import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+import { respondWithError } from "../shared/error-reply.js";
 import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import { randomBytes } from "node:crypto";
 import { HEADERS } from "../shared/headers.js";
@@ -210,7 +211,7 @@ export class InvocationRunner {
   async handleDirect(msg: Msg, slotFree?: () => void): Promise<void> {
     const job = parseDirectCall(msg);
     if (!job) {
-      refuseDirect(msg, new WeftError("INVALID_ARGUMENT", "a direct call needs a reply subject and a Weft-Invocation-Id header"));
+      if (msg.reply) respondWithError(msg, new WeftError("INVALID_ARGUMENT", "a direct call needs a reply subject and a Weft-Invocation-Id header"));
       return;
     }
     const { span, log, meta } = this.begin(job, msg.headers);
@@ -530,13 +531,6 @@ interface Lease {
 
 /** A direct call's: it is delivered to this agent only, so nobody can take it over. */
 const UNCONTESTED: Lease = { valid: () => true, expiredForMs: () => 0 };
-
-function refuseDirect(msg: Msg, err: WeftError): void {
-  if (!msg.reply) return;
-  const h = natsHeaders();
-  h.set(HEADERS.errorCode, err.code);
-  msg.respond(JSON.stringify({ error: err.toBody() }), { headers: h });
-}
 
 /** A gateway checked its jobs' events; one published straight to JetStream is checked here. */
 function eventIsValid(job: Job): boolean {

@@ -4,7 +4,8 @@
 // and so does the lack of any agent listening: the invoker then queues the call on WEFT_JOBS as the queue path does.
 // Nothing is stored before the agent's final record, so a direct call is run at most once (README "Delivery").
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
-import { WeftError, type ErrorBody } from "../shared/errors.js";
+import { WeftError } from "../shared/errors.js";
+import { errorInReply } from "../shared/error-reply.js";
 import { HEADERS } from "../shared/headers.js";
 import { directSubject } from "../shared/subjects.js";
 import type { ReplyInbox } from "./reply-inbox.js";
@@ -43,7 +44,8 @@ export async function callDirect(nc: NatsConnection, inbox: ReplyInbox, call: Di
   // No agent listens on the subject: the server's 503 status, with no body.
   if (msg.data.length === 0 && msg.headers?.code === 503) return HANDED_BACK;
   if (msg.headers?.get(HEADERS.handBack)) return HANDED_BACK;
-  if (msg.headers?.get(HEADERS.errorCode)) throw refusal(msg.data);
+  const refused = errorInReply(msg.headers, msg.data, "an agent");
+  if (refused) throw refused;
   return { kind: "result", result: msg.data };
 }
 
@@ -59,12 +61,4 @@ function silence(call: DirectCall): WeftError {
     undefined,
     { invocationId: call.invocationId },
   );
-}
-
-function refusal(data: Uint8Array): WeftError {
-  try {
-    return WeftError.fromBody((JSON.parse(Buffer.from(data).toString("utf8")) as { error: ErrorBody }).error);
-  } catch {
-    return new WeftError("INTERNAL", "an agent refused the direct call with a malformed error");
-  }
 }

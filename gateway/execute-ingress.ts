@@ -1,9 +1,9 @@
 // The NATS front door of ad-hoc execution: a request to weft.execute with the JSON body of POST /v1/execute gets the
 // result object, or {error} with header Weft-Error-Code. The rate limit's client is the requester's inbox prefix
 // (its connection), since NATS does not tell a subscriber the client's address.
-import { headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { asWeftError, WeftError } from "../shared/errors.js";
-import { HEADERS } from "../shared/headers.js";
+import { respondWithError } from "../shared/error-reply.js";
 import type { Logger } from "../shared/logger.js";
 import { EXECUTE_SUBJECT } from "../shared/subjects.js";
 import type { Executor } from "./executor.js";
@@ -37,10 +37,8 @@ export class ExecuteIngress {
     } catch (err) {
       const e = asWeftError(err);
       this.log.warn({ code: e.code, reason: e.message }, "NATS execute refused");
-      const h = natsHeaders();
-      h.set(HEADERS.errorCode, e.code);
       try {
-        msg.respond(JSON.stringify({ error: e.toBody() }), { headers: h });
+        respondWithError(msg, e);
       } catch (respondErr) {
         this.log.warn({ err: respondErr }, "could not send the error reply");
       }

@@ -4,9 +4,9 @@
 import { imageRuntimeOf, languageOf, resolveRuntime, type Runtime } from "../shared/runtimes.js";
 import { describeTranspileError, transpileTypeScript } from "../shared/typescript.js";
 import { randomUUID } from "node:crypto";
-import { NoRespondersError, RequestError, TimeoutError, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import { WeftError, fromZodError, unavailable, type ErrorBody } from "../shared/errors.js";
-import { HEADERS } from "../shared/headers.js";
+import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
+import { WeftError, fromZodError, unavailable } from "../shared/errors.js";
+import { errorInReply } from "../shared/error-reply.js";
 import { LIMITS } from "../shared/limits.js";
 import type { Logger } from "../shared/logger.js";
 import { ExecuteRequest, type ExecuteJob } from "../shared/schemas/execution.js";
@@ -66,7 +66,7 @@ export class Executor {
     } catch (err) {
       throw this.requestFailure(job, err);
     }
-    const refused = errorOf(reply.headers, reply.data);
+    const refused = errorInReply(reply.headers, reply.data, "an agent");
     if (refused) throw refused;
     this.countStatus(reply.data);
     return reply.data;
@@ -113,16 +113,6 @@ export class Executor {
     } catch {
       this.counts.byStatus.unknown = (this.counts.byStatus.unknown ?? 0) + 1;
     }
-  }
-}
-
-/** An agent's refusal ({error} with the Weft-Error-Code header) as the WeftError to pass on. */
-function errorOf(headers: MsgHdrs | undefined, data: Uint8Array): WeftError | undefined {
-  if (!headers?.get(HEADERS.errorCode)) return undefined;
-  try {
-    return WeftError.fromBody((JSON.parse(Buffer.from(data).toString("utf8")) as { error: ErrorBody }).error);
-  } catch {
-    return new WeftError("INTERNAL", "an agent refused the run with a malformed error");
   }
 }
 

@@ -1,9 +1,10 @@
 // The NATS front door: any client publishing a JSON event to weft.invoke.{name} runs the function. A request
 // (with a reply subject) gets the result object from the agent directly; with header Weft-Async: true it gets
 // {invocationId, status: "queued"} once the job is stored; a plain publish is queued like an async call.
-import { headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { asWeftError, invalid } from "../shared/errors.js";
 import { HEADERS } from "../shared/headers.js";
+import { respondWithError } from "../shared/error-reply.js";
 import type { Logger } from "../shared/logger.js";
 import { INVOKE_SUBJECT_PREFIX, INVOKE_WILDCARD } from "../shared/subjects.js";
 import * as args from "./arguments.js";
@@ -48,10 +49,8 @@ export class NatsIngress {
     const level = e.code === "INTERNAL" ? "error" : "warn";
     this.log[level]({ err: e.code === "INTERNAL" ? err : undefined, subject: msg.subject, code: e.code, reason: e.message }, "NATS invocation refused");
     if (!msg.reply) return;
-    const h = natsHeaders();
-    h.set(HEADERS.errorCode, e.code);
     try {
-      msg.respond(JSON.stringify({ error: e.toBody() }), { headers: h });
+      respondWithError(msg, e);
     } catch (err) {
       // The connection closed under us (shutdown or outage): the requester times out, which is all NATS allows.
       this.log.warn({ err, subject: msg.subject }, "could not send the error reply");

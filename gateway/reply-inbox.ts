@@ -134,23 +134,18 @@ export class ReplyInbox {
     this.directSub.unsubscribe();
   }
 
+  /** A late or duplicate answer (a redelivered job) finds nobody waiting: the caller has its result already. */
   private settle(invocationId: string, data: Uint8Array | undefined): void {
-    const w = this.waiting.get(invocationId);
-    if (!w) return; // a late or duplicate answer (a redelivered job): the caller has its result already
-    this.waiting.delete(invocationId);
-    clearTimeout(w.timer);
-    w.resolve(data);
+    settleIn(this.waiting, invocationId, data);
   }
 
+  /** The ack of a publish retried (de-duplicated), or one nobody waits for any more, finds nobody waiting. */
   private settleAck(invocationId: string, outcome: PubAckOutcome): void {
-    const w = this.acks.get(invocationId);
-    if (!w) return; // the ack of a publish retried (de-duplicated), or one nobody waits for any more
-    this.acks.delete(invocationId);
-    clearTimeout(w.timer);
-    w.resolve(outcome);
+    settleIn(this.acks, invocationId, outcome);
   }
 }
 
+/** Hands `value` to whoever waits for `id` in `waiting`, if anyone still does, and stops their timer. */
 function settleIn<T>(waiting: Map<string, Waiting<T>>, id: string, value: T): void {
   const w = waiting.get(id);
   if (!w) return;
