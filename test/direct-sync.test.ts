@@ -72,6 +72,29 @@ describe("the direct sync path on the fabric", () => {
     assert.equal(record.attempt, 1);
   });
 
+  test("hostile requests on the direct subjects get a clear refusal or outcome, and the agent goes on", async () => {
+    const name = uniqueName("hostile");
+    await deploy(name);
+    // No invocation id: not a gateway's call.
+    const bare = await nc.request(directSubject(name), "{}", { timeout: 10_000 });
+    assert.equal(bare.headers?.get(HEADERS.errorCode), "INVALID_ARGUMENT");
+    assert.match(bare.string(), /Weft-Invocation-Id/);
+    // Malformed headers: a wait that is not a number, a version that is not one, an unknown function.
+    const h = natsHeaders();
+    h.set(HEADERS.invocationId, randomUUID());
+    h.set(HEADERS.waitMs, "soon");
+    h.set(HEADERS.version, "-3");
+    const odd = await nc.request(directSubject(name), '{"n":5}', { timeout: 10_000, headers: h });
+    assert.equal(JSON.parse(odd.string()).status, "ok", odd.string());
+    const h2 = natsHeaders();
+    h2.set(HEADERS.invocationId, randomUUID());
+    const missing = JSON.parse((await nc.request(directSubject(uniqueName("nope")), "{}", { timeout: 10_000, headers: h2 })).string());
+    assert.equal(missing.status, "error");
+    assert.equal(missing.error.code, "FUNCTION_DELETED");
+    const after = await invoke(name, { n: 6 });
+    assert.deepEqual(after.body.output, { echo: 6 }, "the agent still serves calls");
+  });
+
   test("a call past the agent's direct slots is handed back and queued, and runs", async () => {
     const name = uniqueName("handback");
     await deploy(name);
