@@ -153,6 +153,20 @@ function traceIdOf(span: Span): string {
   return trace.isSpanContextValid(sc) ? sc.traceId : randomBytes(16).toString("hex");
 }
 
+/** The outcome of an invocation the agent itself failed: after the handler ran (`ending` final) or before. */
+function platformFailure(ending: Ending | undefined, err: Error): FinalEnding {
+  const ran = ending?.kind === "final";
+  return {
+    kind: "final",
+    status: "killed",
+    error: { code: "PLATFORM_ERROR", message: `the agent failed while ${ran ? "delivering the outcome" : "starting the invocation"}: ${err.message}` },
+    logs: ran ? ending.logs : "",
+    logsTruncated: ran ? ending.logsTruncated : false,
+    coldStart: ending?.coldStart ?? false,
+    durationMs: ran ? ending.durationMs : 0,
+  };
+}
+
 export class InvocationRunner {
   private readonly tracer = tracer("agent");
   private readonly followup: AsyncFollowup;
@@ -230,7 +244,9 @@ export class InvocationRunner {
     } catch (err) {
       span.recordException(err as Error);
       log.error({ err }, "direct call failed inside the agent");
-      if (ending === undefined) handBack(msg, log);
+      // Not run to an outcome: queued instead. Run, but the answer failed: the caller hears PLATFORM_ERROR.
+      if (ending?.kind !== "final") handBack(msg, log);
+      else await this.reportPlatformFailure(job, meta, platformFailure(ending, err as Error), log).catch((e: unknown) => log.error({ err: e }, "a failed direct call's record could not be stored"));
     } finally {
       span.end();
     }
@@ -441,23 +457,7 @@ export class InvocationRunner {
         msg.nak(this.opts.retryDelayMs);
         return;
       }
-      const final: FinalEnding = {
-        kind: "final",
-        status: "killed",
-        error: { code: "PLATFORM_ERROR", message: `the agent failed while ${ran ? "delivering the outcome" : "starting the invocation"}: ${err.message}` },
-        logs: ending?.kind === "final" ? ending.logs : "",
-        logsTruncated: ending?.kind === "final" ? ending.logsTruncated : false,
-        coldStart: ending?.coldStart ?? false,
-        durationMs: ending?.kind === "final" ? ending.durationMs : 0,
-      };
-      if (job.replyTo) {
-        try {
-          this.nc.publish(job.replyTo, resultJson(final, meta));
-        } catch (replyErr) {
-          log.warn({ err: replyErr }, "replying to the caller failed");
-        }
-      }
-      await this.publishRecord(finalRecord(final, meta, Date.now()));
+      await this.reportPlatformFailure(job, meta, platformFailure(ending, err), log);
       if (ran) msg.ack();
       else msg.term("platform failure on the last attempt");
     } catch (salvageErr) {
@@ -469,6 +469,18 @@ export class InvocationRunner {
       log.error({ err: salvageErr }, "salvaging a failed invocation failed; acking it so it does not run again");
       msg.ack();
     }
+  }
+
+  /** Tells the caller (if any) and the records that the agent itself failed this invocation. */
+  private async reportPlatformFailure(job: Job, meta: InvocationMeta, final: FinalEnding, log: Logger): Promise<void> {
+    if (job.replyTo) {
+      try {
+        this.nc.publish(job.replyTo, resultJson(final, meta));
+      } catch (replyErr) {
+        log.warn({ err: replyErr }, "replying to the caller failed");
+      }
+    }
+    await this.publishRecord(finalRecord(final, meta, Date.now()));
   }
 
   /** What follows an attempt of an async invocation (a sync caller retries for itself, as on Lambda). */
