@@ -249,11 +249,15 @@ func (r *runner) startRun(f *frame) {
 			r.answer(map[string]any{"t": "refused", "id": f.h.ID, "reason": r.retire})
 			return
 		}
+	}
+	r.runs = append(r.runs, &run{id: f.h.ID, stray: logCut{limit: r.logLimit}})
+	// The frame goes into the pipe while the worker is still stopped, and only then is it continued: it wakes once,
+	// to a read that returns at once, instead of waking to wait in that read and again when the frame comes.
+	r.toWorker(append(append(f.line, '\n'), f.payload...))
+	if r.frozen && r.worker != nil {
 		r.worker.signal(syscall.SIGCONT)
 		r.frozen = false
 	}
-	r.runs = append(r.runs, &run{id: f.h.ID, stray: logCut{limit: r.logLimit}})
-	r.toWorker(append(append(f.line, '\n'), f.payload...))
 }
 
 // toWorker queues bytes for the worker's control pipe; a worker that stops reading stalls only itself.
@@ -269,19 +273,33 @@ func (r *runner) flushControl() {
 			continue
 		}
 		if err == syscall.EAGAIN {
-			r.rewatch(r.worker.ctl, syscall.EPOLLOUT)
+			r.watchControl(true)
 			return
 		}
 		if err != nil {
 			r.ctlOut = nil
-			r.rewatch(r.worker.ctl, 0)
+			r.watchControl(false)
 			r.workerGone()
 			return
 		}
 		r.ctlOut = r.ctlOut[n:]
 	}
 	r.ctlOut = nil
-	r.rewatch(r.worker.ctl, 0)
+	r.watchControl(false)
+}
+
+// watchControl asks epoll to say when the worker's control pipe has room (a frame did not fit), or stops asking;
+// only a change costs a system call, so a frame that fits at once (nearly every one) costs none.
+func (r *runner) watchControl(writable bool) {
+	if r.worker.ctlWatched == writable {
+		return
+	}
+	r.worker.ctlWatched = writable
+	var events uint32
+	if writable {
+		events = syscall.EPOLLOUT
+	}
+	r.rewatch(r.worker.ctl, events)
 }
 
 // ---- worker → runner ---------------------------------------------------------------------------------
@@ -489,7 +507,7 @@ func (r *runner) leftovers() string {
 		}
 		r.lastPid = before
 	}
-	if t := r.worker.threads(); t > r.worker.baselineThreads {
+	if t := r.worker.threadsWhileStopped(r.frozen); t > r.worker.baselineThreads {
 		return fmt.Sprintf("the call left %d thread(s) running", t-r.worker.baselineThreads)
 	}
 	if created && !r.worker.baselineTasksAlive() {

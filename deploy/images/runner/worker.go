@@ -22,8 +22,11 @@ type worker struct {
 	// The worker's threads right after init, each as an open /proc/<pid>/task/<tid>/stat: a descriptor stays bound to
 	// its thread, so a thread that ended reads as gone even when a new one was given its number.
 	baselineTasks []int
-	logClosed     bool
-	exited        *exitInfo
+	// The thread count the last look at a stopped worker read (0: none since it was last continued).
+	stoppedThreads int
+	ctlWatched     bool // epoll watches ctl for room (EPOLLOUT)
+	logClosed      bool
+	exited         *exitInfo
 }
 
 type exitInfo struct {
@@ -116,7 +119,12 @@ func workerEnv() []string {
 	return env
 }
 
-func (w *worker) signal(sig syscall.Signal) { _ = rawKill(w.pid, sig) }
+func (w *worker) signal(sig syscall.Signal) {
+	if sig == syscall.SIGCONT {
+		w.stoppedThreads = 0
+	}
+	_ = rawKill(w.pid, sig)
+}
 
 // threads is the worker's thread count (field 20 of /proc/<pid>/stat), or a large number when unreadable.
 func (w *worker) threads() int {
@@ -127,11 +135,26 @@ func (w *worker) threads() int {
 	if err != nil || n <= 0 {
 		return 1 << 30
 	}
-	f := statFields(statBuf[:n])
+	return threadCount(statFields(statBuf[:n]))
+}
+
+// threadsWhileStopped is threads(), taken from the look that found the worker stopped when `frozen` says it still
+// is: a stopped thread group can neither start a thread nor end one (only SIGKILL, which ends them all), so the
+// count read then is the count now, without reading /proc again.
+func (w *worker) threadsWhileStopped(frozen bool) int {
+	if frozen && w.stoppedThreads > 0 {
+		return w.stoppedThreads
+	}
+	return w.threads()
+}
+
+// threadCount reads num_threads from /proc/<pid>/stat's fields (those after "pid (comm)": state is [0], num_threads
+// [17]), or a large number when it is not there.
+func threadCount(f [][]byte) int {
 	if len(f) < 18 {
 		return 1 << 30
 	}
-	t, err := strconv.Atoi(string(f[17])) // fields after "pid (comm)": state is [0], num_threads is [17]
+	t, err := strconv.Atoi(string(f[17]))
 	if err != nil {
 		return 1 << 30
 	}
@@ -200,7 +223,11 @@ func (w *worker) stopped() (stopped, readable bool) {
 		return false, false
 	}
 	f := statFields(statBuf[:n])
-	return len(f) > 0 && (f[0][0] == 'T' || f[0][0] == 't'), true
+	stopped = len(f) > 0 && (f[0][0] == 'T' || f[0][0] == 't')
+	if stopped {
+		w.stoppedThreads = threadCount(f)
+	}
+	return stopped, true
 }
 
 // waitStopped waits (briefly) until SIGSTOP has stopped the worker's whole thread group.
