@@ -363,6 +363,11 @@ func (r *runner) readResults(buf []byte) {
 			r.workerBroke("the worker wrote more than a frame may hold")
 			return
 		}
+		if n < len(buf) {
+			// The pipe held less than the buffer: it is empty now, and epoll (level-triggered) reports what comes
+			// next. Reading on would cost a system call per call to hear EAGAIN.
+			break
+		}
 	}
 	for r.worker != nil {
 		f, err := r.fromWorker.next()
