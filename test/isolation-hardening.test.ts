@@ -76,6 +76,11 @@ def handler(event, context):
         "fifo_exists": os.path.exists("/tmp/probe-fifo"),
         "af_alg": attempt(lambda: socket.socket(38, socket.SOCK_SEQPACKET, 0).close()),
         "af_vsock": attempt(lambda: socket.socket(40, socket.SOCK_STREAM, 0).close()),
+        # Each could have SIGCONT sent to the worker stopped between calls (x86_64 numbers, as above).
+        "timer_create": raw(222, 1, ctypes.addressof(params), ctypes.addressof(params) + 64),
+        "mq_notify": raw(244, -1, 0),
+        "f_setsig": raw(72, 1, 10, 18),
+        "f_getfl": raw(72, 1, 3),
         "thread": thread_result(),
         "fork_exec_wait": fork_exec_wait(),
     }
@@ -98,7 +103,7 @@ exports.handler = async () => {
 
 for (const isolation of ["runc", "gvisor"] as const) {
   describe(`seccomp on ${isolation}`, () => {
-    test("a Python function runs under the filter: io_uring, user namespaces and mknod are refused; threads, fork and exec work", async () => {
+    test("a Python function runs under the filter: io_uring, user namespaces, mknod, POSIX timers, mq_notify and F_SETSIG are refused; threads, fork and exec work", async () => {
       const name = uniqueName(`seccomp-py-${isolation}`);
       await f.deploy(name, { runtime: "python3", isolation, code: PROBE_PY });
       const { result } = await f.invoke(name, {});
@@ -121,6 +126,12 @@ for (const isolation of ["runc", "gvisor"] as const) {
       assert.equal(out.fifo_exists, false);
       assert.equal(out.af_alg, "EPERM", detail);
       assert.equal(out.af_vsock, "EPERM", detail);
+      // Without the filter timer_create (a zeroed sigevent: SIGEV_SIGNAL, signal 0) answers EINVAL or ok, mq_notify
+      // on fd -1 EBADF, and F_SETSIG ok; fcntl's other commands stay.
+      assert.equal(out.timer_create, "EPERM", detail);
+      assert.equal(out.mq_notify, "EPERM", detail);
+      assert.equal(out.f_setsig, "EPERM", detail);
+      assert.equal(out.f_getfl, "ok", detail);
       assert.equal(out.thread, "ran");
       assert.equal(out.fork_exec_wait, 7);
     });

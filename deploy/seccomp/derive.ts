@@ -19,6 +19,10 @@ export const WEFT_PROFILE_PATH = join(import.meta.dirname, "weft.json");
  *   of a kernel exploit; Docker gates these on CAP_SYS_ADMIN only. clone stays, with namespace flags masked.
  * - ptrace: clone3 is answered by SCMP_ACT_TRACE (see CLONE3_RULE), which is ENOSYS only while no tracer
  *   exists; a tracer could let clone3 through, so no process may become one.
+ * - timer_create, mq_notify: a POSIX timer or a message queue's notification can be told to send SIGCONT, which
+ *   the kernel delivers to a stopped process with no permission check: the worker the runner stopped between
+ *   calls would resume itself after its answer. setitimer and alarm stay (their signals are fixed, and a stopped
+ *   process does not run their handlers); nothing Weft runs creates POSIX timers.
  */
 export const NEVER_ALLOWED = [
   "io_uring_setup",
@@ -30,7 +34,12 @@ export const NEVER_ALLOWED = [
   "setns",
   "clone3",
   "ptrace",
+  "timer_create",
+  "mq_notify",
 ] as const;
+
+/** fcntl's F_SETSIG: the signal an O_ASYNC descriptor sends its owner. */
+export const F_SETSIG = 10;
 
 const ENOSYS = 38;
 
@@ -54,8 +63,20 @@ const SOCKETCALL_RULE: SyscallRule = {
   comment: "weft: socketcall would bypass the AF_ALG and AF_VSOCK socket filters from 32-bit code",
 };
 
+/**
+ * fcntl without F_SETSIG. With it (and F_SETOWN, O_ASYNC) a worker has SIGCONT sent to itself whenever someone
+ * reads its stdout pipe: the runner does, after stopping it between calls, so the worker would resume with its
+ * checks passed. Only the signal's choice is refused; O_ASYNC's default SIGIO stays, as it cannot continue anyone.
+ */
+const FCNTL_RULE: SyscallRule = {
+  names: ["fcntl", "fcntl64"],
+  action: "SCMP_ACT_ALLOW",
+  args: [{ index: 1, value: F_SETSIG, op: "SCMP_CMP_NE" }],
+  comment: "weft: no F_SETSIG (a SIGCONT on I/O would continue the worker stopped between calls)",
+};
+
 /** Our own rules replace whatever Docker's profile says about these. */
-const REPLACED = new Set([...CLONE3_RULE.names, ...SOCKETCALL_RULE.names]);
+const REPLACED = new Set([...CLONE3_RULE.names, ...SOCKETCALL_RULE.names, ...FCNTL_RULE.names]);
 const NEVER = new Set<string>(NEVER_ALLOWED);
 
 function keepName(rule: SyscallRule, name: string): boolean {
@@ -84,7 +105,7 @@ function hardenRule(rule: SyscallRule): SyscallRule | undefined {
 
 export function deriveWeftProfile(docker: SeccompProfile): SeccompProfile {
   const syscalls = docker.syscalls.map(hardenRule).filter((r): r is SyscallRule => r !== undefined);
-  return { ...docker, syscalls: [SOCKETCALL_RULE, CLONE3_RULE, ...syscalls] };
+  return { ...docker, syscalls: [SOCKETCALL_RULE, CLONE3_RULE, FCNTL_RULE, ...syscalls] };
 }
 
 /** Docker's own files are tab-indented; keeping that makes `diff docker-default.json weft.json` readable. */

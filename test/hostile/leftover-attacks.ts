@@ -70,7 +70,9 @@ export const LEFTOVER_ATTACKS: Array<{ attack: string; label: string; leak: Leak
     },
   },
   {
-    attack: "arms a POSIX timer (timer_create through ctypes) with a SIGUSR1 handler, which no itimer reset sees",
+    // The seccomp filter refuses timer_create (test/isolation-hardening.test.ts); under a profile that allows it, the
+    // worker's /proc/self/timers check and the freeze between calls hold the line instead.
+    attack: "arms a POSIX timer (timer_create through ctypes, if the filter lets it) with a SIGUSR1 handler, which no itimer reset sees",
     label: "posix-timer",
     leak: {
       py: `class SigEvent(ctypes.Structure):
@@ -79,8 +81,25 @@ class ITimerSpec(ctypes.Structure):
     _fields_ = [("interval_s", ctypes.c_long), ("interval_ns", ctypes.c_long), ("value_s", ctypes.c_long), ("value_ns", ctypes.c_long)]
 signal.signal(signal.SIGUSR1, lambda *_: (tick(), spin_for(0.004)))
 timer = ctypes.c_void_p()
-assert LIBC.timer_create(1, ctypes.byref(SigEvent(None, signal.SIGUSR1, 0)), ctypes.byref(timer)) == 0
-assert LIBC.timer_settime(timer, 0, ctypes.byref(ITimerSpec(0, 5000000, 0, 5000000)), None) == 0`,
+if LIBC.timer_create(1, ctypes.byref(SigEvent(None, signal.SIGUSR1, 0)), ctypes.byref(timer)) == 0:
+    assert LIBC.timer_settime(timer, 0, ctypes.byref(ITimerSpec(0, 5000000, 0, 5000000)), None) == 0`,
+    },
+  },
+  {
+    // Without the filter's F_SETSIG rule the runner's own read of the stray output, after it stopped the worker and
+    // checked it, sends the worker SIGCONT: the thread started at init (so no extra thread) spins on after the answer.
+    attack: "has SIGCONT sent to itself whenever its stdout is read (F_SETOWN, F_SETSIG, O_ASYNC), with a thread from init writing on",
+    label: "fsetsig",
+    leak: {
+      pre: `def keep_writing():
+    while True:
+        os.write(1, b"w" * 512)
+        spin_for(0.001)
+threading.Thread(target=keep_writing, daemon=True).start()`,
+      py: `F_GETFL, F_SETFL, F_SETOWN, F_SETSIG = 3, 4, 8, 10
+LIBC.fcntl(1, F_SETOWN, os.getpid())
+if LIBC.fcntl(1, F_SETSIG, signal.SIGCONT) == 0:
+    LIBC.fcntl(1, F_SETFL, LIBC.fcntl(1, F_GETFL) | os.O_ASYNC)`,
     },
   },
   {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../../shared/config.js";
 import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption, parseSeccompProfile, type SeccompProfile, type SyscallRule } from "../../agents/seccomp.js";
-import { NEVER_ALLOWED, WEFT_PROFILE_PATH, deriveFromFile } from "../../deploy/seccomp/derive.js";
+import { F_SETSIG, NEVER_ALLOWED, WEFT_PROFILE_PATH, deriveFromFile } from "../../deploy/seccomp/derive.js";
 
 const profile = parseSeccompProfile(readFileSync(WEFT_PROFILE_PATH, "utf8"), WEFT_PROFILE_PATH);
 const CLONE_NAMESPACE_FLAGS = 0x7e020000; // NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
@@ -21,12 +21,21 @@ test("weft.json is what derive.ts makes of Docker's default profile", () => {
   assert.equal(DEFAULT_SECCOMP_PROFILE, WEFT_PROFILE_PATH);
 });
 
-test("io_uring, mknod, unshare, setns, clone3 and ptrace are allowed by no rule, with any capabilities", () => {
+test("io_uring, mknod, unshare, setns, clone3, ptrace, timer_create and mq_notify are allowed by no rule, with any capabilities", () => {
   for (const name of NEVER_ALLOWED) {
     const allowing = rulesFor(profile, name).filter((r) => r.action === "SCMP_ACT_ALLOW");
     assert.deepEqual(allowing, [], `${name} is allowed`);
   }
   assert.equal(profile.defaultAction, "SCMP_ACT_ERRNO");
+});
+
+test("fcntl is allowed for every command but F_SETSIG (a SIGCONT on I/O would continue the stopped worker)", () => {
+  for (const name of ["fcntl", "fcntl64"]) {
+    const rules = rulesFor(profile, name);
+    assert.deepEqual(rules.map((r) => [r.action, r.args]), [["SCMP_ACT_ALLOW", [{ index: 1, value: F_SETSIG, op: "SCMP_CMP_NE" }]]], name);
+    assert.equal(rules[0]!.includes, undefined);
+  }
+  assert.equal(F_SETSIG, 10);
 });
 
 test("clone is allowed only with every namespace flag clear, whatever the capabilities", () => {

@@ -126,6 +126,10 @@ func (r *runner) loop() {
 			case r.worker != nil && fd == r.worker.log:
 				r.readStray(buf)
 			case r.worker != nil && fd == r.worker.ctl:
+				if ev.Events&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0 && len(r.ctlOut) == 0 {
+					r.controlClosed()
+					continue
+				}
 				r.flushControl()
 			}
 		}
@@ -286,6 +290,14 @@ func (r *runner) flushControl() {
 	}
 	r.ctlOut = nil
 	r.watchControl(false)
+}
+
+// controlClosed: nothing reads the worker's control pipe any more (the function closed fd 3). It can take no
+// other call, and epoll would report the closed pipe at every turn of the loop, a spin until the next call: the
+// pipe leaves the epoll set and the container is retired (at once while idle, else with the answer in flight).
+func (r *runner) controlClosed() {
+	r.unwatch(r.worker.ctl)
+	r.noteRetire("the function closed its control pipe")
 }
 
 // watchControl asks epoll to say when the worker's control pipe has room (a frame did not fit), or stops asking;
