@@ -92,6 +92,11 @@ const ONE_SHOT: Record<Runtime, string[]> = {
 interface Stats { n: number; p50: number; p99: number; mean: number; min: number; max: number }
 type Row = { metric: string; runtime?: string; isolation?: string; value: string; stats?: Stats; extra?: Record<string, number> };
 
+/** The table's row for a CPU-per-call report (the summary reads `extra.msPerCall`). */
+function cpuRow(metric: string, runtime: string, c: Pick<CpuReport, "totalMsPerCall" | "callsPerSec">): Row {
+  return { metric, runtime, isolation: "runc", value: `${c.totalMsPerCall.toFixed(3)} ms  (${c.callsPerSec}/s)`, extra: { msPerCall: c.totalMsPerCall } };
+}
+
 function stats(samples: number[]): Stats {
   const s = [...samples].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
@@ -190,7 +195,7 @@ async function measureDirectPath(f: Fabric, grpc: GrpcInvoker, docker: Dockerode
   await runCalls(2000, CONCURRENCY, () => invokeHttp(f.httpPort, names.python3!));
   const queue = (cpuOut["python3, queue path beside it"] = await cpuAccounting(f, docker, names.python3!));
   printCpu("python3, queue path beside the direct path", queue);
-  rows.push({ metric: `direct sync path: the queue path beside it, CPU per call, all processes (${CPU_CALLS} calls)`, runtime: "python3", isolation: "runc", value: `${queue.totalMsPerCall.toFixed(3)} ms  (${queue.callsPerSec}/s)`, extra: { msPerCall: queue.totalMsPerCall } });
+  rows.push(cpuRow(`direct sync path: the queue path beside it, CPU per call, all processes (${CPU_CALLS} calls)`, "python3", queue));
   console.log("[bench] the direct sync path: the gateway restarted with WEFT_SYNC_PATH=direct");
   await restartGateway(f, { WEFT_SYNC_PATH: "direct" });
   try {
@@ -212,7 +217,7 @@ async function measureDirectPath(f: Fabric, grpc: GrpcInvoker, docker: Dockerode
         console.log(`[bench] direct sync path: CPU accounting ${runtime}: ${CPU_CALLS} calls`);
         const c = (cpuOut[runtime] = await cpuAccounting(f, docker, name));
         printCpu(`${runtime}, direct sync path`, c);
-        rows.push({ metric: tag(`CPU per call, all processes (${CPU_CALLS} calls)`), runtime, isolation: "runc", value: `${c.totalMsPerCall.toFixed(3)} ms  (${c.callsPerSec}/s)`, extra: { msPerCall: c.totalMsPerCall } });
+        rows.push(cpuRow(tag(`CPU per call, all processes (${CPU_CALLS} calls)`), runtime, c));
       }
     }
   } finally {
@@ -529,7 +534,7 @@ async function loadPathFloor(f: Fabric, floor: PathFloor, runtime: BenchRuntime)
 function pathFloorLoadRows(p: PathFloorLoad, runtime: Runtime): Row[] {
   return [
     { metric: `floor: the same path without Weft, ${CONCURRENCY} HTTP clients`, runtime, isolation: "runc", value: `${p.rps} inv/s  p50 ${p.throughput.p50.toFixed(2)} ms  p99 ${p.throughput.p99.toFixed(2)} ms  errors ${p.errors}`, stats: p.throughput, extra: { rps: p.rps } },
-    { metric: `floor: the same path without Weft, CPU per call (${CPU_CALLS} calls)`, runtime, isolation: "runc", value: `${p.cpu.totalMsPerCall.toFixed(3)} ms  (${p.cpu.callsPerSec}/s)`, extra: { msPerCall: p.cpu.totalMsPerCall } },
+    cpuRow(`floor: the same path without Weft, CPU per call (${CPU_CALLS} calls)`, runtime, p.cpu),
   ];
 }
 
@@ -1048,7 +1053,7 @@ async function main(): Promise<void> {
         console.log(`[bench] CPU accounting ${runtime}: ${CPU_CALLS} calls`);
         cpu[runtime] = await cpuAccounting(f, docker, name);
         printCpu(runtime, cpu[runtime]);
-        rows.push({ metric: `CPU per call, all processes (${CPU_CALLS} calls)`, runtime, isolation: "runc", value: `${cpu[runtime].totalMsPerCall.toFixed(3)} ms  (${cpu[runtime].callsPerSec}/s)`, extra: { msPerCall: cpu[runtime].totalMsPerCall } });
+        rows.push(cpuRow(`CPU per call, all processes (${CPU_CALLS} calls)`, runtime, cpu[runtime]));
       }
     }
 
