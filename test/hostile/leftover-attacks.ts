@@ -103,6 +103,13 @@ if LIBC.fcntl(1, F_SETSIG, signal.SIGCONT) == 0:
     },
   },
   {
+    // Nothing reads the runner's end of the control pipe any more while the worker lives on, blocked on a pipe of its
+    // own: epoll reports the runner's end as broken at every turn, and the runner used to spin on it until the next call.
+    attack: "swaps its control pipe (fd 3) for a pipe of its own and lives on, with nothing reading the runner's end",
+    label: "ctl-swap",
+    leak: { py: "r, w = os.pipe()\nKEEP.append(w)\nos.dup2(r, 3)" },
+  },
+  {
     attack: "hides an interval from async-resource tracking: a microtask chain creates it once the call has ended",
     label: "hidden-interval",
     leak: { js: "let p = Promise.resolve();\nfor (let i = 0; i < 200; i++) p = p.then(() => {});\np.then(() => setInterval(() => { tick(); busy(4); }, 5));" },
