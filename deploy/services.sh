@@ -203,7 +203,20 @@ process.exit(10);
 EOF
 }
 
-dockerd_running() { [[ -f /var/run/docker.pid ]] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; }
+# A pid file names a live daemon only if that pid is still the program it names: after a crash or a
+# reboot without /run cleared, the pid may belong to something else, and dockerd then waits 60 s for a
+# "still running" containerd that is not there.
+pid_file_names() { [[ -f $1 ]] && [[ $(cat "/proc/$(cat "$1")/comm" 2>/dev/null) == "$2" ]]; }
+dockerd_running() { pid_file_names /var/run/docker.pid dockerd; }
+clear_stale_pid_files() {
+  local f
+  for f in /var/run/docker.pid:dockerd /var/run/docker/containerd/containerd.pid:containerd; do
+    if [[ -f ${f%%:*} ]] && ! pid_file_names "${f%%:*}" "${f##*:}"; then
+      act docker "removing the stale pid file ${f%%:*}"
+      rm -f "${f%%:*}"
+    fi
+  done
+}
 
 start_dockerd() {
   if dockerd_running; then
@@ -212,6 +225,7 @@ start_dockerd() {
     act docker "systemctl start docker"
     systemctl start docker
   else
+    clear_stale_pid_files
     act docker "starting dockerd (log: $LOG_DIR/weft-dockerd.log)"
     setsid nohup dockerd >>"$LOG_DIR/weft-dockerd.log" 2>&1 </dev/null &
   fi
