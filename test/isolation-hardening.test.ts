@@ -1,6 +1,6 @@
 // Defence in depth, proven from inside function containers exactly as the agent creates them, on runc and on
 // gVisor: the seccomp filter is installed (gVisor applies it with --oci-seccomp), and io_uring, user
-// namespaces and mknod are refused, while threads, fork and exec still work.
+// namespaces and mknod are refused, while threads, fork and exec still work; on runc the worker runs batch-scheduled.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startAgentFixture, uniqueName, type AgentFixture } from "./fixtures/agent-fixture.js";
@@ -59,11 +59,20 @@ def thread_result():
     t.join()
     return box[0]
 
+def thread_policy():
+    box = []
+    t = threading.Thread(target=lambda: box.append(os.sched_getscheduler(threading.get_native_id())))
+    t.start()
+    t.join()
+    return box[0]
+
 def handler(event, context):
     status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
     params = ctypes.create_string_buffer(120)
     return {
         "seccomp": status["Seccomp"].strip(),
+        "sched_policy": os.sched_getscheduler(0),
+        "thread_sched_policy": thread_policy(),
         "io_uring_setup": raw(425, 8, ctypes.addressof(params)),
         "io_uring_enter": raw(426, -1, 1, 0, 0, 0, 0),
         "io_uring_register": raw(427, -1, 0, 0, 0),
@@ -134,6 +143,14 @@ for (const isolation of ["runc", "gvisor"] as const) {
       assert.equal(out.f_getfl, "ok", detail);
       assert.equal(out.thread, "ran");
       assert.equal(out.fork_exec_wait, 7);
+      // The runner puts itself under SCHED_BATCH and the worker and its threads inherit it (runner main.go,
+      // batchScheduled): woken, they never preempt the agent. gVisor schedules inside the sandbox on its own.
+      if (isolation === "runc") {
+        assert.equal(out.sched_policy, 3, `the worker runs under SCHED_BATCH (3): ${detail}`);
+        assert.equal(out.thread_sched_policy, 3, `its threads too: ${detail}`);
+      } else {
+        assert.ok([0, 3].includes(out.sched_policy as number), `a normal policy inside the sandbox: ${detail}`);
+      }
     });
 
     test("a Node function runs under the filter, with its threads and a worker", async () => {

@@ -40,6 +40,7 @@ func main() {
 	// container's CPU limit for this. Measured (npm run bench:runner, python3 runc): 140 → 113-120 µs per call.
 	runtime.GOMAXPROCS(1)
 	quietChildSignals()
+	batchScheduled()
 	r := newRunner(path, os.Args[1:])
 	// The worker starts now, so a stem cell's interpreter is already up when a function is loaded into it;
 	// the agent hears "ready" once the worker says it is.
@@ -77,5 +78,47 @@ func quietChildSignals() {
 	var dfl [4]uint64 // the kernel's struct sigaction, all zero: SIG_DFL, no flags, empty mask
 	if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGCHLD), uintptr(unsafe.Pointer(&dfl[0])), 0, 8, 0, 0); e != 0 {
 		fmt.Fprintf(os.Stderr, "weft-runner: SIGCHLD's default action could not be set: %v\n", e)
+	}
+}
+
+// schedBatch is SCHED_BATCH from <linux/sched.h>: a normal policy with the same CPU weight (nice and the
+// container's CPU limit apply as before) whose tasks never preempt a running task when they wake.
+const schedBatch = 3
+
+// batchScheduled puts every thread of the runner under SCHED_BATCH; the threads Go starts later and the worker
+// inherit it from the thread that creates them. Every call wakes the runner twice (the agent's frame, the worker's
+// answer), and a woken normal task preempts the one that woke it: the agent, still inside its write to the
+// channel, lost its CPU to the runner and the worker for the whole call (the agent's CPU profile spent a fifth of
+// its samples in that write under load), and served nothing else meanwhile. Batch tasks run when the other CPU is
+// free or the waker's slice ends. Measured (npm run bench, six alternating quick pairs, python3): queue path CPU per
+// call 0.94 -> 0.71 ms, direct path throughput at 64 clients about 2,780 -> 3,300/s. The worker may put itself back
+// (moving between normal policies needs no privilege): it then preempts the agent as before, and gains nothing else.
+// gVisor keeps its own scheduler: the call is accepted or refused inside the sandbox and changes nothing on the
+// host; any error is ignored, since the runner works the same without it.
+func batchScheduled() {
+	var param int32 // struct sched_param: sched_priority, 0 for the normal policies
+	for pass := 0; pass < 4; pass++ {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return
+		}
+		changed := false
+		for _, t := range tasks {
+			var tid int
+			if _, err := fmt.Sscan(t.Name(), &tid); err != nil {
+				continue
+			}
+			if p, _, e := syscall.RawSyscall(syscall.SYS_SCHED_GETSCHEDULER, uintptr(tid), 0, 0); e == 0 && p == schedBatch {
+				continue
+			}
+			if _, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, uintptr(tid), schedBatch, uintptr(unsafe.Pointer(&param))); e != 0 {
+				return
+			}
+			changed = true
+		}
+		// A thread Go started from one not yet changed is normal: look again until a pass changes nothing.
+		if !changed {
+			return
+		}
 	}
 }
