@@ -208,14 +208,11 @@ EOF
 # "still running" containerd that is not there.
 pid_file_names() { [[ -f $1 ]] && [[ $(cat "/proc/$(cat "$1")/comm" 2>/dev/null) == "$2" ]]; }
 dockerd_running() { pid_file_names /var/run/docker.pid dockerd; }
-clear_stale_pid_files() {
-  local f
-  for f in /var/run/docker.pid:dockerd /var/run/docker/containerd/containerd.pid:containerd; do
-    if [[ -f ${f%%:*} ]] && ! pid_file_names "${f%%:*}" "${f##*:}"; then
-      act docker "removing the stale pid file ${f%%:*}"
-      rm -f "${f%%:*}"
-    fi
-  done
+clear_stale_pid_file() {
+  if [[ -f $1 ]] && ! pid_file_names "$1" "$2"; then
+    act docker "removing the stale pid file $1"
+    rm -f "$1"
+  fi
 }
 
 start_dockerd() {
@@ -225,7 +222,8 @@ start_dockerd() {
     act docker "systemctl start docker"
     systemctl start docker
   else
-    clear_stale_pid_files
+    clear_stale_pid_file /var/run/docker.pid dockerd
+    clear_stale_pid_file /var/run/docker/containerd/containerd.pid containerd
     act docker "starting dockerd (log: $LOG_DIR/weft-dockerd.log)"
     setsid nohup dockerd >>"$LOG_DIR/weft-dockerd.log" 2>&1 </dev/null &
   fi

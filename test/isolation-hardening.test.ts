@@ -52,16 +52,9 @@ def fork_exec_wait():
         os.execv("/bin/sh", ["sh", "-c", "exit 7"])
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
-def thread_result():
+def in_thread(fn):
     box = []
-    t = threading.Thread(target=lambda: box.append("ran"))
-    t.start()
-    t.join()
-    return box[0]
-
-def thread_policy():
-    box = []
-    t = threading.Thread(target=lambda: box.append(os.sched_getscheduler(threading.get_native_id())))
+    t = threading.Thread(target=lambda: box.append(fn()))
     t.start()
     t.join()
     return box[0]
@@ -72,7 +65,7 @@ def handler(event, context):
     return {
         "seccomp": status["Seccomp"].strip(),
         "sched_policy": os.sched_getscheduler(0),
-        "thread_sched_policy": thread_policy(),
+        "thread_sched_policy": in_thread(lambda: os.sched_getscheduler(threading.get_native_id())),
         "io_uring_setup": raw(425, 8, ctypes.addressof(params)),
         "io_uring_enter": raw(426, -1, 1, 0, 0, 0, 0),
         "io_uring_register": raw(427, -1, 0, 0, 0),
@@ -90,7 +83,7 @@ def handler(event, context):
         "mq_notify": raw(244, -1, 0),
         "f_setsig": raw(72, 1, 10, 18),
         "f_getfl": raw(72, 1, 3),
-        "thread": thread_result(),
+        "thread": in_thread(lambda: "ran"),
         "fork_exec_wait": fork_exec_wait(),
     }
 `;
