@@ -1,7 +1,7 @@
 // What `npm run up` reads: its environment variables (listed by deploy/config-table.ts) and its command line.
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { boolFromEnv, envField, intFromEnv, type ConfigOf } from "../shared/config.js";
+import { boolFromEnv, commonFields, envField, intFromEnv, type ConfigOf } from "../shared/config.js";
 import { CLUSTER_SIZES } from "./nats-servers.js";
 import type { RestartPolicyOptions } from "./restart-policy.js";
 import { stopMarginField } from "./stop-grace.js";
@@ -11,6 +11,8 @@ export const upFields = {
   grpcPort: envField("WEFT_GRPC_PORT", intFromEnv(50051, 1, 65535), "gateway gRPC port"),
   natsPort: envField("WEFT_NATS_PORT", intFromEnv(4222, 1, 65535 - 2010),
     "client port of the nats-server up starts (or reuses); a cluster's nodes take the next ones, and routes these + 2000"),
+  /** nats-server is started under SCHED_BATCH too (the components set it on themselves). */
+  schedBatch: commonFields.schedBatch,
   natsGoMaxProcs: envField("WEFT_NATS_GOMAXPROCS", intFromEnv(0, 0, 4096),
     "GOMAXPROCS of each nats-server up starts; 0: half the host's cores, at least 1 (the server shares the host with the fabric)"),
   skipServices: envField("WEFT_UP_SKIP_SERVICES", boolFromEnv(false), "do not run deploy/services.sh first"),

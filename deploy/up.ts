@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseEnv } from "../shared/config.js";
 import { createLogger } from "../shared/logger.js";
+import { underBatch } from "../shared/sched-batch.js";
 import {
   NATS_HOST,
   natsGoMaxProcs,
@@ -58,10 +59,11 @@ function spawnComponent(name: string, entry: string, env: NodeJS.ProcessEnv): Ch
   return child;
 }
 
-function spawnNats(binary: string, node: NatsNode, logFile: string, goMaxProcs: number): ChildProcess {
+function spawnNats(binary: string, node: NatsNode, logFile: string, goMaxProcs: number, batch: boolean): ChildProcess {
   const fd = openSync(logFile, "a");
   try {
-    return spawn(binary, ["-c", node.configFile], { detached: true, stdio: ["ignore", fd, fd], env: { ...process.env, GOMAXPROCS: String(goMaxProcs) } });
+    const { command, args } = underBatch(binary, ["-c", node.configFile], batch);
+    return spawn(command, args, { detached: true, stdio: ["ignore", fd, fd], env: { ...process.env, GOMAXPROCS: String(goMaxProcs) } });
   } finally {
     closeSync(fd);
   }
@@ -97,7 +99,7 @@ async function startNats(supervisor: Supervisor, plan: NatsPlan, args: UpArgs, c
     writeNatsConfig(node, plan, args.natsSync);
     const name = nodes.length === 1 ? "nats-server" : `nats-${node.name.replace(/^weft-/, "")}`;
     const logFile = join(stateDir, `${name}.log`);
-    supervisor.run({ name, spawn: () => spawnNats(binary, node, logFile, natsGoMaxProcs(config.natsGoMaxProcs)), graceMs: stopGraceMs("nats-server", env) });
+    supervisor.run({ name, spawn: () => spawnNats(binary, node, logFile, natsGoMaxProcs(config.natsGoMaxProcs), config.schedBatch), graceMs: stopGraceMs("nats-server", env) });
   }
   await waitForJetStream(plan, NATS_START_TIMEOUT_MS, () => supervisor.isStopping);
   const where = nodes.map((n) => `${NATS_HOST}:${n.port}`).join(", ");

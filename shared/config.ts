@@ -59,6 +59,11 @@ export const commonFields = {
     z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
     "pino log level",
   ),
+  schedBatch: envField(
+    "WEFT_SCHED_BATCH",
+    boolFromEnv(true),
+    "run the component's threads under SCHED_BATCH: the same CPU weight, but a thread that wakes never preempts the one running (README, Performance); nats-server and FerretDB started by Weft too",
+  ),
 };
 
 /**

@@ -2,9 +2,10 @@
 // Each component's main.ts is one call to runProgram; everything else lives in its app.ts.
 import { ConfigError } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
+import { scheduleAsBatch } from "./sched-batch.js";
 import { startTelemetry } from "./telemetry.js";
 
-export interface ProgramSpec<C extends { logLevel: string }, S extends { stop(): Promise<void> }> {
+export interface ProgramSpec<C extends { logLevel: string; schedBatch: boolean }, S extends { stop(): Promise<void> }> {
   /** "gateway", "controller", "agent": names the logger and the OpenTelemetry service (weft-<name>). */
   name: string;
   loadConfig(env: NodeJS.ProcessEnv): C;
@@ -31,13 +32,17 @@ export function guardProcess(log: Logger): void {
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection (a bug); still serving"));
 }
 
-export async function runProgram<C extends { logLevel: string }, S extends { stop(): Promise<void> }>(
+export async function runProgram<C extends { logLevel: string; schedBatch: boolean }, S extends { stop(): Promise<void> }>(
   spec: ProgramSpec<C, S>,
 ): Promise<void> {
   const config = loadOrExit(spec.name, spec.loadConfig);
   const telemetry = await startTelemetry(`weft-${spec.name}`, process.env);
   const log = createLogger(spec.name, config.logLevel);
   guardProcess(log);
+  if (config.schedBatch) {
+    const why = scheduleAsBatch(process.pid);
+    if (why) log.warn({ reason: why }, "running under the normal scheduling policy (WEFT_SCHED_BATCH=false silences this)");
+  }
   let started: S;
   try {
     started = await spec.start(config, log);
