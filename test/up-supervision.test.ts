@@ -4,6 +4,7 @@
 // With --nats-cluster 3: three clustered nats-servers, R3 streams, and the loss of one node goes unnoticed.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { FUNCTIONS_BUCKET, JOB_ADVISORIES_STREAM, JOBS_CONSUMER, JOBS_STREAM, RECORDS_STREAM } from "../shared/subjects.js";
@@ -42,12 +43,33 @@ async function invokes(up: UpProcess, name: string, value: string): Promise<void
 
 const isRunning = (c: { state: string; pid?: number }) => c.state === "running" && c.pid !== undefined;
 
+/** The scheduling policy of each of a process's threads (field 41 of its task's stat; SCHED_BATCH is 3). */
+function threadPolicies(pid: number): number[] {
+  const policies: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "latin1");
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    policies.push(Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[38]));
+  }
+  return policies;
+}
+const SCHED_BATCH = 3;
+
 test("up restarts a program that dies, shows a crash loop in /healthz and its log, and stops everything only on SIGTERM", async () => {
   const up = await startUp([], FAST_RESTARTS);
   running.push(up);
   const pids: Record<string, number> = {};
   for (const name of ["nats-server", "controller", "agent", "gateway"]) pids[name] = (await up.component(name, isRunning, "running")).pid!;
   await up.healthy();
+  // WEFT_SCHED_BATCH's default: the components put their threads under SCHED_BATCH, and up starts nats-server under it.
+  for (const [name, pid] of Object.entries(pids)) {
+    const policies = threadPolicies(pid);
+    assert.ok(policies.length > 0 && policies.every((p) => p === SCHED_BATCH), `${name}: thread policies ${policies.join(",")}`);
+  }
   assert.match(up.stderr(), /stop graces \(SIGTERM to SIGKILL\): controller 3 s, agent 10 s, gateway 13 s/, "grace = own drain bound + margin");
   await deployAndInvoke(up, "up-echo", "before");
 
