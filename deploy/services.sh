@@ -574,7 +574,7 @@ start_ferretdb() {
   # Go's collector a quarter as often: about a fifth less FerretDB CPU per invocation record (README, Configuration).
   # Under SCHED_BATCH unless WEFT_SCHED_BATCH is false, as Weft's own components run (README, Performance).
   local batch=()
-  [[ ${WEFT_SCHED_BATCH:-true} =~ ^(false|0)$ ]] || ! have chrt || batch=(chrt --batch 0)
+  [[ ${WEFT_SCHED_BATCH:-true} =~ ^(false|0)$ ]] || ! chrt --batch 0 true 2>/dev/null || batch=(chrt --batch 0)
   GOGC=${WEFT_FERRETDB_GOGC:-400} setsid nohup "${batch[@]}" "$FERRET_BIN" --handler=sqlite "--sqlite-url=file:$dir/" "--state-dir=$dir" \
     "--listen-addr=127.0.0.1:$MONGO_PORT" --debug-addr=- --telemetry=disable --log-level=warn \
     >>"$LOG_DIR/weft-ferretdb.log" 2>&1 </dev/null &

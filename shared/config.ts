@@ -62,7 +62,7 @@ export const commonFields = {
   schedBatch: envField(
     "WEFT_SCHED_BATCH",
     boolFromEnv(true),
-    "run the component's threads under SCHED_BATCH: the same CPU weight, but a thread that wakes never preempts the one running (README, Performance); nats-server and FerretDB started by Weft too",
+    "run the component's threads under SCHED_BATCH: the same CPU weight, but a thread that wakes never preempts the one running (README, Performance); also for the nats-server that npm run up and the FerretDB that deploy/services.sh start (the systemd units set CPUSchedulingPolicy=batch themselves)",
   ),
 };
 

@@ -21,19 +21,25 @@ export function scheduleAsBatch(pid: number): string | undefined {
   return undefined;
 }
 
-let chrtFound: boolean | undefined;
+let batchWorks: boolean | undefined;
 
-/** Whether chrt runs here (looked up once). */
-function haveChrt(): boolean {
-  chrtFound ??= spawnSync(CHRT, ["--version"], { stdio: "ignore" }).error === undefined;
-  return chrtFound;
+/** Whether chrt runs here and may start a program under SCHED_BATCH (tried once, on `true`). */
+function canStartUnderBatch(): boolean {
+  batchWorks ??= spawnSync(CHRT, ["--batch", "0", "true"], { stdio: "ignore", timeout: 5000 }).status === 0;
+  return batchWorks;
 }
 
 /**
  * The command and arguments that run `binary args` under SCHED_BATCH from its first instruction (chrt execs it,
- * so the pid is the server's own), or them unchanged when `batch` is off or chrt is missing.
+ * so the pid is the server's own), or them unchanged when `batch` is off, or chrt is missing or may not set the
+ * policy here (the server must start either way).
  */
 export function underBatch(binary: string, args: readonly string[], batch = true): { command: string; args: string[] } {
-  if (!batch || !haveChrt()) return { command: binary, args: [...args] };
+  if (!batch || !canStartUnderBatch()) return { command: binary, args: [...args] };
   return { command: CHRT, args: ["--batch", "0", binary, ...args] };
+}
+
+/** WEFT_SCHED_BATCH as the harnesses read it (on unless "false" or "0"): the components parse it with their config. */
+export function batchScheduled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !["false", "0"].includes(env.WEFT_SCHED_BATCH ?? "");
 }

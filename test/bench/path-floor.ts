@@ -20,7 +20,7 @@ import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } f
 import { connect, type Msg } from "@nats-io/transport-node";
 import { BENCH_RUNTIMES, benchDriver, start as startRunnerContainer, type BenchRuntime, type Started } from "./runner-client.js";
 import { loadWeftProto, toProtoValue } from "./grpc-client.js";
-import { scheduleAsBatch } from "../../shared/sched-batch.js";
+import { batchScheduled, scheduleAsBatch } from "../../shared/sched-batch.js";
 
 /**
  * The subject a call goes to: a path naming "bus-only" skips the container (the Node processes and the bus alone);
@@ -195,7 +195,7 @@ function firstLine(child: ChildProcess, prefix: string): Promise<string> {
 
 const role = process.argv[2];
 // Scheduled as Weft's own processes are (WEFT_SCHED_BATCH, shared/sched-batch.ts), so the floor stays a floor.
-if ((role === "gateway" || role === "agent") && !["false", "0"].includes(process.env.WEFT_SCHED_BATCH ?? "")) scheduleAsBatch(process.pid);
+if ((role === "gateway" || role === "agent") && batchScheduled()) scheduleAsBatch(process.pid);
 if (role === "gateway") await relayGateway(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!, Number(process.env.FLOOR_MAX_INFLIGHT ?? 0));
 if (role === "agent") await relayAgent(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!, Number(process.env.FLOOR_CONTAINERS ?? 2), floorRuntime(process.env.FLOOR_RUNTIME));
 

@@ -23,6 +23,7 @@ import { AGENT_HEARTBEAT_SUBJECT, JOBS_STREAM, RECORDS_SUBJECT_PREFIX, controlle
 import { Proc } from "./processes.js";
 import { PartitionProxy } from "./partition-proxy.js";
 import { HostNetwork } from "./hosts.js";
+import { batchScheduled, underBatch } from "../../shared/sched-batch.js";
 
 const run = promisify(execFile);
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -253,7 +254,8 @@ export class ChaosFabric {
     for (const [i, name] of this.natsNodes.entries()) {
       const conf = join(this.dir, `${name}.conf`);
       await writeFile(conf, this.natsConfig(i));
-      this.procs.set(name, new Proc({ name, command: natsServerBinary(), args: ["-c", conf], readyPort: this.ports.nats[i], readyHost: this.natsHost }, this.logDir));
+      // Under SCHED_BATCH, as Weft starts nats-server and FerretDB (WEFT_SCHED_BATCH).
+      this.procs.set(name, new Proc({ name, ...underBatch(natsServerBinary(), ["-c", conf], batchScheduled()), readyPort: this.ports.nats[i], readyHost: this.natsHost }, this.logDir));
     }
     const ferretDir = join(this.dir, "ferret");
     await mkdir(ferretDir, { recursive: true });
@@ -269,8 +271,7 @@ export class ChaosFabric {
       new Proc(
         {
           name: "mongo",
-          command: ferretdbBinary(),
-          args: ["--handler=sqlite", `--sqlite-url=file:${ferretDir}/`, `--state-dir=${ferretDir}`, `--listen-addr=${this.natsHost}:${this.ports.mongo}`, "--debug-addr=-", "--telemetry=disable", "--log-level=error"],
+          ...underBatch(ferretdbBinary(), ["--handler=sqlite", `--sqlite-url=file:${ferretDir}/`, `--state-dir=${ferretDir}`, `--listen-addr=${this.natsHost}:${this.ports.mongo}`, "--debug-addr=-", "--telemetry=disable", "--log-level=error"], batchScheduled()),
           readyPort: this.ports.mongo,
           readyHost: this.natsHost,
         },

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { rm } from "node:fs/promises";
 import { connect } from "node:net";
-import { underBatch } from "../../shared/sched-batch.js";
+import { batchScheduled, underBatch } from "../../shared/sched-batch.js";
 
 export interface ServerProcess {
   /** Stops the server (SIGTERM) and waits for it to exit; its directory is kept for restart(). */
@@ -50,7 +50,7 @@ export async function startServerProcess(opts: {
   const launch = async () => {
     stderr = "";
     // Under SCHED_BATCH, as Weft starts nats-server and FerretDB (WEFT_SCHED_BATCH), so tests and benches run what ships.
-    const { command, args } = underBatch(opts.binary, opts.args, !["false", "0"].includes(process.env.WEFT_SCHED_BATCH ?? ""));
+    const { command, args } = underBatch(opts.binary, opts.args, batchScheduled());
     const c = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...opts.env } });
     child = c;
     c.stderr?.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });

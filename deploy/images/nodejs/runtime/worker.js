@@ -302,6 +302,13 @@ function posixTimers() {
     const n = fs.readSync(timersFd, timersBuf, 0, timersBuf.length, 0);
     return timersBuf.subarray(0, n).toString("latin1").trim() ? "the call left a POSIX timer armed" : "";
   } catch {
+    if (timersFd >= 0) {
+      try {
+        fs.closeSync(timersFd);
+      } catch {
+        // closed by the call itself
+      }
+    }
     timersFd = -1;
     return "";
   }
