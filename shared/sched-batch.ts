@@ -7,6 +7,7 @@
 // (a fifth to a third of each component's busy samples sat in writeBuffer/writev). The runner and the function's
 // worker are batch-scheduled inside their containers for the same reason (deploy/images/runner/main.go).
 import { spawnSync } from "node:child_process";
+import { commonFields } from "./config.js";
 
 const CHRT = "chrt";
 
@@ -39,7 +40,11 @@ export function underBatch(binary: string, args: readonly string[], batch = true
   return { command: CHRT, args: ["--batch", "0", binary, ...args] };
 }
 
-/** WEFT_SCHED_BATCH as the harnesses read it (on unless "false" or "0"): the components parse it with their config. */
+/**
+ * WEFT_SCHED_BATCH as the harnesses read it, with the components' own field (a value the field refuses leaves it
+ * on, the default; a component would refuse to start on it).
+ */
 export function batchScheduled(env: NodeJS.ProcessEnv = process.env): boolean {
-  return !["false", "0"].includes(env.WEFT_SCHED_BATCH ?? "");
+  const parsed = commonFields.schedBatch.schema.safeParse(env.WEFT_SCHED_BATCH);
+  return parsed.success ? parsed.data : true;
 }
