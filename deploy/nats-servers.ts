@@ -4,7 +4,6 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
-import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { LIMITS } from "../shared/limits.js";
 
@@ -12,18 +11,6 @@ export const NATS_HOST = "127.0.0.1";
 /** A cluster node's route port is its client port plus this (4222 → 6222, NATS's own convention). */
 export const ROUTE_PORT_OFFSET = 2000;
 export const CLUSTER_SIZES = [1, 3, 5] as const;
-
-/**
- * The GOMAXPROCS a nats-server Weft starts runs with: `configured` (WEFT_NATS_GOMAXPROCS) when above 0, else half the
- * host's cores, at least 1. The server shares its host with the gateway, the agent and the containers; with a P for
- * every core, the Go scheduler wakes an idle one (a futex wake, then a futex wait) for most goroutines it readies,
- * and its monitor polls all the while: 18 to 20 % of nats-server's CPU samples on a 2-core host under load. With one
- * P on that host, nats-server took 0.218 / 0.232 ms per warm call against 0.287 / 0.270 ms (medians, python3 /
- * nodejs, 64 clients, five rounds alternating; README, Performance).
- */
-export function natsGoMaxProcs(configured = 0, cores = availableParallelism()): number {
-  return configured > 0 ? configured : Math.max(1, Math.floor(cores / 2));
-}
 
 export interface NatsNode {
   name: string;

@@ -567,15 +567,24 @@ ensure_chromium() {
   find_chromium
 }
 
+# GOMAXPROCS of a Go server beside the fabric: $1 when above 0, else half the host's cores, at least 1
+# (deploy/go-servers.ts says why).
+server_gomaxprocs() {
+  local n=${1:-0}
+  [[ $n =~ ^[0-9]+$ ]] || n=0
+  if ((n > 0)); then echo "$n"; else echo $(( $(nproc) / 2 > 1 ? $(nproc) / 2 : 1 )); fi
+}
+
 start_ferretdb() {
   local dir=$STATE_DIR/ferretdb
   mkdir -p "$dir"
   act mongo "starting FerretDB (SQLite in $dir, log: $LOG_DIR/weft-ferretdb.log)"
-  # Go's collector a quarter as often: about a fifth less FerretDB CPU per invocation record (README, Configuration).
+  # Go's collector a quarter as often: about a fifth less FerretDB CPU per invocation record (README, Configuration);
+  # half the host's cores as GOMAXPROCS, as for nats-server (deploy/go-servers.ts).
   # Under SCHED_BATCH unless WEFT_SCHED_BATCH is false, as Weft's own components run (README, Performance).
   local batch=()
   [[ ${WEFT_SCHED_BATCH:-true} =~ ^(false|0)$ ]] || ! chrt --batch 0 true 2>/dev/null || batch=(chrt --batch 0)
-  GOGC=${WEFT_FERRETDB_GOGC:-400} setsid nohup "${batch[@]}" "$FERRET_BIN" --handler=sqlite "--sqlite-url=file:$dir/" "--state-dir=$dir" \
+  GOGC=${WEFT_FERRETDB_GOGC:-400} GOMAXPROCS=$(server_gomaxprocs "${WEFT_FERRETDB_GOMAXPROCS:-0}") setsid nohup "${batch[@]}" "$FERRET_BIN" --handler=sqlite "--sqlite-url=file:$dir/" "--state-dir=$dir" \
     "--listen-addr=127.0.0.1:$MONGO_PORT" --debug-addr=- --telemetry=disable --log-level=warn \
     >>"$LOG_DIR/weft-ferretdb.log" 2>&1 </dev/null &
 }

@@ -12,7 +12,6 @@ import { createLogger } from "../shared/logger.js";
 import { underBatch } from "../shared/sched-batch.js";
 import {
   NATS_HOST,
-  natsGoMaxProcs,
   natsInfo,
   planNats,
   plannedPorts,
@@ -22,6 +21,7 @@ import {
   type NatsNode,
   type NatsPlan,
 } from "./nats-servers.js";
+import { serverGoMaxProcs } from "./go-servers.js";
 import { StatusAnnouncer } from "./status-announcer.js";
 import { stopGraceMs } from "./stop-grace.js";
 import { Supervisor } from "./supervisor.js";
@@ -99,7 +99,7 @@ async function startNats(supervisor: Supervisor, plan: NatsPlan, args: UpArgs, c
     writeNatsConfig(node, plan, args.natsSync);
     const name = nodes.length === 1 ? "nats-server" : `nats-${node.name.replace(/^weft-/, "")}`;
     const logFile = join(stateDir, `${name}.log`);
-    supervisor.run({ name, spawn: () => spawnNats(binary, node, logFile, natsGoMaxProcs(config.natsGoMaxProcs), config.schedBatch), graceMs: stopGraceMs("nats-server", env) });
+    supervisor.run({ name, spawn: () => spawnNats(binary, node, logFile, serverGoMaxProcs(config.natsGoMaxProcs), config.schedBatch), graceMs: stopGraceMs("nats-server", env) });
   }
   await waitForJetStream(plan, NATS_START_TIMEOUT_MS, () => supervisor.isStopping);
   const where = nodes.map((n) => `${NATS_HOST}:${n.port}`).join(", ");

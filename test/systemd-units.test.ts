@@ -17,6 +17,7 @@ import { http, waitUntilHealthy } from "./harness/fabric.js";
 import { until } from "./harness/eventually.js";
 import { parseUnit, serviceValue, startUnit, type RunningUnit } from "./harness/systemd-unit.js";
 import { connect } from "node:net";
+import { serverGoMaxProcs } from "../deploy/go-servers.js";
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, "..");
@@ -82,6 +83,9 @@ test("install.sh renders every unit and environment file, and keeps the operator
   for (const f of [...(await readdir(dirs.units)).map((u) => join(dirs.units, u)), ...(await readdir(dirs.etc)).map((e) => join(dirs.etc, e))]) {
     assert.doesNotMatch(await readFile(f, "utf8"), /@[A-Z_]+@/, `${f} has no placeholder left`);
   }
+  // nats-server and FerretDB run with half the host's cores as GOMAXPROCS (deploy/go-servers.ts).
+  assert.match(await readFile(join(dirs.etc, "ferretdb.env"), "utf8"), new RegExp(`^GOMAXPROCS=${serverGoMaxProcs()}$`, "m"));
+  assert.deepEqual(serviceValue(await unit("weft-nats"), "Environment"), `GOMAXPROCS=${serverGoMaxProcs()}`);
   await makePrivate();
   const again = await install();
   assert.match(again, /agent\.env kept/);
@@ -117,6 +121,10 @@ test("the units' ExecStart lines, started as systemd starts them, serve an invoc
     if (port !== undefined) await until(() => listening(port), `${name} listening on ${port}`, 30_000).catch((err: Error) => {
       throw new Error(`${err.message}\n${u.output()}`);
     });
+    if (port !== undefined) {
+      const environ = await readFile(`/proc/${u.child.pid}/environ`, "utf8");
+      assert.ok(environ.split("\0").includes(`GOMAXPROCS=${serverGoMaxProcs()}`), `${name} runs with GOMAXPROCS=${serverGoMaxProcs()}`);
+    }
   }
   const url = `http://127.0.0.1:${ports.http}`;
   await waitUntilHealthy(url, 90_000).catch((err: Error) => {

@@ -17,7 +17,8 @@ import { connect, type NatsConnection, type Subscription } from "@nats-io/transp
 import { jetstreamManager } from "@nats-io/jetstream";
 import { MongoClient } from "mongodb";
 import { freePort, natsServerBinary } from "../harness/nats.js";
-import { ferretdbBinary } from "../harness/ferretdb.js";
+import { ferretdbBinary, ferretdbEnv } from "../harness/ferretdb.js";
+import { serverGoMaxProcs } from "../../deploy/go-servers.js";
 import { LIMITS } from "../../shared/limits.js";
 import { AGENT_HEARTBEAT_SUBJECT, JOBS_STREAM, RECORDS_SUBJECT_PREFIX, controllerSubject } from "../../shared/subjects.js";
 import { Proc } from "./processes.js";
@@ -254,8 +255,9 @@ export class ChaosFabric {
     for (const [i, name] of this.natsNodes.entries()) {
       const conf = join(this.dir, `${name}.conf`);
       await writeFile(conf, this.natsConfig(i));
-      // Under SCHED_BATCH, as Weft starts nats-server and FerretDB (WEFT_SCHED_BATCH).
-      this.procs.set(name, new Proc({ name, ...underBatch(natsServerBinary(), ["-c", conf], batchScheduled()), readyPort: this.ports.nats[i], readyHost: this.natsHost }, this.logDir));
+      // Under SCHED_BATCH and with half the cores as GOMAXPROCS, as Weft starts nats-server and FerretDB.
+      const env = { GOMAXPROCS: String(serverGoMaxProcs(Number(process.env.WEFT_NATS_GOMAXPROCS ?? 0))) };
+      this.procs.set(name, new Proc({ name, ...underBatch(natsServerBinary(), ["-c", conf], batchScheduled()), env, readyPort: this.ports.nats[i], readyHost: this.natsHost }, this.logDir));
     }
     const ferretDir = join(this.dir, "ferret");
     await mkdir(ferretDir, { recursive: true });
@@ -272,6 +274,7 @@ export class ChaosFabric {
         {
           name: "mongo",
           ...underBatch(ferretdbBinary(), ["--handler=sqlite", `--sqlite-url=file:${ferretDir}/`, `--state-dir=${ferretDir}`, `--listen-addr=${this.natsHost}:${this.ports.mongo}`, "--debug-addr=-", "--telemetry=disable", "--log-level=error"], batchScheduled()),
+          env: ferretdbEnv(),
           readyPort: this.ports.mongo,
           readyHost: this.natsHost,
         },

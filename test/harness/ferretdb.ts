@@ -2,6 +2,7 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { serverGoMaxProcs } from "../../deploy/go-servers.js";
 import { freePort } from "./nats.js";
 import { startServerProcess, type ServerProcess } from "./server-process.js";
 
@@ -25,7 +26,14 @@ export async function startPrivateFerretDb(): Promise<PrivateMongo> {
     "--telemetry=disable",
     "--log-level=error",
   ];
-  // As deploy/services.sh runs it (GOGC 400: about a fifth less CPU per record).
-  const server = await startServerProcess({ name: "ferretdb", binary: ferretdbBinary(), args, port, dir, env: { GOGC: process.env.WEFT_FERRETDB_GOGC ?? "400" } });
+  const server = await startServerProcess({ name: "ferretdb", binary: ferretdbBinary(), args, port, dir, env: ferretdbEnv() });
   return { ...server, url: `mongodb://127.0.0.1:${port}` };
+}
+
+/**
+ * The Go settings of a FerretDB Weft starts, as deploy/services.sh sets them: GOGC 400 (about a fifth less CPU per
+ * record) and half the host's cores as GOMAXPROCS (deploy/go-servers.ts).
+ */
+export function ferretdbEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return { GOGC: env.WEFT_FERRETDB_GOGC ?? "400", GOMAXPROCS: String(serverGoMaxProcs(Number(env.WEFT_FERRETDB_GOMAXPROCS ?? 0))) };
 }

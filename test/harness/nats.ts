@@ -4,7 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
-import { natsGoMaxProcs } from "../../deploy/nats-servers.js";
+import { serverGoMaxProcs } from "../../deploy/go-servers.js";
 import { LIMITS } from "../../shared/limits.js";
 import { startServerProcess, type ServerProcess } from "./server-process.js";
 
@@ -65,6 +65,6 @@ export async function startNats(opts: { maxPayload?: number; monitor?: boolean }
       ...(monitorPort ? [`http: "127.0.0.1:${monitorPort}"`] : []),
     ].join("\n"),
   );
-  const server = await startServerProcess({ name: "nats-server", binary: natsServerBinary(), args: ["-c", conf], port, dir, env: { GOMAXPROCS: String(natsGoMaxProcs(Number(process.env.WEFT_NATS_GOMAXPROCS ?? 0))) } });
+  const server = await startServerProcess({ name: "nats-server", binary: natsServerBinary(), args: ["-c", conf], port, dir, env: { GOMAXPROCS: String(serverGoMaxProcs(Number(process.env.WEFT_NATS_GOMAXPROCS ?? 0))) } });
   return { ...server, url: `nats://127.0.0.1:${port}`, port, ...(monitorPort ? { monitorUrl: `http://127.0.0.1:${monitorPort}` } : {}) };
 }

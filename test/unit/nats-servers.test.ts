@@ -1,7 +1,8 @@
 // The nats-server configurations npm run up writes: one server, or a cluster on loopback with routes to every node.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { natsConfig, natsGoMaxProcs, planNats, plannedPorts } from "../../deploy/nats-servers.js";
+import { serverGoMaxProcs } from "../../deploy/go-servers.js";
+import { natsConfig, planNats, plannedPorts } from "../../deploy/nats-servers.js";
 
 test("one node keeps the store and name it always had, with one replica", () => {
   const plan = planNats({ size: 1, port: 4222, stateDir: "/s", configDir: "/c" });
@@ -32,10 +33,10 @@ test("five nodes still get three replicas", () => {
   assert.equal(planNats({ size: 5, port: 4222, stateDir: "/s", configDir: "/c" }).replicas, 3);
 });
 
-test("nats-server GOMAXPROCS: the configured value, else half the host's cores and at least 1", () => {
-  assert.equal(natsGoMaxProcs(0, 2), 1);
-  assert.equal(natsGoMaxProcs(0, 1), 1);
-  assert.equal(natsGoMaxProcs(0, 8), 4);
-  assert.equal(natsGoMaxProcs(0, 7), 3);
-  assert.equal(natsGoMaxProcs(3, 2), 3, "a configured value wins, even past the cores");
+test("nats-server and FerretDB GOMAXPROCS: the configured value, else half the host's cores and at least 1", () => {
+  assert.equal(serverGoMaxProcs(0, 2), 1);
+  assert.equal(serverGoMaxProcs(0, 1), 1);
+  assert.equal(serverGoMaxProcs(0, 8), 4);
+  assert.equal(serverGoMaxProcs(0, 7), 3);
+  assert.equal(serverGoMaxProcs(3, 2), 3, "a configured value wins, even past the cores");
 });
