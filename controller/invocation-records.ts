@@ -18,6 +18,11 @@
 // Event and output are stored as JSON text (eventJson, outputJson): user keys such as "$x" or "a.b" can never
 // break a write, and a payload cut at its limit stays representable.
 //
+// A document holds `_id`, the fields one filters on by hand (functionName, enqueuedAt, status; invocationId and
+// phase in a phase document) and every other field as one JSON text, `fieldsJson` (storedDoc, readDoc): FerretDB
+// on SQLite costs per field it stores, and a final record of a dozen fields as one text took half its CPU per
+// record. Documents stored before that are read as they are.
+//
 // Every read is a look-up by _id, the one filter FerretDB on SQLite answers from an index: a record is its three
 // documents by _id; a function's newest records come from its listing pages (invocation-pages.ts) and its metrics
 // from per-minute rollups (metrics-rollups.ts), both written here as records are stored.
@@ -56,6 +61,9 @@ export interface InvocationDoc {
   finishedAt?: Date;
   attempts?: RecordEvent["attempts"];
 }
+
+/** A record document as stored: the filterable fields, the rest in `fieldsJson`, or (stored before) every field. */
+export type StoredDoc = { _id: string; fieldsJson?: string } & Partial<Omit<InvocationDoc, "_id"> & Pick<PhaseDoc, "invocationId" | "phase">>;
 
 type EarlyPhase = "queued" | "running";
 export type PhaseDoc = Omit<InvocationDoc, "status" | "attempts" | "outputJson" | "outputTruncated" | "error" | "durationMs" | "logs" | "logsTruncated" | "finishedAt"> & {
@@ -105,15 +113,15 @@ const EARLY_PHASES: readonly EarlyPhase[] = ["queued", "running"];
 export const phaseId = (invocationId: string, phase: EarlyPhase): string => `${invocationId}.${phase}`;
 
 export class InvocationRecords {
-  readonly finals: Collection<InvocationDoc>;
-  readonly phases: Collection<PhaseDoc>;
+  readonly finals: Collection<StoredDoc>;
+  readonly phases: Collection<StoredDoc>;
   readonly heads: RecordHeads;
   readonly pages: InvocationPages;
   readonly rollups: MetricsRollups;
 
   constructor(db: Db, opts: RecordViewsOptions, log: Logger) {
-    this.finals = db.collection<InvocationDoc>("invocations");
-    this.phases = db.collection<PhaseDoc>("invocation_phases");
+    this.finals = db.collection<StoredDoc>("invocations");
+    this.phases = db.collection<StoredDoc>("invocation_phases");
     this.heads = new RecordHeads(db);
     this.pages = new InvocationPages(db, this.heads, log);
     this.rollups = new MetricsRollups(db, this.heads, opts.rollupFlushMs, log);
@@ -140,22 +148,32 @@ export class InvocationRecords {
     const { finals, phases } = documentsFor(events);
     // Phases before finals: a reader that finds a final also finds the queued phase (and event) that came with
     // it, so a finished async record never reads without its event (a parallel insert let CI see that).
-    const b = await insertNew(this.phases, phases);
-    const a = await insertNew(this.finals, finals);
+    const b = await insertNew(this.phases, phases.map(stored));
+    const a = await insertNew(this.finals, finals.map(stored));
     this.rollups.add(a.inserted.map((i) => events[finals[i]!.events[0]!]!));
     return { rejected: [...a.rejected, ...b.rejected], reason: a.reason ?? b.reason };
   }
 
   async get(invocationId: string): Promise<StoredRecord | undefined> {
     const queuedId = phaseId(invocationId, "queued");
-    const [final, early] = await Promise.all([this.finals.findOne({ _id: invocationId }), this.phases.findOne({ _id: queuedId })]);
+    const [final, early] = await Promise.all([this.final(invocationId), this.phase(queuedId)]);
     // The two reads race a batch being stored: the queued phase may have been read just before it was stored
     // with the final found. Phases are stored first, so reading it again after the final settles it.
-    const queued = final && !early && final.eventJson === undefined ? await this.phases.findOne({ _id: queuedId }) : early;
+    const queued = final && !early && final.eventJson === undefined ? await this.phase(queuedId) : early;
     // A finished record usually carries everything its running phase had: one look-up fewer on the hot read.
-    const running = final && !runningPhaseAdds(final, queued) ? null : await this.phases.findOne({ _id: phaseId(invocationId, "running") });
+    const running = final && !runningPhaseAdds(final, queued) ? null : await this.phase(phaseId(invocationId, "running"));
     const doc = mergeDoc(invocationId, [queued, running].filter((d): d is PhaseDoc => d !== null), final ?? undefined);
     return doc && { record: toRecord(doc), incarnation: doc.incarnation };
+  }
+
+  private async final(invocationId: string): Promise<InvocationDoc | null> {
+    const doc = await this.finals.findOne({ _id: invocationId });
+    return doc && (readDoc(doc) as InvocationDoc);
+  }
+
+  private async phase(id: string): Promise<PhaseDoc | null> {
+    const doc = await this.phases.findOne({ _id: id });
+    return doc && (readDoc(doc) as PhaseDoc);
   }
 
   /** The newest records of one incarnation of a function by enqueue time, finished or not. */
@@ -245,6 +263,31 @@ export function documentsFor(events: readonly RecordEvent[]): { finals: Planned<
   });
   return { finals: [...finals.values()], phases: [...phases.values()] };
 }
+
+/** The fields a document keeps as fields; the others go into `fieldsJson`. */
+const FILTERABLE = new Set(["_id", "functionName", "enqueuedAt", "status", "invocationId", "phase"]);
+/** Dates inside `fieldsJson` (JSON writes them as ISO text; readDoc turns them back). */
+const DATES_IN_TEXT = ["startedAt", "finishedAt"] as const;
+
+/** A record document as stored (see the top of this file). */
+export function storedDoc(doc: InvocationDoc | PhaseDoc): StoredDoc {
+  const out: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc)) (FILTERABLE.has(k) ? out : rest)[k] = v;
+  out.fieldsJson = JSON.stringify(rest);
+  return out as StoredDoc;
+}
+
+/** A stored record document with every field in place, whichever way it was stored. */
+export function readDoc(stored: StoredDoc): InvocationDoc | PhaseDoc {
+  const { fieldsJson, ...top } = stored;
+  if (typeof fieldsJson !== "string") return top as InvocationDoc;
+  const fields = JSON.parse(fieldsJson) as Record<string, unknown>;
+  for (const k of DATES_IN_TEXT) if (typeof fields[k] === "string") fields[k] = new Date(fields[k] as string);
+  return { ...fields, ...top } as InvocationDoc | PhaseDoc;
+}
+
+const stored = <D extends InvocationDoc | PhaseDoc>(p: Planned<D>): Planned<StoredDoc> => ({ doc: storedDoc(p.doc), events: p.events });
 
 /** Inserts what is not stored yet; a duplicate _id means that phase is already stored, which is success. */
 async function insertNew<D extends { _id: string }>(collection: Collection<D>, planned: Planned<D>[]): Promise<InsertOutcome> {

@@ -18,6 +18,7 @@ import type { RecordEvent } from "../shared/schemas/invocation.js";
 import { eventually } from "./harness/eventually.js";
 import { finalEvent } from "./fixtures/record-events.js";
 import { DURATION_PRECISION } from "../controller/metrics.js";
+import { readDoc, type InvocationDoc, type StoredDoc } from "../controller/invocation-records.js";
 
 const JS = `exports.handler = async (event) => event\n`;
 const logger = () => pino({ level: process.env.WEFT_TEST_LOG ?? "silent" });
@@ -134,10 +135,13 @@ describe("record ingestion", () => {
     });
     const client = await new MongoClient(mongoUrl()).connect();
     try {
-      const docs = await client.db(dbNames[0]!).collection("invocations").find({ _id: id as never }).toArray();
+      const docs = await client.db(dbNames[0]!).collection<StoredDoc>("invocations").find({ _id: id }).toArray();
       assert.equal(docs.length, 1, "one document per invocation");
-      assert.equal(docs[0]!.status, "error");
-      assert.equal(docs[0]!.outputJson, output, "payloads are stored as JSON text");
+      assert.equal(docs[0]!.status, "error", "the status is a field of its own, to filter on");
+      assert.equal(docs[0]!.functionName, name);
+      assert.equal(typeof docs[0]!.fieldsJson, "string", "the other fields are one JSON text");
+      assert.equal(docs[0]!.outputJson, undefined);
+      assert.equal((readDoc(docs[0]!) as InvocationDoc).outputJson, output, "payloads are stored as JSON text");
     } finally {
       await client.close();
     }

@@ -8,6 +8,7 @@ import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { eventually, http, startFabric, type Fabric } from "./harness/fabric.js";
 import { invokeSubject } from "../shared/subjects.js";
 import { HEADERS } from "../shared/headers.js";
+import { readDoc, type InvocationDoc, type StoredDoc } from "../controller/invocation-records.js";
 
 const PY_HELLO = `def handler(event, context):\n    return {"hello": event["name"]}\n`;
 const JS_HELLO = `exports.handler = async (event) => ({ hello: event.name })\n`;
@@ -29,10 +30,11 @@ const invoke = (name: string, event: unknown, query = "") =>
 
 async function recordInMongo(invocationId: string, final = true) {
   return eventually(async () => {
-    const doc = await mongo.db(fabric.mongoDb).collection("invocations").findOne({ _id: invocationId as never });
-    if (!doc) return undefined;
-    if (final && !doc.status) return undefined;
-    return doc;
+    const stored = await mongo.db(fabric.mongoDb).collection<StoredDoc>("invocations").findOne({ _id: invocationId });
+    if (!stored) return undefined;
+    const doc = readDoc(stored);
+    if (final && !("status" in doc && doc.status)) return undefined;
+    return doc as InvocationDoc;
   }, `record ${invocationId} in MongoDB`);
 }
 
@@ -321,10 +323,10 @@ describe("NATS front door", () => {
     const marker = randomBytes(4).toString("hex");
     nc.publish(invokeSubject(name), JSON.stringify({ name: marker }));
     const doc = await eventually(async () => {
-      const d = await mongo.db(fabric.mongoDb).collection("invocations").findOne({ functionName: name, status: "ok" });
-      return d ?? undefined;
+      const d = await mongo.db(fabric.mongoDb).collection<StoredDoc>("invocations").findOne({ functionName: name, status: "ok" });
+      return d ? (readDoc(d) as InvocationDoc) : undefined;
     }, "published invocation's record");
-    assert.equal(JSON.parse(doc.outputJson as string).hello, marker);
+    assert.equal(JSON.parse(doc.outputJson!).hello, marker);
   });
 
   test("a NATS request with Weft-Async answers with the invocation id at once", async () => {

@@ -12,6 +12,7 @@ import { connect, createInbox, headers } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { MongoClient } from "mongodb";
 import { cpuMs, pidListeningOn } from "./proc-stat.js";
+import { storedDoc, type StoredDoc } from "../../controller/invocation-records.js";
 
 export interface CpuFloor {
   floor: string;
@@ -109,8 +110,9 @@ export async function jetstreamJobCpu(natsUrl: string, natsPort: number, calls: 
 export async function recordInsertCpu(mongoUrl: string, mongoPort: number, records: number, batch: number): Promise<CpuFloor> {
   const client = await MongoClient.connect(mongoUrl);
   const db = client.db(`floor_${randomBytes(3).toString("hex")}`);
-  const coll = db.collection<{ _id: string }>("invocations");
-  const doc = (id: string) => ({
+  const coll = db.collection<StoredDoc>("invocations");
+  // Stored as the controller stores a final record (storedDoc: a few fields, the rest as one JSON text).
+  const doc = (id: string) => storedDoc({
     _id: id, functionName: "floor", incarnation: "a".repeat(16), enqueuedAt: new Date(), version: 1, status: "ok",
     outputJson: '{"hello":"bench"}', eventJson: '{"name":"bench"}', durationMs: 0.4, agent: "host-1", attempt: 1,
     startedAt: new Date(), finishedAt: new Date(), traceId: "0af7651916cd43dd8448eb211c80319c",

@@ -22,6 +22,7 @@ import { serverGoMaxProcs } from "../../deploy/go-servers.js";
 import { LIMITS } from "../../shared/limits.js";
 import { AGENT_HEARTBEAT_SUBJECT, JOBS_STREAM, RECORDS_SUBJECT_PREFIX, controllerSubject } from "../../shared/subjects.js";
 import { Proc } from "./processes.js";
+import { readDoc, type InvocationDoc, type StoredDoc } from "../../controller/invocation-records.js";
 import { PartitionProxy } from "./partition-proxy.js";
 import { HostNetwork } from "./hosts.js";
 import { batchScheduled, underBatch } from "../../shared/sched-batch.js";
@@ -464,10 +465,13 @@ export class ChaosFabric {
 
   async storedFinals(ids: string[]): Promise<Map<string, StoredFinal>> {
     const out = new Map<string, StoredFinal>();
-    const col = this.mongo.db(this.dbName).collection<StoredFinal>("invocations");
+    const col = this.mongo.db(this.dbName).collection<StoredDoc>("invocations");
     for (let i = 0; i < ids.length; i += 500) {
-      const docs = await col.find({ _id: { $in: ids.slice(i, i + 500) } }, { projection: { status: 1, attempt: 1, outputJson: 1, error: 1, agent: 1 } }).toArray();
-      for (const d of docs) out.set(d._id, d);
+      const docs = await col.find({ _id: { $in: ids.slice(i, i + 500) } }, { projection: { status: 1, fieldsJson: 1, attempt: 1, outputJson: 1, error: 1, agent: 1 } }).toArray();
+      for (const d of docs) {
+        const { status, attempt, outputJson, error, agent } = readDoc(d) as InvocationDoc;
+        out.set(d._id, { _id: d._id, status, attempt, outputJson, error, agent });
+      }
     }
     return out;
   }
