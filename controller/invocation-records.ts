@@ -266,7 +266,10 @@ export function documentsFor(events: readonly RecordEvent[]): { finals: Planned<
 
 /** The fields a document keeps as fields; the others go into `fieldsJson`. */
 const FILTERABLE = new Set(["_id", "functionName", "enqueuedAt", "status", "invocationId", "phase"]);
-/** Dates inside `fieldsJson` (JSON writes them as ISO text; readDoc turns them back). */
+/**
+ * Dates inside `fieldsJson` (JSON writes them as ISO text; readDoc turns them back): every Date of InvocationDoc
+ * but enqueuedAt, which stays a field. A Date field added to InvocationDoc belongs here.
+ */
 const DATES_IN_TEXT = ["startedAt", "finishedAt"] as const;
 
 /** A record document as stored (see the top of this file). */
@@ -278,13 +281,31 @@ export function storedDoc(doc: InvocationDoc | PhaseDoc): StoredDoc {
   return out as StoredDoc;
 }
 
-/** A stored record document with every field in place, whichever way it was stored. */
+/**
+ * A stored record document with every field in place, whichever way it was stored. A `fieldsJson` that is not a
+ * JSON object (the document edited by hand) gives the record its own fields only, and a date that does not parse
+ * is left out: a read never fails on one damaged document.
+ */
 export function readDoc(stored: StoredDoc): InvocationDoc | PhaseDoc {
   const { fieldsJson, ...top } = stored;
   if (typeof fieldsJson !== "string") return top as InvocationDoc;
-  const fields = JSON.parse(fieldsJson) as Record<string, unknown>;
-  for (const k of DATES_IN_TEXT) if (typeof fields[k] === "string") fields[k] = new Date(fields[k] as string);
+  const fields = parseObject(fieldsJson);
+  for (const k of DATES_IN_TEXT) {
+    if (!(k in fields)) continue;
+    const date = typeof fields[k] === "string" ? new Date(fields[k] as string) : undefined;
+    if (date && !Number.isNaN(date.getTime())) fields[k] = date;
+    else delete fields[k];
+  }
   return { ...fields, ...top } as InvocationDoc | PhaseDoc;
+}
+
+function parseObject(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
 }
 
 const stored = <D extends InvocationDoc | PhaseDoc>(p: Planned<D>): Planned<StoredDoc> => ({ doc: storedDoc(p.doc), events: p.events });

@@ -15,7 +15,8 @@ usage: deploy/services.sh [options] [-- args for deploy/images.ts]
   --quiet         print only what changed, problems and the summary
 Environment: MONGO_URL (use this MongoDB), WEFT_MONGO_PORT (else 27017), WEFT_NATS_SERVER_BIN,
   WEFT_FERRETDB_BIN, WEFT_COMPOSE_BIN, WEFT_CHROMIUM_BIN, WEFT_STATE_DIR, WEFT_BASE_IMAGE (default weft/base:bookworm),
-  WEFT_BASE_IMAGE_TRIXIE (default weft/base:trixie), WEFT_DEBIAN_MIRROR.
+  WEFT_BASE_IMAGE_TRIXIE (default weft/base:trixie), WEFT_DEBIAN_MIRROR, WEFT_FERRETDB_GOGC (default 400),
+  WEFT_FERRETDB_GOMAXPROCS (default 0: half the host's cores, at least 1).
 EOF
 }
 
@@ -571,7 +572,7 @@ ensure_chromium() {
 # (deploy/go-servers.ts says why).
 server_gomaxprocs() {
   local n=${1:-0}
-  [[ $n =~ ^[0-9]+$ ]] || n=0
+  if [[ $n =~ ^[0-9]{1,4}$ ]]; then n=$((10#$n)); else n=0; fi
   if ((n > 0)); then echo "$n"; else echo $(( $(nproc) / 2 > 1 ? $(nproc) / 2 : 1 )); fi
 }
 

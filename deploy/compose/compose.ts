@@ -11,6 +11,7 @@ import { DEFAULT_BASE_IMAGE } from "../images.js";
 import { stopGraceMs } from "../stop-grace.js";
 import { readWeftEnv } from "../weft-env.js";
 import { buildComposeImages } from "./fabric-images.js";
+import { serverGoMaxProcs } from "../go-servers.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 export const COMPOSE_FILE = join(ROOT, "deploy/compose/compose.yaml");
@@ -28,6 +29,8 @@ export function composeCommand(services: Record<string, string>): string[] {
 export function composeEnv(env: NodeJS.ProcessEnv, images: Record<string, string>): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env, ...images };
   out.WEFT_AGENT_STOP_GRACE ??= `${Math.ceil(stopGraceMs("agent", out) / 1000)}s`;
+  // The nats-servers and FerretDB share the host with the fabric, as under npm run up (deploy/go-servers.ts).
+  out.WEFT_SERVER_GOMAXPROCS ??= String(serverGoMaxProcs());
   return out;
 }
 

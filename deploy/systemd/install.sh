@@ -96,14 +96,17 @@ SERVICE_GROUP=$(id -gn "$SERVICE_USER" 2>/dev/null || echo "$SERVICE_USER")
 
 # ---- environment files (kept when present) -------------------------------------------------------------------
 # nats-server and FerretDB share the host with the fabric: half its cores as GOMAXPROCS, at least 1 (deploy/go-servers.ts).
-SERVER_GOMAXPROCS=$(( $(nproc) / 2 > 1 ? $(nproc) / 2 : 1 ))
+# WEFT_NATS_GOMAXPROCS and WEFT_FERRETDB_GOMAXPROCS, when above 0, win.
+read -r NATS_GOMAXPROCS FERRETDB_GOMAXPROCS < <(cd "$ROOT_DIR" && "$NODE_BIN" --import tsx -e 'import("./deploy/go-servers.ts").then(({ serverGoMaxProcs: n }) =>
+  console.log(n(Number(process.env.WEFT_NATS_GOMAXPROCS) || 0), n(Number(process.env.WEFT_FERRETDB_GOMAXPROCS) || 0)))')
 render() { # file: every @NAME@ placeholder replaced
   sed -e "s|@ROOT@|$ROOT_DIR|g" -e "s|@NODE@|$NODE_BIN|g" -e "s|@NATS_SERVER@|$NATS_BIN|g" \
     -e "s|@FERRETDB@|$FERRETDB_BIN|g" -e "s|@ETC_DIR@|$ETC_DIR|g" -e "s|@STATE_DIR@|$STATE_DIR|g" \
     -e "s|@USER@|$SERVICE_USER|g" -e "s|@GROUP@|$SERVICE_GROUP|g" -e "s|@HOSTNAME@|$(hostname -s | tr -c 'A-Za-z0-9_\n-' -)|g" \
     -e "s|@NATS_STOP_SEC@|${NATS_STOP_SEC:-}|g" -e "s|@FERRETDB_STOP_SEC@|${FERRETDB_STOP_SEC:-}|g" \
     -e "s|@CONTROLLER_STOP_SEC@|${CONTROLLER_STOP_SEC:-}|g" -e "s|@AGENT_STOP_SEC@|${AGENT_STOP_SEC:-}|g" \
-    -e "s|@GATEWAY_STOP_SEC@|${GATEWAY_STOP_SEC:-}|g" -e "s|@SERVER_GOMAXPROCS@|$SERVER_GOMAXPROCS|g" "$1"
+    -e "s|@GATEWAY_STOP_SEC@|${GATEWAY_STOP_SEC:-}|g" -e "s|@NATS_GOMAXPROCS@|$NATS_GOMAXPROCS|g" \
+    -e "s|@FERRETDB_GOMAXPROCS@|$FERRETDB_GOMAXPROCS|g" "$1"
 }
 
 mkdir -p "$ETC_DIR"

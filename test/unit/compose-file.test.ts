@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { COMPOSE_FILE, composeEnv, composeSubcommand } from "../../deploy/compose/compose.js";
 import { stopGraceMs } from "../../deploy/stop-grace.js";
+import { serverGoMaxProcs } from "../../deploy/go-servers.js";
 
 const yaml = readFileSync(COMPOSE_FILE, "utf8");
 
@@ -31,6 +32,13 @@ test("compose.yaml pulls nothing and runs three NATS nodes with R3 streams", () 
   assert.doesNotMatch(yaml, /^\s+build:/m);
   for (const n of [1, 2, 3]) assert.match(yaml, new RegExp(`^  nats-${n}:`, "m"));
   assert.match(yaml, /WEFT_STREAM_REPLICAS: "3"/);
+});
+
+test("npm run compose gives the nats-servers and FerretDB half the host's cores as GOMAXPROCS, unless set", () => {
+  assert.equal(composeEnv({}, {}).WEFT_SERVER_GOMAXPROCS, String(serverGoMaxProcs()));
+  assert.equal(composeEnv({ WEFT_SERVER_GOMAXPROCS: "3" }, {}).WEFT_SERVER_GOMAXPROCS, "3", "an explicit value wins");
+  // Each of the three nats services (through x-nats) and the mongo service pass it on.
+  assert.equal((yaml.match(/GOMAXPROCS: \$\{WEFT_SERVER_GOMAXPROCS:-\}/g) ?? []).length, 2, "x-nats and mongo");
 });
 
 test("the wrapper finds the subcommand past Compose's global options", () => {

@@ -53,3 +53,10 @@ test("a document stored before, every field its own, is read as it is", () => {
   const doc = documentsFor([final]).finals[0]!.doc;
   assert.deepEqual(readDoc({ ...doc }), doc);
 });
+
+test("a damaged fieldsJson gives the record its own fields, never an exception", () => {
+  const top = { _id: "inv-2", functionName: "fn", enqueuedAt: new Date(t0), status: "ok" as const };
+  for (const fieldsJson of ["{not json", "null", "[1,2]", "42"]) assert.deepEqual(readDoc({ ...top, fieldsJson }), top, fieldsJson);
+  const back = readDoc({ ...top, fieldsJson: JSON.stringify({ agent: "a", startedAt: "yesterday", finishedAt: 7 }) }) as InvocationDoc;
+  assert.deepEqual(back, { ...top, agent: "a" }, "dates that do not parse are left out");
+});
