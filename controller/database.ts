@@ -8,11 +8,21 @@ export interface Database {
 }
 
 /**
+ * Commands one controller has in flight at most. FerretDB 1.24 on SQLite holds a pooled SQLite connection for
+ * each statement of an update command until the command ends, and takes one more for its transaction; its pool has
+ * 100, and when they are all held by updates waiting for one more, it never answers again (the bench's 100
+ * functions did that: a page bulk of 50 beside dozens of single updates). With 12 commands, one of them a page bulk
+ * (REPLACES_PER_COMMAND, one at a time), a controller holds at most 21 + 11 x 2 = 43: two controllers fit.
+ */
+export const MONGO_MAX_POOL = 12;
+
+/**
  * Creates the client without connecting: the driver connects on first use and again after an outage,
  * so the controller starts (and keeps serving NATS) while MongoDB is away.
  */
 export function openDatabase(url: string, dbName: string, timeoutMs: number): Database {
   const client = new MongoClient(url, {
+    maxPoolSize: MONGO_MAX_POOL,
     serverSelectionTimeoutMS: timeoutMs,
     connectTimeoutMS: timeoutMs,
     socketTimeoutMS: Math.max(30_000, timeoutMs),

@@ -15,15 +15,19 @@ import { MongoBulkWriteError, type Collection, type Db } from "mongodb";
 import type { Logger } from "pino";
 import type { RecordEvent } from "../shared/schemas/invocation.js";
 import { DUPLICATE_KEY, isMongoUnavailable } from "./database.js";
-import { chunks, claimSlot, slotId } from "./owned-documents.js";
+import { chunks, claimSlot, inParallel, slotId } from "./owned-documents.js";
 import type { RecordHeads } from "./record-heads.js";
 
 export const PAGE_ENTRIES = 50;
 /**
- * Page rewrites per bulk command. FerretDB 1.24 never answers an update command of 100 statements or more (and
- * holds the collection's lock until it restarts); 99 return. Half that keeps each command short.
+ * Page rewrites per bulk command, and one such bulk at a time. FerretDB 1.24 never answers an update command of 100
+ * statements or more (and holds the collection's lock until it restarts); 99 return. It holds a connection of its
+ * pool of 100 per statement until the command ends, so bulks and single updates in flight together must stay well
+ * under that too (MONGO_MAX_POOL in database.ts).
  */
-export const REPLACES_PER_COMMAND = 50;
+export const REPLACES_PER_COMMAND = 20;
+/** Pages rewritten one by one (after a bulk was refused), this many at a time. */
+const SINGLE_SAVES_AT_ONCE = 4;
 /** A page holding this many bytes of JSON is full whatever its count (payloads can be 256 KiB each). */
 const PAGE_BYTES = 512 * 1024;
 /** A listing reads at most this many pages; past them the oldest candidates are returned as found. */
@@ -109,8 +113,8 @@ export class InvocationPages {
       if (unclaimed.length > 0) fresh.push([fn, unclaimed]);
     }
     await Promise.all([
-      ...chunks(claimed, REPLACES_PER_COMMAND).map((chunk) => this.saveMany(chunk)),
-      ...fresh.map(([fn, pages]) => this.logRefusal(fn, pages, () => this.claimInOrder(fn, pages))),
+      this.saveClaimed(claimed),
+      inParallel(fresh, SINGLE_SAVES_AT_ONCE, ([fn, pages]) => this.logRefusal(fn, pages, () => this.claimInOrder(fn, pages))),
     ]);
     this.forgetIdle();
   }
@@ -134,6 +138,11 @@ export class InvocationPages {
     return touched;
   }
 
+  /** Claimed pages, a bulk at a time (see REPLACES_PER_COMMAND). */
+  private async saveClaimed(claimed: Array<[string, OpenPage]>): Promise<void> {
+    for (const chunk of chunks(claimed, REPLACES_PER_COMMAND)) await this.saveMany(chunk);
+  }
+
   /**
    * Rewrites claimed pages in one unordered bulk: one command instead of one per function, which with a hundred
    * functions in a batch was most of the controller's CPU per call. A page not matched (retention purged it while
@@ -149,7 +158,7 @@ export class InvocationPages {
         if (isMongoUnavailable(err)) throw err;
       }
     }
-    await Promise.all(pages.map(([fn, p]) => this.logRefusal(fn, [p], () => this.save(fn, p))));
+    await inParallel(pages, SINGLE_SAVES_AT_ONCE, ([fn, p]) => this.logRefusal(fn, [p], () => this.save(fn, p)));
   }
 
   private async logRefusal(fn: string, pages: OpenPage[], work: () => Promise<void>): Promise<void> {
