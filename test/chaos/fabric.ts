@@ -16,9 +16,8 @@ import { promisify } from "node:util";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { MongoClient } from "mongodb";
-import { freePort, natsServerBinary } from "../harness/nats.js";
+import { freePort, natsServerBinary, natsServerEnv } from "../harness/nats.js";
 import { ferretdbBinary, ferretdbEnv } from "../harness/ferretdb.js";
-import { serverGoMaxProcs } from "../../deploy/go-servers.js";
 import { LIMITS } from "../../shared/limits.js";
 import { AGENT_HEARTBEAT_SUBJECT, JOBS_STREAM, RECORDS_SUBJECT_PREFIX, controllerSubject } from "../../shared/subjects.js";
 import { Proc } from "./processes.js";
@@ -257,8 +256,7 @@ export class ChaosFabric {
       const conf = join(this.dir, `${name}.conf`);
       await writeFile(conf, this.natsConfig(i));
       // Under SCHED_BATCH and with half the cores as GOMAXPROCS, as Weft starts nats-server and FerretDB.
-      const env = { GOMAXPROCS: String(serverGoMaxProcs(Number(process.env.WEFT_NATS_GOMAXPROCS ?? 0))) };
-      this.procs.set(name, new Proc({ name, ...underBatch(natsServerBinary(), ["-c", conf], batchScheduled()), env, readyPort: this.ports.nats[i], readyHost: this.natsHost }, this.logDir));
+      this.procs.set(name, new Proc({ name, ...underBatch(natsServerBinary(), ["-c", conf], batchScheduled()), env: natsServerEnv(), readyPort: this.ports.nats[i], readyHost: this.natsHost }, this.logDir));
     }
     const ferretDir = join(this.dir, "ferret");
     await mkdir(ferretDir, { recursive: true });

@@ -65,6 +65,11 @@ export async function startNats(opts: { maxPayload?: number; monitor?: boolean }
       ...(monitorPort ? [`http: "127.0.0.1:${monitorPort}"`] : []),
     ].join("\n"),
   );
-  const server = await startServerProcess({ name: "nats-server", binary: natsServerBinary(), args: ["-c", conf], port, dir, env: { GOMAXPROCS: String(serverGoMaxProcs(Number(process.env.WEFT_NATS_GOMAXPROCS ?? 0))) } });
+  const server = await startServerProcess({ name: "nats-server", binary: natsServerBinary(), args: ["-c", conf], port, dir, env: natsServerEnv() });
   return { ...server, url: `nats://127.0.0.1:${port}`, port, ...(monitorPort ? { monitorUrl: `http://127.0.0.1:${monitorPort}` } : {}) };
+}
+
+/** The GOMAXPROCS of a nats-server Weft starts: half the host's cores, at least 1 (deploy/go-servers.ts). */
+export function natsServerEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return { GOMAXPROCS: String(serverGoMaxProcs(Number(env.WEFT_NATS_GOMAXPROCS ?? 0))) };
 }
