@@ -48,6 +48,13 @@ const CPU_WARMUP_CALLS = Number(process.env.WEFT_BENCH_CPU_WARMUP_CALLS ?? (QUIC
 const PATH_FLOOR_CONTAINERS = Number(process.env.WEFT_BENCH_PATH_CONTAINERS ?? 2);
 /** Calls each CPU floor charges (the parts alone: core NATS, a JetStream job, record inserts, the runner channel). */
 const CPU_FLOOR_CALLS = QUICK ? 3000 : 10_000;
+/**
+ * `concurrency` of the functions the direct section measures a second time: calls one container runs at once, as a
+ * Node.js or Python user would deploy an I/O-bound handler (OpenWhisk's intra-container concurrency, Cloud Run's
+ * requests per instance). The worker is stopped and checked when its last call in flight has answered, not after
+ * every call. 1 (the default of a deployed function, and Lambda's model) is measured first.
+ */
+const FUNCTION_CONCURRENCY = Number(process.env.WEFT_BENCH_FUNCTION_CONCURRENCY ?? 8);
 const MANY_FUNCTIONS = Number(process.env.WEFT_BENCH_FUNCTIONS ?? (QUICK ? 20 : 100));
 const OVERLOAD_MS = QUICK ? 5000 : 30_000;
 const OVERLOAD_SLICE_MS = QUICK ? 1000 : 3000;
@@ -220,8 +227,31 @@ async function measureDirectPath(f: Fabric, grpc: GrpcInvoker, docker: Dockerode
         rows.push(cpuRow(tag(`CPU per call, all processes (${CPU_CALLS} calls)`), runtime, c));
       }
     }
+    if (FUNCTION_CONCURRENCY > 1) await measureFunctionConcurrency(f, docker, rows, cpuOut);
   } finally {
     await restartGateway(f, {});
+  }
+}
+
+/**
+ * The direct path again, with functions deployed at `concurrency` FUNCTION_CONCURRENCY: the same echo handlers, the
+ * same 64 clients. Rows `direct sync path, concurrency N: ...`; CPU per call under `cpuDirect["<runtime>, concurrency N"]`.
+ */
+async function measureFunctionConcurrency(f: Fabric, docker: Dockerode, rows: Row[], cpuOut: Record<string, CpuReport & NatsMessagesPerCall & { recordsStored: number; recordsExpected: number }>): Promise<void> {
+  const label = `concurrency ${FUNCTION_CONCURRENCY}`;
+  for (const runtime of ["python3", "nodejs"] as const) {
+    const name = `conc-${runtime === "python3" ? "py" : "js"}-${randomBytes(3).toString("hex")}`;
+    await deploy(f.httpPort, name, runtime, "runc", FUNCTION_CONCURRENCY);
+    await invokeHttp(f.httpPort, name);
+    await runCalls(2000, CONCURRENCY, () => invokeHttp(f.httpPort, name));
+    const tag = (metric: string) => `direct sync path, ${label}: ${metric}`;
+    console.log(`[bench] direct sync path, ${label}: throughput ${runtime} at ${CONCURRENCY} HTTP clients`);
+    const tp = await throughput(f.httpPort, name);
+    rows.push({ metric: tag(`throughput, ${CONCURRENCY} HTTP clients`), runtime, isolation: "runc", value: `${tp.rps} inv/s  p50 ${tp.stats.p50.toFixed(2)} ms  p99 ${tp.stats.p99.toFixed(2)} ms  errors ${tp.errors}`, stats: tp.stats, extra: { rps: tp.rps, errors: tp.errors } });
+    console.log(`[bench] direct sync path, ${label}: CPU accounting ${runtime}: ${CPU_CALLS} calls`);
+    const c = (cpuOut[`${runtime}, ${label}`] = await cpuAccounting(f, docker, name));
+    printCpu(`${runtime}, direct sync path, ${label}`, c);
+    rows.push(cpuRow(tag(`CPU per call, all processes (${CPU_CALLS} calls)`), runtime, c));
   }
 }
 
@@ -254,8 +284,8 @@ function httpCall(port: number, method: string, path: string, body?: string): Pr
   });
 }
 
-async function deploy(port: number, name: string, runtime: Runtime, isolation: string): Promise<void> {
-  const res = await httpCall(port, "PUT", `/v1/functions/${name}`, JSON.stringify({ runtime, code: FUNCTIONS[runtime], isolation }));
+async function deploy(port: number, name: string, runtime: Runtime, isolation: string, concurrency = 1): Promise<void> {
+  const res = await httpCall(port, "PUT", `/v1/functions/${name}`, JSON.stringify({ runtime, code: FUNCTIONS[runtime], isolation, concurrency }));
   if (res.status >= 300) throw new Error(`deploy ${name}: ${res.status} ${res.body}`);
 }
 
@@ -1154,7 +1184,7 @@ async function main(): Promise<void> {
     loadavg: loadavg(),
     quick: QUICK,
     commit: process.env.WEFT_BENCH_COMMIT,
-    settings: { N_WARM, THROUGHPUT_MS, CONCURRENCY, FIRST_CALL_TRIALS, FLOOR_CONTAINER_TRIALS, CPU_CALLS, MANY_FUNCTIONS, OVERLOAD_MS, OVERLOAD_FACTOR, sections: [...SECTIONS] },
+    settings: { N_WARM, THROUGHPUT_MS, CONCURRENCY, FIRST_CALL_TRIALS, FLOOR_CONTAINER_TRIALS, CPU_CALLS, FUNCTION_CONCURRENCY, MANY_FUNCTIONS, OVERLOAD_MS, OVERLOAD_FACTOR, sections: [...SECTIONS] },
     targets: TARGETS,
     peers: PEERS,
     rows,

@@ -128,6 +128,20 @@ export function summarize(reports: Report[]): TargetLine[] {
     lines.push(line(`throughput at 64 clients (${runtime}), direct sync path`, 2500, "/s", false, all((r) => rowOf(r, `${direct}throughput, 64 HTTP clients`, runtime)?.extra?.rps),
       all((r) => pathFloorOf(r, runtime)?.rps), "WEFT_SYNC_PATH=direct"));
   }
+  // The same functions deployed with `concurrency` above 1 (WEFT_BENCH_FUNCTION_CONCURRENCY; reports from before
+  // it have none): the worker is stopped and checked once its last call in flight has answered.
+  const concurrent = "direct sync path, concurrency ";
+  const concurrencyOf = (r: Report) => /^direct sync path, concurrency (\d+):/.exec(r.rows.find((x) => x.metric.startsWith(concurrent))?.metric ?? "")?.[1];
+  const levels = [...new Set(all(concurrencyOf))];
+  for (const runtime of ["python3", "nodejs"]) {
+    if (levels.length === 0) break;
+    const label = `concurrency ${levels.join("/")}`;
+    lines.push(line(`throughput at 64 clients (${runtime}), direct sync path, ${label}`, 2500, "/s", false,
+      all((r) => rowOf(r, `${concurrent}${concurrencyOf(r)}: throughput, 64 HTTP clients`, runtime)?.extra?.rps),
+      all((r) => pathFloorOf(r, runtime)?.rps), "functions deployed with concurrency above 1; floor: the path floor, one call at a time per container"));
+    lines.push(line(`CPU per warm invocation, all processes (${runtime}), direct sync path, ${label}`, 1.0, "ms", true,
+      all((r) => r.cpuDirect?.[`${runtime}, concurrency ${concurrencyOf(r)}`]?.totalMsPerCall), recordPart(runtime)));
+  }
   lines.push(line("100 warm functions: throughput over one function's", 0.8, "x", false, all((r) => r.manyFunctions?.ratio), all((r) => r.manyFunctionsFloor?.ratio),
     "floor: the path floor's 100 pinned containers over its one function's"));
   lines.push(line("100 warm containers: host memory (runner + shim RSS)", 3, "GiB", true, all((r) => r.manyFunctions?.hostMemoryFor100GiB), [],
