@@ -497,6 +497,8 @@ async function containerStartFloor(docker: Dockerode, runtime: Runtime): Promise
 interface PathFloorLoad {
   runtime: BenchRuntime;
   containers: number;
+  /** Calls each container runs at once (1 unless measured beside functions deployed with concurrency above 1). */
+  concurrency?: number;
   rps: number;
   throughput: Stats;
   errors: number;
@@ -529,11 +531,11 @@ async function measurePathFloor(f: Fabric): Promise<PathFloorReport> {
 }
 
 /** The path floor with another runtime's warm containers: its throughput and CPU per call only. */
-async function measurePathFloorLoad(f: Fabric, runtime: BenchRuntime): Promise<PathFloorLoad> {
-  const floor = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS, runtime);
+async function measurePathFloorLoad(f: Fabric, runtime: BenchRuntime, concurrency = 1): Promise<PathFloorLoad> {
+  const floor = await startPathFloor(f.nats.url, PATH_FLOOR_CONTAINERS, runtime, 0, concurrency);
   try {
     await sample(100, () => invokeHttp(floor.port, "path-floor"));
-    return await loadPathFloor(f, floor, runtime);
+    return { ...(await loadPathFloor(f, floor, runtime)), concurrency };
   } finally {
     await floor.stop();
   }
@@ -562,9 +564,10 @@ async function loadPathFloor(f: Fabric, floor: PathFloor, runtime: BenchRuntime)
 
 /** The table's rows for the path floor under load: its throughput and its CPU per call. */
 function pathFloorLoadRows(p: PathFloorLoad, runtime: Runtime): Row[] {
+  const at = p.concurrency && p.concurrency > 1 ? `concurrency ${p.concurrency}, ` : "";
   return [
-    { metric: `floor: the same path without Weft, ${CONCURRENCY} HTTP clients`, runtime, isolation: "runc", value: `${p.rps} inv/s  p50 ${p.throughput.p50.toFixed(2)} ms  p99 ${p.throughput.p99.toFixed(2)} ms  errors ${p.errors}`, stats: p.throughput, extra: { rps: p.rps } },
-    cpuRow(`floor: the same path without Weft, CPU per call (${CPU_CALLS} calls)`, runtime, p.cpu),
+    { metric: `floor: the same path without Weft, ${at}${CONCURRENCY} HTTP clients`, runtime, isolation: "runc", value: `${p.rps} inv/s  p50 ${p.throughput.p50.toFixed(2)} ms  p99 ${p.throughput.p99.toFixed(2)} ms  errors ${p.errors}`, stats: p.throughput, extra: { rps: p.rps } },
+    cpuRow(`floor: the same path without Weft, ${at}CPU per call (${CPU_CALLS} calls)`, runtime, p.cpu),
   ];
 }
 
@@ -1006,6 +1009,7 @@ async function main(): Promise<void> {
   let overSized: (OverloadReport & { maxInflight: number }) | undefined;
   let pathFloor: PathFloorReport | undefined;
   let pathFloorNodejs: PathFloorLoad | undefined;
+  const pathFloorConcurrent: Partial<Record<Runtime, PathFloorLoad>> = {};
   let manyFloor: ManyFunctionsFloor | undefined;
   let overFloor: (OverloadReport & { maxInflight: number }) | undefined;
   const docker = new Dockerode();
@@ -1044,6 +1048,14 @@ async function main(): Promise<void> {
       const n = (pathFloorNodejs = await measurePathFloorLoad(f, "nodejs20"));
       rows.push(...pathFloorLoadRows(n, "nodejs"));
       printCpu("path floor, nodejs (no Weft)", n.cpu);
+      if (FUNCTION_CONCURRENCY > 1) {
+        for (const runtime of ["python3", "nodejs"] as const) {
+          console.log(`[bench] path floor with ${PATH_FLOOR_CONTAINERS} warm ${runtime} containers, ${FUNCTION_CONCURRENCY} calls at once each: throughput and CPU per call`);
+          const c = (pathFloorConcurrent[runtime] = await measurePathFloorLoad(f, runtime === "python3" ? "python3.13" : "nodejs20", FUNCTION_CONCURRENCY));
+          rows.push(...pathFloorLoadRows(c, runtime));
+          printCpu(`path floor, ${runtime}, concurrency ${FUNCTION_CONCURRENCY} (no Weft)`, c.cpu);
+        }
+      }
     }
 
     const rps: Partial<Record<Runtime, number>> = {};
@@ -1193,6 +1205,7 @@ async function main(): Promise<void> {
     cpuFloors,
     pathFloor,
     pathFloorNodejs,
+    pathFloorConcurrent,
     manyFunctions: many,
     manyFunctionsFloor: manyFloor,
     overload: over,

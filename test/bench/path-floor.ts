@@ -8,7 +8,8 @@
 //   node --import tsx test/bench/path-floor.ts gateway   (env FLOOR_NATS_URL, FLOOR_SUBJECT, FLOOR_MAX_INFLIGHT (0: no
 //                                                        bound); prints "port HTTP GRPC")
 //   node --import tsx test/bench/path-floor.ts agent     (env FLOOR_NATS_URL, FLOOR_SUBJECT, FLOOR_CONTAINERS,
-//                                                        FLOOR_RUNTIME (python3.13, or nodejs20);
+//                                                        FLOOR_RUNTIME (python3.13, or nodejs20), FLOOR_CONCURRENCY
+//                                                        (calls each container runs at once, 1 by default);
 //                                                        prints "ready PID[,PID...]", the containers' shim pids)
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -83,13 +84,16 @@ async function relayGateway(natsUrl: string, subject: string, maxInflight: numbe
   server.listen(0, "127.0.0.1", () => console.log(`port ${(server.address() as AddressInfo).port} ${grpcPort}`));
 }
 
-/** The stand-in agent: each request goes to the next free warm container (one call at a time each, as Weft runs them by default). */
-async function relayAgent(natsUrl: string, subject: string, count: number, runtime: BenchRuntime): Promise<void> {
+/**
+ * The stand-in agent: each request goes to the next free slot of a warm container: `concurrency` slots each, one
+ * by default as Weft runs a function by default.
+ */
+async function relayAgent(natsUrl: string, subject: string, count: number, runtime: BenchRuntime, concurrency: number): Promise<void> {
   const docker = new Dockerode();
   const { driver, channelDir } = await benchDriver(docker, [runtime], "bench-path");
   const containers: Started[] = [];
-  for (let i = 0; i < count; i++) containers.push(await startRunnerContainer(docker, driver, channelDir, runtime, "runc", "runner, socket"));
-  const free = [...containers];
+  for (let i = 0; i < count; i++) containers.push(await startRunnerContainer(docker, driver, channelDir, runtime, "runc", "runner, socket", concurrency));
+  const free = Array.from({ length: concurrency }, () => containers).flat();
   const waiting: Array<(c: Started) => void> = [];
   const acquire = () => new Promise<Started>((r) => { const c = free.pop(); if (c) r(c); else waiting.push(r); });
   const release = (c: Started) => { const w = waiting.shift(); if (w) w(c); else free.push(c); };
@@ -106,8 +110,9 @@ async function relayAgent(natsUrl: string, subject: string, count: number, runti
   let seq = 0;
   const run = async (c: Started, m: Msg) => {
     const id = String(++seq);
+    const answered = c.client.answer(id);
     c.client.send({ t: "run", id, ctx: { invocationId: id }, eventBytes: m.data.length }, Buffer.from(m.data));
-    const answer = await c.client.next();
+    const answer = await answered;
     return () => m.respond(JSON.stringify({ status: answer.t === "result" && answer.ok === true ? "ok" : "error", result: answer }));
   };
   const nc = await connect({ servers: natsUrl });
@@ -151,7 +156,7 @@ export interface PathFloor {
 }
 
 /** Starts both stand-ins as processes of their own, `containers` warm containers of `runtime` behind the agent. */
-export async function startPathFloor(natsUrl: string, containers: number, runtime: BenchRuntime = "python3.13", maxInflight = 0): Promise<PathFloor> {
+export async function startPathFloor(natsUrl: string, containers: number, runtime: BenchRuntime = "python3.13", maxInflight = 0, concurrency = 1): Promise<PathFloor> {
   const env = {
     ...process.env,
     FLOOR_MAX_INFLIGHT: String(maxInflight),
@@ -159,6 +164,7 @@ export async function startPathFloor(natsUrl: string, containers: number, runtim
     FLOOR_SUBJECT: `bench.path.${randomBytes(3).toString("hex")}`,
     FLOOR_CONTAINERS: String(containers),
     FLOOR_RUNTIME: runtime,
+    FLOOR_CONCURRENCY: String(concurrency),
   };
   const agent = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "agent"], { env, stdio: ["ignore", "pipe", "inherit"] });
   const ready = await firstLine(agent, "ready ");
@@ -197,7 +203,7 @@ const role = process.argv[2];
 // Scheduled as Weft's own processes are (WEFT_SCHED_BATCH, shared/sched-batch.ts), so the floor stays a floor.
 if ((role === "gateway" || role === "agent") && batchScheduled()) scheduleAsBatch(process.pid);
 if (role === "gateway") await relayGateway(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!, Number(process.env.FLOOR_MAX_INFLIGHT ?? 0));
-if (role === "agent") await relayAgent(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!, Number(process.env.FLOOR_CONTAINERS ?? 2), floorRuntime(process.env.FLOOR_RUNTIME));
+if (role === "agent") await relayAgent(process.env.FLOOR_NATS_URL!, process.env.FLOOR_SUBJECT!, Number(process.env.FLOOR_CONTAINERS ?? 2), floorRuntime(process.env.FLOOR_RUNTIME), Number(process.env.FLOOR_CONCURRENCY ?? 1));
 
 function floorRuntime(name = "python3.13"): BenchRuntime {
   const runtime = BENCH_RUNTIMES.find((r) => r === name);

@@ -44,6 +44,8 @@ export class Client {
   private buf: Buffer = Buffer.alloc(0);
   private waiter: ((h: Record<string, unknown>) => void) | undefined;
   private frames: Array<Record<string, unknown>> = [];
+  /** Answers awaited by run id (answer()), for a container running several calls at once. */
+  private readonly byId = new Map<string, (h: Record<string, unknown>) => void>();
   constructor(private readonly out: { write(b: Buffer): unknown }, input: NodeJS.ReadableStream, demultiplex: boolean) {
     if (demultiplex) {
       const demux = new AttachDemuxer((c) => this.feed(c), () => {});
@@ -59,7 +61,11 @@ export class Client {
       const need = (h.outputBytes ?? 0) + (h.logBytes ?? 0);
       if (this.buf.length < nl + 1 + need) return;
       this.buf = this.buf.subarray(nl + 1 + need);
-      if (this.waiter) {
+      const byId = typeof h.id === "string" ? this.byId.get(h.id) : undefined;
+      if (byId) {
+        this.byId.delete(h.id as unknown as string);
+        byId(h);
+      } else if (this.waiter) {
         const w = this.waiter;
         this.waiter = undefined;
         w(h);
@@ -70,6 +76,10 @@ export class Client {
     const f = this.frames.shift();
     if (f) return Promise.resolve(f);
     return new Promise((r) => (this.waiter = r));
+  }
+  /** The answer to run `id` (sent after this is called), whatever other answers come before it. */
+  answer(id: string): Promise<Record<string, unknown>> {
+    return new Promise((r) => this.byId.set(id, r));
   }
   send(header: object, payload: Buffer): void {
     this.out.write(Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), payload]));
@@ -95,7 +105,7 @@ export interface Started {
   stop(): Promise<void>;
 }
 
-export async function start(docker: Dockerode, driver: DockerDriver, channelDir: string, runtime: BenchRuntime, isolation: Isolation, variant: Variant): Promise<Started> {
+export async function start(docker: Dockerode, driver: DockerDriver, channelDir: string, runtime: BenchRuntime, isolation: Isolation, variant: Variant, concurrency = 1): Promise<Started> {
   const socket = variant.includes("socket");
   const listener = socket ? await ChannelListener.open(channelDir) : undefined;
   const opts = driver.createOptions({ runtime, isolation, memoryMb: 256, cpus: 1 }, `weft-bench-boundary-${randomBytes(4).toString("hex")}`, listener?.dir);
@@ -134,7 +144,7 @@ export async function start(docker: Dockerode, driver: DockerDriver, channelDir:
   const ready = await client.next();
   if (ready.t !== "up" && ready.t !== "ready") throw new Error(`unexpected first frame ${JSON.stringify(ready)}`);
   const code = Buffer.from(CODE[runtime]);
-  client.send({ t: "init", codeBytes: code.length, env: {}, concurrency: 1, logLimit: 262144, outputLimit: 6 << 20 }, code);
+  client.send({ t: "init", codeBytes: code.length, env: {}, concurrency, logLimit: 262144, outputLimit: 6 << 20 }, code);
   const init = await client.next();
   if (init.t !== "init_ok") throw new Error(`init failed: ${JSON.stringify(init)}`);
   return {

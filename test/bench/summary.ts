@@ -21,6 +21,8 @@ interface Report {
   pathFloor?: { latency: Stats; busOnlyLatency: Stats; grpcLatency?: Stats; rps: number; cpu: CpuReport };
   /** The path floor with nodejs containers: throughput and CPU only (reports from before it have none). */
   pathFloorNodejs?: { rps: number; cpu: CpuReport };
+  /** The path floor with its containers running several calls at once, beside the functions deployed so. */
+  pathFloorConcurrent?: Record<string, { rps: number; cpu: CpuReport; concurrency?: number }>;
   manyFunctionsFloor?: { rps: number; oneFunctionRps: number; ratio: number };
   manyFunctions?: { rps: number; ratio: number; hostMemoryFor100GiB: number; hostPssFor100GiB: number; memory: { meanMiB: number; pssMeanMiB: number } };
   overload?: Overload;
@@ -87,9 +89,9 @@ export function summarize(reports: Report[]): TargetLine[] {
       durableParts(runtime), "floor: path floor + JetStream job + record insert"));
   }
   // The direct sync path stores no job: its floor is the path floor plus a stored record.
-  const recordPart = (runtime: string) => all((r) => {
+  const recordPart = (runtime: string, pathOf: (r: Report, runtime: string) => { cpu: CpuReport } | undefined = pathFloorOf) => all((r) => {
     const rec = (r.cpuFloors ?? []).find((x) => x.floor.startsWith("records"))?.totalMs;
-    const path = pathFloorOf(r, runtime);
+    const path = pathOf(r, runtime);
     return path && rec !== undefined ? path.cpu.totalMsPerCall + rec : undefined;
   });
   for (const runtime of ["python3", "nodejs"]) {
@@ -138,9 +140,10 @@ export function summarize(reports: Report[]): TargetLine[] {
     const label = `concurrency ${levels.join("/")}`;
     lines.push(line(`throughput at 64 clients (${runtime}), direct sync path, ${label}`, 2500, "/s", false,
       all((r) => rowOf(r, `${concurrent}${concurrencyOf(r)}: throughput, 64 HTTP clients`, runtime)?.extra?.rps),
-      all((r) => pathFloorOf(r, runtime)?.rps), "functions deployed with concurrency above 1; floor: the path floor, one call at a time per container"));
+      all((r) => r.pathFloorConcurrent?.[runtime]?.rps), "functions deployed with concurrency above 1; floor: the path floor, its containers at the same concurrency"));
     lines.push(line(`CPU per warm invocation, all processes (${runtime}), direct sync path, ${label}`, 1.0, "ms", true,
-      all((r) => r.cpuDirect?.[`${runtime}, concurrency ${concurrencyOf(r)}`]?.totalMsPerCall), recordPart(runtime)));
+      all((r) => r.cpuDirect?.[`${runtime}, concurrency ${concurrencyOf(r)}`]?.totalMsPerCall),
+      recordPart(runtime, (r) => r.pathFloorConcurrent?.[runtime]), "floor: the path floor at the same concurrency + record insert"));
   }
   lines.push(line("100 warm functions: throughput over one function's", 0.8, "x", false, all((r) => r.manyFunctions?.ratio), all((r) => r.manyFunctionsFloor?.ratio),
     "floor: the path floor's 100 pinned containers over its one function's"));
