@@ -23,9 +23,10 @@ import { DEFAULT_SECCOMP_PROFILE, loadSeccompOption } from "../../agents/seccomp
 import { createGrpcInvoker, type GrpcInvoker } from "./grpc-client.js";
 import { benchDriver, start as startRunnerContainer, type BenchRuntime } from "./runner-client.js";
 import { chargeCpu, jetstreamJobCpu, natsRequestCpu, printCpuFloors, recordInsertCpu, type CpuFloor } from "./cpu-floors.js";
-import { childrenMap, pidListeningOn, withDescendants } from "./proc-stat.js";
+import { childrenMap, pidListeningOn, rssKb, withDescendants } from "./proc-stat.js";
 import { startPathFloor, type PathFloor } from "./path-floor.js";
 import { RawHttpClient } from "./raw-http.js";
+import { soak, soakFigures, type SoakFigures } from "./soak.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const RESULTS = join(ROOT, "bench-results");
@@ -55,11 +56,14 @@ const CPU_FLOOR_CALLS = QUICK ? 3000 : 10_000;
  * every call. 1 (the default of a deployed function, and Lambda's model) is measured first.
  */
 const FUNCTION_CONCURRENCY = Number(process.env.WEFT_BENCH_FUNCTION_CONCURRENCY ?? 8);
+/** The soak (issue 8: "stable for 60 s with no error and flat memory"): SOAK_SLICES slices of SOAK_SLICE_MS each. */
+const SOAK_SLICE_MS = QUICK ? 1000 : 10_000;
+const SOAK_SLICES = 6;
 const MANY_FUNCTIONS = Number(process.env.WEFT_BENCH_FUNCTIONS ?? (QUICK ? 20 : 100));
 const OVERLOAD_MS = QUICK ? 5000 : 30_000;
 const OVERLOAD_SLICE_MS = QUICK ? 1000 : 3000;
 const OVERLOAD_FACTOR = 4;
-const SECTIONS = new Set((process.env.WEFT_BENCH_SECTIONS ?? "floors,path,warm,cpu,direct,many,overload,first").split(",").map((x) => x.trim()));
+const SECTIONS = new Set((process.env.WEFT_BENCH_SECTIONS ?? "floors,path,warm,cpu,direct,soak,many,overload,first").split(",").map((x) => x.trim()));
 
 /** Published or measured-beside figures of the systems users compare Weft with (issue 8), quoted as reference. */
 const PEERS = [
@@ -253,6 +257,61 @@ async function measureFunctionConcurrency(f: Fabric, docker: Dockerode, rows: Ro
     printCpu(`${runtime}, direct sync path, ${label}`, c);
     rows.push(cpuRow(tag(`CPU per call, all processes (${CPU_CALLS} calls)`), runtime, c));
   }
+}
+
+interface SoakReport extends SoakFigures {
+  runtime: Runtime;
+  concurrency: number;
+  clients: number;
+  sliceMs: number;
+  errors: number;
+  latency: Stats;
+}
+
+/**
+ * The soak section: on the direct sync path, an echo function of each runtime, deployed with concurrency 1 and
+ * again with FUNCTION_CONCURRENCY, under CONCURRENCY clients for SOAK_SLICES x SOAK_SLICE_MS (after the same
+ * warm-up as the throughput rows): throughput per slice, errors, and every fabric process's RSS at each slice's end.
+ */
+async function measureSoak(f: Fabric, docker: Dockerode, rows: Row[]): Promise<SoakReport[]> {
+  const out: SoakReport[] = [];
+  const groups = fabricGroups({ components: f.procs, natsPort: f.nats.port, mongoPort: f.mongoPort, agentId: f.env.WEFT_AGENT_ID!, docker });
+  const memory = async () => {
+    const sample: Record<string, number> = {};
+    // dockerd and containerd are the host's (off the per-call path since the socket channel), not the fabric's.
+    for (const [group, pids] of await groups.resolve()) {
+      if (group !== "dockerd" && group !== "containerd") sample[group] = Math.round(pids.reduce((sum, p) => sum + rssKb(p), 0) / 102.4) / 10;
+    }
+    return sample;
+  };
+  await restartGateway(f, { WEFT_SYNC_PATH: "direct" });
+  try {
+    for (const runtime of ["python3", "nodejs"] as const) {
+      for (const concurrency of [...new Set([1, FUNCTION_CONCURRENCY])]) {
+        const name = `soak-${runtime === "python3" ? "py" : "js"}-${concurrency}-${randomBytes(3).toString("hex")}`;
+        await deploy(f.httpPort, name, runtime, "runc", concurrency);
+        await invokeHttp(f.httpPort, name);
+        await runCalls(2000, CONCURRENCY, () => invokeHttp(f.httpPort, name));
+        await closedLoop(f.httpPort, name, THROUGHPUT_WARMUP_MS);
+        console.log(`[bench] soak: ${runtime}, concurrency ${concurrency}, ${CONCURRENCY} clients for ${(SOAK_SLICES * SOAK_SLICE_MS) / 1000} s`);
+        const run = await soak({ slices: SOAK_SLICES, sliceMs: SOAK_SLICE_MS, clients: CONCURRENCY, call: () => invokeHttp(f.httpPort, name), memory });
+        const report: SoakReport = { runtime, concurrency, clients: CONCURRENCY, sliceMs: SOAK_SLICE_MS, errors: run.errors, latency: stats(run.latencies), ...soakFigures(run, SOAK_SLICE_MS) };
+        out.push(report);
+        console.log(`[bench] soak: ${report.rps}/s, slices ${report.sliceRps.join(" / ")}/s, errors ${report.errors}, RSS ${report.memoryFirstMiB} -> ${report.memoryLastMiB} MiB (${JSON.stringify(report.memoryGrowthMiB)})`);
+        rows.push({
+          metric: `soak, direct sync path, concurrency ${concurrency}: ${CONCURRENCY} HTTP clients for ${(SOAK_SLICES * SOAK_SLICE_MS) / 1000} s`,
+          runtime,
+          isolation: "runc",
+          value: `${report.rps} inv/s (slowest ${SOAK_SLICE_MS / 1000} s ${report.slowestSliceRps}/s)  p99 ${report.latency.p99.toFixed(2)} ms  errors ${report.errors}  RSS x${report.memoryGrowth}`,
+          stats: report.latency,
+          extra: { rps: report.rps, slowestSliceRps: report.slowestSliceRps, errors: report.errors, memoryGrowth: report.memoryGrowth },
+        });
+      }
+    }
+  } finally {
+    await restartGateway(f, {});
+  }
+  return out;
 }
 
 async function waitHealthy(port: number): Promise<void> {
@@ -1010,6 +1069,7 @@ async function main(): Promise<void> {
   let pathFloor: PathFloorReport | undefined;
   let pathFloorNodejs: PathFloorLoad | undefined;
   const pathFloorConcurrent: Partial<Record<Runtime, PathFloorLoad>> = {};
+  let soaks: SoakReport[] = [];
   let manyFloor: ManyFunctionsFloor | undefined;
   let overFloor: (OverloadReport & { maxInflight: number }) | undefined;
   const docker = new Dockerode();
@@ -1100,6 +1160,7 @@ async function main(): Promise<void> {
     }
 
     if (SECTIONS.has("direct")) await measureDirectPath(f, grpc, docker, warmNames, rows, cpuDirect);
+    if (SECTIONS.has("soak")) soaks = await measureSoak(f, docker, rows);
 
     if (SECTIONS.has("many")) {
       const base = rps.python3 ?? (await throughput(f.httpPort, warmNames.python3!)).rps;
@@ -1196,7 +1257,7 @@ async function main(): Promise<void> {
     loadavg: loadavg(),
     quick: QUICK,
     commit: process.env.WEFT_BENCH_COMMIT,
-    settings: { N_WARM, THROUGHPUT_MS, CONCURRENCY, FIRST_CALL_TRIALS, FLOOR_CONTAINER_TRIALS, CPU_CALLS, FUNCTION_CONCURRENCY, MANY_FUNCTIONS, OVERLOAD_MS, OVERLOAD_FACTOR, sections: [...SECTIONS] },
+    settings: { N_WARM, THROUGHPUT_MS, CONCURRENCY, FIRST_CALL_TRIALS, FLOOR_CONTAINER_TRIALS, CPU_CALLS, FUNCTION_CONCURRENCY, SOAK_SLICES, SOAK_SLICE_MS, MANY_FUNCTIONS, OVERLOAD_MS, OVERLOAD_FACTOR, sections: [...SECTIONS] },
     targets: TARGETS,
     peers: PEERS,
     rows,
@@ -1206,6 +1267,7 @@ async function main(): Promise<void> {
     pathFloor,
     pathFloorNodejs,
     pathFloorConcurrent,
+    soaks,
     manyFunctions: many,
     manyFunctionsFloor: manyFloor,
     overload: over,

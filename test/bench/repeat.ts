@@ -1,14 +1,14 @@
 // npm run bench: the bench (test/bench/bench.ts) WEFT_BENCH_RUNS times (3 by default, each with a fresh fabric), then
 // issue 8's targets as medians over the runs beside their floors (test/bench/summary.ts). The first run measures
 // every section; the later ones repeat the sections the headline figures come from (floors, path floor, warm
-// latency, throughput, CPU, and the same on the direct sync path), unless WEFT_BENCH_SECTIONS names them.
+// latency, throughput, CPU, the same on the direct sync path, and the soak), unless WEFT_BENCH_SECTIONS names them.
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { writeSummary } from "./summary.js";
 
 const RUNS = Number(process.env.WEFT_BENCH_RUNS ?? 3);
-const REPEATED = "floors,path,warm,cpu,direct";
+const REPEATED = "floors,path,warm,cpu,direct,soak";
 
 function runBench(run: number): Promise<string> {
   const sections = process.env.WEFT_BENCH_SECTIONS ?? (run === 1 ? undefined : REPEATED);

@@ -23,6 +23,8 @@ interface Report {
   pathFloorNodejs?: { rps: number; cpu: CpuReport };
   /** The path floor with its containers running several calls at once, beside the functions deployed so. */
   pathFloorConcurrent?: Record<string, { rps: number; cpu: CpuReport; concurrency?: number }>;
+  /** The soak section (reports from before it have none). */
+  soaks?: Array<{ runtime: string; concurrency: number; sliceMs: number; sliceRps: number[]; rps: number; slowestSliceRps: number; errors: number; memoryGrowth: number }>;
   manyFunctionsFloor?: { rps: number; oneFunctionRps: number; ratio: number };
   manyFunctions?: { rps: number; ratio: number; hostMemoryFor100GiB: number; hostPssFor100GiB: number; memory: { meanMiB: number; pssMeanMiB: number } };
   overload?: Overload;
@@ -144,6 +146,21 @@ export function summarize(reports: Report[]): TargetLine[] {
     lines.push(line(`CPU per warm invocation, all processes (${runtime}), direct sync path, ${label}`, 1.0, "ms", true,
       all((r) => r.cpuDirect?.[`${runtime}, concurrency ${concurrencyOf(r)}`]?.totalMsPerCall),
       recordPart(runtime, (r) => r.pathFloorConcurrent?.[runtime]), "floor: the path floor at the same concurrency + record insert"));
+  }
+  // Issue 8: "stable for 60 s with no error and flat memory", per runtime and concurrency the soak ran.
+  const soakKeys = [...new Set(all((r) => r.soaks).flat().map((x) => `${x.runtime}|${x.concurrency}`))];
+  for (const key of soakKeys) {
+    const [runtime, level] = key.split("|") as [string, string];
+    const concurrency = Number(level);
+    const soakOf = (r: Report) => r.soaks?.find((x) => x.runtime === runtime && x.concurrency === concurrency);
+    const seconds = median(all((r) => soakOf(r) && (soakOf(r)!.sliceMs * soakOf(r)!.sliceRps.length) / 1000)) ?? 60;
+    const what = `soak ${seconds} s at 64 clients (${runtime}), direct sync path, concurrency ${concurrency}`;
+    const floor = all((r) => (concurrency === 1 ? pathFloorOf(r, runtime)?.rps : r.pathFloorConcurrent?.[runtime]?.rps));
+    lines.push(line(`${what}: slowest slice`, 2500, "/s", false, all((r) => soakOf(r)?.slowestSliceRps), floor,
+      `mean ${median(all((r) => soakOf(r)?.rps)) ?? "-"}/s; floor: the path floor's throughput at the same concurrency`));
+    lines.push(line(`${what}: errors`, 0, "calls", true, all((r) => soakOf(r)?.errors), []));
+    lines.push(line(`${what}: fabric RSS at the end over after the first slice`, 1.1, "x", true, all((r) => soakOf(r)?.memoryGrowth), [],
+      "every process of the fabric and its containers"));
   }
   lines.push(line("100 warm functions: throughput over one function's", 0.8, "x", false, all((r) => r.manyFunctions?.ratio), all((r) => r.manyFunctionsFloor?.ratio),
     "floor: the path floor's 100 pinned containers over its one function's"));
