@@ -223,7 +223,7 @@ async function measureDirectPath(f: Fabric, grpc: GrpcInvoker, docker: Dockerode
       }
       console.log(`[bench] direct sync path: throughput ${runtime} at ${CONCURRENCY} HTTP clients`);
       const tp = await throughput(f.httpPort, name);
-      rows.push({ metric: tag(`throughput, ${CONCURRENCY} HTTP clients`), runtime, isolation: "runc", value: `${tp.rps} inv/s  p50 ${tp.stats.p50.toFixed(2)} ms  p99 ${tp.stats.p99.toFixed(2)} ms  errors ${tp.errors}`, stats: tp.stats, extra: { rps: tp.rps, errors: tp.errors } });
+      rows.push(throughputRow(tag(`throughput, ${CONCURRENCY} HTTP clients`), runtime, tp));
       if (runtime === "python3" || !QUICK) {
         console.log(`[bench] direct sync path: CPU accounting ${runtime}: ${CPU_CALLS} calls`);
         const c = (cpuOut[runtime] = await cpuAccounting(f, docker, name));
@@ -251,7 +251,7 @@ async function measureFunctionConcurrency(f: Fabric, docker: Dockerode, rows: Ro
     const tag = (metric: string) => `direct sync path, ${label}: ${metric}`;
     console.log(`[bench] direct sync path, ${label}: throughput ${runtime} at ${CONCURRENCY} HTTP clients`);
     const tp = await throughput(f.httpPort, name);
-    rows.push({ metric: tag(`throughput, ${CONCURRENCY} HTTP clients`), runtime, isolation: "runc", value: `${tp.rps} inv/s  p50 ${tp.stats.p50.toFixed(2)} ms  p99 ${tp.stats.p99.toFixed(2)} ms  errors ${tp.errors}`, stats: tp.stats, extra: { rps: tp.rps, errors: tp.errors } });
+    rows.push(throughputRow(tag(`throughput, ${CONCURRENCY} HTTP clients`), runtime, tp));
     console.log(`[bench] direct sync path, ${label}: CPU accounting ${runtime}: ${CPU_CALLS} calls`);
     const c = (cpuOut[`${runtime}, ${label}`] = await cpuAccounting(f, docker, name));
     printCpu(`${runtime}, direct sync path, ${label}`, c);
@@ -447,6 +447,11 @@ async function containerPerCallFloor(docker: Dockerode, runtime: Runtime, isolat
 }
 
 // ---------- fabric measurements ----------
+
+/** A throughput measurement as a row of the table (runc). */
+function throughputRow(metric: string, runtime: Runtime, tp: { rps: number; stats: Stats; errors: number }): Row {
+  return { metric, runtime, isolation: "runc", value: `${tp.rps} inv/s  p50 ${tp.stats.p50.toFixed(2)} ms  p99 ${tp.stats.p99.toFixed(2)} ms  errors ${tp.errors}`, stats: tp.stats, extra: { rps: tp.rps, errors: tp.errors } };
+}
 
 /**
  * Calls per second at CONCURRENCY clients over THROUGHPUT_MS, after THROUGHPUT_WARMUP_MS of the same load not
@@ -1149,7 +1154,7 @@ async function main(): Promise<void> {
         console.log(`[bench] throughput ${runtime} at ${CONCURRENCY} HTTP clients`);
         const tp = await throughput(f.httpPort, name);
         rps[runtime] = tp.rps;
-        rows.push({ metric: `throughput, ${CONCURRENCY} HTTP clients`, runtime, isolation: "runc", value: `${tp.rps} inv/s  p50 ${tp.stats.p50.toFixed(2)} ms  p99 ${tp.stats.p99.toFixed(2)} ms  errors ${tp.errors}`, stats: tp.stats, extra: { rps: tp.rps, errors: tp.errors } });
+        rows.push(throughputRow(`throughput, ${CONCURRENCY} HTTP clients`, runtime, tp));
       }
       if (SECTIONS.has("cpu") && (runtime === "python3" || !QUICK)) {
         console.log(`[bench] CPU accounting ${runtime}: ${CPU_CALLS} calls`);
