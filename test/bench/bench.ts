@@ -238,16 +238,25 @@ async function measureDirectPath(f: Fabric, grpc: GrpcInvoker, docker: Dockerode
 }
 
 /**
+ * An echo function of `runtime` deployed on runc with `concurrency` (name `prefix-<random>`), called once and then
+ * 2,000 times at CONCURRENCY clients: its containers started and a restarted gateway's hot path compiled.
+ */
+async function deployWarm(f: Fabric, prefix: string, runtime: Runtime, concurrency: number): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString("hex")}`;
+  await deploy(f.httpPort, name, runtime, "runc", concurrency);
+  await invokeHttp(f.httpPort, name);
+  await runCalls(2000, CONCURRENCY, () => invokeHttp(f.httpPort, name));
+  return name;
+}
+
+/**
  * The direct path again, with functions deployed at `concurrency` FUNCTION_CONCURRENCY: the same echo handlers, the
  * same 64 clients. Rows `direct sync path, concurrency N: ...`; CPU per call under `cpuDirect["<runtime>, concurrency N"]`.
  */
 async function measureFunctionConcurrency(f: Fabric, docker: Dockerode, rows: Row[], cpuOut: Record<string, CpuReport & NatsMessagesPerCall & { recordsStored: number; recordsExpected: number }>): Promise<void> {
   const label = `concurrency ${FUNCTION_CONCURRENCY}`;
   for (const runtime of ["python3", "nodejs"] as const) {
-    const name = `conc-${runtime === "python3" ? "py" : "js"}-${randomBytes(3).toString("hex")}`;
-    await deploy(f.httpPort, name, runtime, "runc", FUNCTION_CONCURRENCY);
-    await invokeHttp(f.httpPort, name);
-    await runCalls(2000, CONCURRENCY, () => invokeHttp(f.httpPort, name));
+    const name = await deployWarm(f, `conc-${runtime === "python3" ? "py" : "js"}`, runtime, FUNCTION_CONCURRENCY);
     const tag = (metric: string) => `direct sync path, ${label}: ${metric}`;
     console.log(`[bench] direct sync path, ${label}: throughput ${runtime} at ${CONCURRENCY} HTTP clients`);
     const tp = await throughput(f.httpPort, name);
@@ -288,10 +297,7 @@ async function measureSoak(f: Fabric, docker: Dockerode, rows: Row[]): Promise<S
   try {
     for (const runtime of ["python3", "nodejs"] as const) {
       for (const concurrency of [...new Set([1, FUNCTION_CONCURRENCY])]) {
-        const name = `soak-${runtime === "python3" ? "py" : "js"}-${concurrency}-${randomBytes(3).toString("hex")}`;
-        await deploy(f.httpPort, name, runtime, "runc", concurrency);
-        await invokeHttp(f.httpPort, name);
-        await runCalls(2000, CONCURRENCY, () => invokeHttp(f.httpPort, name));
+        const name = await deployWarm(f, `soak-${runtime === "python3" ? "py" : "js"}-${concurrency}`, runtime, concurrency);
         await closedLoop(f.httpPort, name, THROUGHPUT_WARMUP_MS);
         console.log(`[bench] soak: ${runtime}, concurrency ${concurrency}, ${CONCURRENCY} clients for ${(SOAK_SLICES * SOAK_SLICE_MS) / 1000} s`);
         const run = await soak({ slices: SOAK_SLICES, sliceMs: SOAK_SLICE_MS, clients: CONCURRENCY, call: () => invokeHttp(f.httpPort, name), memory });

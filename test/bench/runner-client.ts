@@ -61,9 +61,10 @@ export class Client {
       const need = (h.outputBytes ?? 0) + (h.logBytes ?? 0);
       if (this.buf.length < nl + 1 + need) return;
       this.buf = this.buf.subarray(nl + 1 + need);
-      const byId = typeof h.id === "string" ? this.byId.get(h.id) : undefined;
+      const id: unknown = h.id;
+      const byId = typeof id === "string" ? this.byId.get(id) : undefined;
       if (byId) {
-        this.byId.delete(h.id as unknown as string);
+        this.byId.delete(id as string);
         byId(h);
       } else if (this.waiter) {
         const w = this.waiter;

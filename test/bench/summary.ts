@@ -71,6 +71,11 @@ function pathFloorOf(r: Report, runtime: string): { rps: number; cpu: CpuReport 
   return runtime === "python3" ? r.pathFloor : r.pathFloorNodejs;
 }
 
+/** The path floor whose containers take `concurrency` calls at once, as the functions measured beside it. */
+function pathFloorAt(r: Report, runtime: string, concurrency: number): { rps: number; cpu: CpuReport } | undefined {
+  return concurrency === 1 ? pathFloorOf(r, runtime) : r.pathFloorConcurrent?.[runtime];
+}
+
 export function summarize(reports: Report[]): TargetLine[] {
   const all = <T>(f: (r: Report) => T | undefined): T[] => reports.map(f).filter((x): x is T => x !== undefined);
   const p50 = (metric: string, runtime?: string, isolation?: string) => all((r) => rowOf(r, metric, runtime, isolation)?.stats?.p50);
@@ -137,15 +142,16 @@ export function summarize(reports: Report[]): TargetLine[] {
   const concurrent = "direct sync path, concurrency ";
   const concurrencyOf = (r: Report) => /^direct sync path, concurrency (\d+):/.exec(r.rows.find((x) => x.metric.startsWith(concurrent))?.metric ?? "")?.[1];
   const levels = [...new Set(all(concurrencyOf))];
+  const floorAtLevel = (r: Report, runtime: string) => pathFloorAt(r, runtime, Number(concurrencyOf(r)));
   for (const runtime of ["python3", "nodejs"]) {
     if (levels.length === 0) break;
     const label = `concurrency ${levels.join("/")}`;
     lines.push(line(`throughput at 64 clients (${runtime}), direct sync path, ${label}`, 2500, "/s", false,
       all((r) => rowOf(r, `${concurrent}${concurrencyOf(r)}: throughput, 64 HTTP clients`, runtime)?.extra?.rps),
-      all((r) => r.pathFloorConcurrent?.[runtime]?.rps), "functions deployed with concurrency above 1; floor: the path floor, its containers at the same concurrency"));
+      all((r) => floorAtLevel(r, runtime)?.rps), "functions deployed with concurrency above 1; floor: the path floor, its containers at the same concurrency"));
     lines.push(line(`CPU per warm invocation, all processes (${runtime}), direct sync path, ${label}`, 1.0, "ms", true,
       all((r) => r.cpuDirect?.[`${runtime}, concurrency ${concurrencyOf(r)}`]?.totalMsPerCall),
-      recordPart(runtime, (r) => r.pathFloorConcurrent?.[runtime]), "floor: the path floor at the same concurrency + record insert"));
+      recordPart(runtime, floorAtLevel), "floor: the path floor at the same concurrency + record insert"));
   }
   // Issue 8: "stable for 60 s with no error and flat memory", per runtime and concurrency the soak ran.
   const soakKeys = [...new Set(all((r) => r.soaks).flat().map((x) => `${x.runtime}|${x.concurrency}`))];
@@ -153,9 +159,12 @@ export function summarize(reports: Report[]): TargetLine[] {
     const [runtime, level] = key.split("|") as [string, string];
     const concurrency = Number(level);
     const soakOf = (r: Report) => r.soaks?.find((x) => x.runtime === runtime && x.concurrency === concurrency);
-    const seconds = median(all((r) => soakOf(r) && (soakOf(r)!.sliceMs * soakOf(r)!.sliceRps.length) / 1000)) ?? 60;
+    const seconds = median(all((r) => {
+      const s = soakOf(r);
+      return s && (s.sliceMs * s.sliceRps.length) / 1000;
+    })) ?? 60;
     const what = `soak ${seconds} s at 64 clients (${runtime}), direct sync path, concurrency ${concurrency}`;
-    const floor = all((r) => (concurrency === 1 ? pathFloorOf(r, runtime)?.rps : r.pathFloorConcurrent?.[runtime]?.rps));
+    const floor = all((r) => pathFloorAt(r, runtime, concurrency)?.rps);
     lines.push(line(`${what}: slowest slice`, 2500, "/s", false, all((r) => soakOf(r)?.slowestSliceRps), floor,
       `mean ${median(all((r) => soakOf(r)?.rps)) ?? "-"}/s; floor: the path floor's throughput at the same concurrency`));
     lines.push(line(`${what}: errors`, 0, "calls", true, all((r) => soakOf(r)?.errors), []));
