@@ -127,7 +127,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
       (msg, slotFree) => runner.handle(msg, slotFree),
       log,
     );
-    const direct = new DirectIntake(nc, { slots: config.directSlots }, () => consumer.occupy(), (msg, slotFree) => runner.handleDirect(msg, slotFree), log);
+    const direct = new DirectIntake(nc, { slots: config.directSlots, agentId: config.agentId }, () => consumer.occupy(), (msg, slotFree) => runner.handleDirect(msg, slotFree), log);
     const status = (): AgentStatus => {
       const s = pool.stats();
       return { agentId: config.agentId, host: hostname(), state, slots: config.slots, busy: consumer.inFlight, startedAt, ...s, outbox: outbox.size, at: Date.now() };

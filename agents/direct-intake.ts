@@ -2,15 +2,19 @@
 // NATS requests on weft.direct.{fn}, one agent of a queue group each, with nothing stored in JetStream. A call is
 // taken while this agent has a direct slot, and it then counts against the job consumer's slots too (a busy agent
 // pulls no queued jobs meanwhile). One it cannot take now (no slot, draining) is handed back at once, and the
-// gateway queues it on WEFT_JOBS for whichever agent is free.
+// gateway queues it on WEFT_JOBS for whichever agent is free. Besides the queue group's subjects, the agent takes the
+// calls a gateway sends to it by name (weft.direct.{fn}.{agent id}): those of the functions it is home to, whose warm
+// containers it holds (gateway/direct-affinity.ts).
 import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { HEADERS } from "../shared/headers.js";
 import type { Logger } from "../shared/logger.js";
-import { DIRECT_AGENTS_QUEUE, DIRECT_WILDCARD } from "../shared/subjects.js";
+import { agentDirectWildcard, DIRECT_AGENTS_QUEUE, DIRECT_WILDCARD, isSubjectTail } from "../shared/subjects.js";
 
 export interface DirectIntakeOptions {
   /** Direct calls taken at once (WEFT_AGENT_DIRECT_SLOTS); 0 takes none (the agent does not subscribe). */
   slots: number;
+  /** This agent's id: it also takes the calls sent to it by name, when the id can end a subject. */
+  agentId: string;
 }
 
 /** Runs one direct call; calls `slotFree` once its container is released. */
@@ -20,7 +24,7 @@ export type DirectHandler = (msg: Msg, slotFree: () => void) => Promise<void>;
 export type SlotTaker = () => () => void;
 
 export class DirectIntake {
-  private sub: Subscription | undefined;
+  private readonly subs: Subscription[] = [];
   /** Calls holding a direct slot (until their container is released). */
   private running = 0;
   /** Calls not yet done (running, or storing their record). */
@@ -38,10 +42,16 @@ export class DirectIntake {
 
   start(): void {
     if (this.opts.slots === 0) return;
-    this.sub = this.nc.subscribe(DIRECT_WILDCARD, {
+    this.subs.push(this.subscribe(DIRECT_WILDCARD));
+    // In the queue group too: two agents given the same id by mistake still run each call once.
+    if (isSubjectTail(this.opts.agentId)) this.subs.push(this.subscribe(agentDirectWildcard(this.opts.agentId)));
+  }
+
+  private subscribe(subject: string): Subscription {
+    return this.nc.subscribe(subject, {
       queue: DIRECT_AGENTS_QUEUE,
       callback: (err, msg) => {
-        if (err) this.log.warn({ err }, "direct call subscription error");
+        if (err) this.log.warn({ err, subject }, "direct call subscription error");
         else this.take(msg);
       },
     });
@@ -53,7 +63,7 @@ export class DirectIntake {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.sub?.drain().catch((err: unknown) => this.log.debug({ err }, "draining the direct subscription failed"));
+    await Promise.all(this.subs.map((sub) => sub.drain().catch((err: unknown) => this.log.debug({ err }, "draining a direct subscription failed"))));
     if (this.unfinished > 0) await new Promise<void>((resolve) => (this.idle = resolve));
   }
 

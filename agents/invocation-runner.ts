@@ -12,7 +12,7 @@ import { FUNCTION_NAME_PATTERN, type AsyncConfig, type FunctionDefinition } from
 import { AttemptList, type Attempt, type RecordEvent } from "../shared/schemas/invocation.js";
 import { afterAttempt, asyncConfigOf, isExpired } from "./async-policy.js";
 import { AsyncFollowup, followable } from "./async-followup.js";
-import { DIRECT_SUBJECT_PREFIX, JOBS_SUBJECT_PREFIX } from "../shared/subjects.js";
+import { functionOfDirectSubject, JOBS_SUBJECT_PREFIX } from "../shared/subjects.js";
 import { WeftError } from "../shared/errors.js";
 import { handBack } from "./direct-intake.js";
 import { parseTriggerMessage, type TriggerMessage } from "../shared/trigger-message.js";
@@ -98,7 +98,7 @@ export function parseJob(msg: JsMsg): Job {
  */
 export function parseDirectCall(msg: Msg): Job | undefined {
   if (!msg.reply || !msg.headers?.get(HEADERS.invocationId)) return undefined;
-  const job = jobOf(msg.headers, msg.subject.slice(DIRECT_SUBJECT_PREFIX.length + 1), msg.data, 1, () => "");
+  const job = jobOf(msg.headers, functionOfDirectSubject(msg.subject), msg.data, 1, () => "");
   const waitMs = positiveInt(msg.headers.get(HEADERS.waitMs));
   return { ...job, replyTo: msg.reply, ...(waitMs === undefined ? {} : { answerBy: Date.now() + waitMs - DIRECT_ANSWER_MARGIN_MS }) };
 }

@@ -2,7 +2,7 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { AgentStatus } from "../shared/schemas/agent.js";
 import type { KnownAgent } from "../shared/schemas/health.js";
-import { AGENT_HEARTBEAT_SUBJECT, AGENT_PING_SUBJECT } from "../shared/subjects.js";
+import { AGENT_HEARTBEAT_SUBJECT, AGENT_PING_SUBJECT, isSubjectTail } from "../shared/subjects.js";
 import type { Logger } from "../shared/logger.js";
 
 export type { KnownAgent };
@@ -10,6 +10,8 @@ export type { KnownAgent };
 export class AgentRegistry {
   private readonly seen = new Map<string, { status: AgentStatus; at: number }>();
   private readonly sub: Subscription;
+  /** runningIds()'s answer, kept until the next heartbeat or until an agent in it may have aged out. */
+  private running: { ids: readonly string[]; until: number } | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -44,6 +46,25 @@ export class AgentRegistry {
     return known ? slots : undefined;
   }
 
+  /**
+   * The ids of the running agents heard from within the freshness window that take calls by name (an id that can
+   * end a subject), sorted: the candidates for a function's home on the direct sync path (direct-affinity.ts).
+   * Read on every direct call, so it is kept until the next heartbeat or until its oldest agent may have aged out.
+   */
+  runningIds(now = Date.now()): readonly string[] {
+    if (this.running && now < this.running.until) return this.running.ids;
+    const ids: string[] = [];
+    let until = Infinity;
+    for (const [id, { status, at }] of this.seen) {
+      if (now - at > this.freshMs || status.state !== "running" || !isSubjectTail(id)) continue;
+      ids.push(id);
+      until = Math.min(until, at + this.freshMs + 1);
+    }
+    ids.sort();
+    this.running = { ids, until };
+    return ids;
+  }
+
   /** Asks any agent to answer at once; used when no heartbeat is fresh (for example just after start). */
   async ping(timeoutMs: number): Promise<void> {
     try {
@@ -72,5 +93,6 @@ export class AgentRegistry {
     }
     if (parsed.data.state === "stopped") this.seen.delete(parsed.data.agentId);
     else this.seen.set(parsed.data.agentId, { status: parsed.data, at: Date.now() });
+    this.running = undefined;
   }
 }

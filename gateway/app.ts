@@ -115,6 +115,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
   steps.push({ name: "admission", run: () => admission.stop() });
   const invoker = new Invoker({
     admission,
+    agents,
     aliases,
     idempotency,
     js: jetstream(nc, { timeout: config.publishTimeoutMs }),
@@ -122,7 +123,7 @@ async function build(config: GatewayConfig, gatewayId: string, log: Logger, step
     cache,
     inbox,
     log,
-    options: { recordSyncEvents: config.recordSyncEvents, syncPath: config.syncPath, syncWaitMs: config.syncWaitMs, maxInflight: config.maxInflight, publishTimeoutMs: config.publishTimeoutMs, publishRetryMs: config.publishRetryMs, buildWaitMs: config.buildWaitMs },
+    options: { recordSyncEvents: config.recordSyncEvents, syncPath: config.syncPath, directAffinity: config.directAffinity, syncWaitMs: config.syncWaitMs, maxInflight: config.maxInflight, publishTimeoutMs: config.publishTimeoutMs, publishRetryMs: config.publishRetryMs, buildWaitMs: config.buildWaitMs },
   });
   const triggers = await startTriggers({ nc, invoker, cache, aliases, ticks: idempotencyKv, log }, steps);
   const executor = new Executor(nc, link, { ratePerSec: config.executeRatePerSec, burst: config.executeBurst }, log);

@@ -11,7 +11,7 @@ import { HEADERS } from "../shared/headers.js";
 import type { Logger } from "../shared/logger.js";
 import { invocationLogger } from "../shared/logger.js";
 import type { InvocationAccepted, RecordEvent } from "../shared/schemas/invocation.js";
-import { jobSubject, recordSubject } from "../shared/subjects.js";
+import { agentDirectSubject, directSubject, jobSubject, recordSubject } from "../shared/subjects.js";
 import { injectTraceContext, tracer } from "../shared/telemetry.js";
 import { checkEvent } from "./event.js";
 import type { CachedFunction, FunctionCache } from "./function-cache.js";
@@ -21,7 +21,9 @@ import type { AliasResolver } from "./alias-resolver.js";
 import type { IdempotencyStore } from "./idempotency.js";
 import type { SyncAdmission } from "./admission.js";
 import type { TriggerMessage } from "../shared/trigger-message.js";
-import { callDirect } from "./direct-call.js";
+import { callDirect, type DirectOutcome } from "./direct-call.js";
+import { pickAgent } from "./direct-affinity.js";
+import type { AgentRegistry } from "./agent-registry.js";
 
 /** A job may wait this long in the queue for a free agent slot, on top of the function's own timeout. */
 export const QUEUE_ALLOWANCE_MS = 30_000;
@@ -61,6 +63,8 @@ export interface InvokerOptions {
   recordSyncEvents: boolean;
   /** How HTTP and gRPC sync calls reach an agent (WEFT_SYNC_PATH): a JetStream job (default), or a direct request. */
   syncPath?: "queue" | "direct";
+  /** Direct calls go to their function's home agent, within a load bound (WEFT_DIRECT_AFFINITY; default true), else to any agent. */
+  directAffinity?: boolean;
   syncWaitMs: number;
   maxInflight: number;
   publishTimeoutMs: number;
@@ -92,6 +96,8 @@ export interface InvokerDeps {
    * and are not bound by it. Without it, WEFT_MAX_INFLIGHT alone bounds them.
    */
   admission?: SyncAdmission;
+  /** The running agents (their heartbeats): a direct call goes to its function's home among them. */
+  agents?: Pick<AgentRegistry, "runningIds">;
 }
 
 /** One accepted invocation, between validation and publish. */
@@ -115,6 +121,8 @@ export class Invoker {
   private syncInflight = 0;
   private idle: (() => void) | undefined;
   private closed = false;
+  /** Direct calls this gateway has in flight on each agent it sent them to by name (direct-affinity.ts). */
+  private readonly directByAgent = new Map<string, number>();
 
   constructor(private readonly deps: InvokerDeps) {}
 
@@ -199,16 +207,29 @@ export class Invoker {
     });
   }
 
-  /** The direct sync path: the outcome, or undefined when no agent took the call (it is then queued). */
+  /**
+   * The direct sync path: the outcome, or undefined when no agent took the call (it is then queued). The call goes
+   * to its function's home agent, or the next in its ranking when the home runs more than its share of this
+   * gateway's direct calls (direct-affinity.ts); when that agent is gone (no one listens), to any agent.
+   */
   private async tryDirect(job: Job): Promise<SyncOutcome | undefined> {
-    const outcome = await callDirect(this.deps.link.nc, this.deps.inbox, {
-      invocationId: job.invocationId,
-      functionName: job.fn.name,
-      event: job.event,
-      headers: job.headers,
-      waitMs: this.syncWaitMs(job.fn),
-    });
-    if (outcome.kind === "handed-back") return undefined;
+    const name = job.fn.name;
+    const agent = this.deps.options.directAffinity === false ? undefined : pickAgent(name, this.deps.agents?.runningIds() ?? [], this.directByAgent);
+    const call = { invocationId: job.invocationId, event: job.event, headers: job.headers, waitMs: this.syncWaitMs(job.fn) };
+    let outcome: DirectOutcome;
+    if (agent === undefined) outcome = await callDirect(this.deps.link.nc, this.deps.inbox, { ...call, subject: directSubject(name) });
+    else {
+      this.directByAgent.set(agent, (this.directByAgent.get(agent) ?? 0) + 1);
+      try {
+        outcome = await callDirect(this.deps.link.nc, this.deps.inbox, { ...call, subject: agentDirectSubject(name, agent) });
+      } finally {
+        const left = (this.directByAgent.get(agent) ?? 1) - 1;
+        if (left === 0) this.directByAgent.delete(agent);
+        else this.directByAgent.set(agent, left);
+      }
+      if (outcome.kind === "no-agent") outcome = await callDirect(this.deps.link.nc, this.deps.inbox, { ...call, subject: directSubject(name) });
+    }
+    if (outcome.kind !== "result") return undefined;
     return { kind: "result", invocationId: job.invocationId, result: outcome.result };
   }
 

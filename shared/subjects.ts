@@ -22,6 +22,20 @@ export const DIRECT_SUBJECT_PREFIX = "weft.direct";
 export const directSubject = (fn: string): string => `${DIRECT_SUBJECT_PREFIX}.${fn}`;
 export const DIRECT_WILDCARD = `${DIRECT_SUBJECT_PREFIX}.*`;
 export const DIRECT_AGENTS_QUEUE = "weft-agents-direct";
+/**
+ * One agent's own direct subject for a function, weft.direct.{fn}.{agent id}: a gateway sends a function's direct
+ * calls to the agent that is its home (gateway/direct-affinity.ts), so they find its warm containers there.
+ */
+export const agentDirectSubject = (fn: string, agentId: string): string => `${DIRECT_SUBJECT_PREFIX}.${fn}.${agentId}`;
+export const agentDirectWildcard = (agentId: string): string => `${DIRECT_SUBJECT_PREFIX}.*.${agentId}`;
+/** Whether an agent id can end a subject: its dot-separated parts are NATS tokens (none empty). */
+export const isSubjectTail = (id: string): boolean => id.length > 0 && id.split(".").every((t) => t.length > 0 && !/[\s*>]/.test(t));
+/** The function a direct call's subject names (weft.direct.{fn} or weft.direct.{fn}.{agent id}). */
+export function functionOfDirectSubject(subject: string): string {
+  const rest = subject.slice(DIRECT_SUBJECT_PREFIX.length + 1);
+  const dot = rest.indexOf(".");
+  return dot < 0 ? rest : rest.slice(0, dot);
+}
 
 /** Invocation records: gateway (queued) and agents (running, final) publish, the controller writes them to MongoDB. */
 export const RECORDS_STREAM = "WEFT_RECORDS";

@@ -22,7 +22,7 @@ import { callDirect } from "../gateway/direct-call.js";
 import { ReplyInbox } from "../gateway/reply-inbox.js";
 import { HEADERS } from "../shared/headers.js";
 import { WeftError } from "../shared/errors.js";
-import { DIRECT_AGENTS_QUEUE, directSubject, JOBS_STREAM } from "../shared/subjects.js";
+import { agentDirectSubject, DIRECT_AGENTS_QUEUE, directSubject, JOBS_STREAM } from "../shared/subjects.js";
 
 const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString("hex")}`;
 const ECHO = `exports.handler = async (e) => { if (e.ms) await new Promise((r) => setTimeout(r, e.ms)); return { echo: e.n }; }`;
@@ -91,6 +91,13 @@ describe("the direct sync path on the fabric", () => {
     const missing = JSON.parse((await nc.request(directSubject(uniqueName("nope")), "{}", { timeout: 10_000, headers: h2 })).string());
     assert.equal(missing.status, "error");
     assert.equal(missing.error.code, "FUNCTION_DELETED");
+    // The same on the agent's own subject (calls sent to it by name), and a function token that names no function.
+    const own = await nc.request(agentDirectSubject(name, fabric.agent.agentId), "{}", { timeout: 10_000 });
+    assert.equal(own.headers?.get(HEADERS.errorCode), "INVALID_ARGUMENT");
+    const h3 = natsHeaders();
+    h3.set(HEADERS.invocationId, randomUUID());
+    const bogus = JSON.parse((await nc.request(agentDirectSubject("Not_A-Name", fabric.agent.agentId), "{}", { timeout: 10_000, headers: h3 })).string());
+    assert.equal(bogus.error.code, "FUNCTION_DELETED", JSON.stringify(bogus));
     const after = await invoke(name, { n: 6 });
     assert.deepEqual(after.body.output, { echo: 6 }, "the agent still serves calls");
   });
@@ -252,7 +259,7 @@ describe("the gateway's end of a direct call, against a real nats-server", () =>
     const h = natsHeaders();
     const invocationId = randomUUID();
     h.set(HEADERS.invocationId, invocationId);
-    return { invocationId, headers: h, run: () => callDirect(nc, inbox, { invocationId, functionName, event: Buffer.from("{}"), headers: h, waitMs }) };
+    return { invocationId, headers: h, run: () => callDirect(nc, inbox, { subject: directSubject(functionName), invocationId, event: Buffer.from("{}"), headers: h, waitMs }) };
   };
 
   /** A stand-in agent on the direct subjects: `answer` decides what it does with each request. */
@@ -271,8 +278,8 @@ describe("the gateway's end of a direct call, against a real nats-server", () =>
     return { heard, waits, stop: () => sub.unsubscribe() };
   }
 
-  test("no agent listening: handed back (queued by the invoker)", async () => {
-    assert.deepEqual(await call("nobody", 2000).run(), { kind: "handed-back" });
+  test("no agent listening: no-agent (the invoker tries the queue group, then queues)", async () => {
+    assert.deepEqual(await call("nobody", 2000).run(), { kind: "no-agent" });
   });
 
   test("an agent's hand-back, its result and its refusal", async () => {
