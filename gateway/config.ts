@@ -31,7 +31,7 @@ export const gatewayFields = {
   directAffinity: envField(
     "WEFT_DIRECT_AFFINITY",
     boolFromEnv(true),
-    "with WEFT_SYNC_PATH=direct, a function's calls go to one agent, its home (rendezvous hashing of its name over the running agents), so they find its warm containers there, until it runs 1.25 x its share of the gateway's direct calls (the next agent in the function's ranking then takes them); false: any agent of the queue group",
+    "with WEFT_SYNC_PATH=direct, a function's calls go to one agent, its home (rendezvous hashing of its name over the running agents), so they find its warm containers there, until it runs 1.25 x its share of the gateway's direct calls in flight plus 4 (the next agent in the function's ranking then takes them); false: any agent of the queue group",
   ),
   buildWaitMs: envField("WEFT_BUILD_WAIT_MS", intFromEnv(10_000, 0, 600_000),
     "a call to a version whose build is still running waits at most this long for it, then answers 503 BUILD_PENDING"),

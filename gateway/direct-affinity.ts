@@ -2,24 +2,29 @@
 // function's name against each running agent's id, with bounded loads. Every gateway that knows the same agents
 // ranks them the same way for a function, so its calls reach the agent that holds its warm containers instead of
 // warming one on every agent; when an agent joins or leaves, only the functions whose home it becomes or was move.
-// A home already running more than LOAD_FACTOR times its share of this gateway's direct calls is passed over for
-// the next agent in the function's ranking, so a hot function spreads over agents instead of queueing on one
+// A home already running more than LOAD_FACTOR times its share of this gateway's direct calls (and SPARE more) is
+// passed over for the next agent in the function's ranking, so a hot function spreads over agents instead of queueing on one
 // ("consistent hashing with bounded loads", Mirrokni, Thorup and Zadimoghaddam, 2018). A home that cannot take a
 // call (no free direct slot, draining) hands it back and it is queued for whichever agent is free, as before. Pure.
 
-/** An agent may run this many times the average of the gateway's direct calls in flight before the next takes over. */
+/**
+ * A home may run this many times the average of the gateway's direct calls in flight per agent, and SPARE calls
+ * more, before the next agent in the ranking takes its function's calls. The spare keeps a few calls' chance skew
+ * (eight calls in flight, seven of whose functions live on one agent) from warming functions on a second agent.
+ */
 export const LOAD_FACTOR = 1.25;
+export const SPARE = 4;
 
 /**
  * The agent for a call of `fn` among `agentIds`, given the direct calls this gateway has in flight on each: the
  * first in the function's ranking under the load bound; undefined when there is no agent.
  */
-export function pickAgent(fn: string, agentIds: readonly string[], inflight: ReadonlyMap<string, number> = NONE, loadFactor = LOAD_FACTOR): string | undefined {
+export function pickAgent(fn: string, agentIds: readonly string[], inflight: ReadonlyMap<string, number> = NONE, loadFactor = LOAD_FACTOR, spare = SPARE): string | undefined {
   if (agentIds.length <= 1) return agentIds[0];
   let total = 0;
   for (const id of agentIds) total += inflight.get(id) ?? 0;
   // The call being placed counts: with nothing in flight, the bound is at least 1 and the home takes it.
-  const bound = Math.ceil((loadFactor * (total + 1)) / agentIds.length);
+  const bound = Math.ceil((loadFactor * (total + 1)) / agentIds.length) + spare;
   return firstInRanking(fn, agentIds, (id) => (inflight.get(id) ?? 0) < bound) ?? homeAgent(fn, agentIds);
 }
 
