@@ -130,7 +130,7 @@ export async function startAgent(config: AgentConfig, parentLog: Logger): Promis
     const direct = new DirectIntake(nc, { slots: config.directSlots, agentId: config.agentId }, () => consumer.occupy(), (msg, slotFree) => runner.handleDirect(msg, slotFree), log);
     const status = (): AgentStatus => {
       const s = pool.stats();
-      return { agentId: config.agentId, host: hostname(), state, slots: config.slots, busy: consumer.inFlight, startedAt, ...s, outbox: outbox.size, at: Date.now() };
+      return { agentId: config.agentId, host: hostname(), state, slots: config.slots, directSlots: config.directSlots, busy: consumer.inFlight, startedAt, ...s, outbox: outbox.size, at: Date.now() };
     };
     const executions = new ExecutionRunner(nc, execPool, outbox, { agentId: config.agentId, kinds: execKinds, slots: config.execSlots, cpus: config.defaultCpus }, log);
     const heartbeat = new Heartbeat(nc, status, config.heartbeatMs, log);

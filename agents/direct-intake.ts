@@ -45,6 +45,7 @@ export class DirectIntake {
     this.subs.push(this.subscribe(DIRECT_WILDCARD));
     // In the queue group too: two agents given the same id by mistake still run each call once.
     if (isSubjectTail(this.opts.agentId)) this.subs.push(this.subscribe(agentDirectWildcard(this.opts.agentId)));
+    else this.log.warn({ agentId: this.opts.agentId }, "this agent's id cannot end a NATS subject (an empty part between dots): gateways will not send it calls by name");
   }
 
   private subscribe(subject: string): Subscription {

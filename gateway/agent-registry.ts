@@ -47,8 +47,8 @@ export class AgentRegistry {
   }
 
   /**
-   * The ids of the running agents heard from within the freshness window that take calls by name (an id that can
-   * end a subject), sorted: the candidates for a function's home on the direct sync path (direct-affinity.ts).
+   * The ids of the running agents heard from within the freshness window that take direct calls by name (direct
+   * slots, and an id that can end a subject), sorted: the candidates for a function's home on the direct sync path (direct-affinity.ts).
    * Read on every direct call, so it is kept until the next heartbeat or until its oldest agent may have aged out.
    */
   runningIds(now = Date.now()): readonly string[] {
@@ -56,7 +56,7 @@ export class AgentRegistry {
     const ids: string[] = [];
     let until = Infinity;
     for (const [id, { status, at }] of this.seen) {
-      if (now - at > this.freshMs || status.state !== "running" || !isSubjectTail(id)) continue;
+      if (now - at > this.freshMs || status.state !== "running" || (status.directSlots ?? 0) === 0 || !isSubjectTail(id)) continue;
       ids.push(id);
       until = Math.min(until, at + this.freshMs + 1);
     }

@@ -36,6 +36,12 @@ export const AgentStatus = z.object({
   pools: z.array(PoolStatus).optional(),
   /** When the agent started, ms since the epoch. */
   startedAt: z.number().optional(),
+  /**
+   * Direct sync calls the agent takes at once (WEFT_AGENT_DIRECT_SLOTS), on the queue group's subject and on its own
+   * (weft.direct.{name}.{agent id}); absent from agents that predate calls sent by name, which gateways never pick as
+   * a function's home.
+   */
+  directSlots: z.number().int().min(0).optional(),
 });
 export type AgentStatus = z.infer<typeof AgentStatus>;
 
