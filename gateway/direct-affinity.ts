@@ -2,8 +2,8 @@
 // function's name against each running agent's id, with bounded loads. Every gateway that knows the same agents
 // ranks them the same way for a function, so its calls reach the agent that holds its warm containers instead of
 // warming one on every agent; when an agent joins or leaves, only the functions whose home it becomes or was move.
-// A home already running more than LOAD_FACTOR times its share of this gateway's direct calls (and SPARE more) is
-// passed over for the next agent in the function's ranking, so a hot function spreads over agents instead of queueing on one
+// A home already running LOAD_FACTOR times its share of this gateway's direct calls (and SPARE more) is passed over
+// for the next agent in the function's ranking, so a hot function spreads over agents instead of queueing on one
 // ("consistent hashing with bounded loads", Mirrokni, Thorup and Zadimoghaddam, 2018). A home that cannot take a
 // call (no free direct slot, draining) hands it back and it is queued for whichever agent is free, as before. Pure.
 
