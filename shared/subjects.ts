@@ -28,8 +28,12 @@ export const DIRECT_AGENTS_QUEUE = "weft-agents-direct";
  */
 export const agentDirectSubject = (fn: string, agentId: string): string => `${DIRECT_SUBJECT_PREFIX}.${fn}.${agentId}`;
 export const agentDirectWildcard = (agentId: string): string => `${DIRECT_SUBJECT_PREFIX}.*.${agentId}`;
-/** Whether an agent id can end a subject: its dot-separated parts are NATS tokens (none empty). */
-export const isSubjectTail = (id: string): boolean => id.length > 0 && id.split(".").every((t) => t.length > 0 && !/[\s*>]/.test(t));
+/**
+ * Whether an agent id can end a subject: what WEFT_AGENT_ID allows (at most 128 of letters, digits, `_`, `-` and
+ * `.`), with no empty part between dots. A heartbeat is untrusted input: an id past this (10 KiB, say) would make the
+ * gateway's publish a protocol line the server refuses by closing the gateway's connection.
+ */
+export const isSubjectTail = (id: string): boolean => id.length <= 128 && /^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/.test(id);
 /** The function a direct call's subject names (weft.direct.{fn} or weft.direct.{fn}.{agent id}). */
 export function functionOfDirectSubject(subject: string): string {
   const rest = subject.slice(DIRECT_SUBJECT_PREFIX.length + 1);

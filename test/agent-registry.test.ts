@@ -1,6 +1,7 @@
 // The gateway's registry of agents (gateway/agent-registry.ts) against a real nats-server: which agents may be a
-// function's home on the direct path (runningIds): running, with direct slots, an id that can end a subject, heard
-// from within the freshness window; and its cached list follows every heartbeat and ages agents out.
+// function's home on the direct path (runningIds): running, with direct slots, an id that can end a subject (as
+// WEFT_AGENT_ID allows; a forged heartbeat may carry anything), heard from within the freshness window; and its
+// cached list follows every heartbeat and ages agents out.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -42,6 +43,8 @@ test("homes are the running agents with direct slots whose ids can end a subject
   beat("no-direct", { directSlots: 0 });
   beat("old-agent", { directSlots: undefined });
   beat("bad..id");
+  beat(`long.${"x".repeat(10_000)}`); // a forged heartbeat: an id no WEFT_AGENT_ID allows would be a 10 KiB subject
+  beat("wild.>");
   beat("starting", { state: "starting" });
   await holds(["a-host", "b.host"], "only the two that take calls by name");
   // The list is cached; a draining agent leaves it with its next heartbeat, and a goodbye at once.

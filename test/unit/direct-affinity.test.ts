@@ -98,5 +98,6 @@ test("subjects: one agent's direct subject, its wildcard, and the function named
   // The queue group's wildcard has one token fewer than any agent's subject: it never takes a call sent by name.
   assert.equal(DIRECT_WILDCARD.split(".").length, 3);
   for (const ok of ["agent", "host-1.eu", "a_b-c"]) assert.equal(isSubjectTail(ok), true, ok);
-  for (const bad of ["", "a..b", "a.", ".a"]) assert.equal(isSubjectTail(bad), false, bad);
+  for (const bad of ["", "a..b", "a.", ".a", "a>", "a.*", "a b", "a\tb", "a\u00e9", "a".repeat(129), `a.${"b".repeat(10_000)}`]) assert.equal(isSubjectTail(bad), false, bad.slice(0, 20));
+  assert.equal(isSubjectTail("a".repeat(128)), true, "the longest id WEFT_AGENT_ID allows");
 });
