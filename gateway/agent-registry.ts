@@ -48,8 +48,9 @@ export class AgentRegistry {
 
   /**
    * The ids of the running agents heard from within the freshness window that take direct calls by name (direct
-   * slots, and an id that can end a subject), sorted: the candidates for a function's home on the direct sync path (direct-affinity.ts).
-   * Read on every direct call, so it is kept until the next heartbeat or until its oldest agent may have aged out.
+   * slots, and an id that can end a subject), sorted: the candidates for a function's home on the direct sync path
+   * (direct-affinity.ts). Read on every direct call, so it is kept until the next heartbeat or until its oldest
+   * agent may have aged out.
    */
   runningIds(now = Date.now()): readonly string[] {
     if (this.running && now < this.running.until) return this.running.ids;

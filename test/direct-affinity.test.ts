@@ -7,10 +7,9 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { http, startFabric, testLogger, type Fabric } from "./harness/fabric.js";
+import { http, startAnotherAgent, startFabric, untilAgentsRunning, type Fabric } from "./harness/fabric.js";
 import { until } from "./harness/eventually.js";
 import { AgentContainers } from "./harness/containers.js";
-import { loadAgentConfig } from "../agents/config.js";
 import { startAgent } from "../agents/app.js";
 import { homeAgent, LOAD_FACTOR, SPARE } from "../gateway/direct-affinity.js";
 import { AGENT_HEARTBEAT_SUBJECT, JOBS_STREAM } from "../shared/subjects.js";
@@ -27,17 +26,11 @@ describe("direct calls across two agents", () => {
 
   before(async () => {
     fabric = await startFabric({ gatewayEnv: { WEFT_SYNC_PATH: "direct" }, agentEnv: { WEFT_STEM_CELLS: "0" } });
-    second = await startAgent(
-      loadAgentConfig({ WEFT_NATS_URL: fabric.nats.url, WEFT_AGENT_ID: uniqueName("second"), WEFT_EXEC_POOL_SIZE: "0", WEFT_STEM_CELLS: "0" }),
-      testLogger("agent2"),
-    );
+    second = await startAnotherAgent(fabric, uniqueName("second"), { WEFT_STEM_CELLS: "0" });
     agents = [fabric.agent.agentId, second.agentId].sort();
     nc = await connect({ servers: fabric.nats.url });
     jsm = await jetstreamManager(nc);
-    await until(async () => {
-      const res = await http(fabric.httpUrl, "GET", "/v1/agents");
-      return res.status === 200 && agents.every((id) => res.body.agents?.some((a: { agentId: string; state: string }) => a.agentId === id && a.state === "running"));
-    }, "the gateway hearing both agents", 20_000);
+    await untilAgentsRunning(fabric.httpUrl, agents);
   });
 
   after(async () => {

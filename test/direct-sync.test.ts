@@ -10,14 +10,12 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { resolve } from "node:path";
 import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { eventually, http, startFabric, testLogger, type Fabric } from "./harness/fabric.js";
+import { eventually, http, startAnotherAgent, startFabric, type Fabric } from "./harness/fabric.js";
 import { until } from "./harness/eventually.js";
 import { startNats, type NatsServer } from "./harness/nats.js";
 import Dockerode from "dockerode";
-import { loadAgentConfig } from "../agents/config.js";
 import { LABELS } from "../agents/docker-driver.js";
 import { agentChannelDir, clearChannelDirs, DEFAULT_CHANNEL_ROOT } from "../agents/runner-channel.js";
-import { startAgent } from "../agents/app.js";
 import { callDirect } from "../gateway/direct-call.js";
 import { ReplyInbox } from "../gateway/reply-inbox.js";
 import { HEADERS } from "../shared/headers.js";
@@ -134,10 +132,7 @@ describe("the direct sync path on the fabric", () => {
     const name = uniqueName("nolisten");
     await deploy(name);
     await fabric.agent.stop();
-    fabric.agent = await startAgent(
-      loadAgentConfig({ WEFT_NATS_URL: fabric.nats.url, WEFT_AGENT_ID: uniqueName("queue-only"), WEFT_EXEC_POOL_SIZE: "0", WEFT_AGENT_DIRECT_SLOTS: "0" }),
-      testLogger("agent"),
-    );
+    fabric.agent = await startAnotherAgent(fabric, uniqueName("queue-only"), { WEFT_AGENT_DIRECT_SLOTS: "0" }, "agent");
     const before = await jobsStored();
     const res = await invoke(name, { n: 3 });
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -150,10 +145,7 @@ describe("the direct sync path on the fabric", () => {
     const name = uniqueName("drain");
     await fabric.agent.stop();
     // Room for one 256 MB container and no stem cells: a second call waits inside the agent for the first's.
-    const draining = await startAgent(
-      loadAgentConfig({ WEFT_NATS_URL: fabric.nats.url, WEFT_AGENT_ID: uniqueName("draining"), WEFT_EXEC_POOL_SIZE: "0", WEFT_STEM_CELLS: "0", WEFT_AGENT_MEMORY_MB: "256" }),
-      testLogger("agent"),
-    );
+    const draining = await startAnotherAgent(fabric, uniqueName("draining"), { WEFT_STEM_CELLS: "0", WEFT_AGENT_MEMORY_MB: "256" }, "agent");
     fabric.agent = draining;
     const res = await http(fabric.httpUrl, "PUT", `/v1/functions/${name}`, { runtime: "nodejs", code: ECHO, concurrency: 1, limits: { memoryMb: 256 } });
     assert.ok(res.status === 200 || res.status === 201, JSON.stringify(res.body));
@@ -164,10 +156,7 @@ describe("the direct sync path on the fabric", () => {
     const waiting = invoke(name, { n: 2 });
     await until(() => draining.status().busy === 2, "the second call waiting in the agent for the container", 10_000);
     assert.equal(await jobsStored(), before, "both calls went direct");
-    fabric.agent = await startAgent(
-      loadAgentConfig({ WEFT_NATS_URL: fabric.nats.url, WEFT_AGENT_ID: uniqueName("other"), WEFT_EXEC_POOL_SIZE: "0", WEFT_STEM_CELLS: "0" }),
-      testLogger("agent2"),
-    );
+    fabric.agent = await startAnotherAgent(fabric, uniqueName("other"), { WEFT_STEM_CELLS: "0" });
     const stopping = draining.stop();
     const handedBack = await waiting;
     assert.equal(handedBack.status, 200, JSON.stringify(handedBack.body));

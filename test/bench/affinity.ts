@@ -14,11 +14,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
-import { http, startFabric, testLogger } from "../harness/fabric.js";
-import { until } from "../harness/eventually.js";
+import { http, startAnotherAgent, startFabric, untilAgentsRunning } from "../harness/fabric.js";
 import { AgentContainers } from "../harness/containers.js";
-import { loadAgentConfig } from "../../agents/config.js";
-import { startAgent } from "../../agents/app.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const QUICK = process.env.WEFT_BENCH_QUICK === "1";
@@ -54,16 +51,10 @@ async function round(mode: Mode): Promise<Round> {
     gatewayEnv: { WEFT_SYNC_PATH: "direct", WEFT_DIRECT_AFFINITY: mode === "affinity" ? "true" : "false", WEFT_LOG_LEVEL: "warn" },
     agentEnv: { WEFT_STEM_CELLS: "0", WEFT_AGENT_ID: `bench-a-${tag}`, WEFT_LOG_LEVEL: "warn" },
   });
-  const second = await startAgent(
-    loadAgentConfig({ WEFT_NATS_URL: fabric.nats.url, WEFT_AGENT_ID: `bench-b-${tag}`, WEFT_EXEC_POOL_SIZE: "0", WEFT_STEM_CELLS: "0", WEFT_LOG_LEVEL: "warn" }),
-    testLogger("agent2"),
-  );
+  const second = await startAnotherAgent(fabric, `bench-b-${tag}`, { WEFT_STEM_CELLS: "0", WEFT_LOG_LEVEL: "warn" });
   const agents = [fabric.agent.agentId, second.agentId];
   try {
-    await until(async () => {
-      const res = await http(fabric.httpUrl, "GET", "/v1/agents");
-      return res.status === 200 && agents.every((id) => res.body.agents?.some((a: { agentId: string; state: string }) => a.agentId === id && a.state === "running"));
-    }, "the gateway hearing both agents", 20_000);
+    await untilAgentsRunning(fabric.httpUrl, agents);
     const names = Array.from({ length: FUNCTIONS }, (_, i) => `aff-${tag}-${i}`);
     for (const name of names) {
       const res = await http(fabric.httpUrl, "PUT", `/v1/functions/${name}`, { runtime: "python3", code: ECHO });

@@ -3,7 +3,7 @@
 import { pino } from "pino";
 import { randomBytes } from "node:crypto";
 import { startNats, type NatsServer } from "./nats.js";
-import { eventually } from "./eventually.js";
+import { eventually, until } from "./eventually.js";
 export { eventually };
 import { mongoUrl, uniqueDbName } from "./mongo.js";
 import { loadGatewayConfig } from "../../gateway/config.js";
@@ -91,6 +91,19 @@ export async function waitUntilHealthy(httpUrl: string, timeoutMs = 30_000): Pro
   throw new Error(`fabric not healthy: ${last}`);
 }
 
+
+/** Starts one more agent on the fabric's NATS, with no ad-hoc sandboxes (as startFabric's), plus `env`. */
+export function startAnotherAgent(fabric: Pick<Fabric, "nats">, agentId: string, env: Record<string, string> = {}, logName = "agent2"): ReturnType<typeof startAgent> {
+  return startAgent(loadAgentConfig({ WEFT_NATS_URL: fabric.nats.url, WEFT_AGENT_ID: agentId, WEFT_EXEC_POOL_SIZE: "0", ...env }), testLogger(logName));
+}
+
+/** Waits until the gateway lists every one of `agentIds` as running (GET /v1/agents): their heartbeats reached it. */
+export async function untilAgentsRunning(httpUrl: string, agentIds: readonly string[], timeoutMs = 20_000): Promise<void> {
+  await until(async () => {
+    const res = await http(httpUrl, "GET", "/v1/agents");
+    return res.status === 200 && agentIds.every((id) => res.body.agents?.some((a: { agentId: string; state: string }) => a.agentId === id && a.state === "running"));
+  }, `the gateway hearing ${agentIds.join(", ")} running`, timeoutMs);
+}
 
 export async function http(
   base: string,
