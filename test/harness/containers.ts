@@ -91,6 +91,23 @@ export class AgentContainers {
   }
 
   /**
+   * The resident anonymous memory of the container's weft-runner, in KiB (its heap, stacks and buffers: what it
+   * keeps between calls, besides the binary's pages it shares with every other runner); undefined when none runs.
+   */
+  async runnerAnonymousKb(id: string): Promise<number | undefined> {
+    const dirs = cgroupDirs(id, "cpu");
+    const listed = await firstReadable([...dirs.slice(0, 2).map((d) => `${d}/tasks`), ...dirs.slice(2).map((d) => `${d}/cgroup.threads`)]);
+    for (const tid of listed?.text.split("\n").filter(Boolean) ?? []) {
+      const comm = await readFile(`/proc/${tid}/comm`, "utf8").catch(() => "");
+      if (comm.trim() !== "weft-runner") continue;
+      const rollup = await readFile(`/proc/${tid}/smaps_rollup`, "utf8").catch(() => "");
+      const kb = rollup.match(/^Anonymous:\s+(\d+) kB$/m)?.[1];
+      if (kb !== undefined) return Number(kb);
+    }
+    return undefined;
+  }
+
+  /**
    * CPU used by each container over `windowMs`, in ms. A container gone by the end of the window counts
    * what it used until its last reading (a removed container spends nothing).
    */

@@ -15,10 +15,18 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"unsafe"
 )
+
+// gcPercent keeps the runner's heap near what it holds. A warm container's memory is what it keeps between calls,
+// times every container on the host: at Go's default (100) the heap grows to Go's 4 MiB floor of garbage before
+// the first collection, whatever the runner keeps (about 0.4 MiB, its read buffers), and those pages stay
+// resident. At 10 a python3 runner holds 4.8 MiB instead of 7.4 (RSS; anonymous 2.6 instead of 5.3) after 6,000
+// calls, for the same CPU per call (105-120 µs against 115-117, three alternating pairs).
+const gcPercent = 10
 
 const (
 	workerUID = 65534
@@ -40,6 +48,7 @@ func main() {
 	// whenever the runner's goroutine becomes ready, twice a call. go.mod's go 1.21 also keeps Go from reading the
 	// container's CPU limit for this. Measured (npm run bench:runner, python3 runc): 140 → 113-120 µs per call.
 	runtime.GOMAXPROCS(1)
+	debug.SetGCPercent(gcPercent)
 	quietChildSignals()
 	batchScheduled()
 	r := newRunner(path, os.Args[1:])
