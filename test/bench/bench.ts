@@ -275,6 +275,8 @@ interface SoakReport extends SoakFigures {
   sliceMs: number;
   errors: number;
   latency: Stats;
+  /** Records not yet stored at each slice's end (WEFT_RECORDS' consumer: pending and unacked): a growing backlog is memory growing somewhere. */
+  recordsWaiting: number[];
 }
 
 /**
@@ -285,7 +287,12 @@ interface SoakReport extends SoakFigures {
 async function measureSoak(f: Fabric, docker: Dockerode, rows: Row[]): Promise<SoakReport[]> {
   const out: SoakReport[] = [];
   const groups = fabricGroups({ components: f.procs, natsPort: f.nats.port, mongoPort: f.mongoPort, agentId: f.env.WEFT_AGENT_ID!, docker });
+  const nc = await connect({ servers: f.nats.url, name: "bench-soak-records" });
+  const jsm = await jetstreamManager(nc);
+  let recordsWaiting: number[] = [];
   const memory = async () => {
+    const c = await jsm.consumers.info(RECORDS_STREAM, RECORDS_CONSUMER);
+    recordsWaiting.push(c.num_pending + c.num_ack_pending);
     const sample: Record<string, number> = {};
     // dockerd and containerd are the host's (off the per-call path since the socket channel), not the fabric's.
     for (const [group, pids] of await groups.resolve()) {
@@ -300,10 +307,11 @@ async function measureSoak(f: Fabric, docker: Dockerode, rows: Row[]): Promise<S
         const name = await deployWarm(f, `soak-${runtime === "python3" ? "py" : "js"}-${concurrency}`, runtime, concurrency);
         await closedLoop(f.httpPort, name, THROUGHPUT_WARMUP_MS);
         console.log(`[bench] soak: ${runtime}, concurrency ${concurrency}, ${CONCURRENCY} clients for ${(SOAK_SLICES * SOAK_SLICE_MS) / 1000} s`);
+        recordsWaiting = [];
         const run = await soak({ slices: SOAK_SLICES, sliceMs: SOAK_SLICE_MS, clients: CONCURRENCY, call: () => invokeHttp(f.httpPort, name), memory });
-        const report: SoakReport = { runtime, concurrency, clients: CONCURRENCY, sliceMs: SOAK_SLICE_MS, errors: run.errors, latency: stats(run.latencies), ...soakFigures(run, SOAK_SLICE_MS) };
+        const report: SoakReport = { runtime, concurrency, clients: CONCURRENCY, sliceMs: SOAK_SLICE_MS, errors: run.errors, latency: stats(run.latencies), recordsWaiting, ...soakFigures(run, SOAK_SLICE_MS) };
         out.push(report);
-        console.log(`[bench] soak: ${report.rps}/s, slices ${report.sliceRps.join(" / ")}/s, errors ${report.errors}, RSS ${report.memoryFirstMiB} -> ${report.memoryLastMiB} MiB (${JSON.stringify(report.memoryGrowthMiB)})`);
+        console.log(`[bench] soak: ${report.rps}/s, slices ${report.sliceRps.join(" / ")}/s, errors ${report.errors}, RSS ${report.memoryFirstMiB} -> ${report.memoryLastMiB} MiB (${JSON.stringify(report.memoryGrowthMiB)}), records waiting ${recordsWaiting.join(" / ")}`);
         rows.push({
           metric: `soak, direct sync path, concurrency ${concurrency}: ${CONCURRENCY} HTTP clients for ${(SOAK_SLICES * SOAK_SLICE_MS) / 1000} s`,
           runtime,
@@ -316,6 +324,7 @@ async function measureSoak(f: Fabric, docker: Dockerode, rows: Row[]): Promise<S
     }
   } finally {
     await restartGateway(f, {});
+    await nc.close();
   }
   return out;
 }
