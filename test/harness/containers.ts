@@ -79,11 +79,10 @@ export class AgentContainers {
    * went to sleep to be woken later (a thread preempted, or yielding, is not counted). Ended threads are not counted.
    */
   async sleeps(id: string): Promise<number> {
-    const dirs = cgroupDirs(id, "cpu");
-    const listed = await firstReadable([...dirs.slice(0, 2).map((d) => `${d}/tasks`), ...dirs.slice(2).map((d) => `${d}/cgroup.threads`)]);
-    if (!listed) throw new Error(`no cgroup found for container ${id}`);
+    const tids = await this.threadIds(id);
+    if (!tids) throw new Error(`no cgroup found for container ${id}`);
     let total = 0;
-    for (const tid of listed.text.split("\n").filter(Boolean)) {
+    for (const tid of tids) {
       const status = await readFile(`/proc/${tid}/status`, "utf8").catch(() => "");
       for (const m of status.matchAll(/^voluntary_ctxt_switches:\s+(\d+)$/gm)) total += Number(m[1]);
     }
@@ -95,9 +94,7 @@ export class AgentContainers {
    * keeps between calls, besides the binary's pages it shares with every other runner); undefined when none runs.
    */
   async runnerAnonymousKb(id: string): Promise<number | undefined> {
-    const dirs = cgroupDirs(id, "cpu");
-    const listed = await firstReadable([...dirs.slice(0, 2).map((d) => `${d}/tasks`), ...dirs.slice(2).map((d) => `${d}/cgroup.threads`)]);
-    for (const tid of listed?.text.split("\n").filter(Boolean) ?? []) {
+    for (const tid of (await this.threadIds(id)) ?? []) {
       const comm = await readFile(`/proc/${tid}/comm`, "utf8").catch(() => "");
       if (comm.trim() !== "weft-runner") continue;
       const rollup = await readFile(`/proc/${tid}/smaps_rollup`, "utf8").catch(() => "");
@@ -105,6 +102,13 @@ export class AgentContainers {
       if (kb !== undefined) return Number(kb);
     }
     return undefined;
+  }
+
+  /** The ids of the container's live threads, from its cgroup (v1 `tasks` or v2 `cgroup.threads`); undefined without one. */
+  private async threadIds(id: string): Promise<string[] | undefined> {
+    const dirs = cgroupDirs(id, "cpu");
+    const listed = await firstReadable([...dirs.slice(0, 2).map((d) => `${d}/tasks`), ...dirs.slice(2).map((d) => `${d}/cgroup.threads`)]);
+    return listed?.text.split("\n").filter(Boolean);
   }
 
   /**
