@@ -121,12 +121,16 @@ test("--nats-cluster 3: three clustered nats-servers, R3 streams and bucket; the
   const nc = await connect({ servers: up.natsUrl });
   try {
     const jsm = await jetstreamManager(nc);
+    // A stream created moments ago may still be electing its leader: until then the meta leader answers its info
+    // without replicas. Wait for the election, then check the followers.
+    const electedWithFollowers = (cluster: { leader?: string; replicas?: unknown[] } | undefined) =>
+      cluster?.leader && cluster.replicas?.length === 2 ? cluster : undefined;
     for (const stream of [JOBS_STREAM, RECORDS_STREAM, JOB_ADVISORIES_STREAM, `KV_${FUNCTIONS_BUCKET}`]) {
       const info = await jsm.streams.info(stream);
       assert.equal(info.config.num_replicas, 3, stream);
-      assert.equal(info.cluster?.replicas?.length, 2, `${stream} has a leader and two followers`);
+      await eventually(async () => electedWithFollowers((await jsm.streams.info(stream)).cluster), `${stream} to have a leader and two followers`, 20_000, 100);
     }
-    assert.equal((await jsm.consumers.info(JOBS_STREAM, JOBS_CONSUMER)).cluster?.replicas?.length, 2, "the jobs consumer is replicated too");
+    await eventually(async () => electedWithFollowers((await jsm.consumers.info(JOBS_STREAM, JOBS_CONSUMER)).cluster), "the jobs consumer to be replicated too", 20_000, 100);
   } finally {
     await nc.close();
   }
