@@ -16,7 +16,7 @@ import { InvocationRecords } from "./invocation-records.js";
 import { JobReaper } from "./job-reaper.js";
 import { RetryScheduler } from "./retry-scheduler.js";
 import { DeadLetterPurge } from "./dead-letters.js";
-import { RecordIngest } from "./record-ingest.js";
+import { fetchBytesFor, RecordIngest } from "./record-ingest.js";
 import { RecordRetention } from "./record-retention.js";
 import { Reconciler } from "./reconciler.js";
 import { SyntaxChecker } from "./syntax-check.js";
@@ -66,7 +66,12 @@ async function assemble(config: ControllerConfig, log: Logger, database: Databas
     log,
   );
   const publisher = new FunctionPublisher(() => openFunctionsBucket(nc), log);
-  const ingest = new RecordIngest(jetstream(nc), records, { batchSize: config.recordBatch, flushMs: config.recordFlushMs }, log);
+  const ingest = new RecordIngest(
+    jetstream(nc),
+    records,
+    { batchSize: config.recordBatch, batchBytes: fetchBytesFor(config.recordBatchBytes, nc.info?.max_payload), flushMs: config.recordFlushMs },
+    log,
+  );
   const reconciler = new Reconciler({
     nc,
     topology: topologyFrom(config),

@@ -18,7 +18,17 @@ export const controllerFields = {
     intFromEnv(2000, 100, 60_000),
     "how long a call waits for MongoDB before it answers UNAVAILABLE",
   ),
-  recordBatch: envField("WEFT_RECORD_BATCH", intFromEnv(500, 1, 10_000), "invocation records written to MongoDB per bulk write"),
+  recordBatch: envField(
+    "WEFT_RECORD_BATCH",
+    intFromEnv(100, 1, 10_000),
+    "record messages per bulk write, at most (a fetch brings at most 100; an agent's message carries up to 256 records)",
+  ),
+  recordBatchBytes: envField(
+    "WEFT_RECORD_BATCH_BYTES",
+    // The bound on what the controller holds: 500 agent messages of 256 records were once 100 MiB in hand.
+    intFromEnv(4 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024),
+    "bytes of record messages fetched per bulk write, at most (raised to the server's max_payload, so any message fits)",
+  ),
   recordFlushMs: envField(
     "WEFT_RECORD_FLUSH_MS",
     // Records are off the call's path: a wider batch means fewer MongoDB writes and listing-page rewrites per record.

@@ -9,7 +9,7 @@
 // Recovery within seconds: MongoDB back → the batch in hand is written at the next retry (≤ 2 s); a controller
 // that died → what it held is redelivered after the ack wait (RECORDS_ACK_WAIT_MS); a pull request that never
 // ends (its expiry lost, e.g. across an outage) is abandoned FETCH_GRACE_MS after it should have ended.
-import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { JetStreamError, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { RecordEvent } from "../shared/schemas/invocation.js";
 import { RECORDS_ACK_WAIT_MS } from "../shared/nats.js";
@@ -21,8 +21,27 @@ import { isMongoUnavailable } from "./database.js";
 import type { InvocationRecords } from "./invocation-records.js";
 
 export interface RecordIngestOptions {
+  /** Messages per bulk write at most (and at most MESSAGES_PER_FETCH). */
   batchSize: number;
+  /** Bytes per fetch at most: what the controller holds in hand, whatever records a message carries. */
+  batchBytes: number;
   flushMs: number;
+}
+
+/**
+ * Messages a fetch brings at most: the JetStream client asks for 100 when a fetch is bounded by bytes (it takes a
+ * message count or a byte count, not both).
+ */
+const MESSAGES_PER_FETCH = 100;
+/** Room over max_payload for a message's subject and reply subject, as the server counts a pull's bytes. */
+const SUBJECT_ROOM = 4096;
+
+/**
+ * A fetch's byte budget: the configured one, but never below the largest message the server takes. A stored
+ * message bigger than the budget would end every pull without being delivered ("Message Size Exceeds MaxBytes").
+ */
+export function fetchBytesFor(configured: number, maxPayload: number | undefined): number {
+  return Math.max(configured, (maxPayload ?? 0) + SUBJECT_ROOM);
 }
 
 /**
@@ -61,7 +80,7 @@ export class RecordIngest {
   /** Set while MongoDB is unreachable, so a stopping controller hands records back without waiting on it. */
   private mongoDown = false;
   /** Counters for tests and logs. */
-  readonly stats = { written: 0, invalid: 0, rejected: 0, retries: 0 };
+  readonly stats = { written: 0, invalid: 0, rejected: 0, retries: 0, largestBatchBytes: 0 };
   private readonly startedAt = Date.now();
   private firstStored = false;
 
@@ -102,7 +121,8 @@ export class RecordIngest {
       try {
         const consumer = await untilAborted(this.js.consumers.get(RECORDS_STREAM, RECORDS_CONSUMER), this.abort.signal);
         while (consumer && !this.stopping) {
-          const fetch = { max_messages: this.opts.batchSize, expires: FETCH_EXPIRES_MS };
+          // Bounded by bytes, so what is in hand stays small whatever records a message carries.
+          const fetch = { max_bytes: this.opts.batchBytes, expires: FETCH_EXPIRES_MS };
           this.fetch = await untilAborted(consumer.fetch(fetch), this.abort.signal);
           if (!this.fetch) break;
           await this.drain(this.fetch);
@@ -119,11 +139,14 @@ export class RecordIngest {
   }
 
   private async drain(fetch: ConsumerMessages): Promise<void> {
-    const reader = new BatchReader<JsMsg>(fetch[Symbol.asyncIterator]());
+    const reader = new BatchReader<JsMsg>(endingAtByteBudget(fetch[Symbol.asyncIterator]()));
     let expiresAt = Date.now() + FETCH_EXPIRES_MS;
     for (;;) {
-      const batch = await reader.read(this.opts.batchSize, this.opts.flushMs, Math.max(0, expiresAt - Date.now()) + FETCH_GRACE_MS);
-      if (batch.items.length) await this.process(batch.items);
+      const batch = await reader.read(Math.min(this.opts.batchSize, MESSAGES_PER_FETCH), this.opts.flushMs, Math.max(0, expiresAt - Date.now()) + FETCH_GRACE_MS);
+      if (batch.items.length) {
+        this.stats.largestBatchBytes = Math.max(this.stats.largestBatchBytes, batch.items.reduce((sum, m) => sum + m.data.length, 0));
+        await this.process(batch.items);
+      }
       if (batch.done) {
         // Ended, or stranded: either way this pull is over, and the next fetch asks again.
         await fetch.close();
@@ -294,6 +317,23 @@ export class RecordIngest {
   private handBack(batch: Pending[]): void {
     for (const msg of messagesOf(batch)) msg.nak();
   }
+}
+
+/**
+ * A fetch bounded by bytes ends when the next message would pass its budget (409 "Message Size Exceeds MaxBytes")
+ * or once the client's 100 messages came (409 "Batch Completed"); the client ends the iterator with that status as
+ * an error. For this fetch it is the normal end, after every message it brought was delivered.
+ */
+function endingAtByteBudget(source: AsyncIterator<JsMsg>): AsyncIterator<JsMsg> {
+  return {
+    next: () =>
+      source.next().catch((err: unknown) => {
+        if (err instanceof JetStreamError && (err as { code?: unknown }).code === 409 && /exceeds maxbytes|batch completed/i.test(err.message)) {
+          return { done: true, value: undefined };
+        }
+        throw err;
+      }),
+  };
 }
 
 function messagesOf(batch: Pending[]): Set<JsMsg> {

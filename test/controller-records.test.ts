@@ -354,6 +354,44 @@ describe("records of a deleted function", () => {
   });
 });
 
+describe("ingestion memory", () => {
+  test("a backlog of agents' batch messages is taken a byte budget at a time (WEFT_RECORD_BATCH_BYTES), not all at once", async (t) => {
+    const server = await startNats();
+    const conn = await connect({ servers: server.url });
+    let ctl: Controller | undefined;
+    try {
+      await ensureTopology(conn, DEFAULT_TOPOLOGY);
+      const pub = jetstream(conn);
+      const name = uniqueName("budget");
+      const incarnation = "0123456789abcdef";
+      // 40 messages of 100 records with 10 KiB outputs: about 40 MiB in the stream before the controller starts,
+      // five times the budget (the test server's max_payload is 8 MiB).
+      const output = JSON.stringify({ pad: "x".repeat(10 * 1024) });
+      const messages = 40;
+      let streamBytes = 0;
+      for (let i = 0; i < messages; i++) {
+        const data = JSON.stringify(Array.from({ length: 100 }, () => finalEvent(name, { incarnation, output })));
+        streamBytes += Buffer.byteLength(data);
+        await pub.publish(RECORD_BATCH_SUBJECT, data, { msgID: randomUUID() });
+      }
+      const budget = conn.info!.max_payload + 4096;
+      ctl = await startOne(server.url, { WEFT_RECORD_BATCH_BYTES: String(64 * 1024) });
+      const c = ctl;
+      await eventually(async () => (c.ingestStats.written >= messages * 100 ? true : undefined), "every record written", 60_000);
+      t.diagnostic(`stream ${(streamBytes / 1048576).toFixed(1)} MiB; largest batch in hand ${(c.ingestStats.largestBatchBytes / 1048576).toFixed(2)} MiB (budget ${(budget / 1048576).toFixed(2)} MiB)`);
+      assert.equal(c.ingestStats.written, messages * 100);
+      assert.ok(streamBytes > 4 * budget, "the backlog is several budgets");
+      // The configured 64 KiB is raised to max_payload (plus room for subjects), so any message fits a fetch.
+      assert.ok(c.ingestStats.largestBatchBytes <= budget, `largest batch ${c.ingestStats.largestBatchBytes} B within ${budget} B`);
+      assert.ok(c.ingestStats.largestBatchBytes > 0);
+    } finally {
+      await ctl?.stop();
+      await conn.close();
+      await server.cleanup();
+    }
+  });
+});
+
 describe("ingestion throughput", () => {
   test("records/s into MongoDB at batch 500", async (t) => {
     const n = Number(process.env.WEFT_INGEST_BENCH_RECORDS ?? 10_000);
