@@ -354,29 +354,55 @@ describe("records of a deleted function", () => {
   });
 });
 
+interface Backlog {
+  /** A private NATS server's connection, with WEFT_RECORDS filled before the controller started. */
+  conn: NatsConnection;
+  controller: Controller;
+  /** When the controller was started (performance.now()). */
+  startedAt: number;
+}
+
+/**
+ * Fills WEFT_RECORDS of a private NATS server with `fill` (a function name and incarnation of its own), then starts
+ * a controller with `env` and hands both to `check`.
+ */
+async function withRecordBacklog(
+  fill: (js: JetStreamClient, name: string, incarnation: string) => Promise<void>,
+  env: Record<string, string>,
+  check: (b: Backlog) => Promise<void>,
+): Promise<void> {
+  const server = await startNats();
+  const conn = await connect({ servers: server.url });
+  let controller: Controller | undefined;
+  try {
+    await ensureTopology(conn, DEFAULT_TOPOLOGY);
+    await fill(jetstream(conn), uniqueName("backlog"), "0123456789abcdef");
+    const startedAt = performance.now();
+    controller = await startOne(server.url, env);
+    await check({ conn, controller, startedAt });
+  } finally {
+    await controller?.stop();
+    await conn.close();
+    await server.cleanup();
+  }
+}
+
 describe("ingestion memory", () => {
   test("a backlog of agents' batch messages is taken a byte budget at a time (WEFT_RECORD_BATCH_BYTES), not all at once", async (t) => {
-    const server = await startNats();
-    const conn = await connect({ servers: server.url });
-    let ctl: Controller | undefined;
-    try {
-      await ensureTopology(conn, DEFAULT_TOPOLOGY);
-      const pub = jetstream(conn);
-      const name = uniqueName("budget");
-      const incarnation = "0123456789abcdef";
-      // 40 messages of 100 records with 10 KiB outputs: about 40 MiB in the stream before the controller starts,
-      // five times the budget (the test server's max_payload is 8 MiB).
-      const output = JSON.stringify({ pad: "x".repeat(10 * 1024) });
-      const messages = 40;
-      let streamBytes = 0;
+    // 40 messages of 100 records with 10 KiB outputs: about 40 MiB in the stream before the controller starts,
+    // five times the budget (the test server's max_payload is 8 MiB).
+    const output = JSON.stringify({ pad: "x".repeat(10 * 1024) });
+    const messages = 40;
+    let streamBytes = 0;
+    const fill = async (js: JetStreamClient, name: string, incarnation: string) => {
       for (let i = 0; i < messages; i++) {
         const data = JSON.stringify(Array.from({ length: 100 }, () => finalEvent(name, { incarnation, output })));
         streamBytes += Buffer.byteLength(data);
-        await pub.publish(RECORD_BATCH_SUBJECT, data, { msgID: randomUUID() });
+        await js.publish(RECORD_BATCH_SUBJECT, data, { msgID: randomUUID() });
       }
+    };
+    await withRecordBacklog(fill, { WEFT_RECORD_BATCH_BYTES: String(64 * 1024) }, async ({ conn, controller: c }) => {
       const budget = conn.info!.max_payload + 4096;
-      ctl = await startOne(server.url, { WEFT_RECORD_BATCH_BYTES: String(64 * 1024) });
-      const c = ctl;
       await eventually(async () => (c.ingestStats.written >= messages * 100 ? true : undefined), "every record written", 60_000);
       t.diagnostic(`stream ${(streamBytes / 1048576).toFixed(1)} MiB; largest batch in hand ${(c.ingestStats.largestBatchBytes / 1048576).toFixed(2)} MiB (budget ${(budget / 1048576).toFixed(2)} MiB)`);
       assert.equal(c.ingestStats.written, messages * 100);
@@ -384,38 +410,26 @@ describe("ingestion memory", () => {
       // The configured 64 KiB is raised to max_payload (plus room for subjects), so any message fits a fetch.
       assert.ok(c.ingestStats.largestBatchBytes <= budget, `largest batch ${c.ingestStats.largestBatchBytes} B within ${budget} B`);
       assert.ok(c.ingestStats.largestBatchBytes > 0);
-    } finally {
-      await ctl?.stop();
-      await conn.close();
-      await server.cleanup();
-    }
+    });
   });
 });
 
 describe("ingestion throughput", () => {
   test("records/s into MongoDB at the default batch", async (t) => {
     const n = Number(process.env.WEFT_INGEST_BENCH_RECORDS ?? 10_000);
-    const server = await startNats();
-    const conn = await connect({ servers: server.url });
-    let ctl: Controller | undefined;
-    try {
-      await ensureTopology(conn, DEFAULT_TOPOLOGY);
-      const pub = jetstream(conn);
-      const name = uniqueName("bench");
-      const incarnation = "0123456789abcdef";
-      const event = JSON.stringify({ order: 42, items: ["a", "b", "c"], customer: { id: "c-1", tier: "gold" } });
+    const event = JSON.stringify({ order: 42, items: ["a", "b", "c"], customer: { id: "c-1", tier: "gold" } });
+    const fill = async (js: JetStreamClient, name: string, incarnation: string) => {
       for (let i = 0; i < n; i += 500) {
         await Promise.all(
           Array.from({ length: Math.min(500, n - i) }, () =>
-            pub.publish(recordSubject(name), JSON.stringify(finalEvent(name, { incarnation, output: event, logs: "log line\n" }))),
+            js.publish(recordSubject(name), JSON.stringify(finalEvent(name, { incarnation, output: event, logs: "log line\n" }))),
           ),
         );
       }
-      const started = performance.now();
-      ctl = await startOne(server.url);
-      const c = ctl;
+    };
+    await withRecordBacklog(fill, {}, async ({ conn, controller: c, startedAt }) => {
       await eventually(async () => (c.ingestStats.written >= n ? true : undefined), `${n} records written`, 300_000);
-      const seconds = (performance.now() - started) / 1000;
+      const seconds = (performance.now() - startedAt) / 1000;
       const rate = Math.round(n / seconds);
       t.diagnostic(`ingested ${n} records in ${seconds.toFixed(2)} s: ${rate} records/s (default batch, ${mongoUrl()})`);
       assert.equal(c.ingestStats.written, n);
@@ -425,10 +439,6 @@ describe("ingestion throughput", () => {
         async () => ((await jsm.streams.info(RECORDS_STREAM)).state.messages === 0 ? true : undefined),
         "every record acknowledged and removed from the work queue",
       );
-    } finally {
-      await ctl?.stop();
-      await conn.close();
-      await server.cleanup();
-    }
+    });
   });
 });
