@@ -19,6 +19,7 @@ import { eventually } from "./harness/eventually.js";
 import { finalEvent } from "./fixtures/record-events.js";
 import { DURATION_PRECISION } from "../controller/metrics.js";
 import { readDoc, type InvocationDoc, type StoredDoc } from "../controller/invocation-records.js";
+import { fetchBytesFor } from "../controller/record-ingest.js";
 
 const JS = `exports.handler = async (event) => event\n`;
 const logger = () => pino({ level: process.env.WEFT_TEST_LOG ?? "silent" });
@@ -402,7 +403,7 @@ describe("ingestion memory", () => {
       }
     };
     await withRecordBacklog(fill, { WEFT_RECORD_BATCH_BYTES: String(64 * 1024) }, async ({ conn, controller: c }) => {
-      const budget = conn.info!.max_payload + 4096;
+      const budget = fetchBytesFor(64 * 1024, conn.info!.max_payload);
       await eventually(async () => (c.ingestStats.written >= messages * 100 ? true : undefined), "every record written", 60_000);
       t.diagnostic(`stream ${(streamBytes / 1048576).toFixed(1)} MiB; largest batch in hand ${(c.ingestStats.largestBatchBytes / 1048576).toFixed(2)} MiB (budget ${(budget / 1048576).toFixed(2)} MiB)`);
       assert.equal(c.ingestStats.written, messages * 100);
